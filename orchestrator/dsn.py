@@ -1,0 +1,80 @@
+"""Where to connect: --dsn, then DATABASE_URL, then the embedded cluster.
+
+A password never leaves this module in clear: ``redact`` is what every message uses.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import urlencode
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from orchestrator.errors import ConnectionFailed
+
+
+def resolve(dsn: str | None) -> str:
+    """Return the DSN to use; start the embedded cluster only when nothing else is given."""
+    if dsn:
+        return dsn
+    env = os.environ.get("DATABASE_URL")
+    if env:
+        return env
+    from orchestrator import embedded
+
+    return embedded.ensure_running()
+
+
+def redact(dsn: str) -> str:
+    """The DSN with any password replaced by ``***``: safe to print and log."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        # Not parseable: strip anything that looks like a password rather than echo it.
+        text = re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", dsn)
+        return re.sub(r"(password\s*=\s*)\S+", r"\1***", text)
+    if "password" in params:
+        params["password"] = "***"
+    return make_conninfo(**params)
+
+
+def describe(dsn: str) -> str:
+    """A short human name for the target database, without secrets."""
+    try:
+        p = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return redact(dsn)
+    host = p.get("host") or "localhost"
+    port = p.get("port") or "5432"
+    return f"{p.get('dbname') or p.get('user') or '?'} on {host}:{port}"
+
+
+def connect(dsn: str, **kwargs) -> psycopg.Connection:
+    """Open a connection, or raise ConnectionFailed naming the target without its password."""
+    try:
+        return psycopg.connect(dsn, **kwargs)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        secret = _password(dsn)
+        if secret:
+            reason = reason.replace(secret, "***")
+        raise ConnectionFailed(
+            f"database {describe(dsn)}",
+            f"cannot connect ({reason})",
+            "check --dsn or DATABASE_URL, or unset both to use the embedded cluster",
+        ) from None
+
+
+def yoyo_uri(dsn: str) -> str:
+    """The yoyo URI for a libpq DSN or URL: every parameter travels as a query argument."""
+    params = {k: v for k, v in conninfo_to_dict(dsn).items() if v is not None}
+    return "postgresql+psycopg:///?" + urlencode(params)
+
+
+def _password(dsn: str) -> str | None:
+    try:
+        return conninfo_to_dict(dsn).get("password")
+    except psycopg.ProgrammingError:
+        return None

@@ -1,0 +1,45 @@
+"""Typed errors. Every message names the object, the reason and the fix."""
+
+from __future__ import annotations
+
+#: Exit codes of the command contract (DESIGN.md §2).
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_REFUSED = 3
+
+
+class KeyshiftError(Exception):
+    """Base class: ``obj`` is what the error is about, ``reason`` why, ``fix`` what to do."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, obj: str, reason: str, fix: str = ""):
+        self.obj = obj
+        self.reason = reason
+        self.fix = fix
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        text = f"{self.obj}: {self.reason}"
+        if self.fix:
+            text += f"; {self.fix}"
+        return text
+
+
+class Refused(KeyshiftError):
+    """The plan cannot be made: nothing was written."""
+
+    exit_code = EXIT_REFUSED
+
+
+class ConnectionFailed(KeyshiftError):
+    """The database cannot be reached (the message never holds a password)."""
+
+    exit_code = EXIT_FAILED
+
+
+class MigrationFailed(KeyshiftError):
+    """A migration or a check failed inside the transaction: nothing was committed."""
+
+    exit_code = EXIT_FAILED

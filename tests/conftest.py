@@ -1,0 +1,101 @@
+"""Real PostgreSQL for every test: one server per session via pytest-postgresql, one fresh
+database per test.
+
+As root, PostgreSQL refuses to start; pg_ctl then runs through a small wrapper that puts it
+in a new user namespace (``unshare --user``), see DESIGN.md §5 and orchestrator/embedded.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from pytest_postgresql import factories
+
+from orchestrator import embedded
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def _pg_ctl_executable() -> str:
+    real = embedded.bindir() / "pg_ctl"
+    if os.geteuid() != 0:
+        return str(real)
+    wrapper_dir = Path(tempfile.mkdtemp(prefix="keyshift-pgctl-"))
+    wrapper = wrapper_dir / "pg_ctl"
+    wrapper.write_text(f'#!/bin/sh\nexec unshare --user "{real}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return str(wrapper)
+
+
+postgresql_proc = factories.postgresql_proc(
+    executable=_pg_ctl_executable(),
+    host="127.0.0.1",
+    port=None,
+    user="postgres",
+    postgres_options="-c fsync=off -c full_page_writes=off -c max_connections=200",
+)
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server(postgresql_proc):
+    """(host, port, user) of the session's server."""
+    return postgresql_proc
+
+
+def _admin(proc) -> psycopg.Connection:
+    return psycopg.connect(
+        host=proc.host, port=proc.port, user=proc.user, dbname="postgres", autocommit=True
+    )
+
+
+@pytest.fixture
+def dsn(postgresql_proc):
+    """A fresh, empty database for this test; its libpq DSN."""
+    name = f"t{os.getpid()}_{next(_counter)}"
+    with _admin(postgresql_proc) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield f"host={postgresql_proc.host} port={postgresql_proc.port} user={postgresql_proc.user} dbname={name}"
+    with _admin(postgresql_proc) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def conn(dsn):
+    """An autocommit connection to the test's database."""
+    with psycopg.connect(dsn, autocommit=True) as c:
+        yield c
+
+
+def run_keyshift(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess, as a user would."""
+    full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args],
+        cwd=cwd or ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def load_fixture(conn: psycopg.Connection, case: str) -> None:
+    """Load tests/fixtures/<case>/schema.sql (and data.sql when present)."""
+    for name in ("schema.sql", "data.sql"):
+        path = FIXTURES / case / name
+        if path.exists():
+            conn.execute(path.read_text())
