@@ -1,0 +1,222 @@
+"""Plan: a catalog snapshot in, an ordered conversion out. Pure: no I/O, easy to test.
+
+``build`` validates every target and everything that must move with it, and raises
+``Refused`` (exit 3) naming the object, the reason and the fix before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from orchestrator.catalog import INTEGER_TYPES, ForeignKey, KeyColumn, Snapshot, Table, qualname
+from orchestrator.errors import Refused
+
+MODES = ("replace", "external")
+UUID_VERSIONS = ("v4", "v7", "v6")
+NAME_LIMIT = 63  # NAMEDATALEN - 1 bytes
+
+
+@dataclass(frozen=True)
+class Options:
+    tables: tuple[tuple[str, str], ...]
+    mode: str = "replace"
+    uuid: str = "v4"
+
+
+@dataclass(frozen=True)
+class Target:
+    table: Table
+    key: KeyColumn
+    map_table: str
+    rows: int
+
+    @property
+    def salt(self) -> str:
+        """Distinguishes tables under one per-transaction key: equal ids of two tables differ."""
+        return f"{self.table.table_schema}.{self.table.table_name}:"
+
+
+@dataclass(frozen=True)
+class Column:
+    table_schema: str
+    table_name: str
+    column_name: str
+    old_type: str
+    root: tuple[str, str]
+    map_table: str
+    is_key: bool
+
+    @property
+    def table(self) -> tuple[str, str]:
+        return (self.table_schema, self.table_name)
+
+    @property
+    def display(self) -> str:
+        return f"{qualname(self.table_schema, self.table_name)}.{self.column_name}"
+
+
+@dataclass
+class Plan:
+    plan_id: str
+    options: Options
+    targets: list[Target]
+    columns: list[Column]
+    tables: list[Table]  # every touched table, parents before children (lock order)
+    fks: list[ForeignKey]
+    row_counts: dict[tuple[str, str], int]
+    warnings: list[str] = field(default_factory=list)
+
+    def target_of(self, root: tuple[str, str]) -> Target:
+        return next(t for t in self.targets if t.table.key == root)
+
+    def columns_of(self, table: tuple[str, str]) -> list[Column]:
+        return [c for c in self.columns if c.table == table]
+
+
+def short_name(prefix: str, *parts: str) -> str:
+    """A deterministic identifier within 63 bytes; a hash keeps truncated names unique."""
+    raw = prefix + "__".join(parts)
+    if len(raw.encode()) <= NAME_LIMIT:
+        return raw
+    digest = hashlib.md5(raw.encode()).hexdigest()[:8]
+    cut = raw.encode()[: NAME_LIMIT - 9].decode("utf-8", errors="ignore")
+    return f"{cut}_{digest}"
+
+
+def map_table_name(schema: str, table: str) -> str:
+    return short_name("map_", schema, table)
+
+
+def validate_target(name: tuple[str, str], table: Table | None, converted_plan: str | None) -> str | None:
+    """Refuse a target keyshift cannot convert. Returns 'done' when it was converted already."""
+    shown = qualname(*name)
+    if table is None:
+        raise Refused(
+            f"table {shown}", "does not exist",
+            "check the schema-qualified name (names are case-sensitive; quote mixed case)",
+        )
+    kinds = {"v": "a view", "m": "a materialized view", "f": "a foreign table", "p": "a partitioned table",
+             "S": "a sequence", "c": "a composite type", "i": "an index"}
+    if table.relkind != "r":
+        raise Refused(f"table {shown}", f"is {kinds.get(table.relkind, 'not a table')}",
+                      "name the ordinary table that owns the primary key")
+    if table.persistence == "t":
+        raise Refused(f"table {shown}", "is a temporary table", "convert a permanent table")
+    if table.is_partition or table.has_parent:
+        raise Refused(f"table {shown}", "inherits from another table (partition or inheritance child)",
+                      "convert the parent table instead")
+    if table.has_children:
+        raise Refused(f"table {shown}", "has inheritance children, whose keys would change type with it",
+                      "detach the children first, or convert them separately")
+    if not table.pk_columns:
+        raise Refused(f"table {shown}", "has no primary key",
+                      "add a primary key on an integer column first; keyshift converts primary keys")
+    if len(table.pk_columns) > 1:
+        raise Refused(f"table {shown}",
+                      f"has a composite primary key ({', '.join(table.pk_columns)})",
+                      "keyshift converts single-column integer keys; convert the tables it references instead")
+    pk_type = table.pk_types[0]
+    if pk_type == "uuid":
+        if converted_plan:
+            return "done"
+        raise Refused(f"table {shown}", f"its primary key {table.pk_columns[0]} is already a uuid",
+                      "nothing to convert; leave it out of --table")
+    if pk_type not in INTEGER_TYPES:
+        raise Refused(f"table {shown}", f"its primary key {table.pk_columns[0]} is {pk_type}, not an integer",
+                      "keyshift converts smallint, integer and bigint keys")
+    return None
+
+
+def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
+    """Validate the snapshot and order the conversion. Raises Refused; never touches a database."""
+    if options.mode not in MODES:
+        raise Refused("--mode", f"unknown mode {options.mode!r}", f"choose one of {', '.join(MODES)}")
+    if options.uuid not in UUID_VERSIONS:
+        raise Refused("--uuid", f"unknown version {options.uuid!r}", f"choose one of {', '.join(UUID_VERSIONS)}")
+    if options.mode != "replace":
+        raise Refused("--mode external", "is not available in this version yet", "use --mode replace")
+    if options.uuid != "v4":
+        raise Refused(f"--uuid {options.uuid}", "is not available in this version yet", "use --uuid v4")
+
+    targets = [
+        Target(table=t, key=k, map_table=map_table_name(*t.key), rows=snap.row_counts[t.key])
+        for t, k in snap.targets
+    ]
+    target_keys = {t.table.key for t in targets}
+    maps = {t.table.key: t.map_table for t in targets}
+
+    # Every converted column must be an integer and follow exactly one target.
+    for (schema, name, column), old_type in snap.column_types.items():
+        if old_type not in INTEGER_TYPES:
+            raise Refused(f"column {qualname(schema, name)}.{column}",
+                          f"is {old_type}, and a foreign key ties it to a converted key",
+                          "only integer columns can follow an integer key to uuid")
+    for fk in snap.fks:
+        roots = set()
+        for child_col, parent_col in zip(fk.child_columns, fk.parent_columns):
+            child_key = (fk.child_schema, fk.child_table, child_col)
+            parent_key = (fk.parent_schema, fk.parent_table, parent_col)
+            if child_key in snap.columns and parent_key not in snap.columns:
+                raise Refused(
+                    f"foreign key {fk.name} on {qualname(*fk.child)}",
+                    f"column {child_col} would become uuid but references "
+                    f"{qualname(*fk.parent)}.{parent_col}, which stays {_type_of(snap, parent_key)}",
+                    f"add --table {qualname(*fk.parent)} so that both sides convert together",
+                )
+            if parent_key in snap.columns:
+                roots.add(snap.columns[parent_key])
+    for (schema, name, column), deps in snap.dependents.items():
+        if deps:
+            listed = "; ".join(f"{d.kind} {d.object_name}" for d in deps)
+            raise Refused(
+                f"column {qualname(schema, name)}.{column}",
+                f"is used by objects this version cannot carry across the type change: {listed}",
+                "drop and recreate them around the conversion, or wait for support of these object kinds",
+            )
+
+    order = _parents_first(list(snap.tables.values()), snap.fks, target_keys)
+    columns: list[Column] = []
+    for table in order:
+        for (schema, name, column), root in sorted(snap.columns.items(), key=lambda kv: kv[0]):
+            if (schema, name) != table.key:
+                continue
+            columns.append(Column(
+                table_schema=schema, table_name=name, column_name=column,
+                old_type=snap.column_types[(schema, name, column)], root=root, map_table=maps[root],
+                is_key=(schema, name) in target_keys and root == (schema, name)
+                and column == next(t.key.column_name for t in targets if t.table.key == root),
+            ))
+    warnings = [
+        f"{qualname(r['table_schema'], r['table_name'])}.{r['column_name']} ({r['data_type']}) is named like a "
+        f"key of a converted table but no foreign key covers it: if it holds ids of a converted table it will "
+        f"keep the old integers; declare an FK, or update it yourself from the mapping table"
+        for r in snap.lookalikes
+    ]
+    return Plan(
+        plan_id=plan_id, options=options, targets=targets, columns=columns, tables=order,
+        fks=list(snap.fks), row_counts=dict(snap.row_counts), warnings=warnings,
+    )
+
+
+def _type_of(snap: Snapshot, key: tuple[str, str, str]) -> str:
+    return snap.column_types.get(key, "an integer")
+
+
+def _parents_first(tables: list[Table], fks: list[ForeignKey], targets: set) -> list[Table]:
+    """Topological order by FK (referenced before referencing); ties keep targets first."""
+    by_key = {t.key: t for t in tables}
+    deps = {t.key: set() for t in tables}
+    for fk in fks:
+        if fk.child != fk.parent and fk.child in deps and fk.parent in deps:
+            deps[fk.child].add(fk.parent)
+    ordered: list[Table] = []
+    done: set = set()
+    pending = sorted(by_key, key=lambda k: (k not in targets, k))
+    while pending:
+        ready = [k for k in pending if deps[k] <= done] or pending[:1]  # a cycle: take the first
+        k = ready[0]
+        ordered.append(by_key[k])
+        done.add(k)
+        pending.remove(k)
+    return ordered

@@ -1,0 +1,59 @@
+-- column_dependents.sql: objects that use one column and that ALTER COLUMN ... TYPE
+-- cannot carry across by itself: views and materialized views, RLS policies, CHECK
+-- constraints, triggers with column lists, and indexes with an expression or predicate
+-- on the column. Plain indexes and UNIQUE/PK constraints are rebuilt by the ALTER itself.
+-- Parameters: %(relid)s (table oid), %(column)s (column name).
+WITH col AS (
+    SELECT a.attrelid, a.attnum
+    FROM pg_attribute AS a
+    WHERE a.attrelid = %(relid)s AND a.attname = %(column)s
+)
+
+SELECT DISTINCT
+    CASE v.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END AS kind,
+    format('%%I.%%I', vn.nspname, v.relname) AS object_name
+FROM col
+INNER JOIN pg_depend AS d
+    ON
+        col.attrelid = d.refobjid AND col.attnum = d.refobjsubid
+        AND d.classid = 'pg_rewrite'::regclass
+INNER JOIN pg_rewrite AS r ON d.objid = r.oid
+INNER JOIN pg_class AS v ON r.ev_class = v.oid
+INNER JOIN pg_namespace AS vn ON v.relnamespace = vn.oid
+WHERE v.oid <> col.attrelid
+UNION ALL
+SELECT
+    'policy' AS kind,
+    format('%%I on %%s', p.polname, p.polrelid::regclass) AS object_name
+FROM col
+INNER JOIN pg_depend AS d
+    ON
+        col.attrelid = d.refobjid AND col.attnum = d.refobjsubid
+        AND d.classid = 'pg_policy'::regclass
+INNER JOIN pg_policy AS p ON d.objid = p.oid
+UNION ALL
+SELECT
+    'check constraint' AS kind,
+    format('%%I on %%s', c.conname, c.conrelid::regclass) AS object_name
+FROM col
+INNER JOIN pg_constraint AS c
+    ON col.attrelid = c.conrelid AND col.attnum = any(c.conkey) AND c.contype IN ('c', 'x')
+UNION ALL
+SELECT
+    'index with expression or predicate' AS kind,
+    format('%%s', i.indexrelid::regclass) AS object_name
+FROM col
+INNER JOIN pg_index AS i ON col.attrelid = i.indrelid
+INNER JOIN pg_depend AS d
+    ON
+        i.indexrelid = d.objid AND d.classid = 'pg_class'::regclass
+        AND col.attrelid = d.refobjid AND col.attnum = d.refobjsubid
+WHERE i.indexprs IS NOT NULL OR i.indpred IS NOT NULL
+UNION ALL
+SELECT
+    'trigger' AS kind,
+    format('%%I on %%s', t.tgname, t.tgrelid::regclass) AS object_name
+FROM col
+INNER JOIN pg_trigger AS t ON col.attrelid = t.tgrelid AND col.attnum = any(t.tgattr::int2[])
+WHERE NOT t.tgisinternal
+ORDER BY kind, object_name;

@@ -1,0 +1,56 @@
+-- keyshift.table_fingerprint(p_schema name, p_table name, p_through_map boolean,
+--                            OUT row_count bigint, OUT fingerprint numeric)
+--
+-- A count and an order-independent hash of every row of a table, with each converted
+-- column read in its OLD integer terms: before conversion the column itself, after it the
+-- old_id found in the column's mapping table (p_through_map = true). Columns keyshift does
+-- not convert enter the hash as they are. Equal results before and after therefore mean:
+-- same number of rows, and every row still refers to the same parent as before (up to
+-- 64-bit hash collisions). Which columns are converted comes from keyshift.converted_column.
+--
+-- STABLE: reads only. Dynamic SQL composes identifiers with format('%I').
+CREATE OR REPLACE FUNCTION keyshift.table_fingerprint(
+    p_schema name,
+    p_table name,
+    p_through_map boolean,
+    OUT row_count bigint,
+    OUT fingerprint numeric
+)
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog
+AS $fn$
+DECLARE
+    cols text := '';
+    joins text := '';
+    r record;
+BEGIN
+    FOR r IN
+        SELECT a.attnum, a.attname, cc.map_table, cc.column_name IS NOT NULL AS converted
+        FROM pg_attribute AS a
+        LEFT JOIN keyshift.converted_column AS cc
+            ON cc.table_schema = p_schema AND cc.table_name = p_table AND cc.column_name = a.attname
+        WHERE a.attrelid = format('%I.%I', p_schema, p_table)::regclass
+          AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum
+    LOOP
+        IF NOT r.converted THEN
+            cols := cols || format(', t.%I', r.attname);
+        ELSIF p_through_map THEN
+            joins := joins || format(
+                ' LEFT JOIN keyshift.%I AS m%s ON m%s.new_id = t.%I', r.map_table, r.attnum, r.attnum, r.attname
+            );
+            cols := cols || format(', m%s.old_id', r.attnum);
+        ELSE
+            cols := cols || format(', t.%I::bigint', r.attname);
+        END IF;
+    END LOOP;
+    EXECUTE format(
+        'SELECT count(*), coalesce(sum(hashtextextended(ROW(%s)::text, 0)), 0) FROM %I.%I AS t%s',
+        substr(cols, 3), p_schema, p_table, joins
+    ) INTO row_count, fingerprint;
+END
+$fn$;
+
+COMMENT ON FUNCTION keyshift.table_fingerprint(name, name, boolean) IS
+'Row count and order-independent hash of a table with converted columns read as their old integer ids.';

@@ -1,0 +1,76 @@
+-- registry.sql: what keyshift records in the database about every conversion.
+-- Checks read these tables to know what was converted without any Python; rollback reads
+-- them to restore sequences. Included verbatim in the first migration of every plan.
+-- Every statement is idempotent (IF NOT EXISTS), so plans can follow one another.
+
+CREATE TABLE IF NOT EXISTS keyshift.converted_table (
+    plan_id text NOT NULL,
+    table_schema name NOT NULL,
+    table_name name NOT NULL,
+    key_column name NOT NULL,
+    old_type text NOT NULL,
+    mode text NOT NULL,
+    uuid_version smallint NOT NULL,
+    key_default text NOT NULL,
+    map_table name NOT NULL,
+    converted_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (table_schema, table_name)
+);
+
+COMMENT ON TABLE keyshift.converted_table IS
+'One row per table whose integer key keyshift converted; map_table (schema keyshift) holds old_id -> new_id.';
+
+CREATE TABLE IF NOT EXISTS keyshift.converted_column (
+    plan_id text NOT NULL,
+    table_schema name NOT NULL,
+    table_name name NOT NULL,
+    column_name name NOT NULL,
+    old_type text NOT NULL,
+    map_table name NOT NULL,
+    is_key boolean NOT NULL,
+    PRIMARY KEY (table_schema, table_name, column_name)
+);
+
+COMMENT ON TABLE keyshift.converted_column IS
+'Every column keyshift converted (keys and the foreign-key columns that follow them), with the mapping it went through.';
+
+CREATE TABLE IF NOT EXISTS keyshift.converted_constraint (
+    plan_id text NOT NULL,
+    table_schema name NOT NULL,
+    table_name name NOT NULL,
+    constraint_name name NOT NULL,
+    constraint_type text NOT NULL,
+    definition text NOT NULL,
+    PRIMARY KEY (table_schema, table_name, constraint_name)
+);
+
+COMMENT ON TABLE keyshift.converted_constraint IS
+'Every constraint on a converted column as the plan saw it (definition from pg_get_constraintdef, before conversion).';
+
+CREATE TABLE IF NOT EXISTS keyshift.saved_sequence (
+    plan_id text NOT NULL,
+    table_schema name NOT NULL,
+    table_name name NOT NULL,
+    column_name name NOT NULL,
+    sequence_schema name NOT NULL,
+    sequence_name name NOT NULL,
+    kind text NOT NULL,
+    last_value bigint NOT NULL,
+    is_called boolean NOT NULL,
+    PRIMARY KEY (table_schema, table_name, column_name)
+);
+
+COMMENT ON TABLE keyshift.saved_sequence IS
+'The state of each key sequence at the moment of conversion, so rollback can restore it exactly.';
+
+CREATE TABLE IF NOT EXISTS keyshift.fingerprint (
+    plan_id text NOT NULL,
+    table_schema name NOT NULL,
+    table_name name NOT NULL,
+    row_count bigint NOT NULL,
+    fingerprint numeric NOT NULL,
+    PRIMARY KEY (plan_id, table_schema, table_name)
+);
+
+COMMENT ON TABLE keyshift.fingerprint IS
+'Row count and a hash over every row, read in old integer terms, taken before conversion.';
