@@ -158,6 +158,14 @@ class Dependent:
 
 
 @dataclass(frozen=True)
+class Index:
+    index_name: str
+    definition: str
+    constraint_name: str
+    constraint_type: str
+
+
+@dataclass(frozen=True)
 class Converted:
     """A registry row: a table keyshift already converted."""
 
@@ -194,6 +202,9 @@ class Catalog:
     def dependents(self, relid: int, column: str) -> list[Dependent]:
         return [_build(Dependent, r) for r in self._rows("column_dependents", {"relid": relid, "column": column})]
 
+    def indexes(self, relid: int, columns: list[str]) -> list[Index]:
+        return [_build(Index, r) for r in self._rows("indexes", {"relid": relid, "columns": columns})]
+
     def key_lookalikes(self, names: list[str]) -> list[dict]:
         return self._rows("key_lookalikes", {"names": names})
 
@@ -226,6 +237,7 @@ class Snapshot:
     column_types: dict[tuple[str, str, str], str] = field(default_factory=dict)
     fks: list[ForeignKey] = field(default_factory=list)
     dependents: dict[tuple[str, str, str], list[Dependent]] = field(default_factory=dict)
+    indexes: dict[tuple[str, str], list[Index]] = field(default_factory=dict)
     row_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     lookalikes: list[dict] = field(default_factory=list)
 
@@ -273,8 +285,10 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
     for (schema, name, column) in snap.columns:
         table = snap.tables[(schema, name)]
         snap.dependents[(schema, name, column)] = cat.dependents(table.relid, column)
-    for key in snap.tables:
+    for key, table in snap.tables.items():
         snap.row_counts[key] = cat.row_count(*key)
+        cols = [c for (s, t, c) in snap.columns if (s, t) == key]
+        snap.indexes[key] = cat.indexes(table.relid, cols) if cols else []
     names = sorted({n for t, _k in targets for n in _lookalike_names(t.table_name)})
     snap.lookalikes = [
         r for r in cat.key_lookalikes(names)

@@ -65,6 +65,7 @@ class Plan:
     tables: list[Table]  # every touched table, parents before children (lock order)
     fks: list[ForeignKey]
     row_counts: dict[tuple[str, str], int]
+    indexes: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def target_of(self, root: tuple[str, str]) -> Target:
@@ -195,7 +196,7 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
     ]
     return Plan(
         plan_id=plan_id, options=options, targets=targets, columns=columns, tables=order,
-        fks=list(snap.fks), row_counts=dict(snap.row_counts), warnings=warnings,
+        fks=list(snap.fks), row_counts=dict(snap.row_counts), indexes=dict(snap.indexes), warnings=warnings,
     )
 
 

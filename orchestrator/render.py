@@ -14,6 +14,7 @@ The mapping table written first is the permanent record of old -> new.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -132,6 +133,14 @@ def _map_keys(plan: Plan) -> Migration:
             "VALUES ({}, {}, {}, {}, 'f', {})",
             pid, L(fk.child_schema), L(fk.child_table), L(fk.name), L(fk.definition),
         ))
+    for table, indexes in plan.indexes.items():
+        for ix in indexes:
+            apply.append(q(
+                "INSERT INTO keyshift.converted_index\n"
+                "(plan_id, table_schema, table_name, index_name, constraint_name, definition)\n"
+                "VALUES ({}, {}, {}, {}, {}, {})",
+                pid, L(table[0]), L(table[1]), L(ix.index_name), L(ix.constraint_name), L(ix.definition),
+            ))
     for t in plan.targets:
         k = t.key
         if k.seq_name:
@@ -139,7 +148,9 @@ def _map_keys(plan: Plan) -> Migration:
                 "INSERT INTO keyshift.saved_sequence\n"
                 "(plan_id, table_schema, table_name, column_name, sequence_schema, sequence_name, kind, last_value, "
                 "is_called)\n"
-                "SELECT {}, {}, {}, {}, {}, {}, {}, s.last_value, s.is_called\nFROM {} AS s",
+                "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    {} AS column_name,\n"
+                "    {} AS sequence_schema,\n    {} AS sequence_name,\n    {} AS kind,\n    s.last_value,\n"
+                "    s.is_called\nFROM {} AS s",
                 pid, L(t.table.table_schema), L(t.table.table_name), L(k.column_name), L(k.seq_schema),
                 L(k.seq_name), L(k.sequence_kind), _tab(k.seq_schema, k.seq_name),
             ))
@@ -160,13 +171,15 @@ def _map_keys(plan: Plan) -> Migration:
     for table in _tables_with_columns(plan):
         apply.append(q(
             "INSERT INTO keyshift.fingerprint (plan_id, table_schema, table_name, row_count, fingerprint)\n"
-            "SELECT {}, {}, {}, f.row_count, f.fingerprint\nFROM keyshift.table_fingerprint({}, {}, FALSE) AS f",
+            "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    f.row_count,\n"
+            "    f.fingerprint\nFROM keyshift.table_fingerprint({}, {}, FALSE) AS f",
             pid, L(table[0]), L(table[1]), L(table[0]), L(table[1]),
         ))
 
     rollback = [q("DROP TABLE {}", _map(t)) for t in reversed(plan.targets)]
-    for reg in ("fingerprint", "saved_sequence", "converted_constraint", "converted_column", "converted_table"):
-        rollback.append(q("DELETE FROM {} WHERE plan_id = {}", I("keyshift", reg), pid))
+    for reg in ("fingerprint", "saved_sequence", "converted_index", "converted_constraint", "converted_column",
+                "converted_table"):
+        rollback.append(q("DELETE FROM {}\nWHERE plan_id = {}", I("keyshift", reg), pid))
     rollback.append(
         "-- The keyshift schema goes when no conversion is left in it.\n"
         "DO $$\nBEGIN\n"
@@ -194,7 +207,15 @@ def _drop_fk(fk) -> str:
 
 
 def _add_fk(fk) -> str:
-    return q("ALTER TABLE {} ADD CONSTRAINT {} {}", _tab(*fk.child), I(fk.name), sql.SQL(fk.definition))
+    return q("ALTER TABLE {} ADD CONSTRAINT {} {}", _tab(*fk.child), I(fk.name), sql.SQL(_spaced(fk.definition)))
+
+
+def _spaced(definition: str) -> str:
+    """PostgreSQL prints ``REFERENCES s.t(col)``; put the space that SQL style (and sqlfluff) expects.
+
+    Only plain lower-case names are touched, so a quoted name can never be altered.
+    """
+    return re.sub(r"REFERENCES ([a-z_][a-z0-9_$]*\.[a-z_][a-z0-9_$]*)\(", r"REFERENCES \1 (", definition)
 
 
 def _fk_lines(plan: Plan) -> str:
@@ -266,15 +287,16 @@ def _convert(plan: Plan) -> Migration:
             )[:-1])
         apply.append(
             f"-- {table[0]}.{table[1]}: {plan.row_counts.get(table, 0)} rows, one rewrite.\n"
-            + q("ALTER TABLE {}\n{}", _tab(*table), sql.SQL(",\n".join("    " + c for c in clauses)))
+            + q("ALTER TABLE {}\n{}", _tab(*table), sql.SQL(",\n".join(clauses)))
         )
 
     rollback = []
     for t in plan.targets:
         rollback.append("-- Rows inserted after the conversion have no old id yet: give them the next ones.\n" + q(
             "INSERT INTO {m} (old_id, new_id)\n"
-            "SELECT\n    (SELECT coalesce(max(old_id), 0) FROM {m}) + row_number() OVER (ORDER BY t.{k}),\n"
-            "    t.{k}\nFROM {t} AS t\nWHERE NOT EXISTS (SELECT 1 FROM {m} AS m WHERE m.new_id = t.{k})",
+            "SELECT\n    (SELECT coalesce(max(x.old_id), 0) FROM {m} AS x)\n"
+            "    + row_number() OVER (ORDER BY t.{k}) AS old_id,\n"
+            "    t.{k} AS new_id\nFROM {t} AS t\nWHERE NOT EXISTS (\n    SELECT 1 FROM {m} AS m\n    WHERE m.new_id = t.{k}\n)",
             m=_map(t), k=I(t.key.column_name), t=_tab(*t.table.key),
         ))
         rollback.append(q(
@@ -289,7 +311,7 @@ def _convert(plan: Plan) -> Migration:
             clauses.append(q(
                 "ALTER COLUMN {} TYPE {} USING {}({})", I(c.column_name), sql.SQL(c.old_type), fn, I(c.column_name)
             )[:-1])
-        rollback.append(q("ALTER TABLE {}\n{}", _tab(*table), sql.SQL(",\n".join("    " + c for c in clauses))))
+        rollback.append(q("ALTER TABLE {}\n{}", _tab(*table), sql.SQL(",\n".join(clauses))))
     for t in plan.targets:
         k = t.key
         kind = k.sequence_kind
@@ -311,8 +333,8 @@ def _convert(plan: Plan) -> Migration:
         if k.seq_name:
             rollback.append(
                 "-- The sequence continues where it was, or after the rows added since.\n"
-                + q(
-                    "SELECT setval(\n    {seq},\n"
+                + _do(q(
+                    "PERFORM setval(\n    {seq},\n"
                     "    greatest(s.last_value, coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value)),\n"
                     "    s.is_called OR coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value) > s.last_value\n"
                     ")\nFROM keyshift.saved_sequence AS s\n"
@@ -320,7 +342,7 @@ def _convert(plan: Plan) -> Migration:
                     seq=L(f"{_quoted(k.seq_schema)}.{_quoted(k.seq_name)}"), k=I(k.column_name),
                     t=_tab(*t.table.key), ts=L(t.table.table_schema), tn=L(t.table.table_name),
                     kc=L(k.column_name),
-                )
+                ))
             )
     for t in plan.targets:
         rollback.append(q("DROP FUNCTION {}(uuid)", _old_id_fn(t)))
@@ -339,6 +361,12 @@ def _convert(plan: Plan) -> Migration:
     )
     return Migration(f"{plan.plan_id}_03_convert_key_columns", "convert keys and references to uuid",
                      header, apply, rollback)
+
+
+def _do(statement: str) -> str:
+    """Wrap one PL/pgSQL statement in a DO block: it runs, returns nothing, prints nothing."""
+    body = "\n".join("    " + line for line in statement.splitlines())
+    return f"DO $$\nBEGIN\n{body}\nEND\n$$;"
 
 
 def _quoted(part: str) -> str:

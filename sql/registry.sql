@@ -74,3 +74,16 @@ CREATE TABLE IF NOT EXISTS keyshift.fingerprint (
 
 COMMENT ON TABLE keyshift.fingerprint IS
 'Row count and a hash over every row, read in old integer terms, taken before conversion.';
+
+CREATE TABLE IF NOT EXISTS keyshift.converted_index (
+    plan_id text NOT NULL,
+    table_schema name NOT NULL,
+    table_name name NOT NULL,
+    index_name name NOT NULL,
+    constraint_name name NOT NULL,
+    definition text NOT NULL,
+    PRIMARY KEY (table_schema, table_name, index_name)
+);
+
+COMMENT ON TABLE keyshift.converted_index IS
+'Every index (and the PK/UNIQUE/EXCLUDE constraint it backs) that contains a converted column, as the plan saw it.';
