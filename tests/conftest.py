@@ -99,3 +99,35 @@ def load_fixture(conn: psycopg.Connection, case: str) -> None:
         path = FIXTURES / case / name
         if path.exists():
             conn.execute(path.read_text())
+
+
+SAMPLE = ROOT / "sql" / "sample"
+
+
+def load_sql(conn: psycopg.Connection, *paths: Path, scale: int | None = None) -> None:
+    """Execute whole SQL files; data generators read their size from keyshift.sample_scale."""
+    if scale is not None:
+        conn.execute("SELECT set_config('keyshift.sample_scale', %s, false)", (str(scale),))
+    for path in paths:
+        conn.execute(path.read_text())
+
+
+def load_seed000(conn: psycopg.Connection, scale: int = 300) -> None:
+    load_sql(conn, SAMPLE / "seed000_schema.sql", SAMPLE / "seed000_data.sql", scale=scale)
+
+
+def keyshift(dsn: str, command: str, *args: str, migrations: Path | None = None) -> subprocess.CompletedProcess:
+    """Run one keyshift command against ``dsn`` (and ``migrations``), as a user would."""
+    full = [command, "--dsn", dsn, *args]
+    if migrations is not None:
+        full += ["--migrations", str(migrations)]
+    return run_keyshift(*full)
+
+
+def convert(dsn: str, migrations: Path, *tables: str, extra: tuple[str, ...] = ()) -> None:
+    """plan + migrate; fails the test with the tool's own output when either does not exit 0."""
+    args = [a for t in tables for a in ("--table", t)] + list(extra)
+    planned = keyshift(dsn, "plan", *args, migrations=migrations)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    migrated = keyshift(dsn, "migrate", migrations=migrations)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
