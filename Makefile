@@ -1,0 +1,69 @@
+# keyshift: every target reads DATABASE_URL; without it, the embedded local cluster
+# (.keyshift/, 127.0.0.1 only) is started on demand and reused.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+KS := $(VENV)/bin/keyshift
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+TABLES ?=
+MIGRATIONS ?= migrations
+USERS ?= 50000
+DSN_ARG := $(if $(DATABASE_URL),--dsn "$$DATABASE_URL",)
+
+.PHONY: setup postgres demo test lint plan migrate check rollback status psql db-start db-stop bench clean
+
+setup: $(VENV)/.installed postgres
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+# Debian's PostgreSQL server binaries, only when the machine has none.
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1; then :; \
+	else echo "installing Debian's postgresql"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql postgresql-contrib; fi
+
+demo: setup
+	$(PY) -m orchestrator.demo --users $(USERS)
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+lint: setup
+	$(VENV)/bin/sqlfluff lint migrations sql checks tests/fixtures
+
+plan: setup
+	@test -n "$(TABLES)" || { echo 'usage: make plan TABLES="public.custom_user public.orders"'; exit 2; }
+	$(KS) plan $(DSN_ARG) --migrations $(MIGRATIONS) $(foreach t,$(TABLES),--table $(t))
+
+migrate: setup
+	$(KS) migrate $(DSN_ARG) --migrations $(MIGRATIONS)
+
+check: setup
+	$(KS) check $(DSN_ARG)
+
+rollback: setup
+	$(KS) rollback $(DSN_ARG) --migrations $(MIGRATIONS)
+
+status: setup
+	$(KS) status $(DSN_ARG) --migrations $(MIGRATIONS)
+
+db-start: setup
+	@$(PY) -c "from orchestrator import embedded; print(embedded.ensure_running())"
+
+db-stop: setup
+	@$(PY) -c "from orchestrator import embedded; print('stopped' if embedded.stop() else 'not running')"
+
+psql: setup
+	@if [ -n "$$DATABASE_URL" ]; then psql "$$DATABASE_URL"; \
+	else psql "$$($(PY) -c 'from orchestrator import embedded; print(embedded.ensure_running())')"; fi
+
+bench: setup
+	@echo "make bench: the benchmark is not built yet (issue 6)"; exit 2
+
+clean: db-stop
+	rm -rf .keyshift
