@@ -151,7 +151,7 @@ def cmd_migrate(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
     outcome = None
     try:
-        outcome = execute.migrate(dsn, Path(args.migrations), Path(args.checks))
+        outcome = execute.migrate(dsn, Path(args.migrations), Path(args.checks), lock_timeout=args.lock_timeout)
     except execute.ChecksFailed as exc:
         for line in report.check_lines(exc.results):
             print(line)
@@ -202,6 +202,15 @@ def cmd_status(args) -> int:
     return EXIT_OK
 
 
+def ini_defaults(path: Path | None = None) -> dict[str, str]:
+    """Plan and migrate defaults from the [keyshift] section of yoyo.ini (command-line options win)."""
+    import configparser
+
+    ini = configparser.ConfigParser()
+    ini.read([path or Path.cwd() / "yoyo.ini"])
+    return dict(ini["keyshift"]) if ini.has_section("keyshift") else {}
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="keyshift", description="Convert integer primary keys to UUID keys.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -212,13 +221,16 @@ def parser() -> argparse.ArgumentParser:
             sp.add_argument("--migrations", default=str(DEFAULT_MIGRATIONS), help="migrations directory")
         return sp
 
+    defaults = ini_defaults()
     sp = common(sub.add_parser("plan", help="write reviewable migrations for the given tables"))
     sp.add_argument("--table", action="append", required=True, help="SCHEMA.TABLE to convert (repeatable)")
-    sp.add_argument("--mode", default="replace", choices=planmod.MODES)
-    sp.add_argument("--uuid", default="v4", choices=planmod.UUID_VERSIONS)
+    sp.add_argument("--mode", default=defaults.get("mode", "replace"), choices=planmod.MODES)
+    sp.add_argument("--uuid", default=defaults.get("uuid", "v4"), choices=planmod.UUID_VERSIONS)
     sp.set_defaults(func=cmd_plan)
 
     sp = common(sub.add_parser("migrate", help="apply pending migrations and checks in one transaction"))
+    sp.add_argument("--lock-timeout", default=defaults.get("lock_timeout", "5s"),
+                    help="give up waiting for a table lock after this long (PostgreSQL interval, default 5s)")
     sp.add_argument("--checks", default=str(CHECKS_DIR), help=argparse.SUPPRESS)
     sp.set_defaults(func=cmd_migrate)
 

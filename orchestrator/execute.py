@@ -104,7 +104,8 @@ def _run_in_transaction(backend, work) -> None:
         raise MigrationFailed("yoyo lock", str(exc), "wait for the other run to finish, or break a stale lock") from None
 
 
-def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progress=None) -> Outcome:
+def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progress=None,
+            lock_timeout: str = "5s") -> Outcome:
     started = time.monotonic()
     migrations = load(migrations_dir)
     backend = backend_for(dsn)
@@ -125,6 +126,9 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
                 )
 
         def work(conn):
+            # Never sit in the lock queue behind a long application transaction while every
+            # application query queues behind us: give up after lock_timeout instead.
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
             plans = sorted({plan_id_of(m.id) or m.id for m in pending})
             conn.execute("SELECT set_config('keyshift.checking_plans', %s, true)", (",".join(plans),))
             for m in pending:
@@ -133,6 +137,13 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
                     progress(f"applying {m.id}")
                 try:
                     _quietly(m.process_steps, backend, "apply")
+                except psycopg.errors.LockNotAvailable as exc:
+                    raise MigrationFailed(
+                        f"migration {m.id}",
+                        f"a table lock was not granted within lock_timeout {lock_timeout} "
+                        f"({exc.diag.message_primary}); {_blockers(dsn, pending_tables(m))}",
+                        "nothing was committed; retry when that transaction has finished, or raise --lock-timeout",
+                    ) from None
                 except psycopg.Error as exc:
                     raise _db_error(f"migration {m.id}", exc) from None
                 backend.log_migration(m, "apply")
@@ -149,6 +160,31 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
         backend.connection.close()
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def pending_tables(migration) -> list[str]:
+    """Tables named in the migration's LOCK TABLE statement (for naming who blocks us)."""
+    m = re.search(r"LOCK TABLE (.+?) IN ACCESS EXCLUSIVE MODE", migration.source or "", re.S)
+    return [t.strip() for t in m.group(1).split(",")] if m else []
+
+
+def _blockers(dsn: str, tables: list[str]) -> str:
+    """Name the sessions holding locks on ``tables``, from a fresh connection."""
+    if not tables:
+        return "blocking session unknown"
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT a.pid, a.state, left(a.query, 80) FROM pg_locks l"
+                " JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE l.granted AND l.relation = ANY (%s::regclass[]) AND a.pid <> pg_backend_pid()",
+                (tables,),
+            ).fetchall()
+    except psycopg.Error:
+        return "blocking session unknown"
+    if not rows:
+        return "the blocking session has finished since"
+    return "blocked by " + "; ".join(f"pid {pid} ({state}): {query!r}" for pid, state, query in rows)
 
 
 def _quietly(fn, *args):

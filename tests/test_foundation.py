@@ -228,3 +228,19 @@ def test_generated_migrations_pass_sqlfluff(dsn, conn, tmp_path):
         capture_output=True, text=True, cwd=ROOT,
     )
     assert lint.returncode == 0, lint.stdout[-3000:]
+
+
+def test_migrate_gives_up_on_a_held_lock_and_names_the_blocker(dsn, conn, tmp_path):
+    load_seed000(conn, scale=20)
+    plan = keyshift(dsn, "plan", "--table", "public.custom_user", migrations=tmp_path / "m")
+    assert plan.returncode == 0, plan.stderr
+    with psycopg.connect(dsn) as app:  # an application transaction holding a row lock
+        app.execute("SELECT * FROM social_account WHERE id = 1 FOR UPDATE")
+        result = keyshift(dsn, "migrate", "--lock-timeout", "300ms", migrations=tmp_path / "m")
+        app.rollback()
+    assert result.returncode == 1, result.stdout + result.stderr
+    err = result.stderr
+    assert "lock_timeout 300ms" in err and "blocked by pid" in err and "FOR UPDATE" in err, err
+    assert conn.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'custom_user' "
+                        "AND column_name = 'id'").fetchone()[0] == "integer"
+    assert keyshift(dsn, "migrate", migrations=tmp_path / "m").returncode == 0
