@@ -70,6 +70,8 @@ class Table:
     pk_name: str | None
     has_parent: bool
     has_children: bool
+    root_schema: str | None = None
+    root_table: str | None = None
     pk_columns: tuple = ()
     pk_types: tuple = ()
 
@@ -158,6 +160,41 @@ class Dependent:
 
 
 @dataclass(frozen=True)
+class View:
+    """A view or materialized view that uses a converted column: dropped and created again."""
+
+    oid: int
+    view_schema: str
+    view_name: str
+    relkind: str
+    depth: int
+    definition: str
+    owner: str
+    comment: str | None
+    acl_is_set: bool = False
+    options: tuple = ()
+    #: {"privilege", "column" (None: the whole view), "grantee" (None: PUBLIC), "grantable"}
+    grants: tuple = ()
+    #: {"column", "comment"}
+    column_comments: tuple = ()
+    indexes: tuple = ()
+    triggers: tuple = ()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.view_schema, self.view_name)
+
+    @property
+    def is_materialized(self) -> bool:
+        return self.relkind == "m"
+
+    @property
+    def display(self) -> str:
+        kind = "materialized view" if self.is_materialized else "view"
+        return f"{kind} {qualname(self.view_schema, self.view_name)}"
+
+
+@dataclass(frozen=True)
 class Index:
     index_name: str
     definition: str
@@ -202,6 +239,9 @@ class Catalog:
     def dependents(self, relid: int, column: str) -> list[Dependent]:
         return [_build(Dependent, r) for r in self._rows("column_dependents", {"relid": relid, "column": column})]
 
+    def dependent_views(self, relid: int, column: str) -> list[View]:
+        return [_build(View, r) for r in self._rows("dependent_views", {"relid": relid, "column": column})]
+
     def indexes(self, relid: int, columns: list[str]) -> list[Index]:
         return [_build(Index, r) for r in self._rows("indexes", {"relid": relid, "columns": columns})]
 
@@ -240,6 +280,8 @@ class Snapshot:
     indexes: dict[tuple[str, str], list[Index]] = field(default_factory=dict)
     row_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     lookalikes: list[dict] = field(default_factory=list)
+    #: dependent views, in creation order (a view after every view it reads)
+    views: list[View] = field(default_factory=list)
 
 
 def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
@@ -265,6 +307,15 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
                 for child_col, parent_col in zip(fk.child_columns, fk.parent_columns):
                     parent_key = (fk.parent_schema, fk.parent_table, parent_col)
                     child_key = (fk.child_schema, fk.child_table, child_col)
+                    if parent_key in snap.columns and fk.child_relkind == "r":
+                        # A column of a partition changes type only through the partitioned root.
+                        child_table = snap.tables.get(fk.child) or cat.table(*fk.child)
+                        if child_table is not None and child_table.root_table:
+                            root = (child_table.root_schema, child_table.root_table)
+                            child_key = (*root, child_col)
+                            if root not in snap.tables:
+                                snap.tables[root] = cat.table(*root)
+                                changed = True
                     if parent_key in snap.columns and child_key not in snap.columns:
                         snap.columns[child_key] = snap.columns[parent_key]
                         snap.column_types[child_key] = fk.child_types[fk.child_columns.index(child_col)]
@@ -282,9 +333,13 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
     # Only keep tables that actually hold a converted column or an FK we touch.
     touched = {(s, t) for (s, t, _c) in snap.columns} | {fk.child for fk in snap.fks} | {fk.parent for fk in snap.fks}
     snap.tables = {k: v for k, v in snap.tables.items() if k in touched}
+    views: dict[int, View] = {}
     for (schema, name, column) in snap.columns:
         table = snap.tables[(schema, name)]
         snap.dependents[(schema, name, column)] = cat.dependents(table.relid, column)
+        for view in cat.dependent_views(table.relid, column):
+            views[view.oid] = view if view.oid not in views or views[view.oid].depth < view.depth else views[view.oid]
+    snap.views = sorted(views.values(), key=lambda v: (v.depth, v.view_schema, v.view_name))
     for key, table in snap.tables.items():
         snap.row_counts[key] = cat.row_count(*key)
         cols = [c for (s, t, c) in snap.columns if (s, t) == key]

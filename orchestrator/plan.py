@@ -67,6 +67,7 @@ class Plan:
     row_counts: dict[tuple[str, str], int]
     indexes: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    views: list = field(default_factory=list)  # catalog.View, in creation order
 
     def target_of(self, root: tuple[str, str]) -> Target:
         return next(t for t in self.targets if t.table.key == root)
@@ -197,6 +198,7 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
     return Plan(
         plan_id=plan_id, options=options, targets=targets, columns=columns, tables=order,
         fks=list(snap.fks), row_counts=dict(snap.row_counts), indexes=dict(snap.indexes), warnings=warnings,
+        views=list(snap.views),
     )
 
 

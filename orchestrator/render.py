@@ -43,14 +43,21 @@ class Migration:
         lines = [f"-- {self.name}: {self.title}", "--"]
         lines += [f"-- {h}" if h else "--" for h in self.header.splitlines()]
         lines.append(f"-- depends: {depends}" if depends else "-- depends:")
+        lines.append(_LINT_DIRECTIVE)
         return "\n".join(lines) + "\n\n" + "\n\n".join(self.apply) + "\n"
 
     def rollback_text(self) -> str:
         head = (
             f"-- {self.name}.rollback: undo of {self.title}\n"
-            "-- Statements run top-down, in undo order.\n\n"
+            "-- Statements run top-down, in undo order.\n"
+            f"{_LINT_DIRECTIVE}\n\n"
         )
         return head + "\n\n".join(self.rollback) + "\n"
+
+
+#: Every identifier is quoted by psycopg and is the user's own name, spaces and all: sqlfluff
+#: must not ask for it to be renamed.
+_LINT_DIRECTIVE = "-- sqlfluff:rules:references.special_chars:quoted_identifiers_policy:none"
 
 
 def q(template: str, *args, **kwargs) -> str:
@@ -213,9 +220,81 @@ def _add_fk(fk) -> str:
 def _spaced(definition: str) -> str:
     """PostgreSQL prints ``REFERENCES s.t(col)``; put the space that SQL style (and sqlfluff) expects.
 
-    Only plain lower-case names are touched, so a quoted name can never be altered.
+    Only the name right after REFERENCES is touched, and a quoted name is matched whole, so the
+    text inside a quoted name can never be altered.
     """
-    return re.sub(r"REFERENCES ([a-z_][a-z0-9_$]*\.[a-z_][a-z0-9_$]*)\(", r"REFERENCES \1 (", definition)
+    return re.sub(rf"REFERENCES ({_NAME_PART}\.{_NAME_PART})\(", r"REFERENCES \1 (", definition)
+
+
+#: One part of a name as PostgreSQL prints it: plain lower case, or double-quoted ("" inside).
+_NAME_PART = r'(?:[a-z_][a-z0-9_$]*|"(?:[^"]|"")+")'
+
+
+def _view_kind(view) -> sql.SQL:
+    return sql.SQL("MATERIALIZED VIEW" if view.is_materialized else "VIEW")
+
+
+def _drop_view(view) -> str:
+    return q("DROP {} {}", _view_kind(view), _tab(*view.key))
+
+
+def _create_view(view) -> list[str]:
+    """The view as it was: definition, options, owner, grants, comments, indexes, triggers.
+
+    The definition is PostgreSQL's own deparse (pg_get_viewdef), kept byte for byte; sqlfluff
+    is told not to restyle it, since changing its layout would change the stored text.
+    """
+    tab = _tab(*view.key)
+    kind = _view_kind(view)
+    options = sql.SQL(" WITH ({})").format(sql.SQL(", ".join(view.options))) if view.options else sql.SQL("")
+    body = view.definition.rstrip().rstrip(";")
+    create = q("CREATE {} {}{} AS\n{}{}", kind, tab, options, sql.SQL(body),
+               sql.SQL("\nWITH DATA" if view.is_materialized else ""))
+    out = [
+        f"-- {view.display}: depth {view.depth} from a converted column, owner {view.owner}.\n"
+        "-- noqa: disable=all\n" + create + "\n-- noqa: enable=all",
+        q("ALTER {} {} OWNER TO {}", kind, tab, I(view.owner)),
+    ]
+    if view.acl_is_set:
+        # An explicit ACL, the owner's own entry included: start from empty, grant in stored order.
+        out.append(q("REVOKE ALL ON {} FROM {}", tab, I(view.owner)))
+    for (column, grantee, grantable), privileges in _grouped_grants(view.grants):
+        who = I(grantee) if grantee is not None else sql.SQL("PUBLIC")
+        cols = sql.SQL(" ({})").format(I(column)) if column is not None else sql.SQL("")
+        out.append(q("GRANT {}{} ON {} TO {}{}", sql.SQL(", ").join(sql.SQL(p) for p in privileges), cols, tab,
+                     who, sql.SQL(" WITH GRANT OPTION" if grantable else "")))
+    if view.comment is not None:
+        out.append(q("COMMENT ON {} {} IS {}", kind, tab, L(view.comment)))
+    for c in view.column_comments:
+        out.append(q("COMMENT ON COLUMN {} IS {}", I(view.view_schema, view.view_name, c["column"]), L(c["comment"])))
+    for definition in (*view.indexes, *view.triggers):
+        out.append("-- noqa: disable=all\n" + definition.rstrip(";") + ";\n-- noqa: enable=all")
+    return out
+
+
+def _grouped_grants(grants) -> list[tuple[tuple, list[str]]]:
+    """ACL entries in stored order, consecutive privileges of one grantee in one GRANT."""
+    out: list[tuple[tuple, list[str]]] = []
+    for g in grants:
+        key = (g["column"], g["grantee"], g["grantable"])
+        if out and out[-1][0] == key:
+            out[-1][1].append(g["privilege"])
+        else:
+            out.append((key, [g["privilege"]]))
+    return out
+
+
+def _view_lines(plan: Plan) -> str:
+    return "\n".join(f"    {v.display} (owner {v.owner})" for v in plan.views) or "    (none)"
+
+
+def _drop_views(plan: Plan) -> list[str]:
+    """Dependents first: the reverse of creation order."""
+    return [_drop_view(v) for v in reversed(plan.views)]
+
+
+def _create_views(plan: Plan) -> list[str]:
+    return [s for v in plan.views for s in _create_view(v)]
 
 
 def _fk_lines(plan: Plan) -> str:
@@ -227,15 +306,16 @@ def _fk_lines(plan: Plan) -> str:
 def _detach_fks(plan: Plan) -> Migration:
     header = (
         "What: drops every foreign key that involves a converted column:\n" + _fk_lines(plan)
-        + "\nWhy: a key and the columns that reference it cannot change type while an FK ties them.\n"
+        + "\n  and every view that reads one, dependents first:\n" + _view_lines(plan)
+        + "\nWhy: a key and the columns that reference it cannot change type while an FK or a view ties them.\n"
         f"  {plan.plan_id}_04 re-creates each one with its exact definition (ON DELETE/UPDATE, MATCH,\n"
-        "  DEFERRABLE, INITIALLY DEFERRED, NOT VALID).\n"
+        "  DEFERRABLE, INITIALLY DEFERRED, NOT VALID; view text, owner, grants, comments, indexes).\n"
         "Proven by: checks/foreign_keys_restored.sql"
     )
     return Migration(
         f"{plan.plan_id}_02_detach_foreign_keys", "detach foreign keys from converted columns", header,
-        [_drop_fk(fk) for fk in plan.fks] or ["SELECT 1 AS no_foreign_keys;"],
-        [_add_fk(fk) for fk in reversed(plan.fks)] or ["SELECT 1 AS no_foreign_keys;"],
+        (_drop_views(plan) + [_drop_fk(fk) for fk in plan.fks]) or ["SELECT 1 AS no_foreign_keys;"],
+        ([_add_fk(fk) for fk in reversed(plan.fks)] + _create_views(plan)) or ["SELECT 1 AS no_foreign_keys;"],
     )
 
 
@@ -243,13 +323,15 @@ def _reattach_fks(plan: Plan) -> Migration:
     header = (
         "What: re-creates every foreign key dropped in step 02, with the definition PostgreSQL\n"
         "  printed for it at plan time; each is validated here against the converted data:\n" + _fk_lines(plan)
+        + "\n  then every view dropped in step 02, with its definition, owner, grants and comments\n"
+        "  (materialized views refilled WITH DATA, their indexes rebuilt):\n" + _view_lines(plan)
         + "\nProven by: checks/foreign_keys_restored.sql, checks/foreign_keys_match_key_type.sql,\n"
         "  checks/no_orphan_references.sql"
     )
     return Migration(
         f"{plan.plan_id}_04_reattach_foreign_keys", "re-create foreign keys on the uuid columns", header,
-        [_add_fk(fk) for fk in plan.fks] or ["SELECT 1 AS no_foreign_keys;"],
-        [_drop_fk(fk) for fk in reversed(plan.fks)] or ["SELECT 1 AS no_foreign_keys;"],
+        ([_add_fk(fk) for fk in plan.fks] + _create_views(plan)) or ["SELECT 1 AS no_foreign_keys;"],
+        (_drop_views(plan) + [_drop_fk(fk) for fk in reversed(plan.fks)]) or ["SELECT 1 AS no_foreign_keys;"],
     )
 
 

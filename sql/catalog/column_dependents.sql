@@ -1,7 +1,8 @@
 -- column_dependents.sql: objects that use one column and that ALTER COLUMN ... TYPE
--- cannot carry across by itself: views and materialized views, RLS policies, CHECK
+-- cannot carry across by itself and that keyshift does not move yet: RLS policies, CHECK
 -- constraints, triggers with column lists, and indexes with an expression or predicate
--- on the column. Plain indexes and UNIQUE/PK constraints are rebuilt by the ALTER itself.
+-- on the column. Views and materialized views are in dependent_views.sql: they move.
+-- Plain indexes and UNIQUE/PK constraints are rebuilt by the ALTER itself.
 -- Parameters: %(relid)s (table oid), %(column)s (column name).
 WITH col AS (
     SELECT a.attrelid, a.attnum
@@ -9,19 +10,6 @@ WITH col AS (
     WHERE a.attrelid = %(relid)s AND a.attname = %(column)s
 )
 
-SELECT DISTINCT
-    CASE v.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END AS kind,
-    format('%%I.%%I', vn.nspname, v.relname) AS object_name
-FROM col
-INNER JOIN pg_depend AS d
-    ON
-        col.attrelid = d.refobjid AND col.attnum = d.refobjsubid
-        AND d.classid = 'pg_rewrite'::regclass
-INNER JOIN pg_rewrite AS r ON d.objid = r.oid
-INNER JOIN pg_class AS v ON r.ev_class = v.oid
-INNER JOIN pg_namespace AS vn ON v.relnamespace = vn.oid
-WHERE v.oid <> col.attrelid
-UNION ALL
 SELECT
     'policy' AS kind,
     format('%%I on %%s', p.polname, p.polrelid::regclass) AS object_name

@@ -1,6 +1,8 @@
 -- tables.sql: the facts keyshift needs about one table named by the user.
 -- Parameters: %(schema)s, %(table)s (names, not quoted). Zero rows: no such relation.
 -- One row per relation; pk_* columns are NULL when the table has no primary key.
+-- root_* name the top partitioned table of a partition (NULL otherwise): a partition's
+-- columns can only change type through it.
 SELECT
     c.oid::bigint AS relid,
     n.nspname AS table_schema,
@@ -18,10 +20,14 @@ SELECT
         SELECT 1 FROM pg_inherits AS i
         WHERE i.inhparent = c.oid
     ) AS has_children,
+    rn.nspname AS root_schema,
+    rc.relname AS root_table,
     coalesce(pk.columns, '{}') AS pk_columns,
     coalesce(pk.types, '{}') AS pk_types
 FROM pg_class AS c
 INNER JOIN pg_namespace AS n ON c.relnamespace = n.oid
+LEFT JOIN pg_class AS rc ON c.relispartition AND pg_partition_root(c.oid) = rc.oid
+LEFT JOIN pg_namespace AS rn ON rc.relnamespace = rn.oid
 LEFT JOIN LATERAL (
     SELECT
         con.conname,
