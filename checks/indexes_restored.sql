@@ -1,0 +1,65 @@
+-- indexes_restored.sql
+--
+-- Claim: every index that contained a converted column before the conversion, as the plan
+-- recorded it in keyshift.converted_index, exists now on the same table under the same name
+-- with the same definition (pg_get_indexdef: same columns, order, uniqueness, method,
+-- operator classes, predicate), and when it backed a PRIMARY KEY, UNIQUE or EXCLUDE
+-- constraint, that constraint exists now on the same table, under the same name, backed by
+-- this very index.
+--
+-- Why: ALTER COLUMN ... TYPE rebuilds these indexes itself; this is the proof that it did,
+-- and that nothing was lost in between. A missing unique index silently allows duplicate
+-- keys; a missing index on a foreign key column turns every parent delete into a scan.
+--
+-- One row: one recorded index (or the constraint it backed) that is missing or different;
+-- `problem` says which, `recorded_definition` and `current_definition` show both texts.
+WITH recorded AS (
+    SELECT
+        rec.plan_id,
+        rec.table_schema,
+        rec.table_name,
+        rec.index_name,
+        rec.constraint_name,
+        rec.definition,
+        to_regclass(format('%I.%I', rec.table_schema, rec.table_name)) AS relid
+    FROM keyshift.converted_index AS rec
+),
+
+current_state AS (
+    SELECT
+        r.*,
+        i.indexrelid,
+        pg_get_indexdef(i.indexrelid) AS current_definition,
+        con.conname AS current_constraint
+    FROM recorded AS r
+    LEFT JOIN pg_namespace AS n ON r.table_schema = n.nspname
+    LEFT JOIN pg_class AS ic ON n.oid = ic.relnamespace AND r.index_name = ic.relname
+    LEFT JOIN pg_index AS i ON ic.oid = i.indexrelid AND r.relid = i.indrelid
+    LEFT JOIN pg_constraint AS con
+        ON
+            r.relid = con.conrelid
+            AND r.constraint_name = con.conname
+            AND con.contype IN ('p', 'u', 'x')
+            AND i.indexrelid = con.conindid
+)
+
+SELECT
+    s.plan_id,
+    s.table_schema,
+    s.table_name,
+    s.index_name,
+    nullif(s.constraint_name, '') AS constraint_name,
+    CASE
+        WHEN s.relid IS NULL THEN 'table no longer exists'
+        WHEN s.indexrelid IS NULL THEN 'index missing'
+        WHEN s.current_definition <> s.definition THEN 'index definition differs'
+        ELSE 'constraint backed by this index missing'
+    END AS problem,
+    s.definition AS recorded_definition,
+    s.current_definition
+FROM current_state AS s
+WHERE
+    s.indexrelid IS NULL
+    OR s.current_definition <> s.definition
+    OR (s.constraint_name <> '' AND s.current_constraint IS NULL)
+ORDER BY s.table_schema, s.table_name, s.index_name;

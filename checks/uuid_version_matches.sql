@@ -1,0 +1,61 @@
+-- uuid_version_matches.sql
+--
+-- Claim: every key value of every converted table is an RFC 9562 UUID of the version the
+-- plan chose (keyshift.converted_table.uuid_version): its version nibble, the 13th hex digit
+-- (character 15 of the text form), is that version, and its variant, the 17th hex digit
+-- (character 20), is one of 8, 9, a, b (bits 10). Rows inserted after the conversion count
+-- too: the key default must keep producing the same kind of key.
+--
+-- Why: the version is a promise to everything downstream: v7 keys are time-ordered (index
+-- locality, sorting by creation), v4 keys reveal nothing. A key of another version or
+-- variant means it was not produced by the conversion or by the planned default.
+--
+-- One row: one converted table with keys of the wrong version or variant; `bad_keys` counts
+-- them and `sample_key` shows the smallest.
+WITH target AS (
+    SELECT
+        ct.plan_id,
+        ct.table_schema,
+        ct.table_name,
+        ct.key_column,
+        ct.uuid_version
+    FROM keyshift.converted_table AS ct
+    WHERE EXISTS (
+        -- Only a uuid key can be read this way; keys_are_uuid_primary_keys_with_default.sql
+        -- reports one that is missing or of another type.
+        SELECT 1
+        FROM pg_attribute AS a
+        WHERE
+            a.attrelid = to_regclass(format('%I.%I', ct.table_schema, ct.table_name))
+            AND ct.key_column = a.attname
+            AND NOT a.attisdropped
+            AND a.atttypid = 'uuid'::regtype
+    )
+),
+
+measured AS (
+    SELECT
+        t.*,
+        query_to_xml(
+            format(
+                'SELECT count(*) AS n, min(k.key::text) AS sample FROM (SELECT t.%I::text AS key FROM %I.%I AS t'
+                ' WHERE t.%I IS NOT NULL) AS k'
+                ' WHERE substr(k.key, 15, 1) <> %L OR substr(k.key, 20, 1) NOT IN (''8'', ''9'', ''a'', ''b'')',
+                t.key_column, t.table_schema, t.table_name, t.key_column, to_hex(t.uuid_version::integer)
+            ),
+            FALSE, TRUE, ''
+        ) AS result
+    FROM target AS t
+)
+
+SELECT
+    m.plan_id,
+    m.table_schema,
+    m.table_name,
+    m.key_column,
+    m.uuid_version AS expected_version,
+    (xpath('/row/n/text()', m.result))[1]::text::bigint AS bad_keys,
+    (xpath('/row/sample/text()', m.result))[1]::text AS sample_key
+FROM measured AS m
+WHERE (xpath('/row/n/text()', m.result))[1]::text::bigint > 0
+ORDER BY m.table_schema, m.table_name;

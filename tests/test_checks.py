@@ -1,0 +1,498 @@
+"""checks/*.sql on real PostgreSQL: silent on a healthy conversion, loud on a broken one.
+
+Every check has at least one test that corrupts a converted database in the way the check
+exists to catch and asserts that this very file returns rows, run the way an auditor runs it
+(the file alone, inside a transaction that is rolled back), and that ``keyshift check`` exits
+1 naming it. The two checks that only speak inside ``migrate`` (they compare with the state
+recorded just before the conversion) are corrupted inside that transaction instead, through
+an extra migration, and must make ``keyshift migrate`` exit 1 with nothing committed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conftest import FIXTURES, ROOT, convert, keyshift, load_seed000, load_sql
+
+CHECKS = ROOT / "checks"
+ALL_CHECKS = sorted(p.name for p in CHECKS.glob("*.sql"))
+#: The claims the migration headers and the README name; each must exist as a file.
+REQUIRED = [
+    "foreign_keys_match_key_type.sql",
+    "foreign_keys_restored.sql",
+    "indexes_restored.sql",
+    "keys_are_uuid_primary_keys_with_default.sql",
+    "mapping_is_bijection.sql",
+    "no_integer_key_left.sql",
+    "no_orphan_references.sql",
+    "row_counts_unchanged.sql",
+    "rows_unchanged_through_mapping.sql",
+    "uuid_version_matches.sql",
+]
+MAP = "keyshift.map_public__custom_user"
+SCALE = 30
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+def run_check(conn: psycopg.Connection, name: str, plans: str | None = None) -> list[dict]:
+    """Run one check file exactly as written, in a transaction that is always rolled back.
+
+    ``plans`` sets keyshift.checking_plans the way ``keyshift migrate`` does (transaction-local).
+    """
+    with conn.transaction(force_rollback=True):
+        if plans is not None:
+            conn.execute("SELECT set_config('keyshift.checking_plans', %s, true)", (plans,))
+        with conn.cursor() as cur:
+            cur.execute((CHECKS / name).read_text())
+            columns = [d.name for d in cur.description]
+            return [dict(zip(columns, row)) for row in cur.fetchall()]
+
+
+def in_transaction(conn: psycopg.Connection, corruption: str, name: str, plans: str = "0001") -> list[dict]:
+    """Corrupt and check inside one transaction that is rolled back: the state migrate sees."""
+    with conn.transaction(force_rollback=True):
+        conn.execute("SELECT set_config('keyshift.checking_plans', %s, true)", (plans,))
+        conn.execute(corruption)
+        with conn.cursor() as cur:
+            cur.execute((CHECKS / name).read_text())
+            columns = [d.name for d in cur.description]
+            return [dict(zip(columns, row)) for row in cur.fetchall()]
+
+
+def cli_check(dsn: str) -> tuple[int, dict[str, dict], str]:
+    """``keyshift check --json``: exit code, results by check name, raw output."""
+    result = keyshift(dsn, "check", "--json")
+    data = json.loads(result.stdout)
+    by_name = {c["check"].removeprefix("checks/"): c for c in data["checks"]}
+    assert not [c for c in by_name.values() if c["status"] == "error"], result.stdout
+    return result.returncode, by_name, result.stdout + result.stderr
+
+
+def assert_cli_names(dsn: str, name: str) -> dict:
+    """``keyshift check`` exits 1, reports ``name`` as not ok, and its text output says so too."""
+    code, by_name, out = cli_check(dsn)
+    assert code == 1, out
+    assert by_name[name]["status"] == "not ok", out
+    assert by_name[name]["rows"] > 0 and by_name[name]["sample"], out
+    text = keyshift(dsn, "check")
+    assert text.returncode == 1
+    assert re.search(rf"checks/{re.escape(name)} \.+ not ok \(\d+ rows\)", text.stdout), text.stdout
+    return by_name[name]
+
+
+def problems(rows: list[dict]) -> set[str]:
+    return {r["problem"] for r in rows}
+
+
+@pytest.fixture
+def converted(dsn, conn, tmp_path) -> Path:
+    """seed000 with public.custom_user converted by plan 0001; the migrations directory."""
+    load_seed000(conn, scale=SCALE)
+    migrations = tmp_path / "m"
+    convert(dsn, migrations, "public.custom_user")
+    return migrations
+
+
+# --- the files themselves ----------------------------------------------------------------
+
+def test_every_required_claim_has_its_file_and_a_readable_header():
+    assert set(REQUIRED) <= set(ALL_CHECKS)
+    for name in ALL_CHECKS:
+        text = (CHECKS / name).read_text()
+        header = text.split("\nWITH ", 1)[0].split("\nSELECT", 1)[0]
+        assert header.startswith(f"-- {name}\n"), name
+        assert re.search(r"^-- Claim: ", header, re.M), f"{name}: no claim"
+        assert re.search(r"^-- Why: ", header, re.M), f"{name}: no why"
+        assert re.search(r"^-- One row: ", header, re.M), f"{name}: does not say what one row means"
+        body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+        assert len(re.findall(r";\s*$", body, re.M)) == 1 and body.rstrip().endswith(";"), f"{name}: not one statement"
+        assert not re.search(r"\b(DO|CREATE|INSERT|UPDATE|DELETE|ALTER|DROP)\b", body), f"{name}: not a plain SELECT"
+
+
+def test_checks_pass_sqlfluff():
+    import subprocess
+
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"), str(CHECKS)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- healthy -----------------------------------------------------------------------------
+
+def test_empty_registry_every_check_runs_and_returns_nothing(conn):
+    conn.execute("CREATE SCHEMA keyshift")
+    conn.execute((ROOT / "sql" / "registry.sql").read_text())
+    for name in ALL_CHECKS:
+        assert run_check(conn, name) == [], name
+        assert run_check(conn, name, plans="0001") == [], name
+
+
+def test_healthy_conversion_every_check_ok(dsn, conn, converted):
+    code, by_name, out = cli_check(dsn)
+    assert code == 0, out
+    assert set(by_name) == set(ALL_CHECKS)
+    assert all(c["status"] == "ok" and c["rows"] == 0 for c in by_name.values()), out
+    for name in ALL_CHECKS:
+        # Standalone, and replayed as migrate runs them: right after COMMIT nothing differs.
+        assert run_check(conn, name) == [], name
+        assert run_check(conn, name, plans="0001") == [], name
+
+
+def test_healthy_after_normal_use_rows_added_updated_and_deleted(dsn, conn, converted):
+    """After the conversion the application inserts (default keys), updates and deletes."""
+    conn.execute(
+        "INSERT INTO custom_user (password, email, username, is_active, is_staff, date_joined) "
+        "VALUES ('x', 'new@example.com', 'new', true, false, now())"
+    )
+    conn.execute(
+        "INSERT INTO verification_token (token, created_at, expires_at, user_id) "
+        "SELECT 'tok-new', now(), now(), id FROM custom_user WHERE username = 'new'"
+    )
+    conn.execute("UPDATE custom_user SET is_active = NOT is_active WHERE username = 'user1'")
+    code, _, out = cli_check(dsn)
+    assert code == 0, out
+
+
+@pytest.mark.parametrize("case, tables", [
+    ("seed002_shop", ("public.users", "public.orders")),
+    ("seed003_chat", ("public.core_user", "public.core_room")),
+    ("seed004_video", ("public.auth_user", "public.accounts_profile")),
+])
+def test_healthy_fixture_schemas_every_check_ok(dsn, conn, tmp_path, case, tables):
+    load_sql(conn, FIXTURES / case / "schema.sql", FIXTURES / case / "data.sql", scale=SCALE)
+    convert(dsn, tmp_path / "m", *tables)
+    code, by_name, out = cli_check(dsn)
+    assert code == 0 and all(c["status"] == "ok" for c in by_name.values()), out
+    for name in ALL_CHECKS:
+        assert run_check(conn, name, plans="0001") == [], name
+
+
+AWKWARD_SQL = """
+CREATE SCHEMA "My Schema";
+CREATE TABLE "My Schema"."Users" (
+    "User Id" bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    parent bigint REFERENCES "My Schema"."Users"
+);
+CREATE TABLE orders (id serial PRIMARY KEY, u bigint, tenant int, UNIQUE (tenant, u));
+ALTER TABLE orders ADD CONSTRAINT orders_u_fk FOREIGN KEY (u) REFERENCES "My Schema"."Users" NOT VALID;
+CREATE TABLE items (id int PRIMARY KEY, u bigint, t int, FOREIGN KEY (t, u) REFERENCES orders (tenant, u));
+INSERT INTO "My Schema"."Users" (parent) SELECT NULL FROM generate_series(1, 8);
+UPDATE "My Schema"."Users" SET parent = "User Id" - 1 WHERE "User Id" > 1;
+INSERT INTO orders (u, tenant) SELECT g, 1 FROM generate_series(1, 8) AS g;
+INSERT INTO orders (u, tenant) VALUES (NULL, 2);
+INSERT INTO items SELECT g, g, 1 FROM generate_series(1, 5) AS g;
+"""
+
+
+def test_healthy_awkward_names_self_reference_composite_and_not_valid_fk(dsn, conn, tmp_path):
+    conn.execute(AWKWARD_SQL)
+    convert(dsn, tmp_path / "m", '"My Schema"."Users"')
+    code, _, out = cli_check(dsn)
+    assert code == 0, out
+    # The FK was NOT VALID before and is kept so; validating it later is no regression.
+    conn.execute("ALTER TABLE orders VALIDATE CONSTRAINT orders_u_fk")
+    code, _, out = cli_check(dsn)
+    assert code == 0, out
+    # The composite FK (t, u) -> orders (tenant, u) is proven in the data too.
+    with conn.transaction(force_rollback=True):
+        conn.execute("SET LOCAL session_replication_role = replica")
+        conn.execute("INSERT INTO items SELECT 99, u, 7 FROM orders WHERE u IS NOT NULL LIMIT 1")
+        with conn.cursor() as cur:
+            cur.execute((CHECKS / "no_orphan_references.sql").read_text())
+            rows = cur.fetchall()
+    assert [(r[1], r[2], r[4]) for r in rows] == [("items", "t, u", "items_t_u_fkey")]
+
+
+# --- broken: catalog ---------------------------------------------------------------------
+
+def test_fk_left_not_valid_is_reported(dsn, conn, converted):
+    conn.execute(
+        "ALTER TABLE user_profile DROP CONSTRAINT user_profile_user_id_8fdce8e2_fk_custom_user_id, "
+        "ADD CONSTRAINT user_profile_user_id_8fdce8e2_fk_custom_user_id "
+        "FOREIGN KEY (user_id) REFERENCES custom_user (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED NOT VALID"
+    )
+    rows = run_check(conn, "foreign_keys_match_key_type.sql")
+    assert [(r["table_name"], r["validated"], r["problem"]) for r in rows] == [
+        ("user_profile", False, "foreign key is NOT VALID")
+    ]
+    assert_cli_names(dsn, "foreign_keys_match_key_type.sql")
+
+
+def test_fk_column_of_another_type_is_reported(dsn, conn, converted):
+    conn.execute("CREATE DOMAIN user_ref AS uuid")
+    conn.execute("CREATE TABLE note (id int PRIMARY KEY, user_id user_ref REFERENCES custom_user (id))")
+    rows = run_check(conn, "foreign_keys_match_key_type.sql")
+    assert [(r["table_name"], r["column_type"], r["referenced_type"]) for r in rows] == [
+        ("note", "user_ref", "uuid")
+    ]
+    assert rows[0]["problem"] == "column type differs from referenced type"
+    assert_cli_names(dsn, "foreign_keys_match_key_type.sql")
+
+
+def test_dropped_fk_is_reported(dsn, conn, converted):
+    conn.execute("ALTER TABLE social_account DROP CONSTRAINT social_account_user_id_5e6e9a7d_fk_custom_user_id")
+    rows = run_check(conn, "foreign_keys_restored.sql")
+    assert [(r["constraint_name"], r["problem"], r["current_definition"]) for r in rows] == [
+        ("social_account_user_id_5e6e9a7d_fk_custom_user_id", "foreign key missing", None)
+    ]
+    assert_cli_names(dsn, "foreign_keys_restored.sql")
+
+
+@pytest.mark.parametrize("clause", [
+    "",  # lost ON DELETE CASCADE and DEFERRABLE
+    " ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED NOT VALID",
+    " ON DELETE CASCADE DEFERRABLE",  # INITIALLY IMMEDIATE now
+])
+def test_fk_recreated_weaker_is_reported(dsn, conn, converted, clause):
+    conn.execute(
+        "ALTER TABLE user_profile DROP CONSTRAINT user_profile_user_id_8fdce8e2_fk_custom_user_id, "
+        "ADD CONSTRAINT user_profile_user_id_8fdce8e2_fk_custom_user_id "
+        f"FOREIGN KEY (user_id) REFERENCES custom_user (id){clause}"
+    )
+    rows = run_check(conn, "foreign_keys_restored.sql")
+    assert len(rows) == 1 and rows[0]["problem"] == "definition differs"
+    assert rows[0]["recorded_definition"].endswith("ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED")
+    assert rows[0]["current_definition"] != rows[0]["recorded_definition"]
+    assert_cli_names(dsn, "foreign_keys_restored.sql")
+
+
+def test_dropped_index_is_reported(dsn, conn, converted):
+    conn.execute("DROP INDEX verification_token_user_id_dfb9f3f2")
+    rows = run_check(conn, "indexes_restored.sql")
+    assert [(r["index_name"], r["problem"]) for r in rows] == [
+        ("verification_token_user_id_dfb9f3f2", "index missing")
+    ]
+    assert_cli_names(dsn, "indexes_restored.sql")
+
+
+def test_unique_index_replaced_by_another_definition_is_reported(dsn, conn, converted):
+    conn.execute(
+        "ALTER TABLE user_profile DROP CONSTRAINT user_profile_user_id_key, "
+        "ADD CONSTRAINT user_profile_user_id_key UNIQUE (user_id, id)"
+    )
+    rows = run_check(conn, "indexes_restored.sql")
+    assert [(r["index_name"], r["problem"]) for r in rows] == [
+        ("user_profile_user_id_key", "index definition differs")
+    ]
+    assert rows[0]["current_definition"].endswith("(user_id, id)")
+    assert_cli_names(dsn, "indexes_restored.sql")
+
+
+def test_primary_key_replaced_by_a_bare_unique_index_is_reported(dsn, conn, converted):
+    conn.execute("ALTER TABLE custom_user DROP CONSTRAINT custom_user_pkey CASCADE")
+    conn.execute("CREATE UNIQUE INDEX custom_user_pkey ON custom_user (id)")
+    rows = run_check(conn, "indexes_restored.sql")
+    assert [(r["index_name"], r["constraint_name"], r["problem"]) for r in rows] == [
+        ("custom_user_pkey", "custom_user_pkey", "constraint backed by this index missing")
+    ]
+    assert_cli_names(dsn, "indexes_restored.sql")
+    keys = run_check(conn, "keys_are_uuid_primary_keys_with_default.sql")
+    assert problems(keys) == {"table has no primary key"}
+    assert_cli_names(dsn, "keys_are_uuid_primary_keys_with_default.sql")
+
+
+@pytest.mark.parametrize("corruption, problem", [
+    ("CREATE SEQUENCE public.custom_user_id_seq", "old key sequence still exists"),
+    ("CREATE SEQUENCE spare OWNED BY verification_token.user_id", "column owns a sequence"),
+    ("CREATE SEQUENCE spare; ALTER TABLE social_account ALTER COLUMN user_id "
+     "SET DEFAULT md5(nextval('spare')::text)::uuid", "default draws from a sequence"),
+    ("ALTER TABLE social_account DROP CONSTRAINT social_account_user_id_5e6e9a7d_fk_custom_user_id; "
+     "ALTER TABLE social_account ALTER COLUMN user_id TYPE text", "column is not uuid"),
+    ("ALTER TABLE user_profile DROP CONSTRAINT user_profile_user_id_8fdce8e2_fk_custom_user_id; "
+     "ALTER TABLE user_profile ALTER COLUMN user_id TYPE bigint USING id, "
+     "ALTER COLUMN user_id ADD GENERATED BY DEFAULT AS IDENTITY", "column is an identity column"),
+    ("ALTER TABLE verification_token DROP COLUMN user_id", "column no longer exists"),
+])
+def test_integer_key_remnant_is_reported(dsn, conn, converted, corruption, problem):
+    conn.execute(corruption)
+    rows = run_check(conn, "no_integer_key_left.sql")
+    assert problem in problems(rows), rows
+    assert_cli_names(dsn, "no_integer_key_left.sql")
+
+
+@pytest.mark.parametrize("corruption, problem", [
+    ("ALTER TABLE custom_user ALTER COLUMN id DROP DEFAULT", "default differs from the planned key default"),
+    ("ALTER TABLE custom_user ALTER COLUMN id SET DEFAULT md5(random()::text)::uuid",
+     "default differs from the planned key default"),
+    ("ALTER TABLE custom_user DROP CONSTRAINT custom_user_pkey CASCADE; "
+     "ALTER TABLE custom_user ALTER COLUMN id DROP NOT NULL", "key column is nullable"),
+    ("ALTER TABLE custom_user DROP CONSTRAINT custom_user_pkey CASCADE; "
+     "ALTER TABLE custom_user ADD PRIMARY KEY (id, email)", "primary key is not the key column alone"),
+])
+def test_key_without_its_guarantees_is_reported(dsn, conn, converted, corruption, problem):
+    conn.execute(corruption)
+    rows = run_check(conn, "keys_are_uuid_primary_keys_with_default.sql")
+    assert problem in problems(rows), rows
+    assert all(r["table_name"] == "custom_user" and r["key_column"] == "id" for r in rows)
+    assert_cli_names(dsn, "keys_are_uuid_primary_keys_with_default.sql")
+
+
+@pytest.mark.parametrize("key", [
+    "018f3c2e-7a10-7abc-8def-0123456789ab",  # version 7
+    "018f3c2e-7a10-4abc-cdef-0123456789ab",  # version 4, variant 110 (Microsoft)
+])
+def test_key_of_another_version_or_variant_is_reported(dsn, conn, converted, key):
+    conn.execute(
+        "INSERT INTO custom_user (id, password, email, username, is_active, is_staff, date_joined) "
+        "VALUES (%s, 'x', 'odd@example.com', 'odd', true, false, now())", (key,)
+    )
+    rows = run_check(conn, "uuid_version_matches.sql")
+    assert [(r["table_name"], r["expected_version"], r["bad_keys"], r["sample_key"]) for r in rows] == [
+        ("custom_user", 4, 1, key)
+    ]
+    assert_cli_names(dsn, "uuid_version_matches.sql")
+
+
+# --- broken: data ------------------------------------------------------------------------
+
+def test_orphan_inserted_with_triggers_disabled_is_reported(dsn, conn, converted):
+    conn.execute("SET session_replication_role = replica")
+    conn.execute(
+        "INSERT INTO verification_token (token, created_at, expires_at, user_id) "
+        "VALUES ('orphan', now(), now(), '00000000-0000-4000-8000-000000000000')"
+    )
+    conn.execute("RESET session_replication_role")
+    rows = run_check(conn, "no_orphan_references.sql")
+    assert [(r["table_name"], r["column_names"], r["orphan_rows"], r["sample_value"], r["source"]) for r in rows] == [
+        ("verification_token", "user_id", 1, "00000000-0000-4000-8000-000000000000", "catalog")
+    ]
+    assert_cli_names(dsn, "no_orphan_references.sql")
+
+
+def test_orphan_behind_a_dropped_fk_is_found_through_the_registry(dsn, conn, converted):
+    conn.execute("ALTER TABLE social_account DROP CONSTRAINT social_account_user_id_5e6e9a7d_fk_custom_user_id")
+    conn.execute("UPDATE social_account SET user_id = gen_random_uuid() WHERE id IN (SELECT min(id) FROM social_account)")
+    rows = run_check(conn, "no_orphan_references.sql")
+    assert [(r["table_name"], r["constraint_name"], r["source"], r["orphan_rows"]) for r in rows] == [
+        ("social_account", "social_account_user_id_5e6e9a7d_fk_custom_user_id", "registry", 1)
+    ]
+    assert_cli_names(dsn, "no_orphan_references.sql")
+
+
+REPOINT = (
+    "UPDATE verification_token AS v SET user_id = ("
+    " SELECT u.id FROM custom_user AS u WHERE u.id <> v.user_id ORDER BY u.username LIMIT 1)"
+    " WHERE v.id = (SELECT min(id) FROM verification_token)"
+)
+
+
+def test_child_repointed_to_another_existing_parent_is_reported(conn, converted):
+    # Passes every foreign key and orphan check: only the fingerprint through the mapping sees it.
+    rows = in_transaction(conn, REPOINT, "rows_unchanged_through_mapping.sql")
+    assert [(r["table_name"], r["rows_before"], r["rows_now"], r["problem"]) for r in rows] == [
+        ("verification_token", 2 * SCALE, 2 * SCALE,
+         "rows or references changed (fingerprint through the mapping differs)")
+    ]
+    assert in_transaction(conn, REPOINT, "no_orphan_references.sql") == []
+    assert in_transaction(conn, REPOINT, "row_counts_unchanged.sql") == []
+    # Outside migrate the claim is silent by design (the header says why).
+    with conn.transaction(force_rollback=True):
+        conn.execute(REPOINT)
+        with conn.cursor() as cur:
+            cur.execute((CHECKS / "rows_unchanged_through_mapping.sql").read_text())
+            assert cur.fetchall() == []
+
+
+def test_any_changed_column_changes_the_fingerprint(conn, converted):
+    rows = in_transaction(conn, "UPDATE user_profile SET bio = bio || '!' WHERE id = 1",
+                          "rows_unchanged_through_mapping.sql")
+    assert [r["table_name"] for r in rows] == ["user_profile"]
+
+
+def test_lost_and_added_rows_are_reported(conn, converted):
+    corruption = (
+        "DELETE FROM social_account WHERE id = (SELECT min(id) FROM social_account);"
+        "INSERT INTO custom_user (password, email, username, is_active, is_staff, date_joined) "
+        "VALUES ('x', 'extra@example.com', 'extra', true, false, now())"
+    )
+    rows = in_transaction(conn, corruption, "row_counts_unchanged.sql")
+    assert {(r["table_name"], r["difference"]) for r in rows} == {("social_account", -1), ("custom_user", 1)}
+    through_map = in_transaction(conn, corruption, "rows_unchanged_through_mapping.sql")
+    assert {(r["table_name"], r["problem"]) for r in through_map} == {
+        ("social_account", "row count changed"), ("custom_user", "row count changed")
+    }
+    # Another plan's transaction does not speak for plan 0001's fingerprints.
+    assert in_transaction(conn, corruption, "row_counts_unchanged.sql", plans="0002") == []
+
+
+DROP_MAP_CONSTRAINTS = (
+    f"ALTER TABLE {MAP} DROP CONSTRAINT map_public__custom_user_pkey, "
+    "DROP CONSTRAINT map_public__custom_user_new_id_key, "
+    "ALTER COLUMN old_id DROP NOT NULL, ALTER COLUMN new_id DROP NOT NULL"
+)
+
+
+@pytest.mark.parametrize("corruption, expected", [
+    (f"INSERT INTO {MAP} SELECT old_id, gen_random_uuid() FROM {MAP} WHERE old_id = 3",
+     {"old_id mapped more than once", "new_id that is no key of the table"}),
+    (f"INSERT INTO {MAP} SELECT old_id + 100000, new_id FROM {MAP} WHERE old_id = 3",
+     {"new_id mapped more than once"}),
+    (f"INSERT INTO {MAP} VALUES (NULL, NULL)", {"mapping row with a NULL old_id or new_id"}),
+    (f"UPDATE {MAP} SET new_id = gen_random_uuid() WHERE old_id = 5", {"new_id that is no key of the table"}),
+])
+def test_mapping_that_is_no_bijection_is_reported(dsn, conn, converted, corruption, expected):
+    conn.execute(DROP_MAP_CONSTRAINTS)
+    conn.execute(corruption)
+    rows = run_check(conn, "mapping_is_bijection.sql")
+    assert problems(rows) == expected, rows
+    assert all(r["map_table"] == MAP and r["rows"] >= 1 for r in rows)
+    assert_cli_names(dsn, "mapping_is_bijection.sql")
+
+
+def test_dropped_mapping_table_is_reported(dsn, conn, converted):
+    conn.execute(f"DROP TABLE {MAP}")
+    rows = run_check(conn, "mapping_is_bijection.sql")
+    assert problems(rows) == {"mapping table no longer exists"}
+    assert_cli_names(dsn, "mapping_is_bijection.sql")
+
+
+def test_table_row_without_mapping_is_reported_inside_migrate(conn, converted):
+    rows = in_transaction(conn, f"DELETE FROM {MAP} WHERE old_id = 7", "mapping_is_bijection.sql")
+    assert {(r["problem"], r["rows"]) for r in rows} == {
+        ("table row without a mapping row", 1), ("mapping row count differs from table row count", 1)
+    }
+    assert rows[0]["sample"]
+
+
+# --- inside migrate: a corrupted conversion is refused, nothing committed ----------------
+
+@pytest.mark.parametrize("corruption, failing", [
+    (REPOINT + ";", {"rows_unchanged_through_mapping.sql"}),
+    ("DELETE FROM social_account WHERE id = (SELECT min(id) FROM social_account);",
+     {"row_counts_unchanged.sql", "rows_unchanged_through_mapping.sql"}),
+    (f"DELETE FROM {MAP} WHERE old_id = 7;", {"mapping_is_bijection.sql", "rows_unchanged_through_mapping.sql"}),
+])
+def test_migrate_refuses_a_corrupted_conversion_and_commits_nothing(dsn, conn, tmp_path, corruption, failing):
+    load_seed000(conn, scale=SCALE)
+    migrations = tmp_path / "m"
+    planned = keyshift(dsn, "plan", "--table", "public.custom_user", migrations=migrations)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    # An extra step in the same transaction, after the conversion and before the checks.
+    (migrations / "0001_06_corrupt.sql").write_text(
+        "-- 0001_06_corrupt: a deliberate fault for the checks to find\n"
+        "-- depends: 0001_05_set_uuid_defaults\n\n" + corruption + "\n"
+    )
+    result = keyshift(dsn, "migrate", migrations=migrations)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    reported = set(re.findall(r"checks/(\S+\.sql) \.+ not ok", result.stdout))
+    assert reported == failing, result.stdout
+    assert "nothing was committed" in result.stderr
+    types = conn.execute(
+        "SELECT c.relname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a "
+        "JOIN pg_class AS c ON c.oid = a.attrelid "
+        "WHERE (c.relname, a.attname) IN (('custom_user', 'id'), ('social_account', 'user_id'), "
+        "('user_profile', 'user_id'), ('verification_token', 'user_id'))"
+    ).fetchall()
+    assert {t for _, t in types} == {"integer"} and len(types) == 4
+    assert conn.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
+    assert conn.execute("SELECT count(*) FROM _yoyo_migration").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM social_account").fetchone()[0] == 2 * SCALE // 3
