@@ -244,3 +244,23 @@ def test_migrate_gives_up_on_a_held_lock_and_names_the_blocker(dsn, conn, tmp_pa
     assert conn.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'custom_user' "
                         "AND column_name = 'id'").fetchone()[0] == "integer"
     assert keyshift(dsn, "migrate", migrations=tmp_path / "m").returncode == 0
+
+
+def test_second_plan_on_a_table_an_earlier_plan_touched(dsn, conn, tmp_path):
+    """c references a and b; converting a, then b, must fingerprint c consistently."""
+    conn.execute(
+        "CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY);"
+        "CREATE TABLE c (id int PRIMARY KEY, a_id int REFERENCES a, b_id int REFERENCES b);"
+        "INSERT INTO a SELECT g FROM generate_series(1, 50) g; INSERT INTO b SELECT g FROM generate_series(1, 50) g;"
+        "INSERT INTO c SELECT g, 51 - g, g FROM generate_series(1, 50) g"
+    )
+    convert(dsn, tmp_path / "m", "public.a")
+    convert(dsn, tmp_path / "m", "public.b")
+    rows = conn.execute(
+        "SELECT c.id, ma.old_id, mb.old_id FROM c JOIN keyshift.map_public__a ma ON ma.new_id = c.a_id "
+        "JOIN keyshift.map_public__b mb ON mb.new_id = c.b_id ORDER BY c.id").fetchall()
+    assert rows == [(i, 51 - i, i) for i in range(1, 51)]
+    back = keyshift(dsn, "rollback", migrations=tmp_path / "m")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert conn.execute("SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = 'c'::regclass "
+                        "AND attname = 'b_id'").fetchone()[0] == "integer"

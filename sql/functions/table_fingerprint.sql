@@ -2,8 +2,11 @@
 --                            OUT row_count bigint, OUT fingerprint numeric)
 --
 -- A count and an order-independent hash of every row of a table, with each converted
--- column read in its OLD integer terms: before conversion the column itself, after it the
--- old_id found in the column's mapping table (p_through_map = true). Columns keyshift does
+-- column read in its OLD integer terms: while it is still an integer, the column itself;
+-- once it is a uuid, the old_id found in the column's mapping table. Deciding by the
+-- column's current type (not by p_through_map, kept for callers) makes a fingerprint taken
+-- before a second plan agree with one taken after it, when an earlier plan already
+-- converted other columns of the same table. Columns keyshift does
 -- not convert enter the hash as they are. Equal results before and after therefore mean:
 -- same number of rows, and every row still refers to the same parent as before (up to
 -- 64-bit hash collisions). Which columns are converted comes from keyshift.converted_column.
@@ -26,7 +29,9 @@ DECLARE
     r record;
 BEGIN
     FOR r IN
-        SELECT a.attnum, a.attname, cc.map_table, cc.column_name IS NOT NULL AS converted
+        SELECT
+            a.attnum, a.attname, cc.map_table, cc.column_name IS NOT NULL AS converted,
+            a.atttypid = 'uuid'::regtype AS is_uuid
         FROM pg_attribute AS a
         LEFT JOIN keyshift.converted_column AS cc
             ON cc.table_schema = p_schema AND cc.table_name = p_table AND cc.column_name = a.attname
@@ -36,7 +41,7 @@ BEGIN
     LOOP
         IF NOT r.converted THEN
             cols := cols || format(', t.%I', r.attname);
-        ELSIF p_through_map THEN
+        ELSIF r.is_uuid THEN
             joins := joins || format(
                 ' LEFT JOIN keyshift.%I AS m%s ON m%s.new_id = t.%I', r.map_table, r.attnum, r.attnum, r.attname
             );
