@@ -56,15 +56,20 @@ def connect(dsn: str, **kwargs) -> psycopg.Connection:
     try:
         return psycopg.connect(dsn, **kwargs)
     except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        secret = _password(dsn)
-        if secret:
-            reason = reason.replace(secret, "***")
-        raise ConnectionFailed(
-            f"database {describe(dsn)}",
-            f"cannot connect ({reason})",
-            "check --dsn or DATABASE_URL, or unset both to use the embedded cluster",
-        ) from None
+        raise connection_failed(dsn, exc) from None
+
+
+def connection_failed(dsn: str, exc: Exception) -> ConnectionFailed:
+    """The one error for an unreachable database: its name and the server's reason, no password."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    secret = _password(dsn)
+    if secret:
+        reason = reason.replace(secret, "***")
+    return ConnectionFailed(
+        f"database {describe(dsn)}",
+        f"cannot connect ({reason})",
+        "check --dsn or DATABASE_URL, or unset both to use the embedded cluster",
+    )
 
 
 def yoyo_uri(dsn: str) -> str:

@@ -22,7 +22,7 @@ from yoyo import get_backend, read_migrations
 from yoyo.exceptions import LockTimeout
 
 from orchestrator import CHECKS_DIR, checks, dsn as dsnmod
-from orchestrator.errors import ConnectionFailed, KeyshiftError, MigrationFailed
+from orchestrator.errors import KeyshiftError, MigrationFailed
 
 MIGRATION_TABLE = "_yoyo_migration"
 PLAN_RE = re.compile(r"^(\d{4})_(\d{2})_")
@@ -57,21 +57,7 @@ def backend_for(dsn: str):
     try:
         return get_backend(dsnmod.yoyo_uri(dsn), migration_table=MIGRATION_TABLE)
     except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConnectionFailed(
-            f"database {dsnmod.describe(dsn)}", f"cannot connect ({_scrub(reason, dsn)})",
-            "check --dsn or DATABASE_URL, or unset both to use the embedded cluster",
-        ) from None
-
-
-def _scrub(text: str, dsn: str) -> str:
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        pw = conninfo_to_dict(dsn).get("password")
-    except psycopg.Error:
-        pw = None
-    return text.replace(pw, "***") if pw else text
+        raise dsnmod.connection_failed(dsn, exc) from None
 
 
 def load(migrations_dir: Path):
