@@ -131,3 +131,19 @@ def convert(dsn: str, migrations: Path, *tables: str, extra: tuple[str, ...] = (
     assert planned.returncode == 0, planned.stdout + planned.stderr
     migrated = keyshift(dsn, "migrate", migrations=migrations)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+
+
+def pg_dump_schema(dsn: str, *extra: str) -> str:
+    """pg_dump --schema-only of the user's objects: keyshift's registry and yoyo's tables left out."""
+    from orchestrator import embedded
+
+    return subprocess.run(
+        [str(embedded.bindir() / "pg_dump"), "--schema-only", "--exclude-schema=keyshift",
+         "--exclude-table=public._yoyo*", "--exclude-table=public.yoyo_lock", *extra, "-d", dsn],
+        capture_output=True, text=True, check=True,
+    ).stdout
+
+
+def without_restrict(dump: str) -> list[str]:
+    """pg_dump 15.18+ brackets its output with \\restrict/\\unrestrict and a random token."""
+    return [line for line in dump.splitlines() if not line.startswith(("\\restrict", "\\unrestrict"))]

@@ -8,8 +8,7 @@ import subprocess
 import psycopg
 import pytest
 
-from conftest import convert, keyshift, load_seed000
-from orchestrator import embedded
+from conftest import convert, keyshift, load_seed000, pg_dump_schema, without_restrict
 
 CHILDREN = [
     ("user_profile", "user_id"),
@@ -30,13 +29,9 @@ def parent_of_each_child(conn) -> dict:
 
 
 def schema_dump(dsn: str) -> str:
-    """pg_dump --schema-only of the user schema, comments and SET lines stripped."""
-    out = subprocess.run(
-        [str(embedded.bindir() / "pg_dump"), "--schema-only", "--no-owner", "--schema=public",
-         "--exclude-table=public._yoyo*", "--exclude-table=public.yoyo_lock", "-d", dsn],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    return "\n".join(line for line in out.splitlines() if line and not line.startswith(("--", "SET ", "SELECT ", "\\restrict", "\\unrestrict")))
+    """pg_dump --schema-only of the public schema, comments and SET lines stripped."""
+    out = pg_dump_schema(dsn, "--no-owner", "--schema=public")
+    return "\n".join(line for line in without_restrict(out) if line and not line.startswith(("--", "SET ", "SELECT ")))
 
 
 def data_dump(conn) -> dict:

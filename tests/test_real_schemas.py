@@ -8,8 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import FIXTURES, ROOT, convert, keyshift, load_seed000, load_sql
-from orchestrator import embedded
+from conftest import FIXTURES, ROOT, convert, keyshift, load_seed000, load_sql, pg_dump_schema, without_restrict
 
 VIEWS_SQL = """
 DO $$
@@ -260,19 +259,15 @@ SEQUENCE_STATEMENT = re.compile(
 
 
 def raw_dump(dsn: str) -> str:
-    return subprocess.run(
-        [str(embedded.bindir() / "pg_dump"), "--schema-only", "--exclude-schema=keyshift",
-         "--exclude-table=public._yoyo*", "--exclude-table=public.yoyo_lock", "-d", dsn],
-        capture_output=True, text=True, check=True,
-    ).stdout
+    return pg_dump_schema(dsn)
 
 
 def normalised(dump: str, converted: set[tuple[str, str, str]]) -> list[str]:
     """pg_dump --schema-only as a sorted list of statements, the intended changes masked:
     the type and default of each converted column, and every sequence or identity statement."""
     lines = [
-        line for line in dump.splitlines()
-        if line and not line.startswith(("--", "SET ", "\\restrict", "\\unrestrict"))
+        line for line in without_restrict(dump)
+        if line and not line.startswith(("--", "SET "))
         and not line.startswith("SELECT pg_catalog.set_config")
     ]
     statements, current = [], []
@@ -376,10 +371,6 @@ def named_rows(conn) -> list:
     ).fetchall()
 
 
-def restrict_free(dump: str) -> list[str]:
-    return [line for line in dump.splitlines() if not line.startswith(("\\restrict", "\\unrestrict"))]
-
-
 def test_quoted_reserved_mixed_case_and_63_byte_names_convert_and_roll_back(dsn, conn, tmp_path):
     conn.execute(NAMES_SQL)
     rows, fks = named_rows(conn), fk_definitions(conn)
@@ -403,4 +394,4 @@ def test_quoted_reserved_mixed_case_and_63_byte_names_convert_and_roll_back(dsn,
     back = keyshift(dsn, "rollback", migrations=tmp_path / "m")
     assert back.returncode == 0, back.stdout + back.stderr
     assert named_rows(conn) == rows
-    assert restrict_free(raw_dump(dsn)) == restrict_free(dump)
+    assert without_restrict(raw_dump(dsn)) == without_restrict(dump)
