@@ -5,13 +5,15 @@
 -- the data (the mapping's own PRIMARY KEY / UNIQUE constraints may have been dropped):
 --   * the mapping table exists and no mapping row has a NULL old_id or new_id;
 --   * no old_id appears twice, and no new_id appears twice;
---   * every new_id is the key of a row of the converted table;
 --   * inside `keyshift migrate` only (plans named by the setting keyshift.checking_plans):
---     every row of the converted table has a mapping row, and there are exactly as many
---     mapping rows as table rows. Outside migrate the application inserts rows with fresh
---     uuids that never had an old id, so these two parts only speak at conversion time.
--- A row deleted after the conversion leaves its mapping row behind, and this check reports
--- it ("new_id that is no key of the table"): delete the mapping row together with the row.
+--     every new_id is the key of a row of the converted table, every row of the converted
+--     table has a mapping row, and there are exactly as many mapping rows as table rows.
+--     Afterwards the application inserts rows with fresh uuids that never had an old id and
+--     deletes rows whose mapping stays as history (an old URL of a deleted row must still
+--     resolve to "gone", not to "unknown"), so these parts speak at conversion time only;
+--     the row checks (rows_unchanged_through_mapping, row_counts_unchanged) speak then too.
+-- A mapping table retired on purpose with `keyshift drop-map` (converted_table.map_dropped_at
+-- is set) is no longer asked for; one that vanished otherwise is reported.
 --
 -- Why: the mapping is the permanent record of old -> new that rollback, audits, caches and
 -- old URLs rely on. A NULL, a duplicate either way, or a new key that leads nowhere means an
@@ -26,6 +28,7 @@ WITH target AS (
         ct.table_name,
         ct.key_column,
         ct.map_table,
+        ct.map_dropped_at IS NOT NULL AS map_retired,
         to_regclass(format('keyshift.%I', ct.map_table)) IS NOT NULL AS map_exists,
         coalesce(
             (
@@ -91,7 +94,7 @@ probe AS (
             t.map_table, t.table_schema, t.table_name, t.key_column
         ) AS probe_sql
     FROM target AS t
-    WHERE t.map_exists AND t.key_is_uuid
+    WHERE t.map_exists AND t.key_is_uuid AND t.inside_migrate
     UNION ALL
     SELECT
         t.*,
@@ -117,10 +120,10 @@ probe AS (
     UNION ALL
     SELECT
         t.*,
-        'mapping table no longer exists' AS problem,
+        'mapping table no longer exists (retire it with keyshift drop-map, not by dropping it)' AS problem,
         'SELECT 1 AS n, NULL AS sample' AS probe_sql
     FROM target AS t
-    WHERE NOT t.map_exists
+    WHERE NOT t.map_exists AND NOT t.map_retired
 ),
 
 measured AS (

@@ -202,6 +202,40 @@ def cmd_status(args) -> int:
     return EXIT_OK
 
 
+def cmd_drop_map(args) -> int:
+    """Retire the old -> new mapping of converted tables: the checks stop asking for it."""
+    dsn = dsnmod.resolve(args.dsn)
+    names = [parse_qualified(t) for t in args.table]
+    Ident, SQL = psycopg.sql.Identifier, psycopg.sql.SQL
+    with dsnmod.connect(dsn) as conn, conn.transaction():
+        if conn.execute("SELECT to_regclass('keyshift.converted_table') IS NULL").fetchone()[0]:
+            raise Refused("keyshift registry", "does not exist: nothing was converted in this database",
+                          "check --dsn")
+        conn.execute("ALTER TABLE keyshift.converted_table ADD COLUMN IF NOT EXISTS map_dropped_at timestamptz")
+        dropped = []
+        for schema, table in names:
+            row = conn.execute(
+                "SELECT plan_id, map_table, map_dropped_at FROM keyshift.converted_table "
+                "WHERE table_schema = %s AND table_name = %s FOR UPDATE", (schema, table),
+            ).fetchone()
+            shown = catalog.qualname(schema, table)
+            if row is None:
+                raise Refused(f"table {shown}", "was not converted by keyshift, so it has no mapping",
+                              "name a table that keyshift status lists as converted")
+            plan_id, map_table, dropped_at = row
+            if dropped_at is not None:
+                raise Refused(f"mapping keyshift.{map_table} of {shown}", f"was retired already at {dropped_at}",
+                              "nothing to do")
+            conn.execute(SQL("DROP TABLE IF EXISTS {}").format(Ident("keyshift", map_table)))
+            conn.execute("UPDATE keyshift.converted_table SET map_dropped_at = now() "
+                         "WHERE table_schema = %s AND table_name = %s", (schema, table))
+            dropped.append((shown, map_table, plan_id))
+    for shown, map_table, plan_id in dropped:
+        print(f"dropped keyshift.{map_table} ({shown}); plan {plan_id} can no longer be rolled back "
+              "or exported, and old ids no longer resolve")
+    return EXIT_OK
+
+
 def ini_defaults(path: Path | None = None) -> dict[str, str]:
     """Plan and migrate defaults from the [keyshift] section of yoyo.ini (command-line options win)."""
     import configparser
@@ -241,6 +275,11 @@ def parser() -> argparse.ArgumentParser:
 
     sp = common(sub.add_parser("rollback", help="undo the last conversion in one transaction"))
     sp.set_defaults(func=cmd_rollback)
+
+    sp = common(sub.add_parser("drop-map", help="retire the old -> new mapping of converted tables"),
+                migrations=False)
+    sp.add_argument("--table", action="append", required=True, help="SCHEMA.TABLE whose mapping to drop")
+    sp.set_defaults(func=cmd_drop_map)
 
     sp = common(sub.add_parser("status", help="applied and pending migrations"))
     sp.set_defaults(func=cmd_status)

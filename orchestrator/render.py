@@ -148,6 +148,19 @@ def _map_keys(plan: Plan) -> Migration:
                 "VALUES ({}, {}, {}, {}, {}, {})",
                 pid, L(table[0]), L(table[1]), L(ix.index_name), L(ix.constraint_name), L(ix.definition),
             ))
+    for v in plan.views:
+        apply.append(q(
+            "INSERT INTO keyshift.converted_view\n"
+            "(plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition)\n"
+            "SELECT\n    {} AS plan_id,\n    n.nspname AS view_schema,\n    c.relname AS view_name,\n"
+            "    c.relkind,\n    pg_get_userbyid(c.relowner) AS owner,\n    c.relacl::text AS acl,\n"
+            "    array(\n        SELECT a.attname\n        FROM pg_attribute AS a\n"
+            "        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped\n"
+            "        ORDER BY a.attnum\n    ) AS column_names,\n    pg_get_viewdef(c.oid) AS definition\n"
+            "FROM pg_class AS c\nINNER JOIN pg_namespace AS n ON c.relnamespace = n.oid\n"
+            "WHERE c.oid = to_regclass({})",
+            pid, L(f"{_quoted(v.view_schema)}.{_quoted(v.view_name)}"),
+        ))
     for t in plan.targets:
         k = t.key
         if k.seq_name:
@@ -184,7 +197,7 @@ def _map_keys(plan: Plan) -> Migration:
         ))
 
     rollback = [q("DROP TABLE {}", _map(t)) for t in reversed(plan.targets)]
-    for reg in ("fingerprint", "saved_sequence", "converted_index", "converted_constraint", "converted_column",
+    for reg in ("converted_view", "fingerprint", "saved_sequence", "converted_index", "converted_constraint", "converted_column",
                 "converted_table"):
         rollback.append(q("DELETE FROM {}\nWHERE plan_id = {}", I("keyshift", reg), pid))
     rollback.append(

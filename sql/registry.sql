@@ -87,3 +87,21 @@ CREATE TABLE IF NOT EXISTS keyshift.converted_index (
 
 COMMENT ON TABLE keyshift.converted_index IS
 'Every index (and the PK/UNIQUE/EXCLUDE constraint it backs) that contains a converted column, as the plan saw it.';
+
+CREATE TABLE IF NOT EXISTS keyshift.converted_view (
+    plan_id text NOT NULL,
+    view_schema name NOT NULL,
+    view_name name NOT NULL,
+    relkind "char" NOT NULL,
+    owner name NOT NULL,
+    acl text,
+    column_names name[] NOT NULL,
+    definition text NOT NULL,
+    PRIMARY KEY (view_schema, view_name)
+);
+
+COMMENT ON TABLE keyshift.converted_view IS
+'Every view and materialized view that read a converted column, as the server printed it when the conversion began.';
+
+-- A mapping table the user retired on purpose (keyshift drop-map): the checks stop asking for it.
+ALTER TABLE keyshift.converted_table ADD COLUMN IF NOT EXISTS map_dropped_at timestamptz;

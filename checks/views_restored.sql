@@ -1,0 +1,76 @@
+-- views_restored.sql
+--
+-- Claim: every view and materialized view that read a converted column when the
+-- conversion began, as recorded in keyshift.converted_view, exists now under the same
+-- name, of the same kind, with the same owner, the same ACL (grants), the same columns in
+-- the same order and the same definition (pg_get_viewdef), and a materialized view holds
+-- data (it was refilled, not left unpopulated).
+--
+-- Why: a key cannot change type while a view reads it, so the conversion drops these
+-- views and creates them again. A view that is missing, narrower, owned by someone else or
+-- granted differently breaks the application or its permissions after the cutover, and an
+-- unpopulated materialized view fails every query until someone refreshes it.
+--
+-- Note: pg_get_viewdef qualifies names by the current search_path; the definition was
+-- recorded by the server inside `keyshift migrate`, so run this check with the same
+-- search_path as the migration (the database default) when you run it by hand.
+--
+-- One row: one recorded view that is missing or different; `problem` says what differs.
+WITH recorded AS (
+    SELECT
+        rec.plan_id,
+        rec.view_schema,
+        rec.view_name,
+        rec.relkind,
+        rec.owner,
+        rec.acl,
+        rec.column_names,
+        rec.definition,
+        to_regclass(format('%I.%I', rec.view_schema, rec.view_name)) AS relid
+    FROM keyshift.converted_view AS rec
+),
+
+current_state AS (
+    SELECT
+        r.*,
+        c.relkind AS current_relkind,
+        c.relispopulated,
+        pg_get_userbyid(c.relowner) AS current_owner,
+        c.relacl::text AS current_acl,
+        array(
+            SELECT a.attname
+            FROM pg_attribute AS a
+            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            ORDER BY a.attnum
+        ) AS current_columns,
+        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END AS current_definition
+    FROM recorded AS r
+    LEFT JOIN pg_class AS c ON r.relid = c.oid
+),
+
+verdict AS (
+    SELECT
+        s.*,
+        CASE
+            WHEN s.relid IS NULL THEN 'view missing'
+            WHEN s.current_relkind <> s.relkind THEN 'kind differs'
+            WHEN s.current_owner <> s.owner THEN 'owner differs: ' || s.current_owner
+            WHEN coalesce(s.current_acl, '') <> coalesce(s.acl, '') THEN 'grants differ: ' || coalesce(s.current_acl, 'default')
+            WHEN s.current_columns <> s.column_names THEN 'columns differ'
+            WHEN s.current_definition <> s.definition THEN 'definition differs'
+            WHEN s.relkind = 'm' AND NOT s.relispopulated THEN 'materialized view not populated'
+        END AS problem
+    FROM current_state AS s
+)
+
+SELECT
+    p.plan_id,
+    p.view_schema,
+    p.view_name,
+    CASE p.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END AS kind,
+    p.problem,
+    p.definition AS recorded_definition,
+    p.current_definition
+FROM verdict AS p
+WHERE p.problem IS NOT NULL
+ORDER BY p.view_schema, p.view_name;
