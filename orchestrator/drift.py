@@ -19,10 +19,12 @@ differences as ``DRIFT`` lines.
 
 Checksums. yoyo hashes a migration's id, not its content, so an applied file edited later
 goes unnoticed. At apply time we store the sha256 of each migration file and its
-``.rollback.sql`` in ``keyshift_applied_file``, created next to yoyo's own tables (the first
+``.rollback.sql`` in ``_yoyo_keyshift_applied_file``, created next to yoyo's own tables (the first
 schema of the search path) rather than in schema ``keyshift``: rollback drops that schema
 with the last conversion, and the record of what was applied must live exactly as long as
-yoyo's record of it. ``migrate`` refuses to apply anything next to an edited applied file
+yoyo's record of it. The ``_yoyo`` prefix is deliberate: every tool that already leaves yoyo's
+bookkeeping out of dumps and schema comparisons (``--exclude-table='_yoyo*'``) leaves ours out too.
+``migrate`` refuses to apply anything next to an edited applied file
 (rollback would run the edited undo, and the files no longer say what the database holds);
 ``status`` prints ``EDITED <id>`` and exits 0 with a warning.
 """
@@ -45,7 +47,7 @@ from orchestrator.errors import MigrationFailed
 CATALOG_TAG = "keyshift-catalog"
 TARGET_TAG = "keyshift-target"
 OBJECT_TAG = "keyshift-object"
-CHECKSUM_TABLE = "keyshift_applied_file"
+CHECKSUM_TABLE = "_yoyo_keyshift_applied_file"
 
 _LINE = re.compile(r"^-- (keyshift-catalog|keyshift-target|keyshift-object): (.*)$")
 

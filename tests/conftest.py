@@ -139,8 +139,7 @@ def pg_dump_schema(dsn: str, *extra: str) -> str:
 
     return subprocess.run(
         [str(embedded.bindir() / "pg_dump"), "--schema-only", "--exclude-schema=keyshift",
-         "--exclude-table=public._yoyo*", "--exclude-table=public.yoyo_lock",
-         "--exclude-table=public.keyshift_applied_file", *extra, "-d", dsn],
+         "--exclude-table=public._yoyo*", "--exclude-table=public.yoyo_lock", *extra, "-d", dsn],
         capture_output=True, text=True, check=True,
     ).stdout
 

@@ -94,7 +94,7 @@ def test_migrate_refuses_when_the_catalog_drifted_since_plan(dsn, conn, tmp_path
     assert "Traceback" not in err
     # Nothing changed: no keyshift schema, no bookkeeping, the user's schema as it was.
     assert conn.execute("SELECT to_regnamespace('keyshift') IS NULL").fetchone()[0]
-    assert conn.execute("SELECT to_regclass('keyshift_applied_file') IS NULL").fetchone()[0]
+    assert conn.execute("SELECT to_regclass('_yoyo_keyshift_applied_file') IS NULL").fetchone()[0]
     assert without_restrict(pg_dump_schema(dsn)) == before
 
 
@@ -118,7 +118,7 @@ def test_edited_applied_file_is_reported_by_status_and_refused_by_migrate(dsn, c
     mig = tmp_path / "m"
     _plan(dsn, mig)
     assert keyshift(dsn, "migrate", migrations=mig).returncode == 0
-    sums = dict(conn.execute("SELECT migration_id, file_sha256 FROM keyshift_applied_file"))
+    sums = dict(conn.execute("SELECT migration_id, file_sha256 FROM _yoyo_keyshift_applied_file"))
     assert len(sums) == 5 and all(len(v) == 64 for v in sums.values()), sums
 
     clean = keyshift(dsn, "status", migrations=mig)
@@ -148,4 +148,4 @@ def test_edited_applied_file_is_reported_by_status_and_refused_by_migrate(dsn, c
     migrated = keyshift(dsn, "migrate", migrations=mig)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     assert _key_type(conn, "tag") == "uuid"
-    assert conn.execute("SELECT count(*) FROM keyshift_applied_file").fetchone()[0] == 10
+    assert conn.execute("SELECT count(*) FROM _yoyo_keyshift_applied_file").fetchone()[0] == 10
