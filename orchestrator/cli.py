@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 
 from orchestrator import CHECKS_DIR, DEFAULT_MIGRATIONS, catalog, checks, drift, dsn as dsnmod, execute, plan as planmod
+from orchestrator import safety
 from orchestrator import render as rendermod, report
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, KeyshiftError, Refused
 
@@ -88,6 +89,7 @@ def cmd_plan(args) -> int:
                 "run keyshift migrate first, or delete them before planning again",
             )
         snap = catalog.snapshot(cat, targets)
+        safety.refuse_unsafe(cat, snap)
         shape = drift.objects(snap, drift.table_columns(cat, snap))
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
     options = planmod.Options(tables=tuple(names), mode=args.mode, uuid=args.uuid)
