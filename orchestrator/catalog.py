@@ -103,6 +103,8 @@ class KeyColumn:
     seq_dependency: str
     seq_grants: tuple = ()
     seq_owner: str | None = None
+    #: 'u' for the unlogged sequence of an unlogged table (PostgreSQL 15+), else 'p'
+    seq_persistence: str | None = None
 
     @property
     def sequence_kind(self) -> str:

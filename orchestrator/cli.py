@@ -15,7 +15,8 @@ from pathlib import Path
 
 import psycopg
 
-from orchestrator import CHECKS_DIR, DEFAULT_MIGRATIONS, catalog, checks, dsn as dsnmod, execute, plan as planmod
+from orchestrator import CHECKS_DIR, DEFAULT_MIGRATIONS, catalog, checks, drift, dsn as dsnmod, execute, plan as planmod
+from orchestrator import safety
 from orchestrator import render as rendermod, report
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, KeyshiftError, Refused
 
@@ -88,10 +89,13 @@ def cmd_plan(args) -> int:
                 "run keyshift migrate first, or delete them before planning again",
             )
         snap = catalog.snapshot(cat, targets)
+        safety.refuse_unsafe(cat, snap)
+        shape = drift.objects(snap, drift.table_columns(cat, snap))
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
     options = planmod.Options(tables=tuple(names), mode=args.mode, uuid=args.uuid)
     the_plan = planmod.build(snap, options, plan_id)
     migrations = rendermod.render(the_plan)
+    migrations = drift.stamp(migrations, [t.table.key for t in the_plan.targets], shape)
     written = _write(migrations_dir, migrations)
     _print_plan(the_plan, written, dsn)
     return EXIT_OK
@@ -199,6 +203,11 @@ def cmd_status(args) -> int:
     for mid, applied in state.items():
         print(f"{'applied' if applied else 'pending'}  {mid}")
     print(f"{sum(state.values())} applied, {len(state) - sum(state.values())} pending")
+    lines, warnings = drift.status_lines(dsn, Path(args.migrations))
+    for line in lines:
+        print(line)
+    for w in warnings:
+        print(f"keyshift: warning: {w}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -21,7 +21,7 @@ import psycopg
 from yoyo import get_backend, read_migrations
 from yoyo.exceptions import LockTimeout
 
-from orchestrator import CHECKS_DIR, checks, dsn as dsnmod
+from orchestrator import CHECKS_DIR, checks, drift, dsn as dsnmod
 from orchestrator.errors import KeyshiftError, MigrationFailed
 
 MIGRATION_TABLE = "_yoyo_migration"
@@ -117,6 +117,7 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
             conn.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
             plans = sorted({plan_id_of(m.id) or m.id for m in pending})
             conn.execute("SELECT set_config('keyshift.checking_plans', %s, true)", (",".join(plans),))
+            drift.guard_migrate(conn, migrations, pending)  # edited applied files, catalog drift: refuse
             for m in pending:
                 t0 = time.monotonic()
                 if progress:

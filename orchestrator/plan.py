@@ -94,8 +94,11 @@ def validate_target(name: tuple[str, str], table: Table | None, converted_plan: 
     """Refuse a target keyshift cannot convert. Returns 'done' when it was converted already."""
     shown = qualname(*name)
     if table is None:
+        too_long = [p for p in name if len(p.encode()) > NAME_LIMIT]
         raise Refused(
-            f"table {shown}", "does not exist",
+            f"table {shown}", "does not exist" + (
+                f" (PostgreSQL names hold at most {NAME_LIMIT} bytes; {too_long[0][:20]}... has "
+                f"{len(too_long[0].encode())} bytes)" if too_long else ""),
             "check the schema-qualified name (names are case-sensitive; quote mixed case)",
         )
     kinds = {"v": "a view", "m": "a materialized view", "f": "a foreign table", "p": "a partitioned table",

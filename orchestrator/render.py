@@ -494,9 +494,9 @@ def _defaults(plan: Plan) -> Migration:
         rollback.append(q("ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT", _tab(*t.table.key), I(k.column_name)))
         if k.sequence_kind == "serial":
             rollback.append(q(
-                "CREATE SEQUENCE {} AS {}\n"
+                "CREATE {}SEQUENCE {} AS {}\n"
                 "INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {} {}",
-                _tab(k.seq_schema, k.seq_name), sql.SQL(k.seq_type), L(k.seq_increment), L(k.seq_min),
+                sql.SQL("UNLOGGED " if k.seq_persistence == "u" else ""), _tab(k.seq_schema, k.seq_name), sql.SQL(k.seq_type), L(k.seq_increment), L(k.seq_min),
                 L(k.seq_max), L(k.seq_start), L(k.seq_cache), sql.SQL("CYCLE" if k.seq_cycle else "NO CYCLE"),
             ))
             rollback.append(q("ALTER SEQUENCE {} OWNER TO {}", _tab(k.seq_schema, k.seq_name), I(k.seq_owner)))

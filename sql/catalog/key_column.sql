@@ -31,7 +31,8 @@ SELECT
         ),
         '{}'
     ) AS seq_grants,
-    pg_get_userbyid(sc.relowner) AS seq_owner
+    pg_get_userbyid(sc.relowner) AS seq_owner,
+    sc.relpersistence::text AS seq_persistence
 FROM pg_attribute AS a
 LEFT JOIN pg_attrdef AS d ON a.attrelid = d.adrelid AND a.attnum = d.adnum
 LEFT JOIN pg_depend AS dep

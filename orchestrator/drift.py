@@ -1,0 +1,320 @@
+"""Drift and checksums: the files on disk and the live catalog must still be what the plan saw.
+
+Drift. ``plan`` writes into the header of its first migration a fingerprint of every catalog
+object the plan relies on (DESIGN.md §2: status shows drift)::
+
+    -- keyshift-catalog: sha256:<hex over everything below>
+    -- keyshift-target: ["public", "orders"]
+    -- keyshift-object: <16 hex> "columns of public.orders"
+
+One ``keyshift-object`` line per object (the columns of each touched table, each target's
+key and its sequence, each foreign key, index, dependent view and blocking dependent), so a
+refusal can name what changed. Names are JSON strings (ASCII): a newline in a table name can
+never end the comment. Row counts and sequence values are left out: rows may change freely
+between plan and migrate, the shape may not.
+
+``migrate`` re-reads the catalog for the plan's targets inside its transaction, before any
+DDL, and refuses (exit 1, nothing changed) when an object differs; ``status`` prints the same
+differences as ``DRIFT`` lines.
+
+Checksums. yoyo hashes a migration's id, not its content, so an applied file edited later
+goes unnoticed. At apply time we store the sha256 of each migration file and its
+``.rollback.sql`` in ``_yoyo_keyshift_applied_file``, created next to yoyo's own tables (the first
+schema of the search path) rather than in schema ``keyshift``: rollback drops that schema
+with the last conversion, and the record of what was applied must live exactly as long as
+yoyo's record of it. The ``_yoyo`` prefix is deliberate: every tool that already leaves yoyo's
+bookkeeping out of dumps and schema comparisons (``--exclude-table='_yoyo*'``) leaves ours out too.
+``migrate`` refuses to apply anything next to an edited applied file
+(rollback would run the edited undo, and the files no longer say what the database holds);
+``status`` prints ``EDITED <id>`` and exits 0 with a warning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from orchestrator import catalog
+from orchestrator.catalog import Catalog, Snapshot, qualname
+from orchestrator.errors import MigrationFailed
+
+CATALOG_TAG = "keyshift-catalog"
+TARGET_TAG = "keyshift-target"
+OBJECT_TAG = "keyshift-object"
+CHECKSUM_TABLE = "_yoyo_keyshift_applied_file"
+
+_LINE = re.compile(r"^-- (keyshift-catalog|keyshift-target|keyshift-object): (.*)$")
+
+
+# --- pure: snapshot in, digests out -----------------------------------------------------
+
+def _digest(value) -> str:
+    text = json.dumps(value, sort_keys=True, default=list, ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def objects(snap: Snapshot, columns: dict[tuple[str, str], list[dict]]) -> dict[str, str]:
+    """Object name -> sha256 of its shape. Pure and deterministic; no oids, counts or values."""
+    out: dict[str, dict | list] = {}
+    for key, table in snap.tables.items():
+        out[f"columns of {qualname(*key)}"] = {
+            "relkind": table.relkind, "persistence": table.persistence, "owner": table.owner,
+            "is_partition": table.is_partition, "has_parent": table.has_parent,
+            "has_children": table.has_children, "pk_name": table.pk_name,
+            "pk_columns": list(table.pk_columns), "pk_types": list(table.pk_types),
+            "columns": columns.get(key, []),
+        }
+    for table, key in snap.targets:
+        out[f"key {qualname(*table.key)}.{key.column_name}"] = {
+            "data_type": key.data_type, "not_null": key.not_null, "default": key.default_expr,
+            "identity": key.identity, "sequence": [key.seq_schema, key.seq_name, key.seq_type],
+            "kind": key.sequence_kind, "owner": key.seq_owner, "grants": list(key.seq_grants),
+        }
+    for fk in snap.fks:
+        out[f"foreign key {fk.name} on {qualname(*fk.child)}"] = {
+            "definition": fk.definition, "deferrable": fk.is_deferrable, "deferred": fk.is_deferred,
+            "validated": fk.is_validated, "child_columns": list(fk.child_columns),
+            "child_types": list(fk.child_types), "parent": list(fk.parent),
+            "parent_columns": list(fk.parent_columns),
+        }
+    for key, indexes in snap.indexes.items():
+        for ix in indexes:
+            out[f"index {ix.index_name} on {qualname(*key)}"] = dataclasses.asdict(ix)
+    for view in snap.views:
+        facts = dataclasses.asdict(view)
+        facts.pop("oid")
+        out[view.display] = facts
+    for (schema, name, column), deps in snap.dependents.items():
+        if deps:
+            out[f"dependents of {qualname(schema, name)}.{column}"] = sorted(
+                [d.kind, d.object_name] for d in deps)
+    return {name: _digest(facts)[:16] for name, facts in out.items()}
+
+
+def fingerprint(targets: list[tuple[str, str]], objs: dict[str, str]) -> str:
+    return "sha256:" + _digest({"targets": [list(t) for t in targets], "objects": objs})
+
+
+def header_lines(targets: list[tuple[str, str]], objs: dict[str, str]) -> list[str]:
+    """Lines for the first migration's header (render.Migration adds the ``-- ``)."""
+    lines = [f"{CATALOG_TAG}: {fingerprint(targets, objs)}"]
+    lines += [f"{TARGET_TAG}: {json.dumps(list(t), ensure_ascii=True)}" for t in targets]
+    lines += [f"{OBJECT_TAG}: {d} {json.dumps(n, ensure_ascii=True)}" for n, d in sorted(objs.items())]
+    return lines
+
+
+def stamp(migrations: list, targets: list[tuple[str, str]], objs: dict[str, str]) -> list:
+    """The rendered migrations with the fingerprint added to the first one's header."""
+    first = migrations[0]
+    header = first.header + "\nCatalog fingerprint (keyshift migrate refuses when it no longer matches):\n"
+    header += "\n".join(header_lines(targets, objs))
+    return [dataclasses.replace(first, header=header), *migrations[1:]]
+
+
+@dataclasses.dataclass
+class Recorded:
+    fingerprint: str
+    targets: list[tuple[str, str]]
+    objects: dict[str, str]
+
+
+def parse(text: str) -> Recorded | None:
+    """The fingerprint in a migration's leading comment block, or None (planned without one)."""
+    found = None
+    targets, objs = [], {}
+    for line in text.split("\n"):
+        if not line.startswith("--"):
+            if line.strip():
+                break
+            continue
+        m = _LINE.match(line)
+        if not m:
+            continue
+        tag, value = m.groups()
+        if tag == CATALOG_TAG:
+            found = value.strip()
+        elif tag == TARGET_TAG:
+            targets.append(tuple(json.loads(value)))
+        else:
+            digest, name = value.split(" ", 1)
+            objs[json.loads(name)] = digest
+    return Recorded(found, targets, objs) if found else None
+
+
+def differences(recorded: dict[str, str], now: dict[str, str]) -> list[str]:
+    """Human lines: what appeared, what went, what changed."""
+    lines = [f"{name} changed" for name in sorted(recorded) if name in now and now[name] != recorded[name]]
+    lines += [f"{name} is gone" for name in sorted(recorded) if name not in now]
+    lines += [f"{name} is new" for name in sorted(now) if name not in recorded]
+    return lines
+
+
+# --- reading the live catalog -----------------------------------------------------------
+
+class _ShapeCatalog(Catalog):
+    """The catalog without row counts: drift is about shape, and counting rows inside the
+    migrate transaction would read every table once more."""
+
+    def row_count(self, schema: str, name: str) -> int:
+        return 0
+
+
+def table_columns(cat: Catalog, snap: Snapshot) -> dict[tuple[str, str], list[dict]]:
+    return {key: [dict(r) for r in cat._rows("table_columns", {"relid": t.relid})] for key, t in snap.tables.items()}
+
+
+def live_objects(conn: psycopg.Connection, targets: list[tuple[str, str]]) -> dict[str, str]:
+    """Read the catalog as plan would for ``targets``; keep the connection's search_path."""
+    path = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
+    try:
+        cat = _ShapeCatalog(conn)
+        found = []
+        for schema, name in targets:
+            table = cat.table(schema, name)
+            if table is None or len(table.pk_columns) != 1:
+                continue  # its "columns of"/"key" objects go missing: reported as gone
+            found.append((table, cat.key_column(table.relid, table.pk_columns[0])))
+        snap = catalog.snapshot(cat, found)
+        return objects(snap, table_columns(cat, snap))
+    finally:
+        conn.execute("SELECT set_config('search_path', %s, false)", (path,))
+
+
+def drift_of(conn: psycopg.Connection, text: str) -> list[str] | None:
+    """Differences between a first migration's fingerprint and the live catalog; None: no fingerprint."""
+    rec = parse(text)
+    if rec is None:
+        return None
+    now = live_objects(conn, rec.targets)
+    if fingerprint(rec.targets, now) == rec.fingerprint:
+        return []
+    return differences(rec.objects, now) or ["the catalog fingerprint differs"]
+
+
+# --- checksums --------------------------------------------------------------------------
+
+def file_sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+def _paths(migration) -> tuple[Path, Path]:
+    path = Path(migration.path)
+    return path, path.with_name(path.name[:-4] + ".rollback.sql")
+
+
+def _recorded_sums(conn: psycopg.Connection) -> dict[str, tuple[str, str | None]]:
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (CHECKSUM_TABLE,)).fetchone()[0]
+    if not exists:
+        return {}
+    q = sql.SQL("SELECT migration_id, file_sha256, rollback_sha256 FROM {}").format(sql.Identifier(CHECKSUM_TABLE))
+    return {r[0]: (r[1], r[2]) for r in conn.execute(q)}
+
+
+def edited(conn: psycopg.Connection, applied: list) -> list[tuple[str, str]]:
+    """(migration id, which file) for every applied migration whose file changed since apply."""
+    sums = _recorded_sums(conn)
+    out = []
+    for m in applied:
+        if m.id not in sums:
+            continue
+        path, back = _paths(m)
+        if file_sha256(path) != sums[m.id][0]:
+            out.append((m.id, path.name))
+        if sums[m.id][1] is not None and file_sha256(back) != sums[m.id][1]:
+            out.append((m.id, back.name))
+    return out
+
+
+def unrecorded(conn: psycopg.Connection, applied: list) -> list[str]:
+    sums = _recorded_sums(conn)
+    return [m.id for m in applied if m.id not in sums]
+
+
+def _record(conn: psycopg.Connection, pending: list) -> None:
+    conn.execute(sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {} (\n"
+        "    migration_id text PRIMARY KEY,\n"
+        "    file_sha256 text NOT NULL,\n"
+        "    rollback_sha256 text,\n"
+        "    applied_at timestamptz NOT NULL DEFAULT now()\n)"
+    ).format(sql.Identifier(CHECKSUM_TABLE)))
+    for m in pending:
+        path, back = _paths(m)
+        conn.execute(sql.SQL(
+            "INSERT INTO {} (migration_id, file_sha256, rollback_sha256) VALUES (%s, %s, %s)"
+            " ON CONFLICT (migration_id) DO UPDATE SET file_sha256 = excluded.file_sha256,"
+            " rollback_sha256 = excluded.rollback_sha256, applied_at = excluded.applied_at"
+        ).format(sql.Identifier(CHECKSUM_TABLE)), (m.id, file_sha256(path), file_sha256(back)))
+
+
+# --- the two entry points ---------------------------------------------------------------
+
+def _first_of_plans(migrations: list) -> list:
+    return [m for m in migrations if re.match(r"^\d{4}_01_", m.id)]
+
+
+def guard_migrate(conn: psycopg.Connection, migrations: list, pending: list) -> None:
+    """Called by execute.migrate inside its transaction, before any migration runs.
+
+    Refuses (MigrationFailed, exit 1) when an applied file was edited, or when the catalog
+    drifted from what a pending plan saw; otherwise records the checksums of ``pending``
+    (same transaction: they are kept only if the migrations commit).
+    """
+    pending_ids = {m.id for m in pending}
+    applied = [m for m in migrations if m.id not in pending_ids]
+    changed = edited(conn, applied)
+    if changed:
+        listed = ", ".join(f"{name}" for _mid, name in changed)
+        raise MigrationFailed(
+            f"migration files {listed}",
+            "were edited after they were applied (sha256 differs from the one recorded at apply time)",
+            "restore them exactly as applied (e.g. git checkout) and run migrate again; nothing was changed",
+        )
+    for m in _first_of_plans(pending):
+        diffs = drift_of(conn, Path(m.path).read_text())
+        if diffs:
+            raise MigrationFailed(
+                f"plan {m.id[:4]}",
+                "the database changed since it was planned: " + "; ".join(diffs),
+                f"nothing was changed; re-plan: delete the unapplied {m.id[:4]}_* files and run keyshift plan again",
+            )
+    _record(conn, pending)
+
+
+def status_lines(dsn: str, migrations_dir: Path) -> tuple[list[str], list[str]]:
+    """(lines for stdout, warnings for stderr): EDITED, UNVERIFIED and DRIFT lines."""
+    from yoyo import read_migrations
+
+    from orchestrator import dsn as dsnmod, execute
+
+    migrations = list(read_migrations(str(migrations_dir)))
+    lines, warnings = [], []
+    with dsnmod.connect(dsn, autocommit=True) as conn:
+        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (execute.MIGRATION_TABLE,)).fetchone()[0]
+        applied_ids = set()
+        if exists:
+            q = sql.SQL("SELECT migration_id FROM {}").format(sql.Identifier(execute.MIGRATION_TABLE))
+            applied_ids = {r[0] for r in conn.execute(q)}
+        applied = [m for m in migrations if m.id in applied_ids]
+        for mid, name in edited(conn, applied):
+            lines.append(f"EDITED {mid} ({name} changed since it was applied)")
+        for mid in unrecorded(conn, applied):
+            lines.append(f"UNVERIFIED {mid} (applied without a recorded checksum)")
+        for m in _first_of_plans([m for m in migrations if m.id not in applied_ids]):
+            diffs = drift_of(conn, Path(m.path).read_text())
+            if diffs is None:
+                lines.append(f"UNVERIFIED {m.id} (planned without a catalog fingerprint)")
+            for d in diffs or []:
+                lines.append(f"DRIFT plan {m.id[:4]}: {d}")
+    if any(x.startswith("EDITED") for x in lines):
+        warnings.append("applied migration files were edited: restore them as applied; migrate refuses until then")
+    if any(x.startswith("DRIFT") for x in lines):
+        warnings.append("the database changed since a pending plan was written: delete its unapplied files "
+                        "and run keyshift plan again; migrate refuses until then")
+    return lines, warnings

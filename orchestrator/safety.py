@@ -1,0 +1,175 @@
+"""Safety: refuse at plan time what would fail halfway through migrate, lose data, or break
+something outside the database (issue #7).
+
+Called by ``keyshift plan`` after ``catalog.snapshot``, before anything is written. Each
+check raises ``Refused`` (exit 3) naming the object, the reason and the fix:
+
+- names with control characters (a newline in a name could end an SQL comment);
+- relations the current role cannot ALTER/DROP (ALTER TABLE needs ownership), and the
+  CREATE privileges migrate needs for schema keyshift and yoyo's bookkeeping tables;
+- tables published for logical replication (subscribers keep integer columns);
+- a serial/identity sequence keyshift would drop while another column draws from it;
+- rows under a NOT VALID foreign key that reference nothing: they have no mapping, so
+  their references could not survive the conversion or a rollback.
+"""
+
+from __future__ import annotations
+
+import re
+
+from psycopg import sql
+
+from orchestrator.catalog import Catalog, Snapshot, qualname
+from orchestrator.errors import Refused
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def refuse_unsafe(cat: Catalog, snap: Snapshot) -> None:
+    names(snap)
+    ownership(cat, snap)
+    create_privileges(cat)
+    publications(cat, snap)
+    shared_sequences(cat, snap)
+    orphans(cat, snap)
+
+
+def names(snap: Snapshot) -> None:
+    found: list[tuple[str, str]] = []
+    for key in snap.tables:
+        found += [("schema", key[0]), ("table", key[1])]
+    found += [("column", c) for (_s, _t, c) in snap.columns]
+    found += [("foreign key", fk.name) for fk in snap.fks]
+    found += [("index", ix.index_name) for ixs in snap.indexes.values() for ix in ixs]
+    found += [("view", v.view_name) for v in snap.views]
+    found += [("sequence", k.seq_name) for _t, k in snap.targets if k.seq_name]
+    for kind, name in found:
+        if _CONTROL.search(name):
+            raise Refused(
+                f"{kind} name {name!r}", "contains a control character (newline, tab, ...)",
+                "rename it; keyshift writes names into reviewable SQL comments and will not let one end a comment",
+            )
+
+
+def ownership(cat: Catalog, snap: Snapshot) -> None:
+    relids = [t.relid for t in snap.tables.values()] + [v.oid for v in snap.views]
+    for _t, k in snap.targets:
+        if k.seq_name:
+            row = cat.conn.execute(
+                "SELECT c.oid FROM pg_class AS c JOIN pg_namespace AS n ON c.relnamespace = n.oid"
+                " WHERE n.nspname = %s AND c.relname = %s", (k.seq_schema, k.seq_name)).fetchone()
+            if row:
+                relids.append(row[0])
+    kinds = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "S": "sequence"}
+    for r in cat._rows("ownership", {"relids": relids}):
+        kind = kinds.get(r["relkind"], "relation")
+        shown = qualname(r["rel_schema"], r["rel_name"])
+        raise Refused(
+            f"{kind} {shown}",
+            f"is owned by role {r['owner']}, and role {r['current_role_name']} cannot alter it "
+            f"(ALTER on a {kind} needs ownership), but the conversion must change it",
+            f"run keyshift as {r['owner']} (or a role granted it: GRANT {r['owner']} TO {r['current_role_name']}), "
+            f"or ALTER {kind.split()[-1].upper()} {shown} OWNER TO {r['current_role_name']}",
+        )
+
+
+def create_privileges(cat: Catalog) -> None:
+    from orchestrator import execute
+
+    conn = cat.conn
+    path = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
+    try:
+        # yoyo connects with the role's default search_path, not the catalog's pg_catalog.
+        conn.execute("SELECT set_config('search_path', reset_val, false) FROM pg_settings WHERE name = 'search_path'")
+        row = cat._rows("create_privileges", {})[0]
+        yoyo_exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (execute.MIGRATION_TABLE,)).fetchone()[0]
+    finally:
+        conn.execute("SELECT set_config('search_path', %s, false)", (path,))
+    who = row["current_role_name"]
+    if not row["keyshift_exists"] and not row["can_create_schema"]:
+        raise Refused(
+            f"database {row['database_name']}", f"role {who} may not create schema keyshift there (CREATE on the "
+            "database), where the conversion keeps its mapping tables and registry",
+            f"GRANT CREATE ON DATABASE {row['database_name']} TO {who}, or create schema keyshift owned by {who}",
+        )
+    if row["keyshift_exists"] and not row["keyshift_owned"]:
+        raise Refused("schema keyshift", f"exists and is not owned by role {who}",
+                      f"ALTER SCHEMA keyshift OWNER TO {who}, or run keyshift as its owner")
+    if not yoyo_exists and not row["can_create_tables"]:
+        where = row["bookkeeping_schema"] or "(no schema on the search_path exists)"
+        raise Refused(
+            f"schema {where}", f"role {who} may not create yoyo's bookkeeping tables there "
+            "(the first schema of its search_path)",
+            f"GRANT CREATE ON SCHEMA {where} TO {who}, or set the role's search_path to a schema it may create in",
+        )
+
+
+def publications(cat: Catalog, snap: Snapshot) -> None:
+    relids = [t.relid for t in snap.tables.values()]
+    for r in cat._rows("publications", {"relids": relids}):
+        shown = qualname(r["table_schema"], r["table_name"])
+        if r["all_tables"]:
+            raise Refused(
+                f"table {shown}",
+                f"is published by publication {r['pubname']} (FOR ALL TABLES): subscribers' copies keep integer "
+                "columns and replication would stop at the first converted row",
+                f"convert the subscribers' tables together with this one, or drop publication {r['pubname']} "
+                "for the conversion and create it again afterwards",
+            )
+        raise Refused(
+            f"table {shown}",
+            f"is published by publication {r['pubname']}: subscribers' copies keep integer columns and "
+            "replication would stop at the first converted row",
+            f"ALTER PUBLICATION {r['pubname']} DROP TABLE {shown}; convert it here and on the subscribers; "
+            f"then ALTER PUBLICATION {r['pubname']} ADD TABLE {shown}",
+        )
+
+
+def shared_sequences(cat: Catalog, snap: Snapshot) -> None:
+    for table, key in snap.targets:
+        if not key.seq_name:
+            continue
+        row = cat.conn.execute(
+            "SELECT c.oid FROM pg_class AS c JOIN pg_namespace AS n ON c.relnamespace = n.oid"
+            " WHERE n.nspname = %s AND c.relname = %s", (key.seq_schema, key.seq_name)).fetchone()
+        users = [u for u in cat._rows("sequence_users", {"relid": row[0]})
+                 if (u["table_schema"], u["table_name"], u["column_name"])
+                 != (table.table_schema, table.table_name, key.column_name)] if row else []
+        seq = qualname(key.seq_schema, key.seq_name)
+        if users:
+            others = ", ".join(f"{qualname(u['table_schema'], u['table_name'])}.{u['column_name']}" for u in users)
+            raise Refused(
+                f"sequence {seq}",
+                f"gives {table.display}.{key.column_name} its integer keys, but {others} also draws its "
+                "default from it: keyshift retires the old key's sequence with the key",
+                "give that column a sequence of its own (CREATE SEQUENCE, then ALTER TABLE ... SET DEFAULT "
+                "nextval(...)), then plan again",
+            )
+        if key.sequence_kind == "default":
+            raise Refused(
+                f"sequence {seq}",
+                f"gives {table.display}.{key.column_name} its integer keys but is not owned by that column, "
+                "so keyshift cannot retire it with the key (and will not drop what it does not own)",
+                f"ALTER SEQUENCE {seq} OWNED BY {table.display}.{key.column_name}, then plan again",
+            )
+
+
+def orphans(cat: Catalog, snap: Snapshot) -> None:
+    for fk in snap.fks:
+        if fk.is_validated:
+            continue
+        present = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in fk.child_columns)
+        match = sql.SQL(" AND ").join(
+            sql.SQL("p.{} = c.{}").format(sql.Identifier(p), sql.Identifier(c))
+            for c, p in zip(fk.child_columns, fk.parent_columns))
+        q = sql.SQL("SELECT count(*) FROM {} AS c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} AS p WHERE {})").format(
+            sql.Identifier(*fk.child), present, sql.Identifier(*fk.parent), match)
+        count = cat.conn.execute(q).fetchone()[0]
+        if count:
+            raise Refused(
+                f"foreign key {fk.name} on {qualname(*fk.child)}",
+                f"is NOT VALID and {count} rows reference no row of {qualname(*fk.parent)}: they have no mapping, "
+                "so their references could not be converted nor survive a rollback",
+                f"delete or repair those rows, then ALTER TABLE {qualname(*fk.child)} VALIDATE CONSTRAINT "
+                f"{fk.name}, and plan again",
+            )
