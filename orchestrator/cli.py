@@ -155,7 +155,8 @@ def cmd_migrate(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
     outcome = None
     try:
-        outcome = execute.migrate(dsn, Path(args.migrations), Path(args.checks), lock_timeout=args.lock_timeout)
+        outcome = execute.migrate(dsn, Path(args.migrations), Path(args.checks), lock_timeout=args.lock_timeout,
+                                  **_safety_kwargs(args))
     except execute.ChecksFailed as exc:
         for line in report.check_lines(exc.results):
             print(line)
@@ -185,7 +186,7 @@ def cmd_check(args) -> int:
 
 def cmd_rollback(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
-    outcome = execute.rollback(dsn, Path(args.migrations))
+    outcome = execute.rollback(dsn, Path(args.migrations), lock_timeout=args.lock_timeout, **_safety_kwargs(args))
     if outcome.nothing_to_do:
         print("nothing to roll back: no migration is applied")
         return EXIT_OK
@@ -254,6 +255,38 @@ def ini_defaults(path: Path | None = None) -> dict[str, str]:
     return dict(ini["keyshift"]) if ini.has_section("keyshift") else {}
 
 
+def _safety_kwargs(args) -> dict:
+    return {"statement_timeout": args.statement_timeout, "lock_retries": args.lock_retries,
+            "lock_retry_delay": args.lock_retry_delay}
+
+
+def _non_negative(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative {kind.__name__}")
+        return value
+    return parse
+
+
+def safety_options(sp, defaults: dict, lock_timeout: bool = True) -> None:
+    """Lock and statement limits of migrate and rollback; yoyo.ini [keyshift] gives defaults."""
+    if lock_timeout:
+        sp.add_argument("--lock-timeout", default=defaults.get("lock_timeout", "5s"),
+                        help="give up waiting for a table lock after this long (PostgreSQL interval, default 5s)")
+    sp.add_argument("--statement-timeout", default=defaults.get("statement_timeout", "0"),
+                    help="cancel (and roll back) a conversion statement running longer than this "
+                         "(PostgreSQL interval; default 0 = no limit, overriding any server setting)")
+    sp.add_argument("--lock-retries", type=_non_negative(int), default=_non_negative(int)(defaults.get("lock_retries", "3")),
+                    help="after a lock timeout, try again this many times, each in a fresh transaction (default 3)")
+    sp.add_argument("--lock-retry-delay", type=_non_negative(float),
+                    default=_non_negative(float)(defaults.get("lock_retry_delay", "1")),
+                    help="seconds before the first retry; doubles each retry, with random jitter (default 1)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="keyshift", description="Convert integer primary keys to UUID keys.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -274,6 +307,7 @@ def parser() -> argparse.ArgumentParser:
     sp = common(sub.add_parser("migrate", help="apply pending migrations and checks in one transaction"))
     sp.add_argument("--lock-timeout", default=defaults.get("lock_timeout", "5s"),
                     help="give up waiting for a table lock after this long (PostgreSQL interval, default 5s)")
+    safety_options(sp, defaults, lock_timeout=False)
     sp.add_argument("--checks", default=str(CHECKS_DIR), help=argparse.SUPPRESS)
     sp.set_defaults(func=cmd_migrate)
 
@@ -283,6 +317,7 @@ def parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_check)
 
     sp = common(sub.add_parser("rollback", help="undo the last conversion in one transaction"))
+    safety_options(sp, defaults)
     sp.set_defaults(func=cmd_rollback)
 
     sp = common(sub.add_parser("drop-map", help="retire the old -> new mapping of converted tables"),

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import random
 import re
+import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -28,6 +30,15 @@ MIGRATION_TABLE = "_yoyo_migration"
 PLAN_RE = re.compile(r"^(\d{4})_(\d{2})_")
 #: pg_advisory_xact_lock key: held for the whole migrate/rollback transaction.
 ADVISORY_KEY = 0x6B657973  # 'keys'
+#: Session-level advisory lock held by a keyshift run from before it reads yoyo's state until
+#: it ends. Whoever holds it is a live keyshift run (a dead run's session is gone, and its lock
+#: with it), so a yoyo_lock row found while we hold it was left by a dead run.
+RUN_KEY = 0x6B657972  # 'keyr'
+#: application_name of keyshift's session, so a DBA (and the tests) can find it.
+APPLICATION_NAME = "keyshift"
+#: How soon an orphaned server session notices that keyshift's process died (PostgreSQL 14+),
+#: so it rolls back and frees its locks within about this long, not when its statement ends.
+CLIENT_CHECK_INTERVAL = "1s"
 
 
 @dataclass
@@ -91,12 +102,14 @@ def _run_in_transaction(backend, work) -> None:
 
 
 def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progress=None,
-            lock_timeout: str = "5s") -> Outcome:
+            lock_timeout: str = "5s", statement_timeout: str = "0", lock_retries: int = 3,
+            lock_retry_delay: float = 1.0, notice=None) -> Outcome:
     started = time.monotonic()
     migrations = load(migrations_dir)
     backend = backend_for(dsn)
     outcome = Outcome()
     try:
+        _start_run(backend, dsn, "migrate", lock_timeout, notice, statement_timeout)
         pending = list(backend.to_apply(migrations))
         if not pending:
             outcome.nothing_to_do = True
@@ -115,6 +128,8 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
             # Never sit in the lock queue behind a long application transaction while every
             # application query queues behind us: give up after lock_timeout instead.
             conn.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
+            conn.execute("SELECT set_config('statement_timeout', %s, true)", (statement_timeout,))
+            outcome.applied.clear()  # a retry starts the list again
             plans = sorted({plan_id_of(m.id) or m.id for m in pending})
             conn.execute("SELECT set_config('keyshift.checking_plans', %s, true)", (",".join(plans),))
             drift.guard_migrate(conn, migrations, pending)  # edited applied files, catalog drift: refuse
@@ -125,12 +140,14 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
                 try:
                     _quietly(m.process_steps, backend, "apply")
                 except psycopg.errors.LockNotAvailable as exc:
-                    raise MigrationFailed(
+                    raise LockNotGranted(
                         f"migration {m.id}",
                         f"a table lock was not granted within lock_timeout {lock_timeout} "
                         f"({exc.diag.message_primary}); {_blockers(dsn, pending_tables(m))}",
                         "nothing was committed; retry when that transaction has finished, or raise --lock-timeout",
                     ) from None
+                except psycopg.errors.QueryCanceled as exc:
+                    raise _canceled(f"migration {m.id}", exc, statement_timeout) from None
                 except psycopg.Error as exc:
                     raise _db_error(f"migration {m.id}", exc) from None
                 backend.log_migration(m, "apply")
@@ -142,8 +159,9 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
             if not all(r.ok for r in outcome.checks):
                 raise ChecksFailed(outcome.checks)
 
-        _run_in_transaction(backend, work)
+        _with_lock_retries(backend, work, lock_retries, lock_retry_delay, notice)
     finally:
+        _end_run(backend)
         backend.connection.close()
     outcome.seconds = time.monotonic() - started
     return outcome
@@ -191,13 +209,16 @@ def _refuse_partial_plans(pending, applied_ids: set[str]) -> None:
             )
 
 
-def rollback(dsn: str, migrations_dir: Path, progress=None) -> Outcome:
+def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = "5s",
+             statement_timeout: str = "0", lock_retries: int = 3, lock_retry_delay: float = 1.0,
+             notice=None) -> Outcome:
     """Undo the most recent applied plan, all of its migrations, in one transaction."""
     started = time.monotonic()
     migrations = load(migrations_dir)
     backend = backend_for(dsn)
     outcome = Outcome()
     try:
+        _start_run(backend, dsn, "rollback", lock_timeout, notice, statement_timeout)
         applied = list(backend.to_rollback(migrations))  # newest first
         if not applied:
             outcome.nothing_to_do = True
@@ -206,20 +227,44 @@ def rollback(dsn: str, migrations_dir: Path, progress=None) -> Outcome:
         batch = [m for m in applied if plan_id_of(m.id) == last_plan] if last_plan else applied[:1]
 
         def work(conn):
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
+            conn.execute("SELECT set_config('statement_timeout', %s, true)", (statement_timeout,))
+            outcome.applied.clear()  # a retry starts the list again
+            try:
+                _lock_up_front(conn, _rollback_tables(batch))
+            except psycopg.errors.LockNotAvailable as exc:
+                raise LockNotGranted(
+                    f"rollback of plan {last_plan}",
+                    f"a table lock was not granted within lock_timeout {lock_timeout} "
+                    f"({exc.diag.message_primary}); {_blockers(dsn, _rollback_tables(batch))}",
+                    "nothing was committed; retry when that transaction has finished, or raise --lock-timeout",
+                ) from None
+            except psycopg.Error as exc:
+                raise _db_error(f"rollback of plan {last_plan}", exc) from None
             for m in batch:
                 t0 = time.monotonic()
                 if progress:
                     progress(f"rolling back {m.id}")
                 try:
                     _quietly(m.process_steps, backend, "rollback")
+                except psycopg.errors.LockNotAvailable as exc:
+                    raise LockNotGranted(
+                        f"rollback of {m.id}",
+                        f"a table lock was not granted within lock_timeout {lock_timeout} "
+                        f"({exc.diag.message_primary}); {_blockers(dsn, _rollback_tables(batch))}",
+                        "nothing was committed; retry when that transaction has finished, or raise --lock-timeout",
+                    ) from None
+                except psycopg.errors.QueryCanceled as exc:
+                    raise _canceled(f"rollback of {m.id}", exc, statement_timeout) from None
                 except psycopg.Error as exc:
                     raise _db_error(f"rollback of {m.id}", exc) from None
                 backend.log_migration(m, "rollback")
                 backend.unmark_one(m, log=False)
                 outcome.applied.append((m.id, time.monotonic() - t0))
 
-        _run_in_transaction(backend, work)
+        _with_lock_retries(backend, work, lock_retries, lock_retry_delay, notice)
     finally:
+        _end_run(backend)
         backend.connection.close()
     outcome.seconds = time.monotonic() - started
     return outcome
@@ -234,3 +279,158 @@ def status(dsn: str, migrations_dir: Path) -> "OrderedDict[str, bool]":
         return OrderedDict((m.id, m.hash in applied) for m in migrations)
     finally:
         backend.connection.close()
+
+
+# --- One run at a time, crash-safe locking, lock retries (issue #7) ---------------------------
+
+
+class LockNotGranted(MigrationFailed):
+    """A table lock was not granted within lock_timeout: nothing changed, the run may retry."""
+
+
+def _to_stderr(line: str) -> None:
+    print(f"keyshift: {line}", file=sys.stderr, flush=True)
+
+
+def _canceled(where: str, exc: psycopg.Error, statement_timeout: str) -> MigrationFailed:
+    message = exc.diag.message_primary or str(exc).strip().splitlines()[0]
+    if "statement timeout" in message:
+        return MigrationFailed(
+            where, f"a statement ran longer than statement_timeout {statement_timeout} ({message})",
+            "nothing was committed; raise --statement-timeout (0 turns it off) and migrate again",
+        )
+    return _db_error(where, exc)
+
+
+def _start_run(backend, dsn: str, command: str, lock_timeout: str, notice=None,
+               statement_timeout: str = "0") -> None:
+    """Make this run the only keyshift run on the database, and clear a dead run's yoyo lock.
+
+    Holds the session-level advisory lock RUN_KEY until the connection closes, waiting for it
+    at most lock_timeout. yoyo's own lock is a row in yoyo_lock that a killed process never
+    deletes; a row found while we hold RUN_KEY belongs to a run that no longer exists.
+    """
+    notice = notice or _to_stderr
+    conn = backend.connection
+    try:
+        conn.execute("SELECT set_config('application_name', %s, false)", (f"{APPLICATION_NAME} {command}",))
+        if conn.info.server_version >= 140000:
+            conn.execute("SELECT set_config('client_connection_check_interval', %s, false)",
+                         (CLIENT_CHECK_INTERVAL,))
+    except psycopg.Error as exc:
+        raise _db_error("keyshift session settings", exc) from None
+    for option, value in (("--statement-timeout", statement_timeout), ("--lock-timeout", lock_timeout)):
+        try:  # validated here, before anything: lock_timeout then stays set for the wait below
+            conn.execute("SELECT set_config(%s, %s, false)", (option[2:].replace("-", "_"), value))
+        except psycopg.errors.InvalidParameterValue as exc:
+            raise MigrationFailed(f"{option} {value!r}", f"is not a valid duration ({exc.diag.message_primary})",
+                                  "give a PostgreSQL duration such as 5s, 300ms or 1min (0 turns it off)") from None
+    conn.execute("RESET statement_timeout")
+    try:
+        conn.execute("SELECT pg_advisory_lock(%s)", (RUN_KEY,))
+    except psycopg.errors.LockNotAvailable:
+        raise MigrationFailed(
+            "keyshift run", f"another keyshift run is working on this database ({_run_holder(conn)})",
+            "nothing was changed; wait for it to finish and run this again, or, if that run is hung, "
+            "end its session with SELECT pg_terminate_backend(<pid>) (its transaction rolls back)",
+        ) from None
+    finally:
+        conn.execute("RESET lock_timeout")
+    table = psycopg.sql.Identifier(backend.lock_table)
+    if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (backend.lock_table,)).fetchone()[0]:
+        for pid, ctime in conn.execute(psycopg.sql.SQL("DELETE FROM {} RETURNING pid, ctime").format(table)):
+            notice(f"removed a stale yoyo lock left by process {pid} at {ctime:%Y-%m-%d %H:%M:%S} UTC "
+                   "(no keyshift run holds the database, so that process is gone)")
+    lock = backend.lock(timeout=10)
+    lock.__enter__()
+    backend._keyshift_lock = lock
+
+
+def _run_holder(conn) -> str:
+    """Who holds RUN_KEY: pid, application, state, since when (from pg_locks)."""
+    row = conn.execute(
+        "SELECT a.pid, a.application_name, a.state, a.xact_start, left(a.query, 80) FROM pg_locks l"
+        " JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database"
+        " WHERE datname = current_database()) AND l.classid = 0 AND l.objid = %s AND l.objsubid = 1",
+        (RUN_KEY,),
+    ).fetchone()
+    if not row:
+        return "it has finished since"
+    pid, app, state, since, query = row
+    return f"pid {pid} ({app or 'no application_name'}, {state}, transaction since {since or '-'}, query {query!r})"
+
+
+def _end_run(backend) -> None:
+    """Delete our yoyo lock row; closing the connection then frees RUN_KEY."""
+    lock = getattr(backend, "_keyshift_lock", None)
+    if lock is None:
+        return
+    backend._keyshift_lock = None
+    try:
+        lock.__exit__(None, None, None)
+    except psycopg.Error:
+        pass  # connection lost: the row stays, and the next run clears it (see _start_run)
+
+
+def _with_lock_retries(backend, work, retries: int, delay: float, notice=None) -> None:
+    """_run_in_transaction, again in a fresh transaction after a lock timeout, up to ``retries``
+    times, waiting delay * 2**n seconds (times a random 0.5-1.5, so that runs do not collide)."""
+    notice = notice or _to_stderr
+    committing = False
+
+    def tracked(conn):
+        nonlocal committing
+        work(conn)
+        committing = True  # everything ran: what is left is COMMIT
+
+    attempt = 0
+    while True:
+        try:
+            _run_in_transaction(backend, tracked)
+            return
+        except LockNotGranted as exc:
+            if attempt >= retries:
+                if retries:
+                    exc.reason += f"; gave up after {attempt + 1} attempts"
+                raise
+            wait = delay * 2 ** attempt * random.uniform(0.5, 1.5)
+            attempt += 1
+            notice(f"{exc.obj}: {exc.reason}; nothing was changed; retry {attempt} of {retries} in {wait:.1f} s")
+            time.sleep(wait)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            if not (backend.connection.closed or backend.connection.broken):
+                raise
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if committing:
+                raise MigrationFailed(
+                    "database connection", f"was lost during COMMIT ({reason})",
+                    "whether the transaction committed is unknown: run keyshift status before anything else",
+                ) from None
+            raise MigrationFailed(
+                "database connection", f"was lost before COMMIT ({reason})",
+                "the server rolled the transaction back, so nothing was committed; run keyshift migrate again",
+            ) from None
+
+
+def _rollback_tables(batch) -> list[str]:
+    """Every table the plan locked (its first migration's LOCK TABLE), parents first."""
+    seen: list[str] = []
+    for m in sorted(batch, key=lambda m: m.id):
+        m.load()
+        seen += [t for t in pending_tables(m) if t not in seen]
+    return seen
+
+
+def _lock_up_front(conn, tables: list[str]) -> None:
+    """LOCK TABLE every table, in the given order (parents before children), in one statement,
+    so rollback waits (at most lock_timeout) before it changes anything, not halfway through."""
+    if not tables:
+        return
+    names = conn.execute(
+        "SELECT n.nspname, c.relname FROM unnest(%s::regclass[]) WITH ORDINALITY AS u (rel, i)"
+        " JOIN pg_class c ON c.oid = u.rel JOIN pg_namespace n ON n.oid = c.relnamespace ORDER BY u.i",
+        (tables,),
+    ).fetchall()
+    conn.execute(psycopg.sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+        psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(s, t) for s, t in names)))

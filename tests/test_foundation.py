@@ -231,7 +231,7 @@ def test_migrate_gives_up_on_a_held_lock_and_names_the_blocker(dsn, conn, tmp_pa
     assert plan.returncode == 0, plan.stderr
     with psycopg.connect(dsn) as app:  # an application transaction holding a row lock
         app.execute("SELECT * FROM social_account WHERE id = 1 FOR UPDATE")
-        result = keyshift(dsn, "migrate", "--lock-timeout", "300ms", migrations=tmp_path / "m")
+        result = keyshift(dsn, "migrate", "--lock-timeout", "300ms", "--lock-retries", "0", migrations=tmp_path / "m")
         app.rollback()
     assert result.returncode == 1, result.stdout + result.stderr
     err = result.stderr
