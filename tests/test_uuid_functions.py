@@ -180,21 +180,73 @@ def test_keys_sort_by_time(kconn, name, step):
 
 
 def test_keyed_matches_independent_md5(kconn):
-    """keyed_uuid_v4 is md5(k || id::text) with version 4 and variant 10 written over it;
-    keyed_uuid_v7 keeps the same hash bits after its 48-bit time and 4-bit version."""
+    """keyed_uuid_v7 keeps the bits of md5(k || id::text) after its 48-bit time and 4-bit
+    version (keyed_uuid_v4 no longer uses md5: see the keyed_uuid_v4 tests below)."""
     ids = [0, 1, -1, 42, 2**31, 2**63 - 1, -(2**63)]
     rows = _rows(
         kconn,
-        "SELECT id, keyshift.keyed_uuid_v4('s3cret:', id)::text, "
-        "keyshift.keyed_uuid_v7(timestamptz '2024-05-01 12:00:00+00', 's3cret:', id)::text "
+        "SELECT id, keyshift.keyed_uuid_v7(timestamptz '2024-05-01 12:00:00+00', 's3cret:', id)::text "
         "FROM unnest(%s::bigint[]) AS id",
         (ids,),
     )
-    for id_, v4, v7 in rows:
+    for id_, v7 in rows:
         h = int(hashlib.md5(f"s3cret:{id_}".encode()).hexdigest(), 16)
-        want_v4 = (h & ~(0xF << 76) & ~(0x3 << 62)) | (0x4 << 76) | (0x2 << 62)
-        assert uuid.UUID(v4).int == want_v4, id_
         assert _rand_a_b(uuid.UUID(v7).int) == _rand_a_b(h), id_
+
+
+# The extremes of bigint, around the sign and the 2^62 boundary, and neighbours.
+V4_EDGE_IDS = [0, 1, 2, 3, -1, -2, 42, 2**31 - 1, 2**31, 2**32, 2**62 - 1, 2**62, 2**62 + 1,
+               2**63 - 2, 2**63 - 1, -(2**62), -(2**62) - 1, -(2**63) + 1, -(2**63)]
+
+
+def test_keyed_v4_layout_and_inverse(kconn):
+    """keyed_uuid_v4 is a Feistel-style permutation of bigint: version 4, variant 10, and the
+    id is recovered exactly from the uuid and the key, for edge ids and 20,000 random ones."""
+    rows = _rows(
+        kconn,
+        """
+        WITH ids AS (
+            SELECT unnest(%s::bigint[]) AS id
+            UNION ALL
+            SELECT ((random() - 0.5) * 1.8e19)::numeric(20, 0)::bigint FROM generate_series(1, 20000)
+        ),
+        u AS (SELECT id, keyshift.keyed_uuid_v4('s3cret:', id) AS u FROM ids),
+        halves AS (
+            SELECT
+                id, u,
+                ('x' || substr(replace(u::text, '-', ''), 1, 16))::bit(64)::bigint AS hi,
+                ('x' || substr(replace(u::text, '-', ''), 17, 16))::bit(64)::bigint AS lo
+            FROM u
+        )
+        SELECT
+            id, u::text,
+            ((hi & 3) << 62)
+            | ((lo # hashint8extended(hi & -61444, hashtextextended('s3cret:', 2))) & 4611686018427387903)
+            AS recovered
+        FROM halves
+        """,
+        (V4_EDGE_IDS,),
+    )
+    assert len(rows) == len(V4_EDGE_IDS) + 20000
+    for id_, text, recovered in rows:
+        u = uuid.UUID(text)
+        assert u.version == 4 and u.variant == uuid.RFC_4122, (id_, text)
+        assert recovered == id_, (id_, text, recovered)
+
+
+def test_keyed_v4_edge_ids_are_distinct_and_unrelated(kconn):
+    """No two edge ids collide, and neighbouring ids share no long run of the uuid: the
+    64-bit halves of id and id + 1 differ in about half their bits, never in only a few."""
+    values = [r[0] for r in _rows(
+        kconn, "SELECT keyshift.keyed_uuid_v4('k', id) FROM unnest(%s::bigint[]) AS id", (V4_EDGE_IDS,))]
+    assert len(set(values)) == len(V4_EDGE_IDS)
+    pairs = _rows(
+        kconn,
+        "SELECT keyshift.keyed_uuid_v4('k', id)::text, keyshift.keyed_uuid_v4('k', id + 1)::text "
+        "FROM generate_series(1, 2000) AS id",
+    )
+    flips = [bin(uuid.UUID(a).int ^ uuid.UUID(b).int).count("1") for a, b in pairs]
+    assert min(flips) > 30 and 55 < sum(flips) / len(flips) < 67, (min(flips), sum(flips) / len(flips))
 
 
 @pytest.mark.parametrize("name", ["keyed_uuid_v4", "keyed_uuid_v7", "keyed_uuid_v6"])

@@ -1,0 +1,32 @@
+"""make bench, smoke only: at N=2,000 it runs every approach on its own copy of one template
+and writes a JSON result whose numbers describe what happened. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+
+from orchestrator import bench
+
+
+def test_bench_runs_and_writes_json(dsn, tmp_path):
+    out = tmp_path / "bench.json"
+    assert bench.main(["--dsn", dsn, "--scale", "2000", "--repeat", "1", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    (result,) = doc["results"]
+    assert result["scale"] == 2000 and result["rows"]["order_items"] == 60000
+    s = result["summary"]
+    assert set(s) == {"floor", "keyshift", "naive"}
+    for row in s.values():
+        assert row["seconds"] > 0 and row["wal_bytes"] > 0 and row["size_bytes"] > 0
+    assert s["floor"]["ratio_to_floor"] == 1.0
+    # The naive way leaves dead row versions behind; keyshift and the floor leave none.
+    assert s["naive"]["size_ratio_to_fresh"] > 1.5
+    assert s["keyshift"]["size_ratio_to_fresh"] < 1.02 and s["floor"]["size_ratio_to_fresh"] < 1.02
+    assert 0 < s["keyshift"]["peak_rss_mib"] < 1024
+    assert set(s["keyshift"]["steps"]) >= {"01_map_keys", "03_convert_key_columns", "checks"}
+    # Every copy is dropped again; the template stays for the next run.
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        left = {r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'keyshift_bench%'")}
+    assert left == {"keyshift_bench_tpl_2000"}
