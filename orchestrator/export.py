@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 
 from orchestrator import catalog, dsn as dsnmod
-from orchestrator.errors import Refused
+from orchestrator.errors import KeyshiftError, Refused
 
 FORMATS = ("csv", "jsonl")
 CSV_HEADER = b"table,old_id,new_id\n"
@@ -148,10 +148,16 @@ def export_map(dsn: str, tables: list[tuple[str, str]], fmt: str, output: str,
             out = stdout if stdout is not None else os.fdopen(os.dup(1), "wb")
             try:
                 counts = stream(conn, mappings, fmt, out)
-            finally:
                 out.flush()
+            except BrokenPipeError:
+                raise KeyshiftError("stdout", "was closed by its reader before the export ended",
+                                    "write to a file with --output FILE to get the whole mapping") from None
+            finally:
                 if stdout is None:
-                    out.close()
+                    try:
+                        out.close()
+                    except BrokenPipeError:
+                        pass
             return counts
         return _write_atomically(Path(output), lambda out: stream(conn, mappings, fmt, out))
 

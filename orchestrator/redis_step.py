@@ -38,6 +38,7 @@ BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 #: keys shown per kind (unknown ids, conflicts...) in the report; the counts are always complete
 SHOW = 20
 _GLOB_SPECIAL = re.compile(rb"([*?\[\]\\])")
+#: an old id as the application wrote it: canonical decimal (no sign but '-', no leading zeros)
 _INTEGER = re.compile(rb"-?[0-9]+")
 
 
@@ -219,7 +220,7 @@ def rewrite(client, conn: psycopg.Connection, table: tuple[str, str], pattern: P
             if part is None:
                 outcome.other += 1
                 outcome.note("other", key)
-            elif _INTEGER.fullmatch(part) and BIGINT_MIN <= int(part) <= BIGINT_MAX:
+            elif _INTEGER.fullmatch(part) and str(int(part)).encode() == part and BIGINT_MIN <= int(part) <= BIGINT_MAX:
                 wanted.append((key, int(part)))
             elif _is_uuid(part):
                 outcome.already_new += 1
@@ -236,7 +237,17 @@ def rewrite(client, conn: psycopg.Connection, table: tuple[str, str], pattern: P
                     outcome.note("unknown", key)
                 else:
                     moves.append((key, pattern.key(new)))
-            if dry_run:
+            if dry_run and action == "rename" and moves:
+                pipe = client.pipeline(transaction=False)
+                for _, new_key in moves:
+                    pipe.exists(new_key)
+                for (old_key, new_key), exists in zip(moves, pipe.execute()):
+                    if exists:
+                        outcome.conflicts += 1
+                        outcome.note("conflicts", old_key, " -> " + new_key.decode())
+                    else:
+                        outcome.done += 1
+            elif dry_run:
                 outcome.done += len(moves)
             elif moves:
                 pipe = client.pipeline(transaction=False)

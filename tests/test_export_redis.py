@@ -197,6 +197,17 @@ def test_export_map_memory_is_constant(dsn, conn, tmp_path):
         # Python rows (tuples, ints, UUIDs) far more.
         assert big - small < 4 * 1024, (fmt, small, big)
 
+    # A reader that stops early (| head) gets a one-line error, not a traceback, and exit 1.
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "export-map", "--dsn", dsn,
+                             "--table", "public.custom_user"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.read(20) == b"table,old_id,new_id\n"
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 1
+    assert err.startswith("keyshift: stdout: was closed by its reader") and "Traceback" not in err
+
 
 # --- redis-rewrite ---------------------------------------------------------------------------
 
@@ -208,6 +219,7 @@ def _populate(client, mapping: dict[int, uuid.UUID]) -> None:
             pipe.expire(f"user_sessions:{old}", 5000)
     pipe.set("user_sessions:999999", "unknown id")       # no such user
     pipe.set("user_sessions:abc", "not an id")
+    pipe.set("user_sessions:007", "not as the application writes id 7: not guessed")
     pipe.set("user_session:1", "other prefix")
     pipe.set("cache:1", "unrelated")
     pipe.hset("user_sessions:2:meta", mapping={"a": "1"})  # id part '2:meta' is no integer
@@ -222,7 +234,7 @@ def test_redis_rewrite_renames_keeps_values_and_ttls_and_is_idempotent(dsn, conn
     # An application already wrote the new-form key for user 5: it must not be overwritten.
     r.set(f"user_sessions:{mapping[5]}", "newer session")
     unrelated = {k: r.dump(k) for k in (b"user_sessions:999999", b"user_sessions:abc", b"user_session:1",
-                                        b"cache:1", b"user_sessions:2:meta")}
+                                        b"cache:1", b"user_sessions:2:meta", b"user_sessions:007")}
 
     args = ("--redis-url", redis_url, "--table", "public.custom_user", "--pattern", "user_sessions:{id}",
             "--batch", "100")
@@ -260,10 +272,12 @@ def test_redis_rewrite_dry_run_and_delete(dsn, conn, tmp_path, r, redis_url):
     args = ("--redis-url", redis_url, "--table", "public.custom_user", "--pattern", "user_sessions:{id}",
             "--batch", "40")
 
+    r.set(f"user_sessions:{mapping[5]}", "newer session")
     before = _snapshot(r)
     dry = keyshift(dsn, "redis-rewrite", *args, "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "250 key(s) would be renamed" in dry.stdout and "dry run: nothing changed" in dry.stdout
+    assert "249 key(s) would be renamed" in dry.stdout and "dry run: nothing changed" in dry.stdout
+    assert "1 conflict(s)" in dry.stdout and "1 unknown id(s)" in dry.stdout
     assert {k: v[0] for k, v in _snapshot(r).items()} == {k: v[0] for k, v in before.items()}
 
     deleted = keyshift(dsn, "redis-rewrite", *args, "--action", "delete")
@@ -271,7 +285,7 @@ def test_redis_rewrite_dry_run_and_delete(dsn, conn, tmp_path, r, redis_url):
     assert "250 key(s) deleted" in deleted.stdout
     left = set(r.scan_iter(count=1000))
     assert left == {b"user_sessions:999999", b"user_sessions:abc", b"user_session:1", b"cache:1",
-                    b"user_sessions:2:meta"}
+                    b"user_sessions:2:meta", b"user_sessions:007", f"user_sessions:{mapping[5]}".encode()}
 
 
 def test_redis_rewrite_refuses_before_touching_redis(dsn, conn, tmp_path, r, redis_url):
