@@ -29,6 +29,22 @@ postgres:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql postgresql-contrib; fi
 
+# Debian's redis-server (for the opt-in Redis step and its tests), only when missing.
+.PHONY: redis export-map
+setup: redis
+redis:
+	@if command -v redis-server >/dev/null 2>&1; then :; \
+	else echo "installing Debian's redis-server"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; fi
+
+FORMAT ?= csv
+OUT ?= -
+export-map: setup
+	@test -n "$(TABLES)" || { echo 'usage: make export-map TABLES="public.custom_user" FORMAT=csv|jsonl OUT=map.csv'; exit 2; }
+	@# not echoed: with OUT=- the mapping itself goes to stdout
+	@$(KS) export-map $(DSN_ARG) --format $(FORMAT) --output "$(OUT)" $(foreach t,$(TABLES),--table $(t))
+
 demo: setup
 	$(PY) -m orchestrator.demo --users $(USERS)
 

@@ -153,6 +153,9 @@ def _print_plan(p: planmod.Plan, written: list[Path], dsn: str) -> None:
 
 def cmd_migrate(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
+    from orchestrator import redis_step
+
+    redis_url, redis_jobs = redis_step.jobs_from_migrate_args(args)  # checked before anything changes
     outcome = None
     try:
         outcome = execute.migrate(dsn, Path(args.migrations), Path(args.checks), lock_timeout=args.lock_timeout,
@@ -163,13 +166,13 @@ def cmd_migrate(args) -> int:
         raise
     if outcome.nothing_to_do:
         print("nothing to do: every migration is applied")
-        return EXIT_OK
+        return redis_step.run_after_commit(dsn, redis_url, redis_jobs, args.redis_action, args.redis_batch)
     for mid, secs in outcome.applied:
         print(f"{mid:<40} {secs:8.2f} s")
     for line in report.check_lines(outcome.checks):
         print(line)
     print(f"committed {len(outcome.applied) - 1} migration(s) in {outcome.seconds:.2f} s")
-    return EXIT_OK
+    return redis_step.run_after_commit(dsn, redis_url, redis_jobs, args.redis_action, args.redis_batch)
 
 
 def cmd_check(args) -> int:
@@ -246,6 +249,24 @@ def cmd_drop_map(args) -> int:
     return EXIT_OK
 
 
+def cmd_export_map(args) -> int:
+    from orchestrator import export
+
+    dsn = dsnmod.resolve(args.dsn)
+    names = [parse_qualified(t) for t in args.table]
+    counts = export.export_map(dsn, names, args.format, args.output)
+    where = "stdout" if args.output == "-" else args.output
+    print(f"export-map: wrote {sum(counts.values())} rows ({', '.join(f'{t} {n}' for t, n in counts.items())})"
+          f" as {args.format} to {where} from {dsnmod.describe(dsn)}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_redis_rewrite(args) -> int:
+    from orchestrator import redis_step
+
+    return redis_step.cmd_redis_rewrite(args)
+
+
 def ini_defaults(path: Path | None = None) -> dict[str, str]:
     """Plan and migrate defaults from the [keyshift] section of yoyo.ini (command-line options win)."""
     import configparser
@@ -309,6 +330,9 @@ def parser() -> argparse.ArgumentParser:
                     help="give up waiting for a table lock after this long (PostgreSQL interval, default 5s)")
     safety_options(sp, defaults, lock_timeout=False)
     sp.add_argument("--checks", default=str(CHECKS_DIR), help=argparse.SUPPRESS)
+    from orchestrator import redis_step
+
+    redis_step.add_migrate_options(sp)
     sp.set_defaults(func=cmd_migrate)
 
     sp = common(sub.add_parser("check", help="run checks/*.sql"), migrations=False)
@@ -327,6 +351,18 @@ def parser() -> argparse.ArgumentParser:
 
     sp = common(sub.add_parser("status", help="applied and pending migrations"))
     sp.set_defaults(func=cmd_status)
+
+    sp = common(sub.add_parser("export-map", help="stream old integer id -> new uuid pairs of converted tables"),
+                migrations=False)
+    sp.add_argument("--table", action="append", required=True, help="converted SCHEMA.TABLE (repeatable)")
+    sp.add_argument("--format", default="csv", choices=("csv", "jsonl"))
+    sp.add_argument("--output", default="-", help="file to write (atomically), or - for stdout (default)")
+    sp.set_defaults(func=cmd_export_map)
+
+    sp = common(sub.add_parser("redis-rewrite", help="rename or delete Redis keys that embed old integer ids"),
+                migrations=False)
+    redis_step.add_rewrite_options(sp)
+    sp.set_defaults(func=cmd_redis_rewrite)
     return p
 
 

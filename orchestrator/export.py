@@ -1,0 +1,182 @@
+"""export-map: stream the old integer -> new uuid mapping of converted tables (issue #5 part C).
+
+Applications keep caches, task queues and old URLs keyed by the old integer ids; after the
+cutover they need the mapping keyshift kept in keyshift.<map_table> (old_id bigint, new_id uuid).
+
+Memory stays constant whatever the size: PostgreSQL formats every line (COPY ... TO STDOUT) and
+each chunk goes straight to the file. Every table is exported in one REPEATABLE READ, read-only
+transaction, so a multi-table export is one consistent snapshot. A file is written to a temporary
+name beside it and moved into place only when complete (os.replace), so a reader never sees half
+an export and an interrupted export leaves the previous file as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import psycopg
+from psycopg import sql
+
+from orchestrator import catalog, dsn as dsnmod
+from orchestrator.errors import KeyshiftError, Refused
+
+FORMATS = ("csv", "jsonl")
+CSV_HEADER = b"table,old_id,new_id\n"
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Where the mapping of one converted table lives."""
+
+    table_schema: str
+    table_name: str
+    map_table: str
+    plan_id: str
+
+    @property
+    def display(self) -> str:
+        return catalog.qualname(self.table_schema, self.table_name)
+
+    @property
+    def ident(self) -> sql.Identifier:
+        return sql.Identifier("keyshift", self.map_table)
+
+
+def mapping(conn: psycopg.Connection, schema: str, name: str) -> Mapping:
+    """The mapping table of a converted table, or Refused naming the fix."""
+    display = catalog.qualname(schema, name)
+    registered = conn.execute("SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]
+    row = None
+    if registered:
+        row = conn.execute(
+            "SELECT map_table, plan_id FROM keyshift.converted_table WHERE table_schema = %s AND table_name = %s",
+            (schema, name),
+        ).fetchone()
+    if row is None:
+        raise Refused(
+            f"table {display}",
+            "was not converted by keyshift (no row in keyshift.converted_table), so it has no old -> new mapping",
+            f"convert it first (keyshift plan --table {display}, then keyshift migrate), or name a converted table",
+        )
+    map_table, plan_id = row
+    columns = conn.execute(
+        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)"
+        " FROM pg_catalog.pg_attribute AS a"
+        " WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
+        (sql.Identifier("keyshift", map_table).as_string(conn),),
+    ).fetchall()
+    if not columns:
+        raise Refused(
+            f"mapping table {catalog.qualname('keyshift', map_table)} of {display}",
+            f"does not exist (plan {plan_id} wrote it; it was dropped since)",
+            "restore it from a backup taken after the migrate; without it old ids cannot be translated",
+        )
+    types = dict(columns)
+    if types.get("old_id") != "bigint" or types.get("new_id") != "uuid":
+        raise Refused(
+            f"mapping table {catalog.qualname('keyshift', map_table)} of {display}",
+            f"does not have the columns old_id bigint, new_id uuid (found {', '.join(f'{c} {t}' for c, t in columns)})",
+            "restore it from a backup taken after the migrate",
+        )
+    return Mapping(schema, name, map_table, plan_id)
+
+
+def _copy_query(m: Mapping, fmt: str) -> sql.Composed:
+    label = sql.Literal(m.display)
+    if fmt == "csv":
+        return sql.SQL(
+            "COPY (SELECT {label} AS table_name, old_id, new_id FROM {map} ORDER BY old_id)"
+            " TO STDOUT WITH (FORMAT csv)"
+        ).format(label=label, map=m.ident)
+    # One JSON object per line. json_build_object escapes every control character (\u0001, \n),
+    # so with CSV format and control characters as delimiter and quote, COPY never quotes or
+    # escapes anything and each line is the JSON text verbatim (text format would double every
+    # backslash of an escaped quote).
+    return sql.SQL(
+        "COPY (SELECT json_build_object('table', {label}::text, 'old_id', old_id, 'new_id', new_id)::text"
+        " FROM {map} ORDER BY old_id)"
+        " TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02')"
+    ).format(label=label, map=m.ident)
+
+
+def stream(conn: psycopg.Connection, mappings: list[Mapping], fmt: str, out: BinaryIO) -> dict[str, int]:
+    """Write the mappings to ``out`` chunk by chunk; rows written per table."""
+    if fmt == "csv":
+        out.write(CSV_HEADER)
+    counts: dict[str, int] = {}
+    with conn.cursor() as cur:
+        for m in mappings:
+            with cur.copy(_copy_query(m, fmt)) as copy:
+                for chunk in copy:
+                    out.write(chunk)
+            counts[m.display] = cur.rowcount
+    return counts
+
+
+def check_output(output: str) -> None:
+    """Refuse an output path that cannot be written, before anything is read."""
+    if output == "-":
+        return
+    path = Path(output)
+    if path.is_dir():
+        raise Refused(f"--output {output}", "is a directory", "name a file, e.g. --output mapping.csv")
+    if not path.parent.is_dir():
+        raise Refused(f"--output {output}", f"its directory {path.parent} does not exist",
+                      "create the directory first or choose another path")
+
+
+def export_map(dsn: str, tables: list[tuple[str, str]], fmt: str, output: str,
+               stdout: BinaryIO | None = None) -> dict[str, int]:
+    """Validate every table, then stream all their mappings to ``output`` ("-" = stdout)."""
+    if fmt not in FORMATS:
+        raise Refused(f"--format {fmt}", "is not a known format", f"use one of {', '.join(FORMATS)}")
+    seen = set()
+    for t in tables:
+        if t in seen:
+            raise Refused(f"table {catalog.qualname(*t)}", "is named twice", "name each table once")
+        seen.add(t)
+    check_output(output)
+    with dsnmod.connect(dsn) as conn:
+        conn.read_only = True
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        mappings = [mapping(conn, *t) for t in tables]
+        if output == "-":
+            out = stdout if stdout is not None else os.fdopen(os.dup(1), "wb")
+            try:
+                counts = stream(conn, mappings, fmt, out)
+                out.flush()
+            except BrokenPipeError:
+                raise KeyshiftError("stdout", "was closed by its reader before the export ended",
+                                    "write to a file with --output FILE to get the whole mapping") from None
+            finally:
+                if stdout is None:
+                    try:
+                        out.close()
+                    except BrokenPipeError:
+                        pass
+            return counts
+        return _write_atomically(Path(output), lambda out: stream(conn, mappings, fmt, out))
+
+
+def _write_atomically(path: Path, write) -> dict[str, int]:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            counts = write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file would be, not mkstemp's 0600
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return counts
