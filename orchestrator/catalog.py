@@ -195,6 +195,87 @@ class View:
 
 
 @dataclass(frozen=True)
+class Carried:
+    """An object that uses a converted column and is carried across the type change.
+
+    ``carry`` is 'alter' (CHECK/exclusion constraints, expression or partial indexes: the
+    ALTER ... TYPE rebuilds them itself) or 'recreate' (triggers, RLS policies: dropped in
+    step 02, created again in step 04 with the same name and definition).
+    """
+
+    kind: str
+    carry: str
+    oid: int
+    table_schema: str
+    table_name: str
+    table_ident: str
+    name: str
+    definition: str
+    enabled: str = ""
+    comment: str | None = None
+    permissive: bool = True
+    roles: tuple = ()
+    cmd: str = ""
+    qual: str | None = None
+    with_check: str | None = None
+
+    @property
+    def table(self) -> tuple[str, str]:
+        return (self.table_schema, self.table_name)
+
+    @property
+    def display(self) -> str:
+        return f"{self.kind} {_quote(self.name)} on {qualname(self.table_schema, self.table_name)}"
+
+    @property
+    def shown_definition(self) -> str:
+        if self.kind != "policy":
+            return self.definition
+        return policy_sql(self, self.table_ident)
+
+    def retargeted(self, table_ident: str) -> str:
+        """The statement that creates this object on another table (the scratch copy)."""
+        if self.kind == "index":
+            return _replace_table(self.definition, " ON ", " USING ", self.table_ident, table_ident)
+        if self.kind == "trigger":
+            return _replace_table(self.definition, " ON ", " ", self.table_ident, table_ident)
+        if self.kind == "policy":
+            return policy_sql(self, table_ident)
+        return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+            sql.SQL(table_ident), sql.Identifier(self.name), sql.SQL(self.definition)).as_string(None)
+
+
+def _replace_table(definition: str, before: str, after: str, old: str, new: str) -> str:
+    for only in ("", "ONLY "):
+        needle = f"{before}{only}{old}{after}"
+        if needle in definition:
+            return definition.replace(needle, f"{before}{only}{new}{after}", 1)
+    raise ValueError(f"cannot find table {old} in {definition!r}")
+
+
+_POLICY_CMDS = {"ALL": "ALL", "SELECT": "SELECT", "INSERT": "INSERT", "UPDATE": "UPDATE", "DELETE": "DELETE"}
+
+
+def policy_sql(p: Carried, table_ident: str) -> str:
+    """CREATE POLICY from pg_policies' deparse: name, AS PERMISSIVE/RESTRICTIVE, FOR, TO, USING, WITH CHECK.
+
+    Identifiers are quoted with psycopg; USING and WITH CHECK are PostgreSQL's own deparse.
+    """
+    roles = sql.SQL(", ").join(
+        sql.SQL("PUBLIC") if r == "public" else sql.Identifier(r) for r in (p.roles or ("public",))
+    )
+    text = sql.SQL("CREATE POLICY {} ON {} AS {} FOR {} TO {}").format(
+        sql.Identifier(p.name), sql.SQL(table_ident), sql.SQL("PERMISSIVE" if p.permissive else "RESTRICTIVE"),
+        sql.SQL(_POLICY_CMDS[p.cmd]), roles,
+    ).as_string(None)
+    if p.qual is not None:
+        text += f"\nUSING ({p.qual})"
+    if p.with_check is not None:
+        text += f"\nWITH CHECK ({p.with_check})"
+    return text + ";"
+
+
+@dataclass(frozen=True)
 class Index:
     index_name: str
     definition: str
@@ -248,6 +329,15 @@ class Catalog:
     def key_lookalikes(self, names: list[str]) -> list[dict]:
         return self._rows("key_lookalikes", {"names": names})
 
+    def carried(self, relid: int, column: str) -> list[Carried]:
+        return [_build(Carried, r) for r in self._rows("column_carried", {"relid": relid, "column": column})]
+
+    def key_functions(self, names: list[str], rowtypes: list[int]) -> list[dict]:
+        return self._rows("key_functions", {"names": names, "rowtypes": rowtypes})
+
+    def id_text_columns(self, names: list[str]) -> list[dict]:
+        return self._rows("id_text_columns", {"names": names})
+
     def row_count(self, schema: str, name: str) -> int:
         q = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
         return self.conn.execute(q).fetchone()[0]
@@ -282,6 +372,16 @@ class Snapshot:
     lookalikes: list[dict] = field(default_factory=list)
     #: dependent views, in creation order (a view after every view it reads)
     views: list[View] = field(default_factory=list)
+    #: constraints, indexes, triggers and policies carried across (column_carried.sql)
+    carried: list[Carried] = field(default_factory=list)
+    #: (carried object, PostgreSQL's error) for each one that does not accept uuid columns
+    carried_failures: list[tuple[Carried, str]] = field(default_factory=list)
+    #: carried object's oid -> the converted columns it uses, displayed (schema.table.column)
+    carried_columns: dict[int, list[str]] = field(default_factory=dict)
+    #: key_functions.sql rows: functions with integer key parameters or a target's row type
+    key_functions: list[dict] = field(default_factory=list)
+    #: id_text_columns.sql rows: text/json columns named like ids of a target
+    id_text_columns: list[dict] = field(default_factory=list)
 
 
 def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
@@ -349,7 +449,62 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
         r for r in cat.key_lookalikes(names)
         if (r["table_schema"], r["table_name"], r["column_name"]) not in snap.columns
     ]
+    carried: dict[int, Carried] = {}
+    for (schema, name, column) in snap.columns:
+        for obj in cat.carried(snap.tables[(schema, name)].relid, column):
+            carried.setdefault(obj.oid, obj)
+            snap.carried_columns.setdefault(obj.oid, []).append(f"{qualname(schema, name)}.{_quote(column)}")
+    snap.carried = sorted(carried.values(), key=lambda o: (o.table_schema, o.table_name, o.kind, o.name))
+    snap.carried_failures = probe_carried(cat.conn, snap)
+    rowtypes = [r[0] for r in (
+        cat.conn.execute("SELECT reltype FROM pg_class WHERE oid = %s", (t.relid,)).fetchone() for t, _k in targets
+    )]
+    snap.key_functions = cat.key_functions(names, rowtypes)
+    doc_names = sorted({n for t, _k in targets for n in _document_names(t.table_name)})
+    snap.id_text_columns = cat.id_text_columns(doc_names)
     return snap
+
+
+def _document_names(table_name: str) -> list[str]:
+    """Names a text or json column holding ids of this table might have: user_id, user_ids, users."""
+    last = table_name.split("_")[-1]
+    out = set(_lookalike_names(table_name))
+    out |= {f"{table_name}_ids", f"{last}_ids", table_name, last, f"{table_name}s", f"{last}s"}
+    return sorted(out)
+
+
+def probe_carried(conn: psycopg.Connection, snap: Snapshot) -> list[tuple[Carried, str]]:
+    """Try every carried object against uuid columns, on empty scratch copies, and roll back.
+
+    For each table that owns a carried object: ``CREATE TEMP TABLE copy (LIKE table)`` (no rows,
+    no constraints), its converted columns altered to uuid, then each object created on the copy
+    from its own definition, each in a savepoint. An object that PostgreSQL refuses there (CHECK
+    (id > 0), WHERE id > 100, a policy comparing the key with an integer, an opclass without uuid
+    support) would fail the real migration the same way, so plan refuses it first. Nothing
+    persists: the whole probe is one transaction that is rolled back.
+    """
+    failures: list[tuple[Carried, str]] = []
+    if not snap.carried:
+        return failures
+    with conn.transaction(force_rollback=True):
+        copies: dict[tuple[str, str], str] = {}
+        for n, obj in enumerate(snap.carried):
+            if obj.table not in copies:
+                copy = f"keyshift_probe_{len(copies)}"
+                conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(
+                    sql.Identifier(copy), sql.Identifier(*obj.table)))
+                for (schema, name, column) in snap.columns:
+                    if (schema, name) == obj.table:
+                        conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE uuid USING NULL").format(
+                            sql.Identifier("pg_temp", copy), sql.Identifier(column)))
+                copies[obj.table] = sql.Identifier("pg_temp", copy).as_string(conn)
+            try:
+                with conn.transaction():
+                    conn.execute(obj.retargeted(copies[obj.table]).encode())
+            except psycopg.Error as exc:
+                message = exc.diag.message_primary or str(exc).splitlines()[0]
+                failures.append((obj, message))
+    return failures
 
 
 def _lookalike_names(table_name: str) -> list[str]:

@@ -140,6 +140,12 @@ def _print_plan(p: planmod.Plan, written: list[Path], dsn: str) -> None:
         print(f"key {t.table.display}.{t.key.column_name}: {t.key.data_type}, {kind}"
               + (f" {t.key.seq_schema}.{t.key.seq_name}" if t.key.seq_name else "")
               + " -> uuid DEFAULT gen_random_uuid()")
+    print(f"dependent objects ({len(p.views) + len(p.carried)}):")
+    for v in p.views:
+        print(f"  {v.display} (dropped in 02, re-created in 04)")
+    for o in p.carried:
+        how = "rebuilt by ALTER ... TYPE" if o.carry == "alter" else "dropped in 02, re-created in 04"
+        print(f"  {o.display} ({how})")
     for w in p.warnings:
         print(f"WARN {w}")
     for path in written:

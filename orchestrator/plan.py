@@ -68,6 +68,7 @@ class Plan:
     indexes: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     views: list = field(default_factory=list)  # catalog.View, in creation order
+    carried: list = field(default_factory=list)  # catalog.Carried: constraints, indexes, triggers, policies
 
     def target_of(self, root: tuple[str, str]) -> Target:
         return next(t for t in self.targets if t.table.key == root)
@@ -177,6 +178,15 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
                 "drop and recreate them around the conversion, or wait for support of these object kinds",
             )
 
+    for obj, error in snap.carried_failures:
+        raise Refused(
+            obj.display,
+            f"uses {', '.join(snap.carried_columns.get(obj.oid, []))}, which becomes uuid, and PostgreSQL rejects "
+            f"its definition on uuid ({error}): {obj.shown_definition}",
+            "rewrite it so that it does not treat the key as a number (e.g. drop it before the plan and "
+            "create a uuid version after migrate), then plan again",
+        )
+
     order = _parents_first(list(snap.tables.values()), snap.fks, target_keys)
     columns: list[Column] = []
     for table in order:
@@ -195,10 +205,21 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
         f"keep the old integers; declare an FK, or update it yourself from the mapping table"
         for r in snap.lookalikes
     ]
+    warnings += [
+        f"function {r['signature']} {r['reason']}: it may look up rows of a converted table by the old "
+        f"integer key, or hand out its rows; review it for uuid keys"
+        for r in snap.key_functions
+    ]
+    warnings += [
+        f"{qualname(r['table_schema'], r['table_name'])}.{r['column_name']} ({r['data_type']}) may hold ids of a "
+        f"converted table inside text or JSON ({r['reason']}): no constraint says so, so it keeps the old "
+        f"integers; rewrite them yourself from the mapping table"
+        for r in snap.id_text_columns
+    ]
     return Plan(
         plan_id=plan_id, options=options, targets=targets, columns=columns, tables=order,
         fks=list(snap.fks), row_counts=dict(snap.row_counts), indexes=dict(snap.indexes), warnings=warnings,
-        views=list(snap.views),
+        views=list(snap.views), carried=list(snap.carried),
     )
 
 

@@ -148,6 +148,15 @@ def _map_keys(plan: Plan) -> Migration:
                 "VALUES ({}, {}, {}, {}, {}, {})",
                 pid, L(table[0]), L(table[1]), L(ix.index_name), L(ix.constraint_name), L(ix.definition),
             ))
+    recorded = {(table, ix.index_name) for table, indexes in plan.indexes.items() for ix in indexes}
+    for obj in plan.carried:
+        if obj.kind == "index" and (obj.table, obj.name) not in recorded:
+            apply.append(q(
+                "INSERT INTO keyshift.converted_index\n"
+                "(plan_id, table_schema, table_name, index_name, constraint_name, definition)\n"
+                "VALUES ({}, {}, {}, {}, '', {})",
+                pid, L(obj.table_schema), L(obj.table_name), L(obj.name), L(obj.definition),
+            ))
     for t in plan.targets:
         k = t.key
         if k.seq_name:
@@ -203,6 +212,7 @@ def _map_keys(plan: Plan) -> Migration:
         + "\nWhy: the mapping is what rollback, audits, caches and old URLs need; the fingerprints let the\n"
         "  checks prove, inside this transaction, that no row and no reference changed.\n"
         "Proven by: checks/mapping_is_bijection.sql, checks/rows_unchanged_through_mapping.sql"
+        + _plan_facts(plan)
     )
     return Migration(f"{plan.plan_id}_01_map_keys", "map old integer keys to new uuid keys", header, apply, rollback)
 
@@ -303,10 +313,60 @@ def _fk_lines(plan: Plan) -> str:
     ) or "    (none)"
 
 
+def _plan_facts(plan: Plan) -> str:
+    """Tables with row counts, FKs, dependent objects and warnings, as the plan saw them."""
+    lines = ["", "Tables (rows at plan time):"]
+    lines += [f"    {t.display}: {plan.row_counts.get(t.key, 0)} rows" for t in plan.tables]
+    lines += ["Foreign keys:", _fk_lines(plan)]
+    lines += ["Dependent objects carried across:", _view_lines(plan), _carried_lines(plan)]
+    if plan.warnings:
+        lines.append("Warnings (references the catalog cannot see; not converted):")
+        lines += [f"    WARN {w}" for w in plan.warnings]
+    return "\n".join(lines)
+
+
+def _carried_lines(plan: Plan) -> str:
+    how = {"alter": "rebuilt by ALTER ... TYPE", "recreate": "dropped in 02, re-created in 04"}
+    return "\n".join(f"    {o.display} ({how[o.carry]})" for o in plan.carried) or "    (no other objects)"
+
+
+def _recreated(plan: Plan) -> list:
+    return [o for o in plan.carried if o.carry == "recreate"]
+
+
+def _drop_carried(plan: Plan) -> list[str]:
+    out = []
+    for o in reversed(_recreated(plan)):
+        what = sql.SQL("POLICY" if o.kind == "policy" else "TRIGGER")
+        out.append(q("DROP {} {} ON {}", what, I(o.name), _tab(*o.table)))
+    return out
+
+
+_TRIGGER_STATE = {"D": "DISABLE TRIGGER", "R": "ENABLE REPLICA TRIGGER", "A": "ENABLE ALWAYS TRIGGER"}
+
+
+def _create_carried(plan: Plan) -> list[str]:
+    """Each trigger and policy as it was: PostgreSQL's own definition, enabled state, comment."""
+    from orchestrator.catalog import policy_sql
+
+    out = []
+    for o in _recreated(plan):
+        text = policy_sql(o, o.table_ident) if o.kind == "policy" else o.definition.rstrip(";") + ";"
+        out.append(f"-- {o.display}\n-- noqa: disable=all\n{text}\n-- noqa: enable=all")
+        if o.kind == "trigger" and o.enabled in _TRIGGER_STATE:
+            out.append(q("ALTER TABLE {} {} {}", _tab(*o.table), sql.SQL(_TRIGGER_STATE[o.enabled]), I(o.name)))
+        if o.comment is not None:
+            what = sql.SQL("POLICY" if o.kind == "policy" else "TRIGGER")
+            out.append(q("COMMENT ON {} {} ON {} IS {}", what, I(o.name), _tab(*o.table), L(o.comment)))
+    return out
+
+
 def _detach_fks(plan: Plan) -> Migration:
     header = (
         "What: drops every foreign key that involves a converted column:\n" + _fk_lines(plan)
         + "\n  and every view that reads one, dependents first:\n" + _view_lines(plan)
+        + "\n  and every trigger and RLS policy that uses one:\n"
+        + ("\n".join(f"    {o.display}" for o in _recreated(plan)) or "    (none)")
         + "\nWhy: a key and the columns that reference it cannot change type while an FK or a view ties them.\n"
         f"  {plan.plan_id}_04 re-creates each one with its exact definition (ON DELETE/UPDATE, MATCH,\n"
         "  DEFERRABLE, INITIALLY DEFERRED, NOT VALID; view text, owner, grants, comments, indexes).\n"
@@ -314,8 +374,10 @@ def _detach_fks(plan: Plan) -> Migration:
     )
     return Migration(
         f"{plan.plan_id}_02_detach_foreign_keys", "detach foreign keys from converted columns", header,
-        (_drop_views(plan) + [_drop_fk(fk) for fk in plan.fks]) or ["SELECT 1 AS no_foreign_keys;"],
-        ([_add_fk(fk) for fk in reversed(plan.fks)] + _create_views(plan)) or ["SELECT 1 AS no_foreign_keys;"],
+        (_drop_carried(plan) + _drop_views(plan) + [_drop_fk(fk) for fk in plan.fks])
+        or ["SELECT 1 AS no_foreign_keys;"],
+        ([_add_fk(fk) for fk in reversed(plan.fks)] + _create_views(plan) + _create_carried(plan))
+        or ["SELECT 1 AS no_foreign_keys;"],
     )
 
 
@@ -325,13 +387,18 @@ def _reattach_fks(plan: Plan) -> Migration:
         "  printed for it at plan time; each is validated here against the converted data:\n" + _fk_lines(plan)
         + "\n  then every view dropped in step 02, with its definition, owner, grants and comments\n"
         "  (materialized views refilled WITH DATA, their indexes rebuilt):\n" + _view_lines(plan)
+        + "\n  then every trigger and RLS policy dropped in step 02 (same name, definition, enabled state,\n"
+        "  comment; row security settings of the tables are never touched):\n"
+        + ("\n".join(f"    {o.display}" for o in _recreated(plan)) or "    (none)")
         + "\nProven by: checks/foreign_keys_restored.sql, checks/foreign_keys_match_key_type.sql,\n"
         "  checks/no_orphan_references.sql"
     )
     return Migration(
         f"{plan.plan_id}_04_reattach_foreign_keys", "re-create foreign keys on the uuid columns", header,
-        ([_add_fk(fk) for fk in plan.fks] + _create_views(plan)) or ["SELECT 1 AS no_foreign_keys;"],
-        (_drop_views(plan) + [_drop_fk(fk) for fk in reversed(plan.fks)]) or ["SELECT 1 AS no_foreign_keys;"],
+        ([_add_fk(fk) for fk in plan.fks] + _create_views(plan) + _create_carried(plan))
+        or ["SELECT 1 AS no_foreign_keys;"],
+        (_drop_carried(plan) + _drop_views(plan) + [_drop_fk(fk) for fk in reversed(plan.fks)])
+        or ["SELECT 1 AS no_foreign_keys;"],
     )
 
 
