@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
+import re
 
 import psycopg
 from psycopg import sql
@@ -103,6 +104,7 @@ class KeyColumn:
     seq_dependency: str
     seq_grants: tuple = ()
     seq_owner: str | None = None
+    seq_used_elsewhere: bool = False
 
     @property
     def sequence_kind(self) -> str:
@@ -469,7 +471,7 @@ def _document_names(table_name: str) -> list[str]:
     """Names a text or json column holding ids of this table might have: user_id, user_ids, users."""
     last = table_name.split("_")[-1]
     out = set(_lookalike_names(table_name))
-    out |= {f"{table_name}_ids", f"{last}_ids", table_name, last, f"{table_name}s", f"{last}s"}
+    out |= {f"{n}s" for n in out} | {table_name, last, f"{table_name}s", f"{last}s"}
     return sorted(out)
 
 
@@ -486,6 +488,32 @@ def probe_carried(conn: psycopg.Connection, snap: Snapshot) -> list[tuple[Carrie
     failures: list[tuple[Carried, str]] = []
     if not snap.carried:
         return failures
+    with conn.transaction(force_rollback=True):
+        # One empty copy per table that holds a converted column or a carried object.
+        copies: dict[tuple[str, str], str] = {}
+        idents: dict[str, str] = {}  # the table as PostgreSQL prints it -> its copy
+        wanted = sorted({(s, t) for (s, t, _c) in snap.columns} | {o.table for o in snap.carried})
+        for table in wanted:
+            copy = sql.Identifier("pg_temp", f"keyshift_probe_{len(copies)}")
+            conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(copy, sql.Identifier(*table)))
+            for (schema, name, column) in snap.columns:
+                if (schema, name) == table:
+                    conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE uuid USING NULL").format(
+                        copy, sql.Identifier(column)))
+            copies[table] = copy.as_string(conn)
+            idents[conn.execute("SELECT format('%%I.%%I', %s::text, %s::text)", table).fetchone()[0]] = copies[table]
+        for obj in snap.carried:
+            text = obj.retargeted(copies[obj.table])
+            # A subquery on another converted table must see that table's uuid columns too.
+            for ident, copy in idents.items():
+                text = re.sub(rf'(?<![\w$."]){re.escape(ident)}(?![\w$"])', lambda _m, c=copy: c, text)
+            try:
+                with conn.transaction():
+                    conn.execute(text.encode())
+            except psycopg.Error as exc:
+                message = exc.diag.message_primary or str(exc).splitlines()[0]
+                failures.append((obj, message))
+    return failures
     with conn.transaction(force_rollback=True):
         copies: dict[tuple[str, str], str] = {}
         for n, obj in enumerate(snap.carried):
@@ -509,4 +537,7 @@ def probe_carried(conn: psycopg.Connection, snap: Snapshot) -> list[tuple[Carrie
 
 def _lookalike_names(table_name: str) -> list[str]:
     last = table_name.split("_")[-1]
-    return sorted({f"{table_name}_id", f"{last}_id"})
+    names = {f"{table_name}_id", f"{last}_id"}
+    if last.endswith("s") and len(last) > 1:  # users -> user_id
+        names.add(f"{last[:-1]}_id")
+    return sorted(names)

@@ -543,6 +543,9 @@ def _defaults(plan: Plan) -> Migration:
                        _tab(*t.table.key), I(k.column_name)))
         if k.sequence_kind == "serial":
             apply.append(q("DROP SEQUENCE {}", _tab(k.seq_schema, k.seq_name)))
+        if _drops_plain_sequence(k):
+            apply.append("-- A plain nextval() default whose sequence nothing else uses: no orphan is left.\n"
+                         + q("DROP SEQUENCE {}", _tab(k.seq_schema, k.seq_name)))
     for t in reversed(plan.targets):
         k = t.key
         rollback.append(q("ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT", _tab(*t.table.key), I(k.column_name)))
@@ -557,17 +560,31 @@ def _defaults(plan: Plan) -> Migration:
             rollback.append(q("ALTER SEQUENCE {} OWNED BY {}", _tab(k.seq_schema, k.seq_name),
                               I(t.table.table_schema, t.table.table_name, k.column_name)))
             rollback += _sequence_privileges(k)
+        if _drops_plain_sequence(k):
+            rollback.append(q(
+                "CREATE SEQUENCE {} AS {}\n"
+                "INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {} {}",
+                _tab(k.seq_schema, k.seq_name), sql.SQL(k.seq_type), L(k.seq_increment), L(k.seq_min),
+                L(k.seq_max), L(k.seq_start), L(k.seq_cache), sql.SQL("CYCLE" if k.seq_cycle else "NO CYCLE"),
+            ))
+            rollback.append(q("ALTER SEQUENCE {} OWNER TO {}", _tab(k.seq_schema, k.seq_name), I(k.seq_owner)))
+            rollback += _sequence_privileges(k)
     header = (
         "What: new rows get their key from gen_random_uuid(); the serial sequences of the old keys\n"
         "  are dropped (identity sequences went with DROP IDENTITY in step 03):\n"
         + "\n".join(f"    {t.table.display}.{t.key.column_name}: default gen_random_uuid()"
                     + (f", drop sequence {t.key.seq_schema}.{t.key.seq_name}"
-                       if t.key.sequence_kind == "serial" else "")
+                       if t.key.sequence_kind == "serial" or _drops_plain_sequence(t.key) else "")
                     for t in plan.targets)
         + "\nProven by: checks/keys_are_uuid_primary_keys_with_default.sql, checks/no_integer_key_left.sql"
     )
     return Migration(f"{plan.plan_id}_05_set_uuid_defaults", "uuid defaults; old sequences dropped", header,
                      apply, rollback)
+
+
+def _drops_plain_sequence(k) -> bool:
+    """A key whose default was nextval() of a sequence no other default uses and nothing owns."""
+    return k.sequence_kind == "default" and not k.seq_used_elsewhere
 
 
 def _tables_with_columns(plan: Plan) -> list[tuple[str, str]]:

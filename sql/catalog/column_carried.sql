@@ -23,8 +23,20 @@ obj AS (
         '' AS enabled,
         obj_description(c.oid, 'pg_constraint') AS comment
     FROM col
-    INNER JOIN pg_constraint AS c
-        ON col.attrelid = c.conrelid AND col.attnum = any(c.conkey) AND c.contype IN ('c', 'x')
+    INNER JOIN pg_constraint AS c ON col.attrelid = c.conrelid AND c.contype IN ('c', 'x')
+    WHERE
+        col.attnum = any(c.conkey)
+        -- an exclusion constraint over an expression lists the column only in its index's
+        -- dependencies
+        OR EXISTS (
+            SELECT 1
+            FROM pg_depend AS d
+            WHERE
+                d.classid = 'pg_class'::regclass
+                AND d.objid = c.conindid
+                AND d.refobjid = col.attrelid
+                AND d.refobjsubid = col.attnum
+        )
     UNION
     SELECT
         'index' AS kind,
