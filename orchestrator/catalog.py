@@ -15,6 +15,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from orchestrator import SQL_DIR
+from orchestrator.errors import Refused
 
 INTEGER_TYPES = ("smallint", "integer", "bigint")
 
@@ -337,6 +338,19 @@ class Catalog:
     def key_functions(self, names: list[str], rowtypes: list[int]) -> list[dict]:
         return self._rows("key_functions", {"names": names, "rowtypes": rowtypes})
 
+    def column_type(self, relid: int, column: str) -> str | None:
+        rows = self._rows("column_type", {"relid": relid, "column": column})
+        return rows[0]["data_type"] if rows else None
+
+    def reference_orphans(self, column: tuple[str, str, str], target: tuple[str, str], key: str) -> int:
+        """Rows whose value in ``column`` is no key of ``target``: they have no new key to become."""
+        q = sql.SQL(
+            "SELECT count(*) FROM {} AS c WHERE c.{} IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM {} AS t WHERE t.{} = c.{})"
+        ).format(sql.Identifier(*column[:2]), sql.Identifier(column[2]), sql.Identifier(*target),
+                 sql.Identifier(key), sql.Identifier(column[2]))
+        return self.conn.execute(q).fetchone()[0]
+
     def id_text_columns(self, names: list[str]) -> list[dict]:
         return self._rows("id_text_columns", {"names": names})
 
@@ -384,10 +398,20 @@ class Snapshot:
     key_functions: list[dict] = field(default_factory=list)
     #: id_text_columns.sql rows: text/json columns named like ids of a target
     id_text_columns: list[dict] = field(default_factory=list)
+    #: --reference: (schema, table, column) -> target, declared by the user (no FK)
+    references: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
+    #: --reference column -> rows whose value is no id of the target (counted at plan time)
+    reference_orphans: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
 
-def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
-    """Follow foreign keys from the targets' keys to every column that must convert with them."""
+def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()) -> Snapshot:
+    """Follow foreign keys from the targets' keys to every column that must convert with them.
+
+    ``references`` are ((schema, table, column), (target schema, target table)) pairs the user
+    declared with --reference: integer columns without an FK that hold a target's ids. They
+    convert like FK columns; each is refused at plan time when it is not an integer column of
+    an ordinary or partitioned table, or when FKs already convert it.
+    """
     snap = Snapshot(targets=list(targets))
     queue: list[Table] = []
     for table, key in targets:
@@ -396,6 +420,31 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
         snap.columns[col] = table.key
         snap.column_types[col] = key.data_type
         queue.append(table)
+    keys = {t.key: k.column_name for t, k in targets}
+    for col, target in references:
+        shown = f"{qualname(*col[:2])}.{_quote(col[2])}"
+        table = snap.tables.get(col[:2]) or cat.table(*col[:2])
+        if table is None or table.relkind not in ("r", "p"):
+            raise Refused(f"--reference {shown}", f"{qualname(*col[:2])} is no table",
+                          "name an ordinary or partitioned table (SCHEMA.TABLE.COLUMN)")
+        if table.is_partition:
+            raise Refused(f"--reference {shown}", "is a column of a partition",
+                          "name the column of the partitioned table it belongs to")
+        data_type = cat.column_type(table.relid, col[2])
+        if data_type is None:
+            raise Refused(f"--reference {shown}", "no such column", "check the column name (case-sensitive)")
+        if data_type not in INTEGER_TYPES:
+            raise Refused(f"--reference {shown}", f"is {data_type}, not an integer column",
+                          "only integer columns can follow an integer key to uuid")
+        if col in snap.columns:
+            raise Refused(f"--reference {shown}", "is a key keyshift converts already",
+                          "leave it out of --reference")
+        snap.tables[table.key] = table
+        snap.columns[col] = target
+        snap.column_types[col] = data_type
+        snap.references[col] = target
+        if target in keys:  # else plan.build refuses: the target is not converted by this plan
+            snap.reference_orphans[col] = cat.reference_orphans(col, target, keys[target])
     seen_fk: set[int] = set()
     fk_cache: dict[int, list[ForeignKey]] = {}
     changed = True
@@ -418,6 +467,10 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
                             if root not in snap.tables:
                                 snap.tables[root] = cat.table(*root)
                                 changed = True
+                    if child_key in snap.references and parent_key in snap.columns:
+                        raise Refused(f"--reference {qualname(*child_key[:2])}.{_quote(child_key[2])}",
+                                      f"foreign key {fk.name} converts it already",
+                                      "leave it out of --reference")
                     if parent_key in snap.columns and child_key not in snap.columns:
                         snap.columns[child_key] = snap.columns[parent_key]
                         snap.column_types[child_key] = fk.child_types[fk.child_columns.index(child_col)]

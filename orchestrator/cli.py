@@ -54,6 +54,9 @@ def cmd_plan(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
     migrations_dir = Path(args.migrations)
     names = [parse_qualified(t) for t in args.table]
+    references = [_parse_reference(r) for r in (getattr(args, "reference", None) or [])]
+    if len({c for c, _t in references}) < len(references):
+        raise Refused("--reference", "names one column twice", "name each column once")
     seen = set()
     for n in names:
         if n in seen:
@@ -87,14 +90,23 @@ def cmd_plan(args) -> int:
                 f"{', ...' if len(pending) > 3 else ''})",
                 "run keyshift migrate first, or delete them before planning again",
             )
-        snap = catalog.snapshot(cat, targets)
+        snap = catalog.snapshot(cat, targets, references)
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
-    options = planmod.Options(tables=tuple(names), mode=args.mode, uuid=args.uuid)
+    options = planmod.Options(tables=tuple(names), mode=args.mode, uuid=args.uuid, references=tuple(references))
     the_plan = planmod.build(snap, options, plan_id)
     migrations = rendermod.render(the_plan)
     written = _write(migrations_dir, migrations)
     _print_plan(the_plan, written, dsn)
     return EXIT_OK
+
+
+def _parse_reference(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``SCHEMA.TABLE.COL=SCHEMA.TARGET`` -> ((schema, table, col), (schema, target))."""
+    column, sep, target = text.partition("=")
+    if not sep:
+        raise Refused(f"--reference {text!r}", "has no '=TARGET'",
+                      "write --reference SCHEMA.TABLE.COLUMN=SCHEMA.TARGET_TABLE")
+    return (parse_qualified(column, "--reference", parts=3), parse_qualified(target, "--reference", parts=2))
 
 
 def _pending_files(migrations_dir: Path, applied: set[str]) -> list[str]:
@@ -146,6 +158,9 @@ def _print_plan(p: planmod.Plan, written: list[Path], dsn: str) -> None:
     for o in p.carried:
         how = "rebuilt by ALTER ... TYPE" if o.carry == "alter" else "dropped in 02, re-created in 04"
         print(f"  {o.display} ({how})")
+    for c, t in p.references.items():
+        print(f"declared reference {catalog.qualname(*c[:2])}.{c[2]} -> {catalog.qualname(*t)} (no FK; "
+              f"{p.row_counts.get(c[:2], 0)} rows, every value checked against the target)")
     for w in p.warnings:
         print(f"WARN {w}")
     for path in written:
@@ -232,6 +247,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--table", action="append", required=True, help="SCHEMA.TABLE to convert (repeatable)")
     sp.add_argument("--mode", default=defaults.get("mode", "replace"), choices=planmod.MODES)
     sp.add_argument("--uuid", default=defaults.get("uuid", "v4"), choices=planmod.UUID_VERSIONS)
+    sp.add_argument("--reference", action="append", default=[], metavar="SCHEMA.TABLE.COL=SCHEMA.TARGET",
+                    help="an integer column without an FK that holds ids of a --table target: "
+                         "converted with it (repeatable)")
     sp.set_defaults(func=cmd_plan)
 
     sp = common(sub.add_parser("migrate", help="apply pending migrations and checks in one transaction"))

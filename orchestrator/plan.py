@@ -22,6 +22,8 @@ class Options:
     tables: tuple[tuple[str, str], ...]
     mode: str = "replace"
     uuid: str = "v4"
+    #: --reference: ((schema, table, column), (target schema, target table)) declared without an FK
+    references: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     views: list = field(default_factory=list)  # catalog.View, in creation order
     carried: list = field(default_factory=list)  # catalog.Carried: constraints, indexes, triggers, policies
+    references: dict = field(default_factory=dict)  # --reference column -> target, no FK behind it
 
     def target_of(self, root: tuple[str, str]) -> Target:
         return next(t for t in self.targets if t.table.key == root)
@@ -178,6 +181,21 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
                 "drop and recreate them around the conversion, or wait for support of these object kinds",
             )
 
+    for col, target in snap.references.items():
+        if target not in target_keys:
+            raise Refused(f"--reference {qualname(*col[:2])}.{col[2]}",
+                          f"names {qualname(*target)}, which this plan does not convert",
+                          f"add --table {qualname(*target)}, or leave the --reference out")
+        orphans = snap.reference_orphans.get(col, 0)
+        if orphans:
+            key = next(t.key.column_name for t in targets if t.table.key == target)
+            raise Refused(
+                f"--reference {qualname(*col[:2])}.{col[2]}",
+                f"{orphans} row(s) hold a value that is no {key} of {qualname(*target)}: there is no new key "
+                "to convert them to, and keyshift never invents one",
+                f"fix or delete those rows (or set them NULL), e.g. SELECT * FROM {qualname(*col[:2])} WHERE "
+                f"{col[2]} NOT IN (SELECT {key} FROM {qualname(*target)}), then plan again",
+            )
     for obj, error in snap.carried_failures:
         raise Refused(
             obj.display,
@@ -219,7 +237,7 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
     return Plan(
         plan_id=plan_id, options=options, targets=targets, columns=columns, tables=order,
         fks=list(snap.fks), row_counts=dict(snap.row_counts), indexes=dict(snap.indexes), warnings=warnings,
-        views=list(snap.views), carried=list(snap.carried),
+        views=list(snap.views), carried=list(snap.carried), references=dict(snap.references),
     )
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from orchestrator import SQL_DIR
+from orchestrator.catalog import qualname
 from orchestrator.plan import Column, Plan, Target, short_name
 
 I = sql.Identifier
@@ -319,6 +320,9 @@ def _plan_facts(plan: Plan) -> str:
     lines += [f"    {t.display}: {plan.row_counts.get(t.key, 0)} rows" for t in plan.tables]
     lines += ["Foreign keys:", _fk_lines(plan)]
     lines += ["Dependent objects carried across:", _view_lines(plan), _carried_lines(plan)]
+    if plan.references:
+        lines.append("Declared references (--reference, no FK; converted through the target's mapping):")
+        lines += [f"    {qualname(*c[:2])}.{c[2]} -> {qualname(*t)}" for c, t in plan.references.items()]
     if plan.warnings:
         lines.append("Warnings (references the catalog cannot see; not converted):")
         lines += [f"    WARN {w}" for w in plan.warnings]
@@ -418,8 +422,34 @@ def _old_id_fn(target: Target) -> sql.Identifier:
     return I("pg_temp", short_name("keyshift_old_id_", target.map_table))
 
 
+def _reference_guards(plan: Plan) -> list[str]:
+    """--reference columns have no FK: refuse, inside the migration, a value the target lacks.
+
+    plan counted them already; this catches rows written between plan and migrate, so that no
+    value is ever turned into a uuid that no row of the target has (exit 1, nothing changed).
+    """
+    out = []
+    for col, target in plan.references.items():
+        key = plan.target_of(target).key.column_name
+        shown = f"{qualname(*col[:2])}.{col[2]}".replace("%", "%%")
+        out.append(
+            f"-- {shown} is declared a reference to {qualname(*target)} (--reference, no FK).\n"
+            + "DO $$\nDECLARE\n    orphans bigint;\nBEGIN\n"
+            + q("    SELECT count(*) INTO orphans FROM {} AS c\n    WHERE\n        c.{} IS NOT NULL\n"
+                "        AND NOT EXISTS (SELECT 1 FROM {} AS t WHERE t.{} = c.{})",
+                I(*col[:2]), I(col[2]), I(*target), I(key), I(col[2]))
+            + "\n    IF orphans > 0 THEN\n"
+            + q("        RAISE EXCEPTION {}, orphans\n        USING HINT = {}",
+                L(f"keyshift: % row(s) of {shown} hold a value that is no {key.replace('%', '%%')} of "
+                  + qualname(*target).replace("%", "%%")),
+                L("fix or delete those rows (or set them NULL), then plan again"))
+            + "\n    END IF;\nEND\n$$;"
+        )
+    return out
+
+
 def _convert(plan: Plan) -> Migration:
-    apply = [_KEY_GUARD]
+    apply = [_KEY_GUARD] + _reference_guards(plan)
     for table in _tables_with_columns(plan):
         cols = plan.columns_of(table)
         clauses = []

@@ -28,6 +28,9 @@ Where a bullet is covered elsewhere already, the test is named here:
 | grants, column comments, RLS policies kept         | test_grants_comments_and_rls_policies_kept;                 |
 |                                                    | test_real_schemas.py::test_rls_policy_on_a_converted_column_is_refused_by_name |
 | warnings for catalog-invisible references          | test_warnings_for_references_the_catalog_cannot_see         |
+| --reference (integer column without FK)            | test_reference_column_converts_with_its_target_and_rolls_back, |
+|                                                    | test_reference_that_cannot_convert_is_refused_by_name,      |
+|                                                    | test_reference_orphan_written_after_plan_fails_migrate_and_changes_nothing |
 | generated migrations lint-clean                    | test_generated_migrations_with_every_carried_kind_pass_sqlfluff |
 """
 
@@ -491,8 +494,9 @@ def test_generated_migrations_with_every_carried_kind_pass_sqlfluff(dsn, conn, t
         ALTER TABLE item ADD CONSTRAINT item_owner_set CHECK (owner_id IS NOT NULL) NOT VALID;
         CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
         CREATE TRIGGER item_owner_moved AFTER UPDATE OF owner_id ON item FOR EACH ROW EXECUTE FUNCTION noop();
-    """)
-    result = keyshift(dsn, "plan", "--table", "public.users", migrations=tmp_path / "m")
+    """ + REFERENCE_SQL.replace(USERS, ""))
+    result = keyshift(dsn, "plan", "--table", "public.users", "--reference", "public.legacy_log.user_id=public.users",
+                      migrations=tmp_path / "m")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "trigger item_owner_moved on public.item (dropped in 02, re-created in 04)" in result.stdout
     assert "policy doc_write on public.doc (dropped in 02, re-created in 04)" in result.stdout
@@ -503,3 +507,71 @@ def test_generated_migrations_with_every_carried_kind_pass_sqlfluff(dsn, conn, t
     assert lint.returncode == 0, lint.stdout[-3000:]
     migrated = keyshift(dsn, "migrate", migrations=tmp_path / "m")
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+
+
+# --- --reference: an integer column without an FK, declared by the user -------------------------
+
+REFERENCE_SQL = USERS + """
+CREATE TABLE legacy_log (id serial PRIMARY KEY, user_id int, note text, msg text);
+CREATE INDEX legacy_log_user ON legacy_log (user_id);
+INSERT INTO legacy_log (user_id, msg) SELECT CASE WHEN g % 5 = 0 THEN NULL ELSE g % 20 + 1 END, 'm' || g
+FROM generate_series(1, 40) g;
+"""
+
+
+def test_reference_column_converts_with_its_target_and_rolls_back(dsn, conn, tmp_path):
+    conn.execute(REFERENCE_SQL)
+    q = "SELECT l.msg, u.email FROM legacy_log l LEFT JOIN users u ON u.id = l.user_id ORDER BY 1"
+    before = rows(conn, q)
+    plan = keyshift(dsn, "plan", "--table", "public.users", "--reference", "public.legacy_log.user_id=public.users",
+                    migrations=tmp_path / "m")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "declared reference public.legacy_log.user_id -> public.users" in plan.stdout
+    assert "WARN public.legacy_log.user_id" not in plan.stdout
+    header = next((tmp_path / "m").glob("*_01_map_keys.sql")).read_text()
+    assert "public.legacy_log.user_id -> public.users" in header
+    migrated = keyshift(dsn, "migrate", migrations=tmp_path / "m")
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert key_type(conn, "legacy_log", "user_id") == "uuid"
+    assert rows(conn, q) == before
+    assert rows(conn, "SELECT is_key FROM keyshift.converted_column WHERE table_name = 'legacy_log' "
+                      "AND column_name = 'user_id'") == [(False,)]
+    rollback(dsn, tmp_path / "m")
+    assert key_type(conn, "legacy_log", "user_id") == "integer"
+    assert rows(conn, q) == before
+
+
+def test_reference_that_cannot_convert_is_refused_by_name(dsn, conn, tmp_path):
+    conn.execute(REFERENCE_SQL + "CREATE TABLE other (id serial PRIMARY KEY);")
+
+    err = _refused_with(dsn, tmp_path, "--reference", "public.legacy_log.msg=public.users")
+    assert "--reference public.legacy_log.msg: is text, not an integer column" in err
+    err = _refused_with(dsn, tmp_path, "--reference", "public.legacy_log.nope=public.users")
+    assert "--reference public.legacy_log.nope: no such column" in err
+    err = _refused_with(dsn, tmp_path, "--reference", "public.legacy_log.user_id=public.other")
+    assert "names public.other, which this plan does not convert" in err and "--table public.other" in err
+    err = _refused_with(dsn, tmp_path, "--reference", "public.legacy_log.user_id")
+    assert "has no '=TARGET'" in err
+    conn.execute("INSERT INTO legacy_log (user_id, msg) VALUES (999, 'lost'), (998, 'lost')")
+    err = _refused_with(dsn, tmp_path, "--reference", "public.legacy_log.user_id=public.users")
+    assert "--reference public.legacy_log.user_id: 2 row(s) hold a value that is no id of public.users" in err
+
+
+def _refused_with(dsn, tmp_path, *extra) -> str:
+    result = keyshift(dsn, "plan", "--table", "public.users", *extra, migrations=tmp_path / "m")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert not (tmp_path / "m").exists() or not list((tmp_path / "m").iterdir())
+    return result.stderr
+
+
+def test_reference_orphan_written_after_plan_fails_migrate_and_changes_nothing(dsn, conn, tmp_path):
+    conn.execute(REFERENCE_SQL)
+    plan = keyshift(dsn, "plan", "--table", "public.users", "--reference", "public.legacy_log.user_id=public.users",
+                    migrations=tmp_path / "m")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    conn.execute("INSERT INTO legacy_log (user_id, msg) VALUES (4242, 'late')")
+    migrated = keyshift(dsn, "migrate", migrations=tmp_path / "m")
+    assert migrated.returncode == 1, migrated.stdout + migrated.stderr
+    assert "1 row(s) of public.legacy_log.user_id hold a value that is no id of public.users" in migrated.stderr
+    assert key_type(conn, "legacy_log", "user_id") == "integer"
+    assert key_type(conn, "users", "id") == "integer"
