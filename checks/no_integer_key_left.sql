@@ -5,7 +5,8 @@
 -- and is of type uuid; none is an identity column; none has a default that draws from a
 -- sequence (nextval, or any dependency of the default on a sequence); no sequence is owned
 -- by it; and no sequence of an old key recorded in keyshift.saved_sequence still exists
--- (serial sequences are dropped in migration 05, identity sequences go with DROP IDENTITY).
+-- unless another column's default still uses it (serial sequences and unshared nextval()
+-- sequences are dropped in migration 05, identity sequences go with DROP IDENTITY).
 --
 -- Why: a half-converted column, or a sequence still attached to a uuid key, is how old
 -- integer ids come back: an application that still writes integers, a default that still
@@ -107,7 +108,18 @@ sequence_problem AS (
         'old key sequence still exists' AS problem,
         format('%I.%I', ss.sequence_schema, ss.sequence_name) AS detail
     FROM keyshift.saved_sequence AS ss
-    WHERE to_regclass(format('%I.%I', ss.sequence_schema, ss.sequence_name)) IS NOT NULL
+    WHERE
+        to_regclass(format('%I.%I', ss.sequence_schema, ss.sequence_name)) IS NOT NULL
+        -- A plain sequence that another column's default still draws from is that column's, not
+        -- a leftover: keyshift keeps it (and the converted key no longer uses it, see above).
+        AND NOT EXISTS (
+            SELECT 1
+            FROM pg_depend AS d
+            WHERE
+                d.refclassid = 'pg_class'::regclass
+                AND d.refobjid = to_regclass(format('%I.%I', ss.sequence_schema, ss.sequence_name))
+                AND d.classid = 'pg_attrdef'::regclass
+        )
 )
 
 SELECT

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
+import re
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
 from orchestrator import SQL_DIR
+from orchestrator.errors import Refused
 
 INTEGER_TYPES = ("smallint", "integer", "bigint")
 
@@ -105,6 +107,7 @@ class KeyColumn:
     seq_owner: str | None = None
     #: 'u' for the unlogged sequence of an unlogged table (PostgreSQL 15+), else 'p'
     seq_persistence: str | None = None
+    seq_used_elsewhere: bool = False
 
     @property
     def sequence_kind(self) -> str:
@@ -197,6 +200,87 @@ class View:
 
 
 @dataclass(frozen=True)
+class Carried:
+    """An object that uses a converted column and is carried across the type change.
+
+    ``carry`` is 'alter' (CHECK/exclusion constraints, expression or partial indexes: the
+    ALTER ... TYPE rebuilds them itself) or 'recreate' (triggers, RLS policies: dropped in
+    step 02, created again in step 04 with the same name and definition).
+    """
+
+    kind: str
+    carry: str
+    oid: int
+    table_schema: str
+    table_name: str
+    table_ident: str
+    name: str
+    definition: str
+    enabled: str = ""
+    comment: str | None = None
+    permissive: bool = True
+    roles: tuple = ()
+    cmd: str = ""
+    qual: str | None = None
+    with_check: str | None = None
+
+    @property
+    def table(self) -> tuple[str, str]:
+        return (self.table_schema, self.table_name)
+
+    @property
+    def display(self) -> str:
+        return f"{self.kind} {_quote(self.name)} on {qualname(self.table_schema, self.table_name)}"
+
+    @property
+    def shown_definition(self) -> str:
+        if self.kind != "policy":
+            return self.definition
+        return policy_sql(self, self.table_ident)
+
+    def retargeted(self, table_ident: str) -> str:
+        """The statement that creates this object on another table (the scratch copy)."""
+        if self.kind == "index":
+            return _replace_table(self.definition, " ON ", " USING ", self.table_ident, table_ident)
+        if self.kind == "trigger":
+            return _replace_table(self.definition, " ON ", " ", self.table_ident, table_ident)
+        if self.kind == "policy":
+            return policy_sql(self, table_ident)
+        return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+            sql.SQL(table_ident), sql.Identifier(self.name), sql.SQL(self.definition)).as_string(None)
+
+
+def _replace_table(definition: str, before: str, after: str, old: str, new: str) -> str:
+    for only in ("", "ONLY "):
+        needle = f"{before}{only}{old}{after}"
+        if needle in definition:
+            return definition.replace(needle, f"{before}{only}{new}{after}", 1)
+    raise ValueError(f"cannot find table {old} in {definition!r}")
+
+
+_POLICY_CMDS = {"ALL": "ALL", "SELECT": "SELECT", "INSERT": "INSERT", "UPDATE": "UPDATE", "DELETE": "DELETE"}
+
+
+def policy_sql(p: Carried, table_ident: str) -> str:
+    """CREATE POLICY from pg_policies' deparse: name, AS PERMISSIVE/RESTRICTIVE, FOR, TO, USING, WITH CHECK.
+
+    Identifiers are quoted with psycopg; USING and WITH CHECK are PostgreSQL's own deparse.
+    """
+    roles = sql.SQL(", ").join(
+        sql.SQL("PUBLIC") if r == "public" else sql.Identifier(r) for r in (p.roles or ("public",))
+    )
+    text = sql.SQL("CREATE POLICY {} ON {} AS {} FOR {} TO {}").format(
+        sql.Identifier(p.name), sql.SQL(table_ident), sql.SQL("PERMISSIVE" if p.permissive else "RESTRICTIVE"),
+        sql.SQL(_POLICY_CMDS[p.cmd]), roles,
+    ).as_string(None)
+    if p.qual is not None:
+        text += f"\nUSING ({p.qual})"
+    if p.with_check is not None:
+        text += f"\nWITH CHECK ({p.with_check})"
+    return text + ";"
+
+
+@dataclass(frozen=True)
 class Index:
     index_name: str
     definition: str
@@ -250,6 +334,28 @@ class Catalog:
     def key_lookalikes(self, names: list[str]) -> list[dict]:
         return self._rows("key_lookalikes", {"names": names})
 
+    def carried(self, relid: int, column: str) -> list[Carried]:
+        return [_build(Carried, r) for r in self._rows("column_carried", {"relid": relid, "column": column})]
+
+    def key_functions(self, names: list[str], rowtypes: list[int]) -> list[dict]:
+        return self._rows("key_functions", {"names": names, "rowtypes": rowtypes})
+
+    def column_type(self, relid: int, column: str) -> str | None:
+        rows = self._rows("column_type", {"relid": relid, "column": column})
+        return rows[0]["data_type"] if rows else None
+
+    def reference_orphans(self, column: tuple[str, str, str], target: tuple[str, str], key: str) -> int:
+        """Rows whose value in ``column`` is no key of ``target``: they have no new key to become."""
+        q = sql.SQL(
+            "SELECT count(*) FROM {} AS c WHERE c.{} IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM {} AS t WHERE t.{} = c.{})"
+        ).format(sql.Identifier(*column[:2]), sql.Identifier(column[2]), sql.Identifier(*target),
+                 sql.Identifier(key), sql.Identifier(column[2]))
+        return self.conn.execute(q).fetchone()[0]
+
+    def id_text_columns(self, names: list[str]) -> list[dict]:
+        return self._rows("id_text_columns", {"names": names})
+
     def row_count(self, schema: str, name: str) -> int:
         q = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
         return self.conn.execute(q).fetchone()[0]
@@ -284,10 +390,30 @@ class Snapshot:
     lookalikes: list[dict] = field(default_factory=list)
     #: dependent views, in creation order (a view after every view it reads)
     views: list[View] = field(default_factory=list)
+    #: constraints, indexes, triggers and policies carried across (column_carried.sql)
+    carried: list[Carried] = field(default_factory=list)
+    #: (carried object, PostgreSQL's error) for each one that does not accept uuid columns
+    carried_failures: list[tuple[Carried, str]] = field(default_factory=list)
+    #: carried object's oid -> the converted columns it uses, displayed (schema.table.column)
+    carried_columns: dict[int, list[str]] = field(default_factory=dict)
+    #: key_functions.sql rows: functions with integer key parameters or a target's row type
+    key_functions: list[dict] = field(default_factory=list)
+    #: id_text_columns.sql rows: text/json columns named like ids of a target
+    id_text_columns: list[dict] = field(default_factory=list)
+    #: --reference: (schema, table, column) -> target, declared by the user (no FK)
+    references: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
+    #: --reference column -> rows whose value is no id of the target (counted at plan time)
+    reference_orphans: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
 
-def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
-    """Follow foreign keys from the targets' keys to every column that must convert with them."""
+def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()) -> Snapshot:
+    """Follow foreign keys from the targets' keys to every column that must convert with them.
+
+    ``references`` are ((schema, table, column), (target schema, target table)) pairs the user
+    declared with --reference: integer columns without an FK that hold a target's ids. They
+    convert like FK columns; each is refused at plan time when it is not an integer column of
+    an ordinary or partitioned table, or when FKs already convert it.
+    """
     snap = Snapshot(targets=list(targets))
     queue: list[Table] = []
     for table, key in targets:
@@ -296,6 +422,31 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
         snap.columns[col] = table.key
         snap.column_types[col] = key.data_type
         queue.append(table)
+    keys = {t.key: k.column_name for t, k in targets}
+    for col, target in references:
+        shown = f"{qualname(*col[:2])}.{_quote(col[2])}"
+        table = snap.tables.get(col[:2]) or cat.table(*col[:2])
+        if table is None or table.relkind not in ("r", "p"):
+            raise Refused(f"--reference {shown}", f"{qualname(*col[:2])} is no table",
+                          "name an ordinary or partitioned table (SCHEMA.TABLE.COLUMN)")
+        if table.is_partition:
+            raise Refused(f"--reference {shown}", "is a column of a partition",
+                          "name the column of the partitioned table it belongs to")
+        data_type = cat.column_type(table.relid, col[2])
+        if data_type is None:
+            raise Refused(f"--reference {shown}", "no such column", "check the column name (case-sensitive)")
+        if data_type not in INTEGER_TYPES:
+            raise Refused(f"--reference {shown}", f"is {data_type}, not an integer column",
+                          "only integer columns can follow an integer key to uuid")
+        if col in snap.columns:
+            raise Refused(f"--reference {shown}", "is a key keyshift converts already",
+                          "leave it out of --reference")
+        snap.tables[table.key] = table
+        snap.columns[col] = target
+        snap.column_types[col] = data_type
+        snap.references[col] = target
+        if target in keys:  # else plan.build refuses: the target is not converted by this plan
+            snap.reference_orphans[col] = cat.reference_orphans(col, target, keys[target])
     seen_fk: set[int] = set()
     fk_cache: dict[int, list[ForeignKey]] = {}
     changed = True
@@ -318,6 +469,10 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
                             if root not in snap.tables:
                                 snap.tables[root] = cat.table(*root)
                                 changed = True
+                    if child_key in snap.references and parent_key in snap.columns:
+                        raise Refused(f"--reference {qualname(*child_key[:2])}.{_quote(child_key[2])}",
+                                      f"foreign key {fk.name} converts it already",
+                                      "leave it out of --reference")
                     if parent_key in snap.columns and child_key not in snap.columns:
                         snap.columns[child_key] = snap.columns[parent_key]
                         snap.column_types[child_key] = fk.child_types[fk.child_columns.index(child_col)]
@@ -351,9 +506,93 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
         r for r in cat.key_lookalikes(names)
         if (r["table_schema"], r["table_name"], r["column_name"]) not in snap.columns
     ]
+    carried: dict[int, Carried] = {}
+    for (schema, name, column) in snap.columns:
+        for obj in cat.carried(snap.tables[(schema, name)].relid, column):
+            carried.setdefault(obj.oid, obj)
+            snap.carried_columns.setdefault(obj.oid, []).append(f"{qualname(schema, name)}.{_quote(column)}")
+    snap.carried = sorted(carried.values(), key=lambda o: (o.table_schema, o.table_name, o.kind, o.name))
+    snap.carried_failures = probe_carried(cat.conn, snap)
+    rowtypes = [r[0] for r in (
+        cat.conn.execute("SELECT reltype FROM pg_class WHERE oid = %s", (t.relid,)).fetchone() for t, _k in targets
+    )]
+    snap.key_functions = cat.key_functions(names, rowtypes)
+    doc_names = sorted({n for t, _k in targets for n in _document_names(t.table_name)})
+    snap.id_text_columns = cat.id_text_columns(doc_names)
     return snap
+
+
+def _document_names(table_name: str) -> list[str]:
+    """Names a text or json column holding ids of this table might have: user_id, user_ids, users."""
+    last = table_name.split("_")[-1]
+    out = set(_lookalike_names(table_name))
+    out |= {f"{n}s" for n in out} | {table_name, last, f"{table_name}s", f"{last}s"}
+    return sorted(out)
+
+
+def probe_carried(conn: psycopg.Connection, snap: Snapshot) -> list[tuple[Carried, str]]:
+    """Try every carried object against uuid columns, on empty scratch copies, and roll back.
+
+    For each table that owns a carried object: ``CREATE TEMP TABLE copy (LIKE table)`` (no rows,
+    no constraints), its converted columns altered to uuid, then each object created on the copy
+    from its own definition, each in a savepoint. An object that PostgreSQL refuses there (CHECK
+    (id > 0), WHERE id > 100, a policy comparing the key with an integer, an opclass without uuid
+    support) would fail the real migration the same way, so plan refuses it first. Nothing
+    persists: the whole probe is one transaction that is rolled back.
+    """
+    failures: list[tuple[Carried, str]] = []
+    if not snap.carried:
+        return failures
+    with conn.transaction(force_rollback=True):
+        # One empty copy per table that holds a converted column or a carried object.
+        copies: dict[tuple[str, str], str] = {}
+        idents: dict[str, str] = {}  # the table as PostgreSQL prints it -> its copy
+        wanted = sorted({(s, t) for (s, t, _c) in snap.columns} | {o.table for o in snap.carried})
+        for table in wanted:
+            copy = sql.Identifier("pg_temp", f"keyshift_probe_{len(copies)}")
+            conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(copy, sql.Identifier(*table)))
+            for (schema, name, column) in snap.columns:
+                if (schema, name) == table:
+                    conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE uuid USING NULL").format(
+                        copy, sql.Identifier(column)))
+            copies[table] = copy.as_string(conn)
+            idents[conn.execute("SELECT format('%%I.%%I', %s::text, %s::text)", table).fetchone()[0]] = copies[table]
+        for obj in snap.carried:
+            text = obj.retargeted(copies[obj.table])
+            # A subquery on another converted table must see that table's uuid columns too.
+            for ident, copy in idents.items():
+                text = re.sub(rf'(?<![\w$."]){re.escape(ident)}(?![\w$"])', lambda _m, c=copy: c, text)
+            try:
+                with conn.transaction():
+                    conn.execute(text.encode())
+            except psycopg.Error as exc:
+                message = exc.diag.message_primary or str(exc).splitlines()[0]
+                failures.append((obj, message))
+    return failures
+    with conn.transaction(force_rollback=True):
+        copies: dict[tuple[str, str], str] = {}
+        for n, obj in enumerate(snap.carried):
+            if obj.table not in copies:
+                copy = f"keyshift_probe_{len(copies)}"
+                conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(
+                    sql.Identifier(copy), sql.Identifier(*obj.table)))
+                for (schema, name, column) in snap.columns:
+                    if (schema, name) == obj.table:
+                        conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE uuid USING NULL").format(
+                            sql.Identifier("pg_temp", copy), sql.Identifier(column)))
+                copies[obj.table] = sql.Identifier("pg_temp", copy).as_string(conn)
+            try:
+                with conn.transaction():
+                    conn.execute(obj.retargeted(copies[obj.table]).encode())
+            except psycopg.Error as exc:
+                message = exc.diag.message_primary or str(exc).splitlines()[0]
+                failures.append((obj, message))
+    return failures
 
 
 def _lookalike_names(table_name: str) -> list[str]:
     last = table_name.split("_")[-1]
-    return sorted({f"{table_name}_id", f"{last}_id"})
+    names = {f"{table_name}_id", f"{last}_id"}
+    if last.endswith("s") and len(last) > 1:  # users -> user_id
+        names.add(f"{last[:-1]}_id")
+    return sorted(names)

@@ -55,6 +55,9 @@ def cmd_plan(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
     migrations_dir = Path(args.migrations)
     names = [parse_qualified(t) for t in args.table]
+    references = [_parse_reference(r) for r in (getattr(args, "reference", None) or [])]
+    if len({c for c, _t in references}) < len(references):
+        raise Refused("--reference", "names one column twice", "name each column once")
     seen = set()
     for n in names:
         if n in seen:
@@ -88,17 +91,26 @@ def cmd_plan(args) -> int:
                 f"{', ...' if len(pending) > 3 else ''})",
                 "run keyshift migrate first, or delete them before planning again",
             )
-        snap = catalog.snapshot(cat, targets)
+        snap = catalog.snapshot(cat, targets, references)
         safety.refuse_unsafe(cat, snap)
         shape = drift.objects(snap, drift.table_columns(cat, snap))
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
-    options = planmod.Options(tables=tuple(names), mode=args.mode, uuid=args.uuid)
+    options = planmod.Options(tables=tuple(names), mode=args.mode, uuid=args.uuid, references=tuple(references))
     the_plan = planmod.build(snap, options, plan_id)
     migrations = rendermod.render(the_plan)
     migrations = drift.stamp(migrations, [t.table.key for t in the_plan.targets], shape)
     written = _write(migrations_dir, migrations)
     _print_plan(the_plan, written, dsn)
     return EXIT_OK
+
+
+def _parse_reference(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``SCHEMA.TABLE.COL=SCHEMA.TARGET`` -> ((schema, table, col), (schema, target))."""
+    column, sep, target = text.partition("=")
+    if not sep:
+        raise Refused(f"--reference {text!r}", "has no '=TARGET'",
+                      "write --reference SCHEMA.TABLE.COLUMN=SCHEMA.TARGET_TABLE")
+    return (parse_qualified(column, "--reference", parts=3), parse_qualified(target, "--reference", parts=2))
 
 
 def _pending_files(migrations_dir: Path, applied: set[str]) -> list[str]:
@@ -144,6 +156,15 @@ def _print_plan(p: planmod.Plan, written: list[Path], dsn: str) -> None:
         print(f"key {t.table.display}.{t.key.column_name}: {t.key.data_type}, {kind}"
               + (f" {t.key.seq_schema}.{t.key.seq_name}" if t.key.seq_name else "")
               + " -> uuid DEFAULT gen_random_uuid()")
+    print(f"dependent objects ({len(p.views) + len(p.carried)}):")
+    for v in p.views:
+        print(f"  {v.display} (dropped in 02, re-created in 04)")
+    for o in p.carried:
+        how = "rebuilt by ALTER ... TYPE" if o.carry == "alter" else "dropped in 02, re-created in 04"
+        print(f"  {o.display} ({how})")
+    for c, t in p.references.items():
+        print(f"declared reference {catalog.qualname(*c[:2])}.{c[2]} -> {catalog.qualname(*t)} (no FK; "
+              f"{p.row_counts.get(c[:2], 0)} rows, every value checked against the target)")
     for w in p.warnings:
         print(f"WARN {w}")
     for path in written:
@@ -323,6 +344,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--table", action="append", required=True, help="SCHEMA.TABLE to convert (repeatable)")
     sp.add_argument("--mode", default=defaults.get("mode", "replace"), choices=planmod.MODES)
     sp.add_argument("--uuid", default=defaults.get("uuid", "v4"), choices=planmod.UUID_VERSIONS)
+    sp.add_argument("--reference", action="append", default=[], metavar="SCHEMA.TABLE.COL=SCHEMA.TARGET",
+                    help="an integer column without an FK that holds ids of a --table target: "
+                         "converted with it (repeatable)")
     sp.set_defaults(func=cmd_plan)
 
     sp = common(sub.add_parser("migrate", help="apply pending migrations and checks in one transaction"))

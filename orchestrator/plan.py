@@ -22,6 +22,8 @@ class Options:
     tables: tuple[tuple[str, str], ...]
     mode: str = "replace"
     uuid: str = "v4"
+    #: --reference: ((schema, table, column), (target schema, target table)) declared without an FK
+    references: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class Plan:
     indexes: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     views: list = field(default_factory=list)  # catalog.View, in creation order
+    carried: list = field(default_factory=list)  # catalog.Carried: constraints, indexes, triggers, policies
+    references: dict = field(default_factory=dict)  # --reference column -> target, no FK behind it
 
     def target_of(self, root: tuple[str, str]) -> Target:
         return next(t for t in self.targets if t.table.key == root)
@@ -180,6 +184,30 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
                 "drop and recreate them around the conversion, or wait for support of these object kinds",
             )
 
+    for col, target in snap.references.items():
+        if target not in target_keys:
+            raise Refused(f"--reference {qualname(*col[:2])}.{col[2]}",
+                          f"names {qualname(*target)}, which this plan does not convert",
+                          f"add --table {qualname(*target)}, or leave the --reference out")
+        orphans = snap.reference_orphans.get(col, 0)
+        if orphans:
+            key = next(t.key.column_name for t in targets if t.table.key == target)
+            raise Refused(
+                f"--reference {qualname(*col[:2])}.{col[2]}",
+                f"{orphans} row(s) hold a value that is no {key} of {qualname(*target)}: there is no new key "
+                "to convert them to, and keyshift never invents one",
+                f"fix or delete those rows (or set them NULL), e.g. SELECT * FROM {qualname(*col[:2])} WHERE "
+                f"{col[2]} NOT IN (SELECT {key} FROM {qualname(*target)}), then plan again",
+            )
+    for obj, error in snap.carried_failures:
+        raise Refused(
+            obj.display,
+            f"uses {', '.join(snap.carried_columns.get(obj.oid, []))}, which becomes uuid, and PostgreSQL rejects "
+            f"its definition on uuid ({error}): {obj.shown_definition}",
+            "rewrite it so that it does not treat the key as a number (e.g. drop it before the plan and "
+            "create a uuid version after migrate), then plan again",
+        )
+
     order = _parents_first(list(snap.tables.values()), snap.fks, target_keys)
     columns: list[Column] = []
     for table in order:
@@ -198,10 +226,21 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
         f"keep the old integers; declare an FK, or update it yourself from the mapping table"
         for r in snap.lookalikes
     ]
+    warnings += [
+        f"function {r['signature']} {r['reason']}: it may look up rows of a converted table by the old "
+        f"integer key, or hand out its rows; review it for uuid keys"
+        for r in snap.key_functions
+    ]
+    warnings += [
+        f"{qualname(r['table_schema'], r['table_name'])}.{r['column_name']} ({r['data_type']}) may hold ids of a "
+        f"converted table inside text or JSON ({r['reason']}): no constraint says so, so it keeps the old "
+        f"integers; rewrite them yourself from the mapping table"
+        for r in snap.id_text_columns
+    ]
     return Plan(
         plan_id=plan_id, options=options, targets=targets, columns=columns, tables=order,
         fks=list(snap.fks), row_counts=dict(snap.row_counts), indexes=dict(snap.indexes), warnings=warnings,
-        views=list(snap.views),
+        views=list(snap.views), carried=list(snap.carried), references=dict(snap.references),
     )
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from orchestrator import SQL_DIR
+from orchestrator.catalog import qualname
 from orchestrator.plan import Column, Plan, Target, short_name
 
 I = sql.Identifier
@@ -170,6 +171,15 @@ def _map_keys(plan: Plan) -> Migration:
             "WHERE c.oid = to_regclass({})",
             pid, L(f"{_quoted(v.view_schema)}.{_quoted(v.view_name)}"),
         ))
+    recorded = {(table, ix.index_name) for table, indexes in plan.indexes.items() for ix in indexes}
+    for obj in plan.carried:
+        if obj.kind == "index" and (obj.table, obj.name) not in recorded:
+            apply.append(q(
+                "INSERT INTO keyshift.converted_index\n"
+                "(plan_id, table_schema, table_name, index_name, constraint_name, definition)\n"
+                "VALUES ({}, {}, {}, {}, '', {})",
+                pid, L(obj.table_schema), L(obj.table_name), L(obj.name), L(obj.definition),
+            ))
     for t in plan.targets:
         k = t.key
         if k.seq_name:
@@ -225,6 +235,7 @@ def _map_keys(plan: Plan) -> Migration:
         + "\nWhy: the mapping is what rollback, audits, caches and old URLs need; the fingerprints let the\n"
         "  checks prove, inside this transaction, that no row and no reference changed.\n"
         "Proven by: checks/mapping_is_bijection.sql, checks/rows_unchanged_through_mapping.sql"
+        + _plan_facts(plan)
     )
     return Migration(f"{plan.plan_id}_01_map_keys", "map old integer keys to new uuid keys", header, apply, rollback)
 
@@ -325,10 +336,63 @@ def _fk_lines(plan: Plan) -> str:
     ) or "    (none)"
 
 
+def _plan_facts(plan: Plan) -> str:
+    """Tables with row counts, FKs, dependent objects and warnings, as the plan saw them."""
+    lines = ["", "Tables (rows at plan time):"]
+    lines += [f"    {t.display}: {plan.row_counts.get(t.key, 0)} rows" for t in plan.tables]
+    lines += ["Foreign keys:", _fk_lines(plan)]
+    lines += ["Dependent objects carried across:", _view_lines(plan), _carried_lines(plan)]
+    if plan.references:
+        lines.append("Declared references (--reference, no FK; converted through the target's mapping):")
+        lines += [f"    {qualname(*c[:2])}.{c[2]} -> {qualname(*t)}" for c, t in plan.references.items()]
+    if plan.warnings:
+        lines.append("Warnings (references the catalog cannot see; not converted):")
+        lines += [f"    WARN {w}" for w in plan.warnings]
+    return "\n".join(lines)
+
+
+def _carried_lines(plan: Plan) -> str:
+    how = {"alter": "rebuilt by ALTER ... TYPE", "recreate": "dropped in 02, re-created in 04"}
+    return "\n".join(f"    {o.display} ({how[o.carry]})" for o in plan.carried) or "    (no other objects)"
+
+
+def _recreated(plan: Plan) -> list:
+    return [o for o in plan.carried if o.carry == "recreate"]
+
+
+def _drop_carried(plan: Plan) -> list[str]:
+    out = []
+    for o in reversed(_recreated(plan)):
+        what = sql.SQL("POLICY" if o.kind == "policy" else "TRIGGER")
+        out.append(q("DROP {} {} ON {}", what, I(o.name), _tab(*o.table)))
+    return out
+
+
+_TRIGGER_STATE = {"D": "DISABLE TRIGGER", "R": "ENABLE REPLICA TRIGGER", "A": "ENABLE ALWAYS TRIGGER"}
+
+
+def _create_carried(plan: Plan) -> list[str]:
+    """Each trigger and policy as it was: PostgreSQL's own definition, enabled state, comment."""
+    from orchestrator.catalog import policy_sql
+
+    out = []
+    for o in _recreated(plan):
+        text = policy_sql(o, o.table_ident) if o.kind == "policy" else o.definition.rstrip(";") + ";"
+        out.append(f"-- {o.display}\n-- noqa: disable=all\n{text}\n-- noqa: enable=all")
+        if o.kind == "trigger" and o.enabled in _TRIGGER_STATE:
+            out.append(q("ALTER TABLE {} {} {}", _tab(*o.table), sql.SQL(_TRIGGER_STATE[o.enabled]), I(o.name)))
+        if o.comment is not None:
+            what = sql.SQL("POLICY" if o.kind == "policy" else "TRIGGER")
+            out.append(q("COMMENT ON {} {} ON {} IS {}", what, I(o.name), _tab(*o.table), L(o.comment)))
+    return out
+
+
 def _detach_fks(plan: Plan) -> Migration:
     header = (
         "What: drops every foreign key that involves a converted column:\n" + _fk_lines(plan)
         + "\n  and every view that reads one, dependents first:\n" + _view_lines(plan)
+        + "\n  and every trigger and RLS policy that uses one:\n"
+        + ("\n".join(f"    {o.display}" for o in _recreated(plan)) or "    (none)")
         + "\nWhy: a key and the columns that reference it cannot change type while an FK or a view ties them.\n"
         f"  {plan.plan_id}_04 re-creates each one with its exact definition (ON DELETE/UPDATE, MATCH,\n"
         "  DEFERRABLE, INITIALLY DEFERRED, NOT VALID; view text, owner, grants, comments, indexes).\n"
@@ -336,8 +400,10 @@ def _detach_fks(plan: Plan) -> Migration:
     )
     return Migration(
         f"{plan.plan_id}_02_detach_foreign_keys", "detach foreign keys from converted columns", header,
-        (_drop_views(plan) + [_drop_fk(fk) for fk in plan.fks]) or ["SELECT 1 AS no_foreign_keys;"],
-        ([_add_fk(fk) for fk in reversed(plan.fks)] + _create_views(plan)) or ["SELECT 1 AS no_foreign_keys;"],
+        (_drop_carried(plan) + _drop_views(plan) + [_drop_fk(fk) for fk in plan.fks])
+        or ["SELECT 1 AS no_foreign_keys;"],
+        ([_add_fk(fk) for fk in reversed(plan.fks)] + _create_views(plan) + _create_carried(plan))
+        or ["SELECT 1 AS no_foreign_keys;"],
     )
 
 
@@ -347,13 +413,18 @@ def _reattach_fks(plan: Plan) -> Migration:
         "  printed for it at plan time; each is validated here against the converted data:\n" + _fk_lines(plan)
         + "\n  then every view dropped in step 02, with its definition, owner, grants and comments\n"
         "  (materialized views refilled WITH DATA, their indexes rebuilt):\n" + _view_lines(plan)
+        + "\n  then every trigger and RLS policy dropped in step 02 (same name, definition, enabled state,\n"
+        "  comment; row security settings of the tables are never touched):\n"
+        + ("\n".join(f"    {o.display}" for o in _recreated(plan)) or "    (none)")
         + "\nProven by: checks/foreign_keys_restored.sql, checks/foreign_keys_match_key_type.sql,\n"
         "  checks/no_orphan_references.sql"
     )
     return Migration(
         f"{plan.plan_id}_04_reattach_foreign_keys", "re-create foreign keys on the uuid columns", header,
-        ([_add_fk(fk) for fk in plan.fks] + _create_views(plan)) or ["SELECT 1 AS no_foreign_keys;"],
-        (_drop_views(plan) + [_drop_fk(fk) for fk in reversed(plan.fks)]) or ["SELECT 1 AS no_foreign_keys;"],
+        ([_add_fk(fk) for fk in plan.fks] + _create_views(plan) + _create_carried(plan))
+        or ["SELECT 1 AS no_foreign_keys;"],
+        (_drop_carried(plan) + _drop_views(plan) + [_drop_fk(fk) for fk in reversed(plan.fks)])
+        or ["SELECT 1 AS no_foreign_keys;"],
     )
 
 
@@ -373,8 +444,34 @@ def _old_id_fn(target: Target) -> sql.Identifier:
     return I("pg_temp", short_name("keyshift_old_id_", target.map_table))
 
 
+def _reference_guards(plan: Plan) -> list[str]:
+    """--reference columns have no FK: refuse, inside the migration, a value the target lacks.
+
+    plan counted them already; this catches rows written between plan and migrate, so that no
+    value is ever turned into a uuid that no row of the target has (exit 1, nothing changed).
+    """
+    out = []
+    for col, target in plan.references.items():
+        key = plan.target_of(target).key.column_name
+        shown = f"{qualname(*col[:2])}.{col[2]}".replace("%", "%%")
+        out.append(
+            f"-- {shown} is declared a reference to {qualname(*target)} (--reference, no FK).\n"
+            + "DO $$\nDECLARE\n    orphans bigint;\nBEGIN\n"
+            + q("    SELECT count(*) INTO orphans FROM {} AS c\n    WHERE\n        c.{} IS NOT NULL\n"
+                "        AND NOT EXISTS (SELECT 1 FROM {} AS t WHERE t.{} = c.{})",
+                I(*col[:2]), I(col[2]), I(*target), I(key), I(col[2]))
+            + "\n    IF orphans > 0 THEN\n"
+            + q("        RAISE EXCEPTION {}, orphans\n        USING HINT = {}",
+                L(f"keyshift: % row(s) of {shown} hold a value that is no {key.replace('%', '%%')} of "
+                  + qualname(*target).replace("%", "%%")),
+                L("fix or delete those rows (or set them NULL), then plan again"))
+            + "\n    END IF;\nEND\n$$;"
+        )
+    return out
+
+
 def _convert(plan: Plan) -> Migration:
-    apply = [_KEY_GUARD]
+    apply = [_KEY_GUARD] + _reference_guards(plan)
     for table in _tables_with_columns(plan):
         cols = plan.columns_of(table)
         clauses = []
@@ -498,6 +595,9 @@ def _defaults(plan: Plan) -> Migration:
                        _tab(*t.table.key), I(k.column_name)))
         if k.sequence_kind == "serial":
             apply.append(q("DROP SEQUENCE {}", _tab(k.seq_schema, k.seq_name)))
+        if _drops_plain_sequence(k):
+            apply.append("-- A plain nextval() default whose sequence nothing else uses: no orphan is left.\n"
+                         + q("DROP SEQUENCE {}", _tab(k.seq_schema, k.seq_name)))
     for t in reversed(plan.targets):
         k = t.key
         rollback.append(q("ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT", _tab(*t.table.key), I(k.column_name)))
@@ -512,17 +612,31 @@ def _defaults(plan: Plan) -> Migration:
             rollback.append(q("ALTER SEQUENCE {} OWNED BY {}", _tab(k.seq_schema, k.seq_name),
                               I(t.table.table_schema, t.table.table_name, k.column_name)))
             rollback += _sequence_privileges(k)
+        if _drops_plain_sequence(k):
+            rollback.append(q(
+                "CREATE SEQUENCE {} AS {}\n"
+                "INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {} {}",
+                _tab(k.seq_schema, k.seq_name), sql.SQL(k.seq_type), L(k.seq_increment), L(k.seq_min),
+                L(k.seq_max), L(k.seq_start), L(k.seq_cache), sql.SQL("CYCLE" if k.seq_cycle else "NO CYCLE"),
+            ))
+            rollback.append(q("ALTER SEQUENCE {} OWNER TO {}", _tab(k.seq_schema, k.seq_name), I(k.seq_owner)))
+            rollback += _sequence_privileges(k)
     header = (
         "What: new rows get their key from gen_random_uuid(); the serial sequences of the old keys\n"
         "  are dropped (identity sequences went with DROP IDENTITY in step 03):\n"
         + "\n".join(f"    {t.table.display}.{t.key.column_name}: default gen_random_uuid()"
                     + (f", drop sequence {t.key.seq_schema}.{t.key.seq_name}"
-                       if t.key.sequence_kind == "serial" else "")
+                       if t.key.sequence_kind == "serial" or _drops_plain_sequence(t.key) else "")
                     for t in plan.targets)
         + "\nProven by: checks/keys_are_uuid_primary_keys_with_default.sql, checks/no_integer_key_left.sql"
     )
     return Migration(f"{plan.plan_id}_05_set_uuid_defaults", "uuid defaults; old sequences dropped", header,
                      apply, rollback)
+
+
+def _drops_plain_sequence(k) -> bool:
+    """A key whose default was nextval() of a sequence no other default uses and nothing owns."""
+    return k.sequence_kind == "default" and not k.seq_used_elsewhere
 
 
 def _tables_with_columns(plan: Plan) -> list[tuple[str, str]]:

@@ -1,9 +1,9 @@
--- column_dependents.sql: objects that use one column and that ALTER COLUMN ... TYPE
--- cannot carry across by itself and that keyshift does not move yet: RLS policies, CHECK
--- constraints, triggers with column lists, and indexes with an expression or predicate
--- on the column, generated columns computed from it, and rules (other than a view's own
--- _RETURN rule) that use it. Views and materialized views are in dependent_views.sql: they move.
--- Plain indexes and UNIQUE/PK constraints are rebuilt by the ALTER itself.
+-- column_dependents.sql: objects that use one column and that keyshift cannot carry across
+-- the type change, so plan refuses the column by name: generated columns computed from it,
+-- and rewrite rules (other than a view's own) that read it.
+-- Carried instead (column_carried.sql): CHECK and exclusion constraints, indexes with an
+-- expression or predicate, triggers and RLS policies. Views and materialized views are in
+-- dependent_views.sql. Plain indexes and UNIQUE/PK constraints are rebuilt by the ALTER.
 -- Parameters: %(relid)s (table oid), %(column)s (column name).
 WITH col AS (
     SELECT a.attrelid, a.attnum
@@ -12,43 +12,8 @@ WITH col AS (
 )
 
 SELECT
-    'policy' AS kind,
-    format('%%I on %%s', p.polname, p.polrelid::regclass) AS object_name
-FROM col
-INNER JOIN pg_depend AS d
-    ON
-        col.attrelid = d.refobjid AND col.attnum = d.refobjsubid
-        AND d.classid = 'pg_policy'::regclass
-INNER JOIN pg_policy AS p ON d.objid = p.oid
-UNION ALL
-SELECT
-    'check constraint' AS kind,
-    format('%%I on %%s', c.conname, c.conrelid::regclass) AS object_name
-FROM col
-INNER JOIN pg_constraint AS c
-    ON col.attrelid = c.conrelid AND col.attnum = any(c.conkey) AND c.contype IN ('c', 'x')
-UNION ALL
-SELECT
-    'index with expression or predicate' AS kind,
-    format('%%s', i.indexrelid::regclass) AS object_name
-FROM col
-INNER JOIN pg_index AS i ON col.attrelid = i.indrelid
-INNER JOIN pg_depend AS d
-    ON
-        i.indexrelid = d.objid AND d.classid = 'pg_class'::regclass
-        AND col.attrelid = d.refobjid AND col.attnum = d.refobjsubid
-WHERE i.indexprs IS NOT NULL OR i.indpred IS NOT NULL
-UNION ALL
-SELECT
-    'trigger' AS kind,
-    format('%%I on %%s', t.tgname, t.tgrelid::regclass) AS object_name
-FROM col
-INNER JOIN pg_trigger AS t ON col.attrelid = t.tgrelid AND col.attnum = any(t.tgattr::int2[])
-WHERE NOT t.tgisinternal
-UNION ALL
-SELECT
     'generated column' AS kind,
-    format('%%I on %%s', g.attname, g.attrelid::regclass) AS object_name
+    format('%%I.%%I', ad.adrelid::regclass, g.attname) AS object_name
 FROM col
 INNER JOIN pg_depend AS d
     ON

@@ -1,5 +1,6 @@
 -- key_column.sql: the primary-key column of a target: type, default, identity and the
--- sequence behind it (serial, identity, or a plain nextval() default).
+-- sequence behind it (serial, identity, or a plain nextval() default), and whether another
+-- column's default uses that sequence too.
 -- Parameters: %(relid)s (table oid), %(column)s (column name).
 SELECT
     a.attname AS column_name,
@@ -32,7 +33,26 @@ SELECT
         '{}'
     ) AS seq_grants,
     pg_get_userbyid(sc.relowner) AS seq_owner,
-    sc.relpersistence::text AS seq_persistence
+    sc.relpersistence::text AS seq_persistence,
+    -- A plain nextval() default: does any other default use the sequence, or a column own it?
+    -- When not, step 05 drops it, so no orphaned sequence is left behind.
+    (
+        SELECT count(*)
+        FROM pg_depend AS od
+        WHERE
+            od.refclassid = 'pg_class'::regclass
+            AND od.refobjid = sc.oid
+            AND od.classid = 'pg_attrdef'::regclass
+            AND od.objid IS DISTINCT FROM d.oid
+    ) + (
+        SELECT count(*)
+        FROM pg_depend AS ow
+        WHERE
+            ow.classid = 'pg_class'::regclass
+            AND ow.objid = sc.oid
+            AND ow.refclassid = 'pg_class'::regclass
+            AND ow.deptype IN ('a', 'i')
+    ) > 0 AS seq_used_elsewhere
 FROM pg_attribute AS a
 LEFT JOIN pg_attrdef AS d ON a.attrelid = d.adrelid AND a.attnum = d.adnum
 LEFT JOIN pg_depend AS dep
