@@ -6,6 +6,8 @@
 -- sequence (nextval, or any dependency of the default on a sequence); no sequence is owned
 -- by it; and no sequence of an old key recorded in keyshift.saved_sequence still exists
 -- (serial sequences are dropped in migration 05, identity sequences go with DROP IDENTITY).
+-- A sequence saved by an external-mode plan (--restart-sequence) stays on purpose: there the
+-- integer key keeps drawing from it, and it is not reported.
 --
 -- Why: a half-converted column, or a sequence still attached to a uuid key, is how old
 -- integer ids come back: an application that still writes integers, a default that still
@@ -107,7 +109,16 @@ sequence_problem AS (
         'old key sequence still exists' AS problem,
         format('%I.%I', ss.sequence_schema, ss.sequence_name) AS detail
     FROM keyshift.saved_sequence AS ss
-    WHERE to_regclass(format('%I.%I', ss.sequence_schema, ss.sequence_name)) IS NOT NULL
+    WHERE
+        to_regclass(format('%I.%I', ss.sequence_schema, ss.sequence_name)) IS NOT NULL
+        AND NOT EXISTS (
+            SELECT 1
+            FROM keyshift.converted_table AS ct
+            WHERE
+                ct.table_schema = ss.table_schema
+                AND ct.table_name = ss.table_name
+                AND ct.mode = 'external'
+        )
 )
 
 SELECT

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 
 from orchestrator import CHECKS_DIR, DEFAULT_MIGRATIONS, catalog, checks, dsn as dsnmod, execute, plan as planmod
-from orchestrator import render as rendermod, report
+from orchestrator import external, render as rendermod, report
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, KeyshiftError, Refused
 
 
@@ -33,6 +33,16 @@ def parse_qualified(text: str, what: str = "--table", parts: int = 2) -> tuple[s
         quoted, bare = m.group(2 * i + 1), m.group(2 * i + 2)
         out.append(quoted.replace('""', '"') if quoted is not None else bare)
     return tuple(out)
+
+
+def parse_restart(text: str) -> tuple[str, str, int]:
+    """``SCHEMA.TABLE=N`` (N a positive integer) -> (schema, table, N)."""
+    name, sep, value = text.rpartition("=")
+    if not sep or not re.fullmatch(r"\s*[0-9]+\s*", value) or int(value) < 1:
+        raise Refused(f"--restart-sequence {text!r}", "is not of the form SCHEMA.TABLE=N with N a positive integer",
+                      "e.g. --restart-sequence public.users=400000")
+    schema, table = parse_qualified(name, "--restart-sequence")
+    return (schema, table, int(value))
 
 
 def _next_plan_id(migrations_dir: Path) -> str:
@@ -54,6 +64,12 @@ def cmd_plan(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
     migrations_dir = Path(args.migrations)
     names = [parse_qualified(t) for t in args.table]
+    options = planmod.Options(
+        tables=tuple(names), mode=args.mode, uuid=args.uuid, external_column=args.external_column,
+        restarts=tuple(parse_restart(r) for r in args.restart_sequence),
+        sessions=tuple(parse_qualified(s, "--invalidate-sessions") for s in args.invalidate_sessions),
+    )
+    external.validate_options(options)
     seen = set()
     for n in names:
         if n in seen:
@@ -69,6 +85,13 @@ def cmd_plan(args) -> int:
         for n in names:
             table = cat.table(*n)
             conv = cat.converted(*n)
+            if conv and conv.mode == "external":
+                if args.mode != "external":
+                    raise Refused(f"table {catalog.qualname(*n)}",
+                                  f"has external ids from plan {conv.plan_id} (external mode)",
+                                  "roll that plan back first to convert its key in replace mode")
+                done.append((n, conv))
+                continue
             verdict = planmod.validate_target(n, table, conv.plan_id if conv else None)
             if verdict == "done":
                 done.append((n, conv))
@@ -87,13 +110,24 @@ def cmd_plan(args) -> int:
                 f"{', ...' if len(pending) > 3 else ''})",
                 "run keyshift migrate first, or delete them before planning again",
             )
-        snap = catalog.snapshot(cat, targets)
+        if args.mode == "external":
+            snap = external.snapshot(cat, targets)
+        else:
+            snap = catalog.snapshot(cat, targets)
+        facts = external.read_facts(conn, options, targets, cat.table)
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
-    options = planmod.Options(tables=tuple(names), mode=args.mode, uuid=args.uuid)
     the_plan = planmod.build(snap, options, plan_id)
-    migrations = rendermod.render(the_plan)
+    external.validate(the_plan, facts)
+    if args.mode == "external":
+        migrations = external.render(the_plan)
+    else:
+        migrations = rendermod.render(the_plan)
     written = _write(migrations_dir, migrations)
-    _print_plan(the_plan, written, dsn)
+    if args.mode == "external":
+        external.print_plan(the_plan, written, dsnmod.describe(dsn))
+    else:
+        _print_plan(the_plan, written, dsn)
+        external.print_sessions(the_plan)
     return EXIT_OK
 
 
@@ -226,6 +260,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--table", action="append", required=True, help="SCHEMA.TABLE to convert (repeatable)")
     sp.add_argument("--mode", default=defaults.get("mode", "replace"), choices=planmod.MODES)
     sp.add_argument("--uuid", default=defaults.get("uuid", "v4"), choices=planmod.UUID_VERSIONS)
+    sp.add_argument("--external-column", default=defaults.get("external_column"), metavar="NAME",
+                    help="external mode: name of the added uuid column (default external_id)")
+    sp.add_argument("--restart-sequence", action="append", default=[], metavar="SCHEMA.TABLE=N",
+                    help="external mode: new rows of that target continue from N (repeatable)")
+    sp.add_argument("--invalidate-sessions", action="append", default=[], metavar="SCHEMA.TABLE",
+                    help="empty that session table inside the migrate transaction (repeatable)")
     sp.set_defaults(func=cmd_plan)
 
     sp = common(sub.add_parser("migrate", help="apply pending migrations and checks in one transaction"))

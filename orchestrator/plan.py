@@ -22,6 +22,12 @@ class Options:
     tables: tuple[tuple[str, str], ...]
     mode: str = "replace"
     uuid: str = "v4"
+    #: external mode (orchestrator/external.py): None means the default name, external_id
+    external_column: str | None = None
+    #: ((schema, table, N), ...): --restart-sequence SCHEMA.TABLE=N
+    restarts: tuple = ()
+    #: ((schema, table), ...): --invalidate-sessions SCHEMA.TABLE
+    sessions: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,10 @@ class Plan:
     indexes: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     views: list = field(default_factory=list)  # catalog.View, in creation order
+    # Filled by orchestrator.external.validate: external.ExternalColumn, Restart, Session.
+    external_columns: list = field(default_factory=list)
+    restarts: list = field(default_factory=list)
+    sessions: list = field(default_factory=list)
 
     def target_of(self, root: tuple[str, str]) -> Target:
         return next(t for t in self.targets if t.table.key == root)
@@ -136,8 +146,9 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
         raise Refused("--mode", f"unknown mode {options.mode!r}", f"choose one of {', '.join(MODES)}")
     if options.uuid not in UUID_VERSIONS:
         raise Refused("--uuid", f"unknown version {options.uuid!r}", f"choose one of {', '.join(UUID_VERSIONS)}")
-    if options.mode != "replace":
-        raise Refused("--mode external", "is not available in this version yet", "use --mode replace")
+    from orchestrator import external
+
+    external.validate_options(options)
     if options.uuid != "v4":
         raise Refused(f"--uuid {options.uuid}", "is not available in this version yet", "use --uuid v4")
 
