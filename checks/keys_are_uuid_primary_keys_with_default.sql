@@ -4,6 +4,8 @@
 -- exists, is of type uuid, is NOT NULL, is on its own the table's PRIMARY KEY, and has
 -- exactly the default the plan chose for new rows (pg_get_expr of the column default equals
 -- keyshift.converted_table.key_default, e.g. gen_random_uuid()).
+-- Replace mode only: in external mode the integer key stays the primary key on purpose;
+-- checks/external_ids_are_unique_not_null_with_default.sql states the external claim.
 --
 -- Why: the conversion must leave a key as strong as the one it replaced. Without the
 -- PRIMARY KEY, duplicates and NULLs become possible and foreign keys cannot reference it;
@@ -22,6 +24,7 @@ WITH target AS (
         ct.key_default,
         to_regclass(format('%I.%I', ct.table_schema, ct.table_name)) AS relid
     FROM keyshift.converted_table AS ct
+    WHERE ct.mode <> 'external'
 ),
 
 key_state AS (

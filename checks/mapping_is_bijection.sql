@@ -15,6 +15,9 @@
 -- A mapping table retired on purpose with `keyshift drop-map` (converted_table.map_dropped_at
 -- is set) is no longer asked for; one that vanished otherwise is reported.
 --
+-- Replace mode only: external mode keeps the integer key, so the table itself is the record
+-- of id -> external id (checks/external_ids_are_unique_not_null_with_default.sql).
+--
 -- Why: the mapping is the permanent record of old -> new that rollback, audits, caches and
 -- old URLs rely on. A NULL, a duplicate either way, or a new key that leads nowhere means an
 -- old id resolves to no row, or to two.
@@ -45,6 +48,7 @@ WITH target AS (
             string_to_array(coalesce(current_setting('keyshift.checking_plans', TRUE), ''), ',')
         ) AS inside_migrate
     FROM keyshift.converted_table AS ct
+    WHERE ct.mode <> 'external'
 ),
 
 probe AS (

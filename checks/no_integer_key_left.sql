@@ -7,6 +7,8 @@
 -- by it; and no sequence of an old key recorded in keyshift.saved_sequence still exists
 -- unless another column's default still uses it (serial sequences and unshared nextval()
 -- sequences are dropped in migration 05, identity sequences go with DROP IDENTITY).
+-- A sequence saved by an external-mode plan (--restart-sequence) stays on purpose: there the
+-- integer key keeps drawing from it, and it is not reported.
 --
 -- Why: a half-converted column, or a sequence still attached to a uuid key, is how old
 -- integer ids come back: an application that still writes integers, a default that still
@@ -119,6 +121,14 @@ sequence_problem AS (
                 d.refclassid = 'pg_class'::regclass
                 AND d.refobjid = to_regclass(format('%I.%I', ss.sequence_schema, ss.sequence_name))
                 AND d.classid = 'pg_attrdef'::regclass
+        )
+        AND NOT EXISTS (
+            SELECT 1
+            FROM keyshift.converted_table AS ct
+            WHERE
+                ct.table_schema = ss.table_schema
+                AND ct.table_name = ss.table_name
+                AND ct.mode = 'external'
         )
 )
 

@@ -4,7 +4,8 @@
 -- plan chose (keyshift.converted_table.uuid_version): its version nibble, the 13th hex digit
 -- (character 15 of the text form), is that version, and its variant, the 17th hex digit
 -- (character 20), is one of 8, 9, a, b (bits 10). Rows inserted after the conversion count
--- too: the key default must keep producing the same kind of key.
+-- too: the key default must keep producing the same kind of key. In external mode the
+-- values checked are those of the external id column (keyshift.converted_table.external_column).
 --
 -- Why: the version is a promise to everything downstream: v7 keys are time-ordered (index
 -- locality, sorting by creation), v4 keys reveal nothing. A key of another version or
@@ -17,7 +18,7 @@ WITH target AS (
         ct.plan_id,
         ct.table_schema,
         ct.table_name,
-        ct.key_column,
+        CASE WHEN ct.mode = 'external' THEN ct.external_column ELSE ct.key_column END AS key_column,
         ct.uuid_version
     FROM keyshift.converted_table AS ct
     WHERE EXISTS (
@@ -27,7 +28,7 @@ WITH target AS (
         FROM pg_attribute AS a
         WHERE
             a.attrelid = to_regclass(format('%I.%I', ct.table_schema, ct.table_name))
-            AND ct.key_column = a.attname
+            AND a.attname = CASE WHEN ct.mode = 'external' THEN ct.external_column ELSE ct.key_column END
             AND NOT a.attisdropped
             AND a.atttypid = 'uuid'::regtype
     )

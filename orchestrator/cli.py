@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 
 from orchestrator import CHECKS_DIR, DEFAULT_MIGRATIONS, catalog, checks, drift, dsn as dsnmod, execute, plan as planmod
-from orchestrator import safety
+from orchestrator import external, safety
 from orchestrator import render as rendermod, report
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, KeyshiftError, Refused
 
@@ -34,6 +34,16 @@ def parse_qualified(text: str, what: str = "--table", parts: int = 2) -> tuple[s
         quoted, bare = m.group(2 * i + 1), m.group(2 * i + 2)
         out.append(quoted.replace('""', '"') if quoted is not None else bare)
     return tuple(out)
+
+
+def parse_restart(text: str) -> tuple[str, str, int]:
+    """``SCHEMA.TABLE=N`` (N a positive integer) -> (schema, table, N)."""
+    name, sep, value = text.rpartition("=")
+    if not sep or not re.fullmatch(r"\s*[0-9]+\s*", value) or int(value) < 1:
+        raise Refused(f"--restart-sequence {text!r}", "is not of the form SCHEMA.TABLE=N with N a positive integer",
+                      "e.g. --restart-sequence public.users=400000")
+    schema, table = parse_qualified(name, "--restart-sequence")
+    return (schema, table, int(value))
 
 
 def _next_plan_id(migrations_dir: Path) -> str:
@@ -58,6 +68,13 @@ def cmd_plan(args) -> int:
     references = [_parse_reference(r) for r in (getattr(args, "reference", None) or [])]
     if len({c for c, _t in references}) < len(references):
         raise Refused("--reference", "names one column twice", "name each column once")
+    options = planmod.Options(
+        tables=tuple(names), mode=args.mode, uuid=args.uuid, external_column=args.external_column,
+        restarts=tuple(parse_restart(r) for r in args.restart_sequence),
+        sessions=tuple(parse_qualified(s, "--invalidate-sessions") for s in args.invalidate_sessions),
+        references=tuple(references),
+    )
+    external.validate_options(options)
     seen = set()
     for n in names:
         if n in seen:
@@ -73,6 +90,13 @@ def cmd_plan(args) -> int:
         for n in names:
             table = cat.table(*n)
             conv = cat.converted(*n)
+            if conv and conv.mode == "external":
+                if args.mode != "external":
+                    raise Refused(f"table {catalog.qualname(*n)}",
+                                  f"has external ids from plan {conv.plan_id} (external mode)",
+                                  "roll that plan back first to convert its key in replace mode")
+                done.append((n, conv))
+                continue
             verdict = planmod.validate_target(n, table, conv.plan_id if conv else None)
             if verdict == "done":
                 done.append((n, conv))
@@ -91,16 +115,27 @@ def cmd_plan(args) -> int:
                 f"{', ...' if len(pending) > 3 else ''})",
                 "run keyshift migrate first, or delete them before planning again",
             )
-        snap = catalog.snapshot(cat, targets, references)
+        if args.mode == "external":
+            snap = external.snapshot(cat, targets)
+        else:
+            snap = catalog.snapshot(cat, targets, references)
         safety.refuse_unsafe(cat, snap)
         shape = drift.objects(snap, drift.table_columns(cat, snap))
+        facts = external.read_facts(conn, options, targets, cat.table)
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
-    options = planmod.Options(tables=tuple(names), mode=args.mode, uuid=args.uuid, references=tuple(references))
     the_plan = planmod.build(snap, options, plan_id)
-    migrations = rendermod.render(the_plan)
+    external.validate(the_plan, facts)
+    if args.mode == "external":
+        migrations = external.render(the_plan)
+    else:
+        migrations = rendermod.render(the_plan)
     migrations = drift.stamp(migrations, [t.table.key for t in the_plan.targets], shape)
     written = _write(migrations_dir, migrations)
-    _print_plan(the_plan, written, dsn)
+    if args.mode == "external":
+        external.print_plan(the_plan, written, dsnmod.describe(dsn))
+    else:
+        _print_plan(the_plan, written, dsn)
+        external.print_sessions(the_plan)
     return EXIT_OK
 
 
@@ -347,6 +382,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--reference", action="append", default=[], metavar="SCHEMA.TABLE.COL=SCHEMA.TARGET",
                     help="an integer column without an FK that holds ids of a --table target: "
                          "converted with it (repeatable)")
+    sp.add_argument("--external-column", default=defaults.get("external_column"), metavar="NAME",
+                    help="external mode: name of the added uuid column (default external_id)")
+    sp.add_argument("--restart-sequence", action="append", default=[], metavar="SCHEMA.TABLE=N",
+                    help="external mode: new rows of that target continue from N (repeatable)")
+    sp.add_argument("--invalidate-sessions", action="append", default=[], metavar="SCHEMA.TABLE",
+                    help="empty that session table inside the migrate transaction (repeatable)")
     sp.set_defaults(func=cmd_plan)
 
     sp = common(sub.add_parser("migrate", help="apply pending migrations and checks in one transaction"))

@@ -24,6 +24,12 @@ class Options:
     uuid: str = "v4"
     #: --reference: ((schema, table, column), (target schema, target table)) declared without an FK
     references: tuple = ()
+    #: external mode (orchestrator/external.py): None means the default name, external_id
+    external_column: str | None = None
+    #: ((schema, table, N), ...): --restart-sequence SCHEMA.TABLE=N
+    restarts: tuple = ()
+    #: ((schema, table), ...): --invalidate-sessions SCHEMA.TABLE
+    sessions: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,10 @@ class Plan:
     views: list = field(default_factory=list)  # catalog.View, in creation order
     carried: list = field(default_factory=list)  # catalog.Carried: constraints, indexes, triggers, policies
     references: dict = field(default_factory=dict)  # --reference column -> target, no FK behind it
+    # Filled by orchestrator.external.validate: external.ExternalColumn, Restart, Session.
+    external_columns: list = field(default_factory=list)
+    restarts: list = field(default_factory=list)
+    sessions: list = field(default_factory=list)
 
     def target_of(self, root: tuple[str, str]) -> Target:
         return next(t for t in self.targets if t.table.key == root)
@@ -143,8 +153,9 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
         raise Refused("--mode", f"unknown mode {options.mode!r}", f"choose one of {', '.join(MODES)}")
     if options.uuid not in UUID_VERSIONS:
         raise Refused("--uuid", f"unknown version {options.uuid!r}", f"choose one of {', '.join(UUID_VERSIONS)}")
-    if options.mode != "replace":
-        raise Refused("--mode external", "is not available in this version yet", "use --mode replace")
+    from orchestrator import external
+
+    external.validate_options(options)
     if options.uuid != "v4":
         raise Refused(f"--uuid {options.uuid}", "is not available in this version yet", "use --uuid v4")
 

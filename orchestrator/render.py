@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from orchestrator import SQL_DIR
+from orchestrator import SQL_DIR, external
 from orchestrator.catalog import qualname
 from orchestrator.plan import Column, Plan, Target, short_name
 
@@ -127,6 +127,8 @@ def _map_keys(plan: Plan) -> Migration:
         "-- or output (PERFORM returns nothing, so no client prints it).\n"
         + "DO $$\nBEGIN\n    PERFORM set_config('keyshift.key', gen_random_uuid()::text, TRUE);\nEND\n$$;",
     ]
+    # --invalidate-sessions: emptied before anything is fingerprinted, so the checks agree.
+    apply += external.session_statements(plan)
     for t in plan.targets:
         apply.append(q(
             "INSERT INTO keyshift.converted_table\n"
@@ -216,8 +218,9 @@ def _map_keys(plan: Plan) -> Migration:
         ))
 
     rollback = [q("DROP TABLE {}", _map(t)) for t in reversed(plan.targets)]
-    for reg in ("converted_view", "fingerprint", "saved_sequence", "converted_index", "converted_constraint", "converted_column",
-                "converted_table"):
+    rollback += external.session_rollback_note(plan)
+    for reg in ("converted_view", "fingerprint", "saved_sequence", "invalidated_session", "converted_index",
+                "converted_constraint", "converted_column", "converted_table"):
         rollback.append(q("DELETE FROM {}\nWHERE plan_id = {}", I("keyshift", reg), pid))
     rollback.append(
         "-- The keyshift schema goes when no conversion is left in it.\n"
@@ -233,8 +236,9 @@ def _map_keys(plan: Plan) -> Migration:
         + "\n".join(f"    keyshift.{t.map_table} <- {t.table.display} ({t.rows} rows at plan time)"
                     for t in plan.targets)
         + "\nWhy: the mapping is what rollback, audits, caches and old URLs need; the fingerprints let the\n"
-        "  checks prove, inside this transaction, that no row and no reference changed.\n"
-        "Proven by: checks/mapping_is_bijection.sql, checks/rows_unchanged_through_mapping.sql"
+        "  checks prove, inside this transaction, that no row and no reference changed."
+        + external.session_header(plan)
+        + "\nProven by: checks/mapping_is_bijection.sql, checks/rows_unchanged_through_mapping.sql"
         + _plan_facts(plan)
     )
     return Migration(f"{plan.plan_id}_01_map_keys", "map old integer keys to new uuid keys", header, apply, rollback)

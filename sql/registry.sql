@@ -105,3 +105,33 @@ COMMENT ON TABLE keyshift.converted_view IS
 
 -- A mapping table the user retired on purpose (keyshift drop-map): the checks stop asking for it.
 ALTER TABLE keyshift.converted_table ADD COLUMN IF NOT EXISTS map_dropped_at timestamptz;
+
+-- External mode (dual-ID): the integer key stays; an external uuid column is added beside it.
+-- Added with ADD COLUMN IF NOT EXISTS, so a registry created by an earlier version gains them.
+ALTER TABLE keyshift.converted_table ADD COLUMN IF NOT EXISTS external_column name;
+
+ALTER TABLE keyshift.converted_table ADD COLUMN IF NOT EXISTS external_constraint name;
+
+-- External mode keeps no mapping table: the table itself holds id -> external id.
+ALTER TABLE keyshift.converted_table ALTER COLUMN map_table DROP NOT NULL;
+
+COMMENT ON COLUMN keyshift.converted_table.mode IS
+'replace: the key itself became uuid (key_default is its default); external: the integer key stays and '
+'external_column (uuid, UNIQUE as external_constraint, default key_default) was added beside it.';
+
+ALTER TABLE keyshift.saved_sequence ADD COLUMN IF NOT EXISTS restart_value bigint;
+
+COMMENT ON COLUMN keyshift.saved_sequence.restart_value IS
+'--restart-sequence: the value new rows continue from after the conversion (NULL: not restarted).';
+
+CREATE TABLE IF NOT EXISTS keyshift.invalidated_session (
+    plan_id text NOT NULL,
+    table_schema name NOT NULL,
+    table_name name NOT NULL,
+    rows_deleted bigint NOT NULL,
+    invalidated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (plan_id, table_schema, table_name)
+);
+
+COMMENT ON TABLE keyshift.invalidated_session IS
+'--invalidate-sessions: each session table a plan emptied, and how many rows it held. Rollback cannot restore them.';

@@ -1,0 +1,483 @@
+"""The dual-ID "external" mode, sequence restarts and session invalidation (issue #5 part B).
+
+External mode keeps every integer key and every foreign key exactly as they are and adds,
+per target, one uuid column (default ``external_id``): NOT NULL, UNIQUE under a named
+constraint, DEFAULT the planned generator. It is added with ONE ``ALTER TABLE ... ADD COLUMN
+... DEFAULT <volatile>``: PostgreSQL rewrites the table once and fills every row itself, so
+there is no whole-table UPDATE, no row trigger fires and no dead tuple is left behind.
+
+``--restart-sequence SCHEMA.TABLE=N`` moves a target's key sequence so new rows continue from
+N (checked against max(id) at plan time, and again under the table lock at migrate time).
+``--invalidate-sessions SCHEMA.TABLE`` empties a session table inside the migrate transaction
+(both modes). The pieces that read the live catalog (``read_facts``) are kept apart from the
+pure validation (``validate``) and the rendering (``render``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from orchestrator.catalog import KeyColumn, Snapshot, Table, qualname
+from orchestrator.errors import Refused
+from orchestrator.plan import NAME_LIMIT, Options, Plan, short_name
+
+I = sql.Identifier
+L = sql.Literal
+
+DEFAULT_EXTERNAL_COLUMN = "external_id"
+
+
+def external_default(options: Options) -> str:
+    """The default expression of the external id column: the ONE place it is chosen.
+
+    Only v4 in this version; the lead switches this to the shared generator at merge.
+    """
+    return {"v4": "gen_random_uuid()"}[options.uuid]
+
+
+def external_version(options: Options) -> int:
+    return {"v4": 4}[options.uuid]
+
+
+# --- what the plan adds ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExternalColumn:
+    table: Table
+    key: KeyColumn
+    column: str
+    constraint: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class Restart:
+    table: Table
+    key: KeyColumn
+    value: int
+    max_id: int | None  # at plan time
+
+    @property
+    def seq(self) -> sql.Identifier:
+        return I(self.key.seq_schema, self.key.seq_name)
+
+    @property
+    def seq_display(self) -> str:
+        return qualname(self.key.seq_schema, self.key.seq_name)
+
+
+@dataclass(frozen=True)
+class Session:
+    schema: str
+    name: str
+    rows: int  # at plan time
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.schema, self.name)
+
+    @property
+    def display(self) -> str:
+        return qualname(self.schema, self.name)
+
+
+@dataclass
+class Facts:
+    """What the live database said at plan time, for the pure validation."""
+
+    existing_columns: set  # (schema, table, column) that exist already
+    taken_names: set  # (schema, relation-or-constraint name) already in use
+    max_ids: dict  # (schema, table) -> max(key) or None
+    sessions: dict  # (schema, table) -> (Table | None, [referencing FK display], rows)
+
+
+# --- option checks that need no database -------------------------------------------------------
+
+def validate_options(options: Options) -> None:
+    """Refuse option combinations before the database is read (exit 3, nothing written)."""
+    if options.mode == "external":
+        if options.uuid != "v4":
+            raise Refused(
+                f"--uuid {options.uuid}", "external mode fills external ids with gen_random_uuid() (v4) in this version",
+                "use --uuid v4 (the default) with --mode external",
+            )
+        name = external_column_name(options)
+        if not name or len(name.encode()) > NAME_LIMIT:
+            raise Refused(f"--external-column {name!r}", f"is not a column name of 1 to {NAME_LIMIT} bytes",
+                          "choose a shorter name")
+    else:
+        if options.restarts:
+            schema, table, value = options.restarts[0]
+            raise Refused(
+                f"--restart-sequence {qualname(schema, table)}={value}",
+                "is for --mode external only: in replace mode the integer key sequences are dropped",
+                "add --mode external, or leave --restart-sequence out",
+            )
+        if options.external_column is not None:
+            raise Refused(f"--external-column {options.external_column}", "is for --mode external only",
+                          "add --mode external, or leave --external-column out")
+    seen = set()
+    for schema, table, _value in options.restarts:
+        if (schema, table) in seen:
+            raise Refused(f"--restart-sequence {qualname(schema, table)}", "is given twice", "name each table once")
+        seen.add((schema, table))
+    if len(set(options.sessions)) != len(options.sessions):
+        raise Refused("--invalidate-sessions", "names a table twice", "name each session table once")
+
+
+def external_column_name(options: Options) -> str:
+    return options.external_column if options.external_column is not None else DEFAULT_EXTERNAL_COLUMN
+
+
+def constraint_name(table: Table, column: str) -> str:
+    """PostgreSQL's own naming (table_column_key), kept within 63 bytes by plan.short_name."""
+    return short_name(f"{table.table_name}_{column}_key")
+
+
+# --- reading the live database (plan time) ------------------------------------------------------
+
+def snapshot(cat, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
+    """External mode touches only the targets: no column changes type, no FK moves."""
+    snap = Snapshot(targets=list(targets))
+    for table, _key in targets:
+        snap.tables[table.key] = table
+        snap.row_counts[table.key] = cat.row_count(*table.key)
+    return snap
+
+
+def read_facts(conn: psycopg.Connection, options: Options, targets: list[tuple[Table, KeyColumn]],
+               table_lookup) -> Facts:
+    """Everything ``validate`` needs, read with schema-qualified queries only."""
+    facts = Facts(existing_columns=set(), taken_names=set(), max_ids={}, sessions={})
+    column = external_column_name(options)
+    if options.mode == "external":
+        for table, _key in targets:
+            if conn.execute(
+                "SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = %s AND attname = %s AND NOT attisdropped",
+                (table.relid, column),
+            ).fetchone():
+                facts.existing_columns.add((*table.key, column))
+            name = constraint_name(table, column)
+            if conn.execute(
+                "SELECT 1 FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %s AND c.relname = %s"
+                " UNION ALL SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = %s AND conname = %s",
+                (table.table_schema, name, table.relid, name),
+            ).fetchone():
+                facts.taken_names.add((table.table_schema, name))
+    by_key = {t.key: (t, k) for t, k in targets}
+    for schema, name, _value in options.restarts:
+        if (schema, name) in by_key:
+            table, key = by_key[(schema, name)]
+            q = sql.SQL("SELECT max({}) FROM {}").format(I(key.column_name), I(schema, name))
+            facts.max_ids[(schema, name)] = conn.execute(q).fetchone()[0]
+    for schema, name in options.sessions:
+        table = table_lookup(schema, name)
+        refs, rows = [], 0
+        if table is not None and table.relkind in ("r", "p"):
+            refs = [r[0] for r in conn.execute(
+                "SELECT format('%%s on %%s', con.conname, con.conrelid::pg_catalog.regclass)"
+                " FROM pg_catalog.pg_constraint AS con"
+                " WHERE con.contype = 'f' AND con.confrelid = %s AND con.conrelid <> con.confrelid"
+                " ORDER BY 1",
+                (table.relid,),
+            )]
+            rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(I(schema, name))).fetchone()[0]
+        facts.sessions[(schema, name)] = (table, refs, rows)
+    return facts
+
+
+# --- pure validation ----------------------------------------------------------------------------
+
+def validate(plan: Plan, facts: Facts) -> None:
+    """Fill plan.external_columns / restarts / sessions, or raise Refused naming object, reason, fix."""
+    options = plan.options
+    column = external_column_name(options)
+    if options.mode == "external":
+        for t in plan.targets:
+            if (*t.table.key, column) in facts.existing_columns:
+                raise Refused(
+                    f"column {t.table.display}.{column}", "exists already",
+                    "choose another name with --external-column, or leave this table out",
+                )
+            name = constraint_name(t.table, column)
+            if (t.table.table_schema, name) in facts.taken_names:
+                raise Refused(
+                    f"constraint {qualname(t.table.table_schema, name)}",
+                    "the name keyshift would give the UNIQUE constraint of the external id is taken",
+                    "choose another name with --external-column, or rename that object",
+                )
+            plan.external_columns.append(ExternalColumn(t.table, t.key, column, name, t.rows))
+    by_key = {t.table.key: t for t in plan.targets}
+    for schema, name, value in options.restarts:
+        shown = f"--restart-sequence {qualname(schema, name)}={value}"
+        target = by_key.get((schema, name))
+        if target is None:
+            raise Refused(shown, f"{qualname(schema, name)} is not a target of this plan",
+                          f"add --table {qualname(schema, name)}, or leave this restart out")
+        key = target.key
+        if not key.seq_name:
+            raise Refused(shown, f"the key {target.table.display}.{key.column_name} draws from no sequence",
+                          "only a serial, identity or nextval() key can be restarted; leave this restart out")
+        max_id = facts.max_ids.get((schema, name))
+        if max_id is not None and value <= max_id:
+            raise Refused(shown, f"{value} is not above every existing id (max({key.column_name}) is {max_id})",
+                          f"choose a value above {max_id}")
+        if key.seq_max is not None and value > key.seq_max:
+            raise Refused(shown, f"{value} is above the sequence's MAXVALUE {key.seq_max}",
+                          "choose a smaller value, or raise the sequence's MAXVALUE first")
+        if key.seq_min is not None and value < key.seq_min:
+            raise Refused(shown, f"{value} is below the sequence's MINVALUE {key.seq_min}", "choose a larger value")
+        plan.restarts.append(Restart(target.table, key, value, max_id))
+    for schema, name in options.sessions:
+        shown = f"--invalidate-sessions {qualname(schema, name)}"
+        table, refs, rows = facts.sessions[(schema, name)]
+        if table is None:
+            raise Refused(shown, "no such table", "check the schema-qualified name (names are case-sensitive)")
+        if table.relkind not in ("r", "p"):
+            raise Refused(shown, "is not a table", "name the table that holds the sessions")
+        if refs:
+            raise Refused(
+                shown, f"is referenced by foreign keys ({'; '.join(refs)}), so it cannot be emptied by TRUNCATE "
+                "without also emptying those tables",
+                "empty it yourself (DELETE honours the foreign keys), or drop those foreign keys first",
+            )
+        if options.mode == "external" and (schema, name) in by_key:
+            raise Refused(shown, "is also a target: emptying it would leave no row to give an external id",
+                          "leave it out of --table or out of --invalidate-sessions")
+        plan.sessions.append(Session(schema, name, rows))
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+def session_statements(plan: Plan) -> list[str]:
+    """Record and empty each session table; runs under the migrate transaction (both modes).
+
+    TRUNCATE, not DELETE: instant on any size, no dead tuples and no per-row DELETE triggers;
+    it is transactional in PostgreSQL, so a failing check rolls it back. Plan time refuses a
+    session table that another table references, the one case TRUNCATE would refuse or spread.
+    """
+    from orchestrator.render import q
+
+    out = []
+    for s in plan.sessions:
+        out.append(
+            f"-- {s.display}: {s.rows} sessions at plan time are invalidated; users log in again.\n"
+            + q(
+                "INSERT INTO keyshift.invalidated_session (plan_id, table_schema, table_name, rows_deleted)\n"
+                "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n"
+                "    count(*) AS rows_deleted\nFROM {}",
+                L(plan.plan_id), L(s.schema), L(s.name), I(*s.key),
+            )
+        )
+        out.append(q("TRUNCATE TABLE {}", I(*s.key)))
+    return out
+
+
+SESSIONS_LOST = (
+    "-- Sessions emptied by this plan ({names}) are NOT restored by this rollback:\n"
+    "-- they were deleted on purpose, and their users log in again."
+)
+
+
+def session_rollback_note(plan: Plan) -> list[str]:
+    if not plan.sessions:
+        return []
+    return [SESSIONS_LOST.format(names=", ".join(s.display for s in plan.sessions)) + "\nSELECT 1 AS sessions_not_restored;"]
+
+
+def session_header(plan: Plan) -> str:
+    if not plan.sessions:
+        return ""
+    return (
+        "\nSessions: empties (TRUNCATE) these session tables inside the transaction; users log in again:\n"
+        + "\n".join(f"    {s.display} ({s.rows} rows at plan time)" for s in plan.sessions)
+        + "\n  Rollback cannot restore them."
+    )
+
+
+def _restart_statements(plan: Plan) -> tuple[list[str], list[str]]:
+    from orchestrator.render import q
+
+    checks, moves = [], []
+    for r in plan.restarts:
+        k = r.key
+        checks.append(
+            f"-- {r.table.display}: max({k.column_name}) was {r.max_id} at plan time; rows may have come since.\n"
+            + _do_block(
+                "DECLARE\n    m bigint;\n",
+                q(
+                    "SELECT max(t.{k}) INTO m FROM {t} AS t;\n"
+                    "IF m >= {n} THEN\n"
+                    "    RAISE EXCEPTION USING\n"
+                    "    MESSAGE = {msg} || m || {tail},\n"
+                    "    HINT = {hint};\n"
+                    "END IF",
+                    k=I(k.column_name), t=I(*r.table.key), n=L(r.value),
+                    msg=L(f"keyshift: --restart-sequence {r.table.display}={r.value}: max({k.column_name}) is now "),
+                    tail=L(f", not below {r.value}"),
+                    hint=L("rows arrived since the plan; nothing was committed; plan again with a higher value"),
+                ),
+            )
+        )
+        if k.sequence_kind.startswith("identity"):
+            moves.append(q("ALTER TABLE {} ALTER COLUMN {} RESTART WITH {}", I(*r.table.key), I(k.column_name),
+                           L(r.value)))
+        else:
+            moves.append(q("ALTER SEQUENCE {} RESTART WITH {}", r.seq, L(r.value)))
+    return checks, moves
+
+
+def _do_block(declare: str, body: str) -> str:
+    inner = "\n".join("    " + line for line in body.splitlines())
+    return f"DO $$\n{declare}BEGIN\n{inner}\nEND\n$$;"
+
+
+def _restore_sequences(plan: Plan) -> list[str]:
+    """Back to the saved state; after rows added since, continue past them (never reuse an id).
+
+    ALTER SEQUENCE ... RESTART gives the sequence a new relfilenode in this transaction, so the
+    setval that follows is rolled back with it should the rollback fail (setval alone is not).
+    """
+    from orchestrator.render import _do, _quoted, q
+
+    out = []
+    for r in plan.restarts:
+        k = r.key
+        if k.sequence_kind.startswith("identity"):
+            out.append(q("ALTER TABLE {} ALTER COLUMN {} RESTART WITH {}", I(*r.table.key), I(k.column_name),
+                         L(k.seq_start)))
+        else:
+            out.append(q("ALTER SEQUENCE {} RESTART WITH {}", r.seq, L(k.seq_start)))
+        out.append(_do(q(
+            "PERFORM setval(\n    {seq},\n"
+            "    greatest(s.last_value, coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value)),\n"
+            "    s.is_called OR coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value) > s.last_value\n"
+            ")\nFROM keyshift.saved_sequence AS s\n"
+            "WHERE s.table_schema = {ts} AND s.table_name = {tn} AND s.column_name = {kc}",
+            seq=L(f"{_quoted(k.seq_schema)}.{_quoted(k.seq_name)}"), k=I(k.column_name), t=I(*r.table.key),
+            ts=L(r.table.table_schema), tn=L(r.table.table_name), kc=L(k.column_name),
+        )))
+    return out
+
+
+def render(plan: Plan) -> list:
+    """External mode: ONE migration (and its rollback) does everything, under one lock."""
+    from orchestrator.render import SQL_DIR, Migration, q
+
+    pid = L(plan.plan_id)
+    default = external_default(plan.options)
+    locked = [t.table.key for t in plan.targets] + [s.key for s in plan.sessions]
+    rechecks, moves = _restart_statements(plan)
+    apply = [
+        "CREATE SCHEMA IF NOT EXISTS keyshift;",
+        (SQL_DIR / "registry.sql").read_text().strip(),
+        (SQL_DIR / "functions" / "table_fingerprint.sql").read_text().strip(),
+        "-- Parents before children, so no application transaction can deadlock us halfway.\n"
+        + q("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", sql.SQL(", ").join(I(*k) for k in locked)),
+        *rechecks,
+        *session_statements(plan),
+    ]
+    for r in plan.restarts:
+        k = r.key
+        apply.append(q(
+            "INSERT INTO keyshift.saved_sequence\n"
+            "(plan_id, table_schema, table_name, column_name, sequence_schema, sequence_name, kind, last_value, "
+            "is_called, restart_value)\n"
+            "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    {} AS column_name,\n"
+            "    {} AS sequence_schema,\n    {} AS sequence_name,\n    {} AS kind,\n    s.last_value,\n"
+            "    s.is_called,\n    {} AS restart_value\nFROM {} AS s",
+            pid, L(r.table.table_schema), L(r.table.table_name), L(k.column_name), L(k.seq_schema),
+            L(k.seq_name), L(k.sequence_kind), L(r.value), r.seq,
+        ))
+    for e in plan.external_columns:
+        apply.append(
+            "-- Before the column exists: the checks compare this with the rows after it (the external\n"
+            "-- column left out), proving no row and no value changed.\n" + q(
+                "INSERT INTO keyshift.fingerprint (plan_id, table_schema, table_name, row_count, fingerprint)\n"
+                "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    f.row_count,\n"
+                "    f.fingerprint\nFROM keyshift.table_fingerprint({}, {}, FALSE) AS f",
+                pid, L(e.table.table_schema), L(e.table.table_name), L(e.table.table_schema), L(e.table.table_name),
+            ))
+        apply.append(q(
+            "INSERT INTO keyshift.converted_table\n"
+            "(plan_id, table_schema, table_name, key_column, old_type, mode, uuid_version, key_default, map_table, "
+            "external_column, external_constraint)\n"
+            "VALUES ({}, {}, {}, {}, {}, 'external', {}, {}, NULL, {}, {})",
+            pid, L(e.table.table_schema), L(e.table.table_name), L(e.key.column_name), L(e.key.data_type),
+            L(external_version(plan.options)), L(default), L(e.column), L(e.constraint),
+        ))
+    for e in plan.external_columns:
+        apply.append(
+            f"-- {e.table.display}: {e.rows} rows at plan time. ONE rewrite fills every row with its own\n"
+            "-- value (volatile default): no UPDATE, so no row trigger fires; then the unique index is built.\n"
+            + q(
+                "ALTER TABLE {}\nADD COLUMN {} uuid NOT NULL DEFAULT {},\nADD CONSTRAINT {} UNIQUE ({})",
+                I(*e.table.key), I(e.column), sql.SQL(default), I(e.constraint), I(e.column),
+            )
+        )
+        apply.append(q(
+            "COMMENT ON COLUMN {} IS {}", I(e.table.table_schema, e.table.table_name, e.column),
+            L(f"keyshift plan {plan.plan_id}: external id of {e.table.display}; the integer key stays internal"),
+        ))
+    apply += moves
+
+    rollback = _restore_sequences(plan)
+    for e in reversed(plan.external_columns):
+        rollback.append(q("ALTER TABLE {}\nDROP CONSTRAINT {},\nDROP COLUMN {}", I(*e.table.key), I(e.constraint),
+                          I(e.column)))
+    rollback += session_rollback_note(plan)
+    for reg in ("fingerprint", "saved_sequence", "invalidated_session", "converted_table"):
+        rollback.append(q("DELETE FROM {}\nWHERE plan_id = {}", I("keyshift", reg), pid))
+    rollback.append(
+        "-- The keyshift schema goes when no conversion is left in it.\n"
+        "DO $$\nBEGIN\n"
+        "    IF NOT EXISTS (SELECT 1 FROM keyshift.converted_table) THEN\n"
+        "        DROP SCHEMA keyshift CASCADE;\n"
+        "    END IF;\nEND\n$$;"
+    )
+    header = (
+        "What: dual-ID (external mode). Every integer key and every foreign key stays exactly as it is;\n"
+        f"  each target gets one uuid column, NOT NULL, UNIQUE, DEFAULT {default}, filled for every\n"
+        "  existing row by the same statement that adds it:\n"
+        + "\n".join(f"    {e.table.display}.{e.column} (constraint {e.constraint}; {e.rows} rows at plan time)"
+                    for e in plan.external_columns)
+        + ("\nSequences: new rows continue from the chosen values (re-checked here against max(id),\n"
+           "  under the lock; the old state is saved in keyshift.saved_sequence for rollback):\n"
+           + "\n".join(f"    {r.seq_display} ({r.table.display}.{r.key.column_name}, max {r.max_id} at plan time)"
+                       f" -> restart at {r.value}" for r in plan.restarts)
+           if plan.restarts else "\nSequences: untouched.")
+        + session_header(plan)
+        + "\nWhy: clients get ids that reveal nothing, joins keep their integer keys, and no reference\n"
+        "  moves. ADD COLUMN with a volatile default rewrites each table once, with no UPDATE and\n"
+        "  no trigger; rollback drops the column and its constraint and restores the sequences.\n"
+        "Proven by: checks/external_ids_are_unique_not_null_with_default.sql,\n"
+        "  checks/rows_unchanged_through_mapping.sql, checks/row_counts_unchanged.sql,\n"
+        "  checks/uuid_version_matches.sql"
+    )
+    return [Migration(f"{plan.plan_id}_01_add_external_ids", "add external uuid ids beside the integer keys",
+                      header, apply, rollback)]
+
+
+def print_plan(p: Plan, written, describe: str) -> None:
+    print(f"keyshift plan {p.plan_id} (external, uuid {p.options.uuid}) on {describe}")
+    print("integer keys and foreign keys stay as they are; external ids added:")
+    for e in p.external_columns:
+        print(f"  {e.table.display}.{e.column}: uuid NOT NULL UNIQUE ({e.constraint}) "
+              f"DEFAULT {external_default(p.options)}; {e.rows} rows filled")
+    for r in p.restarts:
+        print(f"restart {r.seq_display} ({r.table.display}.{r.key.column_name}, max {r.max_id}): "
+              f"new rows from {r.value}")
+    print_sessions(p)
+    for path in written:
+        if not path.name.endswith(".rollback.sql"):
+            print(f"wrote {path} (+ .rollback.sql)")
+
+
+def print_sessions(p: Plan) -> None:
+    for s in p.sessions:
+        print(f"invalidate sessions {s.display}: {s.rows} rows emptied (TRUNCATE) in the migrate transaction; "
+              "users log in again; rollback cannot restore them")
