@@ -245,6 +245,14 @@ class Catalog:
     def indexes(self, relid: int, columns: list[str]) -> list[Index]:
         return [_build(Index, r) for r in self._rows("indexes", {"relid": relid, "columns": columns})]
 
+    def table_columns(self, relid: int) -> dict[str, str]:
+        """column name -> type (format_type) of every live column of one table."""
+        return {r["column_name"]: r["data_type"] for r in self._rows("table_columns", {"relid": relid})}
+
+    def server_facts(self) -> dict:
+        """server_version_num and has_native_uuidv7 (PostgreSQL 18's uuidv7())."""
+        return self._rows("server_facts", {})[0]
+
     def key_lookalikes(self, names: list[str]) -> list[dict]:
         return self._rows("key_lookalikes", {"names": names})
 
@@ -282,6 +290,8 @@ class Snapshot:
     lookalikes: list[dict] = field(default_factory=list)
     #: dependent views, in creation order (a view after every view it reads)
     views: list[View] = field(default_factory=list)
+    #: (schema, table) of each target -> {column name: type}; for options naming a column
+    target_columns: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
 
 def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
@@ -293,6 +303,7 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
         col = (table.table_schema, table.table_name, key.column_name)
         snap.columns[col] = table.key
         snap.column_types[col] = key.data_type
+        snap.target_columns[table.key] = cat.table_columns(table.relid)
         queue.append(table)
     seen_fk: set[int] = set()
     fk_cache: dict[int, list[ForeignKey]] = {}

@@ -87,3 +87,16 @@ CREATE TABLE IF NOT EXISTS keyshift.converted_index (
 
 COMMENT ON TABLE keyshift.converted_index IS
 'Every index (and the PK/UNIQUE/EXCLUDE constraint it backs) that contains a converted column, as the plan saw it.';
+
+CREATE TABLE IF NOT EXISTS keyshift.converted_slug (
+    plan_id text NOT NULL,
+    table_schema name NOT NULL,
+    table_name name NOT NULL,
+    column_name name NOT NULL,
+    length smallint NOT NULL,
+    constraint_name name NOT NULL,
+    PRIMARY KEY (table_schema, table_name, column_name)
+);
+
+COMMENT ON TABLE keyshift.converted_slug IS
+'Every Base62 slug column keyshift added (--slug-column): its exact length and the UNIQUE constraint that guards it.';

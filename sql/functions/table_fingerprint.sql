@@ -37,6 +37,11 @@ BEGIN
             ON cc.table_schema = p_schema AND cc.table_name = p_table AND cc.column_name = a.attname
         WHERE a.attrelid = format('%I.%I', p_schema, p_table)::regclass
           AND a.attnum > 0 AND NOT a.attisdropped
+          -- a slug column keyshift added (--slug-column) did not exist before: not part of the row
+          AND NOT EXISTS (
+              SELECT 1 FROM keyshift.converted_slug AS s
+              WHERE s.table_schema = p_schema AND s.table_name = p_table AND s.column_name = a.attname
+          )
         ORDER BY a.attnum
     LOOP
         IF NOT r.converted THEN
