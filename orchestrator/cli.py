@@ -207,16 +207,21 @@ def key_options(args, facts: dict) -> dict:
     """The key options of a plan (--uuid-for, --timestamp-column, --slug-column, --slug-length),
     command line first, then the [keyshift] section of yoyo.ini; plus what the server offers."""
     ini = ini_defaults()
+    names = {parse_qualified(t) for t in args.table}
     per_table = {}
-    for text, version in ini_table_uuid().items():
-        per_table[parse_qualified(text, "uuid.")] = version
+    for text, version in ini_table_uuid().items():  # yoyo.ini serves many plans: only this plan's tables
+        if parse_qualified(text, "uuid.") in names:
+            per_table[parse_qualified(text, "uuid.")] = version
     for item in args.uuid_for or []:
         name, sep, version = item.rpartition("=")
         if not sep:
             raise Refused(f"--uuid-for {item!r}", "has no version", "write SCHEMA.TABLE=v7 (v4, v7 or v6)")
         per_table[parse_qualified(name, "--uuid-for")] = version.strip()
-    ts_cols = args.timestamp_column if args.timestamp_column is not None else ini.get("timestamp_column", "").split()
-    slug_cols = args.slug_column if args.slug_column is not None else ini.get("slug_column", "").split()
+    def from_ini(key: str) -> list[str]:
+        return [c for c in ini.get(key, "").split() if parse_qualified(c, key, 3)[:2] in names]
+
+    ts_cols = args.timestamp_column if args.timestamp_column is not None else from_ini("timestamp_column")
+    slug_cols = args.slug_column if args.slug_column is not None else from_ini("slug_column")
     length = args.slug_length if args.slug_length is not None else ini.get("slug_length", planmod.SLUG_DEFAULT)
     try:
         length = int(length)

@@ -104,7 +104,7 @@ def max_id_setting(target: Target) -> str:
 
 def _id_order_time(target: Target, column: str) -> sql.Composed:
     return sql.SQL(
-        "transaction_timestamp() - (current_setting({})::bigint - {}::bigint) * INTERVAL '1 millisecond'"
+        "transaction_timestamp() - (current_setting({})::bigint - {}::bigint) * interval '1 millisecond'"
     ).format(L(max_id_setting(target)), I(column))
 
 
@@ -113,7 +113,15 @@ def key_time_expr(target: Target, column: str) -> sql.Composed:
     fallback = _id_order_time(target, column)
     if target.timestamp_column is None:
         return fallback
-    return sql.SQL("coalesce({}::timestamptz, {})").format(I(target.timestamp_column), fallback)
+    low, high = TIME_RANGE[target.uuid_version]
+    ts = sql.SQL("{}::timestamptz").format(I(target.timestamp_column))
+    return sql.SQL("coalesce(CASE WHEN {ts} >= {lo} AND {ts} < {hi} THEN {ts} END, {fb})").format(
+        ts=ts, lo=sql.SQL(f"'{low}'::timestamptz"), hi=sql.SQL(f"'{high}'::timestamptz"), fb=fallback)
+
+
+#: The times each layout can hold; a timestamp outside (or infinity) counts as NULL.
+TIME_RANGE = {"v7": ("1970-01-01 00:00:00+00", "10000-01-01 00:00:00+00"),
+              "v6": ("1582-10-15 00:00:00+00", "5236-01-01 00:00:00+00")}
 
 
 def new_key_expr(plan: Plan, col: Column) -> sql.Composed:
@@ -125,7 +133,7 @@ def new_key_expr(plan: Plan, col: Column) -> sql.Composed:
     if target.timestamp_column is not None and not col.is_key:
         return sql.SQL("{}({}::bigint)").format(_new_id_fn(target), I(col.column_name))
     fn = sql.SQL("keyshift.keyed_uuid_v7" if target.uuid_version == "v7" else "keyshift.keyed_uuid_v6")
-    return sql.SQL("{}(\n    {},\n    {},\n    {}::bigint\n)").format(
+    return sql.SQL("{}({}, {}, {}::bigint)").format(
         fn, key_time_expr(target, col.column_name), k, I(col.column_name)
     )
 
@@ -193,7 +201,7 @@ def key_version_line(plan: Plan, target: Target) -> str:
     line = f"{target.table.display}.{target.key.column_name}: uuid {target.uuid_version}, default {default}"
     if target.timestamp_column:
         line += (f"; existing keys timed by {target.timestamp_column} ({target.timestamp_type}), rows where it is "
-                 "NULL in old-id order at the conversion time")
+                 "NULL (or out of range) in old-id order at the conversion time")
     elif target.time_ordered:
         line += "; existing keys in old-id order, 1 ms apart, ending at the conversion time"
     if target.slug_column:
@@ -235,7 +243,7 @@ def _slug_fn(target: Target) -> sql.Identifier:
 
 
 def slug_constraint_name(target: Target) -> str:
-    return short_name("", target.table.table_name, target.slug_column, "key")
+    return short_name(f"{target.table.table_name}_{target.slug_column}_key")
 
 
 def _add_slugs(plan: Plan) -> Migration | None:
