@@ -331,6 +331,14 @@ class Catalog:
     def indexes(self, relid: int, columns: list[str]) -> list[Index]:
         return [_build(Index, r) for r in self._rows("indexes", {"relid": relid, "columns": columns})]
 
+    def table_columns(self, relid: int) -> dict[str, str]:
+        """column name -> type (format_type) of every live column of one table."""
+        return {r["column_name"]: r["data_type"] for r in self._rows("table_columns", {"relid": relid})}
+
+    def server_facts(self) -> dict:
+        """server_version_num and has_native_uuidv7 (PostgreSQL 18's uuidv7())."""
+        return self._rows("server_facts", {})[0]
+
     def key_lookalikes(self, names: list[str]) -> list[dict]:
         return self._rows("key_lookalikes", {"names": names})
 
@@ -404,6 +412,8 @@ class Snapshot:
     references: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
     #: --reference column -> rows whose value is no id of the target (counted at plan time)
     reference_orphans: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    #: (schema, table) of each target -> {column name: type}; for options naming a column
+    target_columns: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
 
 def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()) -> Snapshot:
@@ -421,6 +431,7 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()
         col = (table.table_schema, table.table_name, key.column_name)
         snap.columns[col] = table.key
         snap.column_types[col] = key.data_type
+        snap.target_columns[table.key] = cat.table_columns(table.relid)
         queue.append(table)
     keys = {t.key: k.column_name for t, k in targets}
     for col, target in references:

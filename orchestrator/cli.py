@@ -7,6 +7,7 @@ written). Every error is one line naming the object, the reason and the fix.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import sys
@@ -122,7 +123,9 @@ def cmd_plan(args) -> int:
         safety.refuse_unsafe(cat, snap)
         shape = drift.objects(snap, drift.table_columns(cat, snap))
         facts = external.read_facts(conn, options, targets, cat.table)
+        server = cat.server_facts()
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
+    options = dataclasses.replace(options, **key_options(args, server))
     the_plan = planmod.build(snap, options, plan_id)
     external.validate(the_plan, facts)
     if args.mode == "external":
@@ -190,7 +193,7 @@ def _print_plan(p: planmod.Plan, written: list[Path], dsn: str) -> None:
         kind = t.key.sequence_kind or "no sequence"
         print(f"key {t.table.display}.{t.key.column_name}: {t.key.data_type}, {kind}"
               + (f" {t.key.seq_schema}.{t.key.seq_name}" if t.key.seq_name else "")
-              + " -> uuid DEFAULT gen_random_uuid()")
+              + f" -> {rendermod.key_version_line(p, t).split(': ', 1)[1]}")
     print(f"dependent objects ({len(p.views) + len(p.carried)}):")
     for v in p.views:
         print(f"  {v.display} (dropped in 02, re-created in 04)")
@@ -323,6 +326,52 @@ def cmd_redis_rewrite(args) -> int:
     return redis_step.cmd_redis_rewrite(args)
 
 
+def key_options(args, facts: dict) -> dict:
+    """The key options of a plan (--uuid-for, --timestamp-column, --slug-column, --slug-length),
+    command line first, then the [keyshift] section of yoyo.ini; plus what the server offers."""
+    ini = ini_defaults()
+    names = {parse_qualified(t) for t in args.table}
+    per_table = {}
+    for text, version in ini_table_uuid().items():  # yoyo.ini serves many plans: only this plan's tables
+        if parse_qualified(text, "uuid.") in names:
+            per_table[parse_qualified(text, "uuid.")] = version
+    for item in args.uuid_for or []:
+        name, sep, version = item.rpartition("=")
+        if not sep:
+            raise Refused(f"--uuid-for {item!r}", "has no version", "write SCHEMA.TABLE=v7 (v4, v7 or v6)")
+        per_table[parse_qualified(name, "--uuid-for")] = version.strip()
+    def from_ini(key: str) -> list[str]:
+        return [c for c in ini.get(key, "").split() if parse_qualified(c, key, 3)[:2] in names]
+
+    ts_cols = args.timestamp_column if args.timestamp_column is not None else from_ini("timestamp_column")
+    slug_cols = args.slug_column if args.slug_column is not None else from_ini("slug_column")
+    length = args.slug_length if args.slug_length is not None else ini.get("slug_length", planmod.SLUG_DEFAULT)
+    try:
+        length = int(length)
+    except ValueError:
+        raise Refused(f"slug_length {length!r}", "is not a number", "give a length from 10 to 22") from None
+    return dict(
+        uuid_tables=tuple((s, t, v) for (s, t), v in per_table.items()),
+        timestamp_columns=tuple(parse_qualified(c, "--timestamp-column", 3) for c in ts_cols),
+        slug_columns=tuple(parse_qualified(c, "--slug-column", 3) for c in slug_cols),
+        slug_length=length,
+        native_uuidv7=bool(facts["has_native_uuidv7"]),
+        server_version_num=int(facts["server_version_num"]),
+    )
+
+
+def ini_table_uuid(path: Path | None = None) -> dict[str, str]:
+    """``uuid.SCHEMA.TABLE = v7`` lines of [keyshift] in yoyo.ini, names case preserved."""
+    import configparser
+
+    ini = configparser.ConfigParser()
+    ini.optionxform = str  # table names are case-sensitive
+    ini.read([path or Path.cwd() / "yoyo.ini"])
+    if not ini.has_section("keyshift"):
+        return {}
+    return {k[len("uuid."):]: v.strip() for k, v in ini["keyshift"].items() if k.lower().startswith("uuid.")}
+
+
 def ini_defaults(path: Path | None = None) -> dict[str, str]:
     """Plan and migrate defaults from the [keyshift] section of yoyo.ini (command-line options win)."""
     import configparser
@@ -378,7 +427,16 @@ def parser() -> argparse.ArgumentParser:
     sp = common(sub.add_parser("plan", help="write reviewable migrations for the given tables"))
     sp.add_argument("--table", action="append", required=True, help="SCHEMA.TABLE to convert (repeatable)")
     sp.add_argument("--mode", default=defaults.get("mode", "replace"), choices=planmod.MODES)
-    sp.add_argument("--uuid", default=defaults.get("uuid", "v4"), choices=planmod.UUID_VERSIONS)
+    sp.add_argument("--uuid", default=defaults.get("uuid", "v4"), metavar="{v4,v7,v6}",
+                    help="key version for every target (default v4); a bad value is refused with exit 3")
+    sp.add_argument("--uuid-for", action="append", metavar="SCHEMA.TABLE=VERSION",
+                    help="key version for one target, overriding --uuid (repeatable)")
+    sp.add_argument("--timestamp-column", action="append", metavar="SCHEMA.TABLE.COL",
+                    help="existing rows of that v7/v6 target get keys timed by this column (repeatable)")
+    sp.add_argument("--slug-column", action="append", metavar="SCHEMA.TABLE.COL",
+                    help="add a unique Base62 slug column to that target (repeatable)")
+    sp.add_argument("--slug-length", type=int, default=None, metavar="N",
+                    help=f"slug length, {planmod.SLUG_MIN}-{planmod.SLUG_MAX} (default {planmod.SLUG_DEFAULT})")
     sp.add_argument("--reference", action="append", default=[], metavar="SCHEMA.TABLE.COL=SCHEMA.TARGET",
                     help="an integer column without an FK that holds ids of a --table target: "
                          "converted with it (repeatable)")

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 from orchestrator.catalog import INTEGER_TYPES, ForeignKey, KeyColumn, Snapshot, Table, qualname
@@ -15,6 +17,9 @@ from orchestrator.errors import Refused
 MODES = ("replace", "external")
 UUID_VERSIONS = ("v4", "v7", "v6")
 NAME_LIMIT = 63  # NAMEDATALEN - 1 bytes
+#: Types a --timestamp-column may have (format_type spelling, precision removed).
+TIMESTAMP_TYPES = ("timestamp with time zone", "timestamp without time zone", "date")
+SLUG_MIN, SLUG_MAX, SLUG_DEFAULT = 10, 22, 22
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,16 @@ class Options:
     restarts: tuple = ()
     #: ((schema, table), ...): --invalidate-sessions SCHEMA.TABLE
     sessions: tuple = ()
+    #: per-table overrides of ``uuid``: (schema, table, version)
+    uuid_tables: tuple[tuple[str, str, str], ...] = ()
+    #: (schema, table, column): existing rows of that target get keys timed by the column
+    timestamp_columns: tuple[tuple[str, str, str], ...] = ()
+    #: (schema, table, column): a new unique Base62 slug column on that target
+    slug_columns: tuple[tuple[str, str, str], ...] = ()
+    slug_length: int = SLUG_DEFAULT
+    #: what the server offered at plan time (catalog.server_facts)
+    native_uuidv7: bool = False
+    server_version_num: int = 0
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,15 @@ class Target:
     key: KeyColumn
     map_table: str
     rows: int
+    uuid_version: str = "v4"
+    timestamp_column: str | None = None
+    timestamp_type: str | None = None
+    slug_column: str | None = None
+    slug_length: int = SLUG_DEFAULT
+
+    @property
+    def time_ordered(self) -> bool:
+        return self.uuid_version in ("v7", "v6")
 
     @property
     def salt(self) -> str:
@@ -156,13 +180,12 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
     from orchestrator import external
 
     external.validate_options(options)
-    if options.uuid != "v4":
-        raise Refused(f"--uuid {options.uuid}", "is not available in this version yet", "use --uuid v4")
 
     targets = [
         Target(table=t, key=k, map_table=map_table_name(*t.key), rows=snap.row_counts[t.key])
         for t, k in snap.targets
     ]
+    targets = resolve_key_options(snap, options, targets)
     target_keys = {t.table.key for t in targets}
     maps = {t.table.key: t.map_table for t in targets}
 
@@ -253,6 +276,71 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
         fks=list(snap.fks), row_counts=dict(snap.row_counts), indexes=dict(snap.indexes), warnings=warnings,
         views=list(snap.views), carried=list(snap.carried), references=dict(snap.references),
     )
+
+
+def resolve_key_options(snap: Snapshot, options: Options, targets: list[Target]) -> list[Target]:
+    """Give each target its uuid version, timestamp column and slug column; refuse bad ones.
+
+    Every option naming a table must name a target of this plan; a timestamp column must
+    exist and be timestamptz, timestamp or date, on a v7/v6 target; a slug column must not
+    exist yet (keyshift adds it, and rollback drops it); slug lengths are 10..22.
+    """
+    by_key = {t.table.key: t for t in targets}
+
+    def target_for(option: str, schema: str, table: str, column: str | None = None) -> Target:
+        shown = qualname(schema, table) + (f".{column}" if column is not None else "")
+        if (schema, table) not in by_key:
+            raise Refused(f"{option} {shown}", f"names table {qualname(schema, table)}, which is not a target of "
+                          "this plan", f"add --table {qualname(schema, table)}, or leave the option out")
+        return by_key[(schema, table)]
+
+    if not SLUG_MIN <= options.slug_length <= SLUG_MAX:
+        raise Refused(f"--slug-length {options.slug_length}", f"is outside {SLUG_MIN}..{SLUG_MAX}",
+                      f"choose a length from {SLUG_MIN} to {SLUG_MAX} ({SLUG_DEFAULT}, the default, encodes "
+                      "128 bits)")
+    settings: dict[tuple[str, str], dict] = {k: {"uuid_version": options.uuid} for k in by_key}
+    seen: set = set()
+    for schema, table, version in options.uuid_tables:
+        target_for("uuid", schema, table)
+        if version not in UUID_VERSIONS:
+            raise Refused(f"uuid.{qualname(schema, table)}", f"unknown version {version!r}",
+                          f"choose one of {', '.join(UUID_VERSIONS)}")
+        if ("uuid", schema, table) in seen:
+            raise Refused(f"uuid.{qualname(schema, table)}", "is given twice", "give one version per table")
+        seen.add(("uuid", schema, table))
+        settings[(schema, table)]["uuid_version"] = version
+    for schema, table, column in options.timestamp_columns:
+        shown = f"--timestamp-column {qualname(schema, table)}.{column}"
+        target = target_for("--timestamp-column", schema, table, column)
+        if "timestamp_column" in settings[target.table.key]:
+            raise Refused(shown, f"is a second timestamp column for {target.table.display}",
+                          "give one --timestamp-column per table")
+        columns = snap.target_columns.get(target.table.key, {})
+        if column not in columns:
+            raise Refused(shown, f"no column {column} in {target.table.display}",
+                          "name an existing timestamptz, timestamp or date column (names are case-sensitive)")
+        data_type = re.sub(r"\(\d+\)", "", columns[column])
+        if data_type not in TIMESTAMP_TYPES:
+            raise Refused(shown, f"is {columns[column]}, not a point in time",
+                          "name a timestamptz, timestamp or date column")
+        if settings[target.table.key]["uuid_version"] not in ("v7", "v6"):
+            raise Refused(shown, f"{target.table.display} gets uuid {settings[target.table.key]['uuid_version']} "
+                          "keys, which carry no time", "add --uuid v7 (or v6) for it")
+        settings[target.table.key].update(timestamp_column=column, timestamp_type=data_type)
+    for schema, table, column in options.slug_columns:
+        shown = f"--slug-column {qualname(schema, table)}.{column}"
+        target = target_for("--slug-column", schema, table, column)
+        if "slug_column" in settings[target.table.key]:
+            raise Refused(shown, f"is a second slug column for {target.table.display}",
+                          "give one --slug-column per table")
+        columns = snap.target_columns.get(target.table.key, {})
+        if column in columns:
+            raise Refused(shown, f"{target.table.display} has a column {column} already ({columns[column]})",
+                          "name a new column: keyshift adds it, fills it and drops it again on rollback")
+        if len(column.encode()) > NAME_LIMIT:
+            raise Refused(shown, f"is longer than {NAME_LIMIT} bytes", "choose a shorter column name")
+        settings[target.table.key].update(slug_column=column, slug_length=options.slug_length)
+    return [dataclasses.replace(t, **settings[t.table.key]) for t in targets]
 
 
 def _type_of(snap: Snapshot, key: tuple[str, str, str]) -> str:

@@ -14,6 +14,7 @@ The mapping table written first is the permanent record of old -> new.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -80,20 +81,235 @@ def _map(target_or_col) -> sql.Identifier:
 
 
 def _new_key_expr(plan: Plan, col: Column) -> sql.Composed:
+    return new_key_expr(plan, col)
+
+
+# --- key versions (--uuid v4|v7|v6, --timestamp-column) -----------------------------------
+#
+# Existing rows get a key that is a deterministic function of (conversion key, table salt,
+# old id), so a key column and every column that references it convert independently:
+#   v4: keyed_uuid_v4(key || salt, id)
+#   v7/v6 without a timestamp column: keyed_uuid_v7/v6(ts, key || salt, id) with
+#     ts = transaction_timestamp() - (max id - id) ms. The newest old row gets the
+#     conversion's own time, the others follow id order one millisecond apart; so old rows
+#     sort before every new row, and only differences of ids leak, never the ids themselves.
+#     max id is read once per table in step 01 into a transaction-local setting.
+#   v7/v6 with a timestamp column: ts = coalesce(column, the id-order time above), for the
+#     key column itself; the columns that reference it cannot see the parent's timestamp,
+#     so they convert through the mapping table (a lookup function, see _new_id_fn).
+
+def max_id_setting(target: Target) -> str:
+    """The transaction-local setting that holds a target's max old id during the conversion."""
+    return "keyshift.max_id_" + hashlib.md5(target.map_table.encode()).hexdigest()[:12]
+
+
+def _id_order_time(target: Target, column: str) -> sql.Composed:
+    return sql.SQL(
+        "transaction_timestamp() - (current_setting({})::bigint - {}::bigint) * interval '1 millisecond'"
+    ).format(L(max_id_setting(target)), I(column))
+
+
+def key_time_expr(target: Target, column: str) -> sql.Composed:
+    """The time part of the key of the row whose old id is in ``column`` (a column of the target)."""
+    fallback = _id_order_time(target, column)
+    if target.timestamp_column is None:
+        return fallback
+    low, high = TIME_RANGE[target.uuid_version]
+    ts = sql.SQL("{}::timestamptz").format(I(target.timestamp_column))
+    return sql.SQL("coalesce(CASE WHEN {ts} >= {lo} AND {ts} < {hi} THEN {ts} END, {fb})").format(
+        ts=ts, lo=sql.SQL(f"'{low}'::timestamptz"), hi=sql.SQL(f"'{high}'::timestamptz"), fb=fallback)
+
+
+#: The times each layout can hold; a timestamp outside (or infinity) counts as NULL.
+TIME_RANGE = {"v7": ("1970-01-01 00:00:00+00", "10000-01-01 00:00:00+00"),
+              "v6": ("1582-10-15 00:00:00+00", "5236-01-01 00:00:00+00")}
+
+
+def new_key_expr(plan: Plan, col: Column) -> sql.Composed:
+    """The USING expression that turns ``col`` (an old integer id) into its new uuid."""
     target = plan.target_of(col.root)
-    return sql.SQL("keyshift.keyed_uuid_v4(current_setting({}) || {}, {}::bigint)").format(
-        L(KEY_SETTING), L(target.salt), I(col.column_name)
+    k = sql.SQL("current_setting({}) || {}").format(L(KEY_SETTING), L(target.salt))
+    if not target.time_ordered:
+        return sql.SQL("keyshift.keyed_uuid_v4({}, {}::bigint)").format(k, I(col.column_name))
+    if target.timestamp_column is not None and not col.is_key:
+        return sql.SQL("{}({}::bigint)").format(_new_id_fn(target), I(col.column_name))
+    fn = sql.SQL("keyshift.keyed_uuid_v7" if target.uuid_version == "v7" else "keyshift.keyed_uuid_v6")
+    return sql.SQL("{}({}, {}, {}::bigint)").format(
+        fn, key_time_expr(target, col.column_name), k, I(col.column_name)
     )
 
 
+def _new_id_fn(target: Target) -> sql.Identifier:
+    return I("pg_temp", short_name("keyshift_new_id_", target.map_table))
+
+
+def _create_new_id_fn(target: Target) -> str:
+    """old id -> new uuid through the mapping; an id the mapping lacks is an error, never NULL."""
+    return q(
+        "CREATE FUNCTION {fn}(bigint) RETURNS uuid\nLANGUAGE plpgsql STABLE\nAS $$\n"
+        "DECLARE\n    found uuid;\nBEGIN\n"
+        "    IF $1 IS NULL THEN\n        RETURN NULL;\n    END IF;\n"
+        "    SELECT m.new_id INTO found FROM {m} AS m WHERE m.old_id = $1;\n"
+        "    IF found IS NULL THEN\n"
+        "        RAISE EXCEPTION 'keyshift: id % of % is referenced but has no row', $1, {shown}\n"
+        "        USING HINT = 'a NOT VALID foreign key lets orphans in: delete or fix them, then migrate';\n"
+        "    END IF;\n    RETURN found;\nEND\n$$",
+        fn=_new_id_fn(target), m=_map(target), shown=L(target.table.display),
+    )
+
+
+def key_default_expr(target: Target, native_uuidv7: bool = False) -> str:
+    """The DEFAULT of the new key, as pg_get_expr prints it."""
+    if target.uuid_version == "v7":
+        return "uuidv7()" if native_uuidv7 else "keyshift.uuid_v7()"
+    if target.uuid_version == "v6":
+        return "keyshift.uuid_v6()"
+    return "gen_random_uuid()"
+
+
+#: Decided when the migration runs: a plan written on PostgreSQL 18 must not fail on 15.
+_HAS_UUIDV7 = "to_regprocedure('pg_catalog.uuidv7()') IS NOT NULL"
+
+
+def key_default_value_sql(target: Target) -> sql.Composable:
+    """The key default as a SQL text value (for keyshift.converted_table.key_default)."""
+    if target.uuid_version == "v7":
+        return sql.SQL("CASE WHEN {} THEN {} ELSE {} END").format(
+            sql.SQL(_HAS_UUIDV7), L(key_default_expr(target, True)), L(key_default_expr(target, False)))
+    return L(key_default_expr(target))
+
+
+def key_default_sql(plan: Plan, target: Target) -> str:
+    """The statement that gives the new key its default for new rows."""
+    tab, col = _tab(*target.table.key), I(target.key.column_name)
+    if target.uuid_version != "v7":
+        return q("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}", tab, col, sql.SQL(key_default_expr(target)))
+    native = q("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}", tab, col, sql.SQL(key_default_expr(target, True)))
+    plain = q("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}", tab, col, sql.SQL(key_default_expr(target, False)))
+    return (
+        "-- PostgreSQL 18 has uuidv7() built in; older servers use keyshift.uuid_v7().\n"
+        f"DO $$\nBEGIN\n    IF {_HAS_UUIDV7} THEN\n        {native}\n    ELSE\n        {plain}\n    END IF;\nEND\n$$;"
+    )
+
+
+def key_version_line(plan: Plan, target: Target) -> str:
+    """One human line: version, default, where the time of existing keys comes from."""
+    default = key_default_expr(target, plan.options.native_uuidv7)
+    if target.uuid_version == "v7":
+        server = plan.options.server_version_num
+        default = (f"{default} (chosen at plan time: server {server} "
+                   f"{'has' if plan.options.native_uuidv7 else 'lacks'} uuidv7(); rechecked at migrate time)")
+    line = f"{target.table.display}.{target.key.column_name}: uuid {target.uuid_version}, default {default}"
+    if target.timestamp_column:
+        line += (f"; existing keys timed by {target.timestamp_column} ({target.timestamp_type}), rows where it is "
+                 "NULL (or out of range) in old-id order at the conversion time")
+    elif target.time_ordered:
+        line += "; existing keys in old-id order, 1 ms apart, ending at the conversion time"
+    if target.slug_column:
+        line += f"; slug {target.slug_column} ({target.slug_length} chars)"
+    return line
+
+
+def _max_id_statement(target: Target) -> str:
+    """Step 01: read max(old id) into the setting; refuse a span that would run before the epoch."""
+    key = I(target.key.column_name)
+    return (
+        f"-- {target.table.display}: max old id for the id-order time of existing {target.uuid_version} keys.\n"
+        + _do(q(
+            "PERFORM set_config({s}, coalesce(max(t.{k}), 0)::text, TRUE)\nFROM {t} AS t;\n"
+            "IF (SELECT max(t.{k})::numeric - min(t.{k}) FROM {t} AS t)\n"
+            "    > extract(EPOCH FROM transaction_timestamp()) * 1000 THEN\n"
+            "    RAISE EXCEPTION 'keyshift: ids of % span more milliseconds than have passed since 1970', {shown}\n"
+            "    USING HINT = 'use --timestamp-column for this table, or --uuid v4';\nEND IF",
+            s=L(max_id_setting(target)), k=key, t=_tab(*target.table.key), shown=L(target.table.display),
+        ))
+    )
+
+
+# --- 06: slugs (--slug-column, --slug-length) ---------------------------------------------
+#
+# Existing rows: base62(keyed_uuid_v4(key || salt || 'slug', old id), N), computed into a
+# temporary table, where any duplicate (possible below 22 characters, astronomically
+# unlikely at 22) is redrawn until none is left; the column is then filled in one rewrite
+# (no UPDATE, so no row trigger fires). Slugs reveal neither the old id nor the key.
+# New rows: DEFAULT keyshift.random_slug(N) under a UNIQUE constraint; a collision raises
+# unique_violation (SQLSTATE 23505) and the application retries the INSERT.
+
+def _slug_table(target: Target) -> sql.Identifier:
+    return I("pg_temp", short_name("keyshift_slug_", target.map_table))
+
+
+def _slug_fn(target: Target) -> sql.Identifier:
+    return I("pg_temp", short_name("keyshift_slug_of_", target.map_table))
+
+
+def slug_constraint_name(target: Target) -> str:
+    return short_name(f"{target.table.table_name}_{target.slug_column}_key")
+
+
+def _add_slugs(plan: Plan) -> Migration | None:
+    targets = [t for t in plan.targets if t.slug_column]
+    if not targets:
+        return None
+    apply, rollback = [], []
+    for t in targets:
+        tab, col, n = _tab(*t.table.key), I(t.slug_column), L(t.slug_length)
+        apply.append(f"-- {t.table.display}.{t.slug_column}: {t.rows} rows at plan time, {t.slug_length} chars.\n"
+                     + q("ALTER TABLE {} ADD COLUMN {} text", tab, col))
+        apply.append(q(
+            "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS\nSELECT\n    m.new_id,\n"
+            "    keyshift.base62(keyshift.keyed_uuid_v4(current_setting({}) || {}, m.old_id), {}) AS slug\n"
+            "FROM {} AS m",
+            _slug_table(t), L(KEY_SETTING), L(t.salt + "slug:"), n, _map(t),
+        ))
+        apply.append(q("ALTER TABLE {} ADD PRIMARY KEY (new_id)", _slug_table(t)))
+        apply.append("-- Redraw duplicates until every slug is unique.\n" + _do(q(
+            "LOOP\n    UPDATE {s} AS s SET slug = keyshift.random_slug({n})\n"
+            "    FROM (\n        SELECT\n            d.new_id,\n"
+            "            row_number() OVER (PARTITION BY d.slug ORDER BY d.new_id) AS n\n"
+            "        FROM {s} AS d\n    ) AS dup\n    WHERE dup.new_id = s.new_id AND dup.n > 1;\n"
+            "    EXIT WHEN NOT found;\nEND LOOP",
+            s=_slug_table(t), n=n,
+        )))
+        apply.append(q(
+            "CREATE FUNCTION {}(uuid) RETURNS text\nLANGUAGE sql STABLE\nAS $$ SELECT slug FROM {} WHERE new_id = $1 $$",
+            _slug_fn(t), _slug_table(t),
+        ))
+        apply.append("-- One rewrite fills every row; no row trigger fires.\n" + q(
+            "ALTER TABLE {}\nALTER COLUMN {c} TYPE text USING {}({}),\nALTER COLUMN {c} SET NOT NULL,\n"
+            "ALTER COLUMN {c} SET DEFAULT keyshift.random_slug({}),\nADD CONSTRAINT {} UNIQUE ({c})",
+            tab, _slug_fn(t), I(t.key.column_name), n, I(slug_constraint_name(t)), c=col,
+        ))
+        apply.append(q("COMMENT ON COLUMN {} IS {}", I(*t.table.key, t.slug_column), L(
+            f"keyshift plan {plan.plan_id}: unique Base62 slug of {t.slug_length} characters; "
+            "the default can collide: retry the INSERT on unique_violation")))
+        apply.append(q("DROP FUNCTION {}(uuid)", _slug_fn(t)))
+        apply.append(q("DROP TABLE {}", _slug_table(t)))
+    for t in reversed(targets):
+        rollback.append(q("ALTER TABLE {} DROP COLUMN {}", _tab(*t.table.key), I(t.slug_column)))
+    header = (
+        "What: adds a unique Base62 [0-9a-zA-Z] slug column to each table below and fills every row:\n"
+        + "\n".join(f"    {t.table.display}.{t.slug_column}: {t.slug_length} chars, "
+                    f"default keyshift.random_slug({t.slug_length}), UNIQUE {slug_constraint_name(t)}"
+                    for t in targets)
+        + "\nWhy: short public identifiers that reveal neither the old id nor the key. Existing rows get a keyed\n"
+        "  hash of the old id; any duplicate is redrawn before the UNIQUE constraint is added. New rows\n"
+        "  draw a random slug; on the rare collision the INSERT fails with unique_violation: retry it.\n"
+        "Proven by: checks/slugs_are_unique_base62.sql"
+    )
+    return Migration(f"{plan.plan_id}_06_add_slugs", "add unique Base62 slug columns", header, apply, rollback)
+
+
 def render(plan: Plan) -> list[Migration]:
-    return [
+    migrations = [
         _map_keys(plan),
         _detach_fks(plan),
         _convert(plan),
         _reattach_fks(plan),
         _defaults(plan),
     ]
+    slugs = _add_slugs(plan)
+    return migrations + ([slugs] if slugs else [])
 
 
 def file_names(plan: Plan) -> list[str]:
@@ -119,6 +335,11 @@ def _map_keys(plan: Plan) -> Migration:
         "CREATE SCHEMA IF NOT EXISTS keyshift;",
         _file("registry.sql"),
         _file("functions/keyed_uuid_v4.sql"),
+        _file("functions/keyed_uuid_v7.sql"),
+        _file("functions/keyed_uuid_v6.sql"),
+        _file("functions/uuid_v7.sql"),
+        _file("functions/uuid_v6.sql"),
+        _file("functions/base62.sql"),
         _file("functions/table_fingerprint.sql"),
         "-- Parents before children, so no application transaction can deadlock us halfway.\n"
         + q("LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE",
@@ -129,14 +350,24 @@ def _map_keys(plan: Plan) -> Migration:
     ]
     # --invalidate-sessions: emptied before anything is fingerprinted, so the checks agree.
     apply += external.session_statements(plan)
+    apply += [_max_id_statement(t) for t in plan.targets if t.time_ordered]
     for t in plan.targets:
         apply.append(q(
             "INSERT INTO keyshift.converted_table\n"
             "(plan_id, table_schema, table_name, key_column, old_type, mode, uuid_version, key_default, map_table)\n"
-            "VALUES ({}, {}, {}, {}, {}, {}, 4, 'gen_random_uuid()', {})",
+            "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
             pid, L(t.table.table_schema), L(t.table.table_name), L(t.key.column_name),
-            L(t.key.data_type), L(plan.options.mode), L(t.map_table),
+            L(t.key.data_type), L(plan.options.mode), L(int(t.uuid_version[1:])), key_default_value_sql(t),
+            L(t.map_table),
         ))
+        if t.slug_column:
+            apply.append(q(
+                "INSERT INTO keyshift.converted_slug\n"
+                "(plan_id, table_schema, table_name, column_name, length, constraint_name)\n"
+                "VALUES ({}, {}, {}, {}, {}, {})",
+                pid, L(t.table.table_schema), L(t.table.table_name), L(t.slug_column), L(t.slug_length),
+                L(slug_constraint_name(t)),
+            ))
     for c in plan.columns:
         apply.append(q(
             "INSERT INTO keyshift.converted_column\n"
@@ -219,8 +450,8 @@ def _map_keys(plan: Plan) -> Migration:
 
     rollback = [q("DROP TABLE {}", _map(t)) for t in reversed(plan.targets)]
     rollback += external.session_rollback_note(plan)
-    for reg in ("converted_view", "fingerprint", "saved_sequence", "invalidated_session", "converted_index",
-                "converted_constraint", "converted_column", "converted_table"):
+    for reg in ("converted_view", "converted_slug", "fingerprint", "saved_sequence", "invalidated_session",
+                "converted_index", "converted_constraint", "converted_column", "converted_table"):
         rollback.append(q("DELETE FROM {}\nWHERE plan_id = {}", I("keyshift", reg), pid))
     rollback.append(
         "-- The keyshift schema goes when no conversion is left in it.\n"
@@ -476,6 +707,8 @@ def _reference_guards(plan: Plan) -> list[str]:
 
 def _convert(plan: Plan) -> Migration:
     apply = [_KEY_GUARD] + _reference_guards(plan)
+    looked_up = [t for t in plan.targets if t.time_ordered and t.timestamp_column]
+    apply += [_create_new_id_fn(t) for t in looked_up]
     for table in _tables_with_columns(plan):
         cols = plan.columns_of(table)
         clauses = []
@@ -517,6 +750,7 @@ def _convert(plan: Plan) -> Migration:
                 "ALTER COLUMN {} TYPE {} USING {}({})", I(c.column_name), sql.SQL(c.old_type), fn, I(c.column_name)
             )[:-1])
         rollback.append(q("ALTER TABLE {}\n{}", _tab(*table), sql.SQL(",\n".join(clauses))))
+    apply += [q("DROP FUNCTION {}(bigint)", _new_id_fn(t)) for t in looked_up]
     for t in plan.targets:
         k = t.key
         kind = k.sequence_kind
@@ -559,9 +793,11 @@ def _convert(plan: Plan) -> Migration:
             + ", ".join(c.column_name for c in plan.columns_of(table))
             for table in _tables_with_columns(plan)
         )
-        + "\n  Old sequences/identities are detached from the keys first.\n"
-        "Why: the same keyed function of the old id gives a key and all its references the same\n"
-        "  uuid, so no join and no UPDATE is needed, and row triggers never fire.\n"
+        + "\n  Old sequences/identities are detached from the keys first. Keys:\n"
+        + "\n".join(f"    {key_version_line(plan, t)}" for t in plan.targets)
+        + "\nWhy: the same keyed function of the old id gives a key and all its references the same\n"
+        "  uuid, so no join and no UPDATE is needed, and row triggers never fire. Columns referencing\n"
+        "  a table keyed by a timestamp column cannot see that timestamp: they read the mapping.\n"
         "Proven by: checks/rows_unchanged_through_mapping.sql, checks/no_integer_key_left.sql"
     )
     return Migration(f"{plan.plan_id}_03_convert_key_columns", "convert keys and references to uuid",
@@ -595,8 +831,7 @@ def _defaults(plan: Plan) -> Migration:
     apply, rollback = [], []
     for t in plan.targets:
         k = t.key
-        apply.append(q("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT gen_random_uuid()",
-                       _tab(*t.table.key), I(k.column_name)))
+        apply.append(key_default_sql(plan, t))
         if k.sequence_kind == "serial":
             apply.append(q("DROP SEQUENCE {}", _tab(k.seq_schema, k.seq_name)))
         if _drops_plain_sequence(k):
@@ -626,9 +861,9 @@ def _defaults(plan: Plan) -> Migration:
             rollback.append(q("ALTER SEQUENCE {} OWNER TO {}", _tab(k.seq_schema, k.seq_name), I(k.seq_owner)))
             rollback += _sequence_privileges(k)
     header = (
-        "What: new rows get their key from gen_random_uuid(); the serial sequences of the old keys\n"
-        "  are dropped (identity sequences went with DROP IDENTITY in step 03):\n"
-        + "\n".join(f"    {t.table.display}.{t.key.column_name}: default gen_random_uuid()"
+        "What: new rows get their key from the default of the chosen uuid version; the serial sequences\n"
+        "  of the old keys are dropped (identity sequences went with DROP IDENTITY in step 03):\n"
+        + "\n".join(f"    {key_version_line(plan, t)}"
                     + (f", drop sequence {t.key.seq_schema}.{t.key.seq_name}"
                        if t.key.sequence_kind == "serial" or _drops_plain_sequence(t.key) else "")
                     for t in plan.targets)

@@ -135,3 +135,16 @@ CREATE TABLE IF NOT EXISTS keyshift.invalidated_session (
 
 COMMENT ON TABLE keyshift.invalidated_session IS
 '--invalidate-sessions: each session table a plan emptied, and how many rows it held. Rollback cannot restore them.';
+
+CREATE TABLE IF NOT EXISTS keyshift.converted_slug (
+    plan_id text NOT NULL,
+    table_schema name NOT NULL,
+    table_name name NOT NULL,
+    column_name name NOT NULL,
+    length smallint NOT NULL,
+    constraint_name name NOT NULL,
+    PRIMARY KEY (table_schema, table_name, column_name)
+);
+
+COMMENT ON TABLE keyshift.converted_slug IS
+'Every Base62 slug column keyshift added (--slug-column): its exact length and the UNIQUE constraint that guards it.';

@@ -44,6 +44,11 @@ BEGIN
               SELECT 1 FROM keyshift.converted_table AS ct
               WHERE ct.table_schema = p_schema AND ct.table_name = p_table AND ct.external_column = a.attname
           )
+          -- a slug column keyshift added (--slug-column) did not exist before: not part of the row
+          AND NOT EXISTS (
+              SELECT 1 FROM keyshift.converted_slug AS s
+              WHERE s.table_schema = p_schema AND s.table_name = p_table AND s.column_name = a.attname
+          )
         ORDER BY a.attnum
     LOOP
         IF NOT r.converted THEN
