@@ -357,9 +357,15 @@ def _restore_sequences(plan: Plan) -> list[str]:
             "    greatest(s.last_value, coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value)),\n"
             "    s.is_called OR coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value) > s.last_value\n"
             ")\nFROM keyshift.saved_sequence AS s\n"
-            "WHERE s.table_schema = {ts} AND s.table_name = {tn} AND s.column_name = {kc}",
+            "WHERE s.table_schema = {ts} AND s.table_name = {tn} AND s.column_name = {kc};\n"
+            "IF NOT FOUND THEN\n"
+            "    RAISE EXCEPTION USING\n"
+            "    MESSAGE = {msg},\n"
+            "    HINT = 'nothing was rolled back; restore the row in keyshift.saved_sequence from a backup';\n"
+            "END IF",
             seq=L(f"{_quoted(k.seq_schema)}.{_quoted(k.seq_name)}"), k=I(k.column_name), t=I(*r.table.key),
             ts=L(r.table.table_schema), tn=L(r.table.table_name), kc=L(k.column_name),
+            msg=L(f"keyshift: the saved state of sequence {r.seq_display} is missing from keyshift.saved_sequence"),
         )))
     return out
 

@@ -187,6 +187,7 @@ def test_rollback_after_new_rows_continues_past_them_and_identity_keys_restart(d
     planned = plan(dsn, migrations, "--table", "public.thing", "--table", "public.part",
                    "--restart-sequence", "public.thing=1000", "--external-column", "public_id")
     assert planned.returncode == 0, planned.stdout + planned.stderr
+    lint(migrations)
     assert keyshift(dsn, "migrate", migrations=migrations).returncode == 0
     assert conn.execute("INSERT INTO thing (label) VALUES ('new') RETURNING id").fetchone()[0] == 1000
     assert conn.execute("INSERT INTO part (thing_id) VALUES (1000) RETURNING id").fetchone()[0] == 21
@@ -257,7 +258,8 @@ def test_row_above_the_restart_arriving_after_plan_makes_migrate_fail_with_nothi
     assert "nothing was committed" in result.stderr
     assert sequences(shop) == seq_before
     assert shop.execute("SELECT count(*) FROM user_sessions").fetchone()[0] == sessions > 0
-    assert shop.execute("SELECT count(*) FROM pg_attribute WHERE attname = 'external_id'").fetchone()[0] == 0
+    assert shop.execute("SELECT count(*) FROM pg_attribute WHERE attname = 'external_id'"
+                        " AND attrelid IN ('users'::regclass, 'orders'::regclass)").fetchone()[0] == 0
     assert shop.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
 
 
