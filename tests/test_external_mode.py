@@ -285,7 +285,8 @@ def test_failing_check_leaves_sessions_and_sequences_untouched(dsn, shop, tmp_pa
 
 def test_invalidate_sessions_in_replace_mode(dsn, shop, tmp_path):
     migrations = tmp_path / "m"
-    planned = keyshift(dsn, "plan", "--table", "public.carts", "--invalidate-sessions", "public.user_sessions",
+    # user_sessions references users: it is converted too, after it was emptied and fingerprinted empty.
+    planned = keyshift(dsn, "plan", "--table", "public.users", "--invalidate-sessions", "public.user_sessions",
                        migrations=migrations)
     assert planned.returncode == 0, planned.stdout + planned.stderr
     assert "invalidate sessions public.user_sessions" in planned.stdout
@@ -296,7 +297,7 @@ def test_invalidate_sessions_in_replace_mode(dsn, shop, tmp_path):
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     assert shop.execute("SELECT count(*) FROM user_sessions").fetchone()[0] == 0
     assert shop.execute("SELECT format_type(atttypid, NULL) FROM pg_attribute"
-                        " WHERE attrelid = 'carts'::regclass AND attname = 'id'").fetchone()[0] == "uuid"
+                        " WHERE attrelid = 'user_sessions'::regclass AND attname = 'user_id'").fetchone()[0] == "uuid"
     rolled = keyshift(dsn, "rollback", migrations=migrations)
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     assert shop.execute("SELECT count(*) FROM user_sessions").fetchone()[0] == 0
@@ -340,3 +341,27 @@ def test_check_reports_a_corrupted_external_id(dsn, external, corruption, proble
     result = keyshift(dsn, "check")
     assert result.returncode == 1
     assert re.search(rf"checks/{re.escape(CHECK)} \.+ not ok \(\d+ rows\)", result.stdout), result.stdout
+
+
+def test_replace_and_external_plans_side_by_side_pass_every_check(dsn, shop, tmp_path):
+    """A replace-mode plan, then an external-mode plan on the same registry; then both undone."""
+    migrations = tmp_path / "m"
+    schema_before = without_restrict(pg_dump_schema(dsn))
+    first = keyshift(dsn, "plan", "--table", "public.carts", migrations=migrations)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert keyshift(dsn, "migrate", migrations=migrations).returncode == 0
+    second = plan(dsn, migrations, "--table", "public.users", "--restart-sequence", "public.users=400000")
+    assert second.returncode == 0, second.stdout + second.stderr
+    migrated = keyshift(dsn, "migrate", migrations=migrations)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert ", 0 not ok" in migrated.stdout, migrated.stdout
+    checked = keyshift(dsn, "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert shop.execute("SELECT table_name, mode FROM keyshift.converted_table ORDER BY 1").fetchall() == [
+        ("carts", "replace"), ("users", "external")]
+    refused = keyshift(dsn, "plan", "--table", "public.users", migrations=migrations)
+    assert refused.returncode == 3 and "has external ids from plan 0002" in refused.stderr, refused.stderr
+    for _ in range(2):
+        rolled = keyshift(dsn, "rollback", migrations=migrations)
+        assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert without_restrict(pg_dump_schema(dsn)) == schema_before
