@@ -18,7 +18,7 @@ import pytest
 from conftest import FIXTURES, ROOT, keyshift, load_sql, pg_dump_schema, without_restrict
 
 SHOP = FIXTURES / "seed002_shop"
-SCALE = 120
+SCALE = 60
 TABLES = ("users", "orders", "order_items", "carts", "cart_items", "order_status_history", "user_sessions")
 CHECK = "external_ids_are_unique_not_null_with_default.sql"
 RESTARTS = ("--restart-sequence", "public.users=400000", "--restart-sequence", "public.orders=3422000")
@@ -204,7 +204,7 @@ def test_rollback_after_new_rows_continues_past_them_and_identity_keys_restart(d
 
 # --- bad input: exit 3, nothing written -----------------------------------------------------------
 
-@pytest.mark.parametrize("args, message", [
+BAD_INPUT = [
     (("--table", "public.users", "--restart-sequence", "public.users=201520"), "not above every existing id"),
     (("--table", "public.users", "--restart-sequence", "public.users=1000"), "not above every existing id"),
     (("--table", "public.users", "--restart-sequence", "public.carts=10"), "is not a target of this plan"),
@@ -219,15 +219,21 @@ def test_rollback_after_new_rows_continues_past_them_and_identity_keys_restart(d
     (("--table", "public.users", "--external-column", "first_name"), "public.users.first_name: exists already"),
     (("--table", "public.users", "--external-column", "x" * 64), "1 to 63 bytes"),
     (("--table", "public.users", "--uuid", "v7"), "gen_random_uuid() (v4)"),
-])
-def test_bad_input_is_refused_and_nothing_is_written(dsn, shop, tmp_path, args, message):
+]
+
+
+def test_bad_input_is_refused_and_nothing_is_written(dsn, shop, tmp_path):
+    """One database for every case (each is one real CLI run): exit 3, no file, no keyshift schema."""
     shop.execute("CREATE TABLE no_seq (id bigint PRIMARY KEY); INSERT INTO no_seq VALUES (1)")
-    migrations = tmp_path / "m"
-    result = plan(dsn, migrations, *args)
-    assert result.returncode == 3, result.stdout + result.stderr
-    assert message in result.stderr, result.stderr
-    assert not migrations.exists() or not list(migrations.iterdir())
+    schema_before = without_restrict(pg_dump_schema(dsn))
+    for args, message in BAD_INPUT:
+        migrations = tmp_path / "m"
+        result = plan(dsn, migrations, *args)
+        assert result.returncode == 3, (args, result.stdout + result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+        assert not migrations.exists() or not list(migrations.iterdir()), args
     assert shop.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
+    assert without_restrict(pg_dump_schema(dsn)) == schema_before
 
 
 @pytest.mark.parametrize("args, message", [
@@ -321,7 +327,7 @@ def test_check_is_silent_on_a_healthy_external_conversion(dsn, external):
         assert run_check(external, name) == [], name
 
 
-@pytest.mark.parametrize("corruption, problem", [
+CORRUPTIONS = [
     ("ALTER TABLE users ALTER COLUMN external_id DROP DEFAULT", "default differs from the planned default"),
     ("ALTER TABLE users ALTER COLUMN external_id DROP NOT NULL;"
      "UPDATE users SET external_id = NULL WHERE id = (SELECT min(id) FROM users)", "rows with a NULL external id"),
@@ -332,12 +338,22 @@ def test_check_is_silent_on_a_healthy_external_conversion(dsn, external):
     ("ALTER TABLE users DROP COLUMN external_id", "external column no longer exists"),
     ("ALTER TABLE users ALTER COLUMN external_id TYPE text", "external column is not uuid"),
     ("ALTER TABLE orders DROP CONSTRAINT orders_pkey CASCADE", "integer key is no longer the primary key alone"),
-])
-def test_check_reports_a_corrupted_external_id(dsn, external, corruption, problem):
+    ("ALTER TABLE orders ALTER COLUMN id TYPE numeric", "integer key changed type"),
+]
+
+
+def test_check_reports_a_corrupted_external_id(dsn, external):
+    """Each corruption alone, in a transaction rolled back afterwards; then one committed, via the CLI."""
     external.execute("ALTER TABLE users DISABLE TRIGGER USER; ALTER TABLE orders DISABLE TRIGGER USER")
-    external.execute(corruption)
-    rows = run_check(external)
-    assert problem in {r["problem"] for r in rows}, rows
+    for corruption, problem in CORRUPTIONS:
+        with external.transaction(force_rollback=True):
+            external.execute(corruption)
+            with external.cursor() as cur:
+                cur.execute((ROOT / "checks" / CHECK).read_text())
+                rows = [dict(zip([d.name for d in cur.description], r)) for r in cur.fetchall()]
+        assert problem in {r["problem"] for r in rows}, (corruption, rows)
+    assert run_check(external) == []
+    external.execute(CORRUPTIONS[0][0])
     result = keyshift(dsn, "check")
     assert result.returncode == 1
     assert re.search(rf"checks/{re.escape(CHECK)} \.+ not ok \(\d+ rows\)", result.stdout), result.stdout
