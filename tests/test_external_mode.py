@@ -199,6 +199,16 @@ def test_rollback_after_new_rows_continues_past_them_and_identity_keys_restart(d
     after = sequences(conn)
     assert after['public.thing_id_seq'] == (1000, True)
     assert after['public.part_id_seq'] == (21, True) and seq_before['public.part_id_seq'] == (20, True)
+
+
+def test_restart_below_values_already_handed_out_is_planned_with_a_warning(dsn, conn, tmp_path):
+    conn.execute("CREATE TABLE thing (id bigserial PRIMARY KEY); INSERT INTO thing SELECT FROM generate_series(1, 30);"
+                 "DELETE FROM thing WHERE id > 10")
+    planned = plan(dsn, tmp_path / "m", "--table", "public.thing", "--restart-sequence", "public.thing=20")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert re.search(r"WARN .*handed out values up to 30; ids from 20 to 30", planned.stdout), planned.stdout
+    quiet = plan(dsn, tmp_path / "n", "--table", "public.thing", "--restart-sequence", "public.thing=31")
+    assert quiet.returncode == 0 and "WARN" not in quiet.stdout, quiet.stdout
     assert conn.execute("SELECT count(*) FROM pg_attribute WHERE attname = 'public_id'").fetchone()[0] == 0
 
 
