@@ -91,6 +91,7 @@ class Facts:
     existing_columns: set  # (schema, table, column) that exist already
     taken_names: set  # (schema, relation-or-constraint name) already in use
     max_ids: dict  # (schema, table) -> max(key) or None
+    seq_last: dict  # (schema, table) -> (last_value, is_called) of the key sequence
     sessions: dict  # (schema, table) -> (Table | None, [referencing FK display], rows)
 
 
@@ -151,7 +152,7 @@ def snapshot(cat, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
 def read_facts(conn: psycopg.Connection, options: Options, targets: list[tuple[Table, KeyColumn]],
                table_lookup) -> Facts:
     """Everything ``validate`` needs, read with schema-qualified queries only."""
-    facts = Facts(existing_columns=set(), taken_names=set(), max_ids={}, sessions={})
+    facts = Facts(existing_columns=set(), taken_names=set(), max_ids={}, seq_last={}, sessions={})
     column = external_column_name(options)
     if options.mode == "external":
         for table, _key in targets:
@@ -174,6 +175,9 @@ def read_facts(conn: psycopg.Connection, options: Options, targets: list[tuple[T
             table, key = by_key[(schema, name)]
             q = sql.SQL("SELECT max({}) FROM {}").format(I(key.column_name), I(schema, name))
             facts.max_ids[(schema, name)] = conn.execute(q).fetchone()[0]
+            if key.seq_name:
+                q = sql.SQL("SELECT last_value, is_called FROM {}").format(I(key.seq_schema, key.seq_name))
+                facts.seq_last[(schema, name)] = tuple(conn.execute(q).fetchone())
     for schema, name in options.sessions:
         table = table_lookup(schema, name)
         refs, rows = [], 0
@@ -231,6 +235,13 @@ def validate(plan: Plan, facts: Facts) -> None:
                           "choose a smaller value, or raise the sequence's MAXVALUE first")
         if key.seq_min is not None and value < key.seq_min:
             raise Refused(shown, f"{value} is below the sequence's MINVALUE {key.seq_min}", "choose a larger value")
+        last = facts.seq_last.get((schema, name))
+        if last and (value < last[0] or (value == last[0] and last[1])):
+            plan.warnings.append(
+                f"{shown}: the sequence {qualname(key.seq_schema, key.seq_name)} has already handed out values up "
+                f"to {last[0]}; ids from {value} to {last[0]} may have belonged to rows deleted since, and will be "
+                "given again (no row holds them now, but logs, caches or other systems may)"
+            )
         plan.restarts.append(Restart(target.table, key, value, max_id))
     for schema, name in options.sessions:
         shown = f"--invalidate-sessions {qualname(schema, name)}"
@@ -357,9 +368,15 @@ def _restore_sequences(plan: Plan) -> list[str]:
             "    greatest(s.last_value, coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value)),\n"
             "    s.is_called OR coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value) > s.last_value\n"
             ")\nFROM keyshift.saved_sequence AS s\n"
-            "WHERE s.table_schema = {ts} AND s.table_name = {tn} AND s.column_name = {kc}",
+            "WHERE s.table_schema = {ts} AND s.table_name = {tn} AND s.column_name = {kc};\n"
+            "IF NOT FOUND THEN\n"
+            "    RAISE EXCEPTION USING\n"
+            "    MESSAGE = {msg},\n"
+            "    HINT = 'nothing was rolled back; restore the row in keyshift.saved_sequence from a backup';\n"
+            "END IF",
             seq=L(f"{_quoted(k.seq_schema)}.{_quoted(k.seq_name)}"), k=I(k.column_name), t=I(*r.table.key),
             ts=L(r.table.table_schema), tn=L(r.table.table_name), kc=L(k.column_name),
+            msg=L(f"keyshift: the saved state of sequence {r.seq_display} is missing from keyshift.saved_sequence"),
         )))
     return out
 
@@ -472,6 +489,8 @@ def print_plan(p: Plan, written, describe: str) -> None:
         print(f"restart {r.seq_display} ({r.table.display}.{r.key.column_name}, max {r.max_id}): "
               f"new rows from {r.value}")
     print_sessions(p)
+    for w in p.warnings:
+        print(f"WARN {w}")
     for path in written:
         if not path.name.endswith(".rollback.sql"):
             print(f"wrote {path} (+ .rollback.sql)")

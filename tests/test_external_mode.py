@@ -18,7 +18,7 @@ import pytest
 from conftest import FIXTURES, ROOT, keyshift, load_sql, pg_dump_schema, without_restrict
 
 SHOP = FIXTURES / "seed002_shop"
-SCALE = 120
+SCALE = 60
 TABLES = ("users", "orders", "order_items", "carts", "cart_items", "order_status_history", "user_sessions")
 CHECK = "external_ids_are_unique_not_null_with_default.sql"
 RESTARTS = ("--restart-sequence", "public.users=400000", "--restart-sequence", "public.orders=3422000")
@@ -187,6 +187,7 @@ def test_rollback_after_new_rows_continues_past_them_and_identity_keys_restart(d
     planned = plan(dsn, migrations, "--table", "public.thing", "--table", "public.part",
                    "--restart-sequence", "public.thing=1000", "--external-column", "public_id")
     assert planned.returncode == 0, planned.stdout + planned.stderr
+    lint(migrations)
     assert keyshift(dsn, "migrate", migrations=migrations).returncode == 0
     assert conn.execute("INSERT INTO thing (label) VALUES ('new') RETURNING id").fetchone()[0] == 1000
     assert conn.execute("INSERT INTO part (thing_id) VALUES (1000) RETURNING id").fetchone()[0] == 21
@@ -198,12 +199,22 @@ def test_rollback_after_new_rows_continues_past_them_and_identity_keys_restart(d
     after = sequences(conn)
     assert after['public.thing_id_seq'] == (1000, True)
     assert after['public.part_id_seq'] == (21, True) and seq_before['public.part_id_seq'] == (20, True)
+
+
+def test_restart_below_values_already_handed_out_is_planned_with_a_warning(dsn, conn, tmp_path):
+    conn.execute("CREATE TABLE thing (id bigserial PRIMARY KEY); INSERT INTO thing SELECT FROM generate_series(1, 30);"
+                 "DELETE FROM thing WHERE id > 10")
+    planned = plan(dsn, tmp_path / "m", "--table", "public.thing", "--restart-sequence", "public.thing=20")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert re.search(r"WARN .*handed out values up to 30; ids from 20 to 30", planned.stdout), planned.stdout
+    quiet = plan(dsn, tmp_path / "n", "--table", "public.thing", "--restart-sequence", "public.thing=31")
+    assert quiet.returncode == 0 and "WARN" not in quiet.stdout, quiet.stdout
     assert conn.execute("SELECT count(*) FROM pg_attribute WHERE attname = 'public_id'").fetchone()[0] == 0
 
 
 # --- bad input: exit 3, nothing written -----------------------------------------------------------
 
-@pytest.mark.parametrize("args, message", [
+BAD_INPUT = [
     (("--table", "public.users", "--restart-sequence", "public.users=201520"), "not above every existing id"),
     (("--table", "public.users", "--restart-sequence", "public.users=1000"), "not above every existing id"),
     (("--table", "public.users", "--restart-sequence", "public.carts=10"), "is not a target of this plan"),
@@ -218,15 +229,21 @@ def test_rollback_after_new_rows_continues_past_them_and_identity_keys_restart(d
     (("--table", "public.users", "--external-column", "first_name"), "public.users.first_name: exists already"),
     (("--table", "public.users", "--external-column", "x" * 64), "1 to 63 bytes"),
     (("--table", "public.users", "--uuid", "v7"), "gen_random_uuid() (v4)"),
-])
-def test_bad_input_is_refused_and_nothing_is_written(dsn, shop, tmp_path, args, message):
+]
+
+
+def test_bad_input_is_refused_and_nothing_is_written(dsn, shop, tmp_path):
+    """One database for every case (each is one real CLI run): exit 3, no file, no keyshift schema."""
     shop.execute("CREATE TABLE no_seq (id bigint PRIMARY KEY); INSERT INTO no_seq VALUES (1)")
-    migrations = tmp_path / "m"
-    result = plan(dsn, migrations, *args)
-    assert result.returncode == 3, result.stdout + result.stderr
-    assert message in result.stderr, result.stderr
-    assert not migrations.exists() or not list(migrations.iterdir())
+    schema_before = without_restrict(pg_dump_schema(dsn))
+    for args, message in BAD_INPUT:
+        migrations = tmp_path / "m"
+        result = plan(dsn, migrations, *args)
+        assert result.returncode == 3, (args, result.stdout + result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+        assert not migrations.exists() or not list(migrations.iterdir()), args
     assert shop.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
+    assert without_restrict(pg_dump_schema(dsn)) == schema_before
 
 
 @pytest.mark.parametrize("args, message", [
@@ -257,7 +274,8 @@ def test_row_above_the_restart_arriving_after_plan_makes_migrate_fail_with_nothi
     assert "nothing was committed" in result.stderr
     assert sequences(shop) == seq_before
     assert shop.execute("SELECT count(*) FROM user_sessions").fetchone()[0] == sessions > 0
-    assert shop.execute("SELECT count(*) FROM pg_attribute WHERE attname = 'external_id'").fetchone()[0] == 0
+    assert shop.execute("SELECT count(*) FROM pg_attribute WHERE attname = 'external_id'"
+                        " AND attrelid IN ('users'::regclass, 'orders'::regclass)").fetchone()[0] == 0
     assert shop.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
 
 
@@ -283,7 +301,8 @@ def test_failing_check_leaves_sessions_and_sequences_untouched(dsn, shop, tmp_pa
 
 def test_invalidate_sessions_in_replace_mode(dsn, shop, tmp_path):
     migrations = tmp_path / "m"
-    planned = keyshift(dsn, "plan", "--table", "public.carts", "--invalidate-sessions", "public.user_sessions",
+    # user_sessions references users: it is converted too, after it was emptied and fingerprinted empty.
+    planned = keyshift(dsn, "plan", "--table", "public.users", "--invalidate-sessions", "public.user_sessions",
                        migrations=migrations)
     assert planned.returncode == 0, planned.stdout + planned.stderr
     assert "invalidate sessions public.user_sessions" in planned.stdout
@@ -294,7 +313,7 @@ def test_invalidate_sessions_in_replace_mode(dsn, shop, tmp_path):
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     assert shop.execute("SELECT count(*) FROM user_sessions").fetchone()[0] == 0
     assert shop.execute("SELECT format_type(atttypid, NULL) FROM pg_attribute"
-                        " WHERE attrelid = 'carts'::regclass AND attname = 'id'").fetchone()[0] == "uuid"
+                        " WHERE attrelid = 'user_sessions'::regclass AND attname = 'user_id'").fetchone()[0] == "uuid"
     rolled = keyshift(dsn, "rollback", migrations=migrations)
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     assert shop.execute("SELECT count(*) FROM user_sessions").fetchone()[0] == 0
@@ -318,7 +337,7 @@ def test_check_is_silent_on_a_healthy_external_conversion(dsn, external):
         assert run_check(external, name) == [], name
 
 
-@pytest.mark.parametrize("corruption, problem", [
+CORRUPTIONS = [
     ("ALTER TABLE users ALTER COLUMN external_id DROP DEFAULT", "default differs from the planned default"),
     ("ALTER TABLE users ALTER COLUMN external_id DROP NOT NULL;"
      "UPDATE users SET external_id = NULL WHERE id = (SELECT min(id) FROM users)", "rows with a NULL external id"),
@@ -329,12 +348,46 @@ def test_check_is_silent_on_a_healthy_external_conversion(dsn, external):
     ("ALTER TABLE users DROP COLUMN external_id", "external column no longer exists"),
     ("ALTER TABLE users ALTER COLUMN external_id TYPE text", "external column is not uuid"),
     ("ALTER TABLE orders DROP CONSTRAINT orders_pkey CASCADE", "integer key is no longer the primary key alone"),
-])
-def test_check_reports_a_corrupted_external_id(dsn, external, corruption, problem):
+    ("ALTER TABLE orders ALTER COLUMN id TYPE numeric", "integer key changed type"),
+]
+
+
+def test_check_reports_a_corrupted_external_id(dsn, external):
+    """Each corruption alone, in a transaction rolled back afterwards; then one committed, via the CLI."""
     external.execute("ALTER TABLE users DISABLE TRIGGER USER; ALTER TABLE orders DISABLE TRIGGER USER")
-    external.execute(corruption)
-    rows = run_check(external)
-    assert problem in {r["problem"] for r in rows}, rows
+    for corruption, problem in CORRUPTIONS:
+        with external.transaction(force_rollback=True):
+            external.execute(corruption)
+            with external.cursor() as cur:
+                cur.execute((ROOT / "checks" / CHECK).read_text())
+                rows = [dict(zip([d.name for d in cur.description], r)) for r in cur.fetchall()]
+        assert problem in {r["problem"] for r in rows}, (corruption, rows)
+    assert run_check(external) == []
+    external.execute(CORRUPTIONS[0][0])
     result = keyshift(dsn, "check")
     assert result.returncode == 1
     assert re.search(rf"checks/{re.escape(CHECK)} \.+ not ok \(\d+ rows\)", result.stdout), result.stdout
+
+
+def test_replace_and_external_plans_side_by_side_pass_every_check(dsn, shop, tmp_path):
+    """A replace-mode plan, then an external-mode plan on the same registry; then both undone."""
+    migrations = tmp_path / "m"
+    schema_before = without_restrict(pg_dump_schema(dsn))
+    first = keyshift(dsn, "plan", "--table", "public.carts", migrations=migrations)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert keyshift(dsn, "migrate", migrations=migrations).returncode == 0
+    second = plan(dsn, migrations, "--table", "public.users", "--restart-sequence", "public.users=400000")
+    assert second.returncode == 0, second.stdout + second.stderr
+    migrated = keyshift(dsn, "migrate", migrations=migrations)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert ", 0 not ok" in migrated.stdout, migrated.stdout
+    checked = keyshift(dsn, "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert shop.execute("SELECT table_name, mode FROM keyshift.converted_table ORDER BY 1").fetchall() == [
+        ("carts", "replace"), ("users", "external")]
+    refused = keyshift(dsn, "plan", "--table", "public.users", migrations=migrations)
+    assert refused.returncode == 3 and "has external ids from plan 0002" in refused.stderr, refused.stderr
+    for _ in range(2):
+        rolled = keyshift(dsn, "rollback", migrations=migrations)
+        assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert without_restrict(pg_dump_schema(dsn)) == schema_before
