@@ -121,7 +121,7 @@ def cmd_plan(args) -> int:
         else:
             snap = catalog.snapshot(cat, targets, references)
         safety.refuse_unsafe(cat, snap)
-        shape = drift.objects(snap, drift.table_columns(cat, snap))
+        shape = drift.live_objects(conn, [t.key for t, _k in targets], references)
         facts = external.read_facts(conn, options, targets, cat.table)
         server = cat.server_facts()
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
@@ -132,7 +132,7 @@ def cmd_plan(args) -> int:
         migrations = external.render(the_plan)
     else:
         migrations = rendermod.render(the_plan)
-    migrations = drift.stamp(migrations, [t.table.key for t in the_plan.targets], shape)
+    migrations = drift.stamp(migrations, [t.key for t, _k in targets], shape, references)
     written = _write(migrations_dir, migrations)
     if args.mode == "external":
         external.print_plan(the_plan, written, dsnmod.describe(dsn))

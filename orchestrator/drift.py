@@ -46,10 +46,11 @@ from orchestrator.errors import MigrationFailed
 
 CATALOG_TAG = "keyshift-catalog"
 TARGET_TAG = "keyshift-target"
+REFERENCE_TAG = "keyshift-reference"
 OBJECT_TAG = "keyshift-object"
 CHECKSUM_TABLE = "_yoyo_keyshift_applied_file"
 
-_LINE = re.compile(r"^-- (keyshift-catalog|keyshift-target|keyshift-object): (.*)$")
+_LINE = re.compile(r"^-- (keyshift-catalog|keyshift-target|keyshift-reference|keyshift-object): (.*)$")
 
 
 # --- pure: snapshot in, digests out -----------------------------------------------------
@@ -97,23 +98,27 @@ def objects(snap: Snapshot, columns: dict[tuple[str, str], list[dict]]) -> dict[
     return {name: _digest(facts)[:16] for name, facts in out.items()}
 
 
-def fingerprint(targets: list[tuple[str, str]], objs: dict[str, str]) -> str:
-    return "sha256:" + _digest({"targets": [list(t) for t in targets], "objects": objs})
+def fingerprint(targets: list[tuple[str, str]], objs: dict[str, str], references=()) -> str:
+    facts = {"targets": [list(t) for t in targets], "objects": objs}
+    if references:  # --reference columns (plan reads them as part of the catalog it relies on)
+        facts["references"] = [[list(c), list(t)] for c, t in references]
+    return "sha256:" + _digest(facts)
 
 
-def header_lines(targets: list[tuple[str, str]], objs: dict[str, str]) -> list[str]:
+def header_lines(targets: list[tuple[str, str]], objs: dict[str, str], references=()) -> list[str]:
     """Lines for the first migration's header (render.Migration adds the ``-- ``)."""
-    lines = [f"{CATALOG_TAG}: {fingerprint(targets, objs)}"]
+    lines = [f"{CATALOG_TAG}: {fingerprint(targets, objs, references)}"]
     lines += [f"{TARGET_TAG}: {json.dumps(list(t), ensure_ascii=True)}" for t in targets]
+    lines += [f"{REFERENCE_TAG}: {json.dumps([list(c), list(t)], ensure_ascii=True)}" for c, t in references]
     lines += [f"{OBJECT_TAG}: {d} {json.dumps(n, ensure_ascii=True)}" for n, d in sorted(objs.items())]
     return lines
 
 
-def stamp(migrations: list, targets: list[tuple[str, str]], objs: dict[str, str]) -> list:
+def stamp(migrations: list, targets: list[tuple[str, str]], objs: dict[str, str], references=()) -> list:
     """The rendered migrations with the fingerprint added to the first one's header."""
     first = migrations[0]
     header = first.header + "\nCatalog fingerprint (keyshift migrate refuses when it no longer matches):\n"
-    header += "\n".join(header_lines(targets, objs))
+    header += "\n".join(header_lines(targets, objs, references))
     return [dataclasses.replace(first, header=header), *migrations[1:]]
 
 
@@ -122,12 +127,13 @@ class Recorded:
     fingerprint: str
     targets: list[tuple[str, str]]
     objects: dict[str, str]
+    references: list = dataclasses.field(default_factory=list)
 
 
 def parse(text: str) -> Recorded | None:
     """The fingerprint in a migration's leading comment block, or None (planned without one)."""
     found = None
-    targets, objs = [], {}
+    targets, objs, references = [], {}, []
     for line in text.split("\n"):
         if not line.startswith("--"):
             if line.strip():
@@ -141,10 +147,13 @@ def parse(text: str) -> Recorded | None:
             found = value.strip()
         elif tag == TARGET_TAG:
             targets.append(tuple(json.loads(value)))
+        elif tag == REFERENCE_TAG:
+            column, target = json.loads(value)
+            references.append((tuple(column), tuple(target)))
         else:
             digest, name = value.split(" ", 1)
             objs[json.loads(name)] = digest
-    return Recorded(found, targets, objs) if found else None
+    return Recorded(found, targets, objs, references) if found else None
 
 
 def differences(recorded: dict[str, str], now: dict[str, str]) -> list[str]:
@@ -169,8 +178,9 @@ def table_columns(cat: Catalog, snap: Snapshot) -> dict[tuple[str, str], list[di
     return {key: [dict(r) for r in cat._rows("table_columns", {"relid": t.relid})] for key, t in snap.tables.items()}
 
 
-def live_objects(conn: psycopg.Connection, targets: list[tuple[str, str]]) -> dict[str, str]:
-    """Read the catalog as plan would for ``targets``; keep the connection's search_path."""
+def live_objects(conn: psycopg.Connection, targets: list[tuple[str, str]], references=()) -> dict[str, str]:
+    """Read the catalog for ``targets`` (and --reference columns) the same way at plan and at
+    migrate time, whatever the mode; keep the connection's search_path."""
     path = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
     try:
         cat = _ShapeCatalog(conn)
@@ -180,7 +190,7 @@ def live_objects(conn: psycopg.Connection, targets: list[tuple[str, str]]) -> di
             if table is None or len(table.pk_columns) != 1:
                 continue  # its "columns of"/"key" objects go missing: reported as gone
             found.append((table, cat.key_column(table.relid, table.pk_columns[0])))
-        snap = catalog.snapshot(cat, found)
+        snap = catalog.snapshot(cat, found, references)
         return objects(snap, table_columns(cat, snap))
     finally:
         conn.execute("SELECT set_config('search_path', %s, false)", (path,))
@@ -191,8 +201,8 @@ def drift_of(conn: psycopg.Connection, text: str) -> list[str] | None:
     rec = parse(text)
     if rec is None:
         return None
-    now = live_objects(conn, rec.targets)
-    if fingerprint(rec.targets, now) == rec.fingerprint:
+    now = live_objects(conn, rec.targets, rec.references)
+    if fingerprint(rec.targets, now, rec.references) == rec.fingerprint:
         return []
     return differences(rec.objects, now) or ["the catalog fingerprint differs"]
 

@@ -145,13 +145,6 @@ def shared_sequences(cat: Catalog, snap: Snapshot) -> None:
                 "give that column a sequence of its own (CREATE SEQUENCE, then ALTER TABLE ... SET DEFAULT "
                 "nextval(...)), then plan again",
             )
-        if key.sequence_kind == "default":
-            raise Refused(
-                f"sequence {seq}",
-                f"gives {table.display}.{key.column_name} its integer keys but is not owned by that column, "
-                "so keyshift cannot retire it with the key (and will not drop what it does not own)",
-                f"ALTER SEQUENCE {seq} OWNED BY {table.display}.{key.column_name}, then plan again",
-            )
 
 
 def orphans(cat: Catalog, snap: Snapshot) -> None:
