@@ -136,7 +136,10 @@ def shared_sequences(cat: Catalog, snap: Snapshot) -> None:
                  if (u["table_schema"], u["table_name"], u["column_name"])
                  != (table.table_schema, table.table_name, key.column_name)] if row else []
         seq = qualname(key.seq_schema, key.seq_name)
-        if users:
+        # A plain nextval() default on a sequence no column owns: the key stops using it and the
+        # other columns keep it (plan keeps such a sequence). An owned (serial) or identity
+        # sequence goes with the key, so another column drawing from it must be refused.
+        if users and key.sequence_kind != "default":
             others = ", ".join(f"{qualname(u['table_schema'], u['table_name'])}.{u['column_name']}" for u in users)
             raise Refused(
                 f"sequence {seq}",

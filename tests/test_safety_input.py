@@ -50,10 +50,6 @@ BAD = {
         "CREATE TABLE one (id serial PRIMARY KEY);"
         "CREATE TABLE two (id int PRIMARY KEY DEFAULT nextval('one_id_seq'));",
         ["public.one"], ("public.one", "one_id_seq", "public.two.id")),
-    "sequence no column owns, shared by two tables": (
-        "CREATE SEQUENCE shared_seq; CREATE TABLE one (id int PRIMARY KEY DEFAULT nextval('shared_seq'));"
-        "CREATE TABLE two (id int PRIMARY KEY DEFAULT nextval('shared_seq'));",
-        ["public.one"], ("sequence public.shared_seq", "public.two.id", "its own")),
     "generated column computed from the key": (
         "CREATE TABLE gen (id int PRIMARY KEY, twice bigint GENERATED ALWAYS AS (id * 2) STORED);",
         ["public.gen"], ("public.gen", "generated column", "twice")),
