@@ -341,7 +341,10 @@ def _start_run(backend, dsn: str, command: str, lock_timeout: str, notice=None,
             notice(f"removed a stale yoyo lock left by process {pid} at {ctime:%Y-%m-%d %H:%M:%S} UTC "
                    "(no keyshift run holds the database, so that process is gone)")
     lock = backend.lock(timeout=10)
-    lock.__enter__()
+    try:
+        lock.__enter__()
+    except LockTimeout as exc:  # a live process other than keyshift (plain yoyo) holds it
+        raise MigrationFailed("yoyo lock", str(exc), "wait for that yoyo process to finish; nothing was changed") from None
     backend._keyshift_lock = lock
 
 

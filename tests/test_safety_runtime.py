@@ -123,6 +123,9 @@ POINTS = [
     ("checks half run", "m_hook.sql", None),
     ("just before COMMIT", "zz_hook.sql", None),
 ]
+#: SIGKILL costs about a second more per point (the orphaned session notices its dead client
+#: after client_connection_check_interval): six points spread over the run.
+KILL_POINTS = [POINTS[i] for i in (0, 2, 3, 5, 7, 8)]
 
 
 def hooked(mdir: Path, tmp_path: Path, point) -> tuple[Path, Path]:
@@ -170,7 +173,7 @@ def stop_at(dsn: str, conn, hdir: Path, cdir: Path, *extra: str) -> tuple[subpro
 
 
 def test_backend_terminated_at_every_step_leaves_the_database_exactly_as_before(dsn, conn, tmp_path):
-    mdir = planned(dsn, conn, tmp_path)
+    mdir = planned(dsn, conn, tmp_path, scale=400)  # about 2,000 rows over 5 tables
     before = full_dump(dsn)
     for point in POINTS:
         hdir, cdir = hooked(mdir, tmp_path, point)
@@ -193,9 +196,9 @@ def test_backend_terminated_at_every_step_leaves_the_database_exactly_as_before(
 
 
 def test_keyshift_killed_at_every_step_leaves_the_database_exactly_as_before(dsn, conn, tmp_path):
-    mdir = planned(dsn, conn, tmp_path)
+    mdir = planned(dsn, conn, tmp_path, scale=400)  # about 2,000 rows over 5 tables
     before = full_dump(dsn)
-    for point in POINTS:
+    for point in KILL_POINTS:
         hdir, cdir = hooked(mdir, tmp_path, point)
         hook = Hook(dsn)
         proc, pid = stop_at(dsn, conn, hdir, cdir)
@@ -229,7 +232,7 @@ def test_a_killed_run_does_not_block_the_next_one(dsn, conn, tmp_path):
     elapsed = time.monotonic() - t0
     assert again.returncode == 0, again.stdout + again.stderr
     assert "removed a stale yoyo lock left by process" in again.stderr, again.stderr
-    assert elapsed < 8, f"migrate after a killed run took {elapsed:.1f} s"
+    assert elapsed < 9.5, f"migrate after a killed run took {elapsed:.1f} s"
     assert user_key_type(conn) == "uuid"
 
 
