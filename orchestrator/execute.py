@@ -411,7 +411,7 @@ def _with_lock_retries(backend, work, retries: int, delay: float, notice=None) -
                 ) from None
             raise MigrationFailed(
                 "database connection", f"was lost before COMMIT ({reason})",
-                "the server rolled the transaction back, so nothing was committed; run keyshift migrate again",
+                "the server rolled the transaction back, so nothing was committed; run the same command again",
             ) from None
 
 
