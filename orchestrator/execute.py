@@ -145,6 +145,8 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
                         f"({exc.diag.message_primary}); {_blockers(dsn, pending_tables(m))}",
                         "nothing was committed; retry when that transaction has finished, or raise --lock-timeout",
                     ) from None
+                except psycopg.errors.DeadlockDetected as exc:
+                    raise _deadlocked(f"migration {m.id}", exc) from None
                 except psycopg.errors.QueryCanceled as exc:
                     raise _canceled(f"migration {m.id}", exc, statement_timeout) from None
                 except psycopg.Error as exc:
@@ -253,6 +255,8 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
                         f"({exc.diag.message_primary}); {_blockers(dsn, _rollback_tables(batch))}",
                         "nothing was committed; retry when that transaction has finished, or raise --lock-timeout",
                     ) from None
+                except psycopg.errors.DeadlockDetected as exc:
+                    raise _deadlocked(f"rollback of {m.id}", exc) from None
                 except psycopg.errors.QueryCanceled as exc:
                     raise _canceled(f"rollback of {m.id}", exc, statement_timeout) from None
                 except psycopg.Error as exc:
@@ -289,6 +293,14 @@ class LockNotGranted(MigrationFailed):
 
 def _to_stderr(line: str) -> None:
     print(f"keyshift: {line}", file=sys.stderr, flush=True)
+
+
+def _deadlocked(where: str, exc: psycopg.Error) -> LockNotGranted:
+    """PostgreSQL broke a lock cycle with an application transaction (one that took a child
+    table before the parent) by cancelling us: nothing changed, so this is retried like a timeout."""
+    detail = " ".join((exc.diag.message_detail or "").split())
+    return LockNotGranted(where, f"deadlocked with an application transaction ({detail or exc.diag.message_primary})",
+                          "nothing was committed; retry when that transaction has finished")
 
 
 def _canceled(where: str, exc: psycopg.Error, statement_timeout: str) -> MigrationFailed:

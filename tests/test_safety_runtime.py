@@ -303,6 +303,25 @@ def test_waiting_keyshift_never_holds_application_queries_longer_than_lock_timeo
     assert user_key_type(conn) == "uuid"
 
 
+def test_a_deadlock_with_an_application_transaction_is_retried(dsn, conn, tmp_path):
+    """An application that locks a child and then the parent closes a cycle with keyshift
+    (parent held, child awaited); PostgreSQL cancels keyshift, which retries and succeeds."""
+    mdir = planned(dsn, conn, tmp_path, scale=50)
+    app = psycopg.connect(dsn)
+    app.execute("SELECT id FROM social_account ORDER BY id LIMIT 1 FOR UPDATE")
+    proc = start(dsn, "migrate", "--migrations", str(mdir), "--lock-timeout", "30s",
+                 "--lock-retries", "2", "--lock-retry-delay", "0.5")
+    wait_for(lambda: waiting_backend(conn, "%LOCK TABLE%"), what="keyshift to hold the parent and queue for a child")
+    time.sleep(0.3)  # keyshift has waited longer, so its deadlock check (deadlock_timeout 1s) runs first
+    app.execute("SELECT count(*) FROM custom_user")  # waits for keyshift: the cycle is closed
+    app.commit()
+    app.close()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err
+    assert "deadlocked with an application transaction" in err and "retry 1 of 2" in err, err
+    assert user_key_type(conn) == "uuid"
+
+
 def test_lock_retries_give_up_with_exit_1_and_nothing_changed(dsn, conn, tmp_path):
     mdir = planned(dsn, conn, tmp_path, scale=50)
     before = full_dump(dsn)
