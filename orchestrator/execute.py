@@ -146,6 +146,8 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
                         f"({exc.diag.message_primary}); {_blockers(dsn, pending_tables(m))}",
                         "nothing was committed; retry when that transaction has finished, or raise --lock-timeout",
                     ) from None
+                except psycopg.errors.DeadlockDetected as exc:
+                    raise _deadlocked(f"migration {m.id}", exc) from None
                 except psycopg.errors.QueryCanceled as exc:
                     raise _canceled(f"migration {m.id}", exc, statement_timeout) from None
                 except psycopg.Error as exc:
@@ -254,6 +256,8 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
                         f"({exc.diag.message_primary}); {_blockers(dsn, _rollback_tables(batch))}",
                         "nothing was committed; retry when that transaction has finished, or raise --lock-timeout",
                     ) from None
+                except psycopg.errors.DeadlockDetected as exc:
+                    raise _deadlocked(f"rollback of {m.id}", exc) from None
                 except psycopg.errors.QueryCanceled as exc:
                     raise _canceled(f"rollback of {m.id}", exc, statement_timeout) from None
                 except psycopg.Error as exc:
@@ -290,6 +294,14 @@ class LockNotGranted(MigrationFailed):
 
 def _to_stderr(line: str) -> None:
     print(f"keyshift: {line}", file=sys.stderr, flush=True)
+
+
+def _deadlocked(where: str, exc: psycopg.Error) -> LockNotGranted:
+    """PostgreSQL broke a lock cycle with an application transaction (one that took a child
+    table before the parent) by cancelling us: nothing changed, so this is retried like a timeout."""
+    detail = " ".join((exc.diag.message_detail or "").split())
+    return LockNotGranted(where, f"deadlocked with an application transaction ({detail or exc.diag.message_primary})",
+                          "nothing was committed; retry when that transaction has finished")
 
 
 def _canceled(where: str, exc: psycopg.Error, statement_timeout: str) -> MigrationFailed:
@@ -342,7 +354,10 @@ def _start_run(backend, dsn: str, command: str, lock_timeout: str, notice=None,
             notice(f"removed a stale yoyo lock left by process {pid} at {ctime:%Y-%m-%d %H:%M:%S} UTC "
                    "(no keyshift run holds the database, so that process is gone)")
     lock = backend.lock(timeout=10)
-    lock.__enter__()
+    try:
+        lock.__enter__()
+    except LockTimeout as exc:  # a live process other than keyshift (plain yoyo) holds it
+        raise MigrationFailed("yoyo lock", str(exc), "wait for that yoyo process to finish; nothing was changed") from None
     backend._keyshift_lock = lock
 
 
@@ -409,7 +424,7 @@ def _with_lock_retries(backend, work, retries: int, delay: float, notice=None) -
                 ) from None
             raise MigrationFailed(
                 "database connection", f"was lost before COMMIT ({reason})",
-                "the server rolled the transaction back, so nothing was committed; run keyshift migrate again",
+                "the server rolled the transaction back, so nothing was committed; run the same command again",
             ) from None
 
 
