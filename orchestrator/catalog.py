@@ -548,7 +548,16 @@ def probe_carried(conn: psycopg.Connection, snap: Snapshot) -> list[tuple[Carrie
         wanted = sorted({(s, t) for (s, t, _c) in snap.columns} | {o.table for o in snap.carried})
         for table in wanted:
             copy = sql.Identifier("pg_temp", f"keyshift_probe_{len(copies)}")
-            conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(copy, sql.Identifier(*table)))
+            try:
+                with conn.transaction():
+                    conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(copy, sql.Identifier(*table)))
+            except psycopg.Error as exc:
+                raise Refused(
+                    f"table {qualname(*table)}",
+                    "plan could not make an empty scratch copy of it to try its constraints, indexes, triggers "
+                    f"and policies on uuid ({exc.diag.message_primary or exc})",
+                    "plan as a role that may create temporary tables (GRANT TEMP ON DATABASE ...) and read it",
+                ) from None
             for (schema, name, column) in snap.columns:
                 if (schema, name) == table:
                     conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE uuid USING NULL").format(
