@@ -31,6 +31,7 @@ Where a bullet is covered elsewhere already, the test is named here:
 | --reference (integer column without FK)            | test_reference_column_converts_with_its_target_and_rolls_back, |
 |                                                    | test_reference_that_cannot_convert_is_refused_by_name,      |
 |                                                    | test_reference_orphan_written_after_plan_fails_migrate_and_changes_nothing |
+| generated columns, rules: refused by name          | test_generated_column_and_rule_over_a_converted_column_are_refused_by_name |
 | generated migrations lint-clean                    | test_generated_migrations_with_every_carried_kind_pass_sqlfluff |
 """
 
@@ -575,3 +576,19 @@ def test_reference_orphan_written_after_plan_fails_migrate_and_changes_nothing(d
     assert "1 row(s) of public.legacy_log.user_id hold a value that is no id of public.users" in migrated.stderr
     assert key_type(conn, "legacy_log", "user_id") == "integer"
     assert key_type(conn, "users", "id") == "integer"
+
+
+def test_generated_column_and_rule_over_a_converted_column_are_refused_by_name(dsn, conn, tmp_path):
+    conn.execute(USERS + """
+        CREATE TABLE ticket (id serial PRIMARY KEY, user_id int REFERENCES users,
+            user_label text GENERATED ALWAYS AS ('user-' || user_id::text) STORED);
+    """)
+    err = refused(dsn, tmp_path, "public.users")
+    assert "generated column public.ticket.user_label" in err and "public.ticket.user_id" in err
+    conn.execute("""
+        ALTER TABLE ticket DROP COLUMN user_label;
+        CREATE TABLE ticket_log (user_id int);
+        CREATE RULE ticket_copy AS ON INSERT TO ticket DO ALSO INSERT INTO ticket_log VALUES (NEW.user_id);
+    """)
+    err = refused(dsn, tmp_path, "public.users")
+    assert "rule ticket_copy on public.ticket" in err
