@@ -223,6 +223,8 @@ class Carried:
     cmd: str = ""
     qual: str | None = None
     with_check: str | None = None
+    #: on a partition of the table whose column it uses (the same column, by name)
+    on_partition: bool = False
 
     @property
     def table(self) -> tuple[str, str]:
@@ -404,6 +406,8 @@ class Snapshot:
     carried_failures: list[tuple[Carried, str]] = field(default_factory=list)
     #: carried object's oid -> the converted columns it uses, displayed (schema.table.column)
     carried_columns: dict[int, list[str]] = field(default_factory=dict)
+    #: partition -> the converted columns of its root, for the scratch copies of the probe
+    partition_columns: dict[tuple[str, str], set] = field(default_factory=dict)
     #: key_functions.sql rows: functions with integer key parameters or a target's row type
     key_functions: list[dict] = field(default_factory=list)
     #: id_text_columns.sql rows: text/json columns named like ids of a target
@@ -522,6 +526,8 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()
         for obj in cat.carried(snap.tables[(schema, name)].relid, column):
             carried.setdefault(obj.oid, obj)
             snap.carried_columns.setdefault(obj.oid, []).append(f"{qualname(schema, name)}.{_quote(column)}")
+            if obj.on_partition:
+                snap.partition_columns.setdefault(obj.table, set()).add(column)
     snap.carried = sorted(carried.values(), key=lambda o: (o.table_schema, o.table_name, o.kind, o.name))
     snap.carried_failures = probe_carried(cat.conn, snap)
     rowtypes = [r[0] for r in (
@@ -561,11 +567,20 @@ def probe_carried(conn: psycopg.Connection, snap: Snapshot) -> list[tuple[Carrie
         wanted = sorted({(s, t) for (s, t, _c) in snap.columns} | {o.table for o in snap.carried})
         for table in wanted:
             copy = sql.Identifier("pg_temp", f"keyshift_probe_{len(copies)}")
-            conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(copy, sql.Identifier(*table)))
-            for (schema, name, column) in snap.columns:
-                if (schema, name) == table:
-                    conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE uuid USING NULL").format(
-                        copy, sql.Identifier(column)))
+            try:
+                with conn.transaction():
+                    conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(copy, sql.Identifier(*table)))
+            except psycopg.Error as exc:
+                raise Refused(
+                    f"table {qualname(*table)}",
+                    "plan could not make an empty scratch copy of it to try its constraints, indexes, triggers "
+                    f"and policies on uuid ({exc.diag.message_primary or exc})",
+                    "plan as a role that may create temporary tables (GRANT TEMP ON DATABASE ...) and read it",
+                ) from None
+            converted = {c for (s, t, c) in snap.columns if (s, t) == table} | snap.partition_columns.get(table, set())
+            for column in sorted(converted):
+                conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE uuid USING NULL").format(
+                    copy, sql.Identifier(column)))
             copies[table] = copy.as_string(conn)
             idents[conn.execute("SELECT format('%%I.%%I', %s::text, %s::text)", table).fetchone()[0]] = copies[table]
         for obj in snap.carried:

@@ -576,7 +576,11 @@ def _plan_facts(plan: Plan) -> str:
     lines = ["", "Tables (rows at plan time):"]
     lines += [f"    {t.display}: {plan.row_counts.get(t.key, 0)} rows" for t in plan.tables]
     lines += ["Foreign keys:", _fk_lines(plan)]
-    lines += ["Dependent objects carried across:", _view_lines(plan), _carried_lines(plan)]
+    lines.append("Dependent objects carried across:")
+    if plan.views:
+        lines.append(_view_lines(plan))
+    if plan.carried or not plan.views:
+        lines.append(_carried_lines(plan))
     if plan.references:
         lines.append("Declared references (--reference, no FK; converted through the target's mapping):")
         lines += [f"    {qualname(*c[:2])}.{c[2]} -> {qualname(*t)}" for c, t in plan.references.items()]
@@ -588,7 +592,7 @@ def _plan_facts(plan: Plan) -> str:
 
 def _carried_lines(plan: Plan) -> str:
     how = {"alter": "rebuilt by ALTER ... TYPE", "recreate": "dropped in 02, re-created in 04"}
-    return "\n".join(f"    {o.display} ({how[o.carry]})" for o in plan.carried) or "    (no other objects)"
+    return "\n".join(f"    {o.display} ({how[o.carry]})" for o in plan.carried) or "    (none)"
 
 
 def _recreated(plan: Plan) -> list:

@@ -12,7 +12,8 @@ Where a bullet is covered elsewhere already, the test is named here:
 | multi-column FK, other columns untouched           | test_multi_column_fk_other_columns_untouched                |
 | chain: a PK that is itself an FK to a target       | test_chain_where_a_pk_is_an_fk_to_a_target                  |
 | FK in another schema                               | test_fk_in_another_schema                                   |
-| FKs on partitions                                  | test_real_schemas.py::test_fks_on_a_partitioned_table_and_on_one_partition_convert_and_keep_their_data |
+| FKs on partitions                                  | test_real_schemas.py::test_fks_on_a_partitioned_table_and_on_one_partition_convert_and_keep_their_data; |
+| (and indexes, triggers on partitions)              | test_objects_on_partitions_are_carried_or_refused_like_the_root_s |
 | ON DELETE/UPDATE, MATCH, DEFERRABLE kept exactly   | test_fk_actions_match_and_deferrable_kept_exactly           |
 | indexes (plain, multi-column, INCLUDE, expression, | test_indexes_kept_with_name_and_definition                  |
 |   partial)                                         | test_partial_index_comparing_the_key_with_an_integer_is_refused |
@@ -31,6 +32,7 @@ Where a bullet is covered elsewhere already, the test is named here:
 | --reference (integer column without FK)            | test_reference_column_converts_with_its_target_and_rolls_back, |
 |                                                    | test_reference_that_cannot_convert_is_refused_by_name,      |
 |                                                    | test_reference_orphan_written_after_plan_fails_migrate_and_changes_nothing |
+| generated columns, rules: refused by name          | test_generated_column_and_rule_over_a_converted_column_are_refused_by_name |
 | generated migrations lint-clean                    | test_generated_migrations_with_every_carried_kind_pass_sqlfluff |
 """
 
@@ -575,3 +577,49 @@ def test_reference_orphan_written_after_plan_fails_migrate_and_changes_nothing(d
     assert "1 row(s) of public.legacy_log.user_id hold a value that is no id of public.users" in migrated.stderr
     assert key_type(conn, "legacy_log", "user_id") == "integer"
     assert key_type(conn, "users", "id") == "integer"
+
+
+def test_generated_column_and_rule_over_a_converted_column_are_refused_by_name(dsn, conn, tmp_path):
+    conn.execute(USERS + """
+        CREATE TABLE ticket (id serial PRIMARY KEY, user_id int REFERENCES users,
+            user_label text GENERATED ALWAYS AS ('user-' || user_id::text) STORED);
+    """)
+    err = refused(dsn, tmp_path, "public.users")
+    assert "generated column public.ticket.user_label" in err and "public.ticket.user_id" in err
+    conn.execute("""
+        ALTER TABLE ticket DROP COLUMN user_label;
+        CREATE TABLE ticket_log (user_id int);
+        CREATE RULE ticket_copy AS ON INSERT TO ticket DO ALSO INSERT INTO ticket_log VALUES (NEW.user_id);
+    """)
+    err = refused(dsn, tmp_path, "public.users")
+    assert "rule ticket_copy on public.ticket" in err
+
+
+def test_objects_on_partitions_are_carried_or_refused_like_the_root_s(dsn, conn, tmp_path):
+    conn.execute(USERS + """
+        CREATE TABLE visit (user_id int NOT NULL REFERENCES users, day int NOT NULL, seen int DEFAULT 0)
+            PARTITION BY RANGE (day);
+        CREATE TABLE visit_a PARTITION OF visit FOR VALUES FROM (0) TO (10);
+        CREATE TABLE visit_b PARTITION OF visit FOR VALUES FROM (10) TO (20);
+        CREATE INDEX visit_user_text ON visit ((user_id::text));
+        CREATE INDEX visit_a_owned ON visit_a (day) WHERE user_id IS NOT NULL;
+        CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.seen := NEW.seen + 1; RETURN NEW; END $$;
+        CREATE TRIGGER visit_b_moved BEFORE UPDATE ON visit_b FOR EACH ROW
+            WHEN (OLD.user_id IS DISTINCT FROM NEW.user_id) EXECUTE FUNCTION bump();
+        INSERT INTO visit (user_id, day) SELECT g % 20 + 1, g % 20 FROM generate_series(1, 40) g;
+    """)
+    q_trig = "SELECT tgrelid::regclass::text, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1"
+    before = indexes(conn), rows(conn, q_trig)
+    data = "SELECT v.day, u.email FROM visit v JOIN users u ON u.id = v.user_id ORDER BY 1, 2"
+    rows_before = rows(conn, data)
+    convert(dsn, tmp_path / "m", "public.users")
+    assert (indexes(conn), rows(conn, q_trig)) == before
+    assert rows(conn, data) == rows_before
+    rollback(dsn, tmp_path / "m")
+    assert (indexes(conn), rows(conn, q_trig)) == before
+
+    conn.execute("CREATE TRIGGER visit_a_positive BEFORE UPDATE ON visit_a FOR EACH ROW "
+                 "WHEN (OLD.user_id > 0) EXECUTE FUNCTION bump()")
+    err = refused(dsn, tmp_path / "again", "public.users")
+    assert "trigger visit_a_positive on public.visit_a" in err and "uuid > integer" in err

@@ -7,9 +7,16 @@
 -- Every one is first tried against uuid on an empty scratch copy (catalog.probe_carried).
 -- Parameters: %(relid)s (table oid), %(column)s (column name).
 WITH col AS (
+    -- The column, and the same column of every partition when the table is partitioned: an
+    -- object on a partition that uses it blocks the ALTER on the root just the same.
     SELECT a.attrelid, a.attnum
     FROM pg_attribute AS a
-    WHERE a.attrelid = %(relid)s AND a.attname = %(column)s
+    WHERE
+        a.attname = %(column)s
+        AND (
+            a.attrelid = %(relid)s
+            OR a.attrelid IN (SELECT pt.relid FROM pg_partition_tree(%(relid)s::oid::regclass) AS pt)
+        )
 ),
 
 obj AS (
@@ -111,7 +118,10 @@ SELECT
     coalesce(pol.roles::text[], '{}') AS roles,
     coalesce(pol.cmd, '') AS cmd,
     pol.qual,
-    pol.with_check
+    pol.with_check,
+    o.relid <> %(relid)s AND o.relid IN (
+        SELECT pt.relid FROM pg_partition_tree(%(relid)s::oid::regclass) AS pt
+    ) AS on_partition
 FROM obj AS o
 INNER JOIN pg_class AS r ON o.relid = r.oid
 INNER JOIN pg_namespace AS n ON r.relnamespace = n.oid

@@ -13,7 +13,7 @@ WITH col AS (
 
 SELECT
     'generated column' AS kind,
-    format('%%I.%%I', ad.adrelid::regclass, g.attname) AS object_name
+    format('%%s.%%I', ad.adrelid::regclass, g.attname) AS object_name
 FROM col
 INNER JOIN pg_depend AS d
     ON
