@@ -466,6 +466,8 @@ def _map_keys(plan: Plan) -> Migration:
         "  permanent old -> new mapping of each target:\n"
         + "\n".join(f"    keyshift.{t.map_table} <- {t.table.display} ({t.rows} rows at plan time)"
                     for t in plan.targets)
+        + "\n  New keys (version, default for new rows, where the time of existing keys comes from):\n"
+        + "\n".join(f"    {key_version_line(plan, t)}" for t in plan.targets)
         + "\nWhy: the mapping is what rollback, audits, caches and old URLs need; the fingerprints let the\n"
         "  checks prove, inside this transaction, that no row and no reference changed."
         + external.session_header(plan)

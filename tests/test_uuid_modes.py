@@ -409,3 +409,23 @@ def test_yoyo_ini_sets_versions_per_table_timestamp_and_slug(dsn, conn, tmp_path
                          "--migrations", str(mig), cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "uuid v4, default gen_random_uuid()" in again.stdout
+
+
+def test_orphan_reference_to_a_timestamp_keyed_table_fails_migrate_by_name_and_changes_nothing(dsn, conn, tmp_path):
+    """A NOT VALID foreign key lets an orphan in; through the mapping it has no new key. The
+    conversion must stop with the id and the table named, never turn the reference into NULL."""
+    setup_schema(conn, n=20)
+    conn.execute("ALTER TABLE orders DROP CONSTRAINT orders_user_id_fkey")
+    conn.execute("INSERT INTO orders (user_id) VALUES (9999)")
+    conn.execute("ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users "
+                 "NOT VALID")
+    schema_before = without_restrict(pg_dump_schema(dsn))
+    mig = tmp_path / "m"
+    planned = keyshift(dsn, "plan", "--table", "public.users", "--uuid", "v7",
+                       "--timestamp-column", "public.users.created_at", migrations=mig)
+    assert planned.returncode == 0, planned.stderr
+    migrated = keyshift(dsn, "migrate", migrations=mig)
+    assert migrated.returncode == 1
+    assert "id 9999 of public.users is referenced but has no row" in migrated.stdout + migrated.stderr
+    assert without_restrict(pg_dump_schema(dsn)) == schema_before
+    assert conn.execute("SELECT count(*) FROM orders WHERE user_id = 9999").fetchone()[0] == 1
