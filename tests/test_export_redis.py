@@ -304,7 +304,7 @@ def test_redis_password_never_printed(dsn, conn, tmp_path, redis_url):
     _users(conn, 3)
     convert(dsn, tmp_path / "m", "public.custom_user")
     wrong = redis_url.replace(PASSWORD, "Wr0ng-pw-XYZ")
-    for url in (wrong, redis_url.replace("127.0.0.1:", "127.0.0.1:1") + "?password=" + PASSWORD):
+    for url in (wrong, f"redis://127.0.0.1:1/0?password={PASSWORD}"):  # refused port, password as a query
         failed = keyshift(dsn, "redis-rewrite", "--redis-url", url, "--table", "public.custom_user",
                           "--pattern", "user_sessions:{id}")
         out = failed.stdout + failed.stderr
