@@ -34,6 +34,8 @@ REQUIRED = [
     "rows_unchanged_through_mapping.sql",
     "uuid_version_matches.sql",
     "views_restored.sql",
+    "slugs_are_unique_base62.sql",
+    "external_ids_are_unique_not_null_with_default.sql",
 ]
 MAP = "keyshift.map_public__custom_user"
 SCALE = 30
