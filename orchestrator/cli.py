@@ -88,7 +88,7 @@ def cmd_plan(args) -> int:
                 f"{', ...' if len(pending) > 3 else ''})",
                 "run keyshift migrate first, or delete them before planning again",
             )
-        snap = catalog.snapshot(cat, targets)
+        snap = catalog.snapshot(safety.guarded(cat), targets)
         safety.refuse_unsafe(cat, snap)
         shape = drift.objects(snap, drift.table_columns(cat, snap))
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
