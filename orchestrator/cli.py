@@ -185,6 +185,7 @@ def cmd_check(args) -> int:
 
 def cmd_rollback(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
+    drift.refuse_edited_before_rollback(dsn, Path(args.migrations))
     outcome = execute.rollback(dsn, Path(args.migrations))
     if outcome.nothing_to_do:
         print("nothing to roll back: no migration is applied")
