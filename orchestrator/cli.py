@@ -117,9 +117,9 @@ def cmd_plan(args) -> int:
                 "run keyshift migrate first, or delete them before planning again",
             )
         if args.mode == "external":
-            snap = external.snapshot(cat, targets)
+            snap = external.snapshot(safety.guarded(cat), targets)
         else:
-            snap = catalog.snapshot(cat, targets, references)
+            snap = catalog.snapshot(safety.guarded(cat), targets, references)
         safety.refuse_unsafe(cat, snap)
         shape = drift.live_objects(conn, [t.key for t, _k in targets], references)
         facts = external.read_facts(conn, options, targets, cat.table)
@@ -248,6 +248,7 @@ def cmd_check(args) -> int:
 
 def cmd_rollback(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
+    drift.refuse_edited_before_rollback(dsn, Path(args.migrations))
     outcome = execute.rollback(dsn, Path(args.migrations), lock_timeout=args.lock_timeout, **_safety_kwargs(args))
     if outcome.nothing_to_do:
         print("nothing to roll back: no migration is applied")

@@ -26,7 +26,8 @@ yoyo's record of it. The ``_yoyo`` prefix is deliberate: every tool that already
 bookkeeping out of dumps and schema comparisons (``--exclude-table='_yoyo*'``) leaves ours out too.
 ``migrate`` refuses to apply anything next to an edited applied file
 (rollback would run the edited undo, and the files no longer say what the database holds);
-``status`` prints ``EDITED <id>`` and exits 0 with a warning.
+``rollback`` refuses likewise (it would run the edited undo); ``status`` prints
+``EDITED <id>`` and exits 0 with a warning.
 """
 
 from __future__ import annotations
@@ -295,6 +296,30 @@ def guard_migrate(conn: psycopg.Connection, migrations: list, pending: list) -> 
                 f"nothing was changed; re-plan: delete the unapplied {m.id[:4]}_* files and run keyshift plan again",
             )
     _record(conn, pending)
+
+
+def refuse_edited_before_rollback(dsn: str, migrations_dir: Path) -> None:
+    """Rollback runs the .rollback.sql files as they are now: refuse when an applied
+    migration or its undo was edited since it was applied (exit 1, nothing changed)."""
+    from yoyo import read_migrations
+
+    from orchestrator import dsn as dsnmod, execute
+
+    if not migrations_dir.is_dir():
+        return  # execute.rollback names the missing directory
+    migrations = list(read_migrations(str(migrations_dir)))
+    with dsnmod.connect(dsn, autocommit=True) as conn:
+        if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (execute.MIGRATION_TABLE,)).fetchone()[0]:
+            return
+        q = sql.SQL("SELECT migration_id FROM {}").format(sql.Identifier(execute.MIGRATION_TABLE))
+        applied_ids = {r[0] for r in conn.execute(q)}
+        changed = edited(conn, [m for m in migrations if m.id in applied_ids])
+    if changed:
+        raise MigrationFailed(
+            f"migration files {', '.join(name for _mid, name in changed)}",
+            "were edited after they were applied, and rollback would run them as they are now",
+            "restore them exactly as applied (e.g. git checkout) and roll back again; nothing was changed",
+        )
 
 
 def status_lines(dsn: str, migrations_dir: Path) -> tuple[list[str], list[str]]:

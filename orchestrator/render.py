@@ -743,10 +743,11 @@ def _convert(plan: Plan) -> Migration:
             "    t.{k} AS new_id\nFROM {t} AS t\nWHERE NOT EXISTS (\n    SELECT 1 FROM {m} AS m\n    WHERE m.new_id = t.{k}\n)",
             m=_map(t), k=I(t.key.column_name), t=_tab(*t.table.key),
         ))
+        body = q("SELECT old_id FROM {} WHERE new_id = $1", _map(t))[:-1]
         rollback.append(q(
             "CREATE FUNCTION {}(uuid) RETURNS bigint\nLANGUAGE sql STABLE\n"
-            "AS $$ SELECT old_id FROM {} WHERE new_id = $1 $$",
-            _old_id_fn(t), _map(t),
+            "AS {tag} {body} {tag}",
+            _old_id_fn(t), tag=sql.SQL(_dollar_tag(body)), body=sql.SQL(body),
         ))
     for table in reversed(_tables_with_columns(plan)):
         clauses = []
@@ -813,7 +814,17 @@ def _convert(plan: Plan) -> Migration:
 def _do(statement: str) -> str:
     """Wrap one PL/pgSQL statement in a DO block: it runs, returns nothing, prints nothing."""
     body = "\n".join("    " + line for line in statement.splitlines())
-    return f"DO $$\nBEGIN\n{body}\nEND\n$$;"
+    tag = _dollar_tag(body)
+    return f"DO {tag}\nBEGIN\n{body}\nEND\n{tag};"
+
+
+def _dollar_tag(body: str) -> str:
+    """``$$``, or a ``$ksN$`` tag when the body holds ``$$`` (a user's name may): a name must
+    never end the quoted body early."""
+    tag, n = "$$", 0
+    while tag in body:
+        tag, n = f"$ks{n or ''}$", n + 1
+    return tag
 
 
 def _quoted(part: str) -> str:

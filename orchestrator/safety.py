@@ -34,6 +34,24 @@ def refuse_unsafe(cat: Catalog, snap: Snapshot) -> None:
     orphans(cat, snap)
 
 
+class GuardedCatalog(Catalog):
+    """The catalog plan reads through: before counting a table's rows (the one read of user
+    data), make sure the current role may alter it, so that a table of another role is
+    refused by name rather than failing on a privilege the count needs."""
+
+    def row_count(self, schema: str, name: str) -> int:
+        relid = self.conn.execute(
+            "SELECT c.oid FROM pg_class AS c JOIN pg_namespace AS n ON c.relnamespace = n.oid"
+            " WHERE n.nspname = %s AND c.relname = %s", (schema, name)).fetchone()
+        if relid:
+            _refuse_not_owned(self._rows("ownership", {"relids": [relid[0]]}))
+        return super().row_count(schema, name)
+
+
+def guarded(cat: Catalog) -> GuardedCatalog:
+    return GuardedCatalog(cat.conn)
+
+
 def names(snap: Snapshot) -> None:
     found: list[tuple[str, str]] = []
     for key in snap.tables:
@@ -60,8 +78,12 @@ def ownership(cat: Catalog, snap: Snapshot) -> None:
                 " WHERE n.nspname = %s AND c.relname = %s", (k.seq_schema, k.seq_name)).fetchone()
             if row:
                 relids.append(row[0])
+    _refuse_not_owned(cat._rows("ownership", {"relids": relids}))
+
+
+def _refuse_not_owned(rows: list[dict]) -> None:
     kinds = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "S": "sequence"}
-    for r in cat._rows("ownership", {"relids": relids}):
+    for r in rows:
         kind = kinds.get(r["relkind"], "relation")
         shown = qualname(r["rel_schema"], r["rel_name"])
         raise Refused(

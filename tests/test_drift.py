@@ -113,7 +113,7 @@ def test_replanning_after_drift_migrates(dsn, conn, tmp_path):
     assert _key_type(conn, "late", "account_id") == "uuid"
 
 
-def test_edited_applied_file_is_reported_by_status_and_refused_by_migrate(dsn, conn, tmp_path):
+def test_edited_applied_file_is_reported_by_status_and_refused_by_migrate_and_rollback(dsn, conn, tmp_path):
     conn.execute(SCHEMA + "CREATE TABLE tag (id serial PRIMARY KEY); INSERT INTO tag DEFAULT VALUES;")
     mig = tmp_path / "m"
     _plan(dsn, mig)
@@ -142,6 +142,10 @@ def test_edited_applied_file_is_reported_by_status_and_refused_by_migrate(dsn, c
     assert migrated.returncode == 1, migrated.stdout + migrated.stderr
     assert applied.name in migrated.stderr and "edited after they were applied" in migrated.stderr
     assert _key_type(conn, "tag") == "integer"
+
+    refused = keyshift(dsn, "rollback", migrations=mig)
+    assert refused.returncode == 1 and "rollback would run them as they are now" in refused.stderr, refused.stderr
+    assert back.name in refused.stderr and _key_type(conn) == "uuid"
 
     applied.write_bytes(original)
     back.write_text(back.read_text().replace("\n-- edited\n", ""))

@@ -170,3 +170,198 @@ def test_unusual_but_valid_input_converts_checks_and_rolls_back_exactly(dsn, con
     assert back.returncode == 0, back.stdout + back.stderr
     assert without_restrict(pg_dump_schema(dsn)) == dump
     assert _data(conn) == data
+
+
+# --- hostile names --------------------------------------------------------------------------
+
+SCH = 'we;ird $$ sch"ema'
+EVIL = 'x"; DROP TABLE victim; --'
+UNI = "ünïcødé 表 select"
+#: sqlfluff 4 cannot parse a doubled quote ("") in a constraint name (valid SQL): the FK name
+#: carries the semicolon and comment instead; the table name carries the double quote.
+FK = "fk $$; DROP TABLE victim; --"
+
+
+def _ident(*parts: str) -> str:
+    return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
+
+
+HOSTILE_SQL = f"""
+CREATE TABLE victim (id int); INSERT INTO victim VALUES (1);
+CREATE SCHEMA {_ident(SCH)};
+CREATE TABLE {_ident(SCH, EVIL)} ("sel ect" serial PRIMARY KEY, "na\\me" text, "$$x$$" text);
+CREATE TABLE {_ident(SCH, UNI)} (
+    "order" serial PRIMARY KEY,
+    "from" int CONSTRAINT {_ident(FK)} REFERENCES {_ident(SCH, EVIL)} ON DELETE CASCADE,
+    "E'\\\\'" text
+);
+CREATE INDEX "ix $$; DROP TABLE victim; $$" ON {_ident(SCH, UNI)} ("from");
+CREATE VIEW {_ident(SCH, "v'iew; --")} AS SELECT "order", "from" FROM {_ident(SCH, UNI)};
+COMMENT ON COLUMN {_ident(SCH, UNI, "from")} IS 'it''s $$ a; comment';
+INSERT INTO {_ident(SCH, EVIL)} ("na\\me", "$$x$$") SELECT 'n' || g, '$$' || g FROM generate_series(1, 40) g;
+INSERT INTO {_ident(SCH, UNI)} ("from", "E'\\\\'") SELECT 1 + g % 40, '\\' || g FROM generate_series(1, 90) g;
+"""
+
+
+def _hostile_rows(conn) -> list:
+    return conn.execute(sql.SQL(
+        'SELECT e."na\\me", e."$$x$$", u."E\'\\\\\'" FROM {} AS u JOIN {} AS e ON e."sel ect" = u."from" '
+        'ORDER BY 1, 2, 3').format(sql.Identifier(SCH, UNI), sql.Identifier(SCH, EVIL))).fetchall()
+
+
+def test_hostile_names_convert_check_and_roll_back_without_injection(dsn, conn, tmp_path):
+    conn.execute(HOSTILE_SQL)
+    rows, dump = _hostile_rows(conn), without_restrict(pg_dump_schema(dsn))
+    assert len(rows) == 90
+    mig = tmp_path / "m"
+    convert(dsn, mig, _ident(SCH, EVIL), _ident(SCH, UNI))
+    lint = subprocess.run([str(ROOT / ".venv" / "bin" / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"),
+                           str(mig)], capture_output=True, text=True, cwd=ROOT)
+    assert lint.returncode == 0, lint.stdout[-3000:]
+    assert conn.execute("SELECT to_regclass('public.victim') IS NOT NULL").fetchone()[0]
+    assert conn.execute(sql.SQL('SELECT pg_typeof("from")::text FROM {} LIMIT 1').format(
+        sql.Identifier(SCH, UNI))).fetchone()[0] == "uuid"
+    assert _hostile_rows(conn) == rows
+    checked = keyshift(dsn, "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    status = keyshift(dsn, "status", migrations=mig)
+    assert status.returncode == 0 and "EDITED" not in status.stdout, status.stdout + status.stderr
+    back = keyshift(dsn, "rollback", migrations=mig)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert conn.execute("SELECT count(*) FROM victim").fetchone()[0] == 1
+    assert _hostile_rows(conn) == rows
+    assert without_restrict(pg_dump_schema(dsn)) == dump
+
+
+def test_a_newline_in_a_name_is_refused_before_it_can_end_a_comment(dsn, conn, tmp_path):
+    bad = "t\nDROP TABLE victim; --"
+    conn.execute(sql.SQL("CREATE TABLE victim (id int); CREATE TABLE {} (id serial PRIMARY KEY);"
+                         "CREATE TABLE ref (id int PRIMARY KEY, t_id int REFERENCES {})").format(
+        sql.Identifier(bad), sql.Identifier(bad)))
+    result = keyshift(dsn, "plan", "--table", '"public"."t\nDROP TABLE victim; --"', migrations=tmp_path / "m")
+    assert result.returncode == 3, result.stdout + result.stderr
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "control character" in line and "\\n" in line, line
+    assert not (tmp_path / "m").exists() or not list((tmp_path / "m").iterdir())
+
+
+# --- the password ---------------------------------------------------------------------------
+
+SECRET = "Pa55-w0rd_$ecret"
+
+
+def test_the_password_never_reaches_output_files_or_the_database(dsn, conn, tmp_path):
+    """plan, migrate, check, status, rollback, a refusal and a failed migrate, with the
+    password in the DSN: not in stdout, stderr, any generated file, or any table we write."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    conn.execute(sql.SQL("CREATE ROLE keeper LOGIN SUPERUSER PASSWORD {}").format(sql.Literal(SECRET)))
+    conn.execute(PARENT + "CREATE TABLE child (id serial PRIMARY KEY, parent_id int REFERENCES parent);"
+                 "INSERT INTO child (parent_id) VALUES (1), (2), (NULL);")
+    params = conninfo_to_dict(dsn)
+    url = f"postgresql://keeper:{SECRET}@{params['host']}:{params['port']}/{params['dbname']}"
+    kv = make_conninfo(**{**params, "user": "keeper", "password": SECRET})
+    mig = tmp_path / "m"
+    outputs = []
+
+    def run(*args, code=0, target=url, migrations=True):
+        r = keyshift(target, *args, migrations=mig if migrations else None)
+        outputs.append(r.stdout + r.stderr)
+        assert r.returncode == code, (args, r.stdout, r.stderr)
+
+    run("plan", "--table", "public.no_such", code=3)
+    run("plan", "--table", "public.parent", target=kv)
+    run("status")
+    conn.execute("ALTER TABLE child ADD COLUMN late int")  # drift: migrate refuses
+    run("migrate", code=1)
+    for f in mig.glob("0001_*"):
+        f.unlink()
+    run("plan", "--table", "public.parent")
+    run("migrate", target=kv)
+    run("check", migrations=False)
+    run("status", target=kv)
+    run("rollback")
+    env_run = run_keyshift("status", "--migrations", str(mig), env={"DATABASE_URL": url})
+    outputs.append(env_run.stdout + env_run.stderr)
+    assert env_run.returncode == 0, env_run.stderr
+    text = "\n".join(outputs)
+    assert "keeper" in text or "parent" in text  # the commands did talk to the database
+    assert SECRET not in text
+    for f in mig.rglob("*"):
+        if f.is_file():
+            assert SECRET not in f.read_text(), f
+    for (table,) in conn.execute(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname IN ('public', 'keyshift')"):
+        dumped = conn.execute(sql.SQL("SELECT coalesce(string_agg(t::text, ' '), '') FROM {} AS t").format(
+            sql.SQL(table))).fetchone()[0]
+        assert SECRET not in dumped, table
+
+
+# --- privileges ---------------------------------------------------------------------------
+
+def _as(dsn: str, role: str) -> str:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    return make_conninfo(**{**conninfo_to_dict(dsn), "user": role})
+
+
+def test_the_table_owner_without_superuser_plans_migrates_checks_and_rolls_back(dsn, conn, tmp_path):
+    conn.execute("DO $$ BEGIN CREATE ROLE app_owner LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;"
+                 " EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    db = conn.execute("SELECT current_database()").fetchone()[0]
+    conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO app_owner").format(sql.Identifier(db)))
+    conn.execute("SET ROLE app_owner;" + PARENT
+                 + "CREATE TABLE child (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+                 " parent_id int REFERENCES parent ON DELETE CASCADE);"
+                 "CREATE VIEW child_parent AS SELECT c.id, c.parent_id FROM child AS c;"
+                 "INSERT INTO child (parent_id) SELECT 1 + g % 2 FROM generate_series(1, 10) g; RESET ROLE;")
+    assert not conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = 'app_owner'").fetchone()[0]
+    dump = without_restrict(pg_dump_schema(dsn))
+    owner = _as(dsn, "app_owner")
+    mig = tmp_path / "m"
+    convert(owner, mig, "public.parent", "public.child")
+    checked = keyshift(owner, "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert conn.execute("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'keyshift'"
+                        ).fetchone()[0] == "app_owner"
+    back = keyshift(owner, "rollback", migrations=mig)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert without_restrict(pg_dump_schema(dsn)) == dump
+
+
+PRIVILEGE_CASES = {
+    "a referencing table owned by another role": (
+        "CREATE SCHEMA other AUTHORIZATION stranger; SET ROLE stranger;"
+        "CREATE TABLE other.audit (id int PRIMARY KEY, parent_id int REFERENCES public.parent); RESET ROLE;",
+        ("table other.audit", "owned by role stranger", "role app_user cannot alter it", "GRANT stranger TO app_user")),
+    "a dependent view owned by another role": (
+        "SET ROLE stranger; CREATE VIEW public.parent_names AS SELECT id, name FROM public.parent; RESET ROLE;",
+        ("view public.parent_names", "owned by role stranger", "OWNER TO app_user")),
+    "no CREATE on the database for schema keyshift": (
+        "REVOKE CREATE ON DATABASE {db} FROM PUBLIC;",
+        ("may not create schema keyshift", "GRANT CREATE ON DATABASE")),
+    "no CREATE on the schema for yoyo's tables": (
+        "GRANT CREATE ON DATABASE {db} TO app_user; REVOKE CREATE ON SCHEMA public FROM PUBLIC, app_user;",
+        ("schema public", "yoyo's bookkeeping tables", "GRANT CREATE ON SCHEMA public TO app_user")),
+}
+
+
+@pytest.mark.parametrize("case", list(PRIVILEGE_CASES))
+def test_a_missing_privilege_is_refused_at_plan_naming_it(dsn, conn, tmp_path, case):
+    setup, words = PRIVILEGE_CASES[case]
+    for role in ("app_user", "stranger"):
+        conn.execute(sql.SQL("DO $$ BEGIN CREATE ROLE {} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+                             ).format(sql.Identifier(role)))
+    db = conn.execute("SELECT current_database()").fetchone()[0]
+    conn.execute(PARENT + "ALTER TABLE parent OWNER TO app_user; GRANT REFERENCES, SELECT ON parent TO stranger;"
+                 "GRANT CREATE ON SCHEMA public TO stranger;")
+    conn.execute(setup.replace("{db}", sql.Identifier(db).as_string(conn)))
+    before = without_restrict(pg_dump_schema(dsn))
+    result = keyshift(_as(dsn, "app_user"), "plan", "--table", "public.parent", migrations=tmp_path / "m")
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1, line
+    for w in words:
+        assert w in line, (w, line)
+    assert not (tmp_path / "m").exists() or not list((tmp_path / "m").iterdir())
+    assert without_restrict(pg_dump_schema(dsn)) == before

@@ -23,6 +23,18 @@ INNER JOIN pg_attrdef AS ad ON d.objid = ad.oid
 INNER JOIN pg_attribute AS g ON ad.adrelid = g.attrelid AND ad.adnum = g.attnum
 WHERE g.attgenerated <> ''
 UNION ALL
+-- PostgreSQL 14 records a generated column's dependency from the column itself.
+SELECT
+    'generated column' AS kind,
+    format('%%I on %%s', g.attname, g.attrelid::regclass) AS object_name
+FROM col
+INNER JOIN pg_depend AS d
+    ON
+        col.attrelid = d.refobjid AND col.attnum = d.refobjsubid
+        AND d.classid = 'pg_class'::regclass AND col.attrelid = d.objid
+INNER JOIN pg_attribute AS g ON d.objid = g.attrelid AND d.objsubid = g.attnum
+WHERE g.attgenerated <> ''
+UNION ALL
 SELECT
     'rule' AS kind,
     format('%%I on %%s', r.rulename, r.ev_class::regclass) AS object_name
