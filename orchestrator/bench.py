@@ -330,6 +330,23 @@ def draw(results: list[dict], png: Path) -> None:
     plt.close(fig)
 
 
+def combine(paths: list[Path], out: Path, png: Path | None) -> int:
+    """Merge result files of separate runs (e.g. a long N=300,000 run apart) into one."""
+    docs = [json.loads(p.read_text()) for p in paths]
+    results = sorted((r for d in docs for r in d["results"]), key=lambda r: r["scale"])
+    doc = {"when": max(d["when"] for d in docs), "postgres": docs[0]["postgres"], "cores": docs[0]["cores"],
+           "machine": docs[0]["machine"], "commands": [d["command"] for d in docs], "results": results}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {out}")
+    for r in results:
+        print("\n".join(table_lines(r)))
+    if png:
+        draw(results, png)
+        print(f"wrote {png}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m orchestrator.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--scale", type=int, default=300000, help="users N (default 300000)")
@@ -342,7 +359,11 @@ def main(argv=None) -> int:
     p.add_argument("--dsn", help="server to use (default DATABASE_URL, then the embedded cluster)")
     p.add_argument("--json", type=Path, help="result file (default bench/results/bench-<time>.json)")
     p.add_argument("--png", type=Path, help="plot of seconds against scale (default with --scales: next to JSON)")
+    p.add_argument("--combine", nargs="+", type=Path, metavar="JSON",
+                   help="no run: merge earlier result files (one scale each or more) into --json and --png")
     args = p.parse_args(argv)
+    if args.combine:
+        return combine(args.combine, args.json or RESULTS / "combined.json", args.png)
     scales = [int(s.replace("_", "")) for s in args.scales.split(",")] if args.scales else [args.scale]
 
     def log(msg: str) -> None:
