@@ -150,9 +150,12 @@ def as_v7_estimate(migrations: Path) -> None:
     for path in sorted(migrations.glob("*.sql")):
         if path.name.endswith(".rollback.sql"):
             continue
-        text = _V4_CALL.sub(
+        text, n = _V4_CALL.subn(
             r"keyshift.keyed_uuid_v7(timestamptz '2020-01-01 00:00:00+00' + \2::bigint * interval '1 millisecond',"
             r" \1, \2::bigint)", path.read_text())
+        if n == 0 and ("_01_" in path.name or "_03_" in path.name):
+            raise KeyshiftError(f"v7 estimate, {path.name}", "has no keyed_uuid_v4 call to replace",
+                                "the generated SQL changed shape; update orchestrator/bench.py")
         text = text.replace(", 4, 'gen_random_uuid()', ", ", 7, 'gen_random_uuid()', ")
         if "_01_" in path.name:
             text = text.replace("CREATE OR REPLACE FUNCTION keyshift.table_fingerprint", v7 + "\n\n"
@@ -327,19 +330,40 @@ def draw(results: list[dict], png: Path) -> None:
     plt.close(fig)
 
 
+def combine(paths: list[Path], out: Path, png: Path | None) -> int:
+    """Merge result files of separate runs (e.g. a long N=300,000 run apart) into one."""
+    docs = [json.loads(p.read_text()) for p in paths]
+    results = sorted((r for d in docs for r in d["results"]), key=lambda r: r["scale"])
+    doc = {"when": max(d["when"] for d in docs), "postgres": docs[0]["postgres"], "cores": docs[0]["cores"],
+           "machine": docs[0]["machine"], "commands": [d["command"] for d in docs], "results": results}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {out}")
+    for r in results:
+        print("\n".join(table_lines(r)))
+    if png:
+        draw(results, png)
+        print(f"wrote {png}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m orchestrator.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--scale", type=int, default=300000, help="users N (default 300000)")
     p.add_argument("--scales", help="comma-separated list of N; overrides --scale, draws the PNG")
     p.add_argument("--repeat", type=int, default=3, help="repetitions per approach, median reported (default 3)")
     p.add_argument("--naive-repeat", type=int,
-                   help="repetitions of the slow naive approach (default: --repeat below N=300000, else 1)")
+                   help="repetitions of the slow naive approach (default: --repeat below N=100000, else 1; 0 skips it)")
     p.add_argument("--v7-estimate", action="store_true",
                    help="also run keyshift with keyed_uuid_v7 in place of keyed_uuid_v4 (bench-only estimate)")
     p.add_argument("--dsn", help="server to use (default DATABASE_URL, then the embedded cluster)")
     p.add_argument("--json", type=Path, help="result file (default bench/results/bench-<time>.json)")
     p.add_argument("--png", type=Path, help="plot of seconds against scale (default with --scales: next to JSON)")
+    p.add_argument("--combine", nargs="+", type=Path, metavar="JSON",
+                   help="no run: merge earlier result files (one scale each or more) into --json and --png")
     args = p.parse_args(argv)
+    if args.combine:
+        return combine(args.combine, args.json or RESULTS / "combined.json", args.png)
     scales = [int(s.replace("_", "")) for s in args.scales.split(",")] if args.scales else [args.scale]
 
     def log(msg: str) -> None:
@@ -353,8 +377,10 @@ def main(argv=None) -> int:
             version = admin.execute("SHOW server_version").fetchone()[0]
             log(f"keyshift bench on {dsnmod.describe(base)} (PostgreSQL {version}, {os.cpu_count()} cores)")
             for scale in scales:
-                naive_repeat = args.naive_repeat or (args.repeat if scale < 300000 else 1)
-                if naive_repeat < args.repeat:
+                naive_repeat = args.naive_repeat if args.naive_repeat is not None else (args.repeat if scale < 100000 else 1)
+                if naive_repeat == 0:
+                    log(f"N={scale}: naive approach skipped (--naive-repeat 0)")
+                elif naive_repeat < args.repeat:
                     log(f"N={scale}: naive approach run {naive_repeat} time(s) only, to save time")
                 results.append(bench_scale(admin, base, scale, args.repeat, naive_repeat, args.v7_estimate, log))
                 print("\n".join(table_lines(results[-1])), flush=True)

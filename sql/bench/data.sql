@@ -8,7 +8,7 @@ SELECT
     CASE WHEN s.g % 5 = 0 THEN 1 + (s.g * 7919) % (s.g - 1) END AS referred_by,
     'user' || s.g || '@example.com' AS email,
     timestamptz '2020-01-01 00:00:00+00' + s.g * interval '7 minutes' AS created_at
-FROM generate_series(1, coalesce(nullif(current_setting('keyshift.bench_scale', TRUE), ''), '1000')::int) AS s (g);
+FROM generate_series(1, coalesce(nullif(current_setting('keyshift.bench_scale', TRUE), ''), '1000')::bigint) AS s (g);
 
 INSERT INTO orders (id, user_id, status, total, created_at)
 SELECT
