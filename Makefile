@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 KS := $(VENV)/bin/keyshift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TABLES ?=
+# Any other plan options, e.g. PLAN_ARGS="--uuid v7 --timestamp-column public.users.created_at"
+PLAN_ARGS ?=
 MIGRATIONS ?= migrations
 USERS ?= 50000
 SCALE ?= 300000
@@ -72,7 +74,7 @@ lint: setup
 
 plan: setup
 	@test -n "$(TABLES)" || { echo 'usage: make plan TABLES="public.custom_user public.orders"'; exit 2; }
-	$(KS) plan $(DSN_ARG) --migrations $(MIGRATIONS) $(foreach t,$(TABLES),--table $(t))
+	$(KS) plan $(DSN_ARG) --migrations $(MIGRATIONS) $(foreach t,$(TABLES),--table $(t)) $(PLAN_ARGS)
 
 migrate: setup
 	$(KS) migrate $(DSN_ARG) --migrations $(MIGRATIONS)

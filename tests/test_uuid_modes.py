@@ -126,7 +126,8 @@ def test_keys_follow_old_id_order_end_at_conversion_time_and_default_continues(d
     mig = tmp_path / "m"
     planned = keyshift(dsn, "plan", *plan_args("public.users", "public.orders"), "--uuid", version, migrations=mig)
     assert planned.returncode == 0, planned.stderr
-    default = "keyshift.uuid_v7()" if version == "v7" else "keyshift.uuid_v6()"
+    native = conn.execute("SELECT to_regprocedure('pg_catalog.uuidv7()') IS NOT NULL").fetchone()[0]
+    default = ("uuidv7()" if native else "keyshift.uuid_v7()") if version == "v7" else "keyshift.uuid_v6()"
     assert f"uuid {version}, default {default}" in planned.stdout
     start = conn.execute("SELECT clock_timestamp()").fetchone()[0]
     migrated = keyshift(dsn, "migrate", migrations=mig)
