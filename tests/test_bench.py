@@ -23,7 +23,10 @@ def test_bench_runs_and_writes_json(dsn, tmp_path):
     assert s["floor"]["ratio_to_floor"] == 1.0
     # The naive way leaves dead row versions behind; keyshift and the floor leave none.
     assert s["naive"]["size_ratio_to_fresh"] > 1.5
-    assert s["keyshift"]["size_ratio_to_fresh"] < 1.02 and s["floor"]["size_ratio_to_fresh"] < 1.02
+    # At N=2,000 the tables are a few MiB, so free-space and visibility-map forks, which a fresh
+    # rewrite may not have yet, weigh several percent (5.7% seen on PostgreSQL 16); the 2% target
+    # of issue #6 is measured at scale by make bench, not here. Dead rows would show as ~2x.
+    assert s["keyshift"]["size_ratio_to_fresh"] < 1.10 and s["floor"]["size_ratio_to_fresh"] < 1.10
     assert 0 < s["keyshift"]["peak_rss_mib"] < 1024
     assert set(s["keyshift"]["steps"]) >= {"01_map_keys", "03_convert_key_columns", "checks"}
     # Every copy is dropped again; the template stays for the next run.
