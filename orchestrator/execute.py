@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+import psycopg.sql
 from yoyo import get_backend, read_migrations
 from yoyo.exceptions import LockTimeout
 
@@ -132,6 +133,7 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
             outcome.applied.clear()  # a retry starts the list again
             plans = sorted({plan_id_of(m.id) or m.id for m in pending})
             conn.execute("SELECT set_config('keyshift.checking_plans', %s, true)", (",".join(plans),))
+            _lock_plans_before_drift_check(conn, pending, dsn, lock_timeout)  # so no DDL lands between drift check and step 01
             drift.guard_migrate(conn, migrations, pending)  # edited applied files, catalog drift: refuse
             for m in pending:
                 t0 = time.monotonic()
@@ -167,6 +169,33 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
         backend.connection.close()
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def _lock_plans_before_drift_check(conn, pending: list, dsn: str, lock_timeout: str) -> None:
+    """Run each pending plan's own LOCK TABLE statement (step 01, parents first) before the
+    drift check reads the catalog, so the catalog it checks is the one the migrations meet.
+
+    The statement is the exact text of the reviewed migration file, which runs it again
+    (a no-op then: the locks are held)."""
+    for m in pending:
+        m.load()  # yoyo reads the file on first use
+        found = re.search(r"LOCK TABLE .+? IN ACCESS EXCLUSIVE MODE", m.source or "", re.S)
+        if not found:
+            continue
+        try:
+            with conn.transaction():  # a savepoint: a table that is gone is for the drift check to name
+                conn.execute(psycopg.sql.SQL(found.group(0)))
+        except psycopg.errors.UndefinedTable:
+            continue
+        except psycopg.errors.LockNotAvailable as exc:
+            raise LockNotGranted(
+                f"migration {m.id}",
+                f"a table lock was not granted within lock_timeout {lock_timeout} "
+                f"({exc.diag.message_primary}); {_blockers(dsn, pending_tables(m))}",
+                "nothing was committed; retry when that transaction has finished, or raise --lock-timeout",
+            ) from None
+        except psycopg.errors.DeadlockDetected as exc:
+            raise _deadlocked(f"migration {m.id}", exc) from None
 
 
 def pending_tables(migration) -> list[str]:
