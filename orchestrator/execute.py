@@ -142,12 +142,7 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
                 try:
                     _quietly(m.process_steps, backend, "apply")
                 except psycopg.errors.LockNotAvailable as exc:
-                    raise LockNotGranted(
-                        f"migration {m.id}",
-                        f"a table lock was not granted within lock_timeout {lock_timeout} "
-                        f"({exc.diag.message_primary}); {_blockers(dsn, pending_tables(m))}",
-                        "nothing was committed; retry when that transaction has finished, or raise --lock-timeout",
-                    ) from None
+                    raise _not_granted(m, exc, dsn, lock_timeout) from None
                 except psycopg.errors.DeadlockDetected as exc:
                     raise _deadlocked(f"migration {m.id}", exc) from None
                 except psycopg.errors.QueryCanceled as exc:
@@ -188,14 +183,19 @@ def _lock_plans_before_drift_check(conn, pending: list, dsn: str, lock_timeout: 
         except psycopg.errors.UndefinedTable:
             continue
         except psycopg.errors.LockNotAvailable as exc:
-            raise LockNotGranted(
-                f"migration {m.id}",
-                f"a table lock was not granted within lock_timeout {lock_timeout} "
-                f"({exc.diag.message_primary}); {_blockers(dsn, pending_tables(m))}",
-                "nothing was committed; retry when that transaction has finished, or raise --lock-timeout",
-            ) from None
+            raise _not_granted(m, exc, dsn, lock_timeout) from None
         except psycopg.errors.DeadlockDetected as exc:
             raise _deadlocked(f"migration {m.id}", exc) from None
+
+
+def _not_granted(m, exc, dsn: str, lock_timeout: str) -> "LockNotGranted":
+    """A lock of migration ``m`` waited out lock_timeout: name who holds it."""
+    return LockNotGranted(
+        f"migration {m.id}",
+        f"a table lock was not granted within lock_timeout {lock_timeout} "
+        f"({exc.diag.message_primary}); {_blockers(dsn, pending_tables(m))}",
+        "nothing was committed; retry when that transaction has finished, or raise --lock-timeout",
+    )
 
 
 def pending_tables(migration) -> list[str]:
