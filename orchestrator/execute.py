@@ -133,7 +133,7 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
             outcome.applied.clear()  # a retry starts the list again
             plans = sorted({plan_id_of(m.id) or m.id for m in pending})
             conn.execute("SELECT set_config('keyshift.checking_plans', %s, true)", (",".join(plans),))
-            _lock_plans_before_drift_check(conn, pending, dsn, lock_timeout)  # so no DDL lands between drift check and step 01
+            _lock_plans_before_drift_check(conn, pending, dsn, lock_timeout, statement_timeout)  # so no DDL lands between drift check and step 01
             drift.guard_migrate(conn, migrations, pending)  # edited applied files, catalog drift: refuse
             for m in pending:
                 t0 = time.monotonic()
@@ -166,7 +166,8 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
     return outcome
 
 
-def _lock_plans_before_drift_check(conn, pending: list, dsn: str, lock_timeout: str) -> None:
+def _lock_plans_before_drift_check(conn, pending: list, dsn: str, lock_timeout: str,
+                                   statement_timeout: str) -> None:
     """Run each pending plan's own LOCK TABLE statement (step 01, parents first) before the
     drift check reads the catalog, so the catalog it checks is the one the migrations meet.
 
@@ -179,21 +180,39 @@ def _lock_plans_before_drift_check(conn, pending: list, dsn: str, lock_timeout: 
             continue
         try:
             with conn.transaction():  # a savepoint: a table that is gone is for the drift check to name
-                conn.execute(psycopg.sql.SQL(found.group(0)))
+                _lock_within(conn, psycopg.sql.SQL(found.group(0)), lock_timeout, statement_timeout)
         except psycopg.errors.UndefinedTable:
             continue
-        except psycopg.errors.LockNotAvailable as exc:
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
             raise _not_granted(m, exc, dsn, lock_timeout) from None
         except psycopg.errors.DeadlockDetected as exc:
             raise _deadlocked(f"migration {m.id}", exc) from None
 
 
+def _lock_within(conn, statement, lock_timeout: str, statement_timeout: str) -> None:
+    """Run one LOCK TABLE a, b, c … statement so that it waits at most lock_timeout IN ALL.
+
+    lock_timeout bounds each table's wait on its own, so a statement that queues for three
+    tables in turn could hold the first (and every application query behind it) for three
+    times as long. statement_timeout bounds the whole statement; it is set to lock_timeout
+    for this statement only, then put back. The caller treats the cancel like a lock timeout."""
+    conn.execute("SELECT set_config('statement_timeout', %s, true)", (lock_timeout,))
+    conn.execute(statement)
+    conn.execute("SELECT set_config('statement_timeout', %s, true)", (statement_timeout,))
+
+
 def _not_granted(m, exc, dsn: str, lock_timeout: str) -> "LockNotGranted":
     """A lock of migration ``m`` waited out lock_timeout: name who holds it."""
+    return _lock_not_granted(f"migration {m.id}", exc, dsn, pending_tables(m), lock_timeout)
+
+
+def _lock_not_granted(where: str, exc, dsn: str, tables: list[str], lock_timeout: str) -> "LockNotGranted":
+    """The one wording of 'a lock waited out lock_timeout', naming who holds it."""
+    detail = (exc.diag.message_primary if isinstance(exc, psycopg.errors.LockNotAvailable)
+              else "the tables were not all locked within it, counted over all of them")
     return LockNotGranted(
-        f"migration {m.id}",
-        f"a table lock was not granted within lock_timeout {lock_timeout} "
-        f"({exc.diag.message_primary}); {_blockers(dsn, pending_tables(m))}",
+        where,
+        f"a table lock was not granted within lock_timeout {lock_timeout} ({detail}); {_blockers(dsn, tables)}",
         "nothing was committed; retry when that transaction has finished, or raise --lock-timeout",
     )
 
@@ -262,14 +281,10 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
             conn.execute("SELECT set_config('statement_timeout', %s, true)", (statement_timeout,))
             outcome.applied.clear()  # a retry starts the list again
             try:
-                _lock_up_front(conn, _rollback_tables(batch))
-            except psycopg.errors.LockNotAvailable as exc:
-                raise LockNotGranted(
-                    f"rollback of plan {last_plan}",
-                    f"a table lock was not granted within lock_timeout {lock_timeout} "
-                    f"({exc.diag.message_primary}); {_blockers(dsn, _rollback_tables(batch))}",
-                    "nothing was committed; retry when that transaction has finished, or raise --lock-timeout",
-                ) from None
+                _lock_up_front(conn, _rollback_tables(batch), lock_timeout, statement_timeout)
+            except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
+                raise _lock_not_granted(f"rollback of plan {last_plan}", exc, dsn, _rollback_tables(batch),
+                                        lock_timeout) from None
             except psycopg.Error as exc:
                 raise _db_error(f"rollback of plan {last_plan}", exc) from None
             for m in batch:
@@ -279,12 +294,8 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
                 try:
                     _quietly(m.process_steps, backend, "rollback")
                 except psycopg.errors.LockNotAvailable as exc:
-                    raise LockNotGranted(
-                        f"rollback of {m.id}",
-                        f"a table lock was not granted within lock_timeout {lock_timeout} "
-                        f"({exc.diag.message_primary}); {_blockers(dsn, _rollback_tables(batch))}",
-                        "nothing was committed; retry when that transaction has finished, or raise --lock-timeout",
-                    ) from None
+                    raise _lock_not_granted(f"rollback of {m.id}", exc, dsn, _rollback_tables(batch),
+                                            lock_timeout) from None
                 except psycopg.errors.DeadlockDetected as exc:
                     raise _deadlocked(f"rollback of {m.id}", exc) from None
                 except psycopg.errors.QueryCanceled as exc:
@@ -466,7 +477,7 @@ def _rollback_tables(batch) -> list[str]:
     return seen
 
 
-def _lock_up_front(conn, tables: list[str]) -> None:
+def _lock_up_front(conn, tables: list[str], lock_timeout: str, statement_timeout: str) -> None:
     """LOCK TABLE every table, in the given order (parents before children), in one statement,
     so rollback waits (at most lock_timeout) before it changes anything, not halfway through."""
     if not tables:
@@ -476,5 +487,5 @@ def _lock_up_front(conn, tables: list[str]) -> None:
         " JOIN pg_class c ON c.oid = u.rel JOIN pg_namespace n ON n.oid = c.relnamespace ORDER BY u.i",
         (tables,),
     ).fetchall()
-    conn.execute(psycopg.sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
-        psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(s, t) for s, t in names)))
+    _lock_within(conn, psycopg.sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+        psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(s, t) for s, t in names)), lock_timeout, statement_timeout)

@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -301,6 +302,35 @@ def test_waiting_keyshift_never_holds_application_queries_longer_than_lock_timeo
     assert retries and "lock_timeout 1s" in retries[0] and "blocked by pid" in retries[0], err
     assert "nothing was changed; retry 1 of 6 in" in retries[0], err
     assert user_key_type(conn) == "uuid"
+
+
+def test_the_lock_wait_is_bounded_in_all_not_per_table(dsn, conn, tmp_path):
+    """lock_timeout bounds each table's wait; with two children held one after the other,
+    a per-table bound would keep application reads of the parent waiting about twice as long."""
+    mdir = planned(dsn, conn, tmp_path, scale=50)
+    first = psycopg.connect(dsn)  # releases social_account after 1.5 s ...
+    first.execute("SELECT id FROM social_account ORDER BY id LIMIT 1 FOR UPDATE")
+    second = psycopg.connect(dsn)  # ... while verification_token stays held
+    second.execute("SELECT id FROM verification_token ORDER BY id LIMIT 1 FOR UPDATE")
+    proc = start(dsn, "migrate", "--migrations", str(mdir), "--lock-timeout", "2s", "--lock-retries", "0")
+    try:
+        wait_for(lambda: waiting_backend(conn, "%LOCK TABLE%"), what="keyshift to queue behind the holders")
+        release = threading.Timer(1.5, first.rollback)
+        release.start()
+        with psycopg.connect(dsn, autocommit=True) as reader:
+            t0 = time.monotonic()
+            reader.execute("SELECT count(*) FROM custom_user")
+            waited = time.monotonic() - t0
+        out, err = proc.communicate(timeout=60)
+        release.join()
+    finally:
+        second.rollback()
+        second.close()
+        first.close()
+    assert proc.returncode == 1, out + err
+    assert "not all locked within it" in err and "blocked by pid" in err, err
+    assert waited < 2 + 0.5, f"an application read of the parent waited {waited:.2f} s with --lock-timeout 2s"
+    assert user_key_type(conn) == "integer"
 
 
 def test_a_deadlock_with_an_application_transaction_is_retried(dsn, conn, tmp_path):
