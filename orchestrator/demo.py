@@ -43,7 +43,7 @@ def _reset(conn: psycopg.Connection) -> None:
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("public", t)))
 
 
-def run(users: int) -> int:
+def run(users: int, migrations: Path = DEMO_DIR / "migrations") -> int:
     dsn = dsnmod.resolve(None)
     steps: list[tuple[str, float]] = []
     print(f"keyshift demo on {dsnmod.describe(dsn)}: seed-000 sample with {users} users")
@@ -57,16 +57,15 @@ def run(users: int) -> int:
         conn.execute("ANALYZE")
     steps.append(("load sample", time.monotonic() - t0))
 
-    migrations = DEMO_DIR / "migrations"
     shutil.rmtree(migrations, ignore_errors=True)
     t0 = time.monotonic()
-    print(f"\n$ keyshift plan --table public.custom_user --migrations {migrations.relative_to(ROOT)}")
+    print(f"\n$ keyshift plan --table public.custom_user --migrations {_shown(migrations)}")
     code = keyshift_main(["plan", "--dsn", dsn, "--table", "public.custom_user", "--migrations", str(migrations)])
     if code:
         return code
     steps.append(("plan", time.monotonic() - t0))
 
-    print(f"\n$ keyshift migrate --migrations {migrations.relative_to(ROOT)}")
+    print(f"\n$ keyshift migrate --migrations {_shown(migrations)}")
     outcome = execute.migrate(dsn, migrations)
     for mid, secs in outcome.applied:
         steps.append((f"migrate: {mid}", secs))
@@ -95,12 +94,19 @@ def run(users: int) -> int:
     return 0 if all(r.ok for r in standalone + outcome.checks) else 1
 
 
+def _shown(path: Path) -> str:
+    """The migrations directory as the reader typed it: relative to the project when inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="keyshift-demo")
     p.add_argument("--users", type=int, default=50000)
+    p.add_argument("--migrations", type=Path, default=DEMO_DIR / "migrations",
+                   help="where the demo writes its plan (emptied first)")
     args = p.parse_args(argv)
     try:
-        return run(args.users)
+        return run(args.users, args.migrations.resolve())
     except KeyshiftError as exc:
         print(f"keyshift demo: {exc.line()}", file=sys.stderr)
         return exc.exit_code

@@ -19,11 +19,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+import redis  # a project dependency: a missing one must fail, not skip
 from psycopg import sql
 
 from conftest import ROOT, convert, keyshift, load_seed000
-
-redis = pytest.importorskip("redis")
 
 PASSWORD = "s3cret-Redis-pw"
 
