@@ -232,8 +232,9 @@ def _max_id_statement(target: Target) -> str:
 # temporary table, where any duplicate (possible below 22 characters, astronomically
 # unlikely at 22) is redrawn until none is left; the column is then filled in one rewrite
 # (no UPDATE, so no row trigger fires). Slugs reveal neither the old id nor the key.
-# New rows: DEFAULT keyshift.random_slug(N) under a UNIQUE constraint; a collision raises
-# unique_violation (SQLSTATE 23505) and the application retries the INSERT.
+# New rows: DEFAULT keyshift.unique_slug('schema.table'::regclass, 'col', N), which redraws a
+# slug that a committed row already holds; the UNIQUE constraint stays the guarantee (only two
+# concurrent uncommitted INSERTs of the same slug, about 1 in 62^N, still get unique_violation).
 
 def _slug_table(target: Target) -> sql.Identifier:
     return I("pg_temp", short_name("keyshift_slug_", target.map_table))
@@ -241,6 +242,12 @@ def _slug_table(target: Target) -> sql.Identifier:
 
 def _slug_fn(target: Target) -> sql.Identifier:
     return I("pg_temp", short_name("keyshift_slug_of_", target.map_table))
+
+
+def _slug_default(target: Target) -> sql.Composed:
+    """keyshift.unique_slug('"schema"."table"'::regclass, 'col', N): stored with the table's OID."""
+    return sql.SQL("keyshift.unique_slug({}::regclass, {}, {})").format(
+        L(_tab(*target.table.key).as_string(None)), L(target.slug_column), L(target.slug_length))
 
 
 def slug_constraint_name(target: Target) -> str:
@@ -277,12 +284,12 @@ def _add_slugs(plan: Plan) -> Migration | None:
         ))
         apply.append("-- One rewrite fills every row; no row trigger fires.\n" + q(
             "ALTER TABLE {}\nALTER COLUMN {c} TYPE text USING {}({}),\nALTER COLUMN {c} SET NOT NULL,\n"
-            "ALTER COLUMN {c} SET DEFAULT keyshift.random_slug({}),\nADD CONSTRAINT {} UNIQUE ({c})",
-            tab, _slug_fn(t), I(t.key.column_name), n, I(slug_constraint_name(t)), c=col,
+            "ALTER COLUMN {c} SET DEFAULT {},\nADD CONSTRAINT {} UNIQUE ({c})",
+            tab, _slug_fn(t), I(t.key.column_name), _slug_default(t), I(slug_constraint_name(t)), c=col,
         ))
         apply.append(q("COMMENT ON COLUMN {} IS {}", I(*t.table.key, t.slug_column), L(
             f"keyshift plan {plan.plan_id}: unique Base62 slug of {t.slug_length} characters; "
-            "the default can collide: retry the INSERT on unique_violation")))
+            "the default redraws a slug that a row already holds")))
         apply.append(q("DROP FUNCTION {}(uuid)", _slug_fn(t)))
         apply.append(q("DROP TABLE {}", _slug_table(t)))
     for t in reversed(targets):
@@ -290,11 +297,12 @@ def _add_slugs(plan: Plan) -> Migration | None:
     header = (
         "What: adds a unique Base62 [0-9a-zA-Z] slug column to each table below and fills every row:\n"
         + "\n".join(f"    {t.table.display}.{t.slug_column}: {t.slug_length} chars, "
-                    f"default keyshift.random_slug({t.slug_length}), UNIQUE {slug_constraint_name(t)}"
+                    f"default {_slug_default(t).as_string(None)}, UNIQUE {slug_constraint_name(t)}"
                     for t in targets)
         + "\nWhy: short public identifiers that reveal neither the old id nor the key. Existing rows get a keyed\n"
         "  hash of the old id; any duplicate is redrawn before the UNIQUE constraint is added. New rows\n"
-        "  draw a random slug; on the rare collision the INSERT fails with unique_violation: retry it.\n"
+        "  draw a random slug, redrawn while a row already holds it (keyshift.unique_slug); the UNIQUE\n"
+        "  constraint still refuses the one remaining race, two concurrent INSERTs drawing the same slug.\n"
         "Proven by: checks/slugs_are_unique_base62.sql"
     )
     return Migration(f"{plan.plan_id}_06_add_slugs", "add unique Base62 slug columns", header, apply, rollback)

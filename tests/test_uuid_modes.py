@@ -283,7 +283,26 @@ def test_slug_of_22_chars_reveals_neither_old_id_nor_key(dsn, conn, tmp_path):
     assert all(sum(digits.index(c) * 62 ** i for i, c in enumerate(reversed(h))) != k.int for k, h in rows)
     assert conn.execute("SELECT is_nullable, column_default FROM information_schema.columns "
                         "WHERE table_name = 'users' AND column_name = 'handle'").fetchone() == \
-        ("NO", "keyshift.random_slug(22)")
+        ("NO", "keyshift.unique_slug('users'::regclass, 'handle'::name, 22)")
+
+
+def test_slug_default_redraws_a_slug_a_row_already_holds(dsn, conn, tmp_path):
+    setup_schema(conn, n=20)
+    convert(dsn, tmp_path / "m", "public.users", extra=("--slug-column", "public.users.handle",
+                                                        "--slug-length", "10"))
+    # Make the random draws predictable (1, 2, 0, 1, 2, 0 ... as 10 digits) so collisions happen:
+    # the retry logic of keyshift.unique_slug is what is under test, not the randomness.
+    conn.execute("CREATE SEQUENCE draws")
+    conn.execute("CREATE OR REPLACE FUNCTION keyshift.random_slug(len integer) RETURNS text LANGUAGE sql "
+                 "AS $$ SELECT lpad((nextval('public.draws') % 3)::text, len, '0') $$")
+    conn.execute("INSERT INTO users (name, handle) VALUES ('holds 1', '0000000001')")
+    conn.execute("INSERT INTO users (name) VALUES ('new')")  # draws 1: taken; draws 2: free
+    assert conn.execute("SELECT handle FROM users WHERE name = 'new'").fetchone()[0] == "0000000002"
+    assert conn.execute("SELECT last_value FROM draws").fetchone()[0] == 2
+    conn.execute("INSERT INTO users (name, handle) VALUES ('holds 0', '0000000000')")
+    with pytest.raises(psycopg.errors.UniqueViolation, match="were all taken") as caught:
+        conn.execute("INSERT INTO users (name) VALUES ('full')")  # 0, 1 and 2 are all taken now
+    assert "--slug-length" in caught.value.diag.message_hint
 
 
 SLUG_CHECK = (ROOT / "checks" / "slugs_are_unique_base62.sql").read_text()

@@ -103,3 +103,45 @@ $$;
 
 COMMENT ON FUNCTION keyshift.random_slug(integer) IS
 'Random base62 slug of len (10..22) characters for a column default; needs a UNIQUE constraint and a retry.';
+
+-- keyshift.unique_slug(tab regclass, col name, len integer) RETURNS text
+--
+-- Purpose: the default of a slug column (keyshift plan --slug-column). It draws
+-- random_slug(len) and, when a row of tab already holds that slug in col, draws again, up
+-- to 20 times, so a new row never fails on a collision with a committed row. What no
+-- default can see is a concurrent, uncommitted INSERT of the same slug: that race (about
+-- 1 in 62^len per pair of concurrent inserts) still ends in unique_violation from the
+-- column's UNIQUE constraint, which stays the guarantee.
+-- tab is stored in the default as an OID, so renaming the table is fine; col is a name:
+-- after renaming the slug column, set the default again with the new name.
+-- Volatility: VOLATILE, PARALLEL RESTRICTED (it reads tab). plpgsql: the look-up is dynamic
+-- SQL (format with %s for the regclass, %I for the column, the slug bound as $1) through
+-- the column's unique index.
+
+CREATE OR REPLACE FUNCTION keyshift.unique_slug(tab regclass, col name, len integer)
+RETURNS text
+LANGUAGE plpgsql
+VOLATILE
+STRICT
+PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    slug text;
+    taken boolean;
+BEGIN
+    FOR attempt IN 1..20 LOOP
+        slug := keyshift.random_slug(len);
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s WHERE %I = $1)', tab, col) INTO taken USING slug;
+        IF NOT taken THEN
+            RETURN slug;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'keyshift.unique_slug: 20 random slugs of % characters were all taken in %.%', len, tab, col
+        USING ERRCODE = 'unique_violation',
+              HINT = 'The slug space is nearly full: lengthen the column''s slugs (keyshift --slug-length).';
+END
+$$;
+
+COMMENT ON FUNCTION keyshift.unique_slug(regclass, name, integer) IS
+'Slug column default: random_slug(len), redrawn while tab.col already holds it (up to 20 draws).';
