@@ -141,6 +141,8 @@ class ForeignKey:
     child_columns: tuple = ()
     child_types: tuple = ()
     parent_columns: tuple = ()
+    #: COMMENT ON CONSTRAINT, re-applied wherever the FK is created again
+    comment: str | None = None
 
     @property
     def child(self) -> tuple[str, str]:
@@ -184,6 +186,9 @@ class View:
     column_comments: tuple = ()
     indexes: tuple = ()
     triggers: tuple = ()
+    #: {"name", "comment"} of the view's indexes and triggers that have a comment
+    index_comments: tuple = ()
+    trigger_comments: tuple = ()
 
     @property
     def key(self) -> tuple[str, str]:

@@ -486,7 +486,11 @@ def _drop_fk(fk) -> str:
 
 
 def _add_fk(fk) -> str:
-    return q("ALTER TABLE {} ADD CONSTRAINT {} {}", _tab(*fk.child), I(fk.name), sql.SQL(_spaced(fk.definition)))
+    """The FK with its exact definition, and its comment: a dropped constraint loses it."""
+    add = q("ALTER TABLE {} ADD CONSTRAINT {} {}", _tab(*fk.child), I(fk.name), sql.SQL(_spaced(fk.definition)))
+    if fk.comment is None:
+        return add
+    return add + "\n" + q("COMMENT ON CONSTRAINT {} ON {} IS {}", I(fk.name), _tab(*fk.child), L(fk.comment))
 
 
 def _spaced(definition: str) -> str:
@@ -545,6 +549,10 @@ def _create_view(view) -> list[str]:
         out.append(q("COMMENT ON COLUMN {} IS {}", I(view.view_schema, view.view_name, c["column"]), L(c["comment"])))
     for definition in (*view.indexes, *view.triggers):
         out.append("-- noqa: disable=all\n" + definition.rstrip(";") + ";\n-- noqa: enable=all")
+    for c in view.index_comments:
+        out.append(q("COMMENT ON INDEX {} IS {}", I(view.view_schema, c["name"]), L(c["comment"])))
+    for c in view.trigger_comments:
+        out.append(q("COMMENT ON TRIGGER {} ON {} IS {}", I(c["name"]), tab, L(c["comment"])))
     return out
 
 

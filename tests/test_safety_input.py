@@ -143,6 +143,24 @@ HANDLED = {
     "a key default that is not a sequence": (
         "CREATE TABLE fixed (id int PRIMARY KEY DEFAULT 7, v text); INSERT INTO fixed (v) VALUES ('x');",
         ["public.fixed"]),
+    "comments on a foreign key, constraints, indexes and a materialized view's index and trigger": (
+        PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int CONSTRAINT child_parent_fk REFERENCES parent"
+        " CONSTRAINT child_parent_check CHECK (parent_id IS NOT NULL OR id > 0));"
+        "INSERT INTO child VALUES (1, 1), (2, NULL);"
+        "CREATE INDEX child_parent_ix ON child (parent_id);"
+        "CREATE MATERIALIZED VIEW parent_ids AS SELECT p.id FROM parent p;"
+        "CREATE UNIQUE INDEX parent_ids_id ON parent_ids (id);"
+        "CREATE VIEW parent_names AS SELECT p.id, p.name FROM parent p;"
+        "CREATE FUNCTION no_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;"
+        "CREATE TRIGGER parent_names_no_write INSTEAD OF INSERT ON parent_names"
+        " FOR EACH ROW EXECUTE FUNCTION no_write();"
+        "COMMENT ON CONSTRAINT child_parent_fk ON child IS 'fk comment';"
+        "COMMENT ON CONSTRAINT child_parent_check ON child IS 'check comment';"
+        "COMMENT ON CONSTRAINT parent_pkey ON parent IS 'pk comment';"
+        "COMMENT ON INDEX child_parent_ix IS 'index comment';"
+        "COMMENT ON INDEX parent_ids_id IS 'matview index comment';"
+        "COMMENT ON TRIGGER parent_names_no_write ON parent_names IS 'view trigger comment';",
+        ["public.parent"]),
     "a NOT VALID foreign key without orphans": (
         PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int); INSERT INTO child VALUES (1, 1), (2, NULL);"
         "ALTER TABLE child ADD CONSTRAINT child_parent_fk FOREIGN KEY (parent_id) REFERENCES parent NOT VALID;",
