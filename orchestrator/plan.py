@@ -78,6 +78,10 @@ class Column:
     root: tuple[str, str]
     map_table: str
     is_key: bool
+    #: a non-key column's DEFAULT, an integer constant (an id of its target): dropped before
+    #: the type change, set to that id's new uuid after it, restored on rollback
+    default_expr: str | None = None
+    default_value: int | None = None
 
     @property
     def table(self) -> tuple[str, str]:
@@ -218,6 +222,14 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
                 "drop and recreate them around the conversion, or wait for support of these object kinds",
             )
 
+    for row in snap.rowtype_columns:
+        kind = "attribute of type" if row["relkind"] == "c" else "column"
+        raise Refused(
+            f"{kind} {qualname(row['table_schema'], row['table_name'])}.{row['column_name']} ({row['data_type']})",
+            f"stores rows of {qualname(row['rowtype_schema'], row['rowtype_table'])}, whose columns change type, "
+            "and PostgreSQL cannot alter a table whose row type is stored in another column",
+            "drop that column or change its type (e.g. store the key instead), then plan again",
+        )
     for col, target in snap.references.items():
         if target not in target_keys:
             raise Refused(f"--reference {qualname(*col[:2])}.{col[2]}",
@@ -242,6 +254,9 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
             "create a uuid version after migrate), then plan again",
         )
 
+    defaults = {col: _checked_default(snap, col, root, target_keys) for col, root in snap.columns.items()
+                if col in snap.column_defaults}
+
     order = _parents_first(list(snap.tables.values()), snap.fks, target_keys)
     columns: list[Column] = []
     for table in order:
@@ -253,6 +268,7 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
                 old_type=snap.column_types[(schema, name, column)], root=root, map_table=maps[root],
                 is_key=(schema, name) in target_keys and root == (schema, name)
                 and column == next(t.key.column_name for t in targets if t.table.key == root),
+                **defaults.get((schema, name, column), {}),
             ))
     warnings = [
         f"{qualname(r['table_schema'], r['table_name'])}.{r['column_name']} ({r['data_type']}) is named like a "
@@ -341,6 +357,36 @@ def resolve_key_options(snap: Snapshot, options: Options, targets: list[Target])
             raise Refused(shown, f"is longer than {NAME_LIMIT} bytes", "choose a shorter column name")
         settings[target.table.key].update(slug_column=column, slug_length=options.slug_length)
     return [dataclasses.replace(t, **settings[t.table.key]) for t in targets]
+
+
+def _checked_default(snap: Snapshot, col: tuple[str, str, str], root: tuple[str, str], target_keys: set) -> dict:
+    """A converted column's DEFAULT: an integer id of its target converts with it; anything else is refused.
+
+    ALTER ... TYPE uuid cannot cast an integer default, so plan decides here, not migrate.
+    """
+    rows = snap.column_defaults[col]
+    shown = f"column {qualname(*col[:2])}.{col[2]}"
+    top = rows[0] if rows[0]["level"] == 0 else None
+    for row in rows:
+        if row["level"] > 0 and (top is None or row["default_expr"] != top["default_expr"]):
+            raise Refused(
+                f"column {qualname(row['table_schema'], row['table_name'])}.{col[2]}",
+                f"is a partition's copy of {qualname(*col[:2])}.{col[2]}, which becomes uuid, with a default of its "
+                f"own ({row['default_expr']}) that cannot become uuid",
+                "drop that default on the partition (ALTER TABLE ... ALTER COLUMN ... DROP DEFAULT), then plan again",
+            )
+    if top is None:
+        return {}
+    expr, value = top["default_expr"], top["constant_value"]
+    drop = (f"drop the default (ALTER TABLE {qualname(*col[:2])} ALTER COLUMN {col[2]} DROP DEFAULT), plan and "
+            "migrate, then set a uuid default if one is needed")
+    if not top["is_constant"] or value is None:
+        raise Refused(shown, f"becomes uuid, and its default {expr} is not an integer constant that keyshift can "
+                      "turn into the matching uuid", drop)
+    if root not in target_keys or not snap.default_targets_exist.get(col, False):
+        raise Refused(shown, f"becomes uuid, and its default {expr} is no key of {qualname(*root)}: it has no new "
+                      "uuid to become", drop)
+    return {"default_expr": expr, "default_value": int(value)}
 
 
 def _type_of(snap: Snapshot, key: tuple[str, str, str]) -> str:

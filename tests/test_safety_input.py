@@ -80,6 +80,39 @@ BAD = {
     "three parts": ("", ["public.parent.id"], ("'public.parent.id'", "SCHEMA.TABLE")),
     "unterminated quote": ("", ['"public"."parent'], ("SCHEMA.TABLE",)),
     "name longer than 63 bytes": ("", ["public." + "x" * 64], ("does not exist", "at most 63 bytes")),
+    # A column that follows the key to uuid cannot keep an integer default (ALTER ... TYPE cannot
+    # cast it); one that names an id of the parent converts (HANDLED), anything else is refused.
+    "referencing column with a sequence default": (
+        PARENT + "CREATE SEQUENCE child_seq;"
+        "CREATE TABLE child (id int PRIMARY KEY, parent_id int DEFAULT nextval('child_seq') REFERENCES parent);",
+        ["public.parent"], ("column public.child.parent_id", "nextval", "is not an integer constant", "DROP DEFAULT")),
+    "referencing column whose default is no id of the parent": (
+        PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int DEFAULT 42 REFERENCES parent);",
+        ["public.parent"], ("column public.child.parent_id", "default 42 is no key of public.parent", "DROP DEFAULT")),
+    "referencing column with a computed default": (
+        PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int DEFAULT (1 + length('a')) REFERENCES parent);",
+        ["public.parent"], ("column public.child.parent_id", "is not an integer constant")),
+    "partition with a default of its own on a referencing column": (
+        PARENT + "CREATE TABLE child (parent_id int REFERENCES parent, day int) PARTITION BY RANGE (day);"
+        "CREATE TABLE child_1 PARTITION OF child (parent_id DEFAULT 1) FOR VALUES FROM (0) TO (10);",
+        ["public.parent"], ("column public.child_1.parent_id", "partition", "DROP DEFAULT")),
+    # ALTER TABLE fails on a table whose row type is stored in a column anywhere.
+    "column of the target's row type": (
+        PARENT + "CREATE TABLE snap (taken parent); INSERT INTO snap SELECT p FROM parent p;",
+        ["public.parent"], ("column public.snap.taken (public.parent)", "stores rows of public.parent", "drop that column")),
+    "array of the target's row type": (
+        PARENT + "CREATE TABLE snap (taken parent[]);",
+        ["public.parent"], ("column public.snap.taken (public.parent[])", "stores rows of public.parent")),
+    "domain over the target's row type": (
+        PARENT + "CREATE DOMAIN parent_d AS parent; CREATE TABLE snap (taken parent_d);",
+        ["public.parent"], ("column public.snap.taken (public.parent_d)", "stores rows of public.parent")),
+    "composite type holding the target's row type": (
+        PARENT + "CREATE TYPE wrapped AS (p parent, note text); CREATE TABLE snap (w wrapped[]);",
+        ["public.parent"], ("column public.snap.w (public.wrapped[])", "stores rows of public.parent")),
+    "column of a referencing table's row type": (
+        PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent);"
+        "CREATE TABLE snap (c child);",
+        ["public.parent"], ("column public.snap.c (public.child)", "stores rows of public.child")),
     "rewrite rule that reads the key": (
         PARENT + "CREATE TABLE parent_log (parent_id int);"
         "CREATE RULE parent_deleted AS ON DELETE TO parent DO ALSO INSERT INTO parent_log VALUES (old.id);",
@@ -160,6 +193,13 @@ HANDLED = {
         "COMMENT ON INDEX child_parent_ix IS 'index comment';"
         "COMMENT ON INDEX parent_ids_id IS 'matview index comment';"
         "COMMENT ON TRIGGER parent_names_no_write ON parent_names IS 'view trigger comment';",
+        ["public.parent"]),
+    "a referencing column whose default is an id of the parent (ON DELETE SET DEFAULT)": (
+        PARENT + "CREATE TABLE child (id int PRIMARY KEY,"
+        " parent_id int NOT NULL DEFAULT 1 REFERENCES parent ON DELETE SET DEFAULT,"
+        " other_id bigint DEFAULT '-5' REFERENCES parent);"
+        "INSERT INTO parent (id, name) VALUES (-5, 'negative');"
+        "INSERT INTO child (id) VALUES (1); INSERT INTO child VALUES (2, 2, -5);",
         ["public.parent"]),
     "a NOT VALID foreign key without orphans": (
         PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int); INSERT INTO child VALUES (1, 1), (2, NULL);"
