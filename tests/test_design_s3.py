@@ -630,10 +630,16 @@ def test_referencing_column_default_that_names_a_parent_id_follows_it_to_uuid(ds
         CREATE TABLE post (id serial PRIMARY KEY,
             user_id int NOT NULL DEFAULT 1 REFERENCES users ON DELETE SET DEFAULT, title text);
         INSERT INTO post (user_id, title) SELECT 1 + g % 20, 't' || g FROM generate_series(1, 40) g;
+        COMMENT ON CONSTRAINT post_user_id_fkey ON post IS 'it''s the author';
     """)
     q = "SELECT p.title, u.email FROM post p JOIN users u ON u.id = p.user_id ORDER BY 1"
     before = rows(conn, q)
     convert(dsn, tmp_path / "m", "public.users")
+    lint = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"), str(tmp_path / "m")],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert lint.returncode == 0, lint.stdout[-3000:]
     assert key_type(conn, "post", "user_id") == "uuid"
     default = rows(conn, "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'post'::regclass "
                          "AND adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = 'post'::regclass "
