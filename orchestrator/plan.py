@@ -129,7 +129,48 @@ def short_name(prefix: str, *parts: str) -> str:
 
 
 def map_table_name(schema: str, table: str) -> str:
+    """keyshift.map_SCHEMA__TABLE, unique for every (schema, table).
+
+    The plain name is kept when it can be read back one way only; when a part holds ``__`` or
+    an underscore touches the separator ("a__b"."c" and "a"."b__c" both read map_a__b__c), a
+    hash of the exact pair is appended, so no two tables ever share a mapping table.
+    """
+    if "__" in schema or "__" in table or schema.endswith("_") or table.startswith("_"):
+        raw = f"map_{schema}__{table}"
+        digest = hashlib.md5(f"{schema}\0{table}".encode()).hexdigest()[:8]
+        cut = raw.encode()[: NAME_LIMIT - 9].decode("utf-8", errors="ignore")
+        return f"{cut}_{digest}"
     return short_name("map_", schema, table)
+
+
+def slug_constraint_name(table: str, column: str) -> str:
+    """PostgreSQL's own naming of a UNIQUE constraint (table_column_key), within 63 bytes."""
+    return short_name(f"{table}_{column}_key")
+
+
+def check_generated_names(plan: Plan, taken: set) -> None:
+    """Refuse a name keyshift would create that exists already, or that two objects would share.
+
+    ``taken``: (schema, name) pairs in use, read at plan time (external.read_facts): relations
+    in the schema, or constraints of the table that would get the name.
+    """
+    seen: dict[tuple[str, str], str] = {}
+    wanted = [("keyshift", t.map_table, f"mapping table of {t.table.display}", "") for t in plan.targets]
+    wanted += [
+        (t.table.table_schema, slug_constraint_name(t.table.table_name, t.slug_column),
+         f"UNIQUE constraint of slug column {t.table.display}.{t.slug_column}",
+         "choose another --slug-column name, or rename that object")
+        for t in plan.targets if t.slug_column
+    ]
+    for schema, name, what, fix in wanted:
+        shown = qualname(schema, name)
+        if (schema, name) in taken:
+            raise Refused(shown, f"the name keyshift would give the {what} is taken",
+                          fix or "rename or drop that object (an old keyshift table?), then plan again")
+        if (schema, name) in seen:
+            raise Refused(shown, f"keyshift would give this name to both the {seen[(schema, name)]} and the {what}",
+                          fix or "convert these tables in separate plans")
+        seen[(schema, name)] = what
 
 
 def validate_target(name: tuple[str, str], table: Table | None, converted_plan: str | None) -> str | None:

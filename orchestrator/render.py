@@ -23,6 +23,7 @@ from psycopg import sql
 from orchestrator import SQL_DIR, external
 from orchestrator.catalog import qualname
 from orchestrator.plan import Column, Plan, Target, short_name
+from orchestrator.plan import slug_constraint_name as plan_slug_constraint_name
 
 I = sql.Identifier
 L = sql.Literal
@@ -244,7 +245,7 @@ def _slug_fn(target: Target) -> sql.Identifier:
 
 
 def slug_constraint_name(target: Target) -> str:
-    return short_name(f"{target.table.table_name}_{target.slug_column}_key")
+    return plan_slug_constraint_name(target.table.table_name, target.slug_column)
 
 
 def _add_slugs(plan: Plan) -> Migration | None:

@@ -423,3 +423,85 @@ def test_a_missing_privilege_is_refused_at_plan_naming_it(dsn, conn, tmp_path, c
         assert w in line, (w, line)
     assert not (tmp_path / "m").exists() or not list((tmp_path / "m").iterdir())
     assert without_restrict(pg_dump_schema(dsn)) == before
+
+
+# --- generated names: unique, taken ones refused, deterministic --------------------------------
+
+LOOKALIKES = (
+    'CREATE SCHEMA "a__b"; CREATE SCHEMA a; CREATE SCHEMA "a_";'
+    'CREATE TABLE "a__b".c (id serial PRIMARY KEY); INSERT INTO "a__b".c DEFAULT VALUES;'
+    'CREATE TABLE a."b__c" (id serial PRIMARY KEY); INSERT INTO a."b__c" DEFAULT VALUES;'
+    'CREATE TABLE "a_"."_b__c" (id serial PRIMARY KEY); INSERT INTO "a_"."_b__c" DEFAULT VALUES;'
+)
+LOOKALIKE_TABLES = ('"a__b".c', 'a."b__c"', '"a_"."_b__c"')
+
+
+def test_tables_whose_plain_mapping_names_would_collide_get_distinct_ones_and_convert(dsn, conn, tmp_path):
+    conn.execute(LOOKALIKES)
+    dump = without_restrict(pg_dump_schema(dsn))
+    convert(dsn, tmp_path / "m", *LOOKALIKE_TABLES)
+    maps = [r[0] for r in conn.execute("SELECT map_table FROM keyshift.converted_table ORDER BY 1")]
+    assert len(set(maps)) == 3 and all(m.startswith("map_a_") and len(m.encode()) <= 63 for m in maps), maps
+    checked = keyshift(dsn, "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    back = keyshift(dsn, "rollback", migrations=tmp_path / "m")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert without_restrict(pg_dump_schema(dsn)) == dump
+
+
+TAKEN = {
+    "an index named like the slug's UNIQUE constraint": (
+        PARENT + "CREATE TABLE other (slug text); CREATE INDEX parent_slug_key ON other (slug);",
+        ["public.parent"], ("--slug-column", "public.parent.slug"),
+        ("public.parent_slug_key", "UNIQUE constraint of slug column public.parent.slug", "is taken")),
+    "a constraint of the table named like the slug's UNIQUE constraint": (
+        PARENT + "ALTER TABLE parent ADD CONSTRAINT parent_slug_key CHECK (name <> '');",
+        ["public.parent"], ("--slug-column", "public.parent.slug"), ("public.parent_slug_key", "is taken")),
+    "two slugs with one UNIQUE constraint name": (
+        PARENT + "CREATE TABLE parent_x (id serial PRIMARY KEY); CREATE TABLE parent_x_y (id serial PRIMARY KEY);"
+        "CREATE TABLE parent_x_y_z (id serial PRIMARY KEY);",
+        ["public.parent_x", "public.parent_x_y"],
+        ("--slug-column", "public.parent_x.y_z", "--slug-column", "public.parent_x_y.z"),
+        ("public.parent_x_y_z_key", "both the UNIQUE constraint of slug column")),
+    "a leftover mapping table": (
+        PARENT + "CREATE SCHEMA keyshift; CREATE TABLE keyshift.map_public__parent (old_id bigint);",
+        ["public.parent"], (), ("keyshift.map_public__parent", "mapping table of public.parent", "is taken")),
+}
+
+
+@pytest.mark.parametrize("case", list(TAKEN))
+def test_a_generated_name_that_is_taken_is_refused_at_plan(dsn, conn, tmp_path, case):
+    setup, tables, extra, words = TAKEN[case]
+    conn.execute(setup)
+    mig = tmp_path / "m"
+    result = keyshift(dsn, "plan", *[a for t in tables for a in ("--table", t)], *extra, migrations=mig)
+    assert result.returncode == 3, (result.returncode, result.stdout, result.stderr)
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "; " in line, line
+    for w in words:
+        assert w in line, (w, line)
+    assert not mig.exists() or not list(mig.iterdir())
+
+
+def _planned(dsn, mig, *args) -> dict:
+    result = keyshift(dsn, "plan", *args, migrations=mig)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {p.name: p.read_text() for p in sorted(mig.iterdir()) if p.is_file()}
+
+
+def test_planning_the_same_schema_twice_writes_the_same_files(dsn, conn, tmp_path):
+    conn.execute(LOOKALIKES + PARENT + """
+        CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL DEFAULT 1 CONSTRAINT child_parent_fk
+            REFERENCES parent, c_id int REFERENCES "a__b".c, created timestamptz DEFAULT now());
+        INSERT INTO child VALUES (1, 1, 1), (2, 2, NULL);
+        COMMENT ON CONSTRAINT child_parent_fk ON child IS 'fk comment';
+        CREATE VIEW child_parents AS SELECT c.id, c.parent_id FROM child c;
+    """)
+    args = [a for t in (*LOOKALIKE_TABLES, "public.parent", "public.child") for a in ("--table", t)]
+    args += ["--uuid-for", "public.child=v7", "--timestamp-column", "public.child.created",
+             "--slug-column", "public.parent.slug"]
+    first = _planned(dsn, tmp_path / "one", *args)
+    second = _planned(dsn, tmp_path / "two", *args)
+    assert list(first) == list(second) and len(first) == 12
+    for name in first:
+        assert first[name] == second[name], name
