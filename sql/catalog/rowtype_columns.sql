@@ -4,7 +4,32 @@
 -- Parameters: %(relids)s (oid[] of the tables with converted columns; their partitions
 -- are included). A column counts when its type is such a row type, or an array, domain or
 -- composite type (a table's row type included) built on one, at any depth.
-WITH RECURSIVE used (type_oid, table_oid) AS (
+-- edges: type -> a type it is built on (array element, domain base, composite attribute).
+WITH RECURSIVE edges AS MATERIALIZED (
+    SELECT
+        t.oid AS type_oid,
+        t.typelem AS built_on
+    FROM pg_type AS t
+    WHERE t.typelem <> 0
+    UNION ALL
+    SELECT
+        t.oid AS type_oid,
+        t.typbasetype AS built_on
+    FROM pg_type AS t
+    WHERE t.typbasetype <> 0
+    UNION ALL
+    SELECT
+        t.oid AS type_oid,
+        a.atttypid AS built_on
+    FROM pg_type AS t
+    INNER JOIN pg_namespace AS tn ON t.typnamespace = tn.oid
+    INNER JOIN pg_attribute AS a ON t.typrelid = a.attrelid
+    WHERE
+        t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped
+        AND tn.nspname NOT IN ('pg_catalog', 'information_schema')
+),
+
+used (type_oid, table_oid) AS (
     SELECT
         c.reltype AS type_oid,
         c.oid AS table_oid
@@ -18,23 +43,10 @@ WITH RECURSIVE used (type_oid, table_oid) AS (
         )
     UNION
     SELECT
-        t.oid AS type_oid,
+        edges.type_oid,
         used.table_oid
     FROM used
-    INNER JOIN pg_type AS t
-        ON
-            used.type_oid = t.typelem
-            OR used.type_oid = t.typbasetype
-            OR (
-                t.typtype = 'c'
-                AND EXISTS (
-                    SELECT 1
-                    FROM pg_attribute AS ta
-                    WHERE
-                        ta.attrelid = t.typrelid AND ta.atttypid = used.type_oid
-                        AND ta.attnum > 0 AND NOT ta.attisdropped
-                )
-            )
+    INNER JOIN edges ON used.type_oid = edges.built_on
 )
 
 SELECT DISTINCT
