@@ -141,6 +141,8 @@ class ForeignKey:
     child_columns: tuple = ()
     child_types: tuple = ()
     parent_columns: tuple = ()
+    #: COMMENT ON CONSTRAINT, re-applied wherever the FK is created again
+    comment: str | None = None
 
     @property
     def child(self) -> tuple[str, str]:
@@ -184,6 +186,9 @@ class View:
     column_comments: tuple = ()
     indexes: tuple = ()
     triggers: tuple = ()
+    #: {"name", "comment"} of the view's indexes and triggers that have a comment
+    index_comments: tuple = ()
+    trigger_comments: tuple = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -363,6 +368,19 @@ class Catalog:
                  sql.Identifier(key), sql.Identifier(column[2]))
         return self.conn.execute(q).fetchone()[0]
 
+    def column_defaults(self, relid: int, column: str) -> list[dict]:
+        """The column's DEFAULT on the table and on each partition that has one (column_defaults.sql)."""
+        return self._rows("column_defaults", {"relid": relid, "column": column})
+
+    def rowtype_columns(self, relids: list[int]) -> list[dict]:
+        """Columns anywhere that store rows of these tables (rowtype_columns.sql)."""
+        return self._rows("rowtype_columns", {"relids": relids})
+
+    def key_exists(self, target: tuple[str, str], key: str, value) -> bool:
+        q = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} = %s)").format(sql.Identifier(*target),
+                                                                         sql.Identifier(key))
+        return self.conn.execute(q, (value,)).fetchone()[0]
+
     def id_text_columns(self, names: list[str]) -> list[dict]:
         return self._rows("id_text_columns", {"names": names})
 
@@ -418,6 +436,12 @@ class Snapshot:
     reference_orphans: dict[tuple[str, str, str], int] = field(default_factory=dict)
     #: (schema, table) of each target -> {column name: type}; for options naming a column
     target_columns: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    #: converted column that is no target's key -> column_defaults.sql rows (table, partitions)
+    column_defaults: dict[tuple[str, str, str], list[dict]] = field(default_factory=dict)
+    #: converted column with an integer constant default -> whether its target has that key
+    default_targets_exist: dict[tuple[str, str, str], bool] = field(default_factory=dict)
+    #: rowtype_columns.sql rows: columns that store rows of a table whose columns change type
+    rowtype_columns: list[dict] = field(default_factory=list)
 
 
 def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()) -> Snapshot:
@@ -505,6 +529,18 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()
     # Only keep tables that actually hold a converted column or an FK we touch.
     touched = {(s, t) for (s, t, _c) in snap.columns} | {fk.child for fk in snap.fks} | {fk.parent for fk in snap.fks}
     snap.tables = {k: v for k, v in snap.tables.items() if k in touched}
+    target_cols = {(*t.key, k.column_name) for t, k in targets}
+    for col, root in snap.columns.items():
+        if col in target_cols:
+            continue  # a key's own default is the key's (KeyColumn.default_expr)
+        rows = cat.column_defaults(snap.tables[col[:2]].relid, col[2])
+        if rows:
+            snap.column_defaults[col] = rows
+            value = rows[0]["constant_value"]
+            if rows[0]["level"] == 0 and value is not None and root in keys:
+                snap.default_targets_exist[col] = cat.key_exists(root, keys[root], value)
+    with_columns = sorted({(s, t) for (s, t, _c) in snap.columns})
+    snap.rowtype_columns = cat.rowtype_columns([snap.tables[k].relid for k in with_columns])
     views: dict[int, View] = {}
     for (schema, name, column) in snap.columns:
         table = snap.tables[(schema, name)]

@@ -122,10 +122,11 @@ def cmd_plan(args) -> int:
             snap = catalog.snapshot(safety.guarded(cat), targets, references)
         safety.refuse_unsafe(cat, snap)
         shape = drift.live_objects(conn, [t.key for t, _k in targets], references)
-        facts = external.read_facts(conn, options, targets, cat.table)
         server = cat.server_facts()
+        # Before read_facts: it checks the names the key options will create (slug constraints).
+        options = dataclasses.replace(options, **key_options(args, server))
+        facts = external.read_facts(conn, options, targets, cat.table)
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
-    options = dataclasses.replace(options, **key_options(args, server))
     the_plan = planmod.build(snap, options, plan_id)
     external.validate(the_plan, facts)
     if args.mode == "external":

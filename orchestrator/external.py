@@ -22,7 +22,8 @@ from psycopg import sql
 
 from orchestrator.catalog import KeyColumn, Snapshot, Table, qualname
 from orchestrator.errors import Refused
-from orchestrator.plan import NAME_LIMIT, Options, Plan, short_name
+from orchestrator.plan import (NAME_LIMIT, Options, Plan, check_generated_names, map_table_name, short_name,
+                               slug_constraint_name)
 
 I = sql.Identifier
 L = sql.Literal
@@ -169,6 +170,22 @@ def read_facts(conn: psycopg.Connection, options: Options, targets: list[tuple[T
                 (table.table_schema, name, table.relid, name),
             ).fetchone():
                 facts.taken_names.add((table.table_schema, name))
+    else:
+        # Names replace mode creates: each target's mapping table, each slug's UNIQUE constraint.
+        for table, _key in targets:
+            name = map_table_name(*table.key)
+            if _relation_taken(conn, "keyshift", name):
+                facts.taken_names.add(("keyshift", name))
+        by_table = {t.key: t for t, _k in targets}
+        for schema, table_name, column in options.slug_columns:
+            table = by_table.get((schema, table_name))
+            if table is None:
+                continue  # plan.build refuses an option that names no target
+            name = slug_constraint_name(table_name, column)
+            if _relation_taken(conn, schema, name) or conn.execute(
+                "SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = %s AND conname = %s", (table.relid, name),
+            ).fetchone():
+                facts.taken_names.add((schema, name))
     by_key = {t.key: (t, k) for t, k in targets}
     for schema, name, _value in options.restarts:
         if (schema, name) in by_key:
@@ -194,12 +211,21 @@ def read_facts(conn: psycopg.Connection, options: Options, targets: list[tuple[T
     return facts
 
 
+def _relation_taken(conn: psycopg.Connection, schema: str, name: str) -> bool:
+    return conn.execute(
+        "SELECT 1 FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s", (schema, name),
+    ).fetchone() is not None
+
+
 # --- pure validation ----------------------------------------------------------------------------
 
 def validate(plan: Plan, facts: Facts) -> None:
     """Fill plan.external_columns / restarts / sessions, or raise Refused naming object, reason, fix."""
     options = plan.options
     column = external_column_name(options)
+    if options.mode != "external":
+        check_generated_names(plan, facts.taken_names)
     if options.mode == "external":
         for t in plan.targets:
             if (*t.table.key, column) in facts.existing_columns:

@@ -78,6 +78,10 @@ class Column:
     root: tuple[str, str]
     map_table: str
     is_key: bool
+    #: a non-key column's DEFAULT, an integer constant (an id of its target): dropped before
+    #: the type change, set to that id's new uuid after it, restored on rollback
+    default_expr: str | None = None
+    default_value: int | None = None
 
     @property
     def table(self) -> tuple[str, str]:
@@ -125,7 +129,48 @@ def short_name(prefix: str, *parts: str) -> str:
 
 
 def map_table_name(schema: str, table: str) -> str:
+    """keyshift.map_SCHEMA__TABLE, unique for every (schema, table).
+
+    The plain name is kept when it can be read back one way only; when a part holds ``__`` or
+    an underscore touches the separator ("a__b"."c" and "a"."b__c" both read map_a__b__c), a
+    hash of the exact pair is appended, so no two tables ever share a mapping table.
+    """
+    if "__" in schema or "__" in table or schema.endswith("_") or table.startswith("_"):
+        raw = f"map_{schema}__{table}"
+        digest = hashlib.md5(f"{schema}\0{table}".encode()).hexdigest()[:8]
+        cut = raw.encode()[: NAME_LIMIT - 9].decode("utf-8", errors="ignore")
+        return f"{cut}_{digest}"
     return short_name("map_", schema, table)
+
+
+def slug_constraint_name(table: str, column: str) -> str:
+    """PostgreSQL's own naming of a UNIQUE constraint (table_column_key), within 63 bytes."""
+    return short_name(f"{table}_{column}_key")
+
+
+def check_generated_names(plan: Plan, taken: set) -> None:
+    """Refuse a name keyshift would create that exists already, or that two objects would share.
+
+    ``taken``: (schema, name) pairs in use, read at plan time (external.read_facts): relations
+    in the schema, or constraints of the table that would get the name.
+    """
+    seen: dict[tuple[str, str], str] = {}
+    wanted = [("keyshift", t.map_table, f"mapping table of {t.table.display}", "") for t in plan.targets]
+    wanted += [
+        (t.table.table_schema, slug_constraint_name(t.table.table_name, t.slug_column),
+         f"UNIQUE constraint of slug column {t.table.display}.{t.slug_column}",
+         "choose another --slug-column name, or rename that object")
+        for t in plan.targets if t.slug_column
+    ]
+    for schema, name, what, fix in wanted:
+        shown = qualname(schema, name)
+        if (schema, name) in taken:
+            raise Refused(shown, f"the name keyshift would give the {what} is taken",
+                          fix or "rename or drop that object (an old keyshift table?), then plan again")
+        if (schema, name) in seen:
+            raise Refused(shown, f"keyshift would give this name to both the {seen[(schema, name)]} and the {what}",
+                          fix or "convert these tables in separate plans")
+        seen[(schema, name)] = what
 
 
 def validate_target(name: tuple[str, str], table: Table | None, converted_plan: str | None) -> str | None:
@@ -218,6 +263,14 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
                 "drop and recreate them around the conversion, or wait for support of these object kinds",
             )
 
+    for row in snap.rowtype_columns:
+        kind = "attribute of type" if row["relkind"] == "c" else "column"
+        raise Refused(
+            f"{kind} {qualname(row['table_schema'], row['table_name'])}.{row['column_name']} ({row['data_type']})",
+            f"stores rows of {qualname(row['rowtype_schema'], row['rowtype_table'])}, whose columns change type, "
+            "and PostgreSQL cannot alter a table whose row type is stored in another column",
+            "drop that column or change its type (e.g. store the key instead), then plan again",
+        )
     for col, target in snap.references.items():
         if target not in target_keys:
             raise Refused(f"--reference {qualname(*col[:2])}.{col[2]}",
@@ -242,6 +295,9 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
             "create a uuid version after migrate), then plan again",
         )
 
+    defaults = {col: _checked_default(snap, col, root, target_keys) for col, root in snap.columns.items()
+                if col in snap.column_defaults}
+
     order = _parents_first(list(snap.tables.values()), snap.fks, target_keys)
     columns: list[Column] = []
     for table in order:
@@ -253,6 +309,7 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
                 old_type=snap.column_types[(schema, name, column)], root=root, map_table=maps[root],
                 is_key=(schema, name) in target_keys and root == (schema, name)
                 and column == next(t.key.column_name for t in targets if t.table.key == root),
+                **defaults.get((schema, name, column), {}),
             ))
     warnings = [
         f"{qualname(r['table_schema'], r['table_name'])}.{r['column_name']} ({r['data_type']}) is named like a "
@@ -341,6 +398,36 @@ def resolve_key_options(snap: Snapshot, options: Options, targets: list[Target])
             raise Refused(shown, f"is longer than {NAME_LIMIT} bytes", "choose a shorter column name")
         settings[target.table.key].update(slug_column=column, slug_length=options.slug_length)
     return [dataclasses.replace(t, **settings[t.table.key]) for t in targets]
+
+
+def _checked_default(snap: Snapshot, col: tuple[str, str, str], root: tuple[str, str], target_keys: set) -> dict:
+    """A converted column's DEFAULT: an integer id of its target converts with it; anything else is refused.
+
+    ALTER ... TYPE uuid cannot cast an integer default, so plan decides here, not migrate.
+    """
+    rows = snap.column_defaults[col]
+    shown = f"column {qualname(*col[:2])}.{col[2]}"
+    top = rows[0] if rows[0]["level"] == 0 else None
+    for row in rows:
+        if row["level"] > 0 and (top is None or row["default_expr"] != top["default_expr"]):
+            raise Refused(
+                f"column {qualname(row['table_schema'], row['table_name'])}.{col[2]}",
+                f"is a partition's copy of {qualname(*col[:2])}.{col[2]}, which becomes uuid, with a default of its "
+                f"own ({row['default_expr']}) that cannot become uuid",
+                "drop that default on the partition (ALTER TABLE ... ALTER COLUMN ... DROP DEFAULT), then plan again",
+            )
+    if top is None:
+        return {}
+    expr, value = top["default_expr"], top["constant_value"]
+    drop = (f"drop the default (ALTER TABLE {qualname(*col[:2])} ALTER COLUMN {col[2]} DROP DEFAULT), plan and "
+            "migrate, then set a uuid default if one is needed")
+    if not top["is_constant"] or value is None:
+        raise Refused(shown, f"becomes uuid, and its default {expr} is not an integer constant that keyshift can "
+                      "turn into the matching uuid", drop)
+    if root not in target_keys or not snap.default_targets_exist.get(col, False):
+        raise Refused(shown, f"becomes uuid, and its default {expr} is no key of {qualname(*root)}: it has no new "
+                      "uuid to become", drop)
+    return {"default_expr": expr, "default_value": int(value)}
 
 
 def _type_of(snap: Snapshot, key: tuple[str, str, str]) -> str:

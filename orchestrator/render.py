@@ -23,6 +23,7 @@ from psycopg import sql
 from orchestrator import SQL_DIR, external
 from orchestrator.catalog import qualname
 from orchestrator.plan import Column, Plan, Target, short_name
+from orchestrator.plan import slug_constraint_name as plan_slug_constraint_name
 
 I = sql.Identifier
 L = sql.Literal
@@ -251,7 +252,7 @@ def _slug_default(target: Target) -> sql.Composed:
 
 
 def slug_constraint_name(target: Target) -> str:
-    return short_name(f"{target.table.table_name}_{target.slug_column}_key")
+    return plan_slug_constraint_name(target.table.table_name, target.slug_column)
 
 
 def _add_slugs(plan: Plan) -> Migration | None:
@@ -494,7 +495,11 @@ def _drop_fk(fk) -> str:
 
 
 def _add_fk(fk) -> str:
-    return q("ALTER TABLE {} ADD CONSTRAINT {} {}", _tab(*fk.child), I(fk.name), sql.SQL(_spaced(fk.definition)))
+    """The FK with its exact definition, and its comment: a dropped constraint loses it."""
+    add = q("ALTER TABLE {} ADD CONSTRAINT {} {}", _tab(*fk.child), I(fk.name), sql.SQL(_spaced(fk.definition)))
+    if fk.comment is None:
+        return add
+    return add + "\n" + q("COMMENT ON CONSTRAINT {} ON {} IS {}", I(fk.name), _tab(*fk.child), L(fk.comment))
 
 
 def _spaced(definition: str) -> str:
@@ -553,6 +558,10 @@ def _create_view(view) -> list[str]:
         out.append(q("COMMENT ON COLUMN {} IS {}", I(view.view_schema, view.view_name, c["column"]), L(c["comment"])))
     for definition in (*view.indexes, *view.triggers):
         out.append("-- noqa: disable=all\n" + definition.rstrip(";") + ";\n-- noqa: enable=all")
+    for c in view.index_comments:
+        out.append(q("COMMENT ON INDEX {} IS {}", I(view.view_schema, c["name"]), L(c["comment"])))
+    for c in view.trigger_comments:
+        out.append(q("COMMENT ON TRIGGER {} ON {} IS {}", I(c["name"]), tab, L(c["comment"])))
     return out
 
 
@@ -744,6 +753,8 @@ def _convert(plan: Plan) -> Migration:
                     apply.append(q("ALTER TABLE {} ALTER COLUMN {} DROP IDENTITY", _tab(*table), I(c.column_name)))
                 elif plan.target_of(c.root).key.default_expr:
                     clauses.append(q("ALTER COLUMN {} DROP DEFAULT", I(c.column_name))[:-1])
+            elif c.default_expr is not None:
+                clauses.append(q("ALTER COLUMN {} DROP DEFAULT", I(c.column_name))[:-1])
             clauses.append(q(
                 "ALTER COLUMN {} TYPE uuid USING {}", I(c.column_name), _new_key_expr(plan, c)
             )[:-1])
@@ -751,6 +762,7 @@ def _convert(plan: Plan) -> Migration:
             f"-- {table[0]}.{table[1]}: {plan.row_counts.get(table, 0)} rows, one rewrite.\n"
             + q("ALTER TABLE {}\n{}", _tab(*table), sql.SQL(",\n".join(clauses)))
         )
+        apply += [_converted_default(plan, c) for c in cols if not c.is_key and c.default_expr is not None]
 
     rollback = []
     for t in plan.targets:
@@ -771,9 +783,14 @@ def _convert(plan: Plan) -> Migration:
         clauses = []
         for c in plan.columns_of(table):
             fn = _old_id_fn(plan.target_of(c.root))
+            restored = not c.is_key and c.default_expr is not None
+            if restored:
+                clauses.append(q("ALTER COLUMN {} DROP DEFAULT", I(c.column_name))[:-1])
             clauses.append(q(
                 "ALTER COLUMN {} TYPE {} USING {}({})", I(c.column_name), sql.SQL(c.old_type), fn, I(c.column_name)
             )[:-1])
+            if restored:
+                clauses.append(q("ALTER COLUMN {} SET DEFAULT {}", I(c.column_name), sql.SQL(c.default_expr))[:-1])
         rollback.append(q("ALTER TABLE {}\n{}", _tab(*table), sql.SQL(",\n".join(clauses))))
     apply += [q("DROP FUNCTION {}(bigint)", _new_id_fn(t)) for t in looked_up]
     for t in plan.targets:
@@ -827,6 +844,30 @@ def _convert(plan: Plan) -> Migration:
     )
     return Migration(f"{plan.plan_id}_03_convert_key_columns", "convert keys and references to uuid",
                      header, apply, rollback)
+
+
+def _converted_default(plan: Plan, c: Column) -> str:
+    """A column whose default was an id of its target gets that row's new uuid as its default.
+
+    The uuid exists only inside this transaction (the key is never written down), so the
+    statement is built here with format(%L); an id deleted since plan is an error, never NULL.
+    """
+    target = plan.target_of(c.root)
+    alter = q("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT ", _tab(*c.table), I(c.column_name))[:-1]
+    body = (
+        "DECLARE\n    found uuid;\nBEGIN\n"
+        + q("    SELECT m.new_id INTO found FROM {} AS m WHERE m.old_id = {}", _map(target), L(c.default_value))
+        + "\n    IF found IS NULL THEN\n"
+        + q("        RAISE EXCEPTION 'keyshift: the default % of % is no id of %', {}, {}, {}\n"
+            "        USING HINT = {}", L(c.default_value), L(c.display), L(target.table.display),
+            L("a row was deleted since plan: drop or change the default, then plan again"))
+        + "\n    END IF;\n"
+        + q("    EXECUTE format({}, found)", L(alter.replace("%", "%%") + "%L::uuid"))
+        + "\nEND\n"
+    )
+    tag = _dollar_tag(body)
+    return (f"-- {c.display}: its default {c.default_expr} becomes the new uuid of that id of "
+            f"{target.table.display}.\nDO {tag}\n{body}{tag};")
 
 
 def _do(statement: str) -> str:

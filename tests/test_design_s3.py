@@ -651,3 +651,38 @@ def test_objects_on_partitions_are_carried_or_refused_like_the_root_s(dsn, conn,
                  "WHEN (OLD.user_id > 0) EXECUTE FUNCTION bump()")
     err = refused(dsn, tmp_path / "again", "public.users")
     assert "trigger visit_a_positive on public.visit_a" in err and "uuid > integer" in err
+
+
+def test_referencing_column_default_that_names_a_parent_id_follows_it_to_uuid(dsn, conn, tmp_path):
+    conn.execute(USERS + """
+        CREATE TABLE post (id serial PRIMARY KEY,
+            user_id int NOT NULL DEFAULT 1 REFERENCES users ON DELETE SET DEFAULT, title text);
+        INSERT INTO post (user_id, title) SELECT 1 + g % 20, 't' || g FROM generate_series(1, 40) g;
+        COMMENT ON CONSTRAINT post_user_id_fkey ON post IS 'it''s the author';
+    """)
+    q = "SELECT p.title, u.email FROM post p JOIN users u ON u.id = p.user_id ORDER BY 1"
+    before = rows(conn, q)
+    convert(dsn, tmp_path / "m", "public.users")
+    lint = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"), str(tmp_path / "m")],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert lint.returncode == 0, lint.stdout[-3000:]
+    assert key_type(conn, "post", "user_id") == "uuid"
+    default = rows(conn, "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'post'::regclass "
+                         "AND adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = 'post'::regclass "
+                         "AND attname = 'user_id')")[0][0]
+    new_id = rows(conn, "SELECT new_id FROM keyshift.map_public__users WHERE old_id = 1")[0][0]
+    assert default == f"'{new_id}'::uuid"
+    assert rows(conn, q) == before
+    # The default still names user 1: ON DELETE SET DEFAULT moves posts to that row.
+    conn.execute("INSERT INTO post (title) VALUES ('fresh')")
+    conn.execute("DELETE FROM users WHERE email = 'u5@x'")
+    assert rows(conn, "SELECT count(*) FROM post p JOIN users u ON u.id = p.user_id WHERE u.email = 'u1@x'") \
+        == [(1 + 2 + 2,)]
+    checked = keyshift(dsn, "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    rollback(dsn, tmp_path / "m")
+    assert key_type(conn, "post", "user_id") == "integer"
+    assert rows(conn, "SELECT column_default FROM information_schema.columns WHERE table_name = 'post' "
+                      "AND column_name = 'user_id'") == [("1",)]

@@ -321,6 +321,25 @@ GRANT SELECT ON {t}_keys TO ks_reader;
 COMMENT ON COLUMN {t}.id IS 'key';
 COMMENT ON VIEW {t}_keys IS 'every key';
 COMMENT ON COLUMN {t}_key_count.n IS 'how many';
+COMMENT ON INDEX {t}_key_count_n IS 'one row';
+CREATE TABLE {t}_note (
+    id serial PRIMARY KEY,
+    ref integer CONSTRAINT {t}_note_ref_fk REFERENCES {t} (id) ON DELETE CASCADE,
+    CONSTRAINT {t}_note_ref_check CHECK (ref IS NOT NULL OR id > 0),
+    CONSTRAINT {t}_note_ref_unique UNIQUE (ref, id)
+);
+CREATE INDEX {t}_note_ref ON {t}_note (ref);
+COMMENT ON CONSTRAINT {t}_note_ref_fk ON {t}_note IS 'fk comment';
+COMMENT ON CONSTRAINT {t}_note_ref_check ON {t}_note IS 'check comment';
+COMMENT ON CONSTRAINT {t}_note_ref_unique ON {t}_note IS 'unique comment';
+COMMENT ON INDEX {t}_note_ref IS 'index comment';
+DO $$
+BEGIN
+    EXECUTE format('COMMENT ON CONSTRAINT %I ON {t} IS %L',
+                   (SELECT conname FROM pg_constraint WHERE conrelid = '{t}'::regclass AND contype = 'p'),
+                   'pk comment');
+END
+$$;
 """
 
 

@@ -80,6 +80,39 @@ BAD = {
     "three parts": ("", ["public.parent.id"], ("'public.parent.id'", "SCHEMA.TABLE")),
     "unterminated quote": ("", ['"public"."parent'], ("SCHEMA.TABLE",)),
     "name longer than 63 bytes": ("", ["public." + "x" * 64], ("does not exist", "at most 63 bytes")),
+    # A column that follows the key to uuid cannot keep an integer default (ALTER ... TYPE cannot
+    # cast it); one that names an id of the parent converts (HANDLED), anything else is refused.
+    "referencing column with a sequence default": (
+        PARENT + "CREATE SEQUENCE child_seq;"
+        "CREATE TABLE child (id int PRIMARY KEY, parent_id int DEFAULT nextval('child_seq') REFERENCES parent);",
+        ["public.parent"], ("column public.child.parent_id", "nextval", "is not an integer constant", "DROP DEFAULT")),
+    "referencing column whose default is no id of the parent": (
+        PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int DEFAULT 42 REFERENCES parent);",
+        ["public.parent"], ("column public.child.parent_id", "default 42 is no key of public.parent", "DROP DEFAULT")),
+    "referencing column with a computed default": (
+        PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int DEFAULT (1 + length('a')) REFERENCES parent);",
+        ["public.parent"], ("column public.child.parent_id", "is not an integer constant")),
+    "partition with a default of its own on a referencing column": (
+        PARENT + "CREATE TABLE child (parent_id int REFERENCES parent, day int) PARTITION BY RANGE (day);"
+        "CREATE TABLE child_1 PARTITION OF child (parent_id DEFAULT 1) FOR VALUES FROM (0) TO (10);",
+        ["public.parent"], ("column public.child_1.parent_id", "partition", "DROP DEFAULT")),
+    # ALTER TABLE fails on a table whose row type is stored in a column anywhere.
+    "column of the target's row type": (
+        PARENT + "CREATE TABLE snap (taken parent); INSERT INTO snap SELECT p FROM parent p;",
+        ["public.parent"], ("column public.snap.taken (public.parent)", "stores rows of public.parent", "drop that column")),
+    "array of the target's row type": (
+        PARENT + "CREATE TABLE snap (taken parent[]);",
+        ["public.parent"], ("column public.snap.taken (public.parent[])", "stores rows of public.parent")),
+    "domain over the target's row type": (
+        PARENT + "CREATE DOMAIN parent_d AS parent; CREATE TABLE snap (taken parent_d);",
+        ["public.parent"], ("column public.snap.taken (public.parent_d)", "stores rows of public.parent")),
+    "composite type holding the target's row type": (
+        PARENT + "CREATE TYPE wrapped AS (p parent, note text); CREATE TABLE snap (w wrapped[]);",
+        ["public.parent"], ("column public.snap.w (public.wrapped[])", "stores rows of public.parent")),
+    "column of a referencing table's row type": (
+        PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent);"
+        "CREATE TABLE snap (c child);",
+        ["public.parent"], ("column public.snap.c (public.child)", "stores rows of public.child")),
     "rewrite rule that reads the key": (
         PARENT + "CREATE TABLE parent_log (parent_id int);"
         "CREATE RULE parent_deleted AS ON DELETE TO parent DO ALSO INSERT INTO parent_log VALUES (old.id);",
@@ -143,6 +176,31 @@ HANDLED = {
     "a key default that is not a sequence": (
         "CREATE TABLE fixed (id int PRIMARY KEY DEFAULT 7, v text); INSERT INTO fixed (v) VALUES ('x');",
         ["public.fixed"]),
+    "comments on a foreign key, constraints, indexes and a materialized view's index and trigger": (
+        PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int CONSTRAINT child_parent_fk REFERENCES parent"
+        " CONSTRAINT child_parent_check CHECK (parent_id IS NOT NULL OR id > 0));"
+        "INSERT INTO child VALUES (1, 1), (2, NULL);"
+        "CREATE INDEX child_parent_ix ON child (parent_id);"
+        "CREATE MATERIALIZED VIEW parent_ids AS SELECT p.id FROM parent p;"
+        "CREATE UNIQUE INDEX parent_ids_id ON parent_ids (id);"
+        "CREATE VIEW parent_names AS SELECT p.id, p.name FROM parent p;"
+        "CREATE FUNCTION no_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;"
+        "CREATE TRIGGER parent_names_no_write INSTEAD OF INSERT ON parent_names"
+        " FOR EACH ROW EXECUTE FUNCTION no_write();"
+        "COMMENT ON CONSTRAINT child_parent_fk ON child IS 'fk comment';"
+        "COMMENT ON CONSTRAINT child_parent_check ON child IS 'check comment';"
+        "COMMENT ON CONSTRAINT parent_pkey ON parent IS 'pk comment';"
+        "COMMENT ON INDEX child_parent_ix IS 'index comment';"
+        "COMMENT ON INDEX parent_ids_id IS 'matview index comment';"
+        "COMMENT ON TRIGGER parent_names_no_write ON parent_names IS 'view trigger comment';",
+        ["public.parent"]),
+    "a referencing column whose default is an id of the parent (ON DELETE SET DEFAULT)": (
+        PARENT + "CREATE TABLE child (id int PRIMARY KEY,"
+        " parent_id int NOT NULL DEFAULT 1 REFERENCES parent ON DELETE SET DEFAULT,"
+        " other_id bigint DEFAULT '-5' REFERENCES parent);"
+        "INSERT INTO parent (id, name) VALUES (-5, 'negative');"
+        "INSERT INTO child (id) VALUES (1); INSERT INTO child VALUES (2, 2, -5);",
+        ["public.parent"]),
     "a NOT VALID foreign key without orphans": (
         PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int); INSERT INTO child VALUES (1, 1), (2, NULL);"
         "ALTER TABLE child ADD CONSTRAINT child_parent_fk FOREIGN KEY (parent_id) REFERENCES parent NOT VALID;",
@@ -365,3 +423,85 @@ def test_a_missing_privilege_is_refused_at_plan_naming_it(dsn, conn, tmp_path, c
         assert w in line, (w, line)
     assert not (tmp_path / "m").exists() or not list((tmp_path / "m").iterdir())
     assert without_restrict(pg_dump_schema(dsn)) == before
+
+
+# --- generated names: unique, taken ones refused, deterministic --------------------------------
+
+LOOKALIKES = (
+    'CREATE SCHEMA "a__b"; CREATE SCHEMA a; CREATE SCHEMA "a_";'
+    'CREATE TABLE "a__b".c (id serial PRIMARY KEY); INSERT INTO "a__b".c DEFAULT VALUES;'
+    'CREATE TABLE a."b__c" (id serial PRIMARY KEY); INSERT INTO a."b__c" DEFAULT VALUES;'
+    'CREATE TABLE "a_"."_b__c" (id serial PRIMARY KEY); INSERT INTO "a_"."_b__c" DEFAULT VALUES;'
+)
+LOOKALIKE_TABLES = ('"a__b".c', 'a."b__c"', '"a_"."_b__c"')
+
+
+def test_tables_whose_plain_mapping_names_would_collide_get_distinct_ones_and_convert(dsn, conn, tmp_path):
+    conn.execute(LOOKALIKES)
+    dump = without_restrict(pg_dump_schema(dsn))
+    convert(dsn, tmp_path / "m", *LOOKALIKE_TABLES)
+    maps = [r[0] for r in conn.execute("SELECT map_table FROM keyshift.converted_table ORDER BY 1")]
+    assert len(set(maps)) == 3 and all(m.startswith("map_a_") and len(m.encode()) <= 63 for m in maps), maps
+    checked = keyshift(dsn, "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    back = keyshift(dsn, "rollback", migrations=tmp_path / "m")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert without_restrict(pg_dump_schema(dsn)) == dump
+
+
+TAKEN = {
+    "an index named like the slug's UNIQUE constraint": (
+        PARENT + "CREATE TABLE other (slug text); CREATE INDEX parent_slug_key ON other (slug);",
+        ["public.parent"], ("--slug-column", "public.parent.slug"),
+        ("public.parent_slug_key", "UNIQUE constraint of slug column public.parent.slug", "is taken")),
+    "a constraint of the table named like the slug's UNIQUE constraint": (
+        PARENT + "ALTER TABLE parent ADD CONSTRAINT parent_slug_key CHECK (name <> '');",
+        ["public.parent"], ("--slug-column", "public.parent.slug"), ("public.parent_slug_key", "is taken")),
+    "two slugs with one UNIQUE constraint name": (
+        PARENT + "CREATE TABLE parent_x (id serial PRIMARY KEY); CREATE TABLE parent_x_y (id serial PRIMARY KEY);"
+        "CREATE TABLE parent_x_y_z (id serial PRIMARY KEY);",
+        ["public.parent_x", "public.parent_x_y"],
+        ("--slug-column", "public.parent_x.y_z", "--slug-column", "public.parent_x_y.z"),
+        ("public.parent_x_y_z_key", "both the UNIQUE constraint of slug column")),
+    "a leftover mapping table": (
+        PARENT + "CREATE SCHEMA keyshift; CREATE TABLE keyshift.map_public__parent (old_id bigint);",
+        ["public.parent"], (), ("keyshift.map_public__parent", "mapping table of public.parent", "is taken")),
+}
+
+
+@pytest.mark.parametrize("case", list(TAKEN))
+def test_a_generated_name_that_is_taken_is_refused_at_plan(dsn, conn, tmp_path, case):
+    setup, tables, extra, words = TAKEN[case]
+    conn.execute(setup)
+    mig = tmp_path / "m"
+    result = keyshift(dsn, "plan", *[a for t in tables for a in ("--table", t)], *extra, migrations=mig)
+    assert result.returncode == 3, (result.returncode, result.stdout, result.stderr)
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "; " in line, line
+    for w in words:
+        assert w in line, (w, line)
+    assert not mig.exists() or not list(mig.iterdir())
+
+
+def _planned(dsn, mig, *args) -> dict:
+    result = keyshift(dsn, "plan", *args, migrations=mig)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {p.name: p.read_text() for p in sorted(mig.iterdir()) if p.is_file()}
+
+
+def test_planning_the_same_schema_twice_writes_the_same_files(dsn, conn, tmp_path):
+    conn.execute(LOOKALIKES + PARENT + """
+        CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL DEFAULT 1 CONSTRAINT child_parent_fk
+            REFERENCES parent, c_id int REFERENCES "a__b".c, created timestamptz DEFAULT now());
+        INSERT INTO child VALUES (1, 1, 1), (2, 2, NULL);
+        COMMENT ON CONSTRAINT child_parent_fk ON child IS 'fk comment';
+        CREATE VIEW child_parents AS SELECT c.id, c.parent_id FROM child c;
+    """)
+    args = [a for t in (*LOOKALIKE_TABLES, "public.parent", "public.child") for a in ("--table", t)]
+    args += ["--uuid-for", "public.child=v7", "--timestamp-column", "public.child.created",
+             "--slug-column", "public.parent.slug"]
+    first = _planned(dsn, tmp_path / "one", *args)
+    second = _planned(dsn, tmp_path / "two", *args)
+    assert list(first) == list(second) and len(first) == 12
+    for name in first:
+        assert first[name] == second[name], name

@@ -1,6 +1,6 @@
 -- dependent_views.sql: every view and materialized view that uses one column, directly or
 -- through other views, with all that is needed to drop it and create it again unchanged:
--- definition, options, owner, grants, comments, column comments, indexes and triggers.
+-- definition, options, owner, grants, comments, column comments, indexes and triggers (and their comments).
 -- grants lists the ACL entries in their stored order, the owner's included, so that a
 -- REVOKE ALL from the owner followed by these GRANTs rebuilds the same relacl.
 -- depth is the longest chain of views from the column: create in ascending depth, drop in
@@ -114,7 +114,32 @@ SELECT
             WHERE t.tgrelid = v.oid AND NOT t.tgisinternal
         ),
         '{}'
-    ) AS triggers
+    ) AS triggers,
+    coalesce(
+        (
+            SELECT
+                jsonb_agg(
+                    jsonb_build_object('name', ic.relname, 'comment', obj_description(ic.oid, 'pg_class'))
+                    ORDER BY ic.relname
+                )
+            FROM pg_index AS i
+            INNER JOIN pg_class AS ic ON i.indexrelid = ic.oid
+            WHERE i.indrelid = v.oid AND obj_description(ic.oid, 'pg_class') IS NOT NULL
+        ),
+        '[]'
+    ) AS index_comments,
+    coalesce(
+        (
+            SELECT
+                jsonb_agg(
+                    jsonb_build_object('name', t.tgname, 'comment', obj_description(t.oid, 'pg_trigger'))
+                    ORDER BY t.tgname
+                )
+            FROM pg_trigger AS t
+            WHERE t.tgrelid = v.oid AND NOT t.tgisinternal AND obj_description(t.oid, 'pg_trigger') IS NOT NULL
+        ),
+        '[]'
+    ) AS trigger_comments
 FROM views
 INNER JOIN pg_class AS v ON views.view_oid = v.oid
 INNER JOIN pg_namespace AS n ON v.relnamespace = n.oid

@@ -16,6 +16,7 @@ SELECT
     con.condeferred AS is_deferred,
     con.convalidated AS is_validated,
     pg_get_constraintdef(con.oid) AS definition,
+    obj_description(con.oid, 'pg_constraint') AS comment,
     (
         SELECT array_agg(a.attname::text ORDER BY k.ord)
         FROM unnest(con.conkey) WITH ORDINALITY AS k (attnum, ord)
