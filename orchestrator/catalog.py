@@ -631,25 +631,6 @@ def probe_carried(conn: psycopg.Connection, snap: Snapshot) -> list[tuple[Carrie
                 message = exc.diag.message_primary or str(exc).splitlines()[0]
                 failures.append((obj, message))
     return failures
-    with conn.transaction(force_rollback=True):
-        copies: dict[tuple[str, str], str] = {}
-        for n, obj in enumerate(snap.carried):
-            if obj.table not in copies:
-                copy = f"keyshift_probe_{len(copies)}"
-                conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(
-                    sql.Identifier(copy), sql.Identifier(*obj.table)))
-                for (schema, name, column) in snap.columns:
-                    if (schema, name) == obj.table:
-                        conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE uuid USING NULL").format(
-                            sql.Identifier("pg_temp", copy), sql.Identifier(column)))
-                copies[obj.table] = sql.Identifier("pg_temp", copy).as_string(conn)
-            try:
-                with conn.transaction():
-                    conn.execute(obj.retargeted(copies[obj.table]).encode())
-            except psycopg.Error as exc:
-                message = exc.diag.message_primary or str(exc).splitlines()[0]
-                failures.append((obj, message))
-    return failures
 
 
 def _lookalike_names(table_name: str) -> list[str]:
