@@ -272,6 +272,7 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
                 ) from None
             except psycopg.Error as exc:
                 raise _db_error(f"rollback of plan {last_plan}", exc) from None
+            _refuse_rollback_without_mappings(conn, last_plan)
             for m in batch:
                 t0 = time.monotonic()
                 if progress:
@@ -301,6 +302,39 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
         backend.connection.close()
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def _refuse_rollback_without_mappings(conn, plan_id: str | None) -> None:
+    """Rollback turns every uuid back into its old id through the plan's mapping tables: refuse,
+    before any statement of the rollback runs, when one of them was retired (drop-map) or lost.
+
+    Runs under the rollback's table locks; FOR SHARE keeps a concurrent drop-map waiting."""
+    if plan_id is None or not conn.execute(
+            "SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]:
+        return
+    rows = conn.execute(
+        "SELECT table_schema, table_name, map_table, map_dropped_at,"
+        " to_regclass(format('keyshift.%%I', map_table)) IS NULL AS missing"
+        " FROM keyshift.converted_table WHERE plan_id = %s AND mode = 'replace'"
+        " ORDER BY table_schema, table_name FOR SHARE", (plan_id,),
+    ).fetchall()
+    from orchestrator.catalog import qualname
+
+    lost = []
+    for schema, table, map_table, dropped_at, missing in rows:
+        if not missing:
+            continue
+        how = (f"retired with keyshift drop-map at {dropped_at:%Y-%m-%d %H:%M:%S %Z}".rstrip()
+               if dropped_at is not None else "dropped by hand")
+        lost.append(f"{qualname(schema, table)} (its mapping {qualname('keyshift', map_table)} was {how})")
+    if lost:
+        raise MigrationFailed(
+            f"rollback of plan {plan_id}",
+            "cannot turn the uuid keys back into the old ids of " + ", ".join(lost),
+            "nothing was changed; restore each mapping table from a backup taken before it was dropped "
+            "(after drop-map also set keyshift.converted_table.map_dropped_at back to NULL), then roll back "
+            "again; without it the plan stays applied",
+        )
 
 
 def status(dsn: str, migrations_dir: Path) -> "OrderedDict[str, bool]":
