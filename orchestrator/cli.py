@@ -288,14 +288,17 @@ def cmd_drop_map(args) -> int:
         dropped = []
         for schema, table in names:
             row = conn.execute(
-                "SELECT plan_id, map_table, map_dropped_at FROM keyshift.converted_table "
-                "WHERE table_schema = %s AND table_name = %s FOR UPDATE", (schema, table),
+                "SELECT plan_id, map_table, map_dropped_at, mode, key_column, external_column"
+                " FROM keyshift.converted_table WHERE table_schema = %s AND table_name = %s FOR UPDATE",
+                (schema, table),
             ).fetchone()
             shown = catalog.qualname(schema, table)
             if row is None:
                 raise Refused(f"table {shown}", "was not converted by keyshift, so it has no mapping",
                               "name a table that keyshift status lists as converted")
-            plan_id, map_table, dropped_at = row
+            plan_id, map_table, dropped_at, mode, key_column, external_column = row
+            if mode == "external" or map_table is None:
+                raise external.no_mapping(shown, plan_id, key_column, external_column, "drop")
             if dropped_at is not None:
                 raise Refused(f"mapping keyshift.{map_table} of {shown}", f"was retired already at {dropped_at}",
                               "nothing to do")
