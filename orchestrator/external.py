@@ -356,8 +356,10 @@ def _restart_statements(plan: Plan) -> tuple[list[str], list[str]]:
 
 
 def _do_block(declare: str, body: str) -> str:
+    from orchestrator.render import dollar_quoted
+
     inner = "\n".join("    " + line for line in body.splitlines())
-    return f"DO $$\n{declare}BEGIN\n{inner}\nEND\n$$;"
+    return "DO " + dollar_quoted("\n" + declare + "BEGIN\n" + inner + "\nEND\n") + ";"
 
 
 def _restore_sequences(plan: Plan) -> list[str]:
