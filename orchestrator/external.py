@@ -22,10 +22,11 @@ from psycopg import sql
 
 from orchestrator.catalog import KeyColumn, Snapshot, Table, qualname
 from orchestrator.errors import Refused
+from orchestrator.literal import Literal
 from orchestrator.plan import NAME_LIMIT, Options, Plan, short_name
 
 I = sql.Identifier
-L = sql.Literal
+L = Literal
 
 DEFAULT_EXTERNAL_COLUMN = "external_id"
 

@@ -1,8 +1,9 @@
 """Render: a Plan becomes five ordered migrations, each with its .rollback.sql.
 
 Every identifier is composed with psycopg.sql.Identifier and every value with
-psycopg.sql.Literal; the only raw text embedded is PostgreSQL's own deparse of a
-constraint (pg_get_constraintdef), read from the catalog.
+orchestrator.literal.Literal (psycopg's quoting without its leading space); the only raw text
+embedded is PostgreSQL's own deparse of a constraint (pg_get_constraintdef), read from the
+catalog.
 
 The conversion key: existing rows get ``keyed_uuid_v4(key || salt, old_id)``, where the key
 is drawn by the server itself for this transaction only (``set_config(..., true)``), so it
@@ -22,10 +23,11 @@ from psycopg import sql
 
 from orchestrator import SQL_DIR, external
 from orchestrator.catalog import qualname
+from orchestrator.literal import Literal
 from orchestrator.plan import Column, Plan, Target, short_name
 
 I = sql.Identifier
-L = sql.Literal
+L = Literal
 
 #: The session setting that carries the per-transaction conversion key.
 KEY_SETTING = "keyshift.key"
