@@ -335,3 +335,195 @@ def test_backslash_names_stay_lint_clean_in_both_modes(dsn, conn, tmp_path):
     ok(keyshift(dsn, "rollback", migrations=mig))
     ok(keyshift(dsn, "rollback", migrations=mig))
     assert without_restrict(pg_dump_schema(dsn)) == dump0
+
+
+# --- key versions, timestamp columns and slugs together ------------------------------------------
+
+def test_v7_timestamp_column_and_slug_on_one_plan_with_children_export_and_roll_back(dsn, shop, tmp_path):
+    import uuid6
+
+    mig = tmp_path / "m"
+    dump0 = without_restrict(pg_dump_schema(dsn))
+    before = shop.execute("SELECT oi.id, oi.order_id, oi.user_id, o.user_id FROM order_items AS oi"
+                          " JOIN orders AS o ON o.id = oi.order_id ORDER BY oi.id").fetchall()
+    plan_migrate(dsn, mig, "--uuid", "v7", "--timestamp-column", "public.users.created_at",
+                 "--slug-column", "public.users.slug", "--slug-length", "10",
+                 *tables("public.users", "public.orders"))
+    assert sorted(p.name for p in mig.glob("*.sql") if "rollback" not in p.name)[-1] == "0001_06_add_slugs.sql"
+    lint(mig)
+    out = check_all_ok(dsn)
+    assert "slugs_are_unique_base62" in out and "uuid_version_matches" in out
+    assert status_of(dsn, mig) == (6, 0)
+    rows = [json.loads(line) for line in ok(keyshift(dsn, "export-map", "--table", "public.users",
+                                                    "--format", "jsonl")).stdout.splitlines()]
+    assert [r["old_id"] for r in rows] == list(range(1, 121))
+    new = {r["old_id"]: uuid.UUID(r["new_id"]) for r in rows}
+    created = dict(shop.execute("SELECT m.old_id, u.created_at FROM keyshift.map_public__users AS m"
+                                " JOIN users AS u ON u.id = m.new_id").fetchall())
+    timed = [i for i in new if created[i] is not None]
+    assert {new[i].version for i in new} == {7}
+    # Each timed key carries its created_at (ms); key order follows creation time, the NULL
+    # rows (every 7th id) come after every timed row.
+    assert all(uuid6.UUID(str(new[i])).time == int(created[i].timestamp() * 1000) for i in timed)
+    order = sorted(new, key=lambda i: new[i])
+    assert order[:len(timed)] == sorted(timed, key=lambda i: created[i])
+    assert set(order[len(timed):]) == {i for i in new if i % 7 == 0}
+    # Children point at the same parents, seen through both mappings.
+    after = shop.execute(
+        "SELECT oi.id, mo.old_id, mu.old_id, mu2.old_id FROM order_items AS oi"
+        " JOIN orders AS o ON o.id = oi.order_id JOIN keyshift.map_public__orders AS mo ON mo.new_id = oi.order_id"
+        " LEFT JOIN keyshift.map_public__users AS mu ON mu.new_id = oi.user_id"
+        " JOIN keyshift.map_public__users AS mu2 ON mu2.new_id = o.user_id ORDER BY oi.id").fetchall()
+    assert after == before
+    slugs = shop.execute("SELECT slug FROM users").fetchall()
+    assert len({s for (s,) in slugs}) == 120 and all(len(s) == 10 and s.isalnum() for (s,) in slugs)
+    shop.execute("INSERT INTO orders (user_id) SELECT id FROM users LIMIT 1")  # defaults after the switch
+    assert shop.execute("SELECT count(*) FROM orders").fetchone()[0] == 301
+    ok(keyshift(dsn, "rollback", migrations=mig))
+    shop.execute("DELETE FROM orders WHERE id > 300")
+    assert without_restrict(pg_dump_schema(dsn)) == dump0
+    assert status_of(dsn, mig) == (0, 6)
+
+
+def test_two_targets_with_different_uuid_for_versions_reference_each_other(dsn, shop, tmp_path):
+    mig = tmp_path / "m"
+    dump0 = without_restrict(pg_dump_schema(dsn))
+    plan_migrate(dsn, mig, "--uuid", "v4", "--uuid-for", "public.users=v6", "--uuid-for", "public.orders=v7",
+                 *tables("public.users", "public.orders", "public.order_items"))
+    versions = dict(shop.execute("SELECT table_name, uuid_version FROM keyshift.converted_table").fetchall())
+    assert versions == {"users": 6, "orders": 7, "order_items": 4}
+    got = shop.execute(
+        "SELECT (SELECT array_agg(DISTINCT substr(id::text, 15, 1)) FROM users),"
+        " (SELECT array_agg(DISTINCT substr(id::text, 15, 1)) FROM orders),"
+        " (SELECT array_agg(DISTINCT substr(user_id::text, 15, 1)) FROM orders),"
+        " (SELECT array_agg(DISTINCT substr(id::text, 15, 1)) FROM order_items),"
+        " (SELECT array_agg(DISTINCT substr(order_id::text, 15, 1)) FROM order_items)").fetchone()
+    assert got == (["6"], ["7"], ["6"], ["4"], ["7"])
+    defaults = dict(shop.execute(
+        "SELECT c.relname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef AS d JOIN pg_class AS c"
+        " ON c.oid = d.adrelid JOIN pg_attribute AS a ON a.attrelid = d.adrelid AND a.attnum = d.adnum"
+        " WHERE a.attname = 'id' AND c.relname IN ('users', 'orders', 'order_items')").fetchall())
+    assert defaults["users"] == "keyshift.uuid_v6()" and defaults["order_items"] == "gen_random_uuid()"
+    assert defaults["orders"] in ("keyshift.uuid_v7()", "uuidv7()")
+    check_all_ok(dsn)
+    # One export, one snapshot, across the three versions.
+    rows = list(csv.DictReader(ok(keyshift(dsn, "export-map", *tables("public.orders", "public.users",
+                                                                       "public.order_items"))).stdout.splitlines()))
+    assert len(rows) == 300 + 120 + 600
+    assert {r["table"]: uuid.UUID(r["new_id"]).version for r in rows} == {
+        "public.orders": 7, "public.users": 6, "public.order_items": 4}
+    ok(keyshift(dsn, "rollback", migrations=mig))
+    assert without_restrict(pg_dump_schema(dsn)) == dump0
+
+
+# --- external mode with restarts and sessions, then replace mode ------------------------------------
+
+def test_external_with_restart_and_sessions_then_rollback_then_replace_mode(dsn, shop, tmp_path):
+    mig = tmp_path / "m"
+    dump0 = without_restrict(pg_dump_schema(dsn))
+    plan_migrate(dsn, mig, "--mode", "external", "--restart-sequence", "public.users=400000",
+                 "--restart-sequence", "public.orders=3422000", "--invalidate-sessions", "public.user_sessions",
+                 *tables("public.users", "public.orders"))
+    lint(mig)
+    assert shop.execute("SELECT count(*) FROM user_sessions").fetchone()[0] == 0
+    assert shop.execute("SELECT rows_deleted FROM keyshift.invalidated_session").fetchone()[0] == 50
+    new_user = shop.execute("INSERT INTO users (handle) VALUES ('new') RETURNING id, external_id").fetchone()
+    new_order = shop.execute("INSERT INTO orders (user_id) VALUES (%s) RETURNING id, external_id",
+                             (new_user[0],)).fetchone()
+    assert (new_user[0], new_order[0]) == (400000, 3422000)
+    assert new_user[1].version == 4 and new_order[1].version == 4
+    assert shop.execute("SELECT max(id) FROM users WHERE id < 400000").fetchone()[0] == 120
+    assert col_type(shop, "public.orders", "user_id") == "integer"
+    out = check_all_ok(dsn)
+    assert "external_ids_are_unique_not_null_with_default" in out
+    assert status_of(dsn, mig) == (1, 0)
+    # A plan in replace mode on an external table is refused, naming the way out.
+    refused = keyshift(dsn, "plan", *tables("public.users"), migrations=mig)
+    assert refused.returncode == 3 and "external mode" in refused.stderr and "roll" in refused.stderr
+    ok(keyshift(dsn, "rollback", migrations=mig))
+    assert shop.execute("SELECT count(*) FROM user_sessions").fetchone()[0] == 0  # not restored, as documented
+    # The sequences continue after the rows added under the external plan, never reusing an id.
+    assert shop.execute("SELECT nextval('users_id_seq'), nextval('orders_id_seq')").fetchone() == (400001, 3422001)
+    shop.execute("DELETE FROM orders WHERE id >= 3422000; DELETE FROM users WHERE id >= 400000;"
+                 "SELECT setval('users_id_seq', 120); SELECT setval('orders_id_seq', 300)")
+    assert without_restrict(pg_dump_schema(dsn)) == dump0
+    for f in mig.glob("0001_*"):
+        f.unlink()
+    plan_migrate(dsn, mig, "--uuid", "v6", *tables("public.users", "public.orders"))
+    check_all_ok(dsn)
+    assert status_of(dsn, mig) == (5, 0)
+    assert shop.execute("SELECT mode FROM keyshift.converted_table GROUP BY mode").fetchall() == [("replace",)]
+
+
+def test_later_plan_rolls_back_although_an_earlier_plans_mapping_was_dropped(dsn, shop, tmp_path):
+    mig = tmp_path / "m"
+    plan_migrate(dsn, mig, *tables("public.users"))
+    ok(keyshift(dsn, "drop-map", "--table", "public.users"))
+    dump1 = without_restrict(pg_dump_schema(dsn))
+    plan_migrate(dsn, mig, "--uuid", "v7", *tables("public.orders"))
+    check_all_ok(dsn)
+    ok(keyshift(dsn, "rollback", migrations=mig))  # plan 0002 needs only its own mapping
+    assert without_restrict(pg_dump_schema(dsn)) == dump1
+    check_all_ok(dsn)
+    refused = keyshift(dsn, "rollback", migrations=mig)  # plan 0001 needs the retired one
+    assert refused.returncode == 1 and "public.users" in refused.stderr, refused.stderr
+    assert status_of(dsn, mig) == (5, 5)
+
+
+# --- hostile names with views, partitions and deferrable foreign keys ----------------------------------
+
+HS = 'sch "$$; --'
+HT = 'Üser $ks$ "order"'
+
+
+def test_views_partitions_and_deferrable_fks_under_a_hostile_name_convert_check_and_roll_back(dsn, conn, tmp_path):
+    p = sql.Identifier(HS, HT)
+    conn.execute(sql.SQL("""
+        CREATE SCHEMA {s};
+        CREATE TABLE {p} ({k} int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text);
+        CREATE TABLE {ev} (day int NOT NULL, {fk} int REFERENCES {p} DEFERRABLE INITIALLY DEFERRED, n int)
+            PARTITION BY RANGE (day);
+        CREATE TABLE {ev1} PARTITION OF {ev} FOR VALUES FROM (0) TO (10);
+        CREATE TABLE {ev2} PARTITION OF {ev} FOR VALUES FROM (10) TO (20);
+        ALTER TABLE {ev2} ADD CONSTRAINT {pfk} FOREIGN KEY ({fk}) REFERENCES {p} ON DELETE CASCADE;
+        CREATE INDEX {ix} ON {ev} ({fk}, day);
+        CREATE TABLE {tree} (id serial PRIMARY KEY, {fk} int NOT NULL REFERENCES {p}
+            ON UPDATE CASCADE DEFERRABLE, parent_id int REFERENCES {tree} DEFERRABLE INITIALLY DEFERRED);
+        CREATE VIEW {v} AS SELECT e.day, e.{fk}, u.name FROM {ev} AS e JOIN {p} AS u ON u.{k} = e.{fk};
+        CREATE MATERIALIZED VIEW {mv} AS SELECT {fk}, count(*) AS n FROM {v} GROUP BY 1;
+        CREATE UNIQUE INDEX ON {mv} ({fk});
+        COMMENT ON VIEW {v} IS 'it''s $$ hostile';
+        INSERT INTO {p} (name) SELECT 'n' || g FROM generate_series(1, 40) AS g;
+        INSERT INTO {ev} SELECT g % 20, 1 + g % 40, g FROM generate_series(1, 200) AS g;
+        INSERT INTO {tree} ({fk}) SELECT 1 + g % 40 FROM generate_series(1, 30) AS g;
+        UPDATE {tree} SET parent_id = id - 1 WHERE id > 1;
+        REFRESH MATERIALIZED VIEW {mv};
+    """).format(s=sql.Identifier(HS), p=p, k=sql.Identifier("i d"), ev=sql.Identifier(HS, "ev $$"),
+                ev1=sql.Identifier(HS, "ev $$ 1"), ev2=sql.Identifier(HS, "ev $$ 2"), fk=sql.Identifier("us$$er"),
+                pfk=sql.Identifier("ev2 fk $$"), ix=sql.Identifier("ev ix $ks$"),
+                tree=sql.Identifier(HS, "tree; --"), v=sql.Identifier(HS, "v $$ ü"), mv=sql.Identifier(HS, "mv $$")))
+    data_sql = sql.SQL("SELECT (SELECT array_agg(x ORDER BY x) FROM {v} AS x)::text,"
+                       " (SELECT array_agg(x ORDER BY x) FROM {mv} AS x)::text").format(
+        v=sql.Identifier(HS, "v $$ ü"), mv=sql.Identifier(HS, "mv $$"))
+    counts_sql = sql.SQL("SELECT (SELECT count(*) FROM {ev} AS e JOIN {p} AS u ON u.{k} = e.{fk}),"
+                         " (SELECT count(*) FROM {t} AS a JOIN {t} AS b ON b.id = a.parent_id)").format(
+        ev=sql.Identifier(HS, "ev $$"), p=p, k=sql.Identifier("i d"), fk=sql.Identifier("us$$er"),
+        t=sql.Identifier(HS, "tree; --"))
+    dump0 = without_restrict(pg_dump_schema(dsn))
+    data0, counts0 = conn.execute(data_sql).fetchone(), conn.execute(counts_sql).fetchone()
+    mig = tmp_path / "m"
+    plan_migrate(dsn, mig, "--uuid", "v7", *tables(ident(HS, HT), ident(HS, "tree; --")))
+    lint(mig)
+    assert conn.execute(counts_sql).fetchone() == counts0 == (200, 29)
+    assert col_type(conn, ident(HS, "ev $$ 2"), "us$$er") == "uuid"
+    deferrable = conn.execute(
+        "SELECT array_agg(conname || ':' || condeferrable || condeferred ORDER BY conname) FROM pg_constraint"
+        " WHERE contype = 'f' AND connamespace = to_regnamespace(%s)", (ident(HS),)).fetchone()[0]
+    assert len(deferrable) >= 4 and any(d.endswith(":truetrue") for d in deferrable), deferrable
+    check_all_ok(dsn)
+    assert status_of(dsn, mig) == (5, 0)
+    ok(keyshift(dsn, "rollback", migrations=mig))
+    assert without_restrict(pg_dump_schema(dsn)) == dump0
+    assert conn.execute(data_sql).fetchone() == data0
+    assert conn.execute(counts_sql).fetchone() == counts0
+    assert status_of(dsn, mig) == (0, 5)
