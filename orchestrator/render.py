@@ -496,10 +496,15 @@ def _add_fk(fk) -> str:
 def _spaced(definition: str) -> str:
     """PostgreSQL prints ``REFERENCES s.t(col)``; put the space that SQL style (and sqlfluff) expects.
 
-    Only the name right after REFERENCES is touched, and a quoted name is matched whole, so the
-    text inside a quoted name can never be altered.
+    Only the name right after REFERENCES is touched. The text is scanned left to right, and every
+    quoted name is consumed whole before anything else can match, so text inside a quoted name
+    (a column called ``x REFERENCES s.t(y``) can never be altered.
     """
-    return re.sub(rf"REFERENCES ({_NAME_PART}\.{_NAME_PART})\(", r"REFERENCES \1 (", definition)
+    def space(m: re.Match) -> str:
+        return m.group(0) if m.group("quoted") else f"REFERENCES {m.group('target')} ("
+
+    return re.sub(rf'(?P<quoted>"(?:[^"]|"")*")|REFERENCES (?P<target>{_NAME_PART}\.{_NAME_PART})\(',
+                  space, definition)
 
 
 #: One part of a name as PostgreSQL prints it: plain lower case, or double-quoted ("" inside).

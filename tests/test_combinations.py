@@ -527,3 +527,36 @@ def test_views_partitions_and_deferrable_fks_under_a_hostile_name_convert_check_
     assert conn.execute(data_sql).fetchone() == data0
     assert conn.execute(counts_sql).fetchone() == counts0
     assert status_of(dsn, mig) == (0, 5)
+
+
+def test_a_column_name_that_looks_like_a_references_clause_is_carried_unchanged(dsn, conn, tmp_path):
+    col = "x REFERENCES public.users(id"
+    conn.execute(sql.SQL(
+        "CREATE TABLE users (id serial PRIMARY KEY);"
+        "CREATE TABLE posts (id serial PRIMARY KEY, {c} int CONSTRAINT posts_user_fk REFERENCES users ON DELETE CASCADE);"
+        "INSERT INTO users SELECT FROM generate_series(1, 5); INSERT INTO posts ({c}) VALUES (1), (5), (5);"
+    ).format(c=sql.Identifier(col)))
+    dump0 = without_restrict(pg_dump_schema(dsn))
+    mig = tmp_path / "m"
+    plan_migrate(dsn, mig, *tables("public.users"))
+    lint(mig)
+    assert col_type(conn, "public.posts", col) == "uuid"
+    check_all_ok(dsn)
+    ok(keyshift(dsn, "rollback", migrations=mig))
+    assert without_restrict(pg_dump_schema(dsn)) == dump0
+
+
+def test_drop_map_of_a_replace_and_an_external_table_together_drops_nothing(dsn, shop, tmp_path):
+    mig = tmp_path / "m"
+    plan_migrate(dsn, mig, *tables("public.orders"))
+    plan_migrate(dsn, mig, "--mode", "external", *tables("public.users"))
+    before = snapshot(dsn, shop)
+    refused = keyshift(dsn, "drop-map", *tables("public.orders", "public.users"))
+    assert refused.returncode == 3 and "public.users" in refused.stderr and "external" in refused.stderr
+    assert snapshot(dsn, shop) == before  # the mapping of orders is still there
+    assert "dropped" not in refused.stdout
+    check_all_ok(dsn)
+    ok(keyshift(dsn, "rollback", migrations=mig))
+    ok(keyshift(dsn, "rollback", migrations=mig))
+    assert shop.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
+    check_all_ok(dsn)  # nothing converted any more: every check runs and passes
