@@ -76,6 +76,7 @@ def cmd_plan(args) -> int:
         references=tuple(references),
     )
     external.validate_options(options)
+    _refuse_replace_only_options(args)
     seen = set()
     for n in names:
         if n in seen:
@@ -140,6 +141,25 @@ def cmd_plan(args) -> int:
         _print_plan(the_plan, written, dsn)
         external.print_sessions(the_plan)
     return EXIT_OK
+
+
+#: Options that shape the new key of replace mode; external mode keeps the integer key.
+_REPLACE_ONLY = (("uuid_for", "--uuid-for"), ("timestamp_column", "--timestamp-column"),
+                 ("slug_column", "--slug-column"), ("slug_length", "--slug-length"), ("reference", "--reference"))
+
+
+def _refuse_replace_only_options(args) -> None:
+    """In external mode these options would be read and silently ignored: refuse them instead."""
+    if args.mode != "external":
+        return
+    for attr, flag in _REPLACE_ONLY:
+        value = getattr(args, attr, None)
+        if value not in (None, []):
+            shown = value[0] if isinstance(value, list) else value
+            raise Refused(f"{flag} {shown}",
+                          "is for replace mode: external mode keeps every integer key and reference as it is "
+                          "and only adds a v4 external uuid column",
+                          f"leave {flag} out, or plan without --mode external")
 
 
 def _parse_reference(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

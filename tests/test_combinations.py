@@ -102,10 +102,12 @@ def snapshot(dsn, conn) -> tuple:
         " (SELECT array_agg(o ORDER BY o::text) FROM orders AS o)::text,"
         " (SELECT array_agg(i ORDER BY i::text) FROM order_items AS i)::text").fetchone()
     yoyo = conn.execute("SELECT array_agg(migration_id ORDER BY migration_id) FROM _yoyo_migration").fetchone()
-    registry = conn.execute(
-        "SELECT array_agg(t ORDER BY t::text)::text FROM keyshift.converted_table AS t").fetchone()
+    registry = None
+    if conn.execute("SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]:
+        registry = conn.execute(
+            "SELECT array_agg(t ORDER BY t::text)::text FROM keyshift.converted_table AS t").fetchone()
     maps = conn.execute("SELECT array_agg(relname ORDER BY relname) FROM pg_class WHERE relnamespace = "
-                        "'keyshift'::regnamespace AND relkind = 'r'").fetchone()
+                        "to_regnamespace('keyshift') AND relkind = 'r'").fetchone()
     return without_restrict(pg_dump_schema(dsn)), data, yoyo, registry, maps
 
 
@@ -560,3 +562,41 @@ def test_drop_map_of_a_replace_and_an_external_table_together_drops_nothing(dsn,
     ok(keyshift(dsn, "rollback", migrations=mig))
     assert shop.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
     check_all_ok(dsn)  # nothing converted any more: every check runs and passes
+
+
+# --- option combinations that cannot work are refused, not ignored -------------------------------
+
+@pytest.mark.parametrize("args, flag", [
+    (("--slug-column", "public.users.slug"), "--slug-column"),
+    (("--timestamp-column", "public.users.created_at"), "--timestamp-column"),
+    (("--reference", "public.user_sessions.user_id=public.users"), "--reference"),
+    (("--uuid-for", "public.users=v6"), "--uuid-for"),
+    (("--slug-length", "12"), "--slug-length"),
+])
+def test_replace_only_key_options_are_refused_in_external_mode(dsn, shop, tmp_path, args, flag):
+    mig = tmp_path / "m"
+    refused = keyshift(dsn, "plan", "--mode", "external", *tables("public.users"), *args, migrations=mig)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    line = refused.stderr.strip()
+    assert len(line.splitlines()) == 1 and line.startswith(f"keyshift: {flag} "), line
+    assert "replace mode" in line and "--mode external" in line, line
+    assert not mig.exists() or not any(mig.iterdir())
+
+
+def test_a_pending_plan_written_against_a_rolled_back_conversion_is_refused_as_drift(dsn, shop, tmp_path):
+    mig = tmp_path / "m"
+    plan_migrate(dsn, mig, *tables("public.users"))
+    ok(keyshift(dsn, "plan", *tables("public.orders"), migrations=mig))  # orders.user_id is uuid now
+    ok(keyshift(dsn, "rollback", migrations=mig))  # ... and integer again
+    status = keyshift(dsn, "status", migrations=mig)
+    assert "DRIFT plan 0002: columns of public.orders changed" in status.stdout, status.stdout
+    before = snapshot(dsn, shop)
+    refused = keyshift(dsn, "migrate", migrations=mig)
+    assert refused.returncode == 1 and "plan 0002" in refused.stderr and "re-plan" in refused.stderr
+    assert snapshot(dsn, shop) == before  # plan 0001, pending too, did not run either
+    for f in mig.glob("0002_*"):
+        f.unlink()
+    ok(keyshift(dsn, "migrate", migrations=mig))
+    plan_migrate(dsn, mig, *tables("public.orders"))
+    check_all_ok(dsn)
+    assert status_of(dsn, mig) == (10, 0)
