@@ -600,3 +600,31 @@ def test_a_pending_plan_written_against_a_rolled_back_conversion_is_refused_as_d
     plan_migrate(dsn, mig, *tables("public.orders"))
     check_all_ok(dsn)
     assert status_of(dsn, mig) == (10, 0)
+
+
+def test_a_composite_foreign_key_over_two_plans_keys_is_recorded_by_both_and_checked(dsn, shop, tmp_path):
+    shop.execute("ALTER TABLE orders ADD CONSTRAINT orders_id_user UNIQUE (id, user_id);"
+                 "UPDATE order_items AS oi SET user_id = o.user_id FROM orders AS o WHERE o.id = oi.order_id;"
+                 "ALTER TABLE order_items ADD CONSTRAINT order_items_order_user_fk FOREIGN KEY (order_id, user_id)"
+                 " REFERENCES orders (id, user_id) MATCH FULL ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED")
+    mig = tmp_path / "m"
+    dump0 = without_restrict(pg_dump_schema(dsn))
+    plan_migrate(dsn, mig, "--uuid", "v6", *tables("public.users"))
+    plan_migrate(dsn, mig, "--uuid", "v7", *tables("public.orders"))
+    recorded = shop.execute("SELECT array_agg(plan_id ORDER BY plan_id) FROM keyshift.converted_constraint"
+                            " WHERE constraint_name = 'order_items_order_user_fk'").fetchone()[0]
+    assert recorded == ["0001", "0002"]
+    check_all_ok(dsn)
+    # The FK is really there and enforced on the uuid columns.
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        shop.execute("INSERT INTO order_items (order_id, user_id) SELECT o.id, u.id FROM orders AS o, users AS u"
+                     " WHERE u.id <> o.user_id LIMIT 1")
+    shop.execute("ALTER TABLE order_items DROP CONSTRAINT order_items_order_user_fk")
+    broken = keyshift(dsn, "check")
+    assert broken.returncode == 1 and "foreign_keys_restored" in broken.stdout, broken.stdout
+    assert broken.stdout.count("order_items_order_user_fk") == 1, broken.stdout  # once, the newest record
+    shop.execute("ALTER TABLE order_items ADD CONSTRAINT order_items_order_user_fk FOREIGN KEY (order_id, user_id)"
+                 " REFERENCES orders (id, user_id) MATCH FULL ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED")
+    ok(keyshift(dsn, "rollback", migrations=mig))
+    ok(keyshift(dsn, "rollback", migrations=mig))
+    assert without_restrict(pg_dump_schema(dsn)) == dump0
