@@ -238,6 +238,7 @@ def cmd_migrate(args) -> int:
     outcome = None
     try:
         outcome = execute.migrate(dsn, Path(args.migrations), Path(args.checks), lock_timeout=args.lock_timeout,
+                                  before_commit=redis_step.mappings_before_commit(redis_jobs),
                                   **_safety_kwargs(args))
     except execute.ChecksFailed as exc:
         for line in report.check_lines(exc.results):

@@ -104,7 +104,9 @@ def _run_in_transaction(backend, work) -> None:
 
 def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progress=None,
             lock_timeout: str = "5s", statement_timeout: str = "0", lock_retries: int = 3,
-            lock_retry_delay: float = 1.0, notice=None) -> Outcome:
+            lock_retry_delay: float = 1.0, notice=None, before_commit=None) -> Outcome:
+    """Apply every pending migration, then every check, in one transaction. ``before_commit(conn)``
+    runs last, inside it: whatever it raises rolls everything back."""
     started = time.monotonic()
     migrations = load(migrations_dir)
     backend = backend_for(dsn)
@@ -157,6 +159,8 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
             outcome.applied.append(("checks", time.monotonic() - t0))
             if not all(r.ok for r in outcome.checks):
                 raise ChecksFailed(outcome.checks)
+            if before_commit is not None:
+                before_commit(conn)  # raises to roll everything back
 
         _with_lock_retries(backend, work, lock_retries, lock_retry_delay, notice)
     finally:

@@ -18,7 +18,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import ROOT, convert, keyshift, pg_dump_schema, without_restrict
+from conftest import ROOT, keyshift, pg_dump_schema, without_restrict
+from test_export_redis import PASSWORD, redis_url  # noqa: F401  (redis_url: a private redis-server)
 
 SHOP = """
 CREATE TABLE users (
@@ -628,3 +629,28 @@ def test_a_composite_foreign_key_over_two_plans_keys_is_recorded_by_both_and_che
     ok(keyshift(dsn, "rollback", migrations=mig))
     ok(keyshift(dsn, "rollback", migrations=mig))
     assert without_restrict(pg_dump_schema(dsn)) == dump0
+
+
+# --- the Redis step with external mode ---------------------------------------------------------------
+
+def test_migrate_with_a_redis_key_for_an_external_table_commits_nothing_and_leaves_redis(
+        dsn, shop, tmp_path, redis_url):
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    client.set("user_sessions:7", "seven")
+    mig = tmp_path / "m"
+    ok(keyshift(dsn, "plan", "--mode", "external", *tables("public.users"), migrations=mig))
+    before = without_restrict(pg_dump_schema(dsn))
+    failed = keyshift(dsn, "migrate", "--redis-url", redis_url, "--redis-key", "public.users=user_sessions:{id}",
+                      migrations=mig)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    line = failed.stderr.strip().splitlines()[-1]
+    assert "public.users" in line and "external mode" in line and "nothing was committed" in line, line
+    assert "--redis-key" in line and PASSWORD not in failed.stdout + failed.stderr
+    assert without_restrict(pg_dump_schema(dsn)) == before
+    assert status_of(dsn, mig) == (0, 1)
+    assert client.get("user_sessions:7") == b"seven" and client.dbsize() == 1
+    ok(keyshift(dsn, "migrate", migrations=mig))  # without the Redis step it goes through
+    check_all_ok(dsn)
