@@ -102,7 +102,9 @@ def snapshot(dsn, conn) -> tuple:
         "SELECT (SELECT array_agg(u ORDER BY u::text) FROM users AS u)::text,"
         " (SELECT array_agg(o ORDER BY o::text) FROM orders AS o)::text,"
         " (SELECT array_agg(i ORDER BY i::text) FROM order_items AS i)::text").fetchone()
-    yoyo = conn.execute("SELECT array_agg(migration_id ORDER BY migration_id) FROM _yoyo_migration").fetchone()
+    yoyo = None
+    if conn.execute("SELECT to_regclass('public._yoyo_migration') IS NOT NULL").fetchone()[0]:
+        yoyo = conn.execute("SELECT array_agg(migration_id ORDER BY migration_id) FROM _yoyo_migration").fetchone()
     registry = None
     if conn.execute("SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]:
         registry = conn.execute(
@@ -124,7 +126,9 @@ def status_of(dsn, mig) -> tuple[int, int]:
 
 def test_rollback_after_drop_map_is_refused_before_anything_changes(dsn, shop, tmp_path):
     mig = tmp_path / "m"
+    dump0, data0 = without_restrict(pg_dump_schema(dsn)), snapshot(dsn, shop)[1]
     plan_migrate(dsn, mig, *tables("public.users", "public.orders"))
+    shop.execute("CREATE TABLE backup_map AS SELECT * FROM keyshift.map_public__orders")  # the DBA's backup
     ok(keyshift(dsn, "drop-map", "--table", "public.orders", migrations=None))
     before = snapshot(dsn, shop)
     back = keyshift(dsn, "rollback", migrations=mig)
@@ -137,6 +141,13 @@ def test_rollback_after_drop_map_is_refused_before_anything_changes(dsn, shop, t
     assert snapshot(dsn, shop) == before
     assert status_of(dsn, mig) == (5, 0)
     check_all_ok(dsn)
+    # The fix the message names works: restore the mapping, and the rollback goes through.
+    shop.execute("CREATE TABLE keyshift.map_public__orders AS SELECT * FROM backup_map; DROP TABLE backup_map;"
+                 "UPDATE keyshift.converted_table SET map_dropped_at = NULL WHERE table_name = 'orders'")
+    check_all_ok(dsn)
+    ok(keyshift(dsn, "rollback", migrations=mig))
+    assert without_restrict(pg_dump_schema(dsn)) == dump0
+    assert snapshot(dsn, shop)[1] == data0
 
 
 def test_rollback_after_a_mapping_dropped_by_hand_is_refused_naming_it(dsn, shop, tmp_path):
@@ -320,7 +331,8 @@ def test_backslash_names_stay_lint_clean_in_both_modes(dsn, conn, tmp_path):
         "INSERT INTO {p} DEFAULT VALUES; INSERT INTO {p} DEFAULT VALUES;"
         "INSERT INTO {c} ({fk}) VALUES (1), (2), (2);"
         "CREATE TABLE {o} (id serial PRIMARY KEY); INSERT INTO {o} DEFAULT VALUES;"
-    ).format(s=sql.Identifier("s\\x"), p=sql.Identifier("s\\x", BACKSLASH), k=sql.Identifier("i\\d"),
+        "CREATE TABLE {se} (id serial PRIMARY KEY); INSERT INTO {se} DEFAULT VALUES;"
+    ).format(se=sql.Identifier("s\\x", "se\\ss"), s=sql.Identifier("s\\x"), p=sql.Identifier("s\\x", BACKSLASH), k=sql.Identifier("i\\d"),
              ts=sql.Identifier("t\\s"), c=sql.Identifier("s\\x", "ch\\ild"), fk=sql.Identifier("p\\_id"),
              con=sql.Identifier("fk\\x"), ix=sql.Identifier("ix\\x"), v=sql.Identifier("s\\x", "v\\w"),
              o=sql.Identifier("s\\x", "o\\x")))
@@ -329,7 +341,9 @@ def test_backslash_names_stay_lint_clean_in_both_modes(dsn, conn, tmp_path):
     plan_migrate(dsn, mig, "--uuid", "v7", "--timestamp-column", ident("s\\x", BACKSLASH, "t\\s"),
                  "--slug-column", ident("s\\x", BACKSLASH, "sl\\ug"), *tables(ident("s\\x", BACKSLASH)))
     plan_migrate(dsn, mig, "--mode", "external", "--restart-sequence", ident("s\\x", "o\\x") + "=100",
+                 "--external-column", "e\\x", "--invalidate-sessions", ident("s\\x", "se\\ss"),
                  *tables(ident("s\\x", "o\\x")))
+    assert conn.execute('SELECT count(*) FROM "s\\x"."se\\ss"').fetchone()[0] == 0
     lint(mig)
     check_all_ok(dsn)
     rows = list(csv.DictReader(ok(keyshift(dsn, "export-map", "--table", ident("s\\x", BACKSLASH))).stdout
