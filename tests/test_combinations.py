@@ -575,6 +575,10 @@ def test_drop_map_of_a_replace_and_an_external_table_together_drops_nothing(dsn,
     assert refused.returncode == 3 and "public.users" in refused.stderr and "external" in refused.stderr
     assert snapshot(dsn, shop) == before  # the mapping of orders is still there
     assert "dropped" not in refused.stdout
+    out = tmp_path / "map.csv"
+    refused = keyshift(dsn, "export-map", *tables("public.orders", "public.users"), "--output", str(out))
+    assert refused.returncode == 3 and "public.users" in refused.stderr and "external mode" in refused.stderr
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["m"]  # not even a temporary file
     check_all_ok(dsn)
     ok(keyshift(dsn, "rollback", migrations=mig))
     ok(keyshift(dsn, "rollback", migrations=mig))
