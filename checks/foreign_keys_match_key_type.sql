@@ -74,7 +74,16 @@ column_pair AS (
     INNER JOIN pg_namespace AS pn ON p.relnamespace = pn.oid
     INNER JOIN pg_attribute AS child ON fk.conrelid = child.attrelid AND k.child_attnum = child.attnum
     INNER JOIN pg_attribute AS parent ON fk.confrelid = parent.attrelid AND k.parent_attnum = parent.attnum
-    LEFT JOIN keyshift.converted_constraint AS rec
+    LEFT JOIN (
+        -- The newest plan's record of each foreign key (several plans can record one).
+        SELECT DISTINCT ON (r.table_schema, r.table_name, r.constraint_name)
+            r.table_schema,
+            r.table_name,
+            r.constraint_name,
+            r.definition
+        FROM keyshift.converted_constraint AS r
+        ORDER BY r.table_schema ASC, r.table_name ASC, r.constraint_name ASC, length(r.plan_id) DESC, r.plan_id DESC
+    ) AS rec
         ON
             cn.nspname = rec.table_schema
             AND c.relname = rec.table_name

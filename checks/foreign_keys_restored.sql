@@ -22,7 +22,9 @@
 -- One row: one recorded foreign key that is missing, or whose definition now differs;
 -- `recorded_definition` and `current_definition` show both texts (current NULL = missing).
 WITH recorded AS (
-    SELECT
+    -- Plans that follow one another can each record the same foreign key: the newest record counts
+    -- (plan ids are zero-padded numbers: the longest, then the greatest, is the newest).
+    SELECT DISTINCT ON (rec.table_schema, rec.table_name, rec.constraint_name)
         rec.plan_id,
         rec.table_schema,
         rec.table_name,
@@ -30,6 +32,7 @@ WITH recorded AS (
         rec.definition,
         to_regclass(format('%I.%I', rec.table_schema, rec.table_name)) AS relid
     FROM keyshift.converted_constraint AS rec
+    ORDER BY rec.table_schema ASC, rec.table_name ASC, rec.constraint_name ASC, length(rec.plan_id) DESC, rec.plan_id DESC
 ),
 
 current_fk AS (

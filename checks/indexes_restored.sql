@@ -14,7 +14,9 @@
 -- One row: one recorded index (or the constraint it backed) that is missing or different;
 -- `problem` says which, `recorded_definition` and `current_definition` show both texts.
 WITH recorded AS (
-    SELECT
+    -- Plans that follow one another can each record the same index: the newest record counts
+    -- (plan ids are zero-padded numbers: the longest, then the greatest, is the newest).
+    SELECT DISTINCT ON (rec.table_schema, rec.table_name, rec.index_name)
         rec.plan_id,
         rec.table_schema,
         rec.table_name,
@@ -23,6 +25,7 @@ WITH recorded AS (
         rec.definition,
         to_regclass(format('%I.%I', rec.table_schema, rec.table_name)) AS relid
     FROM keyshift.converted_index AS rec
+    ORDER BY rec.table_schema ASC, rec.table_name ASC, rec.index_name ASC, length(rec.plan_id) DESC, rec.plan_id DESC
 ),
 
 current_state AS (

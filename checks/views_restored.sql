@@ -17,7 +17,9 @@
 --
 -- One row: one recorded view that is missing or different; `problem` says what differs.
 WITH recorded AS (
-    SELECT
+    -- Plans that follow one another can each record the same view: the newest record counts
+    -- (plan ids are zero-padded numbers: the longest, then the greatest, is the newest).
+    SELECT DISTINCT ON (rec.view_schema, rec.view_name)
         rec.plan_id,
         rec.view_schema,
         rec.view_name,
@@ -28,6 +30,7 @@ WITH recorded AS (
         rec.definition,
         to_regclass(format('%I.%I', rec.view_schema, rec.view_name)) AS relid
     FROM keyshift.converted_view AS rec
+    ORDER BY rec.view_schema ASC, rec.view_name ASC, length(rec.plan_id) DESC, rec.plan_id DESC
 ),
 
 current_state AS (

@@ -76,6 +76,7 @@ def cmd_plan(args) -> int:
         references=tuple(references),
     )
     external.validate_options(options)
+    _refuse_replace_only_options(args)
     seen = set()
     for n in names:
         if n in seen:
@@ -141,6 +142,25 @@ def cmd_plan(args) -> int:
         _print_plan(the_plan, written, dsn)
         external.print_sessions(the_plan)
     return EXIT_OK
+
+
+#: Options that shape the new key of replace mode; external mode keeps the integer key.
+_REPLACE_ONLY = (("uuid_for", "--uuid-for"), ("timestamp_column", "--timestamp-column"),
+                 ("slug_column", "--slug-column"), ("slug_length", "--slug-length"), ("reference", "--reference"))
+
+
+def _refuse_replace_only_options(args) -> None:
+    """In external mode these options would be read and silently ignored: refuse them instead."""
+    if args.mode != "external":
+        return
+    for attr, flag in _REPLACE_ONLY:
+        value = getattr(args, attr, None)
+        if value not in (None, []):
+            shown = value[0] if isinstance(value, list) else value
+            raise Refused(f"{flag} {shown}",
+                          "is for replace mode: external mode keeps every integer key and reference as it is "
+                          "and only adds a v4 external uuid column",
+                          f"leave {flag} out, or plan without --mode external")
 
 
 def _parse_reference(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -219,6 +239,7 @@ def cmd_migrate(args) -> int:
     outcome = None
     try:
         outcome = execute.migrate(dsn, Path(args.migrations), Path(args.checks), lock_timeout=args.lock_timeout,
+                                  before_commit=redis_step.mappings_before_commit(redis_jobs),
                                   **_safety_kwargs(args))
     except execute.ChecksFailed as exc:
         for line in report.check_lines(exc.results):
@@ -289,14 +310,17 @@ def cmd_drop_map(args) -> int:
         dropped = []
         for schema, table in names:
             row = conn.execute(
-                "SELECT plan_id, map_table, map_dropped_at FROM keyshift.converted_table "
-                "WHERE table_schema = %s AND table_name = %s FOR UPDATE", (schema, table),
+                "SELECT plan_id, map_table, map_dropped_at, mode, key_column, external_column"
+                " FROM keyshift.converted_table WHERE table_schema = %s AND table_name = %s FOR UPDATE",
+                (schema, table),
             ).fetchone()
             shown = catalog.qualname(schema, table)
             if row is None:
                 raise Refused(f"table {shown}", "was not converted by keyshift, so it has no mapping",
                               "name a table that keyshift status lists as converted")
-            plan_id, map_table, dropped_at = row
+            plan_id, map_table, dropped_at, mode, key_column, external_column = row
+            if mode == "external" or map_table is None:
+                raise external.no_mapping(shown, plan_id, key_column, external_column, "drop")
             if dropped_at is not None:
                 raise Refused(f"mapping keyshift.{map_table} of {shown}", f"was retired already at {dropped_at}",
                               "nothing to do")

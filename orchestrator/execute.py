@@ -104,7 +104,9 @@ def _run_in_transaction(backend, work) -> None:
 
 def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progress=None,
             lock_timeout: str = "5s", statement_timeout: str = "0", lock_retries: int = 3,
-            lock_retry_delay: float = 1.0, notice=None) -> Outcome:
+            lock_retry_delay: float = 1.0, notice=None, before_commit=None) -> Outcome:
+    """Apply every pending migration, then every check, in one transaction. ``before_commit(conn)``
+    runs last, inside it: whatever it raises rolls everything back."""
     started = time.monotonic()
     migrations = load(migrations_dir)
     backend = backend_for(dsn)
@@ -157,6 +159,8 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
             outcome.applied.append(("checks", time.monotonic() - t0))
             if not all(r.ok for r in outcome.checks):
                 raise ChecksFailed(outcome.checks)
+            if before_commit is not None:
+                before_commit(conn)  # raises to roll everything back
 
         _with_lock_retries(backend, work, lock_retries, lock_retry_delay, notice)
     finally:
@@ -287,6 +291,7 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
                                         lock_timeout) from None
             except psycopg.Error as exc:
                 raise _db_error(f"rollback of plan {last_plan}", exc) from None
+            _refuse_rollback_without_mappings(conn, last_plan)
             for m in batch:
                 t0 = time.monotonic()
                 if progress:
@@ -312,6 +317,39 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
         backend.connection.close()
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def _refuse_rollback_without_mappings(conn, plan_id: str | None) -> None:
+    """Rollback turns every uuid back into its old id through the plan's mapping tables: refuse,
+    before any statement of the rollback runs, when one of them was retired (drop-map) or lost.
+
+    Runs under the rollback's table locks; FOR SHARE keeps a concurrent drop-map waiting."""
+    if plan_id is None or not conn.execute(
+            "SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]:
+        return
+    rows = conn.execute(
+        "SELECT table_schema, table_name, map_table, map_dropped_at,"
+        " to_regclass(format('keyshift.%%I', map_table)) IS NULL AS missing"
+        " FROM keyshift.converted_table WHERE plan_id = %s AND mode = 'replace'"
+        " ORDER BY table_schema, table_name FOR SHARE", (plan_id,),
+    ).fetchall()
+    from orchestrator.catalog import qualname
+
+    lost = []
+    for schema, table, map_table, dropped_at, missing in rows:
+        if not missing:
+            continue
+        how = (f"retired with keyshift drop-map at {dropped_at:%Y-%m-%d %H:%M:%S %Z}".rstrip()
+               if dropped_at is not None else "dropped by hand")
+        lost.append(f"{qualname(schema, table)} (its mapping {qualname('keyshift', map_table)} was {how})")
+    if lost:
+        raise MigrationFailed(
+            f"rollback of plan {plan_id}",
+            "cannot turn the uuid keys back into the old ids of " + ", ".join(lost),
+            "nothing was changed; restore each mapping table from a backup taken before it was dropped "
+            "(after drop-map also set keyshift.converted_table.map_dropped_at back to NULL), then roll back "
+            "again; without it the plan stays applied",
+        )
 
 
 def status(dsn: str, migrations_dir: Path) -> "OrderedDict[str, bool]":

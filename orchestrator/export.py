@@ -52,8 +52,11 @@ def mapping(conn: psycopg.Connection, schema: str, name: str) -> Mapping:
     registered = conn.execute("SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]
     row = None
     if registered:
+        # Read-only here: columns a registry of an older version may lack are read through jsonb.
         row = conn.execute(
-            "SELECT map_table, plan_id FROM keyshift.converted_table WHERE table_schema = %s AND table_name = %s",
+            "SELECT map_table, plan_id, mode, key_column, to_jsonb(ct) ->> 'external_column',"
+            " (to_jsonb(ct) ->> 'map_dropped_at')::timestamptz"
+            " FROM keyshift.converted_table AS ct WHERE table_schema = %s AND table_name = %s",
             (schema, name),
         ).fetchone()
     if row is None:
@@ -62,7 +65,17 @@ def mapping(conn: psycopg.Connection, schema: str, name: str) -> Mapping:
             "was not converted by keyshift (no row in keyshift.converted_table), so it has no old -> new mapping",
             f"convert it first (keyshift plan --table {display}, then keyshift migrate), or name a converted table",
         )
-    map_table, plan_id = row
+    map_table, plan_id, mode, key_column, external_column, dropped_at = row
+    if mode == "external" or map_table is None:
+        from orchestrator import external
+
+        raise external.no_mapping(display, plan_id, key_column, external_column, "export")
+    if dropped_at is not None:
+        raise Refused(
+            f"mapping table {catalog.qualname('keyshift', map_table)} of {display}",
+            f"was retired with keyshift drop-map at {dropped_at:%Y-%m-%d %H:%M:%S %Z}".rstrip(),
+            "restore it from a backup taken before the drop-map; without it old ids cannot be translated",
+        )
     columns = conn.execute(
         "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)"
         " FROM pg_catalog.pg_attribute AS a"

@@ -22,11 +22,12 @@ from psycopg import sql
 
 from orchestrator.catalog import KeyColumn, Snapshot, Table, qualname
 from orchestrator.errors import Refused
+from orchestrator.literal import Literal
 from orchestrator.plan import (NAME_LIMIT, Options, Plan, check_generated_names, map_table_name, short_name,
                                slug_constraint_name)
 
 I = sql.Identifier
-L = sql.Literal
+L = Literal
 
 DEFAULT_EXTERNAL_COLUMN = "external_id"
 
@@ -288,6 +289,19 @@ def validate(plan: Plan, facts: Facts) -> None:
         plan.sessions.append(Session(schema, name, rows))
 
 
+def no_mapping(shown: str, plan_id: str, key_column: str, external_column: str, action: str) -> Refused:
+    """drop-map / export-map on a table of external mode: there is no mapping table to act on."""
+    fix = {
+        "drop": "nothing to retire: the external ids live in the table itself; keyshift rollback removes them",
+        "export": "export the pairs from the table itself, e.g. "
+                  f"COPY (SELECT {sql.Identifier(key_column).as_string(None)}, "
+                  f"{sql.Identifier(external_column).as_string(None)} FROM {shown}) TO STDOUT WITH (FORMAT csv)",
+    }[action]
+    return Refused(f"table {shown}",
+                   f"was converted in external mode by plan {plan_id}: its integer key {key_column} stays and "
+                   f"{external_column} holds its uuid, so it has no old -> new mapping table", fix)
+
+
 # --- rendering ------------------------------------------------------------------------------------
 
 def session_statements(plan: Plan) -> list[str]:
@@ -369,8 +383,10 @@ def _restart_statements(plan: Plan) -> tuple[list[str], list[str]]:
 
 
 def _do_block(declare: str, body: str) -> str:
+    from orchestrator.render import dollar_quoted
+
     inner = "\n".join("    " + line for line in body.splitlines())
-    return f"DO $$\n{declare}BEGIN\n{inner}\nEND\n$$;"
+    return "DO " + dollar_quoted("\n" + declare + "BEGIN\n" + inner + "\nEND\n") + ";"
 
 
 def _restore_sequences(plan: Plan) -> list[str]:

@@ -30,7 +30,7 @@ import psycopg
 from psycopg import sql
 
 from orchestrator import dsn as dsnmod
-from orchestrator.errors import EXIT_FAILED, EXIT_OK, ConnectionFailed, KeyshiftError, Refused
+from orchestrator.errors import EXIT_FAILED, EXIT_OK, ConnectionFailed, KeyshiftError, MigrationFailed, Refused
 
 ACTIONS = ("rename", "delete")
 DEFAULT_BATCH = 1000
@@ -338,6 +338,25 @@ def jobs_from_migrate_args(args) -> tuple[str | None, list[Job]]:
     url = _url(args.redis_url)
     connect(url).close()
     return url, jobs
+
+
+def mappings_before_commit(jobs: list[Job]):
+    """For execute.migrate: inside the transaction, after the checks, every --redis-key table
+    must have a mapping the step can read (converted in replace mode, mapping kept); otherwise
+    nothing is committed, rather than a committed conversion whose Redis step cannot run."""
+    if not jobs:
+        return None
+
+    def check(conn) -> None:
+        from orchestrator import export
+
+        for job in jobs:
+            try:
+                export.mapping(conn, *job.table)
+            except Refused as exc:
+                raise MigrationFailed(f"--redis-key {exc.obj}", exc.reason,
+                                      f"nothing was committed; {exc.fix}, or leave that --redis-key out") from None
+    return check
 
 
 def run_after_commit(dsn: str, url: str | None, jobs: list[Job], action: str, batch: int) -> int:

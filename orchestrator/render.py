@@ -1,8 +1,9 @@
 """Render: a Plan becomes five ordered migrations, each with its .rollback.sql.
 
 Every identifier is composed with psycopg.sql.Identifier and every value with
-psycopg.sql.Literal; the only raw text embedded is PostgreSQL's own deparse of a
-constraint (pg_get_constraintdef), read from the catalog.
+orchestrator.literal.Literal (psycopg's quoting without its leading space); the only raw text
+embedded is PostgreSQL's own deparse of a constraint (pg_get_constraintdef), read from the
+catalog.
 
 The conversion key: existing rows get ``keyed_uuid_v4(key || salt, old_id)``, where the key
 is drawn by the server itself for this transaction only (``set_config(..., true)``), so it
@@ -22,11 +23,12 @@ from psycopg import sql
 
 from orchestrator import SQL_DIR, external
 from orchestrator.catalog import qualname
+from orchestrator.literal import Literal
 from orchestrator.plan import Column, Plan, Target, short_name
 from orchestrator.plan import slug_constraint_name as plan_slug_constraint_name
 
 I = sql.Identifier
-L = sql.Literal
+L = Literal
 
 #: The session setting that carries the per-transaction conversion key.
 KEY_SETTING = "keyshift.key"
@@ -146,17 +148,17 @@ def _new_id_fn(target: Target) -> sql.Identifier:
 
 def _create_new_id_fn(target: Target) -> str:
     """old id -> new uuid through the mapping; an id the mapping lacks is an error, never NULL."""
-    return q(
-        "CREATE FUNCTION {fn}(bigint) RETURNS uuid\nLANGUAGE plpgsql STABLE\nAS $$\n"
-        "DECLARE\n    found uuid;\nBEGIN\n"
+    body = sql.SQL(
+        "\nDECLARE\n    found uuid;\nBEGIN\n"
         "    IF $1 IS NULL THEN\n        RETURN NULL;\n    END IF;\n"
         "    SELECT m.new_id INTO found FROM {m} AS m WHERE m.old_id = $1;\n"
         "    IF found IS NULL THEN\n"
         "        RAISE EXCEPTION 'keyshift: id % of % is referenced but has no row', $1, {shown}\n"
         "        USING HINT = 'a NOT VALID foreign key lets orphans in: delete or fix them, then migrate';\n"
-        "    END IF;\n    RETURN found;\nEND\n$$",
-        fn=_new_id_fn(target), m=_map(target), shown=L(target.table.display),
-    )
+        "    END IF;\n    RETURN found;\nEND\n"
+    ).format(m=_map(target), shown=L(target.table.display)).as_string(None)
+    return q("CREATE FUNCTION {fn}(bigint) RETURNS uuid\nLANGUAGE plpgsql STABLE\nAS {body}",
+             fn=_new_id_fn(target), body=sql.SQL(dollar_quoted(body)))
 
 
 def key_default_expr(target: Target, native_uuidv7: bool = False) -> str:
@@ -187,9 +189,10 @@ def key_default_sql(plan: Plan, target: Target) -> str:
         return q("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}", tab, col, sql.SQL(key_default_expr(target)))
     native = q("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}", tab, col, sql.SQL(key_default_expr(target, True)))
     plain = q("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}", tab, col, sql.SQL(key_default_expr(target, False)))
+    body = f"\nBEGIN\n    IF {_HAS_UUIDV7} THEN\n        {native}\n    ELSE\n        {plain}\n    END IF;\nEND\n"
     return (
         "-- PostgreSQL 18 has uuidv7() built in; older servers use keyshift.uuid_v7().\n"
-        f"DO $$\nBEGIN\n    IF {_HAS_UUIDV7} THEN\n        {native}\n    ELSE\n        {plain}\n    END IF;\nEND\n$$;"
+        f"DO {dollar_quoted(body)};"
     )
 
 
@@ -279,9 +282,10 @@ def _add_slugs(plan: Plan) -> Migration | None:
             "    EXIT WHEN NOT found;\nEND LOOP",
             s=_slug_table(t), n=n,
         )))
+        body = q(" SELECT slug FROM {} WHERE new_id = $1 ", _slug_table(t))[:-1]
         apply.append(q(
-            "CREATE FUNCTION {}(uuid) RETURNS text\nLANGUAGE sql STABLE\nAS $$ SELECT slug FROM {} WHERE new_id = $1 $$",
-            _slug_fn(t), _slug_table(t),
+            "CREATE FUNCTION {}(uuid) RETURNS text\nLANGUAGE sql STABLE\nAS {}",
+            _slug_fn(t), sql.SQL(dollar_quoted(body)),
         ))
         apply.append("-- One rewrite fills every row; no row trigger fires.\n" + q(
             "ALTER TABLE {}\nALTER COLUMN {c} TYPE text USING {}({}),\nALTER COLUMN {c} SET NOT NULL,\n"
@@ -505,10 +509,15 @@ def _add_fk(fk) -> str:
 def _spaced(definition: str) -> str:
     """PostgreSQL prints ``REFERENCES s.t(col)``; put the space that SQL style (and sqlfluff) expects.
 
-    Only the name right after REFERENCES is touched, and a quoted name is matched whole, so the
-    text inside a quoted name can never be altered.
+    Only the name right after REFERENCES is touched. The text is scanned left to right, and every
+    quoted name is consumed whole before anything else can match, so text inside a quoted name
+    (a column called ``x REFERENCES s.t(y``) can never be altered.
     """
-    return re.sub(rf"REFERENCES ({_NAME_PART}\.{_NAME_PART})\(", r"REFERENCES \1 (", definition)
+    def space(m: re.Match) -> str:
+        return m.group(0) if m.group("quoted") else f"REFERENCES {m.group('target')} ("
+
+    return re.sub(rf'(?P<quoted>"(?:[^"]|"")*")|REFERENCES (?P<target>{_NAME_PART}\.{_NAME_PART})\(',
+                  space, definition)
 
 
 #: One part of a name as PostgreSQL prints it: plain lower case, or double-quoted ("" inside).
@@ -722,9 +731,8 @@ def _reference_guards(plan: Plan) -> list[str]:
     for col, target in plan.references.items():
         key = plan.target_of(target).key.column_name
         shown = f"{qualname(*col[:2])}.{col[2]}".replace("%", "%%")
-        out.append(
-            f"-- {shown} is declared a reference to {qualname(*target)} (--reference, no FK).\n"
-            + "DO $$\nDECLARE\n    orphans bigint;\nBEGIN\n"
+        body = (
+            "\nDECLARE\n    orphans bigint;\nBEGIN\n"
             + q("    SELECT count(*) INTO orphans FROM {} AS c\n    WHERE\n        c.{} IS NOT NULL\n"
                 "        AND NOT EXISTS (SELECT 1 FROM {} AS t WHERE t.{} = c.{})",
                 I(*col[:2]), I(col[2]), I(*target), I(key), I(col[2]))
@@ -733,8 +741,10 @@ def _reference_guards(plan: Plan) -> list[str]:
                 L(f"keyshift: % row(s) of {shown} hold a value that is no {key.replace('%', '%%')} of "
                   + qualname(*target).replace("%", "%%")),
                 L("fix or delete those rows (or set them NULL), then plan again"))
-            + "\n    END IF;\nEND\n$$;"
+            + "\n    END IF;\nEND\n"
         )
+        out.append(f"-- {shown} is declared a reference to {qualname(*target)} (--reference, no FK).\n"
+                   f"DO {dollar_quoted(body)};")
     return out
 
 
@@ -875,6 +885,14 @@ def _do(statement: str) -> str:
     body = "\n".join("    " + line for line in statement.splitlines())
     tag = _dollar_tag(body)
     return f"DO {tag}\nBEGIN\n{body}\nEND\n{tag};"
+
+
+def dollar_quoted(body: str) -> str:
+    """``body`` between dollar quotes whose tag does not occur in it: a user's name inside (a
+    table called ``a$$b``) can never end the quoted text early. Every DO block and function body
+    that holds a name goes through here."""
+    tag = _dollar_tag(body)
+    return f"{tag}{body}{tag}"
 
 
 def _dollar_tag(body: str) -> str:

@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS keyshift.converted_constraint (
     constraint_name name NOT NULL,
     constraint_type text NOT NULL,
     definition text NOT NULL,
-    PRIMARY KEY (table_schema, table_name, constraint_name)
+    PRIMARY KEY (table_schema, table_name, constraint_name, plan_id)
 );
 
 COMMENT ON TABLE keyshift.converted_constraint IS
@@ -82,7 +82,7 @@ CREATE TABLE IF NOT EXISTS keyshift.converted_index (
     index_name name NOT NULL,
     constraint_name name NOT NULL,
     definition text NOT NULL,
-    PRIMARY KEY (table_schema, table_name, index_name)
+    PRIMARY KEY (table_schema, table_name, index_name, plan_id)
 );
 
 COMMENT ON TABLE keyshift.converted_index IS
@@ -97,11 +97,26 @@ CREATE TABLE IF NOT EXISTS keyshift.converted_view (
     acl text,
     column_names name[] NOT NULL,
     definition text NOT NULL,
-    PRIMARY KEY (view_schema, view_name)
+    PRIMARY KEY (view_schema, view_name, plan_id)
 );
 
 COMMENT ON TABLE keyshift.converted_view IS
 'Every view and materialized view that read a converted column, as the server printed it when the conversion began.';
+
+-- One index, view or foreign key can involve the keys of two tables that separate plans convert
+-- (an index on (order_id, user_id)): each plan records it, so plan_id is part of these keys, and
+-- the checks read the newest plan's record. A registry created before this gains the wider keys.
+ALTER TABLE keyshift.converted_constraint
+DROP CONSTRAINT IF EXISTS converted_constraint_pkey,
+ADD CONSTRAINT converted_constraint_pkey PRIMARY KEY (table_schema, table_name, constraint_name, plan_id);
+
+ALTER TABLE keyshift.converted_index
+DROP CONSTRAINT IF EXISTS converted_index_pkey,
+ADD CONSTRAINT converted_index_pkey PRIMARY KEY (table_schema, table_name, index_name, plan_id);
+
+ALTER TABLE keyshift.converted_view
+DROP CONSTRAINT IF EXISTS converted_view_pkey,
+ADD CONSTRAINT converted_view_pkey PRIMARY KEY (view_schema, view_name, plan_id);
 
 -- A mapping table the user retired on purpose (keyshift drop-map): the checks stop asking for it.
 ALTER TABLE keyshift.converted_table ADD COLUMN IF NOT EXISTS map_dropped_at timestamptz;

@@ -3,7 +3,8 @@
 --
 -- A count and an order-independent hash of every row of a table, with each converted
 -- column read in its OLD integer terms: while it is still an integer, the column itself;
--- once it is a uuid, the old_id found in the column's mapping table. Deciding by the
+-- once it is a uuid, the old_id found in the column's mapping table (or, when that mapping
+-- was retired with keyshift drop-map, the uuid itself). Deciding by the
 -- column's current type (not by p_through_map, kept for callers) makes a fingerprint taken
 -- before a second plan agree with one taken after it, when an earlier plan already
 -- converted other columns of the same table. Columns keyshift does
@@ -52,6 +53,10 @@ BEGIN
         ORDER BY a.attnum
     LOOP
         IF NOT r.converted THEN
+            cols := cols || format(', t.%I', r.attname);
+        ELSIF r.is_uuid AND to_regclass(format('keyshift.%I', r.map_table)) IS NULL THEN
+            -- Converted by an earlier plan whose mapping was retired (keyshift drop-map): the
+            -- uuid itself stands for the row's reference, before and after a later plan alike.
             cols := cols || format(', t.%I', r.attname);
         ELSIF r.is_uuid THEN
             joins := joins || format(
