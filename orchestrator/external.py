@@ -334,6 +334,21 @@ SESSIONS_LOST = (
 )
 
 
+def forget_plan(pid, registries: tuple[str, ...]) -> list[str]:
+    """Rollback's last statements in both modes: delete the plan's rows from each keyshift
+    registry table (children before converted_table), then drop the keyshift schema once no
+    conversion is left in it."""
+    from orchestrator.render import q
+
+    return [q("DELETE FROM {}\nWHERE plan_id = {}", I("keyshift", reg), pid) for reg in registries] + [
+        "-- The keyshift schema goes when no conversion is left in it.\n"
+        "DO $$\nBEGIN\n"
+        "    IF NOT EXISTS (SELECT 1 FROM keyshift.converted_table) THEN\n"
+        "        DROP SCHEMA keyshift CASCADE;\n"
+        "    END IF;\nEND\n$$;"
+    ]
+
+
 def session_rollback_note(plan: Plan) -> list[str]:
     if not plan.sessions:
         return []
@@ -489,15 +504,7 @@ def render(plan: Plan) -> list:
         rollback.append(q("ALTER TABLE {}\nDROP CONSTRAINT {},\nDROP COLUMN {}", I(*e.table.key), I(e.constraint),
                           I(e.column)))
     rollback += session_rollback_note(plan)
-    for reg in ("fingerprint", "saved_sequence", "invalidated_session", "converted_table"):
-        rollback.append(q("DELETE FROM {}\nWHERE plan_id = {}", I("keyshift", reg), pid))
-    rollback.append(
-        "-- The keyshift schema goes when no conversion is left in it.\n"
-        "DO $$\nBEGIN\n"
-        "    IF NOT EXISTS (SELECT 1 FROM keyshift.converted_table) THEN\n"
-        "        DROP SCHEMA keyshift CASCADE;\n"
-        "    END IF;\nEND\n$$;"
-    )
+    rollback += forget_plan(pid, ("fingerprint", "saved_sequence", "invalidated_session", "converted_table"))
     header = (
         "What: dual-ID (external mode). Every integer key and every foreign key stays exactly as it is;\n"
         f"  each target gets one uuid column, NOT NULL, UNIQUE, DEFAULT {default}, filled for every\n"

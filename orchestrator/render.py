@@ -465,16 +465,9 @@ def _map_keys(plan: Plan) -> Migration:
 
     rollback = [q("DROP TABLE {}", _map(t)) for t in reversed(plan.targets)]
     rollback += external.session_rollback_note(plan)
-    for reg in ("converted_view", "converted_slug", "fingerprint", "saved_sequence", "invalidated_session",
-                "converted_index", "converted_constraint", "converted_column", "converted_table"):
-        rollback.append(q("DELETE FROM {}\nWHERE plan_id = {}", I("keyshift", reg), pid))
-    rollback.append(
-        "-- The keyshift schema goes when no conversion is left in it.\n"
-        "DO $$\nBEGIN\n"
-        "    IF NOT EXISTS (SELECT 1 FROM keyshift.converted_table) THEN\n"
-        "        DROP SCHEMA keyshift CASCADE;\n"
-        "    END IF;\nEND\n$$;"
-    )
+    rollback += external.forget_plan(pid, ("converted_view", "converted_slug", "fingerprint", "saved_sequence",
+                                            "invalidated_session", "converted_index", "converted_constraint",
+                                            "converted_column", "converted_table"))
     header = (
         "What: records in the keyshift registry what this plan converts, saves the state of each key\n"
         "  sequence, fingerprints every touched table (rows read in old-id terms), and writes the\n"
