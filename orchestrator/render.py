@@ -437,7 +437,10 @@ def _map_keys(plan: Plan) -> Migration:
                 _map(t), I(t.key.column_name), _new_key_expr(plan, col), _tab(*t.table.key),
             )
         )
-        apply.append(q("ALTER TABLE {} ADD PRIMARY KEY (old_id), ADD UNIQUE (new_id)", _map(t)))
+        # NOT NULL on new_id too: with its unique index, PostgreSQL itself then enforces what
+        # checks/mapping_is_bijection.sql would otherwise prove by scanning (see that file).
+        apply.append(q("ALTER TABLE {}\nALTER COLUMN new_id SET NOT NULL,\nADD PRIMARY KEY (old_id),\nADD UNIQUE (new_id)",
+                       _map(t)))
         apply.append(q(
             "COMMENT ON TABLE {} IS {}", _map(t),
             L(f"keyshift plan {plan.plan_id}: old {t.key.column_name} -> new uuid of {t.table.display}"),
