@@ -1,4 +1,5 @@
 -- keyshift.keyed_uuid_v6(ts timestamptz, k text, id bigint) RETURNS uuid
+-- keyshift.keyed_uuid_v6_at(t bigint, k text, id bigint) RETURNS uuid
 --
 -- Purpose: a deterministic RFC 9562 UUIDv6 for an existing row, so that a primary key
 -- and every foreign key column that points at it can be converted independently and
@@ -22,7 +23,8 @@
 -- The same (ts, k, id) always gives the same uuid; a child column must pass the parent
 -- row's ts. Without k nothing of the id can be read from the 61 bits; what the TIME field
 -- shows is the caller's choice (README, "Choosing keys"). Valid for ts from 1582-10-15 to
--- about 5236.
+-- about 5236. keyed_uuid_v6_at takes the 60-bit count t itself, so a caller that has it as an
+-- integer skips the timestamp arithmetic (keyshift's id-order time: a constant + id * 10000).
 --
 -- Volatility: IMMUTABLE: the result depends only on the arguments; every function used
 -- is immutable (timestamptz_send does not depend on TimeZone). PARALLEL SAFE.
@@ -34,8 +36,9 @@
 -- operators &, |, #, << and >> share one precedence level, so every combination is
 -- parenthesised. The time word is built as in uuid_v6.sql: t = us since 2000 * 10 +
 -- 131659776000000000, and B'0110' inserted after the first 48 of its 60 bits.
+-- keyed_uuid_v6 is one call of keyed_uuid_v6_at, which is then inlined in turn.
 
-CREATE OR REPLACE FUNCTION keyshift.keyed_uuid_v6(ts timestamptz, k text, id bigint)
+CREATE OR REPLACE FUNCTION keyshift.keyed_uuid_v6_at(t bigint, k text, id bigint)
 RETURNS uuid
 LANGUAGE sql
 IMMUTABLE
@@ -45,13 +48,7 @@ AS $$
     SELECT pg_catalog.encode(
         pg_catalog.int8send(
             pg_catalog.overlay(
-                pg_catalog.substring(
-                    (
-                        ('x' || pg_catalog.encode(pg_catalog.timestamptz_send(ts), 'hex'))::bit(64)::bigint
-                        * 10 + 131659776000000000
-                    )::bit(64),
-                    5
-                ),
+                pg_catalog.substring(t::bit(64), 5),
                 B'0110',
                 49,
                 0
@@ -90,6 +87,23 @@ AS $$
         ),
         'hex'
     )::uuid
+$$;
+
+COMMENT ON FUNCTION keyshift.keyed_uuid_v6_at(bigint, text, bigint) IS
+'Deterministic RFC 9562 UUIDv6: 100-ns Gregorian time t, then a keyed, injective (Feistel-style) mix of the id.';
+
+CREATE OR REPLACE FUNCTION keyshift.keyed_uuid_v6(ts timestamptz, k text, id bigint)
+RETURNS uuid
+LANGUAGE sql
+IMMUTABLE
+STRICT
+PARALLEL SAFE
+AS $$
+    SELECT keyshift.keyed_uuid_v6_at(
+        ('x' || pg_catalog.encode(pg_catalog.timestamptz_send(ts), 'hex'))::bit(64)::bigint * 10 + 131659776000000000,
+        k,
+        id
+    )
 $$;
 
 COMMENT ON FUNCTION keyshift.keyed_uuid_v6(timestamptz, text, bigint) IS

@@ -1,4 +1,5 @@
 -- keyshift.keyed_uuid_v7(ts timestamptz, k text, id bigint) RETURNS uuid
+-- keyshift.keyed_uuid_v7_at(ms bigint, k text, id bigint) RETURNS uuid
 --
 -- Purpose: a deterministic RFC 9562 UUIDv7 for an existing row, so that a primary key
 -- and every foreign key column that points at it can be converted independently and
@@ -8,7 +9,9 @@
 -- Layout: unix_ts_ms(48) from ts | ver = 0111 | rand_a(12) | var = 10 | rand_b(62).
 -- The same (ts, k, id) always gives the same uuid; keys sort by ts to the millisecond.
 -- A child column must pass the parent row's ts, not its own. Valid for ts from 1970 to
--- 10889.
+-- 10889. keyed_uuid_v7_at takes the unix milliseconds themselves (0 to 2^48 - 1), so a caller
+-- that has them as an integer skips the timestamp arithmetic: keyshift's id-order time is
+-- (conversion ms - max id) + id, one addition per row (orchestrator/render.py).
 --
 -- The 74 bits rand_a | rand_b are x(42) | y(32), a two-round keyed Feistel-style mix of
 -- the id built on int8 arithmetic only (no md5, no text of the id), as in keyed_uuid_v4:
@@ -39,8 +42,9 @@
 -- with exact matches in pg_catalog. The operators &, |, #, << and >> share one
 -- precedence level, so every combination is parenthesised. x is written out three times
 -- (the planner does not share subexpressions): four hashint8extended calls per row.
+-- keyed_uuid_v7 is one call of keyed_uuid_v7_at, which is then inlined in turn.
 
-CREATE OR REPLACE FUNCTION keyshift.keyed_uuid_v7(ts timestamptz, k text, id bigint)
+CREATE OR REPLACE FUNCTION keyshift.keyed_uuid_v7_at(ms bigint, k text, id bigint)
 RETURNS uuid
 LANGUAGE sql
 IMMUTABLE
@@ -49,15 +53,7 @@ PARALLEL SAFE
 AS $$
     SELECT pg_catalog.encode(
         pg_catalog.int8send(
-            (
-                -- unix milliseconds (microseconds since 2000 from timestamptz_send) in bits 63..16
-                (
-                    (
-                        ('x' || pg_catalog.encode(pg_catalog.timestamptz_send(ts), 'hex'))::bit(64)::bigint
-                        + 946684800000000
-                    ) / 1000
-                ) << 16
-            )
+            (ms << 16)  -- unix milliseconds in bits 63..16
             | 28672  -- ver = 0111
             | (  -- rand_a: the top 12 bits of x
                 (
@@ -92,6 +88,25 @@ AS $$
         ),
         'hex'
     )::uuid
+$$;
+
+COMMENT ON FUNCTION keyshift.keyed_uuid_v7_at(bigint, text, bigint) IS
+'Deterministic RFC 9562 UUIDv7: unix ms, then a keyed, injective (Feistel-style) mix of the bigint id.';
+
+CREATE OR REPLACE FUNCTION keyshift.keyed_uuid_v7(ts timestamptz, k text, id bigint)
+RETURNS uuid
+LANGUAGE sql
+IMMUTABLE
+STRICT
+PARALLEL SAFE
+AS $$
+    SELECT keyshift.keyed_uuid_v7_at(
+        -- unix milliseconds: microseconds since 2000 from timestamptz_send, exact on every version
+        (('x' || pg_catalog.encode(pg_catalog.timestamptz_send(ts), 'hex'))::bit(64)::bigint + 946684800000000)
+        / 1000,
+        k,
+        id
+    )
 $$;
 
 COMMENT ON FUNCTION keyshift.keyed_uuid_v7(timestamptz, text, bigint) IS
