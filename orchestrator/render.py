@@ -356,10 +356,18 @@ def file_names(plan: Plan) -> list[str]:
 #: For this transaction only (SET LOCAL): the index rebuilds of the rewrites sort in memory
 #: and the checks' hash joins over the mapping tables stay in memory. make bench saw no
 #: measurable effect at N=100,000 (sorts of ~100 MB spill cheaply); kept for bigger tables.
+#: Parallel query made cheap to the planner: the mapping's CREATE TABLE ... AS then computes
+#: the keys in parallel workers (the planner counts the inlined keyed function as a few cheap
+#: operators, so with the default costs it scans serially): 1.9 s -> 1.1 s for 1,000,000 rows
+#: on 2 cores. Only tables above min_parallel_table_scan_size get parallel plans at all, so
+#: the catalog queries are untouched; ALTER TABLE and FK validation never run in parallel.
 _SESSION_SETTINGS = (
-    "-- Memory for this transaction only: index rebuilds and the checks' joins sort in memory.\n"
+    "-- For this transaction only: index rebuilds and the checks' joins sort in memory, and the\n"
+    "-- mapping's keys are computed by parallel workers.\n"
     "SET LOCAL maintenance_work_mem = '1GB';\n"
-    "SET LOCAL work_mem = '256MB';"
+    "SET LOCAL work_mem = '256MB';\n"
+    "SET LOCAL parallel_setup_cost = 0;\n"
+    "SET LOCAL parallel_tuple_cost = 0;"
 )
 
 
