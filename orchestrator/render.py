@@ -103,9 +103,10 @@ def _setting(name: str, once: bool) -> sql.Composed:
 #     millisecond apart; so old rows sort before every new row. The time field therefore
 #     shows the id order and the DIFFERENCES of the old ids (the id itself to anyone who knows
 #     one row's old id, or the max id): README, "Choosing keys". max id and the time base
-#     (the conversion's unix ms - max id; for v6 its 100-ns count - max id * 10000) are read
-#     once per table in step 01 into transaction-local settings, so per row the time is
-#     keyed_uuid_v7_at(base + id, ...) / keyed_uuid_v6_at(base + id * 10000, ...): one addition.
+#     (the conversion's unix ms; for v6 its 100-ns count since 1582) are read once per table
+#     in step 01 into transaction-local settings, so per row the time is
+#     keyed_uuid_v7_at(base + (id - max id), ...) / keyed_uuid_v6_at(base + (id - max id) * 10000, ...):
+#     integer arithmetic that cannot overflow (id - max id is at most the refused span).
 #   v7/v6 with a timestamp column: ts = coalesce(column, the id-order time above), for the
 #     key column itself; the columns that reference it cannot see the parent's timestamp,
 #     so they convert through the mapping table (a lookup function, see _new_id_fn).
@@ -156,8 +157,9 @@ def new_key_expr(plan: Plan, col: Column, once: bool = False) -> sql.Composed:
     if target.timestamp_column is None:
         fn, step = (("keyshift.keyed_uuid_v7_at", sql.SQL("")) if target.uuid_version == "v7"
                     else ("keyshift.keyed_uuid_v6_at", sql.SQL(" * 10000")))
-        return sql.SQL("{}({}::bigint + {}::bigint{}, {}, {}::bigint)").format(
-            sql.SQL(fn), _setting(time_base_setting(target), once), I(col.column_name), step, k, I(col.column_name)
+        return sql.SQL("{}({}::bigint + ({}::bigint - {}::bigint){}, {}, {}::bigint)").format(
+            sql.SQL(fn), _setting(time_base_setting(target), once), I(col.column_name),
+            _setting(max_id_setting(target), once), step, k, I(col.column_name)
         )
     fn = sql.SQL("keyshift.keyed_uuid_v7" if target.uuid_version == "v7" else "keyshift.keyed_uuid_v6")
     return sql.SQL("{}({}, {}, {}::bigint)").format(
@@ -243,7 +245,7 @@ def _max_id_statement(target: Target) -> str:
         f"-- {target.table.display}: max old id for the id-order time of existing {target.uuid_version} keys.\n"
         + _do(q(
             "PERFORM set_config({s}, coalesce(max(t.{k}), 0)::text, TRUE)\nFROM {t} AS t;\n"
-            "-- the id-order time of id is base + id (v7: unix ms; v6: + id * 10000, 100-ns since 1582)\n"
+            "-- the id-order time of id is base + (id - max id) ms (base: v7 unix ms, v6 100-ns since 1582)\n"
             "PERFORM set_config(\n    {b},\n    (\n        (\n"
             "            ('x' || encode(timestamptz_send(transaction_timestamp()), 'hex'))::bit(64)::bigint\n"
             "            {base}\n    )::text,\n    TRUE\n);\n"
@@ -254,9 +256,9 @@ def _max_id_statement(target: Target) -> str:
             s=L(max_id_setting(target)), k=key, t=_tab(*target.table.key), shown=L(target.table.display),
             b=L(time_base_setting(target)),
             base=sql.SQL(
-                "+ 946684800000000\n        ) / 1000 - current_setting({})::bigint" if target.uuid_version == "v7"
-                else "* 10 + 131659776000000000\n        ) - current_setting({})::bigint * 10000"
-            ).format(L(max_id_setting(target))),
+                "+ 946684800000000\n        ) / 1000" if target.uuid_version == "v7"
+                else "* 10 + 131659776000000000\n        )"
+            ),
         ))
     )
 

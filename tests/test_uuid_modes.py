@@ -163,6 +163,21 @@ def test_keys_follow_old_id_order_end_at_conversion_time_and_default_continues(d
     assert checked.returncode == 0, checked.stdout
 
 
+@pytest.mark.parametrize("version", ["v7", "v6"])
+@pytest.mark.parametrize("first_id", [900_000_000_000_000_000, -(2**63) + 1], ids=["snowflake-sized", "near-min"])
+def test_id_order_time_of_extreme_ids_does_not_overflow(dsn, conn, tmp_path, version, first_id):
+    """The id-order time is base + (id - max id) ms: ids as large as snowflake ids, or as small
+    as bigint allows, convert (a base of time - max id, or max id * 10000, would overflow)."""
+    conn.execute("CREATE TABLE big (id bigint PRIMARY KEY, parent bigint REFERENCES big (id))")
+    conn.execute("INSERT INTO big SELECT %s + g * 7, CASE WHEN g > 0 THEN %s END FROM generate_series(0, 99) AS g",
+                 (first_id, first_id))
+    convert(dsn, tmp_path / "m", "public.big", extra=("--uuid", version))
+    rows = mapping(conn, "keyshift.map_public__big")
+    keys = [uuid6.UUID(str(new)) for _, new in rows]
+    assert {(b.time - a.time) for a, b in zip(keys, keys[1:])} == {7 * MS[version]}
+    assert conn.execute("SELECT count(*) FROM big AS c JOIN big AS p ON c.parent = p.id").fetchone()[0] == 99
+
+
 def test_keys_cannot_be_derived_from_old_ids(dsn, conn, tmp_path, postgresql_proc):
     """Two conversions of identical databases: same old ids, same order, different keys."""
     twin = f"{conn.info.dbname}_twin"

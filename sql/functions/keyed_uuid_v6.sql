@@ -24,7 +24,7 @@
 -- row's ts. Without k nothing of the id can be read from the 61 bits; what the TIME field
 -- shows is the caller's choice (README, "Choosing keys"). Valid for ts from 1582-10-15 to
 -- about 5236. keyed_uuid_v6_at takes the 60-bit count t itself, so a caller that has it as an
--- integer skips the timestamp arithmetic (keyshift's id-order time: a constant + id * 10000).
+-- integer skips the timestamp arithmetic (keyshift's id-order time: base + (id - max id) * 10000).
 --
 -- Volatility: IMMUTABLE: the result depends only on the arguments; every function used
 -- is immutable (timestamptz_send does not depend on TimeZone). PARALLEL SAFE.
