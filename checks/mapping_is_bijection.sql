@@ -22,6 +22,19 @@
 -- old URLs rely on. A NULL, a duplicate either way, or a new key that leads nowhere means an
 -- old id resolves to no row, or to two.
 --
+-- How, in as few scans as the proof allows:
+--   * the three conversion-time parts come from ONE full join of the mapping and the table on
+--     new_id = key (a mapping row without a table row, a table row without a mapping row, and
+--     both row counts);
+--   * the catalog stands in for a scan only where PostgreSQL itself enforces the property on
+--     every row at every statement: "no NULL" when the column is NOT NULL, "no duplicate" when
+--     a unique index on exactly that column (default btree operator class, no expression) is
+--     valid, ready, IMMEDIATE and not partial, and the column is NOT NULL. A deferrable
+--     constraint (duplicates allowed until commit, which is when we look), a partial or an
+--     invalid index, or a missing NOT NULL, and the data are scanned as before. The join's
+--     counts stand for the row counts only when both join columns are proven unique that way
+--     (else each row could be met twice); otherwise the rows are counted apart.
+--
 -- One row: one converted table and one broken part of the claim (`problem`); `rows` counts
 -- the offending mapping rows, duplicated ids or table rows, and `sample` shows one of them.
 WITH target AS (
@@ -32,7 +45,8 @@ WITH target AS (
         ct.key_column,
         ct.map_table,
         ct.map_dropped_at IS NOT NULL AS map_retired,
-        to_regclass(format('keyshift.%I', ct.map_table)) IS NOT NULL AS map_exists,
+        to_regclass(format('keyshift.%I', ct.map_table)) AS map_oid,
+        to_regclass(format('%I.%I', ct.table_schema, ct.table_name)) AS table_oid,
         coalesce(
             (
                 SELECT a.atttypid = 'uuid'::regtype
@@ -51,83 +65,123 @@ WITH target AS (
     WHERE ct.mode <> 'external'
 ),
 
-probe AS (
-    -- Each probe is one query returning n (how many offend) and sample (one of them).
+-- Columns PostgreSQL keeps unique and not NULL on every row after every statement.
+enforced_unique AS (
+    SELECT
+        i.indrelid AS rel,
+        a.attname AS col
+    FROM pg_index AS i
+    INNER JOIN pg_attribute AS a ON i.indrelid = a.attrelid AND i.indkey[0] = a.attnum
+    INNER JOIN pg_opclass AS oc ON i.indclass[0] = oc.oid
+    WHERE
+        i.indisunique AND i.indisvalid AND i.indisready AND i.indislive AND i.indimmediate
+        AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indnkeyatts = 1
+        AND a.attnotnull AND NOT a.attisdropped
+        AND oc.opcdefault AND oc.opcintype = a.atttypid
+        AND i.indrelid IN (
+            SELECT t.map_oid FROM target AS t
+            UNION ALL
+            SELECT t.table_oid FROM target AS t
+        )
+),
+
+facts AS (
     SELECT
         t.*,
+        t.map_oid IS NOT NULL AS map_exists,
+        exists(
+            SELECT 1 FROM enforced_unique AS u
+            WHERE u.rel = t.map_oid AND u.col = 'old_id'
+        ) AS old_id_unique,
+        exists(
+            SELECT 1 FROM enforced_unique AS u
+            WHERE u.rel = t.map_oid AND u.col = 'new_id'
+        ) AS new_id_unique,
+        exists(
+            SELECT 1 FROM enforced_unique AS u
+            WHERE u.rel = t.table_oid AND u.col = t.key_column
+        ) AS key_unique,
+        coalesce(
+            (
+                SELECT bool_and(a.attnotnull) AND count(*) = 2
+                FROM pg_attribute AS a
+                WHERE a.attrelid = t.map_oid AND a.attname IN ('old_id', 'new_id') AND NOT a.attisdropped
+            ),
+            FALSE
+        ) AS map_not_null
+    FROM target AS t
+),
+
+probe AS (
+    -- Each probe is one query returning n (how many offend) and sample (one of them); the
+    -- 'joined' probe returns the three conversion-time parts at once.
+    SELECT
+        f.*,
         'mapping row with a NULL old_id or new_id' AS problem,
         format(
             'SELECT count(*) AS n, min(coalesce(m.old_id::text, ''NULL'') || '' -> '' || coalesce(m.new_id::text, ''NULL''))'
             ' AS sample'
             ' FROM keyshift.%I AS m WHERE m.old_id IS NULL OR m.new_id IS NULL',
-            t.map_table
+            f.map_table
         ) AS probe_sql
-    FROM target AS t
-    WHERE t.map_exists
+    FROM facts AS f
+    WHERE f.map_exists AND NOT f.map_not_null
     UNION ALL
     SELECT
-        t.*,
+        f.*,
         'old_id mapped more than once' AS problem,
         format(
             'SELECT count(*) AS n, min(d.old_id) AS sample FROM ('
             'SELECT m.old_id FROM keyshift.%I AS m WHERE m.old_id IS NOT NULL'
             ' GROUP BY m.old_id HAVING count(*) > 1) AS d',
-            t.map_table
+            f.map_table
         ) AS probe_sql
-    FROM target AS t
-    WHERE t.map_exists
+    FROM facts AS f
+    WHERE f.map_exists AND NOT f.old_id_unique
     UNION ALL
     SELECT
-        t.*,
+        f.*,
         'new_id mapped more than once' AS problem,
         format(
             'SELECT count(*) AS n, min(d.new_id::text) AS sample FROM ('
             'SELECT m.new_id FROM keyshift.%I AS m WHERE m.new_id IS NOT NULL'
             ' GROUP BY m.new_id HAVING count(*) > 1) AS d',
-            t.map_table
+            f.map_table
         ) AS probe_sql
-    FROM target AS t
-    WHERE t.map_exists
+    FROM facts AS f
+    WHERE f.map_exists AND NOT f.new_id_unique
     UNION ALL
     SELECT
-        t.*,
-        'new_id that is no key of the table' AS problem,
+        f.*,
+        'joined' AS problem,
         format(
-            'SELECT count(*) AS n, min(m.new_id::text) AS sample FROM keyshift.%I AS m'
-            ' WHERE m.new_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %I.%I AS t WHERE t.%I = m.new_id)',
-            t.map_table, t.table_schema, t.table_name, t.key_column
+            'SELECT'
+            ' count(*) FILTER (WHERE t.ctid IS NULL AND m.new_id IS NOT NULL) AS n1,'
+            ' min(m.new_id::text) FILTER (WHERE t.ctid IS NULL AND m.new_id IS NOT NULL) AS s1,'
+            ' count(*) FILTER (WHERE m.ctid IS NULL) AS n2,'
+            ' min(t.%1$I::text) FILTER (WHERE m.ctid IS NULL) AS s2,'
+            ' %2$s AS mrows, %3$s AS trows'
+            ' FROM keyshift.%4$I AS m FULL JOIN %5$I.%6$I AS t ON m.new_id = t.%1$I',
+            f.key_column,
+            CASE
+                WHEN f.new_id_unique AND f.key_unique THEN 'count(m.ctid)'
+                ELSE format('(SELECT count(*) FROM keyshift.%I)', f.map_table)
+            END,
+            CASE
+                WHEN f.new_id_unique AND f.key_unique THEN 'count(t.ctid)'
+                ELSE format('(SELECT count(*) FROM %I.%I)', f.table_schema, f.table_name)
+            END,
+            f.map_table, f.table_schema, f.table_name
         ) AS probe_sql
-    FROM target AS t
-    WHERE t.map_exists AND t.key_is_uuid AND t.inside_migrate
+    FROM facts AS f
+    WHERE f.map_exists AND f.key_is_uuid AND f.inside_migrate
     UNION ALL
     SELECT
-        t.*,
-        'table row without a mapping row' AS problem,
-        format(
-            'SELECT count(*) AS n, min(t.%I::text) AS sample FROM %I.%I AS t'
-            ' WHERE NOT EXISTS (SELECT 1 FROM keyshift.%I AS m WHERE m.new_id = t.%I)',
-            t.key_column, t.table_schema, t.table_name, t.map_table, t.key_column
-        ) AS probe_sql
-    FROM target AS t
-    WHERE t.map_exists AND t.key_is_uuid AND t.inside_migrate
-    UNION ALL
-    SELECT
-        t.*,
-        'mapping row count differs from table row count' AS problem,
-        format(
-            'SELECT abs(m.c - t.c) AS n, m.c || '' mapping rows, '' || t.c || '' table rows'' AS sample'
-            ' FROM (SELECT count(*) AS c FROM keyshift.%I) AS m, (SELECT count(*) AS c FROM %I.%I) AS t',
-            t.map_table, t.table_schema, t.table_name
-        ) AS probe_sql
-    FROM target AS t
-    WHERE t.map_exists AND t.key_is_uuid AND t.inside_migrate
-    UNION ALL
-    SELECT
-        t.*,
+        f.*,
         'mapping table no longer exists (retire it with keyshift drop-map, not by dropping it)' AS problem,
         'SELECT 1 AS n, NULL AS sample' AS probe_sql
-    FROM target AS t
-    WHERE NOT t.map_exists AND NOT t.map_retired
+    FROM facts AS f
+    WHERE NOT f.map_exists AND NOT f.map_retired
 ),
 
 measured AS (
@@ -139,16 +193,58 @@ measured AS (
         p.problem,
         query_to_xml(p.probe_sql, FALSE, TRUE, '') AS result
     FROM probe AS p
+),
+
+expanded AS (
+    SELECT
+        m.plan_id,
+        m.table_schema,
+        m.table_name,
+        m.map_table,
+        x.problem,
+        x.n,
+        x.sample
+    FROM measured AS m
+    CROSS JOIN LATERAL (
+        SELECT
+            m.problem,
+            (xpath('/row/n/text()', m.result))[1]::text::bigint AS n,
+            (xpath('/row/sample/text()', m.result))[1]::text AS sample
+        WHERE m.problem <> 'joined'
+        UNION ALL
+        SELECT
+            'new_id that is no key of the table' AS problem,
+            (xpath('/row/n1/text()', m.result))[1]::text::bigint AS n,
+            (xpath('/row/s1/text()', m.result))[1]::text AS sample
+        WHERE m.problem = 'joined'
+        UNION ALL
+        SELECT
+            'table row without a mapping row' AS problem,
+            (xpath('/row/n2/text()', m.result))[1]::text::bigint AS n,
+            (xpath('/row/s2/text()', m.result))[1]::text AS sample
+        WHERE m.problem = 'joined'
+        UNION ALL
+        SELECT
+            'mapping row count differs from table row count' AS problem,
+            abs(c.mrows - c.trows) AS n,
+            c.mrows || ' mapping rows, ' || c.trows || ' table rows' AS sample
+        FROM (
+            SELECT
+                (xpath('/row/mrows/text()', m.result))[1]::text::bigint AS mrows,
+                (xpath('/row/trows/text()', m.result))[1]::text::bigint AS trows
+        ) AS c
+        WHERE m.problem = 'joined'
+    ) AS x
 )
 
 SELECT
-    m.plan_id,
-    m.table_schema,
-    m.table_name,
-    format('keyshift.%I', m.map_table) AS map_table,
-    m.problem,
-    (xpath('/row/n/text()', m.result))[1]::text::bigint AS rows,
-    (xpath('/row/sample/text()', m.result))[1]::text AS sample
-FROM measured AS m
-WHERE (xpath('/row/n/text()', m.result))[1]::text::bigint > 0
-ORDER BY m.table_schema, m.table_name, m.problem;
+    e.plan_id,
+    e.table_schema,
+    e.table_name,
+    format('keyshift.%I', e.map_table) AS map_table,
+    e.problem,
+    e.n AS rows,
+    e.sample
+FROM expanded AS e
+WHERE e.n > 0
+ORDER BY e.table_schema, e.table_name, e.problem;

@@ -2,8 +2,9 @@
 --
 -- Claim: every key value of every converted table is an RFC 9562 UUID of the version the
 -- plan chose (keyshift.converted_table.uuid_version): its version nibble, the 13th hex digit
--- (character 15 of the text form), is that version, and its variant, the 17th hex digit
--- (character 20), is one of 8, 9, a, b (bits 10). Rows inserted after the conversion count
+-- (the high 4 bits of byte 6 of uuid_send), is that version, and its variant, the 17th hex
+-- digit, is one of 8, 9, a, b (the top 2 bits of byte 8 are 10). The bytes are read, not the
+-- text, which costs a text conversion per row. Rows inserted after the conversion count
 -- too: the key default must keep producing the same kind of key. In external mode the
 -- values checked are those of the external id column (keyshift.converted_table.external_column).
 --
@@ -39,10 +40,10 @@ measured AS (
         t.*,
         query_to_xml(
             format(
-                'SELECT count(*) AS n, min(k.key::text) AS sample FROM (SELECT t.%I::text AS key FROM %I.%I AS t'
-                ' WHERE t.%I IS NOT NULL) AS k'
-                ' WHERE substr(k.key, 15, 1) <> %L OR substr(k.key, 20, 1) NOT IN (''8'', ''9'', ''a'', ''b'')',
-                t.key_column, t.table_schema, t.table_name, t.key_column, to_hex(t.uuid_version::integer)
+                'SELECT count(*) AS n, min(t.%1$I::text) AS sample FROM %2$I.%3$I AS t'
+                ' WHERE t.%1$I IS NOT NULL'
+                ' AND ((get_byte(uuid_send(t.%1$I), 6) >> 4) <> %4$s OR (get_byte(uuid_send(t.%1$I), 8) >> 6) <> 2)',
+                t.key_column, t.table_schema, t.table_name, t.uuid_version::integer
             ),
             FALSE, TRUE, ''
         ) AS result

@@ -1,7 +1,7 @@
 """make bench: keyshift against the floor and the naive way, on fresh copies of one database.
 
     python -m orchestrator.bench --scale N [--repeat R] [--scales 20000,100000,300000]
-                                 [--json PATH] [--png PATH] [--v7-estimate]
+                                 [--json PATH] [--png PATH] [--v7]
 
 Per scale: builds a template database once (sql/bench/schema.sql + data.sql: N users with a
 self-FK, 10N orders, 30N order items, N/10 sessions), then for each repetition, interleaved,
@@ -10,6 +10,7 @@ makes a fresh copy (CREATE DATABASE ... TEMPLATE) for each approach and measures
 - floor: VACUUM FULL of the four tables, then every FK validated once (sql/bench/floor_validate.sql);
 - keyshift: the real CLI as a subprocess, ``plan`` (timed apart) then ``migrate`` converting
   public.users and public.orders end to end, checks included; its peak RSS comes from wait4;
+  with --v7 a second keyshift run plans ``--uuid v7`` (approach ``keyshift_v7``);
 - naive: ADD COLUMN, UPDATE backfill, UPDATE ... FROM each child, swap (sql/bench/naive.sql).
 
 For each run: seconds, WAL bytes (pg_current_wal_lsn() difference; the cluster should serve
@@ -135,34 +136,6 @@ def run_naive(dsn: str, work: Path) -> dict:
     return {}
 
 
-_V4_CALL = re.compile(
-    r"keyshift\.keyed_uuid_v4\((current_setting\('keyshift\.key'\) \|\| '[^']*'), (\"(?:[^\"]|\"\")+\")::bigint\)"
-)
-
-
-def as_v7_estimate(migrations: Path) -> None:
-    """Estimate (bench only): put keyed_uuid_v7 where the plan wrote keyed_uuid_v4.
-
-    The v7 wiring lives on another branch; this measures the cost of its per-row expression.
-    The time part is derived from the old id (same for a key and its references, no join).
-    """
-    v7 = (SQL_DIR / "functions" / "keyed_uuid_v7.sql").read_text()
-    for path in sorted(migrations.glob("*.sql")):
-        if path.name.endswith(".rollback.sql"):
-            continue
-        text, n = _V4_CALL.subn(
-            r"keyshift.keyed_uuid_v7(timestamptz '2020-01-01 00:00:00+00' + \2::bigint * interval '1 millisecond',"
-            r" \1, \2::bigint)", path.read_text())
-        if n == 0 and ("_01_" in path.name or "_03_" in path.name):
-            raise KeyshiftError(f"v7 estimate, {path.name}", "has no keyed_uuid_v4 call to replace",
-                                "the generated SQL changed shape; update orchestrator/bench.py")
-        text = text.replace(", 4, 'gen_random_uuid()', ", ", 7, 'gen_random_uuid()', ")
-        if "_01_" in path.name:
-            text = text.replace("CREATE OR REPLACE FUNCTION keyshift.table_fingerprint", v7 + "\n\n"
-                                "CREATE OR REPLACE FUNCTION keyshift.table_fingerprint", 1)
-        path.write_text(text)
-
-
 def _keyshift(args: list[str]) -> tuple[float, int, str]:
     """Run the real CLI; return seconds, peak RSS of that process (KiB) and its output."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -183,9 +156,8 @@ def run_keyshift(dsn: str, work: Path, v7: bool = False) -> dict:
     migrations = work / "migrations"
     shutil.rmtree(migrations, ignore_errors=True)
     tables = [a for t in TARGETS for a in ("--table", t)]
-    plan_s, plan_rss, _ = _keyshift(["plan", "--dsn", dsn, *tables, "--migrations", str(migrations)])
-    if v7:
-        as_v7_estimate(migrations)
+    version = ["--uuid", "v7"] if v7 else []
+    plan_s, plan_rss, _ = _keyshift(["plan", "--dsn", dsn, *tables, *version, "--migrations", str(migrations)])
     migrate_s, rss, out = _keyshift(["migrate", "--dsn", dsn, "--migrations", str(migrations)])
     steps = {}
     for line in out.splitlines():
@@ -296,6 +268,8 @@ def table_lines(result: dict) -> list[str]:
     if "keyshift" in s and "naive" in s:
         lines.append(f"  keyshift is {s['naive']['seconds'] / s['keyshift']['seconds']:.1f}x faster than naive;"
                      f" plan took {s['keyshift']['plan_seconds']:.2f} s (not in the keyshift time)")
+    if "keyshift_v7" in s and "naive" in s:
+        lines.append(f"  keyshift v7 is {s['naive']['seconds'] / s['keyshift_v7']['seconds']:.1f}x faster than naive")
     for name in ("floor", "keyshift", "keyshift_v7"):
         if name in s:
             lines.append(f"  {name} steps: " + ", ".join(f"{k} {v:.2f} s" for k, v in s[name]["steps"].items()))
@@ -312,7 +286,7 @@ def draw(results: list[dict], png: Path) -> None:
     scales = [r["scale"] for r in results]
     styles = {"naive": "s-", "keyshift": "o-", "keyshift_v7": "o--", "floor": "^-"}
     labels = {"naive": "naive (UPDATE backfill)", "keyshift": "keyshift migrate (v4 keys)",
-              "keyshift_v7": "keyshift, v7 keys (estimate)", "floor": "floor (VACUUM FULL + FK validation)"}
+              "keyshift_v7": "keyshift migrate (v7 keys)", "floor": "floor (VACUUM FULL + FK validation)"}
     for approach in ("naive", "keyshift", "keyshift_v7", "floor"):
         pts = [(r["scale"], r["summary"][approach]["seconds"]) for r in results if approach in r["summary"]]
         if pts:
@@ -354,8 +328,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="repetitions per approach, median reported (default 3)")
     p.add_argument("--naive-repeat", type=int,
                    help="repetitions of the slow naive approach (default: --repeat below N=100000, else 1; 0 skips it)")
-    p.add_argument("--v7-estimate", action="store_true",
-                   help="also run keyshift with keyed_uuid_v7 in place of keyed_uuid_v4 (bench-only estimate)")
+    p.add_argument("--v7", action="store_true",
+                   help="also run keyshift with --uuid v7 (keys in old-id order, no timestamp column)")
     p.add_argument("--dsn", help="server to use (default DATABASE_URL, then the embedded cluster)")
     p.add_argument("--json", type=Path, help="result file (default bench/results/bench-<time>.json)")
     p.add_argument("--png", type=Path, help="plot of seconds against scale (default with --scales: next to JSON)")
@@ -382,7 +356,7 @@ def main(argv=None) -> int:
                     log(f"N={scale}: naive approach skipped (--naive-repeat 0)")
                 elif naive_repeat < args.repeat:
                     log(f"N={scale}: naive approach run {naive_repeat} time(s) only, to save time")
-                results.append(bench_scale(admin, base, scale, args.repeat, naive_repeat, args.v7_estimate, log))
+                results.append(bench_scale(admin, base, scale, args.repeat, naive_repeat, args.v7, log))
                 print("\n".join(table_lines(results[-1])), flush=True)
     except KeyshiftError as exc:
         print(f"keyshift bench: {exc.line()}", file=sys.stderr)

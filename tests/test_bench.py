@@ -1,5 +1,6 @@
 """make bench, smoke only: at N=2,000 it runs every approach on its own copy of one template
-and writes a JSON result whose numbers describe what happened. No timing is asserted."""
+and writes a JSON result whose numbers describe what happened (keyshift with v4 keys and, with --v7, a real --uuid v7
+conversion). No timing is asserted."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ from orchestrator import bench
 
 def test_bench_runs_and_writes_json(dsn, tmp_path):
     out = tmp_path / "bench.json"
-    assert bench.main(["--dsn", dsn, "--scale", "2000", "--repeat", "1", "--json", str(out)]) == 0
+    assert bench.main(["--dsn", dsn, "--scale", "2000", "--repeat", "1", "--v7", "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
     (result,) = doc["results"]
     assert result["scale"] == 2000 and result["rows"]["order_items"] == 60000
     s = result["summary"]
-    assert set(s) == {"floor", "keyshift", "naive"}
+    assert set(s) == {"floor", "keyshift", "keyshift_v7", "naive"}
     for row in s.values():
         assert row["seconds"] > 0 and row["wal_bytes"] > 0 and row["size_bytes"] > 0
     assert s["floor"]["ratio_to_floor"] == 1.0
@@ -27,8 +28,10 @@ def test_bench_runs_and_writes_json(dsn, tmp_path):
     # rewrite may not have yet, weigh several percent (5.7% seen on PostgreSQL 16); the 2% target
     # of issue #6 is measured at scale by make bench, not here. Dead rows would show as ~2x.
     assert s["keyshift"]["size_ratio_to_fresh"] < 1.10 and s["floor"]["size_ratio_to_fresh"] < 1.10
-    assert 0 < s["keyshift"]["peak_rss_mib"] < 1024
-    assert set(s["keyshift"]["steps"]) >= {"01_map_keys", "03_convert_key_columns", "checks"}
+    for name in ("keyshift", "keyshift_v7"):
+        assert 0 < s[name]["peak_rss_mib"] < 1024
+        assert set(s[name]["steps"]) >= {"01_map_keys", "03_convert_key_columns", "checks"}
+        assert s[name]["size_ratio_to_fresh"] < 1.10
     # Every copy is dropped again; the template stays for the next run.
     with psycopg.connect(dsn, autocommit=True) as conn:
         left = {r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'keyshift_bench%'")}

@@ -493,6 +493,75 @@ def test_mapping_that_is_no_bijection_is_reported(dsn, conn, converted, corrupti
     assert_cli_names(dsn, "mapping_is_bijection.sql")
 
 
+def test_mapping_constraints_are_what_lets_the_check_skip_a_scan(conn, converted):
+    """Step 01 leaves old_id and new_id NOT NULL, each under an immediate unique index: the
+    catalog facts the check trusts instead of scanning for NULLs and duplicates."""
+    rows = conn.execute(
+        """
+        SELECT a.attname, a.attnotnull, i.indisunique AND i.indimmediate AND i.indpred IS NULL
+        FROM pg_attribute AS a
+        JOIN pg_index AS i ON i.indrelid = a.attrelid AND i.indkey[0] = a.attnum AND i.indnkeyatts = 1
+        WHERE a.attrelid = %s::regclass AND a.attname IN ('old_id', 'new_id')
+        ORDER BY a.attname
+        """, (MAP,)).fetchall()
+    assert rows == [("new_id", True, True), ("old_id", True, True)]
+
+
+# The duplicate old_id comes with a new_id of no row, and both add a mapping row.
+DUPLICATES_BOTH_WAYS = {"old_id mapped more than once", "new_id mapped more than once",
+                        "new_id that is no key of the table", "mapping row count differs from table row count"}
+
+# Each makes a duplicate possible that the catalog shortcut must NOT vouch against: the unique
+# constraint or index is still there, but it does not hold on every row right now.
+SHORTCUT_MUST_NOT_APPLY = {
+    # DEFERRABLE: duplicates are allowed until COMMIT, and the checks run before it.
+    "deferred unique constraint": (
+        f"ALTER TABLE {MAP} DROP CONSTRAINT map_public__custom_user_new_id_key, "
+        "ADD CONSTRAINT map_new_id_deferred UNIQUE (new_id) DEFERRABLE INITIALLY DEFERRED; "
+        f"ALTER TABLE {MAP} DROP CONSTRAINT map_public__custom_user_pkey, "
+        "ADD CONSTRAINT map_old_id_deferred UNIQUE (old_id) DEFERRABLE INITIALLY DEFERRED; "
+        f"INSERT INTO {MAP} SELECT old_id, gen_random_uuid() FROM {MAP} WHERE old_id = 3; "
+        f"INSERT INTO {MAP} SELECT old_id + 100000, new_id FROM {MAP} WHERE old_id = 4",
+        DUPLICATES_BOTH_WAYS,
+    ),
+    # A partial unique index says nothing about the rows outside its predicate.
+    "partial unique index": (
+        f"ALTER TABLE {MAP} DROP CONSTRAINT map_public__custom_user_pkey, "
+        "DROP CONSTRAINT map_public__custom_user_new_id_key; "
+        f"CREATE UNIQUE INDEX map_old_partial ON {MAP} (old_id) WHERE old_id > 10; "
+        f"CREATE UNIQUE INDEX map_new_partial ON {MAP} (new_id) WHERE old_id > 10; "
+        f"INSERT INTO {MAP} SELECT old_id, gen_random_uuid() FROM {MAP} WHERE old_id = 3; "
+        f"INSERT INTO {MAP} SELECT -old_id, new_id FROM {MAP} WHERE old_id = 4",
+        DUPLICATES_BOTH_WAYS,
+    ),
+    # An index marked not ready is not maintained: rows written meanwhile were never checked
+    # against it (as after a failed CREATE UNIQUE INDEX CONCURRENTLY); marked ready again but
+    # still invalid, it must not count either.
+    "invalid unique index": (
+        "UPDATE pg_index SET indisvalid = FALSE, indisready = FALSE "
+        f"WHERE indrelid = '{MAP}'::regclass; "
+        f"INSERT INTO {MAP} SELECT old_id, gen_random_uuid() FROM {MAP} WHERE old_id = 3; "
+        f"INSERT INTO {MAP} SELECT old_id + 100000, new_id FROM {MAP} WHERE old_id = 4; "
+        f"UPDATE pg_index SET indisready = TRUE WHERE indrelid = '{MAP}'::regclass",
+        DUPLICATES_BOTH_WAYS,
+    ),
+    # Unique but NULL-able: a unique index lets any number of NULLs in.
+    "unique index, no NOT NULL": (
+        f"ALTER TABLE {MAP} ALTER COLUMN new_id DROP NOT NULL; "
+        f"INSERT INTO {MAP} VALUES (-1, NULL), (-2, NULL)",
+        {"mapping row with a NULL old_id or new_id", "mapping row count differs from table row count"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SHORTCUT_MUST_NOT_APPLY)
+def test_mapping_corruption_where_the_catalog_shortcut_must_not_apply(conn, converted, case):
+    corruption, expected = SHORTCUT_MUST_NOT_APPLY[case]
+    rows = in_transaction(conn, corruption, "mapping_is_bijection.sql")
+    assert problems(rows) == expected, rows
+    assert all(r["map_table"] == MAP and r["rows"] >= 1 and r["sample"] for r in rows), rows
+
+
 def test_dropped_mapping_table_is_reported(dsn, conn, converted):
     conn.execute(f"DROP TABLE {MAP}")
     rows = run_check(conn, "mapping_is_bijection.sql")

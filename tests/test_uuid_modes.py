@@ -163,6 +163,21 @@ def test_keys_follow_old_id_order_end_at_conversion_time_and_default_continues(d
     assert checked.returncode == 0, checked.stdout
 
 
+@pytest.mark.parametrize("version", ["v7", "v6"])
+@pytest.mark.parametrize("first_id", [900_000_000_000_000_000, -(2**63) + 1], ids=["snowflake-sized", "near-min"])
+def test_id_order_time_of_extreme_ids_does_not_overflow(dsn, conn, tmp_path, version, first_id):
+    """The id-order time is base + (id - max id) ms: ids as large as snowflake ids, or as small
+    as bigint allows, convert (a base of time - max id, or max id * 10000, would overflow)."""
+    conn.execute("CREATE TABLE big (id bigint PRIMARY KEY, parent bigint REFERENCES big (id))")
+    conn.execute("INSERT INTO big SELECT %s + g * 7, CASE WHEN g > 0 THEN %s END FROM generate_series(0, 99) AS g",
+                 (first_id, first_id))
+    convert(dsn, tmp_path / "m", "public.big", extra=("--uuid", version))
+    rows = mapping(conn, "keyshift.map_public__big")
+    keys = [uuid6.UUID(str(new)) for _, new in rows]
+    assert {(b.time - a.time) for a, b in zip(keys, keys[1:])} == {7 * MS[version]}
+    assert conn.execute("SELECT count(*) FROM big AS c JOIN big AS p ON c.parent = p.id").fetchone()[0] == 99
+
+
 def test_keys_cannot_be_derived_from_old_ids(dsn, conn, tmp_path, postgresql_proc):
     """Two conversions of identical databases: same old ids, same order, different keys."""
     twin = f"{conn.info.dbname}_twin"
@@ -195,15 +210,52 @@ def test_key_expression_is_inlined(dsn, conn, tmp_path):
     text = (mig / "0001_03_convert_key_columns.sql").read_text()
     expr = re.search(r'ALTER COLUMN "id" TYPE uuid USING (.*);', text).group(1)
     conn.execute("CREATE SCHEMA keyshift")
+    conn.execute((SQL_DIR / "functions" / "statement_setting.sql").read_text())
     conn.execute((SQL_DIR / "functions" / "keyed_uuid_v7.sql").read_text())
     with conn.transaction(force_rollback=True):
-        setting = re.search(r"current_setting\('(keyshift\.max_id_\w+)'\)", expr).group(1)
+        setting = re.search(r"statement_setting\('(keyshift\.max_id_\w+)'\)", expr).group(1)
         conn.execute("SELECT set_config('keyshift.key', 'k', true), set_config(%s, '20', true)", (setting,))
         shown = "\n".join(r[0] for r in conn.execute(f"EXPLAIN VERBOSE SELECT {expr} FROM public.users"))
         values = conn.execute(f"SELECT {expr} FROM public.users").fetchall()
     assert "keyed_uuid_v7" not in shown, shown
-    assert "md5(" in shown
+    assert "hashint8extended(" in shown
+    # step 03 reads the key and the max id once per statement: constants, not per-row calls
+    assert "statement_setting" not in shown and "current_setting" not in shown, shown
+    assert "hashtextextended" not in shown, shown
     assert len({v for (v,) in values}) == 20
+
+
+@pytest.mark.parametrize("version", ["v4", "v7", "v6"])
+def test_step_03_reads_the_key_once_per_statement_and_agrees_with_the_mapping(dsn, conn, tmp_path, version):
+    """Step 03 writes keys with the settings folded into constants (keyshift.statement_setting),
+    step 01 wrote the mapping with current_setting per row: the expressions must agree (the
+    checks prove it end to end), and step 03's must leave nothing per row but arithmetic on
+    the id: no setting read, no hash of the key."""
+    setup_schema(conn, n=50)
+    mig = tmp_path / "m"
+    planned = keyshift(dsn, "plan", "--table", "public.users", "--uuid", version, migrations=mig)
+    assert planned.returncode == 0, planned.stderr
+    text = (mig / "0001_03_convert_key_columns.sql").read_text()
+    expr = re.search(r'ALTER COLUMN "id" TYPE uuid USING (.*?)(?:,|;)\n', text).group(1)
+    assert "keyshift.statement_setting('keyshift.key')" in expr and "current_setting" not in expr, expr
+    mapped = re.search(r"CREATE TABLE \S+ AS\nSELECT\n    \S+ AS old_id,\n    (.*) AS new_id", 
+                       (mig / "0001_01_map_keys.sql").read_text()).group(1)
+    assert "current_setting('keyshift.key')" in mapped and "statement_setting" not in mapped, mapped
+    conn.execute("CREATE SCHEMA keyshift")
+    for name in ("statement_setting.sql", "keyed_uuid_v4.sql", "keyed_uuid_v7.sql", "keyed_uuid_v6.sql"):
+        conn.execute((SQL_DIR / "functions" / name).read_text())
+    with conn.transaction(force_rollback=True):
+        conn.execute("SELECT set_config('keyshift.key', 'k', true)")
+        for setting in set(re.findall(r"'(keyshift\.(?:time_base|max_id)_\w+)'", expr + mapped)):
+            conn.execute("SELECT set_config(%s, '123456789', true)", (setting,))
+        shown = "\n".join(r[0] for r in conn.execute(f"EXPLAIN VERBOSE SELECT {expr} FROM public.users"))
+        once = conn.execute(f"SELECT array_agg({expr} ORDER BY id) FROM public.users").fetchone()[0]
+        per_row = conn.execute(f"SELECT array_agg({mapped} ORDER BY id) FROM public.users").fetchone()[0]
+    for word in ("statement_setting", "current_setting", "hashtextextended", "keyed_uuid"):
+        assert word not in shown, shown
+    assert once == per_row and len(set(once)) == 50
+    migrated = keyshift(dsn, "migrate", migrations=mig)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
 
 
 # --- keys timed by a column -------------------------------------------------------------------

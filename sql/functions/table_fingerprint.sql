@@ -14,6 +14,19 @@
 -- same number of rows, and every row still refers to the same parent as before (up to
 -- 64-bit hash collisions). Which columns are converted comes from keyshift.converted_column.
 --
+-- How a row is hashed: hash_record_extended(ROW(...), 0) over the columns in their binary
+-- form, which is several times cheaper than the text of the row it replaces (make bench),
+-- but only for types whose hash sees every stored difference, that is whose equality is
+-- identity: the integers, oid, bool, "char", uuid, bytea, date, time, timestamp and
+-- timestamptz; text, varchar and name hashed COLLATE "C" (a nondeterministic collation
+-- would hash 'a' and 'A' alike); numeric as its value AND its scale (1.0 = 1.00 as values).
+-- Every other column enters through the text of ROW(those columns) (each type's output
+-- function, as the whole row did before; not ::text, which trims bpchar): its hash or equality
+-- may be coarser than its value (float8 0 and -0, interval '1 day' and '24 hours', jsonb
+-- 1.0 and 1.00, citext 'A' and 'a', bpchar trailing spaces, array bounds), or it has no
+-- hash at all (json, point). tests/test_perf.py changes one value of each kind and expects
+-- the fingerprint to change.
+--
 -- STABLE: reads only. Dynamic SQL composes identifiers with format('%I').
 CREATE OR REPLACE FUNCTION keyshift.table_fingerprint(
     p_schema name,
@@ -28,13 +41,24 @@ SET search_path = pg_catalog
 AS $fn$
 DECLARE
     cols text := '';
+    text_cols text := '';  -- hashed as the text of ROW(...) (record_out: each type's output function)
     joins text := '';
     r record;
 BEGIN
     FOR r IN
         SELECT
             a.attnum, a.attname, cc.map_table, cc.column_name IS NOT NULL AS converted,
-            a.atttypid = 'uuid'::regtype AS is_uuid
+            a.atttypid = 'uuid'::regtype AS is_uuid,
+            CASE
+                WHEN a.atttypid IN (
+                    'int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'oid'::regtype, 'bool'::regtype,
+                    '"char"'::regtype, 'uuid'::regtype, 'bytea'::regtype, 'date'::regtype,
+                    'time'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype
+                ) THEN 'binary'
+                WHEN a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'name'::regtype) THEN 'collated'
+                WHEN a.atttypid = 'numeric'::regtype THEN 'numeric'
+                ELSE 'text'
+            END AS hashed_as
         FROM pg_attribute AS a
         LEFT JOIN keyshift.converted_column AS cc
             ON cc.table_schema = p_schema AND cc.table_name = p_table AND cc.column_name = a.attname
@@ -53,7 +77,15 @@ BEGIN
         ORDER BY a.attnum
     LOOP
         IF NOT r.converted THEN
-            cols := cols || format(', t.%I', r.attname);
+            IF r.hashed_as = 'text' THEN
+                text_cols := text_cols || format(', t.%I', r.attname);
+            ELSE
+                cols := cols || CASE r.hashed_as
+                    WHEN 'binary' THEN format(', t.%I', r.attname)
+                    WHEN 'collated' THEN format(', t.%I COLLATE "C"', r.attname)
+                    ELSE format(', t.%I, scale(t.%I)', r.attname, r.attname)  -- numeric
+                END;
+            END IF;
         ELSIF r.is_uuid AND to_regclass(format('keyshift.%I', r.map_table)) IS NULL THEN
             -- Converted by an earlier plan whose mapping was retired (keyshift drop-map): the
             -- uuid itself stands for the row's reference, before and after a later plan alike.
@@ -67,8 +99,11 @@ BEGIN
             cols := cols || format(', t.%I::bigint', r.attname);
         END IF;
     END LOOP;
+    IF text_cols <> '' THEN
+        cols := cols || format(', hashtextextended(ROW(%s)::text, 0)', substr(text_cols, 3));
+    END IF;
     EXECUTE format(
-        'SELECT count(*), coalesce(sum(hashtextextended(ROW(%s)::text, 0)), 0) FROM %I.%I AS t%s',
+        'SELECT count(*), coalesce(sum(hash_record_extended(ROW(%s), 0)), 0) FROM %I.%I AS t%s',
         substr(cols, 3), p_schema, p_table, joins
     ) INTO row_count, fingerprint;
 END
