@@ -328,6 +328,12 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
         f"integers; rewrite them yourself from the mapping table"
         for r in snap.id_text_columns
     ]
+    warnings += [
+        f"{t.table.display}: {t.uuid_version} keys of existing rows without --timestamp-column carry their old "
+        f"ids' order and differences in the time field: whoever knows one row's old id can compute every "
+        f"other row's; use --timestamp-column {t.table.display}.<created column>, or v4, to hide the old ids"
+        for t in targets if t.time_ordered and not t.timestamp_column and t.rows
+    ]
     return Plan(
         plan_id=plan_id, options=options, targets=targets, columns=columns, tables=order,
         fks=list(snap.fks), row_counts=dict(snap.row_counts), indexes=dict(snap.indexes), warnings=warnings,

@@ -129,6 +129,9 @@ def test_keys_follow_old_id_order_end_at_conversion_time_and_default_continues(d
     native = conn.execute("SELECT to_regprocedure('pg_catalog.uuidv7()') IS NOT NULL").fetchone()[0]
     default = ("uuidv7()" if native else "keyshift.uuid_v7()") if version == "v7" else "keyshift.uuid_v6()"
     assert f"uuid {version}, default {default}" in planned.stdout
+    for table in ("public.users", "public.orders"):  # what id-order keys reveal is said before anything runs
+        assert f"WARN {table}: {version} keys of existing rows without --timestamp-column carry their old ids' " \
+               "order" in planned.stdout, planned.stdout
     start = conn.execute("SELECT clock_timestamp()").fetchone()[0]
     migrated = keyshift(dsn, "migrate", migrations=mig)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
@@ -270,6 +273,7 @@ def test_key_order_follows_timestamp_column_and_null_rows_follow_in_id_order(dsn
                        "--timestamp-column", f"public.users.{column}", migrations=mig)
     assert planned.returncode == 0, planned.stderr
     assert f"existing keys timed by {column}" in planned.stdout
+    assert "WARN public.users:" not in planned.stdout and "WARN public.orders:" in planned.stdout, planned.stdout
     assert f"timed by {column}" in (mig / "0001_03_convert_key_columns.sql").read_text()
     start = conn.execute("SELECT clock_timestamp()").fetchone()[0]
     migrated = keyshift(dsn, "migrate", migrations=mig)
