@@ -161,6 +161,17 @@ def _refuse_replace_only_options(args) -> None:
                           "is for replace mode: external mode keeps every integer key and reference as it is "
                           "and only adds a v4 external uuid column",
                           f"leave {flag} out, or plan without --mode external")
+    # The same settings for this plan's tables in yoyo.ini would be ignored just as silently.
+    names = {parse_qualified(t) for t in args.table}
+    ini = ini_defaults()
+    found = [f"uuid.{t} = {v}" for t, v in ini_table_uuid().items() if parse_qualified(t, "uuid.") in names]
+    for key in ("timestamp_column", "slug_column"):
+        found += [f"{key} = {c}" for c in ini.get(key, "").split() if parse_qualified(c, key, 3)[:2] in names]
+    if found:
+        raise Refused(f"yoyo.ini [keyshift] {found[0]}",
+                      "is for replace mode: external mode keeps every integer key and reference as it is "
+                      "and only adds a v4 external uuid column",
+                      "remove that line for these tables, or plan without --mode external")
 
 
 def _parse_reference(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -386,13 +397,27 @@ def key_options(args, facts: dict) -> dict:
     )
 
 
-def ini_table_uuid(path: Path | None = None) -> dict[str, str]:
-    """``uuid.SCHEMA.TABLE = v7`` lines of [keyshift] in yoyo.ini, names case preserved."""
+def _read_ini(path: Path | None, case_sensitive: bool = False):
+    """yoyo.ini (in the current directory) parsed; a malformed file is refused by name."""
     import configparser
 
     ini = configparser.ConfigParser()
-    ini.optionxform = str  # table names are case-sensitive
-    ini.read([path or Path.cwd() / "yoyo.ini"])
+    if case_sensitive:
+        ini.optionxform = str  # table names are case-sensitive
+    where = path or Path.cwd() / "yoyo.ini"
+    try:
+        ini.read([where])
+    except configparser.Error as exc:
+        reason = " ".join(str(exc).split())
+        raise Refused(f"{where}", f"cannot be read as an ini file ({reason})",
+                      "fix that line (each option once per section: list several tables "
+                      "space-separated on one line)") from None
+    return ini
+
+
+def ini_table_uuid(path: Path | None = None) -> dict[str, str]:
+    """``uuid.SCHEMA.TABLE = v7`` lines of [keyshift] in yoyo.ini, names case preserved."""
+    ini = _read_ini(path, case_sensitive=True)
     if not ini.has_section("keyshift"):
         return {}
     return {k[len("uuid."):]: v.strip() for k, v in ini["keyshift"].items() if k.lower().startswith("uuid.")}
@@ -400,10 +425,7 @@ def ini_table_uuid(path: Path | None = None) -> dict[str, str]:
 
 def ini_defaults(path: Path | None = None) -> dict[str, str]:
     """Plan and migrate defaults from the [keyshift] section of yoyo.ini (command-line options win)."""
-    import configparser
-
-    ini = configparser.ConfigParser()
-    ini.read([path or Path.cwd() / "yoyo.ini"])
+    ini = _read_ini(path)
     return dict(ini["keyshift"]) if ini.has_section("keyshift") else {}
 
 
@@ -516,8 +538,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     try:
+        args = parser().parse_args(argv)  # reads yoyo.ini for the defaults
         return args.func(args)
     except KeyshiftError as exc:
         print(f"keyshift: {exc.line()}", file=sys.stderr)

@@ -105,7 +105,8 @@ def validate_options(options: Options) -> None:
         if options.uuid != "v4":
             raise Refused(
                 f"--uuid {options.uuid}", "external mode fills external ids with gen_random_uuid() (v4) in this version",
-                "use --uuid v4 (the default) with --mode external",
+                "use --uuid v4 (the default) with --mode external; without --uuid, the value comes from "
+                "'uuid =' in yoyo.ini [keyshift]",
             )
         name = external_column_name(options)
         if not name or len(name.encode()) > NAME_LIMIT:

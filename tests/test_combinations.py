@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import ROOT, keyshift, pg_dump_schema, without_restrict
+from conftest import ROOT, keyshift, pg_dump_schema, run_keyshift, without_restrict
 from test_export_redis import PASSWORD, redis_url  # noqa: F401  (redis_url: a private redis-server)
 
 SHOP = """
@@ -603,6 +603,31 @@ def test_replace_only_key_options_are_refused_in_external_mode(dsn, shop, tmp_pa
     assert len(line.splitlines()) == 1 and line.startswith(f"keyshift: {flag} "), line
     assert "replace mode" in line and "--mode external" in line, line
     assert not mig.exists() or not any(mig.iterdir())
+
+
+@pytest.mark.parametrize("line", ["uuid.public.users = v6", "timestamp_column = public.users.created_at",
+                                  "slug_column = public.users.slug"])
+def test_replace_only_yoyo_ini_settings_for_the_plan_tables_are_refused_in_external_mode(dsn, shop, tmp_path, line):
+    (tmp_path / "yoyo.ini").write_text(f"[keyshift]\n{line}\nuuid.public.other = v7\n")
+    mig = tmp_path / "m"
+    refused = run_keyshift("plan", "--dsn", dsn, "--mode", "external", *tables("public.users"),
+                           "--migrations", str(mig), cwd=tmp_path)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert refused.stderr.strip() == (
+        f"keyshift: yoyo.ini [keyshift] {line}: is for replace mode: external mode keeps every integer key and "
+        "reference as it is and only adds a v4 external uuid column; remove that line for these tables, or plan "
+        "without --mode external"), refused.stderr
+    assert not mig.exists() or not any(mig.iterdir())
+
+
+def test_a_malformed_yoyo_ini_is_refused_by_name_not_with_a_traceback(dsn, shop, tmp_path):
+    (tmp_path / "yoyo.ini").write_text("[keyshift]\nslug_column = public.users.slug\nslug_column = public.x.y\n")
+    refused = run_keyshift("plan", "--dsn", dsn, *tables("public.users"), "--migrations", str(tmp_path / "m"),
+                           cwd=tmp_path)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    line = refused.stderr.strip()
+    assert len(line.splitlines()) == 1 and line.startswith(f"keyshift: {tmp_path / 'yoyo.ini'}: cannot be read"), line
+    assert "slug_column" in line and "space-separated" in line, line
 
 
 def test_a_pending_plan_written_against_a_rolled_back_conversion_is_refused_as_drift(dsn, shop, tmp_path):
