@@ -347,6 +347,9 @@ def status_lines(dsn: str, migrations_dir: Path) -> tuple[list[str], list[str]]:
                 lines.append(f"UNVERIFIED {m.id} (planned without a catalog fingerprint)")
             for d in diffs or []:
                 lines.append(f"DRIFT plan {m.id[:4]}: {d}")
+        for pid in sorted({execute.plan_id_of(m.id) for m in applied} - {None}):
+            for lost in execute.lost_mappings(conn, pid):
+                lines.append(f"NO ROLLBACK plan {pid}: {lost}; rollback refuses until it is restored")
     if any(x.startswith("EDITED") for x in lines):
         warnings.append("applied migration files were edited: restore them as applied; migrate refuses until then")
     if any(x.startswith("DRIFT") for x in lines):

@@ -319,29 +319,33 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
     return outcome
 
 
-def _refuse_rollback_without_mappings(conn, plan_id: str | None) -> None:
-    """Rollback turns every uuid back into its old id through the plan's mapping tables: refuse,
-    before any statement of the rollback runs, when one of them was retired (drop-map) or lost.
-
-    Runs under the rollback's table locks; FOR SHARE keeps a concurrent drop-map waiting."""
-    if plan_id is None or not conn.execute(
-            "SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]:
-        return
-    rows = conn.execute(
-        "SELECT table_schema, table_name, map_table, map_dropped_at,"
-        " to_regclass(format('keyshift.%%I', map_table)) IS NULL AS missing"
-        " FROM keyshift.converted_table WHERE plan_id = %s AND mode = 'replace'"
-        " ORDER BY table_schema, table_name FOR SHARE", (plan_id,),
-    ).fetchall()
+def lost_mappings(conn, plan_id: str, lock: bool = False) -> list[str]:
+    """The tables of plan ``plan_id`` whose mapping table is gone (retired by drop-map, or
+    dropped by hand), each as 'schema.table (its mapping keyshift.map_… was …)'."""
+    if not conn.execute("SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]:
+        return []
+    query = ("SELECT table_schema, table_name, map_table, map_dropped_at,"
+             " to_regclass(format('keyshift.%%I', map_table)) IS NULL AS missing"
+             " FROM keyshift.converted_table WHERE plan_id = %s AND mode = 'replace'"
+             " ORDER BY table_schema, table_name" + (" FOR SHARE" if lock else ""))
     from orchestrator.catalog import qualname
 
     lost = []
-    for schema, table, map_table, dropped_at, missing in rows:
+    for schema, table, map_table, dropped_at, missing in conn.execute(query, (plan_id,)).fetchall():
         if not missing:
             continue
         how = (f"retired with keyshift drop-map at {dropped_at:%Y-%m-%d %H:%M:%S %Z}".rstrip()
                if dropped_at is not None else "dropped by hand")
         lost.append(f"{qualname(schema, table)} (its mapping {qualname('keyshift', map_table)} was {how})")
+    return lost
+
+
+def _refuse_rollback_without_mappings(conn, plan_id: str | None) -> None:
+    """Rollback turns every uuid back into its old id through the plan's mapping tables: refuse,
+    before any statement of the rollback runs, when one of them was retired (drop-map) or lost.
+
+    Runs under the rollback's table locks; FOR SHARE keeps a concurrent drop-map waiting."""
+    lost = lost_mappings(conn, plan_id, lock=True) if plan_id is not None else []
     if lost:
         raise MigrationFailed(
             f"rollback of plan {plan_id}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import uuid
 
@@ -187,6 +188,10 @@ def test_check_and_status_after_drop_map_and_export_refuses_the_retired_mapping(
     out = check_all_ok(dsn)
     assert "mapping_is_bijection" in out
     assert status_of(dsn, mig) == (5, 0)
+    status = ok(keyshift(dsn, "status", migrations=mig)).stdout
+    assert re.search(r"^NO ROLLBACK plan 0001: public\.users \(its mapping keyshift\.map_public__users was retired "
+                     r"with keyshift drop-map at .+\); rollback refuses until it is restored$", status, re.M), status
+    assert "public.orders" not in status, status
     again = keyshift(dsn, "drop-map", "--table", "public.users")
     assert again.returncode == 3 and "retired already" in again.stderr, again.stderr
     gone = keyshift(dsn, "export-map", "--table", "public.users")
