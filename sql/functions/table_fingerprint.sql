@@ -12,7 +12,8 @@
 -- mode (keyshift.converted_table.external_column), which is left out.
 -- Equal results before and after therefore mean:
 -- same number of rows, and every row still refers to the same parent as before (up to
--- 64-bit hash collisions). Which columns are converted comes from keyshift.converted_column.
+-- 64-bit hash collisions: each row's hash is mixed non-linearly before the sum, so rows
+-- that exchange values, such as two children swapping parents, change it). Which columns are converted comes from keyshift.converted_column.
 --
 -- How a row is hashed: hash_record_extended(ROW(...), 0) over the columns in their binary
 -- form, which is several times cheaper than the text of the row it replaces (make bench),
@@ -102,8 +103,14 @@ BEGIN
     IF text_cols <> '' THEN
         cols := cols || format(', hashtextextended(ROW(%s)::text, 0)', substr(text_cols, 3));
     END IF;
+    -- hash_record_extended is linear in its columns' hashes (31 * h + h(col)), so a plain sum
+    -- over rows cannot see two rows exchanging values (children swapping parents). Each row's
+    -- hash h is therefore mixed non-linearly first: hashint8extended folds its 64-bit input
+    -- to 32 bits (lo XOR hi), so h and h >> 32 are hashed apart and XORed: together they
+    -- determine all 64 bits of h.
     EXECUTE format(
-        'SELECT count(*), coalesce(sum(hash_record_extended(ROW(%s), 0)), 0) FROM %I.%I AS t%s',
+        'SELECT count(*), coalesce(sum(hashint8extended(r.h, 1) # hashint8extended(r.h >> 32, 2)), 0)'
+        ' FROM (SELECT hash_record_extended(ROW(%s), 0) AS h FROM %I.%I AS t%s) AS r',
         substr(cols, 3), p_schema, p_table, joins
     ) INTO row_count, fingerprint;
 END
