@@ -77,6 +77,13 @@ enforced_unique AS (
         i.indisunique AND i.indisvalid AND i.indisready AND i.indislive AND i.indimmediate
         AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indnkeyatts = 1
         AND a.attnotnull AND NOT a.attisdropped
+        -- PostgreSQL 18: attnotnull is also set by a NOT NULL ... NOT VALID constraint
+        AND NOT EXISTS (
+            SELECT 1 FROM pg_constraint AS nn
+            WHERE
+                nn.conrelid = a.attrelid AND nn.contype = 'n' AND NOT nn.convalidated
+                AND a.attnum = any(nn.conkey)
+        )
         AND oc.opcdefault AND oc.opcintype = a.atttypid
         AND i.indrelid IN (
             SELECT t.map_oid FROM target AS t
@@ -105,7 +112,14 @@ facts AS (
             (
                 SELECT bool_and(a.attnotnull) AND count(*) = 2
                 FROM pg_attribute AS a
-                WHERE a.attrelid = t.map_oid AND a.attname IN ('old_id', 'new_id') AND NOT a.attisdropped
+                WHERE
+                    a.attrelid = t.map_oid AND a.attname IN ('old_id', 'new_id') AND NOT a.attisdropped
+                    AND NOT EXISTS (
+                        SELECT 1 FROM pg_constraint AS nn
+                        WHERE
+                            nn.conrelid = a.attrelid AND nn.contype = 'n' AND NOT nn.convalidated
+                            AND a.attnum = any(nn.conkey)
+                    )
             ),
             FALSE
         ) AS map_not_null
