@@ -393,6 +393,10 @@ def _map_keys(plan: Plan) -> Migration:
         "SET CONSTRAINTS ALL IMMEDIATE;",
         _SESSION_SETTINGS,
         "CREATE SCHEMA IF NOT EXISTS keyshift;",
+        "-- New rows' key and slug defaults (keyshift.uuid_v7(), uuid_v6(), unique_slug()) run as the\n"
+        "-- inserting role, which therefore needs USAGE here; it gives no access to the mapping and\n"
+        "-- registry tables, which keep their owner's privileges only (public: every role).\n"
+        "GRANT USAGE ON SCHEMA keyshift TO public;",
         _file("registry.sql"),
         _file("functions/statement_setting.sql"),
         _file("functions/keyed_uuid_v4.sql"),

@@ -342,6 +342,29 @@ def test_slug_of_22_chars_reveals_neither_old_id_nor_key(dsn, conn, tmp_path):
         ("NO", "keyshift.unique_slug('users'::regclass, 'handle'::name, 22)")
 
 
+def test_an_insert_only_application_role_gets_keys_and_slugs_from_the_defaults(dsn, conn, tmp_path):
+    """The defaults run as the inserting role: it needs USAGE on schema keyshift (granted to
+    PUBLIC by step 01) and, without SELECT, unique_slug must not try to read the table."""
+    setup_schema(conn, n=20)
+    convert(dsn, tmp_path / "m", "public.users", "public.orders",
+            extra=("--uuid-for", "public.users=v6", "--uuid-for", "public.orders=v7",
+                   "--slug-column", "public.users.handle"))
+    conn.execute("DO $$ BEGIN CREATE ROLE app_writer NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    conn.execute("GRANT INSERT ON users, orders TO app_writer")
+    conn.execute("SET ROLE app_writer")
+    try:
+        conn.execute("INSERT INTO users (name) VALUES ('written by the app')")
+        conn.execute("INSERT INTO orders (user_id) VALUES (NULL)")
+    finally:
+        conn.execute("RESET ROLE")
+    key, handle = conn.execute("SELECT id, handle FROM users WHERE name = 'written by the app'").fetchone()
+    assert key.version == 6 and re.fullmatch(r"[0-9a-zA-Z]{22}", handle), (key, handle)
+    assert conn.execute("SELECT count(*) FROM orders WHERE user_id IS NULL AND id::text LIKE '________-____-7%'"
+                        ).fetchone()[0] >= 1
+    assert conn.execute("SELECT has_table_privilege('app_writer', %s, 'SELECT')",
+                        ("keyshift.map_public__users",)).fetchone()[0] is False
+
+
 def test_slug_default_redraws_a_slug_a_row_already_holds(dsn, conn, tmp_path):
     setup_schema(conn, n=20)
     convert(dsn, tmp_path / "m", "public.users", extra=("--slug-column", "public.users.handle",

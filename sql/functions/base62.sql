@@ -114,6 +114,9 @@ COMMENT ON FUNCTION keyshift.random_slug(integer) IS
 -- column's UNIQUE constraint, which stays the guarantee.
 -- tab is stored in the default as an OID, so renaming the table is fine; col is a name:
 -- after renaming the slug column, set the default again with the new name.
+-- A role that may INSERT but not SELECT the column gets a plain random_slug(len) (it could
+-- not read tab); row-level security may hide rows from the look-up likewise. In both cases a
+-- collision meets the UNIQUE constraint, as with random_slug.
 -- Volatility: VOLATILE, PARALLEL RESTRICTED (it reads tab). plpgsql: the look-up is dynamic
 -- SQL (format with %s for the regclass, %I for the column, the slug bound as $1) through
 -- the column's unique index.
@@ -130,6 +133,11 @@ DECLARE
     slug text;
     taken boolean;
 BEGIN
+    IF NOT has_column_privilege(tab, col::text, 'SELECT') THEN
+        -- An application role that may insert but not read: it cannot look, and the UNIQUE
+        -- constraint stays the guarantee (a collision is then its unique_violation).
+        RETURN keyshift.random_slug(len);
+    END IF;
     FOR attempt IN 1..20 LOOP
         slug := keyshift.random_slug(len);
         EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s WHERE %I = $1)', tab, col) INTO taken USING slug;
