@@ -130,6 +130,10 @@ def cmd_plan(args) -> int:
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
     the_plan = planmod.build(snap, options, plan_id)
     external.validate(the_plan, facts)
+    v6 = [t for t in the_plan.targets if t.uuid_version == "v6"]
+    if v6:  # versions are known only now, per table (--uuid, --uuid-for, yoyo.ini)
+        with dsnmod.connect(dsn) as conn:
+            safety.v6_id_range(conn, v6)
     if args.mode == "external":
         migrations = external.render(the_plan)
     else:

@@ -191,3 +191,22 @@ def orphans(cat: Catalog, snap: Snapshot) -> None:
                 f"delete or repair those rows, then ALTER TABLE {qualname(*fk.child)} VALIDATE CONSTRAINT "
                 f"{fk.name}, and plan again",
             )
+
+
+#: keyshift.keyed_uuid_v6 leaves 61 bits for the id: distinct keys for |id| < 2^60 only.
+V6_ID_LIMIT = 2 ** 60
+
+
+def v6_id_range(conn, targets) -> None:
+    """Refuse a v6 target whose ids reach 2^60 (snowflake-sized ids): two of its rows could get
+    the same key, which step 01's unique mapping index would only find at migrate time."""
+    for t in targets:
+        lo, hi = conn.execute(sql.SQL("SELECT min({k}), max({k}) FROM {t}").format(
+            k=sql.Identifier(t.key.column_name), t=sql.Identifier(*t.table.key))).fetchone()
+        if lo is not None and (lo <= -V6_ID_LIMIT or hi >= V6_ID_LIMIT):
+            raise Refused(
+                f"table {t.table.display}",
+                f"has ids from {lo} to {hi}: uuid v6 keys of existing rows are distinct only for ids "
+                "between -2^60 and 2^60 (the v6 layout leaves 61 bits for the id)",
+                f"use --uuid-for {t.table.display}=v7 (distinct for every bigint) or v4",
+            )

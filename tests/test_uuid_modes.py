@@ -365,6 +365,21 @@ def test_an_insert_only_application_role_gets_keys_and_slugs_from_the_defaults(d
                         ("keyshift.map_public__users",)).fetchone()[0] is False
 
 
+def test_v6_for_ids_beyond_2_to_the_60_is_refused_at_plan_and_v4_converts_them(dsn, conn, tmp_path):
+    conn.execute("CREATE TABLE flakes (id bigint PRIMARY KEY, note text);"
+                 "INSERT INTO flakes VALUES (1, 'a'), (1152921504606846976, 'b'), (1152921504606846977, 'c')")
+    mig = tmp_path / "m"
+    refused = keyshift(dsn, "plan", "--table", "public.flakes", "--uuid", "v6", migrations=mig)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert refused.stderr.strip() == (
+        "keyshift: table public.flakes: has ids from 1 to 1152921504606846977: uuid v6 keys of existing rows are "
+        "distinct only for ids between -2^60 and 2^60 (the v6 layout leaves 61 bits for the id); use --uuid-for "
+        "public.flakes=v7 (distinct for every bigint) or v4"), refused.stderr
+    assert not mig.exists() or not any(mig.iterdir())
+    convert(dsn, mig, "public.flakes")  # v4: distinct for every bigint
+    assert conn.execute("SELECT count(DISTINCT id) FROM flakes").fetchone()[0] == 3
+
+
 def test_slug_default_redraws_a_slug_a_row_already_holds(dsn, conn, tmp_path):
     setup_schema(conn, n=20)
     convert(dsn, tmp_path / "m", "public.users", extra=("--slug-column", "public.users.handle",
