@@ -193,20 +193,22 @@ def orphans(cat: Catalog, snap: Snapshot) -> None:
             )
 
 
-#: keyshift.keyed_uuid_v6 leaves 61 bits for the id: distinct keys for |id| < 2^60 only.
-V6_ID_LIMIT = 2 ** 60
+#: keyshift.keyed_uuid_v6 leaves 61 bits for the id: ids 2^61 apart (agreeing in their low 61
+#: bits) can share a key; ids of a table less than 2^61 apart never do.
+V6_ID_SPAN = 2 ** 61
 
 
 def v6_id_range(conn, targets) -> None:
-    """Refuse a v6 target whose ids reach 2^60 (snowflake-sized ids): two of its rows could get
-    the same key, which step 01's unique mapping index would only find at migrate time."""
+    """Refuse a v6 target whose ids lie 2^61 or more apart (snowflake-sized ids): two of its
+    rows could get the same key, which step 01's unique mapping index would only find at
+    migrate time."""
     for t in targets:
         lo, hi = conn.execute(sql.SQL("SELECT min({k}), max({k}) FROM {t}").format(
             k=sql.Identifier(t.key.column_name), t=sql.Identifier(*t.table.key))).fetchone()
-        if lo is not None and (lo <= -V6_ID_LIMIT or hi >= V6_ID_LIMIT):
+        if lo is not None and hi - lo >= V6_ID_SPAN:
             raise Refused(
                 f"table {t.table.display}",
-                f"has ids from {lo} to {hi}: uuid v6 keys of existing rows are distinct only for ids "
-                "between -2^60 and 2^60 (the v6 layout leaves 61 bits for the id)",
-                f"use --uuid-for {t.table.display}=v7 (distinct for every bigint) or v4",
+                f"has ids from {lo} to {hi}, 2^61 or more apart: uuid v6 keys of existing rows are distinct "
+                "only for ids less than 2^61 apart (the v6 layout leaves 61 bits for the id)",
+                f"use --uuid-for {t.table.display}=v4, or v7 (distinct for every bigint)",
             )

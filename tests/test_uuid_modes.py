@@ -365,16 +365,16 @@ def test_an_insert_only_application_role_gets_keys_and_slugs_from_the_defaults(d
                         ("keyshift.map_public__users",)).fetchone()[0] is False
 
 
-def test_v6_for_ids_beyond_2_to_the_60_is_refused_at_plan_and_v4_converts_them(dsn, conn, tmp_path):
+def test_v6_for_ids_2_to_the_61_apart_is_refused_at_plan_and_v4_converts_them(dsn, conn, tmp_path):
     conn.execute("CREATE TABLE flakes (id bigint PRIMARY KEY, note text);"
-                 "INSERT INTO flakes VALUES (1, 'a'), (1152921504606846976, 'b'), (1152921504606846977, 'c')")
+                 "INSERT INTO flakes VALUES (1, 'a'), (2305843009213693952, 'b'), (2305843009213693953, 'c')")
     mig = tmp_path / "m"
     refused = keyshift(dsn, "plan", "--table", "public.flakes", "--uuid", "v6", migrations=mig)
     assert refused.returncode == 3, refused.stdout + refused.stderr
     assert refused.stderr.strip() == (
-        "keyshift: table public.flakes: has ids from 1 to 1152921504606846977: uuid v6 keys of existing rows are "
-        "distinct only for ids between -2^60 and 2^60 (the v6 layout leaves 61 bits for the id); use --uuid-for "
-        "public.flakes=v7 (distinct for every bigint) or v4"), refused.stderr
+        "keyshift: table public.flakes: has ids from 1 to 2305843009213693953, 2^61 or more apart: uuid v6 keys of "
+        "existing rows are distinct only for ids less than 2^61 apart (the v6 layout leaves 61 bits for the id); "
+        "use --uuid-for public.flakes=v4, or v7 (distinct for every bigint)"), refused.stderr
     assert not mig.exists() or not any(mig.iterdir())
     convert(dsn, mig, "public.flakes")  # v4: distinct for every bigint
     assert conn.execute("SELECT count(DISTINCT id) FROM flakes").fetchone()[0] == 3
@@ -402,7 +402,7 @@ def test_slug_default_redraws_a_slug_a_row_already_holds(dsn, conn, tmp_path):
 SLUG_CHECK = (ROOT / "checks" / "slugs_are_unique_base62.sql").read_text()
 CORRUPTIONS = {
     "duplicate": ("ALTER TABLE users DROP CONSTRAINT users_handle_key;"
-                  "UPDATE users SET handle = (SELECT min(handle) FROM users) WHERE name = 'u2'",
+                  "UPDATE users SET handle = (SELECT min(handle) FROM users WHERE name <> 'u2') WHERE name = 'u2'",
                   {"slug used by more than one row", "no UNIQUE constraint on the slug column alone"}),
     "too short": ("UPDATE users SET handle = left(handle, 21) WHERE name = 'u3'",
                   {"slug of wrong length or with a character outside 0-9a-zA-Z"}),
