@@ -166,11 +166,9 @@ def _refuse_replace_only_options(args) -> None:
                           "and only adds a v4 external uuid column",
                           f"leave {flag} out, or plan without --mode external")
     # The same settings for this plan's tables in yoyo.ini would be ignored just as silently.
-    names = {parse_qualified(t) for t in args.table}
-    ini = ini_defaults()
-    found = [f"uuid.{t} = {v}" for t, v in ini_table_uuid().items() if parse_qualified(t, "uuid.") in names]
-    for key in ("timestamp_column", "slug_column"):
-        found += [f"{key} = {c}" for c in ini.get(key, "").split() if parse_qualified(c, key, 3)[:2] in names]
+    per_table, columns = _ini_key_settings({parse_qualified(t) for t in args.table})
+    found = [f"uuid.{catalog.qualname(*t)} = {v}" for t, v in per_table.items()]
+    found += [f"{key} = {c}" for key, cols in columns.items() for c in cols]
     if found:
         raise Refused(f"yoyo.ini [keyshift] {found[0]}",
                       "is for replace mode: external mode keeps every integer key and reference as it is "
@@ -367,25 +365,30 @@ def cmd_redis_rewrite(args) -> int:
     return redis_step.cmd_redis_rewrite(args)
 
 
+def _ini_key_settings(names: set) -> tuple[dict, dict[str, list[str]]]:
+    """The per-table key settings of yoyo.ini's [keyshift] that concern this plan's tables
+    (yoyo.ini serves many plans): {(schema, table): version} from uuid.S.T lines, and the
+    timestamp_column / slug_column entries naming one of them."""
+    ini = ini_defaults()
+    per_table = {parse_qualified(t, "uuid."): v for t, v in ini_table_uuid().items()
+                 if parse_qualified(t, "uuid.") in names}
+    columns = {key: [c for c in ini.get(key, "").split() if parse_qualified(c, key, 3)[:2] in names]
+               for key in ("timestamp_column", "slug_column")}
+    return per_table, columns
+
+
 def key_options(args, facts: dict) -> dict:
     """The key options of a plan (--uuid-for, --timestamp-column, --slug-column, --slug-length),
     command line first, then the [keyshift] section of yoyo.ini; plus what the server offers."""
     ini = ini_defaults()
-    names = {parse_qualified(t) for t in args.table}
-    per_table = {}
-    for text, version in ini_table_uuid().items():  # yoyo.ini serves many plans: only this plan's tables
-        if parse_qualified(text, "uuid.") in names:
-            per_table[parse_qualified(text, "uuid.")] = version
+    per_table, from_ini = _ini_key_settings({parse_qualified(t) for t in args.table})
     for item in args.uuid_for or []:
         name, sep, version = item.rpartition("=")
         if not sep:
             raise Refused(f"--uuid-for {item!r}", "has no version", "write SCHEMA.TABLE=v7 (v4, v7 or v6)")
         per_table[parse_qualified(name, "--uuid-for")] = version.strip()
-    def from_ini(key: str) -> list[str]:
-        return [c for c in ini.get(key, "").split() if parse_qualified(c, key, 3)[:2] in names]
-
-    ts_cols = args.timestamp_column if args.timestamp_column is not None else from_ini("timestamp_column")
-    slug_cols = args.slug_column if args.slug_column is not None else from_ini("slug_column")
+    ts_cols = args.timestamp_column if args.timestamp_column is not None else from_ini["timestamp_column"]
+    slug_cols = args.slug_column if args.slug_column is not None else from_ini["slug_column"]
     length = args.slug_length if args.slug_length is not None else ini.get("slug_length", planmod.SLUG_DEFAULT)
     try:
         length = int(length)
