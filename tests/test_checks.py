@@ -683,6 +683,17 @@ def test_table_row_without_mapping_is_reported_inside_migrate(conn, converted):
     assert rows[0]["sample"]
 
 
+
+def test_mapping_row_of_no_table_row_is_reported_inside_migrate(conn, converted):
+    """With the mapping's constraints intact the check counts an inner join instead of a full
+    join; a mapping row whose new_id is no key must still be found, and shown."""
+    stray = "6f9619ff-8b86-4d01-b42d-00c04fc964ff"
+    rows = in_transaction(conn, f"INSERT INTO {MAP} VALUES (999999, '{stray}')", "mapping_is_bijection.sql")
+    assert {(r["problem"], r["rows"]) for r in rows} == {
+        ("new_id that is no key of the table", 1), ("mapping row count differs from table row count", 1)
+    }
+    assert [r["sample"] for r in rows if r["problem"].startswith("new_id")] == [stray]
+
 # --- inside migrate: a corrupted conversion is refused, nothing committed ----------------
 
 @pytest.mark.parametrize("corruption, failing", [
