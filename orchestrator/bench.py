@@ -159,13 +159,22 @@ def run_keyshift(dsn: str, work: Path, v7: bool = False) -> dict:
     version = ["--uuid", "v7"] if v7 else []
     plan_s, plan_rss, _ = _keyshift(["plan", "--dsn", dsn, *tables, *version, "--migrations", str(migrations)])
     migrate_s, rss, out = _keyshift(["migrate", "--dsn", dsn, "--migrations", str(migrations)])
+    return {"plan_seconds": plan_s, "peak_rss_kib": rss, "plan_peak_rss_kib": plan_rss,
+            "migrate_seconds": migrate_s, "steps": parse_steps(out)}
+
+
+def parse_steps(out: str) -> dict[str, float]:
+    """Seconds per migration step and for the checks from migrate's output; a slow check's own
+    line (indented, inside "checks") is kept under its name with two leading spaces."""
     steps = {}
     for line in out.splitlines():
         m = re.match(r"^(\S+)\s+([\d.]+) s$", line)
         if m:
             steps[re.sub(r"^\d{4}_", "", m.group(1))] = float(m.group(2))
-    return {"plan_seconds": plan_s, "peak_rss_kib": rss, "plan_peak_rss_kib": plan_rss,
-            "migrate_seconds": migrate_s, "steps": steps}
+        m = re.match(r"^  checks/(\S+)\.sql\s+([\d.]+) s$", line)
+        if m:
+            steps[f"  {m.group(1)}"] = float(m.group(2))
+    return steps
 
 
 def measure(admin: psycopg.Connection, base_dsn: str, template: str, approach: str, work: Path) -> dict:
@@ -272,7 +281,12 @@ def table_lines(result: dict) -> list[str]:
         lines.append(f"  keyshift v7 is {s['naive']['seconds'] / s['keyshift_v7']['seconds']:.1f}x faster than naive")
     for name in ("floor", "keyshift", "keyshift_v7"):
         if name in s:
-            lines.append(f"  {name} steps: " + ", ".join(f"{k} {v:.2f} s" for k, v in s[name]["steps"].items()))
+            steps = s[name]["steps"]
+            lines.append(f"  {name} steps: " + ", ".join(
+                f"{k} {v:.2f} s" for k, v in steps.items() if not k.startswith(" ")))
+            slow_checks = {k.strip(): v for k, v in steps.items() if k.startswith(" ")}
+            if slow_checks:
+                lines.append(f"  {name} checks: " + ", ".join(f"{k} {v:.2f} s" for k, v in slow_checks.items()))
     return lines
 
 

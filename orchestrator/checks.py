@@ -7,6 +7,7 @@ never change the database.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ class CheckResult:
     columns: list[str] = field(default_factory=list)
     rows: list[tuple] = field(default_factory=list)
     error: str | None = None
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -34,6 +36,7 @@ class CheckResult:
             "status": "ok" if self.ok else ("error" if self.error else "not ok"),
             "rows": len(self.rows),
             "error": self.error,
+            "seconds": round(self.seconds, 3),
             "sample": [dict(zip(self.columns, map(_plain, r))) for r in self.rows[:SAMPLE_ROWS]],
         }
 
@@ -51,15 +54,16 @@ def run(conn: psycopg.Connection, checks_dir: Path = CHECKS_DIR) -> list[CheckRe
     results = []
     for path in check_files(checks_dir):
         name = f"checks/{path.name}"
+        t0 = time.monotonic()
         try:
             with conn.transaction():  # a savepoint: a failing check does not poison the others
                 with conn.cursor() as cur:
                     cur.execute(path.read_text())
                     columns = [d.name for d in cur.description] if cur.description else []
                     rows = cur.fetchall() if cur.description else []
-            results.append(CheckResult(name, columns, rows))
+            results.append(CheckResult(name, columns, rows, seconds=time.monotonic() - t0))
         except psycopg.Error as exc:
-            results.append(CheckResult(name, error=str(exc).strip().splitlines()[0]))
+            results.append(CheckResult(name, error=str(exc).strip().splitlines()[0], seconds=time.monotonic() - t0))
     return results
 
 

@@ -263,6 +263,8 @@ def cmd_migrate(args) -> int:
         return redis_step.run_after_commit(dsn, redis_url, redis_jobs, args.redis_action, args.redis_batch)
     for mid, secs in outcome.applied:
         print(f"{mid:<40} {secs:8.2f} s")
+    for line in report.slow_check_lines(outcome.checks):
+        print(line)
     for line in report.check_lines(outcome.checks):
         print(line)
     print(f"committed {len(outcome.applied) - 1} migration(s) in {outcome.seconds:.2f} s")

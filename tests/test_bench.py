@@ -8,7 +8,7 @@ import json
 
 import psycopg
 
-from orchestrator import bench
+from orchestrator import bench, checks, report
 
 
 def test_bench_runs_and_writes_json(dsn, tmp_path):
@@ -36,3 +36,21 @@ def test_bench_runs_and_writes_json(dsn, tmp_path):
     with psycopg.connect(dsn, autocommit=True) as conn:
         left = {r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'keyshift_bench%'")}
     assert left == {"keyshift_bench_tpl_2000"}
+
+
+def test_slow_checks_get_their_own_timing_line_and_the_bench_reads_it():
+    """Where the checks' time goes: migrate prints a line per check that took 0.1 s or more,
+    and the bench files it under the check's name, apart from the migration steps."""
+    results = [checks.CheckResult("checks/fast.sql", seconds=0.01),
+               checks.CheckResult("checks/rows_unchanged_through_mapping.sql", seconds=7.43)]
+    out = "\n".join([
+        f"{'0001_03_convert_key_columns':<40} {21.5:8.2f} s",
+        f"{'checks':<40} {7.44:8.2f} s",
+        *report.slow_check_lines(results),
+        *report.check_lines(results),
+        "committed 5 migration(s) in 29.00 s",
+    ])
+    assert report.slow_check_lines(results) == [
+        "  checks/rows_unchanged_through_mapping.sql     7.43 s"]
+    assert bench.parse_steps(out) == {"03_convert_key_columns": 21.5, "checks": 7.44,
+                                      "  rows_unchanged_through_mapping": 7.43}
