@@ -160,21 +160,21 @@ def run_keyshift(dsn: str, work: Path, v7: bool = False) -> dict:
     plan_s, plan_rss, _ = _keyshift(["plan", "--dsn", dsn, *tables, *version, "--migrations", str(migrations)])
     migrate_s, rss, out = _keyshift(["migrate", "--dsn", dsn, "--migrations", str(migrations)])
     return {"plan_seconds": plan_s, "peak_rss_kib": rss, "plan_peak_rss_kib": plan_rss,
-            "migrate_seconds": migrate_s, "steps": parse_steps(out)}
+            "migrate_seconds": migrate_s, **parse_steps(out)}
 
 
-def parse_steps(out: str) -> dict[str, float]:
-    """Seconds per migration step and for the checks from migrate's output; a slow check's own
-    line (indented, inside "checks") is kept under its name with two leading spaces."""
-    steps = {}
+def parse_steps(out: str) -> dict[str, dict[str, float]]:
+    """From migrate's output: seconds per migration step and for all checks ("steps"), and
+    per check for each check that printed its own timing line (took 0.1 s or more: "checks")."""
+    steps, slow_checks = {}, {}
     for line in out.splitlines():
         m = re.match(r"^(\S+)\s+([\d.]+) s$", line)
         if m:
             steps[re.sub(r"^\d{4}_", "", m.group(1))] = float(m.group(2))
         m = re.match(r"^  checks/(\S+)\.sql\s+([\d.]+) s$", line)
         if m:
-            steps[f"  {m.group(1)}"] = float(m.group(2))
-    return steps
+            slow_checks[m.group(1)] = float(m.group(2))
+    return {"steps": steps, "checks": slow_checks}
 
 
 def measure(admin: psycopg.Connection, base_dsn: str, template: str, approach: str, work: Path) -> dict:
@@ -235,6 +235,9 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
             row["peak_rss_mib"] = max(r["peak_rss_kib"] for r in rs) / 1024
             names = list(rs[0]["steps"])
             row["steps"] = {n: statistics.median(r["steps"].get(n, 0.0) for r in rs) for n in names}
+            # a check below 0.1 s in a run printed no line there: 0 for that run's median
+            names = sorted({n for r in rs for n in r.get("checks", {})})
+            row["checks"] = {n: statistics.median(r["checks"].get(n, 0.0) for r in rs) for n in names}
         if approach == "floor":
             row["steps"] = {n: statistics.median(r["steps"][n] for r in rs) for n in rs[0]["steps"]}
         out[approach] = row
@@ -281,11 +284,9 @@ def table_lines(result: dict) -> list[str]:
         lines.append(f"  keyshift v7 is {s['naive']['seconds'] / s['keyshift_v7']['seconds']:.1f}x faster than naive")
     for name in ("floor", "keyshift", "keyshift_v7"):
         if name in s:
-            steps = s[name]["steps"]
-            lines.append(f"  {name} steps: " + ", ".join(
-                f"{k} {v:.2f} s" for k, v in steps.items() if not k.startswith(" ")))
+            lines.append(f"  {name} steps: " + ", ".join(f"{k} {v:.2f} s" for k, v in s[name]["steps"].items()))
             # the median of a check that reached 0.1 s in fewer than half the runs is 0: left out
-            slow_checks = {k.strip(): v for k, v in steps.items() if k.startswith(" ") and v > 0}
+            slow_checks = {k: v for k, v in s[name].get("checks", {}).items() if v > 0}
             if slow_checks:
                 lines.append(f"  {name} checks: " + ", ".join(f"{k} {v:.2f} s" for k, v in slow_checks.items()))
     return lines

@@ -52,5 +52,5 @@ def test_slow_checks_get_their_own_timing_line_and_the_bench_reads_it():
     ])
     assert report.slow_check_lines(results) == [
         "  checks/rows_unchanged_through_mapping.sql     7.43 s"]
-    assert bench.parse_steps(out) == {"03_convert_key_columns": 21.5, "checks": 7.44,
-                                      "  rows_unchanged_through_mapping": 7.43}
+    assert bench.parse_steps(out) == {"steps": {"03_convert_key_columns": 21.5, "checks": 7.44},
+                                      "checks": {"rows_unchanged_through_mapping": 7.43}}
