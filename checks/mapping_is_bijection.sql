@@ -35,7 +35,9 @@
 --   * the catalog stands in for a scan only where PostgreSQL itself enforces the property on
 --     every row at every statement: "no NULL" when the column is NOT NULL, "no duplicate" when
 --     a unique index on exactly that column (default btree operator class, no expression) is
---     valid, ready, IMMEDIATE and not partial, and the column is NOT NULL. A deferrable
+--     valid, ready, IMMEDIATE and not partial, the column is NOT NULL, and the table has no
+--     inheritance children (whose rows a scan reads but the index does not cover; partitions
+--     of a partitioned table are covered). A deferrable
 --     constraint (duplicates allowed until commit, which is when we look), a partial or an
 --     invalid index, or a missing NOT NULL, and the data are scanned as before.
 --
@@ -89,6 +91,14 @@ enforced_unique AS (
                 AND a.attnum = any(nn.conkey)
         )
         AND oc.opcdefault AND oc.opcintype = a.atttypid
+        -- An index covers its own table only, not inheritance children, which a scan of the
+        -- table reads too (a partitioned table's index covers every partition).
+        AND NOT EXISTS (
+            SELECT 1
+            FROM pg_inherits AS inh
+            INNER JOIN pg_class AS parent ON inh.inhparent = parent.oid
+            WHERE inh.inhparent = i.indrelid AND parent.relkind <> 'p'
+        )
         AND i.indrelid IN (
             SELECT t.map_oid FROM target AS t
             UNION ALL

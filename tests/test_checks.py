@@ -694,6 +694,22 @@ def test_mapping_row_of_no_table_row_is_reported_inside_migrate(conn, converted)
     }
     assert [r["sample"] for r in rows if r["problem"].startswith("new_id")] == [stray]
 
+
+def test_a_duplicate_key_in_an_inheritance_child_does_not_let_the_counts_stand_for_the_join(conn, converted):
+    """The parent's unique index does not cover a child table's rows, which a scan of the
+    parent reads. A duplicated key there plus a stray mapping row keep all three counts equal
+    (mapping rows = table rows = matched pairs), so only the full join tells them apart."""
+    stray = "6f9619ff-8b86-4d01-b42d-00c04fc964ff"
+    corruption = (
+        "CREATE TABLE public.custom_user_copy () INHERITS (public.custom_user);"
+        "INSERT INTO public.custom_user_copy SELECT * FROM ONLY public.custom_user"
+        f" WHERE id = (SELECT new_id FROM {MAP} WHERE old_id = 3);"
+        f"INSERT INTO {MAP} VALUES (999999, '{stray}')"
+    )
+    rows = in_transaction(conn, corruption, "mapping_is_bijection.sql")
+    assert [(r["problem"], r["rows"], r["sample"]) for r in rows] == [
+        ("new_id that is no key of the table", 1, stray)], rows
+
 # --- inside migrate: a corrupted conversion is refused, nothing committed ----------------
 
 @pytest.mark.parametrize("corruption, failing", [
