@@ -7,7 +7,10 @@ in a new user namespace (``unshare --user``), see DESIGN.md §5 and orchestrator
 
 from __future__ import annotations
 
+import faulthandler
+import importlib
 import itertools
+import logging
 import os
 import signal
 import stat
@@ -15,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -114,8 +118,15 @@ def _forked_cli(argv: list[str], args: list[str], cwd: Path, env: dict) -> subpr
             try:
                 os.dup2(out.fileno(), 1)
                 os.dup2(err.fileno(), 2)
+                # What a new interpreter would have: its own stdout and stderr (stderr with
+                # backslashreplace, as Python's), warnings and logging printed there rather than
+                # recorded by pytest's hooks, no pytest faulthandler.
                 sys.stdout = open(1, "w", closefd=False)
-                sys.stderr = open(2, "w", closefd=False)
+                sys.stderr = open(2, "w", buffering=1, errors="backslashreplace", closefd=False)
+                faulthandler.disable()
+                importlib.reload(warnings)  # out of pytest's catch_warnings: filters and printer anew
+                logging.root.handlers.clear()
+                sys.unraisablehook = sys.__unraisablehook__
                 os.environ.clear()
                 os.environ.update(env)
                 os.chdir(cwd)
@@ -124,6 +135,8 @@ def _forked_cli(argv: list[str], args: list[str], cwd: Path, env: dict) -> subpr
                 try:
                     code = cli.main(args)
                 except SystemExit as exc:
+                    if exc.code is not None and not isinstance(exc.code, int):
+                        print(exc.code, file=sys.stderr)
                     code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             except BaseException:  # noqa: BLE001 - a traceback, exit 1, as the interpreter would
                 import traceback
@@ -137,19 +150,23 @@ def _forked_cli(argv: list[str], args: list[str], cwd: Path, env: dict) -> subpr
                 finally:
                     os._exit(code if isinstance(code, int) else 1)
         deadline = time.monotonic() + 600
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                raise subprocess.TimeoutExpired(argv, 600)
-            time.sleep(0.002)
+        try:
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(argv, 600)
+                time.sleep(0.002)
+        except BaseException:  # a timeout, or the test run interrupted: no child left behind
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise
         out.seek(0)
         err.seek(0)
-        return subprocess.CompletedProcess(argv, os.waitstatus_to_exitcode(status),
-                                           out.read().decode(), err.read().decode())
+        # as subprocess.run(text=True) reads them: universal newlines
+        text = [f.read().decode().replace("\r\n", "\n").replace("\r", "\n") for f in (out, err)]
+        return subprocess.CompletedProcess(argv, os.waitstatus_to_exitcode(status), *text)
 
 
 def load_fixture(conn: psycopg.Connection, case: str) -> None:
