@@ -235,9 +235,12 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
             row["peak_rss_mib"] = max(r["peak_rss_kib"] for r in rs) / 1024
             names = list(rs[0]["steps"])
             row["steps"] = {n: statistics.median(r["steps"].get(n, 0.0) for r in rs) for n in names}
-            # a check below 0.1 s in a run printed no line there: 0 for that run's median
+            # a check prints its own line only in runs where it took 0.1 s or more: the median
+            # of those runs, and in how many of them it did
             names = sorted({n for r in rs for n in r.get("checks", {})})
-            row["checks"] = {n: statistics.median(r["checks"].get(n, 0.0) for r in rs) for n in names}
+            row["checks"] = {n: statistics.median(r["checks"][n] for r in rs if n in r.get("checks", {}))
+                             for n in names}
+            row["checks_runs"] = {n: sum(n in r.get("checks", {}) for r in rs) for n in names}
         if approach == "floor":
             row["steps"] = {n: statistics.median(r["steps"][n] for r in rs) for n in rs[0]["steps"]}
         out[approach] = row
@@ -285,10 +288,13 @@ def table_lines(result: dict) -> list[str]:
     for name in ("floor", "keyshift", "keyshift_v7"):
         if name in s:
             lines.append(f"  {name} steps: " + ", ".join(f"{k} {v:.2f} s" for k, v in s[name]["steps"].items()))
-            # the median of a check that reached 0.1 s in fewer than half the runs is 0: left out
-            slow_checks = {k: v for k, v in s[name].get("checks", {}).items() if v > 0}
-            if slow_checks:
-                lines.append(f"  {name} checks: " + ", ".join(f"{k} {v:.2f} s" for k, v in slow_checks.items()))
+            slow = s[name].get("checks", {})
+            total = s[name]["runs"]
+            runs = s[name].get("checks_runs", {})
+            if slow:
+                lines.append(f"  {name} checks (>= 0.1 s): " + ", ".join(
+                    f"{k} {v:.2f} s" + (f" ({runs[k]} of {total} runs)" if runs.get(k, total) < total else "")
+                    for k, v in slow.items()))
     return lines
 
 

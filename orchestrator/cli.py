@@ -255,7 +255,7 @@ def cmd_migrate(args) -> int:
                                   before_commit=redis_step.mappings_before_commit(redis_jobs),
                                   **_safety_kwargs(args))
     except execute.ChecksFailed as exc:
-        for line in report.check_lines(exc.results):
+        for line in report.slow_check_lines(exc.results) + report.check_lines(exc.results):
             print(line)
         raise
     if outcome.nothing_to_do:
