@@ -2,11 +2,12 @@
 like ``python -m orchestrator`` as far as a test can see."""
 
 import logging
+import os
 import subprocess
 import sys
 import warnings
 
-from conftest import ROOT, run_keyshift
+from conftest import ROOT, _forked_cli
 
 from orchestrator import cli
 
@@ -26,13 +27,14 @@ def test_the_forked_cli_prints_what_a_new_interpreter_would(monkeypatch, tmp_pat
         logging.getLogger("keyshift.test").warning("logged")
         print("out", args)
         print("bad \udcff byte", file=sys.stderr)
-        print(sorted(k for k in ("KEYSHIFT_X", "DATABASE_URL") if k in __import__("os").environ))
-        print(__import__("os").getcwd())
+        print(sorted(k for k in ("KEYSHIFT_X", "DATABASE_URL") if k in os.environ))
+        print(os.getcwd())
         return 3
 
     monkeypatch.setattr(cli, "main", main)
-    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@nowhere/none")
-    result = run_keyshift("status", cwd=tmp_path, env={"KEYSHIFT_X": "1"})
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"KEYSHIFT_X": "1"}
+    # the forked path itself, also when KEYSHIFT_TEST_SPAWN=1 sends run_keyshift elsewhere
+    result = _forked_cli([sys.executable, "-m", "orchestrator", "status"], ["status"], tmp_path, env)
     assert result.returncode == 3
     assert result.stdout.splitlines() == ["out ['status']", "['KEYSHIFT_X']", str(tmp_path)]
     assert "UserWarning: careful" in result.stderr and "logged" in result.stderr, result.stderr
