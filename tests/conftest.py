@@ -211,8 +211,6 @@ def convert(dsn: str, migrations: Path, *tables: str, extra: tuple[str, ...] = (
 
 def pg_dump_schema(dsn: str, *extra: str) -> str:
     """pg_dump --schema-only of the user's objects: keyshift's registry and yoyo's tables left out."""
-    from orchestrator import cli, embedded
-
     return subprocess.run(
         [str(embedded.bindir() / "pg_dump"), "--schema-only", "--exclude-schema=keyshift",
          "--exclude-table=public._yoyo*", "--exclude-table=public.yoyo_lock", *extra, "-d", dsn],
