@@ -684,31 +684,33 @@ def test_table_row_without_mapping_is_reported_inside_migrate(conn, converted):
 
 
 
+#: A mapping row's new_id that is the key of no table row.
+STRAY = "6f9619ff-8b86-4d01-b42d-00c04fc964ff"
+
+
 def test_mapping_row_of_no_table_row_is_reported_inside_migrate(conn, converted):
     """With the mapping's constraints intact the check counts an inner join instead of a full
     join; a mapping row whose new_id is no key must still be found, and shown."""
-    stray = "6f9619ff-8b86-4d01-b42d-00c04fc964ff"
-    rows = in_transaction(conn, f"INSERT INTO {MAP} VALUES (999999, '{stray}')", "mapping_is_bijection.sql")
+    rows = in_transaction(conn, f"INSERT INTO {MAP} VALUES (999999, '{STRAY}')", "mapping_is_bijection.sql")
     assert {(r["problem"], r["rows"]) for r in rows} == {
         ("new_id that is no key of the table", 1), ("mapping row count differs from table row count", 1)
     }
-    assert [r["sample"] for r in rows if r["problem"].startswith("new_id")] == [stray]
+    assert [r["sample"] for r in rows if r["problem"].startswith("new_id")] == [STRAY]
 
 
 def test_a_duplicate_key_in_an_inheritance_child_does_not_let_the_counts_stand_for_the_join(conn, converted):
     """The parent's unique index does not cover a child table's rows, which a scan of the
     parent reads. A duplicated key there plus a stray mapping row keep all three counts equal
     (mapping rows = table rows = matched pairs), so only the full join tells them apart."""
-    stray = "6f9619ff-8b86-4d01-b42d-00c04fc964ff"
     corruption = (
         "CREATE TABLE public.custom_user_copy () INHERITS (public.custom_user);"
         "INSERT INTO public.custom_user_copy SELECT * FROM ONLY public.custom_user"
         f" WHERE id = (SELECT new_id FROM {MAP} WHERE old_id = 3);"
-        f"INSERT INTO {MAP} VALUES (999999, '{stray}')"
+        f"INSERT INTO {MAP} VALUES (999999, '{STRAY}')"
     )
     rows = in_transaction(conn, corruption, "mapping_is_bijection.sql")
     assert [(r["problem"], r["rows"], r["sample"]) for r in rows] == [
-        ("new_id that is no key of the table", 1, stray)], rows
+        ("new_id that is no key of the table", 1, STRAY)], rows
 
 # --- inside migrate: a corrupted conversion is refused, nothing committed ----------------
 
