@@ -118,6 +118,18 @@ class Plan:
         return [c for c in self.columns if c.table == table]
 
 
+def lock_order(plan: Plan) -> list[tuple[str, str]]:
+    """Every table the plan locks, in the one order it locks them: parents before children
+    (replace mode: every touched table; external mode: the targets, then the session tables).
+    The LOCK TABLE statement, the migrate and rollback lock-up-front, and the manifest all read
+    this list, never the text of a LOCK TABLE statement."""
+    if plan.options.mode == "external":
+        keys = [t.table.key for t in plan.targets] + [s.key for s in plan.sessions]
+    else:
+        keys = [t.key for t in plan.tables]
+    return list(dict.fromkeys(keys))
+
+
 def short_name(prefix: str, *parts: str) -> str:
     """A deterministic identifier within 63 bytes; a hash keeps truncated names unique."""
     raw = prefix + "__".join(parts)
