@@ -21,6 +21,10 @@
 --
 -- One row: one recorded foreign key that is missing, or whose definition now differs;
 -- `recorded_definition` and `current_definition` show both texts (current NULL = missing).
+--
+-- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
+-- applies-to: keyshift.converted_constraint
+-- skip-reason: no foreign key on a converted column was recorded
 WITH recorded AS (
     -- Plans that follow one another can each record the same foreign key: the newest record counts
     -- (plan ids are zero-padded numbers: the longest, then the greatest, is the newest).

@@ -14,6 +14,10 @@
 --
 -- One row: one converted table with keys of the wrong version or variant; `bad_keys` counts
 -- them and `sample_key` shows the smallest.
+--
+-- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
+-- applies-to: keyshift.converted_table
+-- skip-reason: no table was converted
 WITH target AS (
     SELECT
         ct.plan_id,

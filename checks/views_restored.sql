@@ -16,6 +16,10 @@
 -- search_path as the migration (the database default) when you run it by hand.
 --
 -- One row: one recorded view that is missing or different; `problem` says what differs.
+--
+-- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
+-- applies-to: keyshift.converted_view
+-- skip-reason: no view read a converted column
 WITH recorded AS (
     -- Plans that follow one another can each record the same view: the newest record counts
     -- (plan ids are zero-padded numbers: the longest, then the greatest, is the newest).

@@ -3,6 +3,26 @@
 Inside ``migrate`` the checks run on the migrating connection before COMMIT, each in a
 savepoint; standalone they run in a transaction that is always rolled back, so a check can
 never change the database.
+
+A check never passes without looking. Each file declares, in its leading comment block (the
+``--`` lines before the first other line, where yoyo reads its directives too), which rows
+of the keyshift registry it proves, and what to say when there are none::
+
+    -- applies-to: keyshift.converted_slug
+    -- skip-reason: no slug column was converted
+
+``applies-to`` names one table of the schema ``keyshift``, optionally followed by
+``where`` and conditions joined by ``and``, each one of::
+
+    COLUMN = VALUE          COLUMN <> VALUE          COLUMN is null
+    COLUMN in setting NAME  (VALUE is one of the comma-separated values of current_setting(NAME))
+
+Words are separated by spaces; names and values are bare words, never quoted. Before a check
+runs, the matching registry rows are counted (names as identifiers, values as bound
+parameters). None: the check is skipped with its reason and does not run. So each check
+reports ok (it looked and found nothing wrong), not ok (rows or an error) or skipped (there
+was nothing for it to look at). A file without both directives cannot be run: a new check
+cannot skip silently.
 """
 
 from __future__ import annotations
@@ -12,10 +32,87 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from orchestrator import CHECKS_DIR
+from orchestrator.errors import KeyshiftError, Refused
 
 SAMPLE_ROWS = 5
+
+#: The directives of a check file's leading comment block.
+APPLIES_TO = "-- applies-to:"
+SKIP_REASON = "-- skip-reason:"
+#: The only schema a check may declare it proves rows of.
+REGISTRY_SCHEMA = "keyshift"
+
+_FIX_DIRECTIVES = (
+    f"declare in its leading comment block which registry rows it proves, e.g. "
+    f"'{APPLIES_TO} keyshift.converted_table where mode = external' and "
+    f"'{SKIP_REASON} no table was given external ids' (orchestrator/checks.py describes the form)"
+)
+
+
+class ChecksUnusable(KeyshiftError):
+    """No check file was found, or one cannot be run as a check: nothing was checked."""
+
+
+class NothingToCheck(Refused):
+    """The database holds nothing for the checks to prove: nothing was checked."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition of an ``applies-to`` directive: ``column op value``."""
+
+    column: str
+    op: str  # "=", "<>", "is null", "in setting"
+    value: str | None = None
+
+    def composed(self) -> tuple[sql.Composable, tuple]:
+        col = sql.Identifier(self.column)
+        if self.op == "=":
+            return sql.SQL("{} = %s").format(col), (self.value,)
+        if self.op == "<>":
+            return sql.SQL("{} <> %s").format(col), (self.value,)
+        if self.op == "is null":
+            return sql.SQL("{} IS NULL").format(col), ()
+        # The same reading of the setting as the checks that filter on it.
+        return (sql.SQL("{} = any(string_to_array(coalesce(current_setting(%s, TRUE), ''), ','))").format(col),
+                (self.value,))
+
+
+@dataclass(frozen=True)
+class AppliesTo:
+    """The registry rows a check proves: rows of keyshift.<table> meeting every condition."""
+
+    table: str
+    conditions: tuple[Condition, ...] = ()
+    text: str = ""  # as the file writes it
+
+    def count(self, conn: psycopg.Connection) -> int | None:
+        """How many registry rows the check proves; None when the registry table does not exist."""
+        exists = conn.execute("SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL",
+                              (REGISTRY_SCHEMA, self.table)).fetchone()[0]
+        if not exists:
+            return None
+        query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(REGISTRY_SCHEMA, self.table))
+        params: tuple = ()
+        if self.conditions:
+            parts = [c.composed() for c in self.conditions]
+            query = sql.SQL("{} WHERE {}").format(query, sql.SQL(" AND ").join(p for p, _ in parts))
+            params = tuple(v for _, values in parts for v in values)
+        return conn.execute(query, params).fetchone()[0]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check file, read once: its text is what runs."""
+
+    name: str  # checks/<file>.sql, as reported
+    path: Path
+    text: str
+    applies_to: AppliesTo
+    skip_reason: str
 
 
 @dataclass
@@ -25,15 +122,31 @@ class CheckResult:
     rows: list[tuple] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    #: Why the check did not run (no registry row for it to prove); None when it ran.
+    skipped: str | None = None
+    #: How many registry rows the check proved (its applies-to count).
+    subjects: int = 0
 
     @property
     def ok(self) -> bool:
+        """No violation: it ran and returned nothing, or it was skipped (which fails nothing
+        but proves nothing either; see :func:`proved_anything`)."""
         return self.error is None and not self.rows
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return "error"
+        if self.rows:
+            return "not ok"
+        return "skipped" if self.skipped is not None else "ok"
 
     def as_json(self) -> dict:
         return {
             "check": self.name,
-            "status": "ok" if self.ok else ("error" if self.error else "not ok"),
+            "status": self.status,
+            "reason": self.skipped,
+            "subjects": self.subjects,
             "rows": len(self.rows),
             "error": self.error,
             "seconds": round(self.seconds, 3),
@@ -45,25 +158,127 @@ def _plain(v):
     return v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
 
 
+def proved_anything(results: list[CheckResult]) -> bool:
+    """At least one check ran: a run where every check was skipped is no pass."""
+    return any(r.skipped is None for r in results)
+
+
+def passed(results: list[CheckResult]) -> bool:
+    return proved_anything(results) and all(r.ok for r in results)
+
+
 def check_files(checks_dir: Path = CHECKS_DIR) -> list[Path]:
     return sorted(checks_dir.glob("*.sql"))
 
 
+def leading_comments(text: str) -> list[str]:
+    """The ``--`` lines a file starts with, up to its first other line."""
+    block = []
+    for line in text.splitlines():
+        if not line.startswith("--"):
+            break
+        block.append(line.rstrip())
+    return block
+
+
+def _unreadable(name: str, line: str, why: str) -> ChecksUnusable:
+    return ChecksUnusable(f"check file {name}", f"cannot read {line.strip()!r}: {why}", _FIX_DIRECTIVES)
+
+
+def parse_applies_to(name: str, line: str) -> AppliesTo:
+    """``-- applies-to: keyshift.TABLE [where COND [and COND ...]]`` -> AppliesTo."""
+    words = line[len(APPLIES_TO):].split()
+    if not words:
+        raise _unreadable(name, line, "it names no registry table")
+    schema, dot, table = words[0].partition(".")
+    if not dot or schema != REGISTRY_SCHEMA or not table or "." in table:
+        raise _unreadable(name, line, f"{words[0]!r} is not a table of the schema {REGISTRY_SCHEMA} (keyshift.TABLE)")
+    rest = words[1:]
+    if not rest:
+        return AppliesTo(table, (), " ".join(words))
+    if rest[0] != "where" or len(rest) == 1:
+        raise _unreadable(name, line, "after the table comes nothing, or 'where' and conditions")
+    groups: list[list[str]] = [[]]
+    for word in rest[1:]:
+        if word == "and":
+            groups.append([])
+        else:
+            groups[-1].append(word)
+    conditions = []
+    for g in groups:
+        if len(g) == 3 and g[1] in ("=", "<>"):
+            conditions.append(Condition(g[0], g[1], g[2]))
+        elif len(g) == 3 and g[1:] == ["is", "null"]:
+            conditions.append(Condition(g[0], "is null"))
+        elif len(g) == 4 and g[1:3] == ["in", "setting"]:
+            conditions.append(Condition(g[0], "in setting", g[3]))
+        else:
+            raise _unreadable(name, line, f"the condition {' '.join(g)!r} is none of 'COLUMN = VALUE', "
+                                          "'COLUMN <> VALUE', 'COLUMN is null', 'COLUMN in setting NAME'")
+    return AppliesTo(table, tuple(conditions), " ".join(words))
+
+
+def load_check(path: Path) -> Check:
+    name = f"checks/{path.name}"
+    text = path.read_text()
+    applies, reasons = [], []
+    for line in leading_comments(text):
+        if line.startswith(APPLIES_TO):
+            applies.append(line)
+        elif line.startswith(SKIP_REASON):
+            reasons.append(line[len(SKIP_REASON):].strip())
+    if len(applies) != 1:
+        why = "has no" if not applies else f"has {len(applies)}"
+        raise ChecksUnusable(f"check file {name}",
+                             f"{why} '{APPLIES_TO}' line in its leading comment block (it needs exactly one)",
+                             _FIX_DIRECTIVES)
+    if len(reasons) != 1 or not reasons[0]:
+        raise ChecksUnusable(f"check file {name}",
+                             f"needs exactly one non-empty '{SKIP_REASON}' line in its leading comment block",
+                             _FIX_DIRECTIVES)
+    return Check(name, path, text, parse_applies_to(name, applies[0]), reasons[0])
+
+
+def load(checks_dir: Path = CHECKS_DIR) -> list[Check]:
+    """Every check file of ``checks_dir`` with its directives; refuses when there is none, or
+    when one cannot be run as a check."""
+    files = check_files(checks_dir) if checks_dir.is_dir() else []
+    if not files:
+        state = "holds no check file (*.sql)" if checks_dir.is_dir() else "does not exist"
+        raise ChecksUnusable(f"checks directory {checks_dir}", f"{state}, so nothing can be checked",
+                             "reinstall keyshift (checks/ travels inside the package), or point --checks at "
+                             "the directory that holds the check files")
+    return [load_check(p) for p in files]
+
+
 def run(conn: psycopg.Connection, checks_dir: Path = CHECKS_DIR) -> list[CheckResult]:
-    """Run every check on ``conn``, which must be inside a transaction (savepoint per check)."""
+    """Run every check on ``conn``, which must be inside a transaction (savepoint per check).
+
+    Raises ChecksUnusable when there is no check file or one lacks its directives."""
+    return run_checks(conn, load(checks_dir))
+
+
+def run_checks(conn: psycopg.Connection, loaded: list[Check]) -> list[CheckResult]:
     results = []
-    for path in check_files(checks_dir):
-        name = f"checks/{path.name}"
+    for check in loaded:
         t0 = time.monotonic()
         try:
             with conn.transaction():  # a savepoint: a failing check does not poison the others
+                subjects = check.applies_to.count(conn)
+                if not subjects:
+                    reason = check.skip_reason
+                    if subjects is None:
+                        reason += f" ({REGISTRY_SCHEMA}.{check.applies_to.table} does not exist)"
+                    results.append(CheckResult(check.name, skipped=reason, seconds=time.monotonic() - t0))
+                    continue
                 with conn.cursor() as cur:
-                    cur.execute(path.read_text())
+                    cur.execute(check.text)
                     columns = [d.name for d in cur.description] if cur.description else []
                     rows = cur.fetchall() if cur.description else []
-            results.append(CheckResult(name, columns, rows, seconds=time.monotonic() - t0))
+            results.append(CheckResult(check.name, columns, rows, seconds=time.monotonic() - t0, subjects=subjects))
         except psycopg.Error as exc:
-            results.append(CheckResult(name, error=str(exc).strip().splitlines()[0], seconds=time.monotonic() - t0))
+            results.append(CheckResult(check.name, error=str(exc).strip().splitlines()[0],
+                                       seconds=time.monotonic() - t0))
     return results
 
 
@@ -71,9 +286,32 @@ def registry_exists(conn: psycopg.Connection) -> bool:
     return conn.execute("SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]
 
 
-def run_standalone(conn: psycopg.Connection, checks_dir: Path = CHECKS_DIR) -> list[CheckResult]:
-    """Run every check in a transaction that is rolled back afterwards."""
+def refuse_unless_converted(conn: psycopg.Connection, where: str = "") -> None:
+    """NothingToCheck unless the registry records at least one conversion."""
+    obj = "keyshift registry keyshift.converted_table" + (f" in {where}" if where else "")
+    fix = "check --dsn (or DATABASE_URL); keyshift check proves conversions made by keyshift migrate"
+    if not registry_exists(conn):
+        raise NothingToCheck(obj, "does not exist: nothing was converted in this database", fix)
+    if not conn.execute("SELECT EXISTS (SELECT FROM keyshift.converted_table)").fetchone()[0]:
+        raise NothingToCheck(obj, "records no conversion (none was applied, or every one was rolled back)", fix)
+
+
+def run_standalone(conn: psycopg.Connection, checks_dir: Path = CHECKS_DIR, where: str = "") -> list[CheckResult]:
+    """Run every check in a transaction that is rolled back afterwards.
+
+    Raises ChecksUnusable (no usable check file) or NothingToCheck (nothing was converted in
+    this database) before any check runs."""
+    loaded = load(checks_dir)
     with conn.transaction(force_rollback=True):
-        if not registry_exists(conn):
-            return [CheckResult(f"checks/{p.name}") for p in check_files(checks_dir)]
-        return run(conn, checks_dir)
+        refuse_unless_converted(conn, where)
+        return run_checks(conn, loaded)
+
+
+def nothing_proved(results: list[CheckResult], where: str = "") -> NothingToCheck:
+    """The error of a run in which every check was skipped."""
+    return NothingToCheck(
+        "keyshift check" + (f" on {where}" if where else ""),
+        f"every one of the {len(results)} checks was skipped (none applies to what the keyshift registry "
+        "records), so nothing was proven",
+        "read the reasons above; check --dsn, and run the check files shipped with keyshift",
+    )

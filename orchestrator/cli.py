@@ -1,7 +1,8 @@
 """The keyshift command (DESIGN.md §2): plan, migrate, check, rollback, status.
 
 Exit codes: 0 done or nothing to do; 1 failed (nothing changed); 3 plan refused (nothing
-written). Every error is one line naming the object, the reason and the fix.
+written) or nothing to check; 4 keyshift check found no usable check file. Every error is one
+line naming the object, the reason and the fix.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import psycopg
 from orchestrator import CHECKS_DIR, DEFAULT_MIGRATIONS, catalog, checks, drift, dsn as dsnmod, execute, plan as planmod
 from orchestrator import external, safety
 from orchestrator import render as rendermod, report
-from orchestrator.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, KeyshiftError, Refused
+from orchestrator.errors import EXIT_FAILED, EXIT_NO_CHECKS, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, KeyshiftError, Refused
 
 
 def parse_qualified(text: str, what: str = "--table", parts: int = 2) -> tuple[str, ...]:
@@ -271,15 +272,33 @@ def cmd_migrate(args) -> int:
     return redis_step.run_after_commit(dsn, redis_url, redis_jobs, args.redis_action, args.redis_batch)
 
 
+#: keyshift check's exit codes, as its --help prints them.
+CHECK_EXIT_CODES = f"""exit codes:
+  {EXIT_OK}  every check that applies passed (skipped ones proved nothing and fail nothing)
+  {EXIT_FAILED}  a check returned rows or could not run (or the database cannot be reached)
+  {EXIT_REFUSED}  nothing to check: the keyshift registry (keyshift.converted_table) does not exist
+     or records no conversion, or every check was skipped
+  {EXIT_NO_CHECKS}  no check file was found, or one lacks its '-- applies-to:' / '-- skip-reason:' lines
+Each check prints ok, not ok (N rows) with the first rows, or skipped (why): a check is
+skipped when the registry holds no row of what it proves (its '-- applies-to:' line)."""
+
+
 def cmd_check(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
-    with dsnmod.connect(dsn) as conn:
-        results = checks.run_standalone(conn, Path(args.checks))
+    where = dsnmod.describe(dsn)
+    try:
+        with dsnmod.connect(dsn) as conn:
+            results = checks.run_standalone(conn, Path(args.checks), where)
+    except checks.ChecksUnusable as exc:
+        exc.exit_code = EXIT_NO_CHECKS
+        raise
     if args.json:
         print(report.checks_json(results))
     else:
         for line in report.check_lines(results):
             print(line)
+    if not checks.proved_anything(results):
+        raise checks.nothing_proved(results, where)
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
 
@@ -515,7 +534,8 @@ def parser() -> argparse.ArgumentParser:
     redis_step.add_migrate_options(sp)
     sp.set_defaults(func=cmd_migrate)
 
-    sp = common(sub.add_parser("check", help="run checks/*.sql"), migrations=False)
+    sp = common(sub.add_parser("check", help="run checks/*.sql", epilog=CHECK_EXIT_CODES,
+                               formatter_class=argparse.RawDescriptionHelpFormatter), migrations=False)
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--checks", default=str(CHECKS_DIR), help=argparse.SUPPRESS)
     sp.set_defaults(func=cmd_check)

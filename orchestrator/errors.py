@@ -7,6 +7,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_REFUSED = 3
+#: keyshift check: no check file was found, or one cannot be run as a check.
+EXIT_NO_CHECKS = 4
 
 
 class KeyshiftError(Exception):

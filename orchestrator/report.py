@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 
-from orchestrator.checks import SAMPLE_ROWS, CheckResult
+from orchestrator.checks import SAMPLE_ROWS, CheckResult, passed
 
 
 def check_lines(results: list[CheckResult]) -> list[str]:
+    """Per check ``ok``, ``not ok (N rows)``, ``not ok (error)`` or ``skipped (why)``, then a summary."""
     lines = []
     width = max((len(r.name) for r in results), default=0) + 1
     for r in results:
         dots = "." * (width - len(r.name) + 2)
-        if r.ok:
+        if r.status == "skipped":
+            lines.append(f"{r.name} {dots} skipped ({r.skipped})")
+        elif r.ok:
             lines.append(f"{r.name} {dots} ok")
         elif r.error:
             lines.append(f"{r.name} {dots} not ok (error)")
@@ -25,8 +28,9 @@ def check_lines(results: list[CheckResult]) -> list[str]:
             if len(r.rows) > SAMPLE_ROWS:
                 lines.append(f"    ... {len(r.rows) - SAMPLE_ROWS} more")
     failed = sum(not r.ok for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
     lines.append(
-        f"{len(results)} checks, {len(results) - failed} ok, {failed} not ok"
+        f"{len(results)} checks, {len(results) - failed - skipped} ok, {failed} not ok, {skipped} skipped"
     )
     return lines
 
@@ -42,5 +46,5 @@ def slow_check_lines(results: list[CheckResult]) -> list[str]:
 
 def checks_json(results: list[CheckResult]) -> str:
     return json.dumps(
-        {"checks": [r.as_json() for r in results], "ok": all(r.ok for r in results)}, indent=2
+        {"checks": [r.as_json() for r in results], "ok": passed(results)}, indent=2
     )
