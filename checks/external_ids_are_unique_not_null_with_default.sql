@@ -20,7 +20,7 @@
 --
 -- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.converted_table where mode = external
--- skip-reason: no table was given external ids (no plan in external mode)
+-- skip-reason: no table was given external ids
 WITH target AS (
     SELECT
         ct.plan_id,

@@ -18,7 +18,7 @@
 --
 -- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.converted_table where mode <> external
--- skip-reason: no key was replaced by a uuid (every converted table is in external mode)
+-- skip-reason: no key was replaced by a uuid: every converted table is in external mode
 WITH target AS (
     SELECT
         ct.plan_id,

@@ -47,7 +47,7 @@
 --
 -- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.converted_table where mode <> external and map_dropped_at is null
--- skip-reason: no mapping table is kept (external mode keeps none; keyshift drop-map retired the others)
+-- skip-reason: no mapping table is kept: external mode keeps none, keyshift drop-map retired the others
 WITH target AS (
     SELECT
         ct.plan_id,

@@ -19,7 +19,7 @@
 --
 -- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.converted_column
--- skip-reason: no column was converted to uuid (every converted table is in external mode)
+-- skip-reason: no column was converted to uuid: every converted table is in external mode
 WITH converted AS (
     SELECT
         cc.plan_id,

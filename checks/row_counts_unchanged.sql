@@ -19,7 +19,7 @@
 --
 -- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.fingerprint where plan_id in setting keyshift.checking_plans
--- skip-reason: no plan is being applied (keyshift migrate checks this claim before COMMIT)
+-- skip-reason: no plan is being applied; keyshift migrate checks this claim before COMMIT
 WITH recorded AS (
     SELECT
         f.plan_id,

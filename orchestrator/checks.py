@@ -228,9 +228,8 @@ def load_check(path: Path) -> Check:
         elif line.startswith(SKIP_REASON):
             reasons.append(line[len(SKIP_REASON):].strip())
     if len(applies) != 1:
-        why = "has no" if not applies else f"has {len(applies)}"
-        raise ChecksUnusable(f"check file {name}",
-                             f"{why} '{APPLIES_TO}' line in its leading comment block (it needs exactly one)",
+        why = f"has no '{APPLIES_TO}' line" if not applies else f"has {len(applies)} '{APPLIES_TO}' lines"
+        raise ChecksUnusable(f"check file {name}", f"{why} in its leading comment block (it needs exactly one)",
                              _FIX_DIRECTIVES)
     if len(reasons) != 1 or not reasons[0]:
         raise ChecksUnusable(f"check file {name}",
@@ -268,7 +267,7 @@ def run_checks(conn: psycopg.Connection, loaded: list[Check]) -> list[CheckResul
                 if not subjects:
                     reason = check.skip_reason
                     if subjects is None:
-                        reason += f" ({REGISTRY_SCHEMA}.{check.applies_to.table} does not exist)"
+                        reason += f"; {REGISTRY_SCHEMA}.{check.applies_to.table} does not exist"
                     results.append(CheckResult(check.name, skipped=reason, seconds=time.monotonic() - t0))
                     continue
                 with conn.cursor() as cur:
@@ -289,9 +288,9 @@ def registry_exists(conn: psycopg.Connection) -> bool:
 def refuse_unless_converted(conn: psycopg.Connection, where: str = "") -> None:
     """NothingToCheck unless the registry records at least one conversion."""
     obj = "keyshift registry keyshift.converted_table" + (f" in {where}" if where else "")
-    fix = "check --dsn (or DATABASE_URL); keyshift check proves conversions made by keyshift migrate"
+    fix = "check --dsn (or DATABASE_URL): there is nothing to check until keyshift migrate converts a table here"
     if not registry_exists(conn):
-        raise NothingToCheck(obj, "does not exist: nothing was converted in this database", fix)
+        raise NothingToCheck(obj, "does not exist, so nothing was converted in this database", fix)
     if not conn.execute("SELECT EXISTS (SELECT FROM keyshift.converted_table)").fetchone()[0]:
         raise NothingToCheck(obj, "records no conversion (none was applied, or every one was rolled back)", fix)
 

@@ -45,9 +45,9 @@ MAP = "keyshift.map_public__custom_user"
 SCALE = 30
 #: What ``keyshift check`` skips after seed000's custom_user alone was converted, and why.
 SKIPPED_ON_SEED000 = {
-    "external_ids_are_unique_not_null_with_default.sql": "no table was given external ids (no plan in external mode)",
-    "row_counts_unchanged.sql": "no plan is being applied (keyshift migrate checks this claim before COMMIT)",
-    "rows_unchanged_through_mapping.sql": "no plan is being applied (keyshift migrate checks this claim before COMMIT)",
+    "external_ids_are_unique_not_null_with_default.sql": "no table was given external ids",
+    "row_counts_unchanged.sql": "no plan is being applied; keyshift migrate checks this claim before COMMIT",
+    "rows_unchanged_through_mapping.sql": "no plan is being applied; keyshift migrate checks this claim before COMMIT",
     "slugs_are_unique_base62.sql": "no slug column was converted",
     "views_restored.sql": "no view read a converted column",
 }

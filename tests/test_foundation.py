@@ -100,7 +100,8 @@ def test_failed_check_leaves_database_exactly_as_before(dsn, conn, tmp_path):
     load_seed000(conn, scale=100)
     checks = tmp_path / "checks"
     checks.mkdir()
-    (checks / "always_fails.sql").write_text("SELECT 'planted' AS fault, 42 AS n;\n")
+    (checks / "always_fails.sql").write_text("-- applies-to: keyshift.converted_table\n-- skip-reason: none\n"
+                                             "SELECT 'planted' AS fault, 42 AS n;\n")
     plan = keyshift(dsn, "plan", "--table", "public.custom_user", migrations=tmp_path / "m")
     assert plan.returncode == 0, plan.stderr
     schema_before, data_before, seq_before = schema_dump(dsn), data_dump(conn), sequences(conn)

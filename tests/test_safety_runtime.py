@@ -30,7 +30,8 @@ from orchestrator import CHECKS_DIR, embedded
 
 HOOK = 4242
 HOOK_SQL = f"\nSELECT pg_advisory_xact_lock({HOOK});\n"
-HOOK_CHECK = (f"SELECT 'hook' AS fault FROM (SELECT pg_advisory_xact_lock({HOOK})::text AS v) AS h "
+HOOK_CHECK = ("-- applies-to: keyshift.converted_table\n-- skip-reason: none\n"
+              f"SELECT 'hook' AS fault FROM (SELECT pg_advisory_xact_lock({HOOK})::text AS v) AS h "
               "WHERE h.v <> '';\n")
 APP_NAME = "keyshift migrate"
 
