@@ -140,6 +140,17 @@ def _names(cls: str, plain: frozenset[str] = frozenset()) -> dict[str, str]:
 # --- the schema ---------------------------------------------------------------------------
 
 
+@pytest.fixture
+def cluster_roles(conn):
+    """Names of the roles a test creates: roles belong to the cluster, not to the test's
+    database, so each is dropped after the test with whatever it owns or was granted there."""
+    names: list[str] = []
+    yield names
+    for role in ["mallory", *names]:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+            conn.execute(sql.SQL("DROP OWNED BY {0}; DROP ROLE {0}").format(sql.Identifier(role)))
+
+
 def _victim(conn: psycopg.Connection, role_names: list[str]) -> None:
     """The targets of the attacks: table public.victim with rows, and role mallory."""
     for role in ["mallory", *role_names]:
@@ -426,14 +437,16 @@ def _log_position(conn) -> int:
 
 def _roles(conn) -> list:
     """Every role and its attributes (not its password), memberships and settings."""
-    return conn.execute("""
+    cur = conn.execute("""
         SELECT a.rolname, a.rolsuper, a.rolinherit, a.rolcreaterole, a.rolcreatedb, a.rolcanlogin,
                a.rolreplication, a.rolbypassrls, a.rolconnlimit, a.rolvaliduntil, a.rolpassword IS NULL,
                ARRAY(SELECT format('%s<%s:%s', pg_get_userbyid(m.member), pg_get_userbyid(m.grantor), m.admin_option)
                      FROM pg_auth_members AS m WHERE m.roleid = a.oid ORDER BY 1),
                ARRAY(SELECT array_to_string(s.setconfig, ',') FROM pg_db_role_setting AS s
                      WHERE s.setrole = a.oid ORDER BY 1)
-        FROM pg_authid AS a ORDER BY a.rolname""").fetchall()
+        FROM pg_authid AS a ORDER BY a.rolname""")
+    _COLUMNS["role"] = [d.name for d in cur.description]
+    return cur.fetchall()
 
 
 # --- the catalog fingerprint ------------------------------------------------------------------
@@ -525,7 +538,8 @@ _FACTS = {
     "default privileges": f"""
         SELECT coalesce(n.nspname, '(database)'), 'default acl', pg_get_userbyid(d.defaclrole), d.defaclobjtype,
                {_ACL.format('d.defaclacl')}
-        FROM pg_default_acl AS d LEFT JOIN pg_namespace AS n ON n.oid = d.defaclnamespace""",
+        FROM pg_default_acl AS d LEFT JOIN pg_namespace AS n ON n.oid = d.defaclnamespace
+        WHERE n.nspname IS DISTINCT FROM 'keyshift'""",
     "event trigger": """
         SELECT '(database)', 'event trigger ' || e.evtname, e.evtevent, e.evtenabled, e.evtfoid::regproc::text,
                e.evttags, pg_get_userbyid(e.evtowner)
@@ -567,9 +581,17 @@ def _rows_of_every_table(conn) -> list[tuple]:
 def fingerprint(conn) -> dict[str, list[tuple]]:
     """Structure, privileges, comments and data of every object in the database outside schema
     keyshift and yoyo's tables, by name."""
-    facts = {k: sorted(conn.execute(q).fetchall(), key=repr) for k, q in _FACTS.items()}
+    facts = {}
+    for kind, query in _FACTS.items():
+        cur = conn.execute(query)
+        _COLUMNS[kind] = [d.name for d in cur.description]
+        facts[kind] = sorted(cur.fetchall(), key=repr)
     facts["data"] = sorted(_rows_of_every_table(conn), key=repr)
     return facts
+
+
+#: The column names of each kind of fact, to show which value of a row changed.
+_COLUMNS: dict[str, list[str]] = {"data": ["schema", "relation", "what", "name or count", "value"]}
 
 
 def _outside(facts: dict[str, list[tuple]], plan_rels: set[tuple[str, str]]) -> dict[str, list[tuple]]:
@@ -577,12 +599,24 @@ def _outside(facts: dict[str, list[tuple]], plan_rels: set[tuple[str, str]]) -> 
 
 
 def _differences(before: dict, after: dict) -> list[str]:
+    """Readable differences: a row whose first three values (where it belongs, its name) are
+    found on both sides shows only the values that changed; others show as gone or new."""
     out = []
     for kind in before:
         gone = [r for r in before[kind] if r not in after[kind]]
         new = [r for r in after[kind] if r not in before[kind]]
-        out += [f"{kind} changed: {r!r}" for r in gone]
-        out += [f"{kind} is now:  {r!r}" for r in new]
+        for r in gone:
+            width = 1 if kind == "role" else 3
+            same = [x for x in new if x[:width] == r[:width]]
+            if len(same) == 1:
+                new.remove(same[0])
+                names = _COLUMNS.get(kind, [])
+                changed = [f"{names[i] if i < len(names) else i}: {a!r} -> {b!r}"
+                           for i, (a, b) in enumerate(zip(r, same[0])) if a != b]
+                out.append(f"{kind} {r[:width]!r} changed: {'; '.join(changed)}")
+            else:
+                out.append(f"{kind} gone: {r!r}")
+        out += [f"{kind} new: {r!r}" for r in new]
     return out
 
 
@@ -618,7 +652,8 @@ def _named_in(line: str, n: dict[str, str]) -> set[str]:
     out = set()
     for key, (_tag, label) in KINDS.items():
         name = _clip(n[key])
-        for form in {name, repr(name)[1:-1], ascii(name)[1:-1]}:
+        escaped = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in name)
+        for form in {name, repr(name)[1:-1], ascii(name)[1:-1], escaped}:
             if re.search(r"(?<![A-Za-z0-9_])" + re.escape(form), line):
                 out.add(label)
     return out
@@ -726,12 +761,13 @@ class Run:
 
 
 @pytest.mark.parametrize("cls", list(CLASSES))
-def test_hostile_names_cannot_make_keyshift_run_anything_but_its_plan(dsn, conn, tmp_path, cls):
+def test_hostile_names_cannot_make_keyshift_run_anything_but_its_plan(dsn, conn, cluster_roles, tmp_path, cls):
     """Every name kind carries the class's attack; see the module's docstring for what must hold."""
     spec = CLASSES[cls]
     labels = {label for _tag, label in KINDS.values()}
     roles = [r for plain in (frozenset(), frozenset(labels)) for k, r in _names(cls, plain).items()
              if k in ("role", "owner")]
+    cluster_roles += roles
     _victim(conn, roles)
     _install_oracle(conn)
     refused: set[str] = set()
@@ -772,12 +808,13 @@ def test_hostile_names_cannot_make_keyshift_run_anything_but_its_plan(dsn, conn,
     assert not problems, f"[{cls}] " + "\n".join(problems)
 
 
-def test_the_oracle_sees_every_kind_of_harm_an_injection_could_do(dsn, conn):
+def test_the_oracle_sees_every_kind_of_harm_an_injection_could_do(dsn, conn, cluster_roles):
     """The watch above can fail: DDL on an object outside the plan (altered, commented, dropped
     along with its dependents), a changed role, changed rows or grants of an untouched table are
     each reported; DDL on the plan's own tables is not."""
     n = _names("plain")
-    _victim(conn, [n["role"], n["owner"]])
+    cluster_roles += [n["role"], n["owner"]]
+    _victim(conn, cluster_roles)
     _install_oracle(conn)
     _build(conn, n)
     run = Run(dsn, conn, n, Path("unused"))
