@@ -456,7 +456,7 @@ def _roles(conn) -> list:
 
 _ACL = "ARRAY(SELECT format('%s>%s:%s:%s', pg_get_userbyid(x.grantor), " \
        "CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END, x.privilege_type, " \
-       "x.is_grantable) FROM aclexplode({}) AS x ORDER BY 1)"
+       "x.is_grantable) FROM aclexplode({}) AS x ORDER BY 1) AS acl"
 
 _USER_NS = ("n.nspname NOT IN ('pg_catalog', 'information_schema', 'keyshift', 'pg_toast') "
             "AND n.nspname !~ '^pg_(toast_)?temp_'")
@@ -827,9 +827,9 @@ def test_the_oracle_sees_every_kind_of_harm_an_injection_could_do(dsn, conn, clu
         ("ALTER TABLE public.victim ADD COLUMN x int", ("DDL outside the plan", "public.victim")),
         ("DROP TABLE public.victim", ("DDL outside the plan", "DROP TABLE")),
         ("ALTER ROLE mallory SUPERUSER", ("roles changed", "mallory")),
-        ("GRANT ALL ON public.victim TO mallory", ("relation changed", "mallory:TRUNCATE")),
+        ("GRANT ALL ON public.victim TO mallory", ("relation ('public', 'victim', 'r') changed: acl", "mallory:TRUNCATE")),
         (sql.SQL("UPDATE {} SET {} = 'changed'").format(sql.Identifier(s, n["untouched"]), sql.Identifier(n["note"])),
-         ("data changed", n["untouched"])),
+         ("data (", n["untouched"])),
         (sql.SQL("COMMENT ON FUNCTION {}(integer) IS 'x'").format(sql.Identifier(s, n["untouched_fn"])),
          ("DDL outside the plan", n["untouched_fn"])),
         (sql.SQL("DROP TABLE {}").format(sql.Identifier(s, n["untouched"])), ("DDL outside the plan", "DROP TABLE")),
