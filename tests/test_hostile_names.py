@@ -701,7 +701,8 @@ class Run:
     def watch(self, step: str, full: bool) -> None:
         """Nothing but the plan touched since the last step; with ``full``, everything is as at the start."""
         conn = self.conn
-        self.problems += [f"{step}: DDL outside the plan: {b}" for b in _ddl_outside_plan(conn, self.ddl_rels, self.mark)]
+        outside = _ddl_outside_plan(conn, self.ddl_rels, self.mark)
+        self.problems += [f"{step}: DDL outside the plan: {b}" for b in outside]
         self.mark = _log_position(conn)
         roles = _roles(conn)
         if roles != self.roles:
@@ -780,6 +781,7 @@ def test_hostile_names_cannot_make_keyshift_run_anything_but_its_plan(dsn, conn,
         if attempt == 0 and spec["tokens"]:
             assert len(hostile) >= 12, (cls, sorted(hostile))  # the attack reached the catalog
         run = Run(dsn, conn, n, tmp_path / f"m{attempt}")
+        assert conn.execute("SELECT to_regclass(%s) IS NOT NULL", (run.table,)).fetchone()[0], run.table
         planned = run.plan()
         problems += run.problems
         if planned.returncode == 3:
@@ -801,6 +803,8 @@ def test_hostile_names_cannot_make_keyshift_run_anything_but_its_plan(dsn, conn,
             outcome = run.outcome + (f" ({len(run.problems)} problems)" if run.problems else "")
             if refused:
                 outcome += f" once {', '.join(sorted(refused))} had plain names (refused at plan)"
+        else:
+            outcome = f"plan exited {planned.returncode}"
         break
     exercised = len(refused | hostile) * len(spec["tokens"])
     TOTAL.append(exercised)
@@ -827,7 +831,8 @@ def test_the_oracle_sees_every_kind_of_harm_an_injection_could_do(dsn, conn, clu
         ("ALTER TABLE public.victim ADD COLUMN x int", ("DDL outside the plan", "public.victim")),
         ("DROP TABLE public.victim", ("DDL outside the plan", "DROP TABLE")),
         ("ALTER ROLE mallory SUPERUSER", ("roles changed", "mallory")),
-        ("GRANT ALL ON public.victim TO mallory", ("relation ('public', 'victim', 'r') changed: acl", "mallory:TRUNCATE")),
+        ("GRANT ALL ON public.victim TO mallory",
+         ("relation ('public', 'victim', 'r') changed: acl", "mallory:TRUNCATE")),
         (sql.SQL("UPDATE {} SET {} = 'changed'").format(sql.Identifier(s, n["untouched"]), sql.Identifier(n["note"])),
          ("data (", n["untouched"])),
         (sql.SQL("COMMENT ON FUNCTION {}(integer) IS 'x'").format(sql.Identifier(s, n["untouched_fn"])),
