@@ -283,7 +283,7 @@ def status_lines(dsn: str, migrations_dir: Path) -> tuple[list[str], list[str]]:
             rec = manifestmod.read(migrations_dir, pid)
             ours = [m for m in pending if plan_id_of(m.id) == pid]
             if rec is None:
-                lines.append(f"UNVERIFIED plan {pid} ({ours[0].id} ...: no manifest {manifestmod.file_name(pid)}; "
+                lines.append(f"UNVERIFIED plan {pid} (no manifest {manifestmod.file_name(pid)}; "
                              "migrate refuses it: plan it again)")
                 continue
             for m in ours:

@@ -151,6 +151,18 @@ def _refuse_edited(manifests: dict, files: list[tuple[str, Path]], accept: bool,
     return [(manifests[pid], paths) for pid, paths in to_record.items()]
 
 
+def _record_accepted(to_record: list, notice=None) -> None:
+    """After COMMIT: the files that ran as edited (--accept-edited) are the plan now. A
+    manifest that cannot be rewritten is said on stderr; what committed stays committed."""
+    for found, paths in to_record:
+        try:
+            found.record(paths)
+        except OSError as exc:
+            (notice or _to_stderr)(f"plan manifest {found.path}: could not record "
+                                   f"{', '.join(p.name for p in paths)} as run ({exc}); the migration is "
+                                   "committed; pass --accept-edited to rollback for these files")
+
+
 def _validate(paths_and_texts: list[tuple[Path, str | None]]) -> None:
     """PostgreSQL's parser over every file that will run, before the transaction opens."""
     for path, text in paths_and_texts:
@@ -236,8 +248,7 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
     finally:
         _end_run(backend)
         backend.connection.close()
-    for found, paths in to_record:  # committed: the files as run are the plan now
-        found.record(paths)
+    _record_accepted(to_record, notice)
     outcome.seconds = time.monotonic() - started
     return outcome
 
@@ -388,8 +399,7 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
     finally:
         _end_run(backend)
         backend.connection.close()
-    for found, paths in to_record:
-        found.record(paths)
+    _record_accepted(to_record, notice)
     outcome.seconds = time.monotonic() - started
     return outcome
 
