@@ -200,6 +200,9 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
                                      "nothing was changed")
         planned = [(pid, path) for m in pending if (pid := plan_id_of(m.id))
                    for path in (Path(m.path), m.rollback_path)]
+        for pid, found in manifests.items():  # and no file of a pending plan deleted
+            planned += [(pid, migrations_dir / name) for name in sorted(found.files)
+                        if (pid, migrations_dir / name) not in planned]
         to_record = _refuse_edited(
             manifests, planned, accept_edited,
             "plan again (delete the unapplied files of the plan and run keyshift plan), or pass "

@@ -372,3 +372,16 @@ def test_validate_names_file_and_line_of_a_refused_statement():
     assert caught.value.obj == "migration file f.sql line 6", caught.value.line()
     assert "holds COMMIT" in caught.value.reason
     source.validate("ok.sql", "SELECT 'COMMIT; ALTER ROLE x SUPERUSER';\nCREATE TABLE \"SET ROLE x\" (x int);\n")
+
+
+def test_a_planned_file_deleted_before_migrate_is_refused(dsn, conn, tmp_path):
+    conn.execute(SCHEMA)
+    mig = tmp_path / "m"
+    _plan(dsn, mig)
+    gone = _pending_file(mig, "05")
+    gone.unlink()
+    migrated = keyshift(dsn, "migrate", migrations=mig)
+    assert migrated.returncode == 1
+    err = _one_line(migrated.stderr)
+    assert f"{gone.name} (deleted after plan 0001)" in err, err
+    assert _applied_rows(conn) == 0 and _key_type(conn) == "integer"
