@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 
 from orchestrator import CHECKS_DIR, DEFAULT_MIGRATIONS, catalog, checks, drift, dsn as dsnmod, execute, plan as planmod
-from orchestrator import external, safety
+from orchestrator import external, manifest as manifestmod, safety, source
 from orchestrator import render as rendermod, report
 from orchestrator.errors import EXIT_FAILED, EXIT_NO_CHECKS, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, KeyshiftError, Refused
 
@@ -49,7 +49,7 @@ def parse_restart(text: str) -> tuple[str, str, int]:
 
 
 def _next_plan_id(migrations_dir: Path) -> str:
-    ids = [int(m.group(1)) for p in migrations_dir.glob("*.sql") if (m := execute.PLAN_RE.match(p.name))]
+    ids = [int(pid) for p in migrations_dir.glob("*.sql") if (pid := source.plan_id_of(p.name))]
     return f"{(max(ids) if ids else 0) + 1:04d}"
 
 
@@ -139,13 +139,21 @@ def cmd_plan(args) -> int:
         migrations = external.render(the_plan)
     else:
         migrations = rendermod.render(the_plan)
-    migrations = drift.stamp(migrations, [t.key for t, _k in targets], shape, references)
-    written = _write(migrations_dir, migrations)
+    files = _files(migrations)
+    target_keys = [t.key for t, _k in targets]
+    the_manifest = manifestmod.Manifest(
+        plan_id=plan_id, mode=args.mode, locks=planmod.lock_order(the_plan), targets=target_keys,
+        references=list(references), fingerprint=drift.fingerprint(target_keys, shape, references),
+        objects=shape, files={name: manifestmod.sha256(data) for name, data in files},
+    )
+    written = _write(migrations_dir, files, (manifestmod.file_name(plan_id), the_manifest.to_json().encode()))
     if args.mode == "external":
-        external.print_plan(the_plan, written, dsnmod.describe(dsn))
+        external.print_plan(the_plan, written[:-1], dsnmod.describe(dsn))
     else:
-        _print_plan(the_plan, written, dsn)
+        _print_plan(the_plan, written[:-1], dsn)
         external.print_sessions(the_plan)
+    print(f"wrote {written[-1]} (locks, catalog fingerprint and sha256 of every file: "
+          "migrate runs the files only as planned)")
     return EXIT_OK
 
 
@@ -193,24 +201,35 @@ def _pending_files(migrations_dir: Path, applied: set[str]) -> list[str]:
     return [i for i in ids if i not in applied]
 
 
-def _write(migrations_dir: Path, migrations: list[rendermod.Migration]) -> list[Path]:
-    """Write every file or none: all go to a temporary folder first, then move into place."""
-    migrations_dir.mkdir(parents=True, exist_ok=True)
-    files: list[tuple[str, str]] = []
+def _files(migrations: list[rendermod.Migration]) -> list[tuple[str, bytes]]:
+    """(file name, UTF-8 bytes) of every .sql and .rollback.sql file of the plan, in order."""
+    files: list[tuple[str, bytes]] = []
     previous = None
     for m in migrations:
-        files.append((f"{m.name}.sql", m.text(previous)))
-        files.append((f"{m.name}.rollback.sql", m.rollback_text()))
+        files.append((f"{m.name}.sql", m.text(previous).encode("utf-8")))
+        files.append((f"{m.name}.rollback.sql", m.rollback_text().encode("utf-8")))
         previous = m.name
+    return files
+
+
+def _write(migrations_dir: Path, files: list[tuple[str, bytes]], manifest: tuple[str, bytes]) -> list[Path]:
+    """Write every file or none: all go to a temporary folder first, then move into place; the
+    manifest moves last. A manifest left by a plan whose files were all deleted is replaced
+    (the new plan takes its plan id only because none of its .sql files is left)."""
+    migrations_dir.mkdir(parents=True, exist_ok=True)
     for name, _ in files:
         if (migrations_dir / name).exists():
             raise Refused(f"file {migrations_dir / name}", "exists already", "remove it or plan into another --migrations")
+    plan_id = manifest[0][: -len(manifestmod.SUFFIX)]
+    if (migrations_dir / manifest[0]).exists() and any(migrations_dir.glob(f"{plan_id}_*.sql")):
+        raise Refused(f"file {migrations_dir / manifest[0]}", "exists already, with files of its plan",
+                      "remove them or plan into another --migrations")
     with tempfile.TemporaryDirectory(dir=migrations_dir, prefix=".keyshift-plan-") as tmp:
-        for name, text in files:
-            (Path(tmp) / name).write_text(text)
-        for name, _ in files:
+        for name, data in [*files, manifest]:
+            (Path(tmp) / name).write_bytes(data)
+        for name, _ in [*files, manifest]:
             os.replace(Path(tmp) / name, migrations_dir / name)
-    return [migrations_dir / name for name, _ in files]
+    return [migrations_dir / name for name, _ in [*files, manifest]]
 
 
 def _print_plan(p: planmod.Plan, written: list[Path], dsn: str) -> None:
@@ -254,7 +273,7 @@ def cmd_migrate(args) -> int:
     try:
         outcome = execute.migrate(dsn, Path(args.migrations), Path(args.checks), lock_timeout=args.lock_timeout,
                                   before_commit=redis_step.mappings_before_commit(redis_jobs),
-                                  **_safety_kwargs(args))
+                                  accept_edited=args.accept_edited, **_safety_kwargs(args))
     except execute.ChecksFailed as exc:
         for line in report.slow_check_lines(exc.results) + report.check_lines(exc.results):
             print(line)
@@ -305,7 +324,8 @@ def cmd_check(args) -> int:
 def cmd_rollback(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
     drift.refuse_edited_before_rollback(dsn, Path(args.migrations))
-    outcome = execute.rollback(dsn, Path(args.migrations), lock_timeout=args.lock_timeout, **_safety_kwargs(args))
+    outcome = execute.rollback(dsn, Path(args.migrations), lock_timeout=args.lock_timeout,
+                               accept_edited=args.accept_edited, **_safety_kwargs(args))
     if outcome.nothing_to_do:
         print("nothing to roll back: no migration is applied")
         return EXIT_OK
@@ -529,6 +549,8 @@ def parser() -> argparse.ArgumentParser:
                     help="give up waiting for a table lock after this long (PostgreSQL interval, default 5s)")
     safety_options(sp, defaults, lock_timeout=False)
     sp.add_argument("--checks", default=str(CHECKS_DIR), help=argparse.SUPPRESS)
+    sp.add_argument("--accept-edited", action="store_true",
+                    help="run pending files edited after plan as they are now, and record them in the plan's manifest")
     from orchestrator import redis_step
 
     redis_step.add_migrate_options(sp)
@@ -542,6 +564,8 @@ def parser() -> argparse.ArgumentParser:
 
     sp = common(sub.add_parser("rollback", help="undo the last conversion in one transaction"))
     safety_options(sp, defaults)
+    sp.add_argument("--accept-edited", action="store_true",
+                    help="run .rollback.sql files edited after plan as they are now, and record them in the manifest")
     sp.set_defaults(func=cmd_rollback)
 
     sp = common(sub.add_parser("drop-map", help="retire the old -> new mapping of converted tables"),

@@ -1,17 +1,12 @@
 """Drift and checksums: the files on disk and the live catalog must still be what the plan saw.
 
-Drift. ``plan`` writes into the header of its first migration a fingerprint of every catalog
-object the plan relies on (DESIGN.md §2: status shows drift)::
-
-    -- keyshift-catalog: sha256:<hex over everything below>
-    -- keyshift-target: ["public", "orders"]
-    -- keyshift-object: <16 hex> "columns of public.orders"
-
-One ``keyshift-object`` line per object (the columns of each touched table, each target's
-key and its sequence, each foreign key, index, dependent view and blocking dependent), so a
-refusal can name what changed. Names are JSON strings (ASCII): a newline in a table name can
-never end the comment. Row counts and sequence values are left out: rows may change freely
-between plan and migrate, the shape may not.
+Drift. ``plan`` records in the plan's manifest (``<plan_id>.plan.json``, orchestrator/manifest.py)
+a fingerprint of every catalog object the plan relies on (DESIGN.md §2: status shows drift):
+the targets, the --reference columns, one digest per object (the columns of each touched
+table, each target's key and its sequence, each foreign key, index, dependent view and
+blocking dependent), so a refusal can name what changed, and the fingerprint over all of
+them. Row counts and sequence values are left out: rows may change freely between plan and
+migrate, the shape may not.
 
 ``migrate`` re-reads the catalog for the plan's targets inside its transaction, before any
 DDL, and refuses (exit 1, nothing changed) when an object differs; ``status`` prints the same
@@ -28,6 +23,9 @@ bookkeeping out of dumps and schema comparisons (``--exclude-table='_yoyo*'``) l
 (rollback would run the edited undo, and the files no longer say what the database holds);
 ``rollback`` refuses likewise (it would run the edited undo); ``status`` prints
 ``EDITED <id>`` and exits 0 with a warning.
+
+Pending files are compared with the sha256 the manifest records for them (execute.migrate
+refuses a difference); ``status`` prints ``EDITED <id>`` for those too.
 """
 
 from __future__ import annotations
@@ -35,23 +33,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from orchestrator import catalog
+from orchestrator import catalog, manifest as manifestmod, source
 from orchestrator.catalog import Catalog, Snapshot, qualname
 from orchestrator.errors import MigrationFailed
+from orchestrator.manifest import Manifest, file_sha256
+from orchestrator.source import plan_id_of
 
-CATALOG_TAG = "keyshift-catalog"
-TARGET_TAG = "keyshift-target"
-REFERENCE_TAG = "keyshift-reference"
-OBJECT_TAG = "keyshift-object"
 CHECKSUM_TABLE = "_yoyo_keyshift_applied_file"
-
-_LINE = re.compile(r"^-- (keyshift-catalog|keyshift-target|keyshift-reference|keyshift-object): (.*)$")
 
 
 # --- pure: snapshot in, digests out -----------------------------------------------------
@@ -106,57 +99,6 @@ def fingerprint(targets: list[tuple[str, str]], objs: dict[str, str], references
     return "sha256:" + _digest(facts)
 
 
-def header_lines(targets: list[tuple[str, str]], objs: dict[str, str], references=()) -> list[str]:
-    """Lines for the first migration's header (render.Migration adds the ``-- ``)."""
-    lines = [f"{CATALOG_TAG}: {fingerprint(targets, objs, references)}"]
-    lines += [f"{TARGET_TAG}: {json.dumps(list(t), ensure_ascii=True)}" for t in targets]
-    lines += [f"{REFERENCE_TAG}: {json.dumps([list(c), list(t)], ensure_ascii=True)}" for c, t in references]
-    lines += [f"{OBJECT_TAG}: {d} {json.dumps(n, ensure_ascii=True)}" for n, d in sorted(objs.items())]
-    return lines
-
-
-def stamp(migrations: list, targets: list[tuple[str, str]], objs: dict[str, str], references=()) -> list:
-    """The rendered migrations with the fingerprint added to the first one's header."""
-    first = migrations[0]
-    header = first.header + "\nCatalog fingerprint (keyshift migrate refuses when it no longer matches):\n"
-    header += "\n".join(header_lines(targets, objs, references))
-    return [dataclasses.replace(first, header=header), *migrations[1:]]
-
-
-@dataclasses.dataclass
-class Recorded:
-    fingerprint: str
-    targets: list[tuple[str, str]]
-    objects: dict[str, str]
-    references: list = dataclasses.field(default_factory=list)
-
-
-def parse(text: str) -> Recorded | None:
-    """The fingerprint in a migration's leading comment block, or None (planned without one)."""
-    found = None
-    targets, objs, references = [], {}, []
-    for line in text.split("\n"):
-        if not line.startswith("--"):
-            if line.strip():
-                break
-            continue
-        m = _LINE.match(line)
-        if not m:
-            continue
-        tag, value = m.groups()
-        if tag == CATALOG_TAG:
-            found = value.strip()
-        elif tag == TARGET_TAG:
-            targets.append(tuple(json.loads(value)))
-        elif tag == REFERENCE_TAG:
-            column, target = json.loads(value)
-            references.append((tuple(column), tuple(target)))
-        else:
-            digest, name = value.split(" ", 1)
-            objs[json.loads(name)] = digest
-    return Recorded(found, targets, objs, references) if found else None
-
-
 def differences(recorded: dict[str, str], now: dict[str, str]) -> list[str]:
     """Human lines: what appeared, what went, what changed."""
     lines = [f"{name} changed" for name in sorted(recorded) if name in now and now[name] != recorded[name]]
@@ -197,11 +139,8 @@ def live_objects(conn: psycopg.Connection, targets: list[tuple[str, str]], refer
         conn.execute("SELECT set_config('search_path', %s, false)", (path,))
 
 
-def drift_of(conn: psycopg.Connection, text: str) -> list[str] | None:
-    """Differences between a first migration's fingerprint and the live catalog; None: no fingerprint."""
-    rec = parse(text)
-    if rec is None:
-        return None
+def drift_of(conn: psycopg.Connection, rec: Manifest) -> list[str]:
+    """Differences between the catalog a plan's manifest records and the live catalog."""
     now = live_objects(conn, rec.targets, rec.references)
     if fingerprint(rec.targets, now, rec.references) == rec.fingerprint:
         return []
@@ -210,13 +149,9 @@ def drift_of(conn: psycopg.Connection, text: str) -> list[str] | None:
 
 # --- checksums --------------------------------------------------------------------------
 
-def file_sha256(path: Path) -> str | None:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
-
-
 def _paths(migration) -> tuple[Path, Path]:
     path = Path(migration.path)
-    return path, path.with_name(path.name[:-4] + ".rollback.sql")
+    return path, source.rollback_path(path)
 
 
 def _recorded_sums(conn: psycopg.Connection) -> dict[str, tuple[str, str | None]]:
@@ -266,16 +201,18 @@ def _record(conn: psycopg.Connection, pending: list) -> None:
 
 # --- the two entry points ---------------------------------------------------------------
 
-def _first_of_plans(migrations: list) -> list:
-    return [m for m in migrations if re.match(r"^\d{4}_01_", m.id)]
+def _plans(migrations: list) -> list[str]:
+    """The plan ids among ``migrations``, in order, each once."""
+    return list(dict.fromkeys(pid for m in migrations if (pid := plan_id_of(m.id))))
 
 
-def guard_migrate(conn: psycopg.Connection, migrations: list, pending: list) -> None:
+def guard_migrate(conn: psycopg.Connection, migrations: list, pending: list,
+                  manifests: dict[str, Manifest]) -> None:
     """Called by execute.migrate inside its transaction, before any migration runs.
 
     Refuses (MigrationFailed, exit 1) when an applied file was edited, or when the catalog
-    drifted from what a pending plan saw; otherwise records the checksums of ``pending``
-    (same transaction: they are kept only if the migrations commit).
+    drifted from what a pending plan's manifest records; otherwise records the checksums of
+    ``pending`` (same transaction: they are kept only if the migrations commit).
     """
     pending_ids = {m.id for m in pending}
     applied = [m for m in migrations if m.id not in pending_ids]
@@ -287,32 +224,38 @@ def guard_migrate(conn: psycopg.Connection, migrations: list, pending: list) -> 
             "were edited after they were applied (sha256 differs from the one recorded at apply time)",
             "restore them exactly as applied (e.g. git checkout) and run migrate again; nothing was changed",
         )
-    for m in _first_of_plans(pending):
-        diffs = drift_of(conn, Path(m.path).read_text())
+    for pid in _plans(pending):
+        diffs = drift_of(conn, manifests[pid])
         if diffs:
             raise MigrationFailed(
-                f"plan {m.id[:4]}",
+                f"plan {pid}",
                 "the database changed since it was planned: " + "; ".join(diffs),
-                f"nothing was changed; re-plan: delete the unapplied {m.id[:4]}_* files and run keyshift plan again",
+                f"nothing was changed; re-plan: delete the unapplied {pid}_* files and run keyshift plan again",
             )
     _record(conn, pending)
+
+
+def _applied_ids(conn: psycopg.Connection) -> set[str]:
+    from orchestrator import execute
+
+    if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (execute.MIGRATION_TABLE,)).fetchone()[0]:
+        return set()
+    q = sql.SQL("SELECT migration_id FROM {}").format(sql.Identifier(execute.MIGRATION_TABLE))
+    return {r[0] for r in conn.execute(q)}
 
 
 def refuse_edited_before_rollback(dsn: str, migrations_dir: Path) -> None:
     """Rollback runs the .rollback.sql files as they are now: refuse when an applied
     migration or its undo was edited since it was applied (exit 1, nothing changed)."""
-    from yoyo import read_migrations
-
-    from orchestrator import dsn as dsnmod, execute
+    from orchestrator import dsn as dsnmod
 
     if not migrations_dir.is_dir():
         return  # execute.rollback names the missing directory
-    migrations = list(read_migrations(str(migrations_dir)))
+    migrations = list(source.load_dir(migrations_dir))
     with dsnmod.connect(dsn, autocommit=True) as conn:
-        if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (execute.MIGRATION_TABLE,)).fetchone()[0]:
+        applied_ids = _applied_ids(conn)
+        if not applied_ids:
             return
-        q = sql.SQL("SELECT migration_id FROM {}").format(sql.Identifier(execute.MIGRATION_TABLE))
-        applied_ids = {r[0] for r in conn.execute(q)}
         changed = edited(conn, [m for m in migrations if m.id in applied_ids])
     if changed:
         raise MigrationFailed(
@@ -324,34 +267,39 @@ def refuse_edited_before_rollback(dsn: str, migrations_dir: Path) -> None:
 
 def status_lines(dsn: str, migrations_dir: Path) -> tuple[list[str], list[str]]:
     """(lines for stdout, warnings for stderr): EDITED, UNVERIFIED and DRIFT lines."""
-    from yoyo import read_migrations
-
     from orchestrator import dsn as dsnmod, execute
 
-    migrations = list(read_migrations(str(migrations_dir)))
+    migrations = list(source.load_dir(migrations_dir))
     lines, warnings = [], []
     with dsnmod.connect(dsn, autocommit=True) as conn:
-        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (execute.MIGRATION_TABLE,)).fetchone()[0]
-        applied_ids = set()
-        if exists:
-            q = sql.SQL("SELECT migration_id FROM {}").format(sql.Identifier(execute.MIGRATION_TABLE))
-            applied_ids = {r[0] for r in conn.execute(q)}
+        applied_ids = _applied_ids(conn)
         applied = [m for m in migrations if m.id in applied_ids]
+        pending = [m for m in migrations if m.id not in applied_ids]
         for mid, name in edited(conn, applied):
             lines.append(f"EDITED {mid} ({name} changed since it was applied)")
         for mid in unrecorded(conn, applied):
             lines.append(f"UNVERIFIED {mid} (applied without a recorded checksum)")
-        for m in _first_of_plans([m for m in migrations if m.id not in applied_ids]):
-            diffs = drift_of(conn, Path(m.path).read_text())
-            if diffs is None:
-                lines.append(f"UNVERIFIED {m.id} (planned without a catalog fingerprint)")
-            for d in diffs or []:
-                lines.append(f"DRIFT plan {m.id[:4]}: {d}")
+        for pid in _plans(pending):
+            rec = manifestmod.read(migrations_dir, pid)
+            ours = [m for m in pending if plan_id_of(m.id) == pid]
+            if rec is None:
+                lines.append(f"UNVERIFIED plan {pid} (no manifest {manifestmod.file_name(pid)}; "
+                             "migrate refuses it: plan it again)")
+                continue
+            for m in ours:
+                for path, how in rec.changed(list(_paths(m))):
+                    lines.append(f"EDITED {m.id} ({path.name} {how} {pid}; migrate refuses it: plan again, "
+                                 "or migrate --accept-edited)")
+            for d in drift_of(conn, rec):
+                lines.append(f"DRIFT plan {pid}: {d}")
         for pid in sorted({execute.plan_id_of(m.id) for m in applied} - {None}):
             for lost in execute.lost_mappings(conn, pid):
                 lines.append(f"NO ROLLBACK plan {pid}: {lost}; rollback refuses until it is restored")
-    if any(x.startswith("EDITED") for x in lines):
+    if any(x.startswith("EDITED") and "since it was applied" in x for x in lines):
         warnings.append("applied migration files were edited: restore them as applied; migrate refuses until then")
+    if any(x.startswith("EDITED") and "after plan" in x for x in lines):
+        warnings.append("pending migration files differ from their plan's manifest: plan again, or run "
+                        "migrate --accept-edited to apply them as they are")
     if any(x.startswith("DRIFT") for x in lines):
         warnings.append("the database changed since a pending plan was written: delete its unapplied files "
                         "and run keyshift plan again; migrate refuses until then")

@@ -1,18 +1,19 @@
-"""Execute: apply or roll back migrations through yoyo, all in ONE transaction.
+"""Execute: apply or roll back migrations with yoyo's bookkeeping, all in ONE transaction.
 
-yoyo's own ``apply_migrations`` commits each migration alone (DESIGN.md §5). Instead we take
-yoyo's lock, compute the pending list BEFORE opening the transaction, then inside one
-``backend.transaction()`` run each migration's steps, log and mark it, and run every check
-on the same connection before COMMIT. Any error or any check row rolls back everything:
-data, catalog and yoyo's bookkeeping.
+yoyo's own ``apply_migrations`` commits each migration alone, and its ``Migration.load()``
+splits a file with sqlparse (DESIGN.md §5). Instead we read the files ourselves
+(orchestrator/source.py), take yoyo's lock, compute the pending list BEFORE opening the
+transaction, check every file that will run (its sha256 against the plan's manifest,
+orchestrator/manifest.py, and its statements with PostgreSQL's parser), then inside one
+``backend.transaction()`` send each file's whole text to the server in one piece (the simple
+query protocol), log and mark it with yoyo's backend, and run every check on the same
+connection before COMMIT. Any error or any check row rolls back everything: data, catalog
+and yoyo's bookkeeping. The tables to lock come from the manifest, never from SQL text.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import random
-import re
 import sys
 import time
 from collections import OrderedDict
@@ -21,14 +22,14 @@ from pathlib import Path
 
 import psycopg
 import psycopg.sql
-from yoyo import get_backend, read_migrations
+from yoyo import get_backend
 from yoyo.exceptions import LockTimeout
 
-from orchestrator import CHECKS_DIR, checks, drift, dsn as dsnmod
-from orchestrator.errors import KeyshiftError, MigrationFailed
+from orchestrator import CHECKS_DIR, checks, drift, dsn as dsnmod, manifest as manifestmod, source
+from orchestrator.errors import MigrationFailed
+from orchestrator.source import plan_id_of
 
 MIGRATION_TABLE = "_yoyo_migration"
-PLAN_RE = re.compile(r"^(\d{4})_(\d{2})_")
 #: pg_advisory_xact_lock key: held for the whole migrate/rollback transaction.
 ADVISORY_KEY = 0x6B657973  # 'keys'
 #: Session-level advisory lock held by a keyshift run from before it reads yoyo's state until
@@ -60,11 +61,6 @@ class ChecksFailed(MigrationFailed):
         )
 
 
-def plan_id_of(migration_id: str) -> str | None:
-    m = PLAN_RE.match(migration_id)
-    return m.group(1) if m else None
-
-
 def backend_for(dsn: str):
     try:
         return get_backend(dsnmod.yoyo_uri(dsn), migration_table=MIGRATION_TABLE)
@@ -73,14 +69,16 @@ def backend_for(dsn: str):
 
 
 def load(migrations_dir: Path):
-    if not migrations_dir.is_dir():
-        raise KeyshiftError(f"migrations directory {migrations_dir}", "does not exist",
-                            "run keyshift plan first, or pass --migrations")
-    return read_migrations(str(migrations_dir))
+    """Every migration of the directory, read whole (never split): see orchestrator/source.py."""
+    return source.load_dir(migrations_dir)
 
 
-def _db_error(where: str, exc: psycopg.Error) -> MigrationFailed:
+def _db_error(where: str, exc: psycopg.Error, text: str | None = None) -> MigrationFailed:
+    """One line for a server error; with ``text`` (what was sent in one piece), the line of it
+    that the server's error position points at."""
     diag = exc.diag
+    if text is not None and (diag.statement_position or "").isdigit():
+        where += f" line {_line_of(text, int(diag.statement_position))}"
     parts = [diag.message_primary or str(exc).strip().splitlines()[0]]
     for label, value in (("table", diag.table_name), ("column", diag.column_name),
                          ("constraint", diag.constraint_name), ("detail", diag.message_detail),
@@ -88,6 +86,18 @@ def _db_error(where: str, exc: psycopg.Error) -> MigrationFailed:
         if value:
             parts.append(f"{label}: {value}")
     return MigrationFailed(where, "; ".join(parts), "nothing was committed; the database is as it was before")
+
+
+def _line_of(text: str, position: int) -> int:
+    """The line of ``text`` holding character ``position`` (1-based, as the server counts)."""
+    return text.count("\n", 0, max(position - 1, 0)) + 1
+
+
+def run_text(conn, text: str) -> None:
+    """Send ``text`` to the server in ONE piece with the simple query protocol (psycopg 3 uses
+    it for a query without parameters): PostgreSQL itself finds the statements in it. Never
+    prepared (a prepared statement holds one statement only)."""
+    conn.execute(text, prepare=False)
 
 
 def _run_in_transaction(backend, work) -> None:
@@ -102,11 +112,71 @@ def _run_in_transaction(backend, work) -> None:
         raise MigrationFailed("yoyo lock", str(exc), "wait for the other run to finish, or break a stale lock") from None
 
 
+def _manifests(migrations_dir: Path, batch: list) -> "OrderedDict[str, manifestmod.Manifest | None]":
+    """The manifest of every plan in ``batch`` (by plan id, in batch order); None for a plan
+    that has none. Migrations that no plan wrote have no plan id and no manifest."""
+    out: OrderedDict = OrderedDict()
+    for m in batch:
+        pid = plan_id_of(m.id)
+        if pid is not None and pid not in out:
+            out[pid] = manifestmod.read(migrations_dir, pid)
+    return out
+
+
+def _refuse_unplanned(manifests: dict, fix: str) -> None:
+    for pid, found in manifests.items():
+        if found is None:
+            raise MigrationFailed(f"plan {pid}", f"has no manifest {manifestmod.file_name(pid)}, so what runs "
+                                  "cannot be compared with what was planned", fix)
+
+
+def _refuse_edited(manifests: dict, files: list[tuple[str, Path]], accept: bool, fix: str) -> list:
+    """Compare ``files`` ((plan id, path) pairs) with their plans' manifests. Without
+    ``accept``, refuse any that differs, in one line; with it, return (manifest, paths) to
+    record once the transaction has committed."""
+    changed: list[tuple[str, Path, str]] = []
+    for pid, path in files:
+        changed += [(pid, p, how) for p, how in manifests[pid].changed([path])]
+    if not changed:
+        return []
+    if not accept:
+        named = ", ".join(f"{p.name} ({how} {pid})" for pid, p, how in changed)
+        raise MigrationFailed(
+            f"migration file{'s' if len(changed) > 1 else ''} {named}",
+            "differ" + ("" if len(changed) > 1 else "s") + " from what the plan's manifest records "
+            f"({', '.join(sorted({manifestmod.file_name(pid) for pid, _p, _h in changed}))})", fix)
+    to_record: dict[str, list[Path]] = {}
+    for pid, path, _how in changed:
+        to_record.setdefault(pid, []).append(path)
+    return [(manifests[pid], paths) for pid, paths in to_record.items()]
+
+
+def _record_accepted(to_record: list, notice=None) -> None:
+    """After COMMIT: the files that ran as edited (--accept-edited) are the plan now. A
+    manifest that cannot be rewritten is said on stderr; what committed stays committed."""
+    for found, paths in to_record:
+        try:
+            found.record(paths)
+        except OSError as exc:
+            (notice or _to_stderr)(f"plan manifest {found.path}: could not record "
+                                   f"{', '.join(p.name for p in paths)} as run ({exc}); the migration is "
+                                   "committed; pass --accept-edited to rollback for these files")
+
+
+def _validate(paths_and_texts: list[tuple[Path, str | None]]) -> None:
+    """PostgreSQL's parser over every file that will run, before the transaction opens."""
+    for path, text in paths_and_texts:
+        if text is not None:
+            source.validate(path.name, text)
+
+
 def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progress=None,
             lock_timeout: str = "5s", statement_timeout: str = "0", lock_retries: int = 3,
-            lock_retry_delay: float = 1.0, notice=None, before_commit=None) -> Outcome:
+            lock_retry_delay: float = 1.0, notice=None, before_commit=None,
+            accept_edited: bool = False) -> Outcome:
     """Apply every pending migration, then every check, in one transaction. ``before_commit(conn)``
-    runs last, inside it: whatever it raises rolls everything back."""
+    runs last, inside it: whatever it raises rolls everything back. ``accept_edited`` runs a
+    pending file that differs from its plan's manifest as it is, and records it there after COMMIT."""
     started = time.monotonic()
     migrations = load(migrations_dir)
     backend = backend_for(dsn)
@@ -120,12 +190,25 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
         applied_ids = {m.id for m in migrations} - {m.id for m in pending}
         _refuse_partial_plans(pending, applied_ids)
         for m in pending:
-            m.load()
             if not m.use_transactions:
                 raise MigrationFailed(
                     f"migration {m.id}", "is marked '-- transactional: false' and would commit on its own",
                     "keyshift applies every pending migration in one transaction; remove the directive",
                 )
+        manifests = _manifests(migrations_dir, pending)
+        _refuse_unplanned(manifests, "plan it again: delete its unapplied files and run keyshift plan; "
+                                     "nothing was changed")
+        planned = [(pid, path) for m in pending if (pid := plan_id_of(m.id))
+                   for path in (Path(m.path), m.rollback_path)]
+        for pid, found in manifests.items():  # and no file of a pending plan deleted
+            planned += [(pid, migrations_dir / name) for name in sorted(found.files)
+                        if (pid, migrations_dir / name) not in planned]
+        to_record = _refuse_edited(
+            manifests, planned, accept_edited,
+            "plan again (delete the unapplied files of the plan and run keyshift plan), or pass "
+            "--accept-edited to run it as it is now; nothing was changed")
+        _validate([(Path(m.path), m.source) for m in pending])
+        locks = OrderedDict((pid, found.locks) for pid, found in manifests.items())
 
         def work(conn):
             # Never sit in the lock queue behind a long application transaction while every
@@ -135,22 +218,24 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
             outcome.applied.clear()  # a retry starts the list again
             plans = sorted({plan_id_of(m.id) or m.id for m in pending})
             conn.execute("SELECT set_config('keyshift.checking_plans', %s, true)", (",".join(plans),))
-            _lock_plans_before_drift_check(conn, pending, dsn, lock_timeout, statement_timeout)  # so no DDL lands between drift check and step 01
-            drift.guard_migrate(conn, migrations, pending)  # edited applied files, catalog drift: refuse
+            _lock_plans_before_drift_check(conn, locks, dsn, lock_timeout, statement_timeout)  # so no DDL lands between drift check and step 01
+            drift.guard_migrate(conn, migrations, pending, manifests)  # edited applied files, catalog drift: refuse
             for m in pending:
                 t0 = time.monotonic()
                 if progress:
                     progress(f"applying {m.id}")
+                where = f"migration {m.id}"
+                tables = locks.get(plan_id_of(m.id), [])
                 try:
-                    _quietly(m.process_steps, backend, "apply")
+                    run_text(conn, m.source)
                 except psycopg.errors.LockNotAvailable as exc:
-                    raise _not_granted(m, exc, dsn, lock_timeout) from None
+                    raise _lock_not_granted(where, exc, dsn, tables, lock_timeout) from None
                 except psycopg.errors.DeadlockDetected as exc:
-                    raise _deadlocked(f"migration {m.id}", exc) from None
+                    raise _deadlocked(where, exc) from None
                 except psycopg.errors.QueryCanceled as exc:
-                    raise _canceled(f"migration {m.id}", exc, statement_timeout) from None
+                    raise _canceled(where, exc, statement_timeout, m.source) from None
                 except psycopg.Error as exc:
-                    raise _db_error(f"migration {m.id}", exc) from None
+                    raise _db_error(where, exc, m.source) from None
                 backend.log_migration(m, "apply")
                 backend.mark_one(m, log=False)
                 outcome.applied.append((m.id, time.monotonic() - t0))
@@ -166,31 +251,33 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
     finally:
         _end_run(backend)
         backend.connection.close()
+    _record_accepted(to_record, notice)
     outcome.seconds = time.monotonic() - started
     return outcome
 
 
-def _lock_plans_before_drift_check(conn, pending: list, dsn: str, lock_timeout: str,
-                                   statement_timeout: str) -> None:
-    """Run each pending plan's own LOCK TABLE statement (step 01, parents first) before the
-    drift check reads the catalog, so the catalog it checks is the one the migrations meet.
-
-    The statement is the exact text of the reviewed migration file, which runs it again
-    (a no-op then: the locks are held)."""
-    for m in pending:
-        m.load()  # yoyo reads the file on first use
-        found = re.search(r"LOCK TABLE .+? IN ACCESS EXCLUSIVE MODE", m.source or "", re.S)
-        if not found:
+def _lock_plans_before_drift_check(conn, locks: "OrderedDict[str, list[tuple[str, str]]]", dsn: str,
+                                   lock_timeout: str, statement_timeout: str) -> None:
+    """Lock each pending plan's tables (its manifest's lock list, parents first: the order of
+    its step 01) before the drift check reads the catalog, so the catalog it checks is the
+    one the migrations meet. Step 01 takes the same locks again (a no-op then)."""
+    for pid, tables in locks.items():
+        if not tables:
             continue
         try:
             with conn.transaction():  # a savepoint: a table that is gone is for the drift check to name
-                _lock_within(conn, psycopg.sql.SQL(found.group(0)), lock_timeout, statement_timeout)
-        except psycopg.errors.UndefinedTable:
+                _lock_within(conn, _lock_statement(tables), lock_timeout, statement_timeout)
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
             continue
         except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
-            raise _not_granted(m, exc, dsn, lock_timeout) from None
+            raise _lock_not_granted(f"plan {pid}", exc, dsn, tables, lock_timeout) from None
         except psycopg.errors.DeadlockDetected as exc:
-            raise _deadlocked(f"migration {m.id}", exc) from None
+            raise _deadlocked(f"plan {pid}", exc) from None
+
+
+def _lock_statement(tables: list[tuple[str, str]]) -> psycopg.sql.Composed:
+    return psycopg.sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+        psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(schema, table) for schema, table in tables))
 
 
 def _lock_within(conn, statement, lock_timeout: str, statement_timeout: str) -> None:
@@ -205,12 +292,8 @@ def _lock_within(conn, statement, lock_timeout: str, statement_timeout: str) -> 
     conn.execute("SELECT set_config('statement_timeout', %s, true)", (statement_timeout,))
 
 
-def _not_granted(m, exc, dsn: str, lock_timeout: str) -> "LockNotGranted":
-    """A lock of migration ``m`` waited out lock_timeout: name who holds it."""
-    return _lock_not_granted(f"migration {m.id}", exc, dsn, pending_tables(m), lock_timeout)
-
-
-def _lock_not_granted(where: str, exc, dsn: str, tables: list[str], lock_timeout: str) -> "LockNotGranted":
+def _lock_not_granted(where: str, exc, dsn: str, tables: list[tuple[str, str]],
+                      lock_timeout: str) -> "LockNotGranted":
     """The one wording of 'a lock waited out lock_timeout', naming who holds it."""
     detail = (exc.diag.message_primary if isinstance(exc, psycopg.errors.LockNotAvailable)
               else "the tables were not all locked within it, counted over all of them")
@@ -221,14 +304,8 @@ def _lock_not_granted(where: str, exc, dsn: str, tables: list[str], lock_timeout
     )
 
 
-def pending_tables(migration) -> list[str]:
-    """Tables named in the migration's LOCK TABLE statement (for naming who blocks us)."""
-    m = re.search(r"LOCK TABLE (.+?) IN ACCESS EXCLUSIVE MODE", migration.source or "", re.S)
-    return [t.strip() for t in m.group(1).split(",")] if m else []
-
-
-def _blockers(dsn: str, tables: list[str]) -> str:
-    """Name the sessions holding locks on ``tables``, from a fresh connection."""
+def _blockers(dsn: str, tables: list[tuple[str, str]]) -> str:
+    """Name the sessions holding locks on ``tables`` (the manifest's lock list), from a fresh connection."""
     if not tables:
         return "blocking session unknown"
     try:
@@ -236,20 +313,17 @@ def _blockers(dsn: str, tables: list[str]) -> str:
             rows = conn.execute(
                 "SELECT DISTINCT a.pid, a.state, left(a.query, 80) FROM pg_locks l"
                 " JOIN pg_stat_activity a ON a.pid = l.pid"
-                " WHERE l.granted AND l.relation = ANY (%s::regclass[]) AND a.pid <> pg_backend_pid()",
-                (tables,),
+                " JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE l.granted AND a.pid <> pg_backend_pid() AND l.database = (SELECT oid FROM pg_database"
+                " WHERE datname = current_database())"
+                " AND (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+                ([s for s, _t in tables], [t for _s, t in tables]),
             ).fetchall()
     except psycopg.Error:
         return "blocking session unknown"
     if not rows:
         return "the blocking session has finished since"
     return "blocked by " + "; ".join(f"pid {pid} ({state}): {query!r}" for pid, state, query in rows)
-
-
-def _quietly(fn, *args):
-    """yoyo prints the result of every SELECT in a migration; keep that off the terminal."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        return fn(*args)
 
 
 def _refuse_partial_plans(pending, applied_ids: set[str]) -> None:
@@ -265,8 +339,10 @@ def _refuse_partial_plans(pending, applied_ids: set[str]) -> None:
 
 def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = "5s",
              statement_timeout: str = "0", lock_retries: int = 3, lock_retry_delay: float = 1.0,
-             notice=None) -> Outcome:
-    """Undo the most recent applied plan, all of its migrations, in one transaction."""
+             notice=None, accept_edited: bool = False) -> Outcome:
+    """Undo the most recent applied plan, all of its migrations, in one transaction: each
+    .rollback.sql file runs whole, as its plan's manifest records it (``accept_edited``: as
+    it is now, recorded in the manifest after COMMIT)."""
     started = time.monotonic()
     migrations = load(migrations_dir)
     backend = backend_for(dsn)
@@ -279,34 +355,45 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
             return outcome
         last_plan = plan_id_of(applied[0].id)
         batch = [m for m in applied if plan_id_of(m.id) == last_plan] if last_plan else applied[:1]
+        where = f"rollback of plan {last_plan}" if last_plan else f"rollback of {batch[0].id}"
+        manifests = _manifests(migrations_dir, batch)
+        _refuse_unplanned(manifests, "restore it as plan wrote it (e.g. git checkout) and roll back again; "
+                                     "nothing was changed")
+        to_record = _refuse_edited(
+            manifests, [(last_plan, m.rollback_path) for m in batch if last_plan], accept_edited,
+            "restore it as planned (e.g. git checkout), or pass --accept-edited to run it as it is now; "
+            "nothing was changed")
+        undo = [(m, m.rollback_source()) for m in batch]
+        _validate([(m.rollback_path, text) for m, text in undo])
+        tables = manifests[last_plan].locks if last_plan else []
 
         def work(conn):
             conn.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
             conn.execute("SELECT set_config('statement_timeout', %s, true)", (statement_timeout,))
             outcome.applied.clear()  # a retry starts the list again
             try:
-                _lock_up_front(conn, _rollback_tables(batch), lock_timeout, statement_timeout)
+                _lock_up_front(conn, tables, lock_timeout, statement_timeout)
             except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
-                raise _lock_not_granted(f"rollback of plan {last_plan}", exc, dsn, _rollback_tables(batch),
-                                        lock_timeout) from None
+                raise _lock_not_granted(where, exc, dsn, tables, lock_timeout) from None
             except psycopg.Error as exc:
-                raise _db_error(f"rollback of plan {last_plan}", exc) from None
+                raise _db_error(where, exc) from None
             _refuse_rollback_without_mappings(conn, last_plan)
-            for m in batch:
+            for m, text in undo:
                 t0 = time.monotonic()
                 if progress:
                     progress(f"rolling back {m.id}")
-                try:
-                    _quietly(m.process_steps, backend, "rollback")
-                except psycopg.errors.LockNotAvailable as exc:
-                    raise _lock_not_granted(f"rollback of {m.id}", exc, dsn, _rollback_tables(batch),
-                                            lock_timeout) from None
-                except psycopg.errors.DeadlockDetected as exc:
-                    raise _deadlocked(f"rollback of {m.id}", exc) from None
-                except psycopg.errors.QueryCanceled as exc:
-                    raise _canceled(f"rollback of {m.id}", exc, statement_timeout) from None
-                except psycopg.Error as exc:
-                    raise _db_error(f"rollback of {m.id}", exc) from None
+                step = f"rollback of {m.id}"
+                if text is not None:
+                    try:
+                        run_text(conn, text)
+                    except psycopg.errors.LockNotAvailable as exc:
+                        raise _lock_not_granted(step, exc, dsn, tables, lock_timeout) from None
+                    except psycopg.errors.DeadlockDetected as exc:
+                        raise _deadlocked(step, exc) from None
+                    except psycopg.errors.QueryCanceled as exc:
+                        raise _canceled(step, exc, statement_timeout, text) from None
+                    except psycopg.Error as exc:
+                        raise _db_error(step, exc, text) from None
                 backend.log_migration(m, "rollback")
                 backend.unmark_one(m, log=False)
                 outcome.applied.append((m.id, time.monotonic() - t0))
@@ -315,6 +402,7 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
     finally:
         _end_run(backend)
         backend.connection.close()
+    _record_accepted(to_record, notice)
     outcome.seconds = time.monotonic() - started
     return outcome
 
@@ -386,14 +474,14 @@ def _deadlocked(where: str, exc: psycopg.Error) -> LockNotGranted:
                           "nothing was committed; retry when that transaction has finished")
 
 
-def _canceled(where: str, exc: psycopg.Error, statement_timeout: str) -> MigrationFailed:
+def _canceled(where: str, exc: psycopg.Error, statement_timeout: str, text: str | None = None) -> MigrationFailed:
     message = exc.diag.message_primary or str(exc).strip().splitlines()[0]
     if "statement timeout" in message:
         return MigrationFailed(
             where, f"a statement ran longer than statement_timeout {statement_timeout} ({message})",
             "nothing was committed; raise --statement-timeout (0 turns it off) and migrate again",
         )
-    return _db_error(where, exc)
+    return _db_error(where, exc, text)
 
 
 def _start_run(backend, dsn: str, command: str, lock_timeout: str, notice=None,
@@ -510,24 +598,9 @@ def _with_lock_retries(backend, work, retries: int, delay: float, notice=None) -
             ) from None
 
 
-def _rollback_tables(batch) -> list[str]:
-    """Every table the plan locked (its first migration's LOCK TABLE), parents first."""
-    seen: list[str] = []
-    for m in sorted(batch, key=lambda m: m.id):
-        m.load()
-        seen += [t for t in pending_tables(m) if t not in seen]
-    return seen
-
-
-def _lock_up_front(conn, tables: list[str], lock_timeout: str, statement_timeout: str) -> None:
-    """LOCK TABLE every table, in the given order (parents before children), in one statement,
-    so rollback waits (at most lock_timeout) before it changes anything, not halfway through."""
-    if not tables:
-        return
-    names = conn.execute(
-        "SELECT n.nspname, c.relname FROM unnest(%s::regclass[]) WITH ORDINALITY AS u (rel, i)"
-        " JOIN pg_class c ON c.oid = u.rel JOIN pg_namespace n ON n.oid = c.relnamespace ORDER BY u.i",
-        (tables,),
-    ).fetchall()
-    _lock_within(conn, psycopg.sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
-        psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(s, t) for s, t in names)), lock_timeout, statement_timeout)
+def _lock_up_front(conn, tables: list[tuple[str, str]], lock_timeout: str, statement_timeout: str) -> None:
+    """LOCK TABLE every table of the manifest's lock list, in its order (parents before
+    children), in one statement, so rollback waits (at most lock_timeout) before it changes
+    anything, not halfway through."""
+    if tables:
+        _lock_within(conn, _lock_statement(tables), lock_timeout, statement_timeout)

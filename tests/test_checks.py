@@ -821,7 +821,7 @@ def test_migrate_refuses_a_corrupted_conversion_and_commits_nothing(dsn, conn, t
         "-- 0001_06_corrupt: a deliberate fault for the checks to find\n"
         "-- depends: 0001_05_set_uuid_defaults\n\n" + corruption + "\n"
     )
-    result = keyshift(dsn, "migrate", migrations=migrations)
+    result = keyshift(dsn, "migrate", "--accept-edited", migrations=migrations)  # a file added to the plan
 
     assert result.returncode == 1, result.stdout + result.stderr
     reported = set(re.findall(r"checks/(\S+\.sql) \.+ not ok", result.stdout))

@@ -1,6 +1,6 @@
 """Drift between plan and migrate, and checksums of applied migration files (issue #7 B).
 
-plan fingerprints the catalog objects it read in its first migration's header; migrate
+plan fingerprints the catalog objects it read in the plan's manifest (0001.plan.json); migrate
 re-reads them inside its transaction before any DDL and refuses (exit 1, nothing changed)
 when one differs; status shows DRIFT lines. An applied file edited afterwards shows as
 EDITED in status, and migrate refuses to apply anything next to it.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import keyshift, pg_dump_schema, without_restrict
-from orchestrator import drift
+from orchestrator import drift, manifest
 
 SCHEMA = """
 CREATE TABLE account (id serial PRIMARY KEY, name text NOT NULL);
@@ -37,9 +37,9 @@ def _key_type(conn, table="account", column="id"):
 def test_plan_writes_a_fingerprint_that_parses_and_matches_the_live_catalog(dsn, conn, tmp_path):
     conn.execute(SCHEMA)
     _plan(dsn, tmp_path / "m")
-    first = (tmp_path / "m" / "0001_01_map_keys.sql").read_text()
-    rec = drift.parse(first)
+    rec = manifest.read(tmp_path / "m", "0001")
     assert rec is not None and rec.fingerprint.startswith("sha256:")
+    assert "keyshift-" not in (tmp_path / "m" / "0001_01_map_keys.sql").read_text()  # no header lines
     assert rec.targets == [("public", "account")]
     assert set(rec.objects) >= {
         "columns of public.account", "columns of public.post", "key public.account.id",

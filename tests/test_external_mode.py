@@ -291,7 +291,7 @@ def test_failing_check_leaves_sessions_and_sequences_untouched(dsn, shop, tmp_pa
     )
     seq_before = sequences(shop)
     sessions = shop.execute("SELECT count(*) FROM user_sessions").fetchone()[0]
-    result = keyshift(dsn, "migrate", migrations=migrations)
+    result = keyshift(dsn, "migrate", "--accept-edited", migrations=migrations)  # a file added to the plan
     assert result.returncode == 1, result.stdout + result.stderr
     assert re.findall(r"checks/(\S+\.sql) \.+ not ok", result.stdout) == [CHECK], result.stdout
     assert shop.execute("SELECT count(*) FROM user_sessions").fetchone()[0] == sessions > 0

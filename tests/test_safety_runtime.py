@@ -11,6 +11,7 @@ before the run.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -70,6 +71,17 @@ def waiting_backend(conn, query_like: str, app: str = APP_NAME):
     row = conn.execute(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s"
         " AND wait_event_type = 'Lock' AND query LIKE %s", (app, query_like)).fetchone()
+    return row[0] if row else None
+
+
+def hook_waiter(conn, app: str = APP_NAME):
+    """pid of keyshift's session while it waits for the hook's advisory lock. Read from pg_locks,
+    not from the query text: a migration file is sent whole, and pg_stat_activity keeps only the
+    first track_activity_query_size bytes of it."""
+    row = conn.execute(
+        "SELECT a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE a.datname = current_database() AND a.application_name = %s AND l.locktype = 'advisory'"
+        " AND NOT l.granted AND l.classid = 0 AND l.objid = %s AND l.objsubid = 1", (app, HOOK)).fetchone()
     return row[0] if row else None
 
 
@@ -159,11 +171,13 @@ class Hook:
 
 
 def stop_at(dsn: str, conn, hdir: Path, cdir: Path, *extra: str) -> tuple[subprocess.Popen, int]:
-    """Start migrate, return (process, backend pid) once it waits at the hook."""
-    proc = start(dsn, "migrate", "--migrations", str(hdir), "--checks", str(cdir), "--lock-timeout", "60s", *extra)
+    """Start migrate, return (process, backend pid) once it waits at the hook. The hook was
+    added to a planned file by hand: --accept-edited runs it."""
+    proc = start(dsn, "migrate", "--migrations", str(hdir), "--checks", str(cdir), "--lock-timeout", "60s",
+                 "--accept-edited", *extra)
     try:
-        pid = wait_for(lambda: waiting_backend(conn, f"%pg_advisory_xact_lock({HOOK})%")
-                       or (proc.poll() is not None and -1), what="keyshift to reach the hook")
+        pid = wait_for(lambda: hook_waiter(conn) or (proc.poll() is not None and -1),
+                       what="keyshift to reach the hook")
     except AssertionError:
         proc.kill()
         raise
@@ -259,9 +273,8 @@ def test_a_second_keyshift_while_one_runs_exits_1_naming_its_pid(dsn, conn, tmp_
 
 def test_tables_are_locked_up_front_parent_before_children(dsn, conn, tmp_path):
     mdir = planned(dsn, conn, tmp_path, scale=50)
-    first = next(mdir.glob("*_01_map_keys.sql")).read_text()
-    locked = re.search(r"LOCK TABLE (.+?) IN ACCESS EXCLUSIVE MODE", first).group(1)
-    assert locked.split(", ")[0] == '"public"."custom_user"', locked
+    locked = json.loads(next(mdir.glob("*.plan.json")).read_text())["locks"]  # what migrate locks first
+    assert locked[0] == ["public", "custom_user"], locked
     with psycopg.connect(dsn) as app:  # an application transaction reading the parent
         app.execute("SELECT count(*) FROM custom_user")
         proc = start(dsn, "migrate", "--migrations", str(mdir), "--lock-timeout", "60s")
@@ -395,7 +408,8 @@ def test_statement_timeout_cancels_a_slow_step_and_changes_nothing(dsn, conn, tm
     (path,) = slow.glob("*_03_convert_key_columns.sql")
     path.write_text(path.read_text() + "\nSELECT pg_sleep(1.5);\n")
     before = full_dump(dsn)
-    result = keyshift(dsn, "migrate", "--statement-timeout", "500ms", migrations=slow)
+    # The sleep is added by hand: --accept-edited runs the file as it is now.
+    result = keyshift(dsn, "migrate", "--statement-timeout", "500ms", "--accept-edited", migrations=slow)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "ran longer than statement_timeout 500ms" in result.stderr, result.stderr
     assert "raise --statement-timeout" in result.stderr
@@ -403,7 +417,7 @@ def test_statement_timeout_cancels_a_slow_step_and_changes_nothing(dsn, conn, tm
     # The default (0, no limit) overrides a database-wide statement_timeout the DBA set for applications.
     dbname = conninfo_to_dict(dsn)["dbname"]
     conn.execute(psycopg.sql.SQL("ALTER DATABASE {} SET statement_timeout = '1s'").format(psycopg.sql.Identifier(dbname)))
-    result = keyshift(dsn, "migrate", migrations=slow)
+    result = keyshift(dsn, "migrate", "--accept-edited", migrations=slow)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

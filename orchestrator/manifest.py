@@ -1,0 +1,133 @@
+"""The plan manifest: ``<migrations>/<plan_id>.plan.json``, written by ``keyshift plan`` with
+the plan's .sql files (yoyo reads only .sql and .py files, so it never takes it for one).
+
+It holds, from the Plan structure, what migrate and rollback need without reading SQL back:
+
+- ``mode`` and ``locks``: the tables the plan locks, in order (``plan.lock_order``), as
+  [schema, table]; migrate takes these locks before its drift check, rollback up front.
+- ``targets``, ``references``, ``fingerprint`` and ``objects``: the catalog the plan relied
+  on (drift.objects / drift.fingerprint); migrate refuses when it changed.
+- ``files``: the sha256 of every .sql and .rollback.sql file written for the plan. migrate
+  (and rollback, for a .rollback.sql) refuses a file that differs: what was reviewed is what
+  runs. ``--accept-edited`` runs it as it is and records its new sha256 here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.errors import MigrationFailed
+
+FORMAT = 1
+SUFFIX = ".plan.json"
+
+
+def file_name(plan_id: str) -> str:
+    return f"{plan_id}{SUFFIX}"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str | None:
+    return sha256(path.read_bytes()) if path.exists() else None
+
+
+@dataclass
+class Manifest:
+    plan_id: str
+    mode: str
+    locks: list[tuple[str, str]]
+    targets: list[tuple[str, str]]
+    references: list[tuple[tuple[str, ...], tuple[str, ...]]]
+    fingerprint: str
+    objects: dict[str, str]
+    files: dict[str, str]
+    path: Path | None = field(default=None, compare=False)
+
+    def to_json(self) -> str:
+        data = {
+            "format": FORMAT, "plan_id": self.plan_id, "mode": self.mode,
+            "locks": [list(t) for t in self.locks], "targets": [list(t) for t in self.targets],
+            "references": [[list(c), list(t)] for c, t in self.references],
+            "fingerprint": self.fingerprint, "objects": dict(sorted(self.objects.items())),
+            "files": dict(sorted(self.files.items())),
+        }
+        return json.dumps(data, indent=2, ensure_ascii=True) + "\n"
+
+    def changed(self, paths: list[Path]) -> list[tuple[Path, str]]:
+        """(file, how) for each of ``paths`` that is not as planned: "edited after plan",
+        "added after plan" (no record), or "deleted after plan" (recorded, gone)."""
+        out = []
+        for path in paths:
+            recorded, now = self.files.get(path.name), file_sha256(path)
+            if recorded == now:
+                continue
+            how = ("added after plan" if recorded is None else "deleted after plan" if now is None
+                   else "edited after plan")
+            out.append((path, how))
+        return out
+
+    def record(self, paths: list[Path]) -> None:
+        """Take the files as they are now as planned (``--accept-edited``), rewriting the
+        manifest in place atomically."""
+        for path in paths:
+            now = file_sha256(path)
+            if now is None:
+                self.files.pop(path.name, None)
+            else:
+                self.files[path.name] = now
+        assert self.path is not None
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keyshift-manifest-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(self.to_json().encode("utf-8"))
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _bad(path: Path, why: str) -> MigrationFailed:
+    return MigrationFailed(f"plan manifest {path}", why,
+                           "restore it as plan wrote it (e.g. git checkout), or plan again; nothing was changed")
+
+
+def _pair(value, n: int, path: Path) -> tuple[str, ...]:
+    if not (isinstance(value, list) and len(value) == n and all(isinstance(v, str) for v in value)):
+        raise _bad(path, f"holds {json.dumps(value, ensure_ascii=True)[:80]} where a list of {n} names belongs")
+    return tuple(value)
+
+
+def read(migrations_dir: Path, plan_id: str) -> Manifest | None:
+    """The manifest of plan ``plan_id``; None when there is none. A file that is not the
+    manifest keyshift writes is refused by name."""
+    path = migrations_dir / file_name(plan_id)
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _bad(path, f"is not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("plan_id") != plan_id:
+        raise _bad(path, f"is not a format-{FORMAT} manifest of plan {plan_id}")
+    try:
+        files, objects = data["files"], data["objects"]
+        if not (isinstance(files, dict) and isinstance(objects, dict)
+                and all(isinstance(v, str) for v in [*files.values(), *objects.values()])):
+            raise _bad(path, "has files or objects that are not name -> digest maps")
+        return Manifest(
+            plan_id=plan_id, mode=str(data["mode"]),
+            locks=[_pair(t, 2, path) for t in data["locks"]],
+            targets=[_pair(t, 2, path) for t in data["targets"]],
+            references=[(_pair(c, 3, path), _pair(t, 2, path)) for c, t in data["references"]],
+            fingerprint=str(data["fingerprint"]), objects=dict(objects), files=dict(files), path=path,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _bad(path, f"lacks or mangles {exc}") from None

@@ -1,0 +1,238 @@
+"""Migration files as keyshift reads them: whole, checked by PostgreSQL's own parser, never split.
+
+yoyo's ``Migration.load()`` splits a ``.sql`` file into statements with ``sqlparse.split``,
+which does not follow PostgreSQL's quoting (DESIGN.md §5): a legal name can move the
+statement boundaries. keyshift therefore never calls ``load()`` or ``process_steps`` of
+yoyo's own class. :class:`SourceMigration` is the yoyo ``Migration`` that yoyo's backend
+needs for ``to_apply``, ``to_rollback``, ``log_migration`` and ``mark_one``; its ``load()``
+reads the file itself: the text (valid UTF-8, else refused by name) and the directives
+``-- depends:`` and ``-- transactional:`` of the leading comment block, read line by line.
+
+Before a transaction opens, every file that will run is parsed with pglast (PostgreSQL's
+parser, :func:`validate`): a file that does not parse, or that holds a statement that would
+end or split the one transaction (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, PREPARE TRANSACTION ...)
+or change roles (SET/RESET ROLE, SET SESSION AUTHORIZATION, RESET ALL, CREATE/ALTER/DROP
+ROLE, GRANT/REVOKE of a role), is refused naming the file, the line and the statement.
+The text then goes to the server in one piece (``execute.run_text``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pglast import enums, parser
+from yoyo.migrations import Migration, MigrationList
+
+from orchestrator.errors import KeyshiftError, MigrationFailed
+
+#: yoyo's directives, read only from the leading comment block (DESIGN.md §5).
+DIRECTIVES = ("depends", "transactional")
+#: yoyo's own temporary files (``yoyo new``) are no migrations.
+_YOYO_TEMP_PREFIX = "_tmp_yoyonew"
+_DIGITS = frozenset("0123456789")
+
+
+def plan_id_of(migration_id: str) -> str | None:
+    """``0007`` for a migration id ``0007_03_...`` that keyshift plan wrote; None otherwise."""
+    if (len(migration_id) > 8 and set(migration_id[:4]) <= _DIGITS and migration_id[4] == "_"
+            and set(migration_id[5:7]) <= _DIGITS and migration_id[7] == "_"):
+        return migration_id[:4]
+    return None
+
+
+def rollback_path(path: Path | str) -> Path:
+    path = Path(path)
+    return path.with_name(path.name[: -len(".sql")] + ".rollback.sql")
+
+
+def read_text(path: Path) -> str:
+    """The whole file as text; a file that is not valid UTF-8 is refused by name."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise MigrationFailed(
+            f"migration file {path}", f"is not valid UTF-8 (byte {exc.start}, line {line})",
+            "save it as UTF-8 (keyshift plan writes UTF-8), or plan again; nothing was changed",
+        ) from None
+
+
+def directives(text: str) -> dict[str, str]:
+    """``-- depends:`` / ``-- transactional:`` values of the leading comment block.
+
+    Read line by line: blank lines and ``--`` lines make up the block, the first other line
+    ends it. A directive given twice is joined with a space, as yoyo does."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not stripped.startswith("--"):
+            break
+        name, sep, value = stripped[2:].partition(":")
+        name = name.strip()
+        if sep and name in DIRECTIVES:
+            value = value.strip()
+            found[name] = f"{found[name]} {value}" if name in found else value
+    return found
+
+
+class SourceMigration(Migration):
+    """A yoyo migration whose file keyshift reads whole; it has no steps to process."""
+
+    registry: dict[str, "SourceMigration"]
+
+    def load(self) -> None:
+        if self.loaded:
+            return
+        path = Path(self.path)
+        text = read_text(path)
+        found = directives(text)
+        transactional = found.get("transactional", "true").strip().lower()
+        if transactional not in ("true", "false"):
+            raise MigrationFailed(f"migration file {path.name}",
+                                  f"has '-- transactional: {found['transactional']}'",
+                                  "write true or false, or leave the directive out")
+        depends = set()
+        for dep in found.get("depends", "").split():
+            if dep not in self.registry:
+                raise MigrationFailed(f"migration file {path.name}",
+                                      f"depends on {dep}, which is not in {path.parent}",
+                                      "restore that migration file, or correct the '-- depends:' line")
+            depends.add(self.registry[dep])
+        self.source = text
+        self.use_transactions = transactional == "true"
+        self._depends = depends
+        self.steps = []  # loaded; keyshift runs self.source whole (execute.run_text)
+
+    def process_steps(self, backend, direction, force=False):
+        raise RuntimeError("keyshift runs a migration file whole; yoyo's steps are never used")
+
+    @property
+    def rollback_path(self) -> Path:
+        return rollback_path(self.path)
+
+    def rollback_source(self) -> str | None:
+        """The text of the .rollback.sql file; None when the migration has none."""
+        path = self.rollback_path
+        return read_text(path) if path.exists() else None
+
+
+def load_dir(migrations_dir: Path) -> MigrationList:
+    """Every migration of the directory, in yoyo's order (file name), each read and checked
+    for UTF-8 and directives. ``post-apply`` files are kept apart as yoyo does (keyshift
+    never runs them); a Python migration is refused: it can only run through yoyo's steps."""
+    if not migrations_dir.is_dir():
+        raise KeyshiftError(f"migrations directory {migrations_dir}", "does not exist",
+                            "run keyshift plan first, or pass --migrations")
+    items, post_apply = [], []
+    registry: dict[str, SourceMigration] = {}
+    for path in sorted(migrations_dir.iterdir()):
+        if not path.is_file() or path.name.startswith(_YOYO_TEMP_PREFIX):
+            continue
+        if path.suffix == ".py":
+            raise MigrationFailed(f"migration file {path}", "is a Python migration",
+                                  "keyshift applies .sql migrations only; move it to another directory")
+        if path.suffix != ".sql" or path.name.endswith(".rollback.sql"):
+            continue
+        m = SourceMigration(path.stem, str(path), source_dir=str(migrations_dir))
+        m.registry = registry
+        registry[m.id] = m
+        (post_apply if m.id.startswith("post-apply") else items).append(m)
+    for m in items:
+        m.load()
+    return MigrationList(items, post_apply)
+
+
+# --- what may run: PostgreSQL's parser decides -------------------------------------------
+
+_TRANSACTION_KINDS = {
+    "TRANS_STMT_BEGIN": "BEGIN", "TRANS_STMT_START": "START TRANSACTION", "TRANS_STMT_COMMIT": "COMMIT",
+    "TRANS_STMT_ROLLBACK": "ROLLBACK", "TRANS_STMT_SAVEPOINT": "SAVEPOINT", "TRANS_STMT_RELEASE": "RELEASE SAVEPOINT",
+    "TRANS_STMT_ROLLBACK_TO": "ROLLBACK TO SAVEPOINT", "TRANS_STMT_PREPARE": "PREPARE TRANSACTION",
+    "TRANS_STMT_COMMIT_PREPARED": "COMMIT PREPARED", "TRANS_STMT_ROLLBACK_PREPARED": "ROLLBACK PREPARED",
+}
+_ROLE_STATEMENTS = {
+    "AlterRoleStmt": "ALTER ROLE", "AlterRoleSetStmt": "ALTER ROLE ... SET", "CreateRoleStmt": "CREATE ROLE",
+    "DropRoleStmt": "DROP ROLE", "GrantRoleStmt": "GRANT or REVOKE of a role",
+}
+_ROLE_SETTINGS = {"role": "ROLE", "session_authorization": "SESSION AUTHORIZATION"}
+_VAR_RESET = enums.parsenodes.VariableSetKind.VAR_RESET
+_VAR_RESET_ALL = enums.parsenodes.VariableSetKind.VAR_RESET_ALL
+_OBJECT_ROLE = enums.parsenodes.ObjectType.OBJECT_ROLE
+
+
+def _refused_kind(stmt) -> tuple[str, str] | None:
+    """(statement kind, why) for a statement keyshift never runs; None for any other."""
+    name = type(stmt).__name__
+    if name == "TransactionStmt":
+        kind = _TRANSACTION_KINDS.get(enums.parsenodes.TransactionStmtKind(stmt.kind).name, "a transaction statement")
+        return kind, "it would end or split keyshift's one transaction"
+    if name == "VariableSetStmt":
+        if stmt.kind == _VAR_RESET_ALL:
+            return "RESET ALL", "it would reset the session's role"
+        setting = _ROLE_SETTINGS.get((stmt.name or "").lower())
+        if setting:
+            verb = "RESET" if stmt.kind == _VAR_RESET else "SET"
+            return f"{verb} {setting}", "it would change the role the migration runs as"
+        return None
+    if name in _ROLE_STATEMENTS:
+        return _ROLE_STATEMENTS[name], "a migration never creates, changes or grants roles"
+    if name == "RenameStmt" and stmt.renameType == _OBJECT_ROLE:
+        return "ALTER ROLE ... RENAME", "a migration never creates, changes or grants roles"
+    return None
+
+
+def _line_at(text: str, offset: int) -> int:
+    return text.count("\n", 0, max(offset, 0)) + 1
+
+
+def _first_token(text: str, offset: int) -> int:
+    """The offset of the first character at or after ``offset`` that is neither white space
+    nor inside a comment: where a statement pglast located (with or without the comments
+    before it, depending on the PostgreSQL version it parses as) really starts. Used only to
+    name a line in a refusal."""
+    i, n = offset, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+        elif text.startswith("--", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end + 1
+        elif text.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if text.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif text.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+        else:
+            break
+    return i
+
+
+def validate(name: str, text: str) -> None:
+    """Refuse (MigrationFailed, one line) a file PostgreSQL cannot parse, or one holding a
+    statement keyshift never runs inside its transaction; ``name`` names the file."""
+    try:
+        statements = parser.parse_sql(text)
+    except parser.ParseError as exc:
+        message, location = exc.args[0], (exc.args[1] if len(exc.args) > 1 else 0)
+        raise MigrationFailed(
+            f"migration file {name} line {_line_at(text, location)}",
+            f"does not parse as PostgreSQL ({message})",
+            "fix that line, or plan again; nothing was changed",
+        ) from None
+    for raw in statements:
+        refused = _refused_kind(raw.stmt)
+        if refused:
+            kind, why = refused
+            line = _line_at(text, _first_token(text, raw.stmt_location or 0))
+            raise MigrationFailed(
+                f"migration file {name} line {line}", f"holds {kind}: {why}",
+                "remove that statement (keyshift runs every migration in one transaction, as the role "
+                "it connects as); nothing was changed",
+            )
