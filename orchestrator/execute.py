@@ -279,11 +279,15 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
             return outcome
         last_plan = plan_id_of(applied[0].id)
         batch = [m for m in applied if plan_id_of(m.id) == last_plan] if last_plan else applied[:1]
+        # What the rollback kept for a user (orchestrator/ownership.py): said once it committed.
+        kept: list[str] = []
+        backend.connection.add_notice_handler(lambda diag: _keep_notice(kept, diag))
 
         def work(conn):
             conn.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
             conn.execute("SELECT set_config('statement_timeout', %s, true)", (statement_timeout,))
             outcome.applied.clear()  # a retry starts the list again
+            kept.clear()
             try:
                 _lock_up_front(conn, _rollback_tables(batch), lock_timeout, statement_timeout)
             except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
@@ -312,11 +316,21 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
                 outcome.applied.append((m.id, time.monotonic() - t0))
 
         _with_lock_retries(backend, work, lock_retries, lock_retry_delay, notice)
+        for line in kept:
+            (notice or _to_stderr)(line)
     finally:
         _end_run(backend)
         backend.connection.close()
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def _keep_notice(kept: list[str], diag) -> None:
+    """A NOTICE the rollback's own SQL raised ('keyshift: kept ...'), as one line with its hint."""
+    message = diag.message_primary or ""
+    if diag.severity_nonlocalized == "NOTICE" and message.startswith("keyshift: "):
+        hint = f"; {diag.message_hint}" if diag.message_hint else ""
+        kept.append(message[len("keyshift: "):] + hint)
 
 
 def lost_mappings(conn, plan_id: str, lock: bool = False) -> list[str]:
