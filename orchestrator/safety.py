@@ -244,14 +244,15 @@ def keyshift_names(cat: Catalog, targets, mode: str) -> None:
     types = {r[0] for r in conn.execute(
         "SELECT t.typname FROM pg_catalog.pg_type AS t"
         " WHERE t.typnamespace = to_regnamespace(%s) AND t.typrelid = 0 AND t.typelem = 0", (schema,))}
+    # A relation holding a mapping table's name is refused by plan.check_generated_names; a type
+    # (enum, domain, ...) holds it just as well: CREATE TABLE makes a row type of that name.
     maps = [map_table_name(*t.key) for t, _k in targets] if mode != "external" else []
     for name in maps:
-        if name in tables or name in types:
-            what = kinds.get(tables.get(name), "type")
+        if name in types and name not in tables:
             raise Refused(
-                f"{what} {qualname(schema, name)}",
-                f"holds the name of the mapping table keyshift creates for this plan, and keyshift did not create it",
-                f"rename or drop that {what}, then plan again",
+                f"type {qualname(schema, name)}",
+                "holds the name of the mapping table keyshift creates for this plan, and keyshift did not create it",
+                "rename or drop that type, then plan again",
             )
     for name in (*ownership.REGISTRY_TABLES, ownership.MARKER):
         if (name in tables and tables[name] != "r") or name in types:
