@@ -171,12 +171,11 @@ def _forget_all() -> sql.Composed:
     values = sql.SQL(",\n").join(
         sql.Composed([sql.SQL("            ("), L(n), sql.SQL(", "), row]) + sql.SQL(")")
         for n, row in enumerate(rows))
-    declare = sql.SQL("DECLARE\n    o record;\n    users text;\n    others text;\n"
+    declare = sql.SQL("DECLARE\n    o record;\n    users text;\n    others text;\n    remaining bigint;\n"
                       "    kept text [] := ARRAY[]::text [];\n    kept_oids oid [] := ARRAY[]::oid [];\n")
     marker = I(SCHEMA, MARKER)
     body = sql.SQL(
-        "    IF pg_catalog.to_regclass({converted}) IS NOT NULL\n"
-        "        AND EXISTS (SELECT 1 FROM {converted_table}) THEN\n"
+        "    IF EXISTS (SELECT 1 FROM {converted_table}) THEN\n"
         "        RETURN;  -- other conversions remain: keyshift keeps all it made\n"
         "    END IF;\n"
         "    FOR o IN\n"
@@ -205,11 +204,18 @@ def _forget_all() -> sql.Composed:
         "            );\n"
         "        END IF;\n"
         "    END LOOP;\n"
-        "    -- What is left in the schema besides the marker (indexes, row types and the like left out).\n"
+        "    -- What is left in the schema besides the marker; an extension's members are shown as the\n"
+        "    -- extension.\n"
         "    SELECT\n"
-        "        string_agg(DISTINCT {describe}, '; '),\n"
-        "        string_agg(DISTINCT {describe}, '; ') FILTER (WHERE NOT d.objid = ANY(kept_oids))\n"
-        "    INTO users, others\n"
+        "        count(*),\n"
+        "        string_agg(DISTINCT {describe}, '; ') FILTER (\n"
+        "            WHERE NOT d.objid = ANY(kept_oids)\n"
+        "            AND NOT EXISTS (\n"
+        "                SELECT 1 FROM pg_catalog.pg_depend AS e\n"
+        "                WHERE e.classid = d.classid AND e.objid = d.objid AND e.deptype = 'e'\n"
+        "            )\n"
+        "        )\n"
+        "    INTO remaining, others\n"
         "    FROM pg_catalog.pg_depend AS d\n"
         "    WHERE\n"
         "        d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass\n"
@@ -218,12 +224,8 @@ def _forget_all() -> sql.Composed:
         "        AND NOT (\n"
         "            d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass\n"
         "            AND d.objid = pg_catalog.to_regclass({marker_name})\n"
-        "        )\n"
-        "        AND NOT EXISTS (\n"
-        "            SELECT 1 FROM pg_catalog.pg_depend AS p\n"
-        "            WHERE p.classid = d.classid AND p.objid = d.objid AND p.deptype IN ('a', 'i')\n"
         "        );\n"
-        "    IF users IS NULL THEN\n"
+        "    IF remaining = 0 THEN\n"
         "        DROP TABLE {marker};\n"
         "        DROP SCHEMA {schema_ident};\n"
         "    ELSIF others IS NOT NULL THEN\n"
@@ -240,7 +242,7 @@ def _forget_all() -> sql.Composed:
         "        || 'uses what keyshift kept';\n"
         "    END IF;\n"
     ).format(
-        converted=L(f"{SCHEMA}.converted_table"), converted_table=I(SCHEMA, "converted_table"), values=values,
+        converted_table=I(SCHEMA, "converted_table"), values=values,
         users=_USERS.format(describe=_DESCRIBE, classid=sql.SQL("o.classid"), objid=sql.SQL("o.objid")),
         describe=_DESCRIBE,
         schema=L(SCHEMA), marker_name=L(f"{SCHEMA}.{MARKER}"), marker=marker, schema_ident=I(SCHEMA),

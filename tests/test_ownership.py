@@ -5,6 +5,9 @@ object still uses, and a user's object over this plan's mapping makes rollback r
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -138,7 +141,7 @@ def test_a_user_table_inside_schema_keyshift_survives_rollback(dsn, conn, tmp_pa
     back = keyshift(dsn, "rollback", migrations=tmp_path / "m")
 
     assert back.returncode == 0, back.stdout + back.stderr
-    assert "kept schema keyshift" in back.stderr and "keyshift.my_audit" in back.stderr
+    assert "kept schema keyshift" in back.stderr and "table keyshift.my_audit" in back.stderr
     assert conn.execute("SELECT note FROM keyshift.my_audit").fetchall() == [("keep me",)]
     assert keyshift_objects(conn) == {"table keyshift.my_audit", "table keyshift.installation"}
 
@@ -210,6 +213,35 @@ def test_external_mode_rollback_leaves_no_schema_keyshift(dsn, conn, tmp_path):
     back = keyshift(dsn, "rollback", migrations=tmp_path / "m")
     assert back.returncode == 0, back.stdout + back.stderr
     assert no_schema(conn)
+
+
+def _demo(dsn: str, migrations: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"DATABASE_URL": dsn}
+    return subprocess.run([sys.executable, "-m", "orchestrator.demo", "--users", "100", "--migrations",
+                           str(migrations)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_demo_again_undoes_its_conversion_by_rollback_and_keeps_a_users_table(dsn, conn, tmp_path):
+    first = _demo(dsn, tmp_path / "demo")
+    assert first.returncode == 0, first.stdout + first.stderr
+    conn.execute("CREATE TABLE keyshift.my_notes (note text)")
+    conn.execute("INSERT INTO keyshift.my_notes VALUES ('mine')")
+
+    again = _demo(dsn, tmp_path / "demo")
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert conn.execute("SELECT note FROM keyshift.my_notes").fetchall() == [("mine",)]
+    assert conn.execute("SELECT count(*) FROM keyshift.converted_table").fetchone()[0] == 1
+    assert conn.execute("SELECT how FROM keyshift.installation").fetchall() == [("created",)]
+
+
+def test_demo_refuses_a_schema_keyshift_it_did_not_create(dsn, conn, tmp_path):
+    conn.execute("CREATE SCHEMA keyshift")
+    conn.execute("CREATE TABLE keyshift.notes (note text)")
+    out = _demo(dsn, tmp_path / "demo")
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "schema keyshift" in out.stderr and "not created by keyshift" in out.stderr
+    assert keyshift_objects(conn) == {"table keyshift.notes"}
 
 
 # --- the lists in ownership.py are what the shipped SQL creates ----------------------------------
