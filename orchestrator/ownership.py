@@ -9,8 +9,7 @@ once; ``keyshift plan`` refuses a schema of that name that keyshift did not crea
 keyshift needs that another object holds (``orchestrator/safety.py``).
 
 Rollback drops only these objects, each by its name and never together with what depends on
-them (no cascading drop), and only once the
-last conversion is gone. An object that something outside keyshift still uses (a column
+them (no cascading drop), and only once the last conversion is gone. An object that something outside keyshift still uses (a column
 default calling ``keyshift.uuid_v7()``, a view over a registry table) is kept, with the
 functions it calls, and so are the schema and its marker while anything is left in it: a
 NOTICE names the user and what to do. A mapping table of the plan being rolled back that a
@@ -43,9 +42,9 @@ REGISTRY_TABLES = (
 
 @dataclass(frozen=True)
 class Function:
-    """One function keyshift creates: its name, its argument types as PostgreSQL prints them in
-    a signature (``pg_get_function_identity_arguments``, names left out), and the keyshift
-    functions its body calls (kept with it when a user's object still uses it)."""
+    """One function keyshift creates: its name, its argument types as PostgreSQL prints them
+    (``oidvectortypes(proargtypes)``: input arguments only, without their names), and the
+    keyshift functions its body calls (kept with it when a user's object still uses it)."""
 
     name: str
     args: tuple[str, ...] = ()
@@ -53,16 +52,19 @@ class Function:
 
     @property
     def signature(self) -> str:
-        """``keyshift.name(type, ...)``: for messages and to_regprocedure."""
+        """``keyshift.name(type, ...)``: for messages."""
         return f"{SCHEMA}.{self.name}({', '.join(self.args)})"
 
     @property
     def key(self) -> tuple[str, tuple[str, ...]]:
         return (self.name, self.args)
 
+    def composed(self) -> sql.Composed:
+        """``"keyshift"."name"(type, ...)``: the exact function, for DROP and to_regprocedure."""
+        return sql.SQL("{}({})").format(I(SCHEMA, self.name), sql.SQL(", ").join(sql.SQL(a) for a in self.args))
+
     def drop(self) -> sql.Composed:
-        return sql.SQL("DROP FUNCTION {}({})").format(
-            I(SCHEMA, self.name), sql.SQL(", ").join(sql.SQL(a) for a in self.args))
+        return sql.SQL("DROP FUNCTION {}").format(self.composed())
 
 
 #: Every function sql/functions/*.sql creates, callers before the functions they call
@@ -161,12 +163,12 @@ def _forget_all() -> sql.Composed:
         callers = [_label_function(g) for g in FUNCTIONS if f.key in g.calls]
         rows.append(sql.SQL("{}, 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure({})::oid, "
                             "{}, {}::text []").format(
-            L(label), L(f.signature), L(f.drop().as_string(None)), sql.SQL("ARRAY[{}]").format(
+            L(label), L(f.composed().as_string(None)), L(f.drop().as_string(None)), sql.SQL("ARRAY[{}]").format(
                 sql.SQL(", ").join(L(c) for c in callers))))
     for name in REGISTRY_TABLES:
         rows.append(sql.SQL("{}, 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass({})::oid, "
                             "{}, ARRAY[]::text []").format(
-            L(_label_table(name)), L(f"{SCHEMA}.{name}"),
+            L(_label_table(name)), L(I(SCHEMA, name).as_string(None)),
             L(sql.SQL("DROP TABLE {}").format(I(SCHEMA, name)).as_string(None))))
     values = sql.SQL(",\n").join(
         sql.Composed([sql.SQL("            ("), L(n), sql.SQL(", "), row]) + sql.SQL(")")
@@ -245,7 +247,8 @@ def _forget_all() -> sql.Composed:
         converted_table=I(SCHEMA, "converted_table"), values=values,
         users=_USERS.format(describe=_DESCRIBE, classid=sql.SQL("o.classid"), objid=sql.SQL("o.objid")),
         describe=_DESCRIBE,
-        schema=L(SCHEMA), marker_name=L(f"{SCHEMA}.{MARKER}"), marker=marker, schema_ident=I(SCHEMA),
+        schema=L(I(SCHEMA).as_string(None)), marker_name=L(marker.as_string(None)), marker=marker,
+        schema_ident=I(SCHEMA),
     )
     return _do(declare, body)
 
