@@ -101,12 +101,14 @@ def _label_function(f: Function) -> str:
 
 
 def _do(declare: sql.Composable, body: sql.Composable) -> sql.Composed:
-    """``DO $$ DECLARE ... BEGIN body END $$``; every name inside is keyshift's own, so ``$$``
-    cannot occur in it (checked all the same)."""
+    """``DO $$ DECLARE ... BEGIN body END $$``, with a ``$ksN$`` tag instead when the body holds
+    ``$$`` (a mapping table's name can): no name can end the quoted body early."""
     text = sql.Composed([declare, body]).as_string(None)
-    if "$$" in text:
-        raise ValueError("a keyshift DO block holds $$")
-    return sql.Composed([sql.SQL("DO $$\n"), declare, sql.SQL("BEGIN\n"), body, sql.SQL("END\n$$")])
+    tag, n = "$$", 0
+    while tag in text:
+        tag, n = f"$ks{n or ''}$", n + 1
+    return sql.Composed([sql.SQL("DO "), sql.SQL(tag), sql.SQL("\n"), declare, sql.SQL("BEGIN\n"), body,
+                         sql.SQL("END\n"), sql.SQL(tag)])
 
 
 #: The object of pg_depend row ``d`` as "kind schema.name" (pg_identify_object qualifies every
