@@ -122,6 +122,7 @@ def cmd_plan(args) -> int:
             snap = external.snapshot(safety.guarded(cat), targets)
         else:
             snap = catalog.snapshot(safety.guarded(cat), targets, references)
+        safety.keyshift_names(cat, targets, args.mode)
         safety.refuse_unsafe(cat, snap)
         shape = drift.live_objects(conn, [t.key for t, _k in targets], references)
         server = cat.server_facts()

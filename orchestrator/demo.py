@@ -25,8 +25,12 @@ MARK = "keyshift demo sample (seed 000)"
 DEMO_DIR = ROOT / ".keyshift" / "demo"
 
 
-def _reset(conn: psycopg.Connection) -> None:
-    """Drop what a previous demo left; refuse to touch tables the demo did not create."""
+def _reset(conn: psycopg.Connection, dsn: str, migrations: Path) -> None:
+    """Undo what a previous demo left; refuse to touch tables the demo did not create.
+
+    The previous demo's conversion is undone by keyshift's own rollback, which drops from
+    schema keyshift only what keyshift created and nothing a user still uses; then the sample
+    tables go, each by name, children before the table they reference."""
     marked = conn.execute(
         "SELECT obj_description(to_regclass('public.custom_user'), 'pg_class')"
     ).fetchone()[0]
@@ -36,10 +40,22 @@ def _reset(conn: psycopg.Connection) -> None:
             "table public.custom_user", "exists and was not created by the demo",
             "run the demo on the embedded cluster (unset DATABASE_URL) or on an empty database",
         )
+    if not exists:
+        return
+    if migrations.is_dir() and any(execute.status(dsn, migrations).values()):
+        execute.rollback(dsn, migrations)
+    if conn.execute("SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]:
+        left = conn.execute(
+            "SELECT plan_id FROM keyshift.converted_table WHERE table_schema = 'public' AND table_name = ANY(%s)",
+            (SAMPLE_TABLES,),
+        ).fetchone()
+        if left:
+            raise KeyshiftError(
+                "table public.custom_user", f"is converted by keyshift plan {left[0]}, whose migrations are not in "
+                f"{_shown(migrations)}",
+                "roll that plan back first (keyshift rollback --migrations DIR), or run the demo on an empty database",
+            )
     for t in SAMPLE_TABLES:
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier("public", t)))
-    conn.execute("DROP SCHEMA IF EXISTS keyshift CASCADE")
-    for t in ("_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock"):
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("public", t)))
 
 
@@ -49,7 +65,7 @@ def run(users: int, migrations: Path = DEMO_DIR / "migrations") -> int:
     print(f"keyshift demo on {dsnmod.describe(dsn)}: seed-000 sample with {users} users")
     t0 = time.monotonic()
     with dsnmod.connect(dsn, autocommit=True) as conn:
-        _reset(conn)
+        _reset(conn, dsn, migrations)
         conn.execute("SELECT set_config('keyshift.sample_scale', %s, false)", (str(users),))
         for name in ("seed000_schema.sql", "seed000_data.sql"):
             conn.execute((SQL_DIR / "sample" / name).read_text())

@@ -366,11 +366,15 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
         undo = [(m, m.rollback_source()) for m in batch]
         _validate([(m.rollback_path, text) for m, text in undo])
         tables = manifests[last_plan].locks if last_plan else []
+        # What the rollback kept for a user (orchestrator/ownership.py): said once it committed.
+        kept: list[str] = []
+        backend.connection.add_notice_handler(lambda diag: _keep_notice(kept, diag))
 
         def work(conn):
             conn.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
             conn.execute("SELECT set_config('statement_timeout', %s, true)", (statement_timeout,))
             outcome.applied.clear()  # a retry starts the list again
+            kept.clear()
             try:
                 _lock_up_front(conn, tables, lock_timeout, statement_timeout)
             except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
@@ -399,12 +403,22 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
                 outcome.applied.append((m.id, time.monotonic() - t0))
 
         _with_lock_retries(backend, work, lock_retries, lock_retry_delay, notice)
+        for line in kept:
+            (notice or _to_stderr)(line)
     finally:
         _end_run(backend)
         backend.connection.close()
     _record_accepted(to_record, notice)
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def _keep_notice(kept: list[str], diag) -> None:
+    """A NOTICE the rollback's own SQL raised ('keyshift: kept ...'), as one line with its hint."""
+    message = diag.message_primary or ""
+    if diag.severity_nonlocalized == "NOTICE" and message.startswith("keyshift: "):
+        hint = f"; {diag.message_hint}" if diag.message_hint else ""
+        kept.append(message[len("keyshift: "):] + hint)
 
 
 def lost_mappings(conn, plan_id: str, lock: bool = False) -> list[str]:

@@ -336,18 +336,12 @@ SESSIONS_LOST = (
 
 
 def forget_plan(pid, registries: tuple[str, ...]) -> list[str]:
-    """Rollback's last statements in both modes: delete the plan's rows from each keyshift
-    registry table (children before converted_table), then drop the keyshift schema once no
-    conversion is left in it."""
-    from orchestrator.render import q
+    """Rollback's last statements in both modes (orchestrator/ownership.py): delete the plan's
+    rows from each keyshift registry table (children before converted_table), then, once no
+    conversion is left, drop by name only what keyshift created and nothing else still uses."""
+    from orchestrator import ownership
 
-    return [q("DELETE FROM {}\nWHERE plan_id = {}", I("keyshift", reg), pid) for reg in registries] + [
-        "-- The keyshift schema goes when no conversion is left in it.\n"
-        "DO $$\nBEGIN\n"
-        "    IF NOT EXISTS (SELECT 1 FROM keyshift.converted_table) THEN\n"
-        "        DROP SCHEMA keyshift CASCADE;\n"
-        "    END IF;\nEND\n$$;"
-    ]
+    return [s.text() for s in ownership.forget_plan(pid, registries)]
 
 
 def session_rollback_note(plan: Plan) -> list[str]:
@@ -448,7 +442,7 @@ def render(plan: Plan) -> list:
     locked = [t.table.key for t in plan.targets] + [s.key for s in plan.sessions]
     rechecks, moves = _restart_statements(plan)
     apply = [
-        "CREATE SCHEMA IF NOT EXISTS keyshift;",
+        (SQL_DIR / "schema.sql").read_text().strip(),
         (SQL_DIR / "registry.sql").read_text().strip(),
         (SQL_DIR / "functions" / "table_fingerprint.sql").read_text().strip(),
         "-- Parents before children, so no application transaction can deadlock us halfway.\n"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from orchestrator import SQL_DIR, external
+from orchestrator import SQL_DIR, external, ownership
 from orchestrator.catalog import qualname
 from orchestrator.literal import Literal
 from orchestrator.plan import Column, Plan, Target, short_name
@@ -392,7 +392,7 @@ def _map_keys(plan: Plan) -> Migration:
         "-- Deferred constraints (every Django FK) must not hold trigger events across ALTER TABLE.\n"
         "SET CONSTRAINTS ALL IMMEDIATE;",
         _SESSION_SETTINGS,
-        "CREATE SCHEMA IF NOT EXISTS keyshift;",
+        _file("schema.sql"),
         "-- New rows' key and slug defaults (keyshift.uuid_v7(), uuid_v6(), unique_slug()) run as the\n"
         "-- inserting role, which therefore needs USAGE here; it gives no access to the mapping and\n"
         "-- registry tables, which keep their owner's privileges only (public: every role).\n"
@@ -516,7 +516,8 @@ def _map_keys(plan: Plan) -> Migration:
             pid, L(table[0]), L(table[1]), L(table[0]), L(table[1]),
         ))
 
-    rollback = [q("DROP TABLE {}", _map(t)) for t in reversed(plan.targets)]
+    rollback = [s.text() for s in ownership.refuse_mapping_users(plan.plan_id, [t.map_table for t in plan.targets])]
+    rollback += [q("DROP TABLE {}", _map(t)) for t in reversed(plan.targets)]
     rollback += external.session_rollback_note(plan)
     rollback += external.forget_plan(pid, ("converted_view", "converted_slug", "fingerprint", "saved_sequence",
                                             "invalidated_session", "converted_index", "converted_constraint",

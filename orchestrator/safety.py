@@ -212,3 +212,66 @@ def v6_id_range(conn, targets) -> None:
                 "only for ids less than 2^61 apart (the v6 layout leaves 61 bits for the id)",
                 f"use --uuid-for {t.table.display}=v4, or v7 (distinct for every bigint)",
             )
+
+
+def keyshift_names(cat: Catalog, targets, mode: str) -> None:
+    """Refuse a schema named keyshift that keyshift did not create, and any name keyshift needs in
+    its own schema (a mapping table, a registry table, the marker, a function) held by an object
+    keyshift did not create (orchestrator/ownership.py lists them).
+
+    Schema keyshift is keyshift's when it holds the marker keyshift.installation, or a registry
+    (keyshift.converted_table) an earlier keyshift wrote. In it, a table with a registry name and a
+    function with the exact signature of a keyshift function are keyshift's: keyshift made them."""
+    from orchestrator import ownership
+    from orchestrator.plan import map_table_name
+
+    conn = cat.conn
+    schema = ownership.SCHEMA
+    if conn.execute("SELECT to_regnamespace(%s) IS NULL", (schema,)).fetchone()[0]:
+        return
+    tables = {r[0]: r[1] for r in conn.execute(
+        "SELECT c.relname, c.relkind FROM pg_catalog.pg_class AS c"
+        " WHERE c.relnamespace = to_regnamespace(%s)", (schema,))}
+    if tables.get(ownership.MARKER) != "r" and tables.get("converted_table") != "r":
+        raise Refused(
+            f"schema {schema}",
+            "exists and was not created by keyshift (it has no keyshift.installation marker and no keyshift "
+            "registry), and keyshift keeps its mapping tables, registry and functions in a schema of that name",
+            f"rename that schema (ALTER SCHEMA {schema} RENAME TO ...) or drop it, then plan again",
+        )
+    kinds = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "S": "sequence",
+             "i": "index", "I": "partitioned index", "f": "foreign table", "c": "type"}
+    types = {r[0] for r in conn.execute(
+        "SELECT t.typname FROM pg_catalog.pg_type AS t"
+        " WHERE t.typnamespace = to_regnamespace(%s) AND t.typrelid = 0 AND t.typelem = 0", (schema,))}
+    # A relation holding a mapping table's name is refused by plan.check_generated_names; a type
+    # (enum, domain, ...) holds it just as well: CREATE TABLE makes a row type of that name.
+    maps = [map_table_name(*t.key) for t, _k in targets] if mode != "external" else []
+    for name in maps:
+        if name in types and name not in tables:
+            raise Refused(
+                f"type {qualname(schema, name)}",
+                "holds the name of the mapping table keyshift creates for this plan, and keyshift did not create it",
+                "rename or drop that type, then plan again",
+            )
+    for name in (*ownership.REGISTRY_TABLES, ownership.MARKER):
+        if (name in tables and tables[name] != "r") or name in types:
+            what = kinds.get(tables.get(name), "type")
+            raise Refused(
+                f"{what} {qualname(schema, name)}",
+                "holds the name of a keyshift registry table, and keyshift did not create it",
+                f"rename or drop that {what}, then plan again",
+            )
+    known = {(f.name, ", ".join(f.args)) for f in ownership.FUNCTIONS}
+    for name, args, prokind in conn.execute(
+        "SELECT p.proname, pg_catalog.oidvectortypes(p.proargtypes), p.prokind FROM pg_catalog.pg_proc AS p"
+        " WHERE p.pronamespace = to_regnamespace(%s) AND p.proname = ANY(%s) ORDER BY 1, 2",
+        (schema, list(ownership.FUNCTION_NAMES)),
+    ):
+        if (name, args) not in known or prokind != "f":
+            raise Refused(
+                f"function {qualname(schema, name)}({args})",
+                f"holds the name of a function keyshift creates ({schema}.{name}), and keyshift did not create it",
+                f"rename or drop that function (or move it to another schema with ALTER FUNCTION ... SET SCHEMA), "
+                "then plan again",
+            )

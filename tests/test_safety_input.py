@@ -464,7 +464,7 @@ TAKEN = {
         ("--slug-column", "public.parent_x.y_z", "--slug-column", "public.parent_x_y.z"),
         ("public.parent_x_y_z_key", "both the UNIQUE constraint of slug column")),
     "a leftover mapping table": (
-        PARENT + "CREATE SCHEMA keyshift; CREATE TABLE keyshift.map_public__parent (old_id bigint);",
+        PARENT + (ROOT / "sql" / "schema.sql").read_text() + "CREATE TABLE keyshift.map_public__parent (old_id bigint);",
         ["public.parent"], (), ("keyshift.map_public__parent", "mapping table of public.parent", "is taken")),
 }
 

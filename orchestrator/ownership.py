@@ -1,0 +1,296 @@
+"""What keyshift owns in the database, and how rollback lets go of it.
+
+keyshift creates schema ``keyshift`` when it is absent and records that it did in the marker
+table ``keyshift.installation`` (``sql/schema.sql``; a registry written by an earlier keyshift,
+recognised by ``keyshift.converted_table``, gains the marker). In that schema it creates the
+registry tables (``sql/registry.sql``), its functions (``sql/functions/*.sql``) and one
+mapping table per converted table. Those names, with their exact signatures, are listed here
+once; ``keyshift plan`` refuses a schema of that name that keyshift did not create, and a name
+keyshift needs that another object holds (``orchestrator/safety.py``).
+
+Rollback drops only these objects, each by its name and never together with what depends on
+them (no cascading drop), and only once the last conversion is gone. An object that something outside keyshift still uses (a column
+default calling ``keyshift.uuid_v7()``, a view over a registry table) is kept, with the
+functions it calls, and so are the schema and its marker while anything is left in it: a
+NOTICE names the user and what to do. A mapping table of the plan being rolled back that a
+user's object depends on makes the rollback refuse before anything changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from orchestrator.literal import Literal
+from orchestrator.names import Statement
+
+I = sql.Identifier
+L = Literal
+
+SCHEMA = "keyshift"
+
+#: The marker table: one row, written when keyshift creates the schema (sql/schema.sql).
+MARKER = "installation"
+
+#: Every table sql/registry.sql creates (tests/test_ownership.py compares with the file).
+REGISTRY_TABLES = (
+    "converted_table", "converted_column", "converted_constraint", "saved_sequence", "fingerprint",
+    "converted_index", "converted_view", "invalidated_session", "converted_slug",
+)
+
+
+@dataclass(frozen=True)
+class Function:
+    """One function keyshift creates: its name, its argument types as PostgreSQL prints them
+    (``oidvectortypes(proargtypes)``: input arguments only, without their names), and the
+    keyshift functions its body calls (kept with it when a user's object still uses it)."""
+
+    name: str
+    args: tuple[str, ...] = ()
+    calls: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def signature(self) -> str:
+        """``keyshift.name(type, ...)``: for messages."""
+        return f"{SCHEMA}.{self.name}({', '.join(self.args)})"
+
+    @property
+    def key(self) -> tuple[str, tuple[str, ...]]:
+        return (self.name, self.args)
+
+    def composed(self) -> sql.Composed:
+        """``"keyshift"."name"(type, ...)``: the exact function, for DROP and to_regprocedure."""
+        return sql.SQL("{}({})").format(I(SCHEMA, self.name), sql.SQL(", ").join(sql.SQL(a) for a in self.args))
+
+    def drop(self) -> sql.Composed:
+        return sql.SQL("DROP FUNCTION {}").format(self.composed())
+
+
+#: Every function sql/functions/*.sql creates, callers before the functions they call
+#: (tests/test_ownership.py compares the list with the files, and runs each function with only
+#: what it calls left beside it).
+FUNCTIONS = (
+    Function("uuid_v7", (), (("uuid_v7", ("timestamp with time zone",)),)),
+    Function("uuid_v7", ("timestamp with time zone",)),
+    Function("uuid_v6", (), (("uuid_v6", ("timestamp with time zone",)),)),
+    Function("uuid_v6", ("timestamp with time zone",)),
+    Function("keyed_uuid_v7", ("timestamp with time zone", "text", "bigint"),
+             (("keyed_uuid_v7_at", ("bigint", "text", "bigint")),)),
+    Function("keyed_uuid_v7_at", ("bigint", "text", "bigint")),
+    Function("keyed_uuid_v6", ("timestamp with time zone", "text", "bigint"),
+             (("keyed_uuid_v6_at", ("bigint", "text", "bigint")),)),
+    Function("keyed_uuid_v6_at", ("bigint", "text", "bigint")),
+    Function("keyed_uuid_v4", ("text", "bigint")),
+    Function("unique_slug", ("regclass", "name", "integer"), (("random_slug", ("integer",)),)),
+    Function("random_slug", ("integer",), (("base62", ("uuid", "integer")),)),
+    Function("base62", ("uuid", "integer")),
+    Function("statement_setting", ("text",)),
+    Function("table_fingerprint", ("name", "name", "boolean")),
+)
+
+FUNCTION_NAMES = tuple(dict.fromkeys(f.name for f in FUNCTIONS))
+
+
+def _label_table(name: str) -> str:
+    return f"table {SCHEMA}.{name}"
+
+
+def _label_function(f: Function) -> str:
+    return f"function {f.signature}"
+
+
+def _do(declare: sql.Composable, body: sql.Composable) -> sql.Composed:
+    """``DO $$ DECLARE ... BEGIN body END $$``, with a ``$ksN$`` tag instead when the body holds
+    ``$$`` (a mapping table's name can): no name can end the quoted body early."""
+    text = sql.Composed([declare, body]).as_string(None)
+    tag, n = "$$", 0
+    while tag in text:
+        tag, n = f"$ks{n or ''}$", n + 1
+    return sql.Composed([sql.SQL("DO "), sql.SQL(tag), sql.SQL("\n"), declare, sql.SQL("BEGIN\n"), body,
+                         sql.SQL("END\n"), sql.SQL(tag)])
+
+
+#: The object of pg_depend row ``d`` as "kind schema.name" (pg_identify_object qualifies every
+#: name, whatever the search_path): "default value for public.events.id", "view public.ids"
+#: (a view's rule is shown as its view), "table constraint fk on public.orders".
+_DESCRIBE = sql.SQL(
+    "CASE\n"
+    "            WHEN d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN (\n"
+    "                SELECT i.type || ' ' || i.identity\n"
+    "                FROM pg_catalog.pg_rewrite AS r\n"
+    "                CROSS JOIN LATERAL\n"
+    "                    pg_catalog.pg_identify_object('pg_catalog.pg_class'::pg_catalog.regclass, r.ev_class, 0) AS i\n"
+    "                WHERE r.oid = d.objid\n"
+    "            )\n"
+    "            ELSE (\n"
+    "                SELECT i.type || ' ' || i.identity\n"
+    "                FROM pg_catalog.pg_identify_object(d.classid, d.objid, d.objsubid) AS i\n"
+    "            )\n"
+    "        END"
+)
+
+#: The objects that depend on (refclassid, refobjid) in the ordinary way (deptype 'n': a view's
+#: rule, a column default, a foreign key, an index expression, a trigger).
+_USERS = sql.SQL(
+    "SELECT string_agg(DISTINCT {describe}, '; ')\n"
+    "        INTO users\n"
+    "        FROM pg_catalog.pg_depend AS d\n"
+    "        WHERE d.refclassid = {classid} AND d.refobjid = {objid} AND d.deptype = 'n'"
+)
+
+
+def forget_plan(plan_id: str | sql.Composable, registries: tuple[str, ...]) -> list[Statement]:
+    """Rollback's last statements in both modes.
+
+    Delete the plan's rows from each registry table in ``registries`` (children before
+    converted_table); then, when no conversion is left, drop what keyshift created, by name:
+    functions, registry tables, and last the marker and the schema. An object still used by
+    something outside keyshift is kept (with the functions it calls), and so is the schema with
+    its marker while anything is left in it; a NOTICE names each one and what to do."""
+    pid = plan_id if isinstance(plan_id, sql.Composable) else L(plan_id)
+    out = [Statement(sql.SQL("DELETE FROM {}\nWHERE plan_id = {}").format(I(SCHEMA, reg), pid))
+           for reg in registries]
+    out.append(Statement(_forget_all(), (
+        "When no conversion is left, keyshift drops what it created, each object by name and alone:",
+        "what something outside keyshift still uses is kept, and a NOTICE says what to do.",
+    )))
+    return out
+
+
+def _forget_all() -> sql.Composed:
+    rows = []
+    for f in FUNCTIONS:
+        label = _label_function(f)
+        callers = [_label_function(g) for g in FUNCTIONS if f.key in g.calls]
+        rows.append(sql.SQL("{}, 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure({})::oid, "
+                            "{}, {}::text []").format(
+            L(label), L(f.composed().as_string(None)), L(f.drop().as_string(None)), sql.SQL("ARRAY[{}]").format(
+                sql.SQL(", ").join(L(c) for c in callers))))
+    for name in REGISTRY_TABLES:
+        rows.append(sql.SQL("{}, 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass({})::oid, "
+                            "{}, ARRAY[]::text []").format(
+            L(_label_table(name)), L(I(SCHEMA, name).as_string(None)),
+            L(sql.SQL("DROP TABLE {}").format(I(SCHEMA, name)).as_string(None))))
+    values = sql.SQL(",\n").join(
+        sql.Composed([sql.SQL("            ("), L(n), sql.SQL(", "), row]) + sql.SQL(")")
+        for n, row in enumerate(rows))
+    declare = sql.SQL("DECLARE\n    o record;\n    users text;\n    others text;\n    remaining bigint;\n"
+                      "    kept text [] := ARRAY[]::text [];\n    kept_oids oid [] := ARRAY[]::oid [];\n")
+    marker = I(SCHEMA, MARKER)
+    body = sql.SQL(
+        "    IF EXISTS (SELECT 1 FROM {converted_table}) THEN\n"
+        "        RETURN;  -- other conversions remain: keyshift keeps all it made\n"
+        "    END IF;\n"
+        "    FOR o IN\n"
+        "        SELECT v.label, v.classid, v.objid, v.drop_statement, v.callers\n"
+        "        FROM (VALUES\n{values}\n"
+        "        ) AS v (ord, label, classid, objid, drop_statement, callers)\n"
+        "        WHERE v.objid IS NOT NULL\n"
+        "        ORDER BY v.ord\n"
+        "    LOOP\n"
+        "        {users};\n"
+        "        IF users IS NULL AND NOT (o.callers && kept) THEN\n"
+        "            EXECUTE o.drop_statement;\n"
+        "        ELSE\n"
+        "            kept := kept || o.label;\n"
+        "            kept_oids := kept_oids || o.objid;\n"
+        "            RAISE NOTICE USING\n"
+        "            MESSAGE = pg_catalog.format(\n"
+        "                'keyshift: kept %s: %s',\n"
+        "                o.label,\n"
+        "                coalesce('used by ' || users, 'called by the kept ' || array_to_string(\n"
+        "                    ARRAY(SELECT c FROM unnest(o.callers) AS c WHERE c = ANY(kept)), ' and the kept '\n"
+        "                ))\n"
+        "            ),\n"
+        "            HINT = pg_catalog.format(\n"
+        "                'keyshift needs it no more; once nothing uses it: %s, or keep it as your own', o.drop_statement\n"
+        "            );\n"
+        "        END IF;\n"
+        "    END LOOP;\n"
+        "    -- What is left in the schema besides the marker; an extension's members are shown as the\n"
+        "    -- extension.\n"
+        "    SELECT\n"
+        "        count(*),\n"
+        "        string_agg(DISTINCT {describe}, '; ') FILTER (\n"
+        "            WHERE NOT d.objid = ANY(kept_oids)\n"
+        "            AND NOT EXISTS (\n"
+        "                SELECT 1 FROM pg_catalog.pg_depend AS e\n"
+        "                WHERE e.classid = d.classid AND e.objid = d.objid AND e.deptype = 'e'\n"
+        "            )\n"
+        "        )\n"
+        "    INTO remaining, others\n"
+        "    FROM pg_catalog.pg_depend AS d\n"
+        "    WHERE\n"
+        "        d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass\n"
+        "        AND d.refobjid = pg_catalog.to_regnamespace({schema})\n"
+        "        AND d.deptype = 'n'\n"
+        "        AND NOT (\n"
+        "            d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass\n"
+        "            AND d.objid = pg_catalog.to_regclass({marker_name})\n"
+        "        );\n"
+        "    IF remaining = 0 THEN\n"
+        "        DROP TABLE {marker};\n"
+        "        DROP SCHEMA {schema_ident};\n"
+        "    ELSIF others IS NOT NULL THEN\n"
+        "        RAISE NOTICE USING\n"
+        "        MESSAGE = 'keyshift: kept schema keyshift and its marker keyshift.installation, which also hold '\n"
+        "        || others || ', not created by keyshift',\n"
+        "        HINT = 'keep them (the next plan uses the schema), or move those objects to another schema '\n"
+        "        || '(ALTER ... SET SCHEMA), then DROP TABLE keyshift.installation and DROP SCHEMA keyshift';\n"
+        "    ELSE\n"
+        "        RAISE NOTICE USING\n"
+        "        MESSAGE = 'keyshift: kept schema keyshift and its marker keyshift.installation, which hold '\n"
+        "        || 'what keyshift kept above',\n"
+        "        HINT = 'the next plan uses them; a rollback that leaves no conversion drops them once nothing '\n"
+        "        || 'uses what keyshift kept';\n"
+        "    END IF;\n"
+    ).format(
+        converted_table=I(SCHEMA, "converted_table"), values=values,
+        users=_USERS.format(describe=_DESCRIBE, classid=sql.SQL("o.classid"), objid=sql.SQL("o.objid")),
+        describe=_DESCRIBE,
+        schema=L(I(SCHEMA).as_string(None)), marker_name=L(marker.as_string(None)), marker=marker,
+        schema_ident=I(SCHEMA),
+    )
+    return _do(declare, body)
+
+
+def refuse_mapping_users(plan_id: str, map_tables: list[str] | tuple[str, ...]) -> list[Statement]:
+    """The first statement of the rollback that drops the plan's mapping tables: refuse (the whole
+    rollback is one transaction, so nothing changes) when a user's object depends on one of them.
+    keyshift never drops a user's view, foreign key or function along with its own table."""
+    if not map_tables:
+        return []
+    tables = sql.SQL(", ").join(
+        sql.SQL("pg_catalog.to_regclass({})").format(L(sql.Identifier(SCHEMA, t).as_string(None)))
+        for t in map_tables)
+    declare = sql.SQL("DECLARE\n    users text;\n")
+    body = sql.SQL(
+        "    SELECT string_agg(DISTINCT pg_catalog.format(\n"
+        "        '%s (on %s)',\n"
+        "        {describe},\n"
+        "        (SELECT i.identity FROM pg_catalog.pg_identify_object(d.refclassid, d.refobjid, 0) AS i)\n"
+        "    ), '; ')\n"
+        "    INTO users\n"
+        "    FROM pg_catalog.pg_depend AS d\n"
+        "    WHERE\n"
+        "        d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass\n"
+        "        AND d.refobjid IN ({tables})\n"
+        "        AND d.deptype = 'n'\n"
+        "        AND NOT (d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid IN ({tables}));\n"
+        "    IF users IS NOT NULL THEN\n"
+        "        RAISE EXCEPTION USING\n"
+        "        MESSAGE = {message} || users,\n"
+        "        HINT = {hint};\n"
+        "    END IF;\n"
+    ).format(
+        tables=tables, describe=_DESCRIBE,
+        message=L(f"objects keyshift did not create depend on the mapping tables that the rollback of plan "
+                  f"{plan_id} drops: "),
+        hint=L("nothing was changed; drop those objects or make them stop reading the mapping (keyshift never "
+               "drops them for you), then roll back again"),
+    )
+    return [Statement(_do(declare, body), (
+        "Before anything changes: refuse when an object keyshift did not create depends on a mapping",
+        "table of this plan (the rollback below drops them, and never what depends on them).",
+    ))]
