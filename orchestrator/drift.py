@@ -118,8 +118,8 @@ def header_lines(targets: list[tuple[str, str]], objs: dict[str, str], reference
 def stamp(migrations: list, targets: list[tuple[str, str]], objs: dict[str, str], references=()) -> list:
     """The rendered migrations with the fingerprint added to the first one's header."""
     first = migrations[0]
-    header = first.header + "\nCatalog fingerprint (keyshift migrate refuses when it no longer matches):\n"
-    header += "\n".join(header_lines(targets, objs, references))
+    header = (*first.header, "Catalog fingerprint (keyshift migrate refuses when it no longer matches):",
+              *header_lines(targets, objs, references))
     return [dataclasses.replace(first, header=header), *migrations[1:]]
 
 
@@ -144,6 +144,7 @@ def parse(text: str) -> Recorded | None:
         if not m:
             continue
         tag, value = m.groups()
+        value = _unescaped(value)
         if tag == CATALOG_TAG:
             found = value.strip()
         elif tag == TARGET_TAG:
@@ -155,6 +156,15 @@ def parse(text: str) -> Recorded | None:
             digest, name = value.split(" ", 1)
             objs[json.loads(name)] = digest
     return Recorded(found, targets, objs, references) if found else None
+
+
+def _unescaped(text: str) -> str:
+    """A header value as it was before names.comment wrote it: the values are ASCII JSON, in
+    which comment only puts a backslash before a backslash, or into ``*/`` and ``/*``."""
+    out, chars = [], iter(text)
+    for ch in chars:
+        out.append(next(chars, "") if ch == "\\" else ch)
+    return "".join(out)
 
 
 def differences(recorded: dict[str, str], now: dict[str, str]) -> list[str]:
