@@ -98,3 +98,18 @@ def test_comment_block_keeps_one_comment_line_per_line():
     lines = ["first", "", "a\nname", "x\u2028y */ z"]
     block = comment_block(lines)
     assert block.split("\n") == ["-- first", "--", "-- a\\u000aname", "-- x\\u2028y *\\/ z"]
+
+
+def test_a_migration_file_holds_exactly_its_statements():
+    from psycopg import sql
+
+    from orchestrator.literal import Literal
+    from orchestrator.render import Migration, Unlinted, stmt
+
+    hostile = "t\nDROP TABLE victim; --\r\u2028*/"
+    apply = [stmt("SELECT {}", Literal(hostile), note=("of " + hostile, hostile)),
+             Unlinted(sql.SQL("SELECT 2"), (hostile,)), stmt("SELECT {}", sql.Identifier(hostile))]
+    m = Migration("0001_01_x", "title " + hostile, (hostile, "", "   " + hostile), apply, apply[::-1])
+    bodies = [s.body.as_string(None) for s in apply]
+    assert pglast.parser.split(m.text(hostile)) == tuple(bodies)
+    assert pglast.parser.split(m.rollback_text()) == tuple(bodies[::-1])
