@@ -23,6 +23,7 @@ from psycopg import sql
 from orchestrator.catalog import KeyColumn, Snapshot, Table, qualname
 from orchestrator.errors import Refused
 from orchestrator.literal import Literal
+from orchestrator.names import Statement
 from orchestrator.plan import (NAME_LIMIT, Options, Plan, check_generated_names, map_table_name, short_name,
                                slug_constraint_name)
 
@@ -305,117 +306,101 @@ def no_mapping(shown: str, plan_id: str, key_column: str, external_column: str, 
 
 # --- rendering ------------------------------------------------------------------------------------
 
-def session_statements(plan: Plan) -> list[str]:
+def session_statements(plan: Plan) -> list[Statement]:
     """Record and empty each session table; runs under the migrate transaction (both modes).
 
     TRUNCATE, not DELETE: instant on any size, no dead tuples and no per-row DELETE triggers;
     it is transactional in PostgreSQL, so a failing check rolls it back. Plan time refuses a
     session table that another table references, the one case TRUNCATE would refuse or spread.
     """
-    from orchestrator.render import q
+    from orchestrator.render import stmt
 
     out = []
     for s in plan.sessions:
-        out.append(
-            f"-- {s.display}: {s.rows} sessions at plan time are invalidated; users log in again.\n"
-            + q(
-                "INSERT INTO keyshift.invalidated_session (plan_id, table_schema, table_name, rows_deleted)\n"
-                "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n"
-                "    count(*) AS rows_deleted\nFROM {}",
-                L(plan.plan_id), L(s.schema), L(s.name), I(*s.key),
-            )
-        )
-        out.append(q("TRUNCATE TABLE {}", I(*s.key)))
+        out.append(stmt(
+            "INSERT INTO keyshift.invalidated_session (plan_id, table_schema, table_name, rows_deleted)\n"
+            "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n"
+            "    count(*) AS rows_deleted\nFROM {}",
+            L(plan.plan_id), L(s.schema), L(s.name), I(*s.key),
+            note=f"{s.display}: {s.rows} sessions at plan time are invalidated; users log in again.",
+        ))
+        out.append(stmt("TRUNCATE TABLE {}", I(*s.key)))
     return out
 
 
-SESSIONS_LOST = (
-    "-- Sessions emptied by this plan ({names}) are NOT restored by this rollback:\n"
-    "-- they were deleted on purpose, and their users log in again."
-)
-
-
-def forget_plan(pid, registries: tuple[str, ...]) -> list[str]:
+def forget(pid, registries: tuple[str, ...]) -> list[Statement]:
     """Rollback's last statements in both modes (orchestrator/ownership.py): delete the plan's
     rows from each keyshift registry table (children before converted_table), then, once no
     conversion is left, drop by name only what keyshift created and nothing else still uses."""
     from orchestrator import ownership
 
-    return [s.text() for s in ownership.forget_plan(pid, registries)]
+    return ownership.forget_plan(pid, registries)
 
 
-def session_rollback_note(plan: Plan) -> list[str]:
+def session_rollback_note(plan: Plan) -> list[Statement]:
     if not plan.sessions:
         return []
-    return [SESSIONS_LOST.format(names=", ".join(s.display for s in plan.sessions)) + "\nSELECT 1 AS sessions_not_restored;"]
+    names = ", ".join(s.display for s in plan.sessions)
+    return [Statement(sql.SQL("SELECT 1 AS sessions_not_restored"), (
+        f"Sessions emptied by this plan ({names}) are NOT restored by this rollback:",
+        "they were deleted on purpose, and their users log in again.",
+    ))]
 
 
-def session_header(plan: Plan) -> str:
+def session_header(plan: Plan) -> list[str]:
     if not plan.sessions:
-        return ""
-    return (
-        "\nSessions: empties (TRUNCATE) these session tables inside the transaction; users log in again:\n"
-        + "\n".join(f"    {s.display} ({s.rows} rows at plan time)" for s in plan.sessions)
-        + "\n  Rollback cannot restore them."
-    )
+        return []
+    return [
+        "Sessions: empties (TRUNCATE) these session tables inside the transaction; users log in again:",
+        *(f"    {s.display} ({s.rows} rows at plan time)" for s in plan.sessions),
+        "  Rollback cannot restore them.",
+    ]
 
 
-def _restart_statements(plan: Plan) -> tuple[list[str], list[str]]:
-    from orchestrator.render import q
+def _restart_statements(plan: Plan) -> tuple[list[Statement], list[Statement]]:
+    from orchestrator.render import _do, stmt
 
     checks, moves = [], []
     for r in plan.restarts:
         k = r.key
-        checks.append(
-            f"-- {r.table.display}: max({k.column_name}) was {r.max_id} at plan time; rows may have come since.\n"
-            + _do_block(
-                "DECLARE\n    m bigint;\n",
-                q(
-                    "SELECT max(t.{k}) INTO m FROM {t} AS t;\n"
-                    "IF m >= {n} THEN\n"
-                    "    RAISE EXCEPTION USING\n"
-                    "    MESSAGE = {msg} || m || {tail},\n"
-                    "    HINT = {hint};\n"
-                    "END IF",
-                    k=I(k.column_name), t=I(*r.table.key), n=L(r.value),
-                    msg=L(f"keyshift: --restart-sequence {r.table.display}={r.value}: max({k.column_name}) is now "),
-                    tail=L(f", not below {r.value}"),
-                    hint=L("rows arrived since the plan; nothing was committed; plan again with a higher value"),
-                ),
-            )
-        )
+        checks.append(Statement(_do(
+            "SELECT max(t.{k}) INTO m FROM {t} AS t;\n"
+            "IF m >= {n} THEN\n"
+            "    RAISE EXCEPTION USING\n"
+            "    MESSAGE = {msg} || m || {tail},\n"
+            "    HINT = {hint};\n"
+            "END IF;",
+            declare="DECLARE\n    m bigint;\n",
+            k=I(k.column_name), t=I(*r.table.key), n=L(r.value),
+            msg=L(f"keyshift: --restart-sequence {r.table.display}={r.value}: max({k.column_name}) is now "),
+            tail=L(f", not below {r.value}"),
+            hint=L("rows arrived since the plan; nothing was committed; plan again with a higher value"),
+        ), (f"{r.table.display}: max({k.column_name}) was {r.max_id} at plan time; rows may have come since.",)))
         if k.sequence_kind.startswith("identity"):
-            moves.append(q("ALTER TABLE {} ALTER COLUMN {} RESTART WITH {}", I(*r.table.key), I(k.column_name),
-                           L(r.value)))
+            moves.append(stmt("ALTER TABLE {} ALTER COLUMN {} RESTART WITH {}", I(*r.table.key), I(k.column_name),
+                              L(r.value)))
         else:
-            moves.append(q("ALTER SEQUENCE {} RESTART WITH {}", r.seq, L(r.value)))
+            moves.append(stmt("ALTER SEQUENCE {} RESTART WITH {}", r.seq, L(r.value)))
     return checks, moves
 
 
-def _do_block(declare: str, body: str) -> str:
-    from orchestrator.render import dollar_quoted
-
-    inner = "\n".join("    " + line for line in body.splitlines())
-    return "DO " + dollar_quoted("\n" + declare + "BEGIN\n" + inner + "\nEND\n") + ";"
-
-
-def _restore_sequences(plan: Plan) -> list[str]:
+def _restore_sequences(plan: Plan) -> list[Statement]:
     """Back to the saved state; after rows added since, continue past them (never reuse an id).
 
     ALTER SEQUENCE ... RESTART gives the sequence a new relfilenode in this transaction, so the
     setval that follows is rolled back with it should the rollback fail (setval alone is not).
     """
-    from orchestrator.render import _do, _quoted, q
+    from orchestrator.render import _do, _regclass, stmt
 
     out = []
     for r in plan.restarts:
         k = r.key
         if k.sequence_kind.startswith("identity"):
-            out.append(q("ALTER TABLE {} ALTER COLUMN {} RESTART WITH {}", I(*r.table.key), I(k.column_name),
-                         L(k.seq_start)))
+            out.append(stmt("ALTER TABLE {} ALTER COLUMN {} RESTART WITH {}", I(*r.table.key), I(k.column_name),
+                            L(k.seq_start)))
         else:
-            out.append(q("ALTER SEQUENCE {} RESTART WITH {}", r.seq, L(k.seq_start)))
-        out.append(_do(q(
+            out.append(stmt("ALTER SEQUENCE {} RESTART WITH {}", r.seq, L(k.seq_start)))
+        out.append(Statement(_do(
             "PERFORM setval(\n    {seq},\n"
             "    greatest(s.last_value, coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value)),\n"
             "    s.is_called OR coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value) > s.last_value\n"
@@ -425,8 +410,8 @@ def _restore_sequences(plan: Plan) -> list[str]:
             "    RAISE EXCEPTION USING\n"
             "    MESSAGE = {msg},\n"
             "    HINT = 'nothing was rolled back; restore the row in keyshift.saved_sequence from a backup';\n"
-            "END IF",
-            seq=L(f"{_quoted(k.seq_schema)}.{_quoted(k.seq_name)}"), k=I(k.column_name), t=I(*r.table.key),
+            "END IF;",
+            seq=_regclass(k.seq_schema, k.seq_name), k=I(k.column_name), t=I(*r.table.key),
             ts=L(r.table.table_schema), tn=L(r.table.table_name), kc=L(k.column_name),
             msg=L(f"keyshift: the saved state of sequence {r.seq_display} is missing from keyshift.saved_sequence"),
         )))
@@ -435,24 +420,22 @@ def _restore_sequences(plan: Plan) -> list[str]:
 
 def render(plan: Plan) -> list:
     """External mode: ONE migration (and its rollback) does everything, under one lock."""
-    from orchestrator.render import SQL_DIR, Migration, q
+    from orchestrator.render import Migration, _file, lock_statement, stmt
 
     pid = L(plan.plan_id)
     default = external_default(plan.options)
-    locked = [t.table.key for t in plan.targets] + [s.key for s in plan.sessions]
     rechecks, moves = _restart_statements(plan)
     apply = [
-        (SQL_DIR / "schema.sql").read_text().strip(),
-        (SQL_DIR / "registry.sql").read_text().strip(),
-        (SQL_DIR / "functions" / "table_fingerprint.sql").read_text().strip(),
-        "-- Parents before children, so no application transaction can deadlock us halfway.\n"
-        + q("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", sql.SQL(", ").join(I(*k) for k in locked)),
+        _file("schema.sql"),
+        _file("registry.sql"),
+        _file("functions/table_fingerprint.sql"),
+        lock_statement(plan),
         *rechecks,
         *session_statements(plan),
     ]
     for r in plan.restarts:
         k = r.key
-        apply.append(q(
+        apply.append(stmt(
             "INSERT INTO keyshift.saved_sequence\n"
             "(plan_id, table_schema, table_name, column_name, sequence_schema, sequence_name, kind, last_value, "
             "is_called, restart_value)\n"
@@ -463,15 +446,15 @@ def render(plan: Plan) -> list:
             L(k.seq_name), L(k.sequence_kind), L(r.value), r.seq,
         ))
     for e in plan.external_columns:
-        apply.append(
-            "-- Before the column exists: the checks compare this with the rows after it (the external\n"
-            "-- column left out), proving no row and no value changed.\n" + q(
-                "INSERT INTO keyshift.fingerprint (plan_id, table_schema, table_name, row_count, fingerprint)\n"
-                "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    f.row_count,\n"
-                "    f.fingerprint\nFROM keyshift.table_fingerprint({}, {}, FALSE) AS f",
-                pid, L(e.table.table_schema), L(e.table.table_name), L(e.table.table_schema), L(e.table.table_name),
-            ))
-        apply.append(q(
+        apply.append(stmt(
+            "INSERT INTO keyshift.fingerprint (plan_id, table_schema, table_name, row_count, fingerprint)\n"
+            "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    f.row_count,\n"
+            "    f.fingerprint\nFROM keyshift.table_fingerprint({}, {}, FALSE) AS f",
+            pid, L(e.table.table_schema), L(e.table.table_name), L(e.table.table_schema), L(e.table.table_name),
+            note=("Before the column exists: the checks compare this with the rows after it (the external",
+                  "column left out), proving no row and no value changed."),
+        ))
+        apply.append(stmt(
             "INSERT INTO keyshift.converted_table\n"
             "(plan_id, table_schema, table_name, key_column, old_type, mode, uuid_version, key_default, map_table, "
             "external_column, external_constraint)\n"
@@ -480,15 +463,13 @@ def render(plan: Plan) -> list:
             L(external_version(plan.options)), L(default), L(e.column), L(e.constraint),
         ))
     for e in plan.external_columns:
-        apply.append(
-            f"-- {e.table.display}: {e.rows} rows at plan time. ONE rewrite fills every row with its own\n"
-            "-- value (volatile default): no UPDATE, so no row trigger fires; then the unique index is built.\n"
-            + q(
-                "ALTER TABLE {}\nADD COLUMN {} uuid NOT NULL DEFAULT {},\nADD CONSTRAINT {} UNIQUE ({})",
-                I(*e.table.key), I(e.column), sql.SQL(default), I(e.constraint), I(e.column),
-            )
-        )
-        apply.append(q(
+        apply.append(stmt(
+            "ALTER TABLE {}\nADD COLUMN {} uuid NOT NULL DEFAULT {},\nADD CONSTRAINT {} UNIQUE ({})",
+            I(*e.table.key), I(e.column), sql.SQL(default), I(e.constraint), I(e.column),
+            note=(f"{e.table.display}: {e.rows} rows at plan time. ONE rewrite fills every row with its own",
+                  "value (volatile default): no UPDATE, so no row trigger fires; then the unique index is built."),
+        ))
+        apply.append(stmt(
             "COMMENT ON COLUMN {} IS {}", I(e.table.table_schema, e.table.table_name, e.column),
             L(f"keyshift plan {plan.plan_id}: external id of {e.table.display}; the integer key stays internal"),
         ))
@@ -496,28 +477,28 @@ def render(plan: Plan) -> list:
 
     rollback = _restore_sequences(plan)
     for e in reversed(plan.external_columns):
-        rollback.append(q("ALTER TABLE {}\nDROP CONSTRAINT {},\nDROP COLUMN {}", I(*e.table.key), I(e.constraint),
-                          I(e.column)))
+        rollback.append(stmt("ALTER TABLE {}\nDROP CONSTRAINT {},\nDROP COLUMN {}", I(*e.table.key),
+                             I(e.constraint), I(e.column)))
     rollback += session_rollback_note(plan)
-    rollback += forget_plan(pid, ("fingerprint", "saved_sequence", "invalidated_session", "converted_table"))
+    rollback += forget(pid, ("fingerprint", "saved_sequence", "invalidated_session", "converted_table"))
     header = (
-        "What: dual-ID (external mode). Every integer key and every foreign key stays exactly as it is;\n"
-        f"  each target gets one uuid column, NOT NULL, UNIQUE, DEFAULT {default}, filled for every\n"
-        "  existing row by the same statement that adds it:\n"
-        + "\n".join(f"    {e.table.display}.{e.column} (constraint {e.constraint}; {e.rows} rows at plan time)"
-                    for e in plan.external_columns)
-        + ("\nSequences: new rows continue from the chosen values (re-checked here against max(id),\n"
-           "  under the lock; the old state is saved in keyshift.saved_sequence for rollback):\n"
-           + "\n".join(f"    {r.seq_display} ({r.table.display}.{r.key.column_name}, max {r.max_id} at plan time)"
-                       f" -> restart at {r.value}" for r in plan.restarts)
-           if plan.restarts else "\nSequences: untouched.")
-        + session_header(plan)
-        + "\nWhy: clients get ids that reveal nothing, joins keep their integer keys, and no reference\n"
-        "  moves. ADD COLUMN with a volatile default rewrites each table once, with no UPDATE and\n"
-        "  no trigger; rollback drops the column and its constraint and restores the sequences.\n"
-        "Proven by: checks/external_ids_are_unique_not_null_with_default.sql,\n"
-        "  checks/rows_unchanged_through_mapping.sql, checks/row_counts_unchanged.sql,\n"
-        "  checks/uuid_version_matches.sql"
+        "What: dual-ID (external mode). Every integer key and every foreign key stays exactly as it is;",
+        f"  each target gets one uuid column, NOT NULL, UNIQUE, DEFAULT {default}, filled for every",
+        "  existing row by the same statement that adds it:",
+        *(f"    {e.table.display}.{e.column} (constraint {e.constraint}; {e.rows} rows at plan time)"
+          for e in plan.external_columns),
+        *(("Sequences: new rows continue from the chosen values (re-checked here against max(id),",
+           "  under the lock; the old state is saved in keyshift.saved_sequence for rollback):",
+           *(f"    {r.seq_display} ({r.table.display}.{r.key.column_name}, max {r.max_id} at plan time)"
+             f" -> restart at {r.value}" for r in plan.restarts))
+          if plan.restarts else ("Sequences: untouched.",)),
+        *session_header(plan),
+        "Why: clients get ids that reveal nothing, joins keep their integer keys, and no reference",
+        "  moves. ADD COLUMN with a volatile default rewrites each table once, with no UPDATE and",
+        "  no trigger; rollback drops the column and its constraint and restores the sequences.",
+        "Proven by: checks/external_ids_are_unique_not_null_with_default.sql,",
+        "  checks/rows_unchanged_through_mapping.sql, checks/row_counts_unchanged.sql,",
+        "  checks/uuid_version_matches.sql",
     )
     return [Migration(f"{plan.plan_id}_01_add_external_ids", "add external uuid ids beside the integer keys",
                       header, apply, rollback)]

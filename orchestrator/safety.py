@@ -4,7 +4,6 @@ something outside the database (issue #7).
 Called by ``keyshift plan`` after ``catalog.snapshot``, before anything is written. Each
 check raises ``Refused`` (exit 3) naming the object, the reason and the fix:
 
-- names with control characters (a newline in a name could end an SQL comment);
 - relations the current role cannot ALTER/DROP (ALTER TABLE needs ownership), and the
   CREATE privileges migrate needs for schema keyshift and yoyo's bookkeeping tables;
 - tables published for logical replication (subscribers keep integer columns);
@@ -15,18 +14,13 @@ check raises ``Refused`` (exit 3) naming the object, the reason and the fix:
 
 from __future__ import annotations
 
-import re
-
 from psycopg import sql
 
 from orchestrator.catalog import Catalog, Snapshot, qualname
 from orchestrator.errors import Refused
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
 
 def refuse_unsafe(cat: Catalog, snap: Snapshot) -> None:
-    names(snap)
     ownership(cat, snap)
     create_privileges(cat)
     publications(cat, snap)
@@ -50,23 +44,6 @@ class GuardedCatalog(Catalog):
 
 def guarded(cat: Catalog) -> GuardedCatalog:
     return GuardedCatalog(cat.conn)
-
-
-def names(snap: Snapshot) -> None:
-    found: list[tuple[str, str]] = []
-    for key in snap.tables:
-        found += [("schema", key[0]), ("table", key[1])]
-    found += [("column", c) for (_s, _t, c) in snap.columns]
-    found += [("foreign key", fk.name) for fk in snap.fks]
-    found += [("index", ix.index_name) for ixs in snap.indexes.values() for ix in ixs]
-    found += [("view", v.view_name) for v in snap.views]
-    found += [("sequence", k.seq_name) for _t, k in snap.targets if k.seq_name]
-    for kind, name in found:
-        if _CONTROL.search(name):
-            raise Refused(
-                f"{kind} name {name!r}", "contains a control character (newline, tab, ...)",
-                "rename it; keyshift writes names into reviewable SQL comments and will not let one end a comment",
-            )
 
 
 def ownership(cat: Catalog, snap: Snapshot) -> None:

@@ -291,16 +291,28 @@ def test_hostile_names_convert_check_and_roll_back_without_injection(dsn, conn, 
     assert without_restrict(pg_dump_schema(dsn)) == dump
 
 
-def test_a_newline_in_a_name_is_refused_before_it_can_end_a_comment(dsn, conn, tmp_path):
+def test_a_newline_in_a_name_converts_and_never_ends_a_comment(dsn, conn, tmp_path):
     bad = "t\nDROP TABLE victim; --"
     conn.execute(sql.SQL("CREATE TABLE victim (id int); CREATE TABLE {} (id serial PRIMARY KEY);"
-                         "CREATE TABLE ref (id int PRIMARY KEY, t_id int REFERENCES {})").format(
-        sql.Identifier(bad), sql.Identifier(bad)))
-    result = keyshift(dsn, "plan", "--table", '"public"."t\nDROP TABLE victim; --"', migrations=tmp_path / "m")
-    assert result.returncode == 3, result.stdout + result.stderr
-    line = result.stderr.strip()
-    assert len(line.splitlines()) == 1 and "control character" in line and "\\n" in line, line
-    assert not (tmp_path / "m").exists() or not list((tmp_path / "m").iterdir())
+                         "CREATE TABLE ref (id int PRIMARY KEY, t_id int REFERENCES {});"
+                         "INSERT INTO {} SELECT FROM generate_series(1, 3); INSERT INTO ref VALUES (1, 2)").format(
+        sql.Identifier(bad), sql.Identifier(bad), sql.Identifier(bad)))
+    dump = without_restrict(pg_dump_schema(dsn))
+    mig = tmp_path / "m"
+    convert(dsn, mig, '"public"."t\nDROP TABLE victim; --"')
+    text = "".join(p.read_text() for p in sorted(mig.glob("*.sql")))
+    assert '--     public.ref(t_id) -> public."t\\u000aDROP TABLE victim; --"(id) [ref_t_id_fkey]' in text
+    lint = subprocess.run([str(ROOT / ".venv" / "bin" / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"),
+                           str(mig)], capture_output=True, text=True, cwd=ROOT)
+    assert lint.returncode == 0, lint.stdout[-3000:]
+    assert conn.execute("SELECT pg_typeof(t_id)::text FROM ref").fetchone()[0] == "uuid"
+    assert conn.execute("SELECT to_regclass('public.victim') IS NOT NULL").fetchone()[0]
+    checked = keyshift(dsn, "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    back = keyshift(dsn, "rollback", migrations=mig)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert conn.execute("SELECT count(*) FROM victim").fetchone()[0] == 0
+    assert without_restrict(pg_dump_schema(dsn)) == dump
 
 
 # --- the password ---------------------------------------------------------------------------
