@@ -2,7 +2,8 @@
 --
 -- Claim: every view and materialized view that read a converted column when the
 -- conversion began, as recorded in keyshift.converted_view, exists now under the same
--- name, of the same kind, with the same owner, the same ACL (grants), the same columns in
+-- name, of the same kind, with the same owner, the same ACL (grants; a default ACL counts as
+-- what it grants), the same columns in
 -- the same order and the same definition (pg_get_viewdef), and a materialized view holds
 -- data (it was refilled, not left unpopulated).
 --
@@ -29,7 +30,9 @@ WITH recorded AS (
         rec.view_name,
         rec.relkind,
         rec.owner,
-        rec.acl,
+        -- A view whose ACL is the default (NULL) and one whose explicit ACL equals that
+        -- default grant the same: compare what each grants, never NULL against text.
+        coalesce(rec.acl, acldefault('r', to_regrole(quote_ident(rec.owner)))::text) AS acl,
         rec.column_names,
         rec.definition,
         to_regclass(format('%I.%I', rec.view_schema, rec.view_name)) AS relid
@@ -43,7 +46,7 @@ current_state AS (
         c.relkind AS current_relkind,
         c.relispopulated,
         pg_get_userbyid(c.relowner) AS current_owner,
-        c.relacl::text AS current_acl,
+        coalesce(c.relacl, acldefault('r', c.relowner))::text AS current_acl,
         array(
             SELECT a.attname
             FROM pg_attribute AS a
@@ -62,7 +65,7 @@ verdict AS (
             WHEN s.relid IS NULL THEN 'view missing'
             WHEN s.current_relkind <> s.relkind THEN 'kind differs'
             WHEN s.current_owner <> s.owner THEN 'owner differs: ' || s.current_owner
-            WHEN coalesce(s.current_acl, '') <> coalesce(s.acl, '') THEN 'grants differ: ' || coalesce(s.current_acl, 'default')
+            WHEN coalesce(s.current_acl, '') <> coalesce(s.acl, '') THEN 'grants differ: ' || s.current_acl
             WHEN s.current_columns <> s.column_names THEN 'columns differ'
             WHEN s.current_definition <> s.definition THEN 'definition differs'
             WHEN s.relkind = 'm' AND NOT s.relispopulated THEN 'materialized view not populated'

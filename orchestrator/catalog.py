@@ -103,7 +103,10 @@ class KeyColumn:
     seq_cache: int | None
     seq_cycle: bool | None
     seq_dependency: str
-    seq_grants: tuple = ()
+    #: JSON list of [privilege, grantee or null for PUBLIC, grantable], in stored ACL order
+    seq_grants: str = "[]"
+    seq_acl_is_set: bool = False
+    seq_comment: str | None = None
     seq_owner: str | None = None
     #: 'u' for the unlogged sequence of an unlogged table (PostgreSQL 15+), else 'p'
     seq_persistence: str | None = None

@@ -19,6 +19,7 @@ The mapping table written first is the permanent record of old -> new.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -644,9 +645,8 @@ def _create_view(view) -> list[Statement]:
                  (f"{view.display}: depth {view.depth} from a converted column, owner {view.owner}.",)),
         stmt("ALTER {} {} OWNER TO {}", kind, tab, I(view.owner)),
     ]
-    if view.acl_is_set:
-        # An explicit ACL, the owner's own entry included: start from empty, grant in stored order.
-        out.append(stmt("REVOKE ALL ON {} FROM {}", tab, I(view.owner)))
+    # An explicit ACL, the owner's own entry included: start from empty, grant in stored order.
+    out.append(_reset_acl("TABLE", view.view_schema, view.view_name, view.acl_is_set))
     for (column, grantee, grantable), privileges in _grouped_grants(view.grants):
         who = I(grantee) if grantee is not None else sql.SQL("PUBLIC")
         cols = sql.SQL(" ({})").format(I(column)) if column is not None else sql.SQL("")
@@ -974,14 +974,38 @@ def _converted_default(plan: Plan, c: Column) -> Statement:
                      f"{target.table.display}.")
 
 
+def _reset_acl(kind: str, schema: str, name: str, owner_too: bool) -> Statement:
+    """Revoke every privilege a just-created view, materialized view or sequence was given by
+    default privileges (ALTER DEFAULT PRIVILEGES) or by its creation, from every grantee but its
+    owner (and from the owner too when ``owner_too``), so the GRANTs that follow rebuild exactly
+    the ACL the plan read. Grantees are found in the catalog at run time: nothing is assumed."""
+    return Statement(_do(
+        "FOR grantee IN\n"
+        "    SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC'\n"
+        "        ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END\n"
+        "    FROM pg_catalog.pg_class AS c, pg_catalog.aclexplode(c.relacl) AS a\n"
+        "    WHERE c.oid = {rel}::regclass AND ({owner_too} OR a.grantee <> c.relowner)\n"
+        "LOOP\n"
+        "    EXECUTE pg_catalog.format({revoke}, {rel}::regclass, grantee);\n"
+        "END LOOP;",
+        declare="DECLARE\n    grantee text;\n",
+        rel=_regclass(schema, name), owner_too=sql.SQL("true" if owner_too else "false"),
+        revoke=L("REVOKE ALL ON SEQUENCE %s FROM %s" if kind == "SEQUENCE" else "REVOKE ALL ON TABLE %s FROM %s"),
+    ), ("Privileges it was created with go; the ACL the plan read is granted below.",))
+
+
 def _sequence_privileges(k) -> list[Statement]:
-    out = []
-    for grant in k.seq_grants:
-        privilege, grantee = grant.split(" ", 1)
+    """The sequence's ACL exactly as the plan read it, its comment, after it was created anew."""
+    seq = _tab(k.seq_schema, k.seq_name)
+    out = [_reset_acl("SEQUENCE", k.seq_schema, k.seq_name, k.seq_acl_is_set)]
+    for privilege, grantee, grantable in json.loads(k.seq_grants):
         out.append(stmt(
-            "GRANT {} ON SEQUENCE {} TO {}", sql.SQL(privilege), _tab(k.seq_schema, k.seq_name),
-            sql.SQL(grantee) if grantee == "PUBLIC" else I(grantee.strip('"').replace('""', '"')),
+            "GRANT {} ON SEQUENCE {} TO {}{}", sql.SQL(privilege), seq,
+            sql.SQL("PUBLIC") if grantee is None else I(grantee),
+            sql.SQL(" WITH GRANT OPTION" if grantable else ""),
         ))
+    if k.seq_comment is not None:
+        out.append(stmt("COMMENT ON SEQUENCE {} IS {}", seq, L(k.seq_comment)))
     return out
 
 

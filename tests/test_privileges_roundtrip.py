@@ -69,6 +69,7 @@ def privilege_facts(conn) -> dict:
                          FROM aclexplode(c.relacl) AS a ORDER BY 1)
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'm', 'S', 'p')
+              AND NOT starts_with(c.relname, '_yoyo') AND c.relname <> 'yoyo_lock'
             ORDER BY 1"""),
         "columns": q("""
             SELECT c.relname, a.attname,

@@ -18,20 +18,24 @@ SELECT
     s.seqcache AS seq_cache,
     s.seqcycle AS seq_cycle,
     coalesce(dep.deptype::text, '') AS seq_dependency,
+    -- The sequence's ACL entries in stored order, the owner's own included, as JSON
+    -- [privilege, grantee (null: PUBLIC), grantable]: rollback rebuilds exactly this ACL.
     coalesce(
         (
             SELECT
-                array_agg(
-                    x.privilege_type || ' ' || CASE
-                        WHEN x.grantee = 0 THEN 'PUBLIC'
-                        ELSE quote_ident(pg_get_userbyid(x.grantee))
-                    END ORDER BY x.grantee, x.privilege_type
+                jsonb_agg(
+                    jsonb_build_array(
+                        x.privilege_type,
+                        CASE WHEN x.grantee <> 0 THEN pg_get_userbyid(x.grantee) END,
+                        x.is_grantable
+                    ) ORDER BY x.ord
                 )
-            FROM aclexplode(sc.relacl) AS x
-            WHERE x.grantee <> sc.relowner
-        ),
-        '{}'
+            FROM aclexplode(sc.relacl) WITH ORDINALITY AS x (grantor, grantee, privilege_type, is_grantable, ord)
+        )::text,
+        '[]'
     ) AS seq_grants,
+    sc.relacl IS NOT NULL AS seq_acl_is_set,
+    obj_description(sc.oid, 'pg_class') AS seq_comment,
     pg_get_userbyid(sc.relowner) AS seq_owner,
     sc.relpersistence::text AS seq_persistence,
     -- A plain nextval() default: does any other default use the sequence, or a column own it?
