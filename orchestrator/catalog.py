@@ -16,6 +16,7 @@ from psycopg.rows import dict_row
 
 from orchestrator import SQL_DIR
 from orchestrator.errors import Refused
+from orchestrator.names import qualname, quote_part
 
 INTEGER_TYPES = ("smallint", "integer", "bigint")
 
@@ -32,32 +33,6 @@ def _build(cls, row: dict):
         if k in names:
             values[k] = tuple(v) if isinstance(v, list) else v
     return cls(**values)
-
-
-def qualname(schema: str, name: str) -> str:
-    """Display name: schema.table, each part quoted only when PostgreSQL would need it."""
-    return f"{_quote(schema)}.{_quote(name)}"
-
-
-def _quote(part: str) -> str:
-    import re
-
-    if re.fullmatch(r"[a-z_][a-z0-9_$]*", part) and part.upper() not in _RESERVED:
-        return part
-    return '"' + part.replace('"', '""') + '"'
-
-
-_RESERVED = {
-    "ALL", "ANALYSE", "ANALYZE", "AND", "ANY", "ARRAY", "AS", "ASC", "ASYMMETRIC", "BOTH", "CASE",
-    "CAST", "CHECK", "COLLATE", "COLUMN", "CONSTRAINT", "CREATE", "CURRENT_CATALOG", "CURRENT_DATE",
-    "CURRENT_ROLE", "CURRENT_TIME", "CURRENT_TIMESTAMP", "CURRENT_USER", "DEFAULT", "DEFERRABLE",
-    "DESC", "DISTINCT", "DO", "ELSE", "END", "EXCEPT", "FALSE", "FETCH", "FOR", "FOREIGN", "FROM",
-    "GRANT", "GROUP", "HAVING", "IN", "INITIALLY", "INTERSECT", "INTO", "LATERAL", "LEADING",
-    "LIMIT", "LOCALTIME", "LOCALTIMESTAMP", "NOT", "NULL", "OFFSET", "ON", "ONLY", "OR", "ORDER",
-    "PLACING", "PRIMARY", "REFERENCES", "RETURNING", "SELECT", "SESSION_USER", "SOME", "SYMMETRIC",
-    "TABLE", "THEN", "TO", "TRAILING", "TRUE", "UNION", "UNIQUE", "USER", "USING", "VARIADIC",
-    "WHEN", "WHERE", "WINDOW", "WITH",
-}
 
 
 @dataclass(frozen=True)
@@ -240,7 +215,7 @@ class Carried:
 
     @property
     def display(self) -> str:
-        return f"{self.kind} {_quote(self.name)} on {qualname(self.table_schema, self.table_name)}"
+        return f"{self.kind} {quote_part(self.name)} on {qualname(self.table_schema, self.table_name)}"
 
     @property
     def shown_definition(self) -> str:
@@ -466,7 +441,7 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()
         queue.append(table)
     keys = {t.key: k.column_name for t, k in targets}
     for col, target in references:
-        shown = f"{qualname(*col[:2])}.{_quote(col[2])}"
+        shown = f"{qualname(*col[:2])}.{quote_part(col[2])}"
         table = snap.tables.get(col[:2]) or cat.table(*col[:2])
         if table is None or table.relkind not in ("r", "p"):
             raise Refused(f"--reference {shown}", f"{qualname(*col[:2])} is no table",
@@ -512,7 +487,7 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()
                                 snap.tables[root] = cat.table(*root)
                                 changed = True
                     if child_key in snap.references and parent_key in snap.columns:
-                        raise Refused(f"--reference {qualname(*child_key[:2])}.{_quote(child_key[2])}",
+                        raise Refused(f"--reference {qualname(*child_key[:2])}.{quote_part(child_key[2])}",
                                       f"foreign key {fk.name} converts it already",
                                       "leave it out of --reference")
                     if parent_key in snap.columns and child_key not in snap.columns:
@@ -564,7 +539,7 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()
     for (schema, name, column) in snap.columns:
         for obj in cat.carried(snap.tables[(schema, name)].relid, column):
             carried.setdefault(obj.oid, obj)
-            snap.carried_columns.setdefault(obj.oid, []).append(f"{qualname(schema, name)}.{_quote(column)}")
+            snap.carried_columns.setdefault(obj.oid, []).append(f"{qualname(schema, name)}.{quote_part(column)}")
             if obj.on_partition:
                 snap.partition_columns.setdefault(obj.table, set()).add(column)
     snap.carried = sorted(carried.values(), key=lambda o: (o.table_schema, o.table_name, o.kind, o.name))

@@ -21,21 +21,7 @@ from orchestrator import CHECKS_DIR, DEFAULT_MIGRATIONS, catalog, checks, drift,
 from orchestrator import external, manifest as manifestmod, safety, source
 from orchestrator import render as rendermod, report
 from orchestrator.errors import EXIT_FAILED, EXIT_NO_CHECKS, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, KeyshiftError, Refused
-
-
-def parse_qualified(text: str, what: str = "--table", parts: int = 2) -> tuple[str, ...]:
-    """Split ``schema.table`` (each part optionally "double-quoted") into its parts."""
-    token = r'(?:"((?:[^"]|"")+)"|([^."]+))'
-    m = re.fullmatch(r"\.".join([token] * parts), text.strip())
-    if not m:
-        shape = "SCHEMA.TABLE" if parts == 2 else "SCHEMA.TABLE.COLUMN"
-        raise Refused(f"{what} {text!r}", f"is not a qualified name of the form {shape}",
-                      'always name the schema; quote parts with double quotes, e.g. public."Order"')
-    out = []
-    for i in range(parts):
-        quoted, bare = m.group(2 * i + 1), m.group(2 * i + 2)
-        out.append(quoted.replace('""', '"') if quoted is not None else bare)
-    return tuple(out)
+from orchestrator.names import parse_qualified, qualname
 
 
 def parse_restart(text: str) -> tuple[str, str, int]:
@@ -81,7 +67,7 @@ def cmd_plan(args) -> int:
     seen = set()
     for n in names:
         if n in seen:
-            raise Refused(f"table {catalog.qualname(*n)}", "is named twice", "name each table once")
+            raise Refused(f"table {qualname(*n)}", "is named twice", "name each table once")
         seen.add(n)
     try:
         conn = dsnmod.connect(dsn, autocommit=True)
@@ -95,7 +81,7 @@ def cmd_plan(args) -> int:
             conv = cat.converted(*n)
             if conv and conv.mode == "external":
                 if args.mode != "external":
-                    raise Refused(f"table {catalog.qualname(*n)}",
+                    raise Refused(f"table {qualname(*n)}",
                                   f"has external ids from plan {conv.plan_id} (external mode)",
                                   "roll that plan back first to convert its key in replace mode")
                 done.append((n, conv))
@@ -106,7 +92,7 @@ def cmd_plan(args) -> int:
                 continue
             targets.append((table, cat.key_column(table.relid, table.pk_columns[0])))
         for n, conv in done:
-            print(f"{catalog.qualname(*n)}: already converted by plan {conv.plan_id}; nothing to do")
+            print(f"{qualname(*n)}: already converted by plan {conv.plan_id}; nothing to do")
         if not targets:
             print("nothing to do")
             return EXIT_OK
@@ -177,7 +163,7 @@ def _refuse_replace_only_options(args) -> None:
                           f"leave {flag} out, or plan without --mode external")
     # The same settings for this plan's tables in yoyo.ini would be ignored just as silently.
     per_table, columns = _ini_key_settings({parse_qualified(t) for t in args.table})
-    found = [f"uuid.{catalog.qualname(*t)} = {v}" for t, v in per_table.items()]
+    found = [f"uuid.{qualname(*t)} = {v}" for t, v in per_table.items()]
     found += [f"{key} = {c}" for key, cols in columns.items() for c in cols]
     if found:
         raise Refused(f"yoyo.ini [keyshift] {found[0]}",
@@ -256,7 +242,7 @@ def _print_plan(p: planmod.Plan, written: list[Path], dsn: str) -> None:
         how = "rebuilt by ALTER ... TYPE" if o.carry == "alter" else "dropped in 02, re-created in 04"
         print(f"  {o.display} ({how})")
     for c, t in p.references.items():
-        print(f"declared reference {catalog.qualname(*c[:2])}.{c[2]} -> {catalog.qualname(*t)} (no FK; "
+        print(f"declared reference {qualname(*c[:2])}.{c[2]} -> {qualname(*t)} (no FK; "
               f"{p.row_counts.get(c[:2], 0)} rows, every value checked against the target)")
     for w in p.warnings:
         print(f"WARN {w}")
@@ -369,7 +355,7 @@ def cmd_drop_map(args) -> int:
                 " FROM keyshift.converted_table WHERE table_schema = %s AND table_name = %s FOR UPDATE",
                 (schema, table),
             ).fetchone()
-            shown = catalog.qualname(schema, table)
+            shown = qualname(schema, table)
             if row is None:
                 raise Refused(f"table {shown}", "was not converted by keyshift, so it has no mapping",
                               "name a table that keyshift status lists as converted")

@@ -39,7 +39,8 @@ import psycopg
 from psycopg import sql
 
 from orchestrator import catalog, manifest as manifestmod, source
-from orchestrator.catalog import Catalog, Snapshot, qualname
+from orchestrator.catalog import Catalog, Snapshot
+from orchestrator.names import qualname
 from orchestrator.errors import MigrationFailed
 from orchestrator.manifest import Manifest, file_sha256
 from orchestrator.source import plan_id_of

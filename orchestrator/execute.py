@@ -430,7 +430,7 @@ def lost_mappings(conn, plan_id: str, lock: bool = False) -> list[str]:
              " to_regclass(format('keyshift.%%I', map_table)) IS NULL AS missing"
              " FROM keyshift.converted_table WHERE plan_id = %s AND mode = 'replace'"
              " ORDER BY table_schema, table_name" + (" FOR SHARE" if lock else ""))
-    from orchestrator.catalog import qualname
+    from orchestrator.names import qualname
 
     lost = []
     for schema, table, map_table, dropped_at, missing in conn.execute(query, (plan_id,)).fetchall():

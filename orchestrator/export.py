@@ -21,8 +21,9 @@ from typing import BinaryIO
 import psycopg
 from psycopg import sql
 
-from orchestrator import catalog, dsn as dsnmod
+from orchestrator import dsn as dsnmod
 from orchestrator.errors import KeyshiftError, Refused
+from orchestrator.names import qualname
 
 FORMATS = ("csv", "jsonl")
 CSV_HEADER = b"table,old_id,new_id\n"
@@ -39,7 +40,7 @@ class Mapping:
 
     @property
     def display(self) -> str:
-        return catalog.qualname(self.table_schema, self.table_name)
+        return qualname(self.table_schema, self.table_name)
 
     @property
     def ident(self) -> sql.Identifier:
@@ -48,7 +49,7 @@ class Mapping:
 
 def mapping(conn: psycopg.Connection, schema: str, name: str) -> Mapping:
     """The mapping table of a converted table, or Refused naming the fix."""
-    display = catalog.qualname(schema, name)
+    display = qualname(schema, name)
     registered = conn.execute("SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]
     row = None
     if registered:
@@ -72,7 +73,7 @@ def mapping(conn: psycopg.Connection, schema: str, name: str) -> Mapping:
         raise external.no_mapping(display, plan_id, key_column, external_column, "export")
     if dropped_at is not None:
         raise Refused(
-            f"mapping table {catalog.qualname('keyshift', map_table)} of {display}",
+            f"mapping table {qualname('keyshift', map_table)} of {display}",
             f"was retired with keyshift drop-map at {dropped_at:%Y-%m-%d %H:%M:%S %Z}".rstrip(),
             "restore it from a backup taken before the drop-map; without it old ids cannot be translated",
         )
@@ -84,14 +85,14 @@ def mapping(conn: psycopg.Connection, schema: str, name: str) -> Mapping:
     ).fetchall()
     if not columns:
         raise Refused(
-            f"mapping table {catalog.qualname('keyshift', map_table)} of {display}",
+            f"mapping table {qualname('keyshift', map_table)} of {display}",
             f"does not exist (plan {plan_id} wrote it; it was dropped since)",
             "restore it from a backup taken after the migrate; without it old ids cannot be translated",
         )
     types = dict(columns)
     if types.get("old_id") != "bigint" or types.get("new_id") != "uuid":
         raise Refused(
-            f"mapping table {catalog.qualname('keyshift', map_table)} of {display}",
+            f"mapping table {qualname('keyshift', map_table)} of {display}",
             f"does not have the columns old_id bigint, new_id uuid (found {', '.join(f'{c} {t}' for c, t in columns)})",
             "restore it from a backup taken after the migrate",
         )
@@ -150,7 +151,7 @@ def export_map(dsn: str, tables: list[tuple[str, str]], fmt: str, output: str,
     seen = set()
     for t in tables:
         if t in seen:
-            raise Refused(f"table {catalog.qualname(*t)}", "is named twice", "name each table once")
+            raise Refused(f"table {qualname(*t)}", "is named twice", "name each table once")
         seen.add(t)
     check_output(output)
     with dsnmod.connect(dsn) as conn:

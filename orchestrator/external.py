@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from orchestrator.catalog import KeyColumn, Snapshot, Table, qualname
+from orchestrator.catalog import KeyColumn, Snapshot, Table
 from orchestrator.errors import Refused
-from orchestrator.literal import Literal
+from orchestrator.names import Literal, qualname
 from orchestrator.names import Statement
 from orchestrator.plan import (NAME_LIMIT, Options, Plan, check_generated_names, map_table_name, short_name,
                                slug_constraint_name)

@@ -1,6 +1,6 @@
 """Names: the one place where text that a database name can reach is written into SQL.
 
-Two things leave keyshift as SQL text: statements and comments.
+Three things leave keyshift as text: statements, comments and names shown to a person.
 
 - A statement is a ``psycopg.sql.Composable`` (``Identifier`` for names, ``Literal`` for
   values) and stays one until it is written to a file (:class:`Statement`).
@@ -8,14 +8,20 @@ Two things leave keyshift as SQL text: statements and comments.
   gets into a ``--`` comment: it escapes every character that could end the comment, or that
   an editor, a terminal or another tool could show as a line break, so whatever a name holds,
   the comment stays one line and SQL never resumes inside it.
+- A name shown in a message or a plan line is :func:`qualname` (``schema.table``, each part
+  quoted only where PostgreSQL needs it); a ``schema.table`` argument is read back into its
+  parts by :func:`parse_qualified`.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
 from psycopg import sql
+
+from orchestrator.errors import Refused
 
 #: Characters that are not printable categories become ``\\uXXXX``: controls (Cc, which holds
 #: LF, CR, VT, FF and NEL), format characters (Cf: zero-width joiners, bidirectional
@@ -75,3 +81,58 @@ class Statement:
         if not self.comment:
             return body
         return comment_block(self.comment) + "\n" + body
+
+
+class Literal(sql.Literal):
+    """A SQL literal for generated migrations: psycopg's quoting, without its leading space.
+
+    Without a connection psycopg cannot know standard_conforming_strings, so a string holding a
+    backslash (a name such as ``back\\slash``) is written as an escape string, `` E'back\\\\slash'``,
+    with a space in front so that it can never glue onto the token before it. In a generated
+    statement that space becomes a double space, or a space after ``(``, and sqlfluff refuses the
+    file. Every place a literal goes in the templates is already separated (a space, ``(``, ``,``
+    or a new line), so the space is dropped; the escape string itself is kept, because it means
+    the same text whatever standard_conforming_strings is on the server that runs the file."""
+
+    def as_bytes(self, context=None) -> bytes:
+        return super().as_bytes(context).lstrip(b" ")
+
+
+def qualname(schema: str, name: str) -> str:
+    """Display name: schema.table, each part quoted only when PostgreSQL would need it."""
+    return f"{quote_part(schema)}.{quote_part(name)}"
+
+
+def quote_part(part: str) -> str:
+    """One name part as PostgreSQL would need it written: bare when it can be, else quoted."""
+    if re.fullmatch(r"[a-z_][a-z0-9_$]*", part) and part.upper() not in _RESERVED:
+        return part
+    return '"' + part.replace('"', '""') + '"'
+
+
+_RESERVED = {
+    "ALL", "ANALYSE", "ANALYZE", "AND", "ANY", "ARRAY", "AS", "ASC", "ASYMMETRIC", "BOTH", "CASE",
+    "CAST", "CHECK", "COLLATE", "COLUMN", "CONSTRAINT", "CREATE", "CURRENT_CATALOG", "CURRENT_DATE",
+    "CURRENT_ROLE", "CURRENT_TIME", "CURRENT_TIMESTAMP", "CURRENT_USER", "DEFAULT", "DEFERRABLE",
+    "DESC", "DISTINCT", "DO", "ELSE", "END", "EXCEPT", "FALSE", "FETCH", "FOR", "FOREIGN", "FROM",
+    "GRANT", "GROUP", "HAVING", "IN", "INITIALLY", "INTERSECT", "INTO", "LATERAL", "LEADING",
+    "LIMIT", "LOCALTIME", "LOCALTIMESTAMP", "NOT", "NULL", "OFFSET", "ON", "ONLY", "OR", "ORDER",
+    "PLACING", "PRIMARY", "REFERENCES", "RETURNING", "SELECT", "SESSION_USER", "SOME", "SYMMETRIC",
+    "TABLE", "THEN", "TO", "TRAILING", "TRUE", "UNION", "UNIQUE", "USER", "USING", "VARIADIC",
+    "WHEN", "WHERE", "WINDOW", "WITH",
+}
+
+
+def parse_qualified(text: str, what: str = "--table", parts: int = 2) -> tuple[str, ...]:
+    """Split ``schema.table`` (each part optionally "double-quoted") into its parts."""
+    token = r'(?:"((?:[^"]|"")+)"|([^."]+))'
+    m = re.fullmatch(r"\.".join([token] * parts), text.strip())
+    if not m:
+        shape = "SCHEMA.TABLE" if parts == 2 else "SCHEMA.TABLE.COLUMN"
+        raise Refused(f"{what} {text!r}", f"is not a qualified name of the form {shape}",
+                      'always name the schema; quote parts with double quotes, e.g. public."Order"')
+    out = []
+    for i in range(parts):
+        quoted, bare = m.group(2 * i + 1), m.group(2 * i + 2)
+        out.append(quoted.replace('""', '"') if quoted is not None else bare)
+    return tuple(out)

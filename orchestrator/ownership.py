@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from orchestrator.literal import Literal
+from orchestrator.names import Literal
 from orchestrator.names import Statement
 
 I = sql.Identifier

@@ -11,7 +11,8 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from orchestrator.catalog import INTEGER_TYPES, ForeignKey, KeyColumn, Snapshot, Table, qualname
+from orchestrator.catalog import INTEGER_TYPES, ForeignKey, KeyColumn, Snapshot, Table
+from orchestrator.names import qualname
 from orchestrator.errors import Refused
 
 MODES = ("replace", "external")

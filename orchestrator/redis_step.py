@@ -319,7 +319,7 @@ class Job:
 def jobs_from_migrate_args(args) -> tuple[str | None, list[Job]]:
     """Parse and check migrate's Redis options BEFORE anything changes: bad input refuses (exit 3) and
     an unreachable Redis fails (exit 1) while the database is still untouched."""
-    from orchestrator.cli import parse_qualified
+    from orchestrator.names import parse_qualified
 
     specs = getattr(args, "redis_key", None) or []
     if not specs:
@@ -381,7 +381,7 @@ def run_after_commit(dsn: str, url: str | None, jobs: list[Job], action: str, ba
 
 
 def cmd_redis_rewrite(args) -> int:
-    from orchestrator.cli import parse_qualified
+    from orchestrator.names import parse_qualified
 
     table = parse_qualified(args.table)
     pattern = Pattern.parse(args.pattern)

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from orchestrator import SQL_DIR, external, ownership
-from orchestrator.catalog import qualname
-from orchestrator.literal import Literal
+from orchestrator.names import qualname
+from orchestrator.names import Literal
 from orchestrator.names import Statement, comment_block
 from orchestrator.plan import Column, Plan, Target, lock_order, short_name
 from orchestrator.plan import slug_constraint_name as plan_slug_constraint_name

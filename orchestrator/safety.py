@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from orchestrator.catalog import Catalog, Snapshot, qualname
+from orchestrator.catalog import Catalog, Snapshot
+from orchestrator.names import qualname
 from orchestrator.errors import Refused
 
 

@@ -103,7 +103,7 @@ def test_comment_block_keeps_one_comment_line_per_line():
 def test_a_migration_file_holds_exactly_its_statements():
     from psycopg import sql
 
-    from orchestrator.literal import Literal
+    from orchestrator.names import Literal
     from orchestrator.render import Migration, Unlinted, stmt
 
     hostile = "t\nDROP TABLE victim; --\r\u2028*/"
