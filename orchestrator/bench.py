@@ -43,7 +43,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from orchestrator import ROOT, SQL_DIR, dsn as dsnmod
+from orchestrator import ROOT, SQL_DIR
+from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import KeyshiftError
 
 BENCH_SQL = SQL_DIR / "bench"

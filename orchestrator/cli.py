@@ -17,7 +17,8 @@ from pathlib import Path
 
 import psycopg
 
-from orchestrator import CHECKS_DIR, DEFAULT_MIGRATIONS, catalog, checks, drift, dsn as dsnmod, execute, plan as planmod
+from orchestrator import CHECKS_DIR, DEFAULT_MIGRATIONS, catalog, checks, drift, execute, plan as planmod
+from orchestrator.connect import dsn as dsnmod
 from orchestrator import external, manifest as manifestmod, safety, source
 from orchestrator import render as rendermod, report
 from orchestrator.errors import EXIT_FAILED, EXIT_NO_CHECKS, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, KeyshiftError, Refused

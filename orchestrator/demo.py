@@ -16,7 +16,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from orchestrator import ROOT, SQL_DIR, checks, dsn as dsnmod, execute, report
+from orchestrator import ROOT, SQL_DIR, checks, execute, report
+from orchestrator.connect import dsn as dsnmod
 from orchestrator.cli import main as keyshift_main
 from orchestrator.errors import KeyshiftError
 

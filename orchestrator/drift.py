@@ -248,7 +248,7 @@ def _applied_ids(conn: psycopg.Connection) -> set[str]:
 def refuse_edited_before_rollback(dsn: str, migrations_dir: Path) -> None:
     """Rollback runs the .rollback.sql files as they are now: refuse when an applied
     migration or its undo was edited since it was applied (exit 1, nothing changed)."""
-    from orchestrator import dsn as dsnmod
+    from orchestrator.connect import dsn as dsnmod
 
     if not migrations_dir.is_dir():
         return  # execute.rollback names the missing directory
@@ -268,7 +268,8 @@ def refuse_edited_before_rollback(dsn: str, migrations_dir: Path) -> None:
 
 def status_lines(dsn: str, migrations_dir: Path) -> tuple[list[str], list[str]]:
     """(lines for stdout, warnings for stderr): EDITED, UNVERIFIED and DRIFT lines."""
-    from orchestrator import dsn as dsnmod, execute
+    from orchestrator import execute
+    from orchestrator.connect import dsn as dsnmod
 
     migrations = list(source.load_dir(migrations_dir))
     lines, warnings = [], []

@@ -25,7 +25,8 @@ import psycopg.sql
 from yoyo import get_backend
 from yoyo.exceptions import LockTimeout
 
-from orchestrator import CHECKS_DIR, checks, drift, dsn as dsnmod, manifest as manifestmod, source
+from orchestrator import CHECKS_DIR, checks, drift, manifest as manifestmod, source
+from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import MigrationFailed
 from orchestrator.source import plan_id_of
 

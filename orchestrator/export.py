@@ -21,7 +21,7 @@ from typing import BinaryIO
 import psycopg
 from psycopg import sql
 
-from orchestrator import dsn as dsnmod
+from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import KeyshiftError, Refused
 from orchestrator.names import qualname
 

@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import psycopg
 from psycopg import sql
 
-from orchestrator import dsn as dsnmod
+from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, ConnectionFailed, KeyshiftError, MigrationFailed, Refused
 
 ACTIONS = ("rename", "delete")

@@ -2,7 +2,7 @@
 database per test.
 
 As root, PostgreSQL refuses to start; pg_ctl then runs through a small wrapper that puts it
-in a new user namespace (``unshare --user``), see DESIGN.md §5 and orchestrator/embedded.py.
+in a new user namespace (``unshare --user``), see DESIGN.md §5 and orchestrator/connect/embedded.py.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ import pytest
 from psycopg import sql
 from pytest_postgresql import factories
 
-from orchestrator import cli, embedded
+from orchestrator import cli
+from orchestrator.connect import embedded
 from orchestrator import export, redis_step  # noqa: F401 - imported once here, not in every forked CLI child
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,7 +27,8 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from conftest import ROOT, keyshift, load_seed000, without_restrict
-from orchestrator import CHECKS_DIR, embedded
+from orchestrator import CHECKS_DIR
+from orchestrator.connect import embedded
 
 HOOK = 4242
 HOOK_SQL = f"\nSELECT pg_advisory_xact_lock({HOOK});\n"

