@@ -1,0 +1,127 @@
+"""Catalog: run sql/catalog/*.sql against the live database and return small dataclasses.
+
+Queries run with ``search_path = pg_catalog`` so that every definition PostgreSQL prints
+(pg_get_constraintdef, pg_get_viewdef) names user objects schema-qualified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from functools import lru_cache
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from orchestrator import SQL_DIR
+from orchestrator.catalog.model import Carried, Converted, Dependent, ForeignKey, Index, KeyColumn, Table, View
+
+
+@lru_cache(maxsize=None)
+def query(name: str) -> str:
+    return (SQL_DIR / "catalog" / f"{name}.sql").read_text()
+
+
+def _build(cls, row: dict):
+    names = {f.name for f in fields(cls)}
+    values = {}
+    for k, v in row.items():
+        if k in names:
+            values[k] = tuple(v) if isinstance(v, list) else v
+    return cls(**values)
+
+
+class Catalog:
+    """Reads the live catalog. Every method is one query file, or one composed count."""
+
+    def __init__(self, conn: psycopg.Connection):
+        self.conn = conn
+        conn.execute("SELECT set_config('search_path', 'pg_catalog', false)")
+
+    def _rows(self, name: str, params: dict) -> list[dict]:
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(query(name), params)
+            return cur.fetchall()
+
+    def table(self, schema: str, name: str) -> Table | None:
+        rows = self._rows("tables", {"schema": schema, "table": name})
+        return _build(Table, rows[0]) if rows else None
+
+    def key_column(self, relid: int, column: str) -> KeyColumn:
+        rows = self._rows("key_column", {"relid": relid, "column": column})
+        return _build(KeyColumn, rows[0])
+
+    def foreign_keys(self, relid: int) -> list[ForeignKey]:
+        return [_build(ForeignKey, r) for r in self._rows("foreign_keys", {"relid": relid})]
+
+    def dependents(self, relid: int, column: str) -> list[Dependent]:
+        return [_build(Dependent, r) for r in self._rows("column_dependents", {"relid": relid, "column": column})]
+
+    def dependent_views(self, relid: int, column: str) -> list[View]:
+        return [_build(View, r) for r in self._rows("dependent_views", {"relid": relid, "column": column})]
+
+    def indexes(self, relid: int, columns: list[str]) -> list[Index]:
+        return [_build(Index, r) for r in self._rows("indexes", {"relid": relid, "columns": columns})]
+
+    def table_columns(self, relid: int) -> dict[str, str]:
+        """column name -> type (format_type) of every live column of one table."""
+        return {r["column_name"]: r["data_type"] for r in self._rows("table_columns", {"relid": relid})}
+
+    def server_facts(self) -> dict:
+        """server_version_num and has_native_uuidv7 (PostgreSQL 18's uuidv7())."""
+        return self._rows("server_facts", {})[0]
+
+    def key_lookalikes(self, names: list[str]) -> list[dict]:
+        return self._rows("key_lookalikes", {"names": names})
+
+    def carried(self, relid: int, column: str) -> list[Carried]:
+        return [_build(Carried, r) for r in self._rows("column_carried", {"relid": relid, "column": column})]
+
+    def key_functions(self, names: list[str], rowtypes: list[int]) -> list[dict]:
+        return self._rows("key_functions", {"names": names, "rowtypes": rowtypes})
+
+    def column_type(self, relid: int, column: str) -> str | None:
+        rows = self._rows("column_type", {"relid": relid, "column": column})
+        return rows[0]["data_type"] if rows else None
+
+    def reference_orphans(self, column: tuple[str, str, str], target: tuple[str, str], key: str) -> int:
+        """Rows whose value in ``column`` is no key of ``target``: they have no new key to become."""
+        q = sql.SQL(
+            "SELECT count(*) FROM {} AS c WHERE c.{} IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM {} AS t WHERE t.{} = c.{})"
+        ).format(sql.Identifier(*column[:2]), sql.Identifier(column[2]), sql.Identifier(*target),
+                 sql.Identifier(key), sql.Identifier(column[2]))
+        return self.conn.execute(q).fetchone()[0]
+
+    def column_defaults(self, relid: int, column: str) -> list[dict]:
+        """The column's DEFAULT on the table and on each partition that has one (column_defaults.sql)."""
+        return self._rows("column_defaults", {"relid": relid, "column": column})
+
+    def rowtype_columns(self, relids: list[int]) -> list[dict]:
+        """Columns anywhere that store rows of these tables (rowtype_columns.sql)."""
+        return self._rows("rowtype_columns", {"relids": relids})
+
+    def key_exists(self, target: tuple[str, str], key: str, value) -> bool:
+        q = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} = %s)").format(sql.Identifier(*target),
+                                                                         sql.Identifier(key))
+        return self.conn.execute(q, (value,)).fetchone()[0]
+
+    def id_text_columns(self, names: list[str]) -> list[dict]:
+        return self._rows("id_text_columns", {"names": names})
+
+    def row_count(self, schema: str, name: str) -> int:
+        q = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
+        return self.conn.execute(q).fetchone()[0]
+
+    def converted(self, schema: str, name: str) -> Converted | None:
+        exists = self.conn.execute("SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]
+        if not exists:
+            return None
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "SELECT plan_id, table_schema, table_name, key_column, mode FROM keyshift.converted_table"
+                " WHERE table_schema = %s AND table_name = %s",
+                (schema, name),
+            )
+            row = cur.fetchone()
+        return _build(Converted, row) if row else None
