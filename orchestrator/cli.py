@@ -17,10 +17,13 @@ from pathlib import Path
 
 import psycopg
 
-from orchestrator import CHECKS_DIR, DEFAULT_MIGRATIONS, catalog, checks, drift, execute, plan as planmod
+from orchestrator import CHECKS_DIR, DEFAULT_MIGRATIONS, catalog, checks, drift, execute, manifest as manifestmod
+from orchestrator import report, source
 from orchestrator.connect import dsn as dsnmod
-from orchestrator import external, manifest as manifestmod, safety, source
-from orchestrator import render as rendermod, report
+from orchestrator.plan import external, model as planmodel, options as planoptions, planner, safety
+from orchestrator.render import migrations as rendermod
+from orchestrator.render.common import Migration
+from orchestrator.render.keys import key_version_line
 from orchestrator.errors import EXIT_FAILED, EXIT_NO_CHECKS, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, KeyshiftError, Refused
 from orchestrator.names import parse_qualified, qualname
 
@@ -57,13 +60,13 @@ def cmd_plan(args) -> int:
     references = [_parse_reference(r) for r in (getattr(args, "reference", None) or [])]
     if len({c for c, _t in references}) < len(references):
         raise Refused("--reference", "names one column twice", "name each column once")
-    options = planmod.Options(
+    options = planoptions.Options(
         tables=tuple(names), mode=args.mode, uuid=args.uuid, external_column=args.external_column,
         restarts=tuple(parse_restart(r) for r in args.restart_sequence),
         sessions=tuple(parse_qualified(s, "--invalidate-sessions") for s in args.invalidate_sessions),
         references=tuple(references),
     )
-    external.validate_options(options)
+    planoptions.validate_options(options)
     _refuse_replace_only_options(args)
     seen = set()
     for n in names:
@@ -87,7 +90,7 @@ def cmd_plan(args) -> int:
                                   "roll that plan back first to convert its key in replace mode")
                 done.append((n, conv))
                 continue
-            verdict = planmod.validate_target(n, table, conv.plan_id if conv else None)
+            verdict = planner.validate_target(n, table, conv.plan_id if conv else None)
             if verdict == "done":
                 done.append((n, conv))
                 continue
@@ -117,20 +120,17 @@ def cmd_plan(args) -> int:
         options = dataclasses.replace(options, **key_options(args, server))
         facts = external.read_facts(conn, options, targets, cat.table)
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
-    the_plan = planmod.build(snap, options, plan_id)
+    the_plan = planner.build(snap, options, plan_id)
     external.validate(the_plan, facts)
     v6 = [t for t in the_plan.targets if t.uuid_version == "v6"]
     if v6:  # versions are known only now, per table (--uuid, --uuid-for, yoyo.ini)
         with dsnmod.connect(dsn) as conn:
             safety.v6_id_range(conn, v6)
-    if args.mode == "external":
-        migrations = external.render(the_plan)
-    else:
-        migrations = rendermod.render(the_plan)
+    migrations = rendermod.render(the_plan)
     files = _files(migrations)
     target_keys = [t.key for t, _k in targets]
     the_manifest = manifestmod.Manifest(
-        plan_id=plan_id, mode=args.mode, locks=planmod.lock_order(the_plan), targets=target_keys,
+        plan_id=plan_id, mode=args.mode, locks=planmodel.lock_order(the_plan), targets=target_keys,
         references=list(references), fingerprint=drift.fingerprint(target_keys, shape, references),
         objects=shape, files={name: manifestmod.sha256(data) for name, data in files},
     )
@@ -189,7 +189,7 @@ def _pending_files(migrations_dir: Path, applied: set[str]) -> list[str]:
     return [i for i in ids if i not in applied]
 
 
-def _files(migrations: list[rendermod.Migration]) -> list[tuple[str, bytes]]:
+def _files(migrations: list[Migration]) -> list[tuple[str, bytes]]:
     """(file name, UTF-8 bytes) of every .sql and .rollback.sql file of the plan, in order."""
     files: list[tuple[str, bytes]] = []
     previous = None
@@ -220,7 +220,7 @@ def _write(migrations_dir: Path, files: list[tuple[str, bytes]], manifest: tuple
     return [migrations_dir / name for name, _ in [*files, manifest]]
 
 
-def _print_plan(p: planmod.Plan, written: list[Path], dsn: str) -> None:
+def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str) -> None:
     print(f"keyshift plan {p.plan_id} ({p.options.mode}, uuid {p.options.uuid}) on {dsnmod.describe(dsn)}")
     print("tables:")
     for t in p.tables:
@@ -235,7 +235,7 @@ def _print_plan(p: planmod.Plan, written: list[Path], dsn: str) -> None:
         kind = t.key.sequence_kind or "no sequence"
         print(f"key {t.table.display}.{t.key.column_name}: {t.key.data_type}, {kind}"
               + (f" {t.key.seq_schema}.{t.key.seq_name}" if t.key.seq_name else "")
-              + f" -> {rendermod.key_version_line(p, t).split(': ', 1)[1]}")
+              + f" -> {key_version_line(p, t).split(': ', 1)[1]}")
     print(f"dependent objects ({len(p.views) + len(p.carried)}):")
     for v in p.views:
         print(f"  {v.display} (dropped in 02, re-created in 04)")
@@ -418,7 +418,7 @@ def key_options(args, facts: dict) -> dict:
         per_table[parse_qualified(name, "--uuid-for")] = version.strip()
     ts_cols = args.timestamp_column if args.timestamp_column is not None else from_ini["timestamp_column"]
     slug_cols = args.slug_column if args.slug_column is not None else from_ini["slug_column"]
-    length = args.slug_length if args.slug_length is not None else ini.get("slug_length", planmod.SLUG_DEFAULT)
+    length = args.slug_length if args.slug_length is not None else ini.get("slug_length", planoptions.SLUG_DEFAULT)
     try:
         length = int(length)
     except ValueError:
@@ -510,7 +510,7 @@ def parser() -> argparse.ArgumentParser:
     defaults = ini_defaults()
     sp = common(sub.add_parser("plan", help="write reviewable migrations for the given tables"))
     sp.add_argument("--table", action="append", required=True, help="SCHEMA.TABLE to convert (repeatable)")
-    sp.add_argument("--mode", default=defaults.get("mode", "replace"), choices=planmod.MODES)
+    sp.add_argument("--mode", default=defaults.get("mode", "replace"), choices=planoptions.MODES)
     sp.add_argument("--uuid", default=defaults.get("uuid", "v4"), metavar="{v4,v7,v6}",
                     help="key version for every target (default v4); a bad value is refused with exit 3")
     sp.add_argument("--uuid-for", action="append", metavar="SCHEMA.TABLE=VERSION",
@@ -520,7 +520,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--slug-column", action="append", metavar="SCHEMA.TABLE.COL",
                     help="add a unique Base62 slug column to that target (repeatable)")
     sp.add_argument("--slug-length", type=int, default=None, metavar="N",
-                    help=f"slug length, {planmod.SLUG_MIN}-{planmod.SLUG_MAX} (default {planmod.SLUG_DEFAULT})")
+                    help=f"slug length, {planoptions.SLUG_MIN}-{planoptions.SLUG_MAX} (default {planoptions.SLUG_DEFAULT})")
     sp.add_argument("--reference", action="append", default=[], metavar="SCHEMA.TABLE.COL=SCHEMA.TARGET",
                     help="an integer column without an FK that holds ids of a --table target: "
                          "converted with it (repeatable)")

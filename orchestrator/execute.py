@@ -28,9 +28,9 @@ from yoyo.exceptions import LockTimeout
 from orchestrator import CHECKS_DIR, checks, drift, manifest as manifestmod, source
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import MigrationFailed
+from orchestrator.plan.ownership import MIGRATION_TABLE
 from orchestrator.source import plan_id_of
 
-MIGRATION_TABLE = "_yoyo_migration"
 #: pg_advisory_xact_lock key: held for the whole migrate/rollback transaction.
 ADVISORY_KEY = 0x6B657973  # 'keys'
 #: Session-level advisory lock held by a keyshift run from before it reads yoyo's state until

@@ -68,7 +68,7 @@ def mapping(conn: psycopg.Connection, schema: str, name: str) -> Mapping:
         )
     map_table, plan_id, mode, key_column, external_column, dropped_at = row
     if mode == "external" or map_table is None:
-        from orchestrator import external
+        from orchestrator.plan import external
 
         raise external.no_mapping(display, plan_id, key_column, external_column, "export")
     if dropped_at is not None:

@@ -104,7 +104,7 @@ def test_a_migration_file_holds_exactly_its_statements():
     from psycopg import sql
 
     from orchestrator.names import Literal
-    from orchestrator.render import Migration, Unlinted, stmt
+    from orchestrator.render.common import Migration, Unlinted, stmt
 
     hostile = "t\nDROP TABLE victim; --\r\u2028*/"
     apply = [stmt("SELECT {}", Literal(hostile), note=("of " + hostile, hostile)),

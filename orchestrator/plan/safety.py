@@ -17,8 +17,10 @@ from __future__ import annotations
 from psycopg import sql
 
 from orchestrator.catalog import Catalog, Snapshot
-from orchestrator.names import qualname
 from orchestrator.errors import Refused
+from orchestrator.names import qualname
+from orchestrator.plan.model import map_table_name
+from orchestrator.plan.ownership import FUNCTIONS, FUNCTION_NAMES, MARKER, MIGRATION_TABLE, REGISTRY_TABLES, SCHEMA
 
 
 def refuse_unsafe(cat: Catalog, snap: Snapshot) -> None:
@@ -74,15 +76,13 @@ def _refuse_not_owned(rows: list[dict]) -> None:
 
 
 def create_privileges(cat: Catalog) -> None:
-    from orchestrator import execute
-
     conn = cat.conn
     path = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
     try:
         # yoyo connects with the role's default search_path, not the catalog's pg_catalog.
         conn.execute("SELECT set_config('search_path', reset_val, false) FROM pg_settings WHERE name = 'search_path'")
         row = cat._rows("create_privileges", {})[0]
-        yoyo_exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (execute.MIGRATION_TABLE,)).fetchone()[0]
+        yoyo_exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (MIGRATION_TABLE,)).fetchone()[0]
     finally:
         conn.execute("SELECT set_config('search_path', %s, false)", (path,))
     who = row["current_role_name"]
@@ -195,22 +195,19 @@ def v6_id_range(conn, targets) -> None:
 def keyshift_names(cat: Catalog, targets, mode: str) -> None:
     """Refuse a schema named keyshift that keyshift did not create, and any name keyshift needs in
     its own schema (a mapping table, a registry table, the marker, a function) held by an object
-    keyshift did not create (orchestrator/ownership.py lists them).
+    keyshift did not create (orchestrator/plan/ownership.py lists them).
 
     Schema keyshift is keyshift's when it holds the marker keyshift.installation, or a registry
     (keyshift.converted_table) an earlier keyshift wrote. In it, a table with a registry name and a
     function with the exact signature of a keyshift function are keyshift's: keyshift made them."""
-    from orchestrator import ownership
-    from orchestrator.plan import map_table_name
-
     conn = cat.conn
-    schema = ownership.SCHEMA
+    schema = SCHEMA
     if conn.execute("SELECT to_regnamespace(%s) IS NULL", (schema,)).fetchone()[0]:
         return
     tables = {r[0]: r[1] for r in conn.execute(
         "SELECT c.relname, c.relkind FROM pg_catalog.pg_class AS c"
         " WHERE c.relnamespace = to_regnamespace(%s)", (schema,))}
-    if tables.get(ownership.MARKER) != "r" and tables.get("converted_table") != "r":
+    if tables.get(MARKER) != "r" and tables.get("converted_table") != "r":
         raise Refused(
             f"schema {schema}",
             "exists and was not created by keyshift (it has no keyshift.installation marker and no keyshift "
@@ -232,7 +229,7 @@ def keyshift_names(cat: Catalog, targets, mode: str) -> None:
                 "holds the name of the mapping table keyshift creates for this plan, and keyshift did not create it",
                 "rename or drop that type, then plan again",
             )
-    for name in (*ownership.REGISTRY_TABLES, ownership.MARKER):
+    for name in (*REGISTRY_TABLES, MARKER):
         if (name in tables and tables[name] != "r") or name in types:
             what = kinds.get(tables.get(name), "type")
             raise Refused(
@@ -240,11 +237,11 @@ def keyshift_names(cat: Catalog, targets, mode: str) -> None:
                 "holds the name of a keyshift registry table, and keyshift did not create it",
                 f"rename or drop that {what}, then plan again",
             )
-    known = {(f.name, ", ".join(f.args)) for f in ownership.FUNCTIONS}
+    known = {(f.name, ", ".join(f.args)) for f in FUNCTIONS}
     for name, args, prokind in conn.execute(
         "SELECT p.proname, pg_catalog.oidvectortypes(p.proargtypes), p.prokind FROM pg_catalog.pg_proc AS p"
         " WHERE p.pronamespace = to_regnamespace(%s) AND p.proname = ANY(%s) ORDER BY 1, 2",
-        (schema, list(ownership.FUNCTION_NAMES)),
+        (schema, list(FUNCTION_NAMES)),
     ):
         if (name, args) not in known or prokind != "f":
             raise Refused(

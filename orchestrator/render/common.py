@@ -1,0 +1,213 @@
+"""Render: a Plan becomes five ordered migrations, each with its .rollback.sql.
+
+Every statement is an ``orchestrator.names.Statement``: a psycopg.sql composition (names as
+Identifier, values as orchestrator.literal.Literal, psycopg's quoting without its leading
+space) and the prose comment above it. Statements become text only in ``Migration.text`` and
+``Migration.rollback_text``, and every comment line, headers included, is written by
+``names.comment_block``. The only raw text embedded is PostgreSQL's own deparse (constraint,
+view, index, trigger and policy definitions) read from the catalog, and the files shipped in
+``sql/``.
+
+The conversion key: existing rows get ``keyed_uuid_v4(key || salt, old_id)``, where the key
+is drawn by the server itself for this transaction only (``set_config(..., true)``), so it
+never appears in any file, log or WAL record, and the new ids cannot be guessed from the old
+ones. Because the function is deterministic, a key column and every column that references
+it convert independently with one ``ALTER ... TYPE uuid USING`` each: no join, no UPDATE.
+The mapping table written first is the permanent record of old -> new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from orchestrator import SQL_DIR
+from orchestrator.names import Literal, Statement, comment_block
+from orchestrator.plan.model import Plan, lock_order
+
+I = sql.Identifier
+L = Literal
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration file pair: ``name.sql`` and ``name.rollback.sql``.
+
+    ``header`` is prose, one line per element (a name with a line break in it stays on its
+    line, escaped); ``apply`` and ``rollback`` are the statements in the order they run."""
+
+    name: str
+    title: str
+    header: tuple[str, ...]
+    apply: list[Statement]
+    rollback: list[Statement]
+
+    def text(self, depends: str | None) -> str:
+        head = comment_block((f"{self.name}: {self.title}", "", *self.header, f"depends: {depends or ''}",
+                              *_LINT_DIRECTIVES))
+        return head + "\n\n" + _written(self.apply)
+
+    def rollback_text(self) -> str:
+        head = comment_block((f"{self.name}.rollback: undo of {self.title}",
+                              "Statements run top-down, in undo order.", *_LINT_DIRECTIVES))
+        return head + "\n\n" + _written(self.rollback)
+
+
+def _written(statements: list[Statement]) -> str:
+    return "\n\n".join(s.text() for s in statements) + "\n"
+
+
+#: sqlfluff settings of every generated file. Every identifier is quoted by psycopg and is the
+#: user's own name, spaces and all: sqlfluff must not ask for it to be renamed. A foreign key
+#: is written as PostgreSQL printed it, ``REFERENCES s.t(col)``, with no space after the table.
+_LINT_DIRECTIVES = (
+    "sqlfluff:rules:references.special_chars:quoted_identifiers_policy:none",
+    "sqlfluff:layout:type:table_reference:spacing_after:any",
+)
+
+
+@dataclass(frozen=True)
+class Unlinted(Statement):
+    """A statement sqlfluff is told to leave alone: PostgreSQL's own deparse of a view,
+    trigger, policy or index (restyling it would change the stored text), or a privilege the
+    linter's dialect does not parse yet."""
+
+    def text(self) -> str:
+        return (comment_block((*self.comment, "noqa: disable=all")) + "\n" + Statement(self.body).text()
+                + "\n" + comment_block(("noqa: enable=all",)))
+
+
+def compose(template: str, *args, **kwargs) -> sql.Composed:
+    """One piece of SQL: ``template`` with names (Identifier) and values (Literal) filled in."""
+    return sql.SQL(template).format(*args, **kwargs)
+
+
+def stmt(template: str, *args, note: str | tuple[str, ...] = (), **kwargs) -> Statement:
+    """One statement, with ``note`` (a line, or a tuple of lines) as the comment above it."""
+    return Statement(compose(template, *args, **kwargs), (note,) if isinstance(note, str) else tuple(note))
+
+
+def do_block(template: str, *, declare: str = "", **kwargs) -> sql.Composed:
+    """A DO block running the PL/pgSQL statements of ``template``: it runs, returns nothing,
+    prints nothing. The template is indented before names and values are filled in, so a line
+    break inside a name is never touched."""
+    body = "\n".join("    " + line for line in template.split("\n"))
+    return compose("DO {}", dollar_quoted(compose("\n" + declare + "BEGIN\n" + body + "\nEND\n", **kwargs)))
+
+
+def dollar_quoted(body: str | sql.Composable) -> sql.SQL:
+    """``body`` between dollar quotes whose tag does not occur in it: a user's name inside (a
+    table called ``a$$b``) can never end the quoted text early. Every DO block and function body
+    that holds a name goes through here."""
+    text = body if isinstance(body, str) else body.as_string(None)
+    tag = _dollar_tag(text)
+    return sql.SQL(tag + text + tag)
+
+
+def _dollar_tag(body: str) -> str:
+    """``$$``, or a ``$ksN$`` tag when the body holds ``$$`` (a user's name may): a name must
+    never end the quoted body early."""
+    tag, n = "$$", 0
+    while tag in body:
+        tag, n = f"$ks{n or ''}$", n + 1
+    return tag
+
+
+def shipped_file(path: str) -> Statement:
+    """A file shipped in sql/, included verbatim."""
+    return Statement(sql.SQL((SQL_DIR / path).read_text().strip()), verbatim=True)
+
+
+def table_ident(schema: str, name: str) -> sql.Identifier:
+    return I(schema, name)
+
+
+def map_ident(target_or_col) -> sql.Identifier:
+    return I("keyshift", target_or_col.map_table)
+
+
+def regclass(schema: str, name: str) -> sql.Composable:
+    """The quoted name of a relation as a text value (for setval, to_regclass)."""
+    return L(I(schema, name).as_string(None))
+
+
+# --- key versions (--uuid v4|v7|v6, --timestamp-column) -----------------------------------
+#
+# Existing rows get a key that is a deterministic function of (conversion key, table salt,
+# old id), so a key column and every column that references it convert independently:
+#   v4: keyed_uuid_v4(key || salt, id)
+#   v7/v6 without a timestamp column: the time of transaction_timestamp() - (max id - id) ms.
+#     The newest old row gets the conversion's own time, the others follow id order one
+#     millisecond apart; so old rows sort before every new row. The time field therefore
+#     shows the id order and the DIFFERENCES of the old ids (the id itself to anyone who knows
+#     one row's old id, or the max id): README, "Choosing keys". max id and the time base
+#     (the conversion's unix ms; for v6 its 100-ns count since 1582) are read once per table
+#     in step 01 into transaction-local settings, so per row the time is
+#     keyed_uuid_v7_at(base + (id - max id), ...) / keyed_uuid_v6_at(base + (id - max id) * 10000, ...):
+#     integer arithmetic that cannot overflow (id - max id is at most the refused span).
+#   v7/v6 with a timestamp column: ts = coalesce(column, the id-order time above), for the
+#     key column itself; the columns that reference it cannot see the parent's timestamp,
+#     so they convert through the mapping table (a lookup function, see new_id_fn).
+
+
+# --- 06: slugs (--slug-column, --slug-length) ---------------------------------------------
+#
+# Existing rows: base62(keyed_uuid_v4(key || salt || 'slug', old id), N), computed into a
+# temporary table, where any duplicate (possible below 22 characters, astronomically
+# unlikely at 22) is redrawn until none is left; the column is then filled in one rewrite
+# (no UPDATE, so no row trigger fires). Slugs reveal neither the old id nor the key.
+# New rows: DEFAULT keyshift.unique_slug('schema.table'::regclass, 'col', N), which redraws a
+# slug that a committed row already holds; the UNIQUE constraint stays the guarantee (only two
+# concurrent uncommitted INSERTs of the same slug, about 1 in 62^N, still get unique_violation).
+
+
+# --- 01 ---------------------------------------------------------------------------------
+
+
+def lock_statement(plan: Plan) -> Statement:
+    """LOCK TABLE of every table the plan locks (plan.lock_order), in both modes."""
+    return stmt("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", sql.SQL(", ").join(table_ident(*k) for k in lock_order(plan)),
+                note="Parents before children, so no application transaction can deadlock us halfway.")
+
+
+# --- 02 / 04 -----------------------------------------------------------------------------
+
+
+# --- 03 ------------------------------------------------------------------------------------
+
+
+# --- 05 ------------------------------------------------------------------------------------
+
+
+def raise_text(text: str) -> str:
+    """``text`` inside the format string of RAISE, where ``%`` is a placeholder."""
+    return text.replace("%", "%%")
+
+
+def reset_acl(kind: str, schema: str, name: str, owner_too: bool) -> Statement:
+    """Revoke every privilege a just-created view, materialized view or sequence was given by
+    default privileges (ALTER DEFAULT PRIVILEGES) or by its creation, from every grantee but its
+    owner (and from the owner too when ``owner_too``), so the GRANTs that follow rebuild exactly
+    the ACL the plan read. Grantees are found in the catalog at run time: nothing is assumed."""
+    return Statement(do_block(
+        "FOR grantee IN\n"
+        "    SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC'\n"
+        "        ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END\n"
+        "    FROM pg_catalog.pg_class AS c, pg_catalog.aclexplode(c.relacl) AS a\n"
+        "    WHERE c.oid = {rel}::regclass AND ({owner_too} OR a.grantee <> c.relowner)\n"
+        "LOOP\n"
+        "    EXECUTE pg_catalog.format({revoke}, {rel}::regclass, grantee);\n"
+        "END LOOP;",
+        declare="DECLARE\n    grantee text;\n",
+        rel=regclass(schema, name), owner_too=sql.SQL("true" if owner_too else "false"),
+        revoke=L("REVOKE ALL ON SEQUENCE %s FROM %s" if kind == "SEQUENCE" else "REVOKE ALL ON TABLE %s FROM %s"),
+    ), ("Privileges it was created with go; the ACL the plan read is granted below.",))
+
+
+def tables_with_columns(plan: Plan) -> list[tuple[str, str]]:
+    seen: list[tuple[str, str]] = []
+    for c in plan.columns:
+        if c.table not in seen:
+            seen.append(c.table)
+    return seen
