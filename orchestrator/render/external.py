@@ -7,7 +7,7 @@ from psycopg import sql
 from orchestrator.names import Statement
 from orchestrator.plan.model import Plan
 from orchestrator.plan.options import external_default, external_version
-from orchestrator.plan.safety import ownership
+from orchestrator.render import ownership
 from orchestrator.render.common import I, L, Migration, do_block, lock_statement, regclass, shipped_file, stmt
 
 
