@@ -49,7 +49,7 @@ export-map: setup
 	@$(KS) export-map $(DSN_ARG) --format $(FORMAT) --output "$(OUT)" $(foreach t,$(TABLES),--table $(t))
 
 demo: setup
-	$(PY) -m orchestrator.demo --users $(USERS)
+	$(PY) -m orchestrator.tools.demo --users $(USERS)
 
 test: setup
 	$(VENV)/bin/pytest -q
@@ -114,7 +114,7 @@ psql: setup
 # matplotlib (the optional `bench` group) is installed here only, so `make test` never needs it.
 bench: setup
 	@$(PY) -c "import matplotlib" 2>/dev/null || $(VENV)/bin/pip install -q -e '.[bench]'
-	$(PY) -m orchestrator.bench --scale $(SCALE) $(BENCH_ARGS)
+	$(PY) -m orchestrator.tools.bench --scale $(SCALE) $(BENCH_ARGS)
 
 clean: db-stop
 	rm -rf .keyshift

@@ -26,9 +26,10 @@ import pytest
 from psycopg import sql
 from pytest_postgresql import factories
 
-from orchestrator import cli
+from orchestrator.apply import redis_step  # noqa: F401 - imported once here, not in every forked CLI child
+from orchestrator.cli import main as cli_main
 from orchestrator.connect import embedded
-from orchestrator import export, redis_step  # noqa: F401 - imported once here, not in every forked CLI child
+from orchestrator.report import export  # noqa: F401 - imported once here, not in every forked CLI child
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -95,7 +96,7 @@ def run_keyshift(*args: str, cwd: Path | None = None, env: dict | None = None) -
     directory, stdout, stderr and exit code.
 
     The child is forked from this already-started interpreter and calls the same
-    ``orchestrator.cli.main`` that ``python -m orchestrator`` calls, so it skips only Python's
+    ``orchestrator.cli.main.main()`` that ``python -m orchestrator`` calls, so it skips only Python's
     start-up and imports: about 0.3 s of the 0.4 s an average call took, over some 800 calls per
     suite run. Tests that signal or measure the process (SIGKILL, SIGINT, peak memory) start
     ``python -m orchestrator`` themselves, and KEYSHIFT_TEST_SPAWN=1 makes this function do it too.
@@ -134,7 +135,7 @@ def _forked_cli(argv: list[str], args: list[str], cwd: Path, env: dict) -> subpr
                 sys.argv = [argv[0], *args]
                 embedded.STATE = Path(os.environ.get("KEYSHIFT_HOME", ROOT / ".keyshift"))
                 try:
-                    code = cli.main(args)
+                    code = cli_main.main(args)
                 except SystemExit as exc:
                     if exc.code is not None and not isinstance(exc.code, int):
                         print(exc.code, file=sys.stderr)

@@ -19,7 +19,7 @@ import yoyo.migrations
 from pglast import parser as pgparser
 
 from conftest import keyshift, pg_dump_schema, without_restrict
-from orchestrator import execute, manifest, source
+from orchestrator.apply import execute, manifest, source
 from orchestrator.errors import MigrationFailed
 
 SCHEMA = """

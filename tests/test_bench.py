@@ -8,7 +8,9 @@ import json
 
 import psycopg
 
-from orchestrator import bench, checks, report
+from orchestrator.report import report
+from orchestrator.tools import bench
+from orchestrator.verify import checks
 
 
 def test_bench_runs_and_writes_json(dsn, tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, convert, keyshift, load_seed000
-from orchestrator import checks
+from orchestrator.verify import checks
 from orchestrator.errors import EXIT_FAILED, EXIT_NO_CHECKS, EXIT_OK, EXIT_REFUSED
 
 CHECKS = ROOT / "checks"

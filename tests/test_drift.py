@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import keyshift, pg_dump_schema, without_restrict
-from orchestrator import drift, manifest
+from orchestrator.apply import drift, manifest
 
 SCHEMA = """
 CREATE TABLE account (id serial PRIMARY KEY, name text NOT NULL);

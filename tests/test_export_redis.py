@@ -338,7 +338,7 @@ def test_migrate_runs_the_redis_step_after_commit(dsn, conn, tmp_path, r, redis_
 
 
 def test_redact_redis_urls():
-    from orchestrator.redis_step import redact
+    from orchestrator.apply.redis_step import redact
 
     assert redact("redis://:pw@h:6379/0") == "redis://:***@h:6379/0"
     assert redact("rediss://user:pw@h:6380/1") == "rediss://user:***@h:6380/1"

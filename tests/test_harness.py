@@ -9,7 +9,7 @@ import warnings
 
 from conftest import ROOT, _forked_cli
 
-from orchestrator import cli
+from orchestrator.cli import main as cli_main
 
 
 def test_real_postgresql(conn):
@@ -31,7 +31,7 @@ def test_the_forked_cli_prints_what_a_new_interpreter_would(monkeypatch, tmp_pat
         print(os.getcwd())
         return 3
 
-    monkeypatch.setattr(cli, "main", main)
+    monkeypatch.setattr(cli_main, "main", main)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"KEYSHIFT_X": "1"}
     # the forked path itself, also when KEYSHIFT_TEST_SPAWN=1 sends run_keyshift elsewhere
     result = _forked_cli([sys.executable, "-m", "orchestrator", "status"], ["status"], tmp_path, env)

@@ -218,7 +218,7 @@ def test_external_mode_rollback_leaves_no_schema_keyshift(dsn, conn, tmp_path):
 
 def _demo(dsn: str, migrations: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"DATABASE_URL": dsn}
-    return subprocess.run([sys.executable, "-m", "orchestrator.demo", "--users", "100", "--migrations",
+    return subprocess.run([sys.executable, "-m", "orchestrator.tools.demo", "--users", "100", "--migrations",
                            str(migrations)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 

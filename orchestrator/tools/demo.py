@@ -16,9 +16,12 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from orchestrator import ROOT, SQL_DIR, checks, execute, report
+from orchestrator import ROOT, SQL_DIR
+from orchestrator.apply import execute
+from orchestrator.report import report
+from orchestrator.verify import checks
 from orchestrator.connect import dsn as dsnmod
-from orchestrator.cli import main as keyshift_main
+from orchestrator.cli.main import main as keyshift_main
 from orchestrator.errors import KeyshiftError
 
 SAMPLE_TABLES = ["django_session", "social_account", "verification_token", "user_profile", "custom_user"]

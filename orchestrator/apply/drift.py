@@ -38,12 +38,13 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from orchestrator import catalog, manifest as manifestmod, source
+from orchestrator import catalog
+from orchestrator.apply import manifest as manifestmod, source
 from orchestrator.catalog import Catalog, Snapshot
 from orchestrator.names import qualname
 from orchestrator.errors import MigrationFailed
-from orchestrator.manifest import Manifest, file_sha256
-from orchestrator.source import plan_id_of
+from orchestrator.apply.manifest import Manifest, file_sha256
+from orchestrator.apply.source import plan_id_of
 
 CHECKSUM_TABLE = "_yoyo_keyshift_applied_file"
 
@@ -237,7 +238,7 @@ def guard_migrate(conn: psycopg.Connection, migrations: list, pending: list,
 
 
 def _applied_ids(conn: psycopg.Connection) -> set[str]:
-    from orchestrator import execute
+    from orchestrator.apply import execute
 
     if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (execute.MIGRATION_TABLE,)).fetchone()[0]:
         return set()
@@ -268,7 +269,7 @@ def refuse_edited_before_rollback(dsn: str, migrations_dir: Path) -> None:
 
 def status_lines(dsn: str, migrations_dir: Path) -> tuple[list[str], list[str]]:
     """(lines for stdout, warnings for stderr): EDITED, UNVERIFIED and DRIFT lines."""
-    from orchestrator import execute
+    from orchestrator.apply import execute
     from orchestrator.connect import dsn as dsnmod
 
     migrations = list(source.load_dir(migrations_dir))

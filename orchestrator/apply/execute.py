@@ -25,11 +25,13 @@ import psycopg.sql
 from yoyo import get_backend
 from yoyo.exceptions import LockTimeout
 
-from orchestrator import CHECKS_DIR, checks, drift, manifest as manifestmod, source
+from orchestrator import CHECKS_DIR
+from orchestrator.apply import drift, manifest as manifestmod, source
+from orchestrator.verify import checks
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import MigrationFailed
 from orchestrator.plan.ownership import MIGRATION_TABLE
-from orchestrator.source import plan_id_of
+from orchestrator.apply.source import plan_id_of
 
 #: pg_advisory_xact_lock key: held for the whole migrate/rollback transaction.
 ADVISORY_KEY = 0x6B657973  # 'keys'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from orchestrator.checks import SAMPLE_ROWS, CheckResult, passed
+from orchestrator.verify.checks import SAMPLE_ROWS, CheckResult, passed
 
 
 def check_lines(results: list[CheckResult]) -> list[str]:

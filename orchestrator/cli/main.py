@@ -17,8 +17,11 @@ from pathlib import Path
 
 import psycopg
 
-from orchestrator import CHECKS_DIR, DEFAULT_MIGRATIONS, catalog, checks, drift, execute, manifest as manifestmod
-from orchestrator import report, source
+from orchestrator import CHECKS_DIR, DEFAULT_MIGRATIONS, catalog
+from orchestrator.apply import drift, execute, manifest as manifestmod
+from orchestrator.verify import checks
+from orchestrator.apply import source
+from orchestrator.report import report
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.plan import external, model as planmodel, options as planoptions, planner, safety
 from orchestrator.render import migrations as rendermod
@@ -254,7 +257,7 @@ def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str) -> None:
 
 def cmd_migrate(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
-    from orchestrator import redis_step
+    from orchestrator.apply import redis_step
 
     redis_url, redis_jobs = redis_step.jobs_from_migrate_args(args)  # checked before anything changes
     outcome = None
@@ -377,7 +380,7 @@ def cmd_drop_map(args) -> int:
 
 
 def cmd_export_map(args) -> int:
-    from orchestrator import export
+    from orchestrator.report import export
 
     dsn = dsnmod.resolve(args.dsn)
     names = [parse_qualified(t) for t in args.table]
@@ -389,7 +392,7 @@ def cmd_export_map(args) -> int:
 
 
 def cmd_redis_rewrite(args) -> int:
-    from orchestrator import redis_step
+    from orchestrator.apply import redis_step
 
     return redis_step.cmd_redis_rewrite(args)
 
@@ -539,7 +542,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--checks", default=str(CHECKS_DIR), help=argparse.SUPPRESS)
     sp.add_argument("--accept-edited", action="store_true",
                     help="run pending files edited after plan as they are now, and record them in the plan's manifest")
-    from orchestrator import redis_step
+    from orchestrator.apply import redis_step
 
     redis_step.add_migrate_options(sp)
     sp.set_defaults(func=cmd_migrate)

@@ -1,6 +1,6 @@
 """make bench: keyshift against the floor and the naive way, on fresh copies of one database.
 
-    python -m orchestrator.bench --scale N [--repeat R] [--scales 20000,100000,300000]
+    python -m orchestrator.tools.bench --scale N [--repeat R] [--scales 20000,100000,300000]
                                  [--json PATH] [--png PATH] [--v7]
 
 Per scale: builds a template database once (sql/bench/schema.sql + data.sql: N users with a
@@ -345,7 +345,7 @@ def combine(paths: list[Path], out: Path, png: Path | None) -> int:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m orchestrator.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m orchestrator.tools.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--scale", type=int, default=300000, help="users N (default 300000)")
     p.add_argument("--scales", help="comma-separated list of N; overrides --scale, draws the PNG")
     p.add_argument("--repeat", type=int, default=3, help="repetitions per approach, median reported (default 3)")
@@ -388,7 +388,7 @@ def main(argv=None) -> int:
     out = args.json or RESULTS / f"bench-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     doc = {"when": stamp, "postgres": version, "cores": os.cpu_count(), "machine": platform.machine(),
-           "command": "python -m orchestrator.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "command": "python -m orchestrator.tools.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
            "results": results}
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {out}")

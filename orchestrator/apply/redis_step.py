@@ -201,7 +201,7 @@ def rewrite(client, conn: psycopg.Connection, table: tuple[str, str], pattern: P
     """Rewrite every key matching ``pattern`` through the mapping of ``table``."""
     import redis
 
-    from orchestrator import export
+    from orchestrator.report import export
 
     if action not in ACTIONS:
         raise Refused(f"--action {action}", "is not a known action", f"use one of {', '.join(ACTIONS)}")
@@ -348,7 +348,7 @@ def mappings_before_commit(jobs: list[Job]):
         return None
 
     def check(conn) -> None:
-        from orchestrator import export
+        from orchestrator.report import export
 
         for job in jobs:
             try:
@@ -390,7 +390,7 @@ def cmd_redis_rewrite(args) -> int:
     url = _url(args.redis_url)
     dsn = dsnmod.resolve(args.dsn)
     with dsnmod.connect(dsn, autocommit=True) as conn:
-        from orchestrator import export
+        from orchestrator.report import export
 
         export.mapping(conn, *table)  # refuse an unconverted table before touching Redis
         client = connect(url)
