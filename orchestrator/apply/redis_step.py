@@ -18,19 +18,20 @@ The Redis password never reaches output: every message uses ``redact``.
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass, field
 import os
 import re
 import sys
-import uuid
-from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit
+import uuid
 
 import psycopg
 from psycopg import sql
 
+from orchestrator.catalog import mappings
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, ConnectionFailed, KeyshiftError, MigrationFailed, Refused
+from orchestrator.names import parse_qualified
 
 ACTIONS = ("rename", "delete")
 DEFAULT_BATCH = 1000
@@ -82,7 +83,7 @@ def _secret(url: str) -> str | None:
         return None
 
 
-def _scrub(url: str, text: str) -> str:
+def scrub(url: str, text: str) -> str:
     secret = _secret(url)
     return text.replace(secret, "***") if secret else text
 
@@ -95,7 +96,7 @@ def connect(url: str):
         client = redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=10)
         client.ping()
     except (redis.RedisError, ValueError, OSError) as exc:
-        reason = _scrub(url, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        reason = scrub(url, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         raise ConnectionFailed(f"redis {redact(url)}", f"cannot connect ({reason})",
                                "check --redis-url (or REDIS_URL): scheme, host, port, password") from None
     return client
@@ -201,13 +202,11 @@ def rewrite(client, conn: psycopg.Connection, table: tuple[str, str], pattern: P
     """Rewrite every key matching ``pattern`` through the mapping of ``table``."""
     import redis
 
-    from orchestrator.report import export
-
     if action not in ACTIONS:
         raise Refused(f"--action {action}", "is not a known action", f"use one of {', '.join(ACTIONS)}")
     if batch < 1:
         raise Refused(f"--batch {batch}", "must be at least 1", "e.g. --batch 1000")
-    m = export.mapping(conn, *table)
+    m = mappings.mapping(conn, *table)
     lookup = sql.SQL("SELECT old_id, new_id FROM {} WHERE old_id = ANY(%s::bigint[])").format(m.ident)
     outcome = Outcome(m.display, pattern.text, action, dry_run)
     cursor = 0
@@ -279,30 +278,8 @@ def rewrite(client, conn: psycopg.Connection, table: tuple[str, str], pattern: P
 
 # --- command line ---------------------------------------------------------------------------
 
-def add_rewrite_options(sp) -> None:
-    sp.add_argument("--redis-url", default=None,
-                    help="redis://[:PASSWORD@]HOST:PORT/DB (default: REDIS_URL; prefer it, a password on the"
-                         " command line is visible to other users)")
-    sp.add_argument("--table", required=True, help="converted SCHEMA.TABLE whose old ids the keys embed")
-    sp.add_argument("--pattern", required=True, help="key pattern with {id} where the old id sits,"
-                                                     " e.g. 'user_sessions:{id}'")
-    sp.add_argument("--action", default="rename", choices=ACTIONS)
-    sp.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="SCAN COUNT and ids per lookup (default 1000)")
-    sp.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
 
-
-def add_migrate_options(sp) -> None:
-    """Opt-in: the Redis step after migrate COMMITs."""
-    sp.add_argument("--redis-url", default=None, help="with --redis-key: the Redis to rewrite after COMMIT"
-                                                      " (default: REDIS_URL)")
-    sp.add_argument("--redis-key", action="append", default=[], metavar="S.T=PATTERN",
-                    help="after COMMIT, rewrite Redis keys of converted table S.T, e.g."
-                         " 'public.custom_user=user_sessions:{id}' (repeatable)")
-    sp.add_argument("--redis-action", default="rename", choices=ACTIONS)
-    sp.add_argument("--redis-batch", type=int, default=DEFAULT_BATCH, help=argparse.SUPPRESS)
-
-
-def _url(given: str | None) -> str:
+def url_from(given: str | None) -> str:
     url = given or os.environ.get("REDIS_URL")
     if not url:
         raise Refused("--redis-url", "is not given and REDIS_URL is not set",
@@ -319,8 +296,6 @@ class Job:
 def jobs_from_migrate_args(args) -> tuple[str | None, list[Job]]:
     """Parse and check migrate's Redis options BEFORE anything changes: bad input refuses (exit 3) and
     an unreachable Redis fails (exit 1) while the database is still untouched."""
-    from orchestrator.names import parse_qualified
-
     specs = getattr(args, "redis_key", None) or []
     if not specs:
         if getattr(args, "redis_url", None):
@@ -335,7 +310,7 @@ def jobs_from_migrate_args(args) -> tuple[str | None, list[Job]]:
         jobs.append(Job(parse_qualified(table, "--redis-key"), Pattern.parse(pat)))
     if args.redis_batch < 1:
         raise Refused(f"--redis-batch {args.redis_batch}", "must be at least 1", "e.g. --redis-batch 1000")
-    url = _url(args.redis_url)
+    url = url_from(args.redis_url)
     connect(url).close()
     return url, jobs
 
@@ -348,11 +323,9 @@ def mappings_before_commit(jobs: list[Job]):
         return None
 
     def check(conn) -> None:
-        from orchestrator.report import export
-
         for job in jobs:
             try:
-                export.mapping(conn, *job.table)
+                mappings.mapping(conn, *job.table)
             except Refused as exc:
                 raise MigrationFailed(f"--redis-key {exc.obj}", exc.reason,
                                       f"nothing was committed; {exc.fix}, or leave that --redis-key out") from None
@@ -368,41 +341,13 @@ def run_after_commit(dsn: str, url: str | None, jobs: list[Job], action: str, ba
         with dsnmod.connect(dsn, autocommit=True) as conn:
             for job in jobs:
                 for line in rewrite(client, conn, job.table, job.pattern, action, batch).lines():
-                    print(_scrub(url, line))
+                    print(scrub(url, line))
     except KeyshiftError as exc:
-        print(f"keyshift: the migration is committed, but the Redis step stopped: {_scrub(url, exc.line())};"
+        print(f"keyshift: the migration is committed, but the Redis step stopped: {scrub(url, exc.line())};"
               " fix it and re-run keyshift redis-rewrite (it is idempotent)", file=sys.stderr)
         return EXIT_FAILED
     except Exception as exc:  # a Redis error mid-run: the database stays converted
-        print(f"keyshift: the migration is committed, but the Redis step stopped: {_scrub(url, str(exc))};"
+        print(f"keyshift: the migration is committed, but the Redis step stopped: {scrub(url, str(exc))};"
               " re-run keyshift redis-rewrite (it is idempotent)", file=sys.stderr)
         return EXIT_FAILED
-    return EXIT_OK
-
-
-def cmd_redis_rewrite(args) -> int:
-    from orchestrator.names import parse_qualified
-
-    table = parse_qualified(args.table)
-    pattern = Pattern.parse(args.pattern)
-    if args.batch < 1:
-        raise Refused(f"--batch {args.batch}", "must be at least 1", "e.g. --batch 1000")
-    url = _url(args.redis_url)
-    dsn = dsnmod.resolve(args.dsn)
-    with dsnmod.connect(dsn, autocommit=True) as conn:
-        from orchestrator.report import export
-
-        export.mapping(conn, *table)  # refuse an unconverted table before touching Redis
-        client = connect(url)
-        try:
-            outcome = rewrite(client, conn, table, pattern, args.action, args.batch, args.dry_run)
-        except Exception as exc:
-            import redis
-
-            if isinstance(exc, redis.RedisError):
-                raise ConnectionFailed(f"redis {redact(url)}", f"failed mid-run ({_scrub(url, str(exc))})",
-                                       "keys handled so far are done; re-run (the step is idempotent)") from None
-            raise
-    for line in outcome.lines():
-        print(line)
     return EXIT_OK

@@ -24,7 +24,7 @@ from orchestrator.catalog import KeyColumn, Snapshot, Table
 from orchestrator.errors import Refused
 from orchestrator.names import Literal, qualname
 from orchestrator.plan.model import Plan, check_generated_names, map_table_name, short_name, slug_constraint_name
-from orchestrator.plan.options import Options, external_column_name, external_default
+from orchestrator.plan.options import Options, external_column_name
 
 I = sql.Identifier
 L = Literal
@@ -240,40 +240,4 @@ def validate(plan: Plan, facts: Facts) -> None:
         plan.sessions.append(Session(schema, name, rows))
 
 
-def no_mapping(shown: str, plan_id: str, key_column: str, external_column: str, action: str) -> Refused:
-    """drop-map / export-map on a table of external mode: there is no mapping table to act on."""
-    fix = {
-        "drop": "nothing to retire: the external ids live in the table itself; keyshift rollback removes them",
-        "export": "export the pairs from the table itself, e.g. "
-                  f"COPY (SELECT {sql.Identifier(key_column).as_string(None)}, "
-                  f"{sql.Identifier(external_column).as_string(None)} FROM {shown}) TO STDOUT WITH (FORMAT csv)",
-    }[action]
-    return Refused(f"table {shown}",
-                   f"was converted in external mode by plan {plan_id}: its integer key {key_column} stays and "
-                   f"{external_column} holds its uuid, so it has no old -> new mapping table", fix)
-
-
 # --- rendering ------------------------------------------------------------------------------------
-
-
-def print_plan(p: Plan, written, describe: str) -> None:
-    print(f"keyshift plan {p.plan_id} (external, uuid {p.options.uuid}) on {describe}")
-    print("integer keys and foreign keys stay as they are; external ids added:")
-    for e in p.external_columns:
-        print(f"  {e.table.display}.{e.column}: uuid NOT NULL UNIQUE ({e.constraint}) "
-              f"DEFAULT {external_default(p.options)}; {e.rows} rows filled")
-    for r in p.restarts:
-        print(f"restart {r.seq_display} ({r.table.display}.{r.key.column_name}, max {r.max_id}): "
-              f"new rows from {r.value}")
-    print_sessions(p)
-    for w in p.warnings:
-        print(f"WARN {w}")
-    for path in written:
-        if not path.name.endswith(".rollback.sql"):
-            print(f"wrote {path} (+ .rollback.sql)")
-
-
-def print_sessions(p: Plan) -> None:
-    for s in p.sessions:
-        print(f"invalidate sessions {s.display}: {s.rows} rows emptied (TRUNCATE) in the migrate transaction; "
-              "users log in again; rollback cannot restore them")

@@ -1,0 +1,259 @@
+"""keyshift plan: catalog -> plan -> render -> files on disk, and what it prints."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+import re
+import tempfile
+
+from orchestrator import catalog
+from orchestrator.apply import applied, drift, manifest as manifestmod, source
+from orchestrator.connect import dsn as dsnmod
+from orchestrator.errors import EXIT_OK, KeyshiftError, Refused
+from orchestrator.names import parse_qualified, qualname
+from orchestrator.plan import external, model as planmodel, options as planoptions, planner, safety
+from orchestrator.plan.model import Plan
+from orchestrator.plan.options import external_default
+from orchestrator.plan.settings import ini_key_settings, key_options
+from orchestrator.render import migrations as rendermod
+from orchestrator.render.common import Migration
+from orchestrator.render.keys import key_version_line
+
+
+def parse_restart(text: str) -> tuple[str, str, int]:
+    """``SCHEMA.TABLE=N`` (N a positive integer) -> (schema, table, N)."""
+    name, sep, value = text.rpartition("=")
+    if not sep or not re.fullmatch(r"\s*[0-9]+\s*", value) or int(value) < 1:
+        raise Refused(f"--restart-sequence {text!r}", "is not of the form SCHEMA.TABLE=N with N a positive integer",
+                      "e.g. --restart-sequence public.users=400000")
+    schema, table = parse_qualified(name, "--restart-sequence")
+    return (schema, table, int(value))
+
+
+def _next_plan_id(migrations_dir: Path) -> str:
+    ids = [int(pid) for p in migrations_dir.glob("*.sql") if (pid := source.plan_id_of(p.name))]
+    return f"{(max(ids) if ids else 0) + 1:04d}"
+
+
+def cmd_plan(args) -> int:
+    dsn = dsnmod.resolve(args.dsn)
+    migrations_dir = Path(args.migrations)
+    names = [parse_qualified(t) for t in args.table]
+    references = [_parse_reference(r) for r in (getattr(args, "reference", None) or [])]
+    if len({c for c, _t in references}) < len(references):
+        raise Refused("--reference", "names one column twice", "name each column once")
+    options = planoptions.Options(
+        tables=tuple(names), mode=args.mode, uuid=args.uuid, external_column=args.external_column,
+        restarts=tuple(parse_restart(r) for r in args.restart_sequence),
+        sessions=tuple(parse_qualified(s, "--invalidate-sessions") for s in args.invalidate_sessions),
+        references=tuple(references),
+    )
+    planoptions.validate_options(options)
+    _refuse_replace_only_options(args)
+    seen = set()
+    for n in names:
+        if n in seen:
+            raise Refused(f"table {qualname(*n)}", "is named twice", "name each table once")
+        seen.add(n)
+    try:
+        conn = dsnmod.connect(dsn, autocommit=True)
+    except KeyshiftError as exc:
+        raise Refused(exc.obj, exc.reason, exc.fix) from None
+    with conn:
+        cat = catalog.Catalog(conn)
+        targets, done = [], []
+        for n in names:
+            table = cat.table(*n)
+            conv = cat.converted(*n)
+            if conv and conv.mode == "external":
+                if args.mode != "external":
+                    raise Refused(f"table {qualname(*n)}",
+                                  f"has external ids from plan {conv.plan_id} (external mode)",
+                                  "roll that plan back first to convert its key in replace mode")
+                done.append((n, conv))
+                continue
+            verdict = planner.validate_target(n, table, conv.plan_id if conv else None)
+            if verdict == "done":
+                done.append((n, conv))
+                continue
+            targets.append((table, cat.key_column(table.relid, table.pk_columns[0])))
+        for n, conv in done:
+            print(f"{qualname(*n)}: already converted by plan {conv.plan_id}; nothing to do")
+        if not targets:
+            print("nothing to do")
+            return EXIT_OK
+        pending = _pending_files(migrations_dir, applied.applied_ids(dsn))
+        if pending:
+            raise Refused(
+                f"migrations directory {migrations_dir}",
+                f"holds migrations that are written but not applied ({', '.join(pending[:3])}"
+                f"{', ...' if len(pending) > 3 else ''})",
+                "run keyshift migrate first, or delete them before planning again",
+            )
+        if args.mode == "external":
+            snap = external.snapshot(safety.guarded(cat), targets)
+        else:
+            snap = catalog.snapshot(safety.guarded(cat), targets, references)
+        safety.keyshift_names(cat, targets, args.mode)
+        safety.refuse_unsafe(cat, snap)
+        shape = drift.live_objects(conn, [t.key for t, _k in targets], references)
+        server = cat.server_facts()
+        # Before read_facts: it checks the names the key options will create (slug constraints).
+        options = dataclasses.replace(options, **key_options(args, server))
+        facts = external.read_facts(conn, options, targets, cat.table)
+    plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
+    the_plan = planner.build(snap, options, plan_id)
+    external.validate(the_plan, facts)
+    v6 = [t for t in the_plan.targets if t.uuid_version == "v6"]
+    if v6:  # versions are known only now, per table (--uuid, --uuid-for, yoyo.ini)
+        with dsnmod.connect(dsn) as conn:
+            safety.v6_id_range(conn, v6)
+    migrations = rendermod.render(the_plan)
+    files = _files(migrations)
+    target_keys = [t.key for t, _k in targets]
+    the_manifest = manifestmod.Manifest(
+        plan_id=plan_id, mode=args.mode, locks=planmodel.lock_order(the_plan), targets=target_keys,
+        references=list(references), fingerprint=drift.fingerprint(target_keys, shape, references),
+        objects=shape, files={name: manifestmod.sha256(data) for name, data in files},
+    )
+    written = _write(migrations_dir, files, (manifestmod.file_name(plan_id), the_manifest.to_json().encode()))
+    if args.mode == "external":
+        _print_external_plan(the_plan, written[:-1], dsnmod.describe(dsn))
+    else:
+        _print_plan(the_plan, written[:-1], dsn)
+        _print_sessions(the_plan)
+    print(f"wrote {written[-1]} (locks, catalog fingerprint and sha256 of every file: "
+          "migrate runs the files only as planned)")
+    return EXIT_OK
+
+
+#: Options that shape the new key of replace mode; external mode keeps the integer key.
+_REPLACE_ONLY = (("uuid_for", "--uuid-for"), ("timestamp_column", "--timestamp-column"),
+                 ("slug_column", "--slug-column"), ("slug_length", "--slug-length"), ("reference", "--reference"))
+
+
+def _refuse_replace_only_options(args) -> None:
+    """In external mode these options would be read and silently ignored: refuse them instead."""
+    if args.mode != "external":
+        return
+    for attr, flag in _REPLACE_ONLY:
+        value = getattr(args, attr, None)
+        if value not in (None, []):
+            shown = value[0] if isinstance(value, list) else value
+            raise Refused(f"{flag} {shown}",
+                          "is for replace mode: external mode keeps every integer key and reference as it is "
+                          "and only adds a v4 external uuid column",
+                          f"leave {flag} out, or plan without --mode external")
+    # The same settings for this plan's tables in yoyo.ini would be ignored just as silently.
+    per_table, columns = ini_key_settings({parse_qualified(t) for t in args.table})
+    found = [f"uuid.{qualname(*t)} = {v}" for t, v in per_table.items()]
+    found += [f"{key} = {c}" for key, cols in columns.items() for c in cols]
+    if found:
+        raise Refused(f"yoyo.ini [keyshift] {found[0]}",
+                      "is for replace mode: external mode keeps every integer key and reference as it is "
+                      "and only adds a v4 external uuid column",
+                      "remove that line for these tables, or plan without --mode external")
+
+
+def _parse_reference(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``SCHEMA.TABLE.COL=SCHEMA.TARGET`` -> ((schema, table, col), (schema, target))."""
+    column, sep, target = text.partition("=")
+    if not sep:
+        raise Refused(f"--reference {text!r}", "has no '=TARGET'",
+                      "write --reference SCHEMA.TABLE.COLUMN=SCHEMA.TARGET_TABLE")
+    return (parse_qualified(column, "--reference", parts=3), parse_qualified(target, "--reference", parts=2))
+
+
+def _pending_files(migrations_dir: Path, applied: set[str]) -> list[str]:
+    if not migrations_dir.is_dir():
+        return []
+    ids = sorted(p.name[:-4] for p in migrations_dir.glob("*.sql") if not p.name.endswith(".rollback.sql"))
+    return [i for i in ids if i not in applied]
+
+
+def _files(migrations: list[Migration]) -> list[tuple[str, bytes]]:
+    """(file name, UTF-8 bytes) of every .sql and .rollback.sql file of the plan, in order."""
+    files: list[tuple[str, bytes]] = []
+    previous = None
+    for m in migrations:
+        files.append((f"{m.name}.sql", m.text(previous).encode("utf-8")))
+        files.append((f"{m.name}.rollback.sql", m.rollback_text().encode("utf-8")))
+        previous = m.name
+    return files
+
+
+def _write(migrations_dir: Path, files: list[tuple[str, bytes]], manifest: tuple[str, bytes]) -> list[Path]:
+    """Write every file or none: all go to a temporary folder first, then move into place; the
+    manifest moves last. A manifest left by a plan whose files were all deleted is replaced
+    (the new plan takes its plan id only because none of its .sql files is left)."""
+    migrations_dir.mkdir(parents=True, exist_ok=True)
+    for name, _ in files:
+        if (migrations_dir / name).exists():
+            raise Refused(f"file {migrations_dir / name}", "exists already", "remove it or plan into another --migrations")
+    plan_id = manifest[0][: -len(manifestmod.SUFFIX)]
+    if (migrations_dir / manifest[0]).exists() and any(migrations_dir.glob(f"{plan_id}_*.sql")):
+        raise Refused(f"file {migrations_dir / manifest[0]}", "exists already, with files of its plan",
+                      "remove them or plan into another --migrations")
+    with tempfile.TemporaryDirectory(dir=migrations_dir, prefix=".keyshift-plan-") as tmp:
+        for name, data in [*files, manifest]:
+            (Path(tmp) / name).write_bytes(data)
+        for name, _ in [*files, manifest]:
+            os.replace(Path(tmp) / name, migrations_dir / name)
+    return [migrations_dir / name for name, _ in [*files, manifest]]
+
+
+def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str) -> None:
+    print(f"keyshift plan {p.plan_id} ({p.options.mode}, uuid {p.options.uuid}) on {dsnmod.describe(dsn)}")
+    print("tables:")
+    for t in p.tables:
+        cols = p.columns_of(t.key)
+        role = "target" if any(x.table.key == t.key for x in p.targets) else "references a target"
+        print(f"  {t.display}: {p.row_counts.get(t.key, 0)} rows; converts "
+              f"{', '.join(c.column_name + ' (' + c.old_type + ')' for c in cols) or 'nothing'} [{role}]")
+    print(f"foreign keys ({len(p.fks)}):")
+    for fk in p.fks:
+        print(f"  {fk.display}")
+    for t in p.targets:
+        kind = t.key.sequence_kind or "no sequence"
+        print(f"key {t.table.display}.{t.key.column_name}: {t.key.data_type}, {kind}"
+              + (f" {t.key.seq_schema}.{t.key.seq_name}" if t.key.seq_name else "")
+              + f" -> {key_version_line(p, t).split(': ', 1)[1]}")
+    print(f"dependent objects ({len(p.views) + len(p.carried)}):")
+    for v in p.views:
+        print(f"  {v.display} (dropped in 02, re-created in 04)")
+    for o in p.carried:
+        how = "rebuilt by ALTER ... TYPE" if o.carry == "alter" else "dropped in 02, re-created in 04"
+        print(f"  {o.display} ({how})")
+    for c, t in p.references.items():
+        print(f"declared reference {qualname(*c[:2])}.{c[2]} -> {qualname(*t)} (no FK; "
+              f"{p.row_counts.get(c[:2], 0)} rows, every value checked against the target)")
+    for w in p.warnings:
+        print(f"WARN {w}")
+    for path in written:
+        if not path.name.endswith(".rollback.sql"):
+            print(f"wrote {path} (+ .rollback.sql)")
+
+
+def _print_external_plan(p: Plan, written, describe: str) -> None:
+    print(f"keyshift plan {p.plan_id} (external, uuid {p.options.uuid}) on {describe}")
+    print("integer keys and foreign keys stay as they are; external ids added:")
+    for e in p.external_columns:
+        print(f"  {e.table.display}.{e.column}: uuid NOT NULL UNIQUE ({e.constraint}) "
+              f"DEFAULT {external_default(p.options)}; {e.rows} rows filled")
+    for r in p.restarts:
+        print(f"restart {r.seq_display} ({r.table.display}.{r.key.column_name}, max {r.max_id}): "
+              f"new rows from {r.value}")
+    _print_sessions(p)
+    for w in p.warnings:
+        print(f"WARN {w}")
+    for path in written:
+        if not path.name.endswith(".rollback.sql"):
+            print(f"wrote {path} (+ .rollback.sql)")
+
+
+def _print_sessions(p: Plan) -> None:
+    for s in p.sessions:
+        print(f"invalidate sessions {s.display}: {s.rows} rows emptied (TRUNCATE) in the migrate transaction; "
+              "users log in again; rollback cannot restore them")
