@@ -10,7 +10,7 @@ from orchestrator.catalog import mappings
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import EXIT_FAILED, EXIT_NO_CHECKS, EXIT_OK, ConnectionFailed, Refused
 from orchestrator.names import parse_qualified
-from orchestrator.report import report
+from orchestrator.report import export, report
 from orchestrator.verify import checks
 
 
@@ -41,8 +41,6 @@ def cmd_redis_rewrite(args) -> int:
 
 def cmd_migrate(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
-    from orchestrator.apply import redis_step
-
     redis_url, redis_jobs = redis_step.jobs_from_migrate_args(args)  # checked before anything changes
     outcome = None
     try:
@@ -127,8 +125,6 @@ def cmd_drop_map(args) -> int:
 
 
 def cmd_export_map(args) -> int:
-    from orchestrator.report import export
-
     dsn = dsnmod.resolve(args.dsn)
     names = [parse_qualified(t) for t in args.table]
     counts = export.export_map(dsn, names, args.format, args.output)

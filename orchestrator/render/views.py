@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from orchestrator.catalog.model import policy_sql
 from orchestrator.names import Statement
 from orchestrator.plan.model import Plan
 from orchestrator.render.common import I, L, Unlinted, compose, reset_acl, stmt, table_ident
@@ -99,8 +100,6 @@ _TRIGGER_STATE = {"D": "DISABLE TRIGGER", "R": "ENABLE REPLICA TRIGGER", "A": "E
 
 def create_carried(plan: Plan) -> list[Statement]:
     """Each trigger and policy as it was: PostgreSQL's own definition, enabled state, comment."""
-    from orchestrator.catalog import policy_sql
-
     out: list[Statement] = []
     for o in recreated(plan):
         text = policy_sql(o, o.table_ident) if o.kind == "policy" else o.definition.rstrip(";")
