@@ -1,8 +1,8 @@
 """What runs is exactly what plan wrote, in one piece; migrate decides nothing by re-reading SQL.
 
-Migration files are read whole (orchestrator/source.py), checked with PostgreSQL's own parser
+Migration files are read whole (orchestrator/apply/source.py), checked with PostgreSQL's own parser
 before the transaction opens, and sent to the server one file at a time; no SQL splitter ever
-sees them. The plan's manifest (``<plan_id>.plan.json``, orchestrator/manifest.py) holds the
+sees them. The plan's manifest (``<plan_id>.plan.json``, orchestrator/apply/manifest.py) holds the
 lock list, the catalog fingerprint and the sha256 of every file: an edited pending file is
 refused unless ``--accept-edited``.
 """

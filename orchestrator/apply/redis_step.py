@@ -1,4 +1,4 @@
-"""redis-rewrite: move Redis keys that embed an old integer id to the new uuid (issue #5 part C).
+"""redis-rewrite: move Redis keys that embed an old integer id to the new uuid.
 
 After the migrate COMMIT (never inside the transaction: Redis cannot roll back with PostgreSQL),
 keys such as ``user_sessions:42`` of table public.custom_user become ``user_sessions:<new uuid>``,

@@ -1,4 +1,5 @@
-"""The dual-ID "external" mode, sequence restarts and session invalidation (issue #5 part B).
+"""The dual-ID "external" mode at plan time: its facts and refusals, sequence restarts and session
+invalidation.
 
 External mode keeps every integer key and every foreign key exactly as they are and adds,
 per target, one uuid column (default ``external_id``): NOT NULL, UNIQUE under a named
@@ -10,7 +11,8 @@ there is no whole-table UPDATE, no row trigger fires and no dead tuple is left b
 N (checked against max(id) at plan time, and again under the table lock at migrate time).
 ``--invalidate-sessions SCHEMA.TABLE`` empties a session table inside the migrate transaction
 (both modes). The pieces that read the live catalog (``read_facts``) are kept apart from the
-pure validation (``validate``) and the rendering (``render``).
+pure validation (``validate``); its option checks are in orchestrator/plan/options.py and its
+migration in orchestrator/render/external.py.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ class Options:
     uuid: str = "v4"
     #: --reference: ((schema, table, column), (target schema, target table)) declared without an FK
     references: tuple = ()
-    #: external mode (orchestrator/external.py): None means the default name, external_id
+    #: external mode (orchestrator/plan/external.py): None means the default name, external_id
     external_column: str | None = None
     #: ((schema, table, N), ...): --restart-sequence SCHEMA.TABLE=N
     restarts: tuple = ()

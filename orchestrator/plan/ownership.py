@@ -6,7 +6,7 @@ recognised by ``keyshift.converted_table``, gains the marker). In that schema it
 registry tables (``sql/registry.sql``), its functions (``sql/functions/*.sql``) and one
 mapping table per converted table. Those names, with their exact signatures, are listed here
 once; ``keyshift plan`` refuses a schema of that name that keyshift did not create, and a name
-keyshift needs that another object holds (``orchestrator/safety.py``).
+keyshift needs that another object holds (``orchestrator/plan/safety.py``).
 
 Rollback drops only these objects, each by its name and never together with what depends on
 them (no cascading drop), and only once the last conversion is gone. An object that something outside keyshift still uses (a column

@@ -1,5 +1,5 @@
 """Safety: refuse at plan time what would fail halfway through migrate, lose data, or break
-something outside the database (issue #7).
+something outside the database.
 
 Called by ``keyshift plan`` after ``catalog.snapshot``, before anything is written. Each
 check raises ``Refused`` (exit 3) naming the object, the reason and the fix:

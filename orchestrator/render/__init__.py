@@ -1,4 +1,12 @@
-"""Render: plan facts in, names.Statement lists out, one module per migration step.
+"""Render: a Plan in, its ordered migrations out (each with its .rollback.sql), one module per step.
+
+Every statement is an ``orchestrator.names.Statement``: a psycopg.sql composition (names as
+Identifier, values as orchestrator.names.Literal, psycopg's quoting without its leading space)
+and the prose comment above it. Statements become text only in ``Migration.text`` and
+``Migration.rollback_text``, and every comment line, headers included, is written by
+``names.comment_block``. The only raw text embedded is PostgreSQL's own deparse (constraint,
+view, index, trigger and policy definitions) read from the catalog, and the files shipped in
+``sql/``.
 
 migrations  render(plan): the ordered migrations for the plan's mode
 common      Migration, stmt/compose/do_block and the helpers every step shares

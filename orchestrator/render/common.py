@@ -1,20 +1,5 @@
-"""Render: a Plan becomes five ordered migrations, each with its .rollback.sql.
-
-Every statement is an ``orchestrator.names.Statement``: a psycopg.sql composition (names as
-Identifier, values as orchestrator.literal.Literal, psycopg's quoting without its leading
-space) and the prose comment above it. Statements become text only in ``Migration.text`` and
-``Migration.rollback_text``, and every comment line, headers included, is written by
-``names.comment_block``. The only raw text embedded is PostgreSQL's own deparse (constraint,
-view, index, trigger and policy definitions) read from the catalog, and the files shipped in
-``sql/``.
-
-The conversion key: existing rows get ``keyed_uuid_v4(key || salt, old_id)``, where the key
-is drawn by the server itself for this transaction only (``set_config(..., true)``), so it
-never appears in any file, log or WAL record, and the new ids cannot be guessed from the old
-ones. Because the function is deterministic, a key column and every column that references
-it convert independently with one ``ALTER ... TYPE uuid USING`` each: no join, no UPDATE.
-The mapping table written first is the permanent record of old -> new.
-"""
+"""What every render step shares: ``Migration`` (one file pair), the statement helpers (``stmt``,
+``compose``, ``do_block``, ``dollar_quoted``), the identifier helpers and the table lock statement."""
 
 from __future__ import annotations
 

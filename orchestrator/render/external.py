@@ -32,7 +32,7 @@ def session_statements(plan: Plan) -> list[Statement]:
 
 
 def forget(pid, registries: tuple[str, ...]) -> list[Statement]:
-    """Rollback's last statements in both modes (orchestrator/ownership.py): delete the plan's
+    """Rollback's last statements in both modes (orchestrator/render/ownership.py): delete the plan's
     rows from each keyshift registry table (children before converted_table), then, once no
     conversion is left, drop by name only what keyshift created and nothing else still uses."""
     return ownership.forget_plan(pid, registries)

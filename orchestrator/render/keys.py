@@ -1,4 +1,13 @@
-"""Conversion key expressions: how each new uuid is computed from the old key, and the defaults that draw new ones."""
+"""Conversion key expressions: how each new uuid is computed from the old key, and the defaults
+that draw new ones.
+
+The conversion key: existing rows get ``keyed_uuid_v4(key || salt, old_id)``, where the key
+is drawn by the server itself for this transaction only (``set_config(..., true)``), so it
+never appears in any file, log or WAL record, and the new ids cannot be guessed from the old
+ones. Because the function is deterministic, a key column and every column that references
+it convert independently with one ``ALTER ... TYPE uuid USING`` each: no join, no UPDATE.
+The mapping table written first is the permanent record of old -> new.
+"""
 
 from __future__ import annotations
 

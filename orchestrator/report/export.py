@@ -1,4 +1,4 @@
-"""export-map: stream the old integer -> new uuid mapping of converted tables (issue #5 part C).
+"""export-map: stream the old integer -> new uuid mapping of converted tables.
 
 Applications keep caches, task queues and old URLs keyed by the old integer ids; after the
 cutover they need the mapping keyshift kept in keyshift.<map_table> (old_id bigint, new_id uuid).
