@@ -39,7 +39,6 @@ KNOWN_LONG_FUNCTIONS = {
     "orchestrator.plan.planner.resolve_key_options": 63,
     "orchestrator.render.convert.convert_migration": 97,
     "orchestrator.render.external.render": 82,
-    "orchestrator.render.map_keys.map_keys_migration": 148,
     "orchestrator.render.ownership._forget_all": 95,
 }
 #: Import cycles left on purpose, as sorted module tuples (the same two modules as above).

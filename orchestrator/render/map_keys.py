@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from orchestrator.names import Statement
 from orchestrator.plan.model import Plan
 from orchestrator.render import external, ownership
 from orchestrator.render.common import (I, L, Migration, dollar_quoted, lock_statement, map_ident, regclass,
@@ -32,8 +33,19 @@ _SESSION_SETTINGS = (
 
 
 def map_keys_migration(plan: Plan) -> Migration:
-    pid = L(plan.plan_id)
-    apply = [
+    apply = _setup(plan)
+    # --invalidate-sessions: emptied before anything is fingerprinted, so the checks agree.
+    apply += external.session_statements(plan)
+    apply += [max_id_statement(t) for t in plan.targets if t.time_ordered]
+    apply += _record_targets(plan) + _record_dependents(plan) + _save_sequences(plan)
+    apply += _mapping_tables(plan) + _fingerprints(plan)
+    return Migration(f"{plan.plan_id}_01_map_keys", "map old integer keys to new uuid keys", _header(plan), apply,
+                     _rollback(plan))
+
+
+def _setup(plan: Plan) -> list[Statement]:
+    """The schema, the registry and the functions keyshift ships; the locks; the conversion key."""
+    return [
         stmt("SET CONSTRAINTS ALL IMMEDIATE",
              note="Deferred constraints (every Django FK) must not hold trigger events across ALTER TABLE."),
         *_SESSION_SETTINGS,
@@ -57,9 +69,12 @@ def map_keys_migration(plan: Plan) -> Migration:
             "The conversion key: drawn by the server, lives for this transaction only, never in any file",
             "or output (PERFORM returns nothing, so no client prints it).")),
     ]
-    # --invalidate-sessions: emptied before anything is fingerprinted, so the checks agree.
-    apply += external.session_statements(plan)
-    apply += [max_id_statement(t) for t in plan.targets if t.time_ordered]
+
+
+def _record_targets(plan: Plan) -> list[Statement]:
+    """Registry rows for each target, its slug and every converted column."""
+    pid = L(plan.plan_id)
+    apply = []
     for t in plan.targets:
         apply.append(stmt(
             "INSERT INTO keyshift.converted_table\n"
@@ -85,6 +100,13 @@ def map_keys_migration(plan: Plan) -> Migration:
             pid, L(c.table_schema), L(c.table_name), L(c.column_name), L(c.old_type), L(c.map_table),
             sql.SQL("TRUE" if c.is_key else "FALSE"),
         ))
+    return apply
+
+
+def _record_dependents(plan: Plan) -> list[Statement]:
+    """Registry rows for the foreign keys, indexes and views the conversion drops and rebuilds."""
+    pid = L(plan.plan_id)
+    apply = []
     for fk in plan.fks:
         apply.append(stmt(
             "INSERT INTO keyshift.converted_constraint\n"
@@ -122,6 +144,13 @@ def map_keys_migration(plan: Plan) -> Migration:
                 "VALUES ({}, {}, {}, {}, '', {})",
                 pid, L(obj.table_schema), L(obj.table_name), L(obj.name), L(obj.definition),
             ))
+    return apply
+
+
+def _save_sequences(plan: Plan) -> list[Statement]:
+    """The state of each key sequence, saved for rollback."""
+    pid = L(plan.plan_id)
+    apply = []
     for t in plan.targets:
         k = t.key
         if k.seq_name:
@@ -135,6 +164,12 @@ def map_keys_migration(plan: Plan) -> Migration:
                 pid, L(t.table.table_schema), L(t.table.table_name), L(k.column_name), L(k.seq_schema),
                 L(k.seq_name), L(k.sequence_kind), table_ident(k.seq_schema, k.seq_name),
             ))
+    return apply
+
+
+def _mapping_tables(plan: Plan) -> list[Statement]:
+    """One permanent old -> new mapping table per target."""
+    apply = []
     for t in plan.targets:
         col = next(c for c in plan.columns if c.root == t.table.key and c.is_key)
         apply.append(stmt(
@@ -151,6 +186,13 @@ def map_keys_migration(plan: Plan) -> Migration:
             "COMMENT ON TABLE {} IS {}", map_ident(t),
             L(f"keyshift plan {plan.plan_id}: old {t.key.column_name} -> new uuid of {t.table.display}"),
         ))
+    return apply
+
+
+def _fingerprints(plan: Plan) -> list[Statement]:
+    """Every touched table's fingerprint, read in old-id terms, for the checks."""
+    pid = L(plan.plan_id)
+    apply = []
     for table in tables_with_columns(plan):
         apply.append(stmt(
             "INSERT INTO keyshift.fingerprint (plan_id, table_schema, table_name, row_count, fingerprint)\n"
@@ -158,14 +200,23 @@ def map_keys_migration(plan: Plan) -> Migration:
             "    f.fingerprint\nFROM keyshift.table_fingerprint({}, {}, FALSE) AS f",
             pid, L(table[0]), L(table[1]), L(table[0]), L(table[1]),
         ))
+    return apply
 
+
+def _rollback(plan: Plan) -> list[Statement]:
+    """Refuse while a user's object depends on a mapping table; drop them; forget the plan."""
+    pid = L(plan.plan_id)
     rollback = list(ownership.refuse_mapping_users(plan.plan_id, [t.map_table for t in plan.targets]))
     rollback += [stmt("DROP TABLE {}", map_ident(t)) for t in reversed(plan.targets)]
     rollback += external.session_rollback_note(plan)
     rollback += external.forget(pid, ("converted_view", "converted_slug", "fingerprint", "saved_sequence",
                                       "invalidated_session", "converted_index", "converted_constraint",
                                       "converted_column", "converted_table"))
-    header = (
+    return rollback
+
+
+def _header(plan: Plan) -> tuple[str, ...]:
+    return (
         "What: records in the keyshift registry what this plan converts, saves the state of each key",
         "  sequence, fingerprints every touched table (rows read in old-id terms), and writes the",
         "  permanent old -> new mapping of each target:",
@@ -178,4 +229,3 @@ def map_keys_migration(plan: Plan) -> Migration:
         "Proven by: checks/mapping_is_bijection.sql, checks/rows_unchanged_through_mapping.sql",
         *plan_facts(plan),
     )
-    return Migration(f"{plan.plan_id}_01_map_keys", "map old integer keys to new uuid keys", header, apply, rollback)
