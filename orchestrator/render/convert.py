@@ -57,30 +57,50 @@ def _reference_guards(plan: Plan) -> list[Statement]:
 
 
 def convert_migration(plan: Plan) -> Migration:
-    apply = [_KEY_GUARD, *_reference_guards(plan)]
     looked_up = [t for t in plan.targets if t.time_ordered and t.timestamp_column]
+    apply = [_KEY_GUARD, *_reference_guards(plan)]
     apply += [create_new_id_fn(t) for t in looked_up]
     for table in tables_with_columns(plan):
-        cols = plan.columns_of(table)
-        clauses = []
-        for c in cols:
-            if c.is_key:
-                kind = plan.target_of(c.root).key.sequence_kind
-                if kind.startswith("identity"):
-                    # Must precede the type change, in its own statement (catalog only, no rewrite).
-                    apply.append(stmt("ALTER TABLE {} ALTER COLUMN {} DROP IDENTITY", table_ident(*table),
-                                      I(c.column_name)))
-                elif plan.target_of(c.root).key.default_expr:
-                    clauses.append(compose("ALTER COLUMN {} DROP DEFAULT", I(c.column_name)))
-            elif c.default_expr is not None:
-                clauses.append(compose("ALTER COLUMN {} DROP DEFAULT", I(c.column_name)))
-            clauses.append(compose(
-                "ALTER COLUMN {} TYPE uuid USING {}", I(c.column_name), new_key_expr(plan, c, once=True)
-            ))
-        apply.append(stmt("ALTER TABLE {}\n{}", table_ident(*table), sql.SQL(",\n").join(clauses),
-                          note=f"{table[0]}.{table[1]}: {plan.row_counts.get(table, 0)} rows, one rewrite."))
-        apply += [converted_default(plan, c) for c in cols if not c.is_key and c.default_expr is not None]
+        apply += _convert_table(plan, table)
+    apply += [stmt("DROP FUNCTION {}(bigint)", new_id_fn(t)) for t in looked_up]
 
+    rollback = _old_ids_for_new_rows(plan)
+    rollback += [_restore_table(plan, table) for table in reversed(tables_with_columns(plan))]
+    for t in plan.targets:
+        rollback += _restore_key_default(t)
+    rollback += [stmt("DROP FUNCTION {}(uuid)", _old_id_fn(t)) for t in plan.targets]
+    return Migration(f"{plan.plan_id}_03_convert_key_columns", "convert keys and references to uuid",
+                     _header(plan), apply, rollback)
+
+
+def _convert_table(plan: Plan, table: tuple[str, str]) -> list[Statement]:
+    """One table's key and reference columns to uuid in one ALTER TABLE (identities dropped first),
+    and the defaults of its converted columns."""
+    apply = []
+    cols = plan.columns_of(table)
+    clauses = []
+    for c in cols:
+        if c.is_key:
+            kind = plan.target_of(c.root).key.sequence_kind
+            if kind.startswith("identity"):
+                # Must precede the type change, in its own statement (catalog only, no rewrite).
+                apply.append(stmt("ALTER TABLE {} ALTER COLUMN {} DROP IDENTITY", table_ident(*table),
+                                  I(c.column_name)))
+            elif plan.target_of(c.root).key.default_expr:
+                clauses.append(compose("ALTER COLUMN {} DROP DEFAULT", I(c.column_name)))
+        elif c.default_expr is not None:
+            clauses.append(compose("ALTER COLUMN {} DROP DEFAULT", I(c.column_name)))
+        clauses.append(compose(
+            "ALTER COLUMN {} TYPE uuid USING {}", I(c.column_name), new_key_expr(plan, c, once=True)
+        ))
+    apply.append(stmt("ALTER TABLE {}\n{}", table_ident(*table), sql.SQL(",\n").join(clauses),
+                      note=f"{table[0]}.{table[1]}: {plan.row_counts.get(table, 0)} rows, one rewrite."))
+    apply += [converted_default(plan, c) for c in cols if not c.is_key and c.default_expr is not None]
+    return apply
+
+
+def _old_ids_for_new_rows(plan: Plan) -> list[Statement]:
+    """Rollback: rows added since get the next old ids; a function maps new -> old per target."""
     rollback = []
     for t in plan.targets:
         rollback.append(stmt(
@@ -94,53 +114,61 @@ def convert_migration(plan: Plan) -> Migration:
         body = compose(" SELECT old_id FROM {} WHERE new_id = $1 ", map_ident(t))
         rollback.append(stmt("CREATE FUNCTION {}(uuid) RETURNS bigint\nLANGUAGE sql STABLE\nAS {}",
                              _old_id_fn(t), dollar_quoted(body)))
-    for table in reversed(tables_with_columns(plan)):
-        clauses = []
-        for c in plan.columns_of(table):
-            fn = _old_id_fn(plan.target_of(c.root))
-            restored = not c.is_key and c.default_expr is not None
-            if restored:
-                clauses.append(compose("ALTER COLUMN {} DROP DEFAULT", I(c.column_name)))
-            clauses.append(compose(
-                "ALTER COLUMN {} TYPE {} USING {}({})", I(c.column_name), sql.SQL(c.old_type), fn, I(c.column_name)
-            ))
-            if restored:
-                clauses.append(compose("ALTER COLUMN {} SET DEFAULT {}", I(c.column_name), sql.SQL(c.default_expr)))
-        rollback.append(stmt("ALTER TABLE {}\n{}", table_ident(*table), sql.SQL(",\n").join(clauses)))
-    apply += [stmt("DROP FUNCTION {}(bigint)", new_id_fn(t)) for t in looked_up]
-    for t in plan.targets:
-        k = t.key
-        kind = k.sequence_kind
-        if kind.startswith("identity"):
-            rollback.append(stmt(
-                "ALTER TABLE {} ALTER COLUMN {} ADD GENERATED {} AS IDENTITY (\n"
-                "    SEQUENCE NAME {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {} {}\n)",
-                table_ident(*t.table.key), I(k.column_name),
-                sql.SQL("ALWAYS" if kind == "identity_always" else "BY DEFAULT"),
-                table_ident(k.seq_schema, k.seq_name), L(k.seq_increment), L(k.seq_min), L(k.seq_max),
-                L(k.seq_start), L(k.seq_cache), sql.SQL("CYCLE" if k.seq_cycle else "NO CYCLE"),
-            ))
-            rollback += sequence_privileges(k)
-        elif k.default_expr:
-            rollback.append(stmt(
-                "ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}",
-                table_ident(*t.table.key), I(k.column_name), sql.SQL(k.default_expr),
-            ))
-        if k.seq_name:
-            rollback.append(Statement(do_block(
-                "PERFORM setval(\n    {seq},\n"
-                "    greatest(s.last_value, coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value)),\n"
-                "    s.is_called OR coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value) > s.last_value\n"
-                ")\nFROM keyshift.saved_sequence AS s\n"
-                "WHERE s.table_schema = {ts} AND s.table_name = {tn} AND s.column_name = {kc};",
-                seq=regclass(k.seq_schema, k.seq_name), k=I(k.column_name),
-                t=table_ident(*t.table.key), ts=L(t.table.table_schema), tn=L(t.table.table_name),
-                kc=L(k.column_name),
-            ), ("The sequence continues where it was, or after the rows added since.",)))
-    for t in plan.targets:
-        rollback.append(stmt("DROP FUNCTION {}(uuid)", _old_id_fn(t)))
+    return rollback
 
-    header = (
+
+def _restore_table(plan: Plan, table: tuple[str, str]) -> Statement:
+    """Rollback: one table's converted columns back to their old types through the mapping."""
+    clauses = []
+    for c in plan.columns_of(table):
+        fn = _old_id_fn(plan.target_of(c.root))
+        restored = not c.is_key and c.default_expr is not None
+        if restored:
+            clauses.append(compose("ALTER COLUMN {} DROP DEFAULT", I(c.column_name)))
+        clauses.append(compose(
+            "ALTER COLUMN {} TYPE {} USING {}({})", I(c.column_name), sql.SQL(c.old_type), fn, I(c.column_name)
+        ))
+        if restored:
+            clauses.append(compose("ALTER COLUMN {} SET DEFAULT {}", I(c.column_name), sql.SQL(c.default_expr)))
+    return stmt("ALTER TABLE {}\n{}", table_ident(*table), sql.SQL(",\n").join(clauses))
+
+
+def _restore_key_default(t: Target) -> list[Statement]:
+    """Rollback: a target key's identity or default, and its sequence where it was."""
+    rollback = []
+    k = t.key
+    kind = k.sequence_kind
+    if kind.startswith("identity"):
+        rollback.append(stmt(
+            "ALTER TABLE {} ALTER COLUMN {} ADD GENERATED {} AS IDENTITY (\n"
+            "    SEQUENCE NAME {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {} {}\n)",
+            table_ident(*t.table.key), I(k.column_name),
+            sql.SQL("ALWAYS" if kind == "identity_always" else "BY DEFAULT"),
+            table_ident(k.seq_schema, k.seq_name), L(k.seq_increment), L(k.seq_min), L(k.seq_max),
+            L(k.seq_start), L(k.seq_cache), sql.SQL("CYCLE" if k.seq_cycle else "NO CYCLE"),
+        ))
+        rollback += sequence_privileges(k)
+    elif k.default_expr:
+        rollback.append(stmt(
+            "ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}",
+            table_ident(*t.table.key), I(k.column_name), sql.SQL(k.default_expr),
+        ))
+    if k.seq_name:
+        rollback.append(Statement(do_block(
+            "PERFORM setval(\n    {seq},\n"
+            "    greatest(s.last_value, coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value)),\n"
+            "    s.is_called OR coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value) > s.last_value\n"
+            ")\nFROM keyshift.saved_sequence AS s\n"
+            "WHERE s.table_schema = {ts} AND s.table_name = {tn} AND s.column_name = {kc};",
+            seq=regclass(k.seq_schema, k.seq_name), k=I(k.column_name),
+            t=table_ident(*t.table.key), ts=L(t.table.table_schema), tn=L(t.table.table_name),
+            kc=L(k.column_name),
+        ), ("The sequence continues where it was, or after the rows added since.",)))
+    return rollback
+
+
+def _header(plan: Plan) -> tuple[str, ...]:
+    return (
         "What: converts every key and every column that references one, each table in ONE rewrite:",
         *(f"    {table[0]}.{table[1]}: " + ", ".join(c.column_name for c in plan.columns_of(table))
           for table in tables_with_columns(plan)),
@@ -151,5 +179,3 @@ def convert_migration(plan: Plan) -> Migration:
         "  a table keyed by a timestamp column cannot see that timestamp: they read the mapping.",
         "Proven by: checks/rows_unchanged_through_mapping.sql, checks/no_integer_key_left.sql",
     )
-    return Migration(f"{plan.plan_id}_03_convert_key_columns", "convert keys and references to uuid",
-                     header, apply, rollback)
