@@ -37,7 +37,6 @@ KNOWN_LONG_FUNCTIONS = {
     "orchestrator.plan.external.validate": 66,
     "orchestrator.plan.planner.build": 121,
     "orchestrator.plan.planner.resolve_key_options": 63,
-    "orchestrator.render.external.render": 82,
     "orchestrator.render.ownership._forget_all": 95,
 }
 #: Import cycles left on purpose, as sorted module tuples (the same two modules as above).

@@ -118,7 +118,6 @@ def _restore_sequences(plan: Plan) -> list[Statement]:
 def render(plan: Plan) -> list:
     """External mode: ONE migration (and its rollback) does everything, under one lock."""
     pid = L(plan.plan_id)
-    default = external_default(plan.options)
     rechecks, moves = _restart_statements(plan)
     apply = [
         shipped_file("schema.sql"),
@@ -128,6 +127,22 @@ def render(plan: Plan) -> list:
         *rechecks,
         *session_statements(plan),
     ]
+    apply += _save_sequences(plan) + _record_tables(plan) + _add_columns(plan) + moves
+
+    rollback = _restore_sequences(plan)
+    for e in reversed(plan.external_columns):
+        rollback.append(stmt("ALTER TABLE {}\nDROP CONSTRAINT {},\nDROP COLUMN {}", I(*e.table.key),
+                             I(e.constraint), I(e.column)))
+    rollback += session_rollback_note(plan)
+    rollback += forget(pid, ("fingerprint", "saved_sequence", "invalidated_session", "converted_table"))
+    return [Migration(f"{plan.plan_id}_01_add_external_ids", "add external uuid ids beside the integer keys",
+                      _header(plan), apply, rollback)]
+
+
+def _save_sequences(plan: Plan) -> list[Statement]:
+    """The state of each sequence that is restarted, saved for rollback."""
+    pid = L(plan.plan_id)
+    apply = []
     for r in plan.restarts:
         k = r.key
         apply.append(stmt(
@@ -140,6 +155,14 @@ def render(plan: Plan) -> list:
             pid, L(r.table.table_schema), L(r.table.table_name), L(k.column_name), L(k.seq_schema),
             L(k.seq_name), L(k.sequence_kind), L(r.value), r.seq,
         ))
+    return apply
+
+
+def _record_tables(plan: Plan) -> list[Statement]:
+    """Each table's fingerprint before its column exists, and its registry row."""
+    pid = L(plan.plan_id)
+    default = external_default(plan.options)
+    apply = []
     for e in plan.external_columns:
         apply.append(stmt(
             "INSERT INTO keyshift.fingerprint (plan_id, table_schema, table_name, row_count, fingerprint)\n"
@@ -157,6 +180,13 @@ def render(plan: Plan) -> list:
             pid, L(e.table.table_schema), L(e.table.table_name), L(e.key.column_name), L(e.key.data_type),
             L(external_version(plan.options)), L(default), L(e.column), L(e.constraint),
         ))
+    return apply
+
+
+def _add_columns(plan: Plan) -> list[Statement]:
+    """The external uuid column of each table, added and filled by one statement."""
+    default = external_default(plan.options)
+    apply = []
     for e in plan.external_columns:
         apply.append(stmt(
             "ALTER TABLE {}\nADD COLUMN {} uuid NOT NULL DEFAULT {},\nADD CONSTRAINT {} UNIQUE ({})",
@@ -168,15 +198,12 @@ def render(plan: Plan) -> list:
             "COMMENT ON COLUMN {} IS {}", I(e.table.table_schema, e.table.table_name, e.column),
             L(f"keyshift plan {plan.plan_id}: external id of {e.table.display}; the integer key stays internal"),
         ))
-    apply += moves
+    return apply
 
-    rollback = _restore_sequences(plan)
-    for e in reversed(plan.external_columns):
-        rollback.append(stmt("ALTER TABLE {}\nDROP CONSTRAINT {},\nDROP COLUMN {}", I(*e.table.key),
-                             I(e.constraint), I(e.column)))
-    rollback += session_rollback_note(plan)
-    rollback += forget(pid, ("fingerprint", "saved_sequence", "invalidated_session", "converted_table"))
-    header = (
+
+def _header(plan: Plan) -> tuple[str, ...]:
+    default = external_default(plan.options)
+    return (
         "What: dual-ID (external mode). Every integer key and every foreign key stays exactly as it is;",
         f"  each target gets one uuid column, NOT NULL, UNIQUE, DEFAULT {default}, filled for every",
         "  existing row by the same statement that adds it:",
@@ -195,5 +222,3 @@ def render(plan: Plan) -> list:
         "  checks/rows_unchanged_through_mapping.sql, checks/row_counts_unchanged.sql,",
         "  checks/uuid_version_matches.sql",
     )
-    return [Migration(f"{plan.plan_id}_01_add_external_ids", "add external uuid ids beside the integer keys",
-                      header, apply, rollback)]
