@@ -40,6 +40,39 @@ def _next_plan_id(migrations_dir: Path) -> str:
 def cmd_plan(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
     migrations_dir = Path(args.migrations)
+    names, references, options = _options(args)
+    try:
+        conn = dsnmod.connect(dsn, autocommit=True)
+    except KeyshiftError as exc:
+        raise Refused(exc.obj, exc.reason, exc.fix) from None
+    with conn:
+        cat = catalog.Catalog(conn)
+        targets = _targets(cat, names, args.mode)
+        if not targets:
+            print("nothing to do")
+            return EXIT_OK
+        _refuse_pending(migrations_dir, dsn)
+        snap, shape, options, facts = _read_database(args, cat, options, targets, references)
+    plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
+    the_plan = planner.build(snap, options, plan_id)
+    external.validate(the_plan, facts)
+    v6 = [t for t in the_plan.targets if t.uuid_version == "v6"]
+    if v6:  # versions are known only now, per table (--uuid, --uuid-for, yoyo.ini)
+        with dsnmod.connect(dsn) as conn:
+            safety.v6_id_range(conn, v6)
+    written = _write_plan(migrations_dir, the_plan, [t.key for t, _k in targets], references, shape)
+    if args.mode == "external":
+        _print_external_plan(the_plan, written[:-1], dsnmod.describe(dsn))
+    else:
+        _print_plan(the_plan, written[:-1], dsn)
+        _print_sessions(the_plan)
+    print(f"wrote {written[-1]} (locks, catalog fingerprint and sha256 of every file: "
+          "migrate runs the files only as planned)")
+    return EXIT_OK
+
+
+def _options(args) -> tuple[list, list, planoptions.Options]:
+    """The tables, the declared references and the options, refused before the database is read."""
     names = [parse_qualified(t) for t in args.table]
     references = [_parse_reference(r) for r in (getattr(args, "reference", None) or [])]
     if len({c for c, _t in references}) < len(references):
@@ -57,76 +90,71 @@ def cmd_plan(args) -> int:
         if n in seen:
             raise Refused(f"table {qualname(*n)}", "is named twice", "name each table once")
         seen.add(n)
-    try:
-        conn = dsnmod.connect(dsn, autocommit=True)
-    except KeyshiftError as exc:
-        raise Refused(exc.obj, exc.reason, exc.fix) from None
-    with conn:
-        cat = catalog.Catalog(conn)
-        targets, done = [], []
-        for n in names:
-            table = cat.table(*n)
-            conv = cat.converted(*n)
-            if conv and conv.mode == "external":
-                if args.mode != "external":
-                    raise Refused(f"table {qualname(*n)}",
-                                  f"has external ids from plan {conv.plan_id} (external mode)",
-                                  "roll that plan back first to convert its key in replace mode")
-                done.append((n, conv))
-                continue
-            verdict = planner.validate_target(n, table, conv.plan_id if conv else None)
-            if verdict == "done":
-                done.append((n, conv))
-                continue
-            targets.append((table, cat.key_column(table.relid, table.pk_columns[0])))
-        for n, conv in done:
-            print(f"{qualname(*n)}: already converted by plan {conv.plan_id}; nothing to do")
-        if not targets:
-            print("nothing to do")
-            return EXIT_OK
-        pending = _pending_files(migrations_dir, applied.applied_ids(dsn))
-        if pending:
-            raise Refused(
-                f"migrations directory {migrations_dir}",
-                f"holds migrations that are written but not applied ({', '.join(pending[:3])}"
-                f"{', ...' if len(pending) > 3 else ''})",
-                "run keyshift migrate first, or delete them before planning again",
-            )
-        if args.mode == "external":
-            snap = external.snapshot(safety.guarded(cat), targets)
-        else:
-            snap = catalog.snapshot(safety.guarded(cat), targets, references)
-        safety.keyshift_names(cat, targets, args.mode)
-        safety.refuse_unsafe(cat, snap)
-        shape = drift.live_objects(conn, [t.key for t, _k in targets], references)
-        server = cat.server_facts()
-        # Before read_facts: it checks the names the key options will create (slug constraints).
-        options = dataclasses.replace(options, **key_options(args, server))
-        facts = external.read_facts(conn, options, targets, cat.table)
-    plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
-    the_plan = planner.build(snap, options, plan_id)
-    external.validate(the_plan, facts)
-    v6 = [t for t in the_plan.targets if t.uuid_version == "v6"]
-    if v6:  # versions are known only now, per table (--uuid, --uuid-for, yoyo.ini)
-        with dsnmod.connect(dsn) as conn:
-            safety.v6_id_range(conn, v6)
-    migrations = rendermod.render(the_plan)
-    files = _files(migrations)
-    target_keys = [t.key for t, _k in targets]
+    return names, references, options
+
+
+def _targets(cat: catalog.Catalog, names: list, mode: str) -> list:
+    """(table, key column) of each named table still to convert; the others are said done."""
+    targets, done = [], []
+    for n in names:
+        table = cat.table(*n)
+        conv = cat.converted(*n)
+        if conv and conv.mode == "external":
+            if mode != "external":
+                raise Refused(f"table {qualname(*n)}",
+                              f"has external ids from plan {conv.plan_id} (external mode)",
+                              "roll that plan back first to convert its key in replace mode")
+            done.append((n, conv))
+            continue
+        verdict = planner.validate_target(n, table, conv.plan_id if conv else None)
+        if verdict == "done":
+            done.append((n, conv))
+            continue
+        targets.append((table, cat.key_column(table.relid, table.pk_columns[0])))
+    for n, conv in done:
+        print(f"{qualname(*n)}: already converted by plan {conv.plan_id}; nothing to do")
+    return targets
+
+
+def _refuse_pending(migrations_dir: Path, dsn: str) -> None:
+    pending = _pending_files(migrations_dir, applied.applied_ids(dsn))
+    if pending:
+        raise Refused(
+            f"migrations directory {migrations_dir}",
+            f"holds migrations that are written but not applied ({', '.join(pending[:3])}"
+            f"{', ...' if len(pending) > 3 else ''})",
+            "run keyshift migrate first, or delete them before planning again",
+        )
+
+
+def _read_database(args, cat: catalog.Catalog, options: planoptions.Options, targets: list, references: list):
+    """(snapshot, catalog shape for the drift guard, options with the key options, external facts),
+    after the plan-time refusals that read the live catalog."""
+    conn = cat.conn
+    if args.mode == "external":
+        snap = external.snapshot(safety.guarded(cat), targets)
+    else:
+        snap = catalog.snapshot(safety.guarded(cat), targets, references)
+    safety.keyshift_names(cat, targets, args.mode)
+    safety.refuse_unsafe(cat, snap)
+    shape = drift.live_objects(conn, [t.key for t, _k in targets], references)
+    server = cat.server_facts()
+    # Before read_facts: it checks the names the key options will create (slug constraints).
+    options = dataclasses.replace(options, **key_options(args, server))
+    facts = external.read_facts(conn, options, targets, cat.table)
+    return snap, shape, options, facts
+
+
+def _write_plan(migrations_dir: Path, the_plan: Plan, target_keys: list, references: list, shape) -> list[Path]:
+    """The plan's migrations and its manifest written to disk; the paths, the manifest last."""
+    files = _files(rendermod.render(the_plan))
+    plan_id = the_plan.plan_id
     the_manifest = manifestmod.Manifest(
-        plan_id=plan_id, mode=args.mode, locks=planmodel.lock_order(the_plan), targets=target_keys,
+        plan_id=plan_id, mode=the_plan.options.mode, locks=planmodel.lock_order(the_plan), targets=target_keys,
         references=list(references), fingerprint=drift.fingerprint(target_keys, shape, references),
         objects=shape, files={name: manifestmod.sha256(data) for name, data in files},
     )
-    written = _write(migrations_dir, files, (manifestmod.file_name(plan_id), the_manifest.to_json().encode()))
-    if args.mode == "external":
-        _print_external_plan(the_plan, written[:-1], dsnmod.describe(dsn))
-    else:
-        _print_plan(the_plan, written[:-1], dsn)
-        _print_sessions(the_plan)
-    print(f"wrote {written[-1]} (locks, catalog fingerprint and sha256 of every file: "
-          "migrate runs the files only as planned)")
-    return EXIT_OK
+    return _write(migrations_dir, files, (manifestmod.file_name(plan_id), the_manifest.to_json().encode()))
 
 
 #: Options that shape the new key of replace mode; external mode keeps the integer key.
