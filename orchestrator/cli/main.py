@@ -58,18 +58,14 @@ def safety_options(sp, defaults: dict, lock_timeout: bool = True) -> None:
                     help="seconds before the first retry; doubles each retry, with random jitter (default 1)")
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="keyshift", description="Convert integer primary keys to UUID keys.")
-    sub = p.add_subparsers(dest="command", required=True)
+def _common(sp, migrations=True):
+    sp.add_argument("--dsn", help="libpq DSN or URL (default: DATABASE_URL, then the embedded cluster)")
+    if migrations:
+        sp.add_argument("--migrations", default=str(DEFAULT_MIGRATIONS), help="migrations directory")
+    return sp
 
-    def common(sp, migrations=True):
-        sp.add_argument("--dsn", help="libpq DSN or URL (default: DATABASE_URL, then the embedded cluster)")
-        if migrations:
-            sp.add_argument("--migrations", default=str(DEFAULT_MIGRATIONS), help="migrations directory")
-        return sp
 
-    defaults = ini_defaults()
-    sp = common(sub.add_parser("plan", help="write reviewable migrations for the given tables"))
+def _add_plan_options(sp, defaults: dict) -> None:
     sp.add_argument("--table", action="append", required=True, help="SCHEMA.TABLE to convert (repeatable)")
     sp.add_argument("--mode", default=defaults.get("mode", "replace"), choices=planoptions.MODES)
     sp.add_argument("--uuid", default=defaults.get("uuid", "v4"), metavar="{v4,v7,v6}",
@@ -91,9 +87,18 @@ def parser() -> argparse.ArgumentParser:
                     help="external mode: new rows of that target continue from N (repeatable)")
     sp.add_argument("--invalidate-sessions", action="append", default=[], metavar="SCHEMA.TABLE",
                     help="empty that session table inside the migrate transaction (repeatable)")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="keyshift", description="Convert integer primary keys to UUID keys.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    defaults = ini_defaults()
+    sp = _common(sub.add_parser("plan", help="write reviewable migrations for the given tables"))
+    _add_plan_options(sp, defaults)
     sp.set_defaults(func=cmd_plan)
 
-    sp = common(sub.add_parser("migrate", help="apply pending migrations and checks in one transaction"))
+    sp = _common(sub.add_parser("migrate", help="apply pending migrations and checks in one transaction"))
     sp.add_argument("--lock-timeout", default=defaults.get("lock_timeout", "5s"),
                     help="give up waiting for a table lock after this long (PostgreSQL interval, default 5s)")
     safety_options(sp, defaults, lock_timeout=False)
@@ -103,34 +108,34 @@ def parser() -> argparse.ArgumentParser:
     add_migrate_options(sp)
     sp.set_defaults(func=cmd_migrate)
 
-    sp = common(sub.add_parser("check", help="run checks/*.sql", epilog=CHECK_EXIT_CODES,
+    sp = _common(sub.add_parser("check", help="run checks/*.sql", epilog=CHECK_EXIT_CODES,
                                formatter_class=argparse.RawDescriptionHelpFormatter), migrations=False)
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--checks", default=str(CHECKS_DIR), help=argparse.SUPPRESS)
     sp.set_defaults(func=cmd_check)
 
-    sp = common(sub.add_parser("rollback", help="undo the last conversion in one transaction"))
+    sp = _common(sub.add_parser("rollback", help="undo the last conversion in one transaction"))
     safety_options(sp, defaults)
     sp.add_argument("--accept-edited", action="store_true",
                     help="run .rollback.sql files edited after plan as they are now, and record them in the manifest")
     sp.set_defaults(func=cmd_rollback)
 
-    sp = common(sub.add_parser("drop-map", help="retire the old -> new mapping of converted tables"),
+    sp = _common(sub.add_parser("drop-map", help="retire the old -> new mapping of converted tables"),
                 migrations=False)
     sp.add_argument("--table", action="append", required=True, help="SCHEMA.TABLE whose mapping to drop")
     sp.set_defaults(func=cmd_drop_map)
 
-    sp = common(sub.add_parser("status", help="applied and pending migrations"))
+    sp = _common(sub.add_parser("status", help="applied and pending migrations"))
     sp.set_defaults(func=cmd_status)
 
-    sp = common(sub.add_parser("export-map", help="stream old integer id -> new uuid pairs of converted tables"),
+    sp = _common(sub.add_parser("export-map", help="stream old integer id -> new uuid pairs of converted tables"),
                 migrations=False)
     sp.add_argument("--table", action="append", required=True, help="converted SCHEMA.TABLE (repeatable)")
     sp.add_argument("--format", default="csv", choices=("csv", "jsonl"))
     sp.add_argument("--output", default="-", help="file to write (atomically), or - for stdout (default)")
     sp.set_defaults(func=cmd_export_map)
 
-    sp = common(sub.add_parser("redis-rewrite", help="rename or delete Redis keys that embed old integer ids"),
+    sp = _common(sub.add_parser("redis-rewrite", help="rename or delete Redis keys that embed old integer ids"),
                 migrations=False)
     add_rewrite_options(sp)
     sp.set_defaults(func=cmd_redis_rewrite)
