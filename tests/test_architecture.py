@@ -31,7 +31,6 @@ KNOWN_LONG_FUNCTIONS = {
     "orchestrator.apply.execute.migrate": 84,
     "orchestrator.apply.execute.rollback": 74,
     "orchestrator.apply.redis_step.rewrite": 77,
-    "orchestrator.catalog.survey.snapshot": 129,
     "orchestrator.plan.external.validate": 66,
     "orchestrator.plan.planner.build": 121,
     "orchestrator.plan.planner.resolve_key_options": 63,

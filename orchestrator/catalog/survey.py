@@ -66,15 +66,23 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()
     an ordinary or partitioned table, or when FKs already convert it.
     """
     snap = Snapshot(targets=list(targets))
-    queue: list[Table] = []
     for table, key in targets:
         snap.tables[table.key] = table
         col = (table.table_schema, table.table_name, key.column_name)
         snap.columns[col] = table.key
         snap.column_types[col] = key.data_type
         snap.target_columns[table.key] = cat.table_columns(table.relid)
-        queue.append(table)
     keys = {t.key: k.column_name for t, k in targets}
+    _add_references(snap, cat, references, keys)
+    _follow_foreign_keys(snap, cat)
+    _keep_touched_and_defaults(snap, cat, targets, keys)
+    _add_dependents(snap, cat)
+    _add_lookalikes_and_carried(snap, cat, targets)
+    return snap
+
+
+def _add_references(snap: Snapshot, cat: Catalog, references, keys: dict) -> None:
+    """The --reference columns, each refused unless it is an integer column FKs do not convert."""
     for col, target in references:
         shown = f"{qualname(*col[:2])}.{quote_part(col[2])}"
         table = snap.tables.get(col[:2]) or cat.table(*col[:2])
@@ -99,6 +107,10 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()
         snap.references[col] = target
         if target in keys:  # else plan.build refuses: the target is not converted by this plan
             snap.reference_orphans[col] = cat.reference_orphans(col, target, keys[target])
+
+
+def _follow_foreign_keys(snap: Snapshot, cat: Catalog) -> None:
+    """Every column an FK ties to a converted column joins it, to a fixed point."""
     seen_fk: set[int] = set()
     fk_cache: dict[int, list[ForeignKey]] = {}
     changed = True
@@ -139,6 +151,9 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()
                             if t is not None:
                                 snap.tables[key] = t
                                 changed = True
+
+
+def _keep_touched_and_defaults(snap: Snapshot, cat: Catalog, targets, keys: dict) -> None:
     # Only keep tables that actually hold a converted column or an FK we touch.
     touched = {(s, t) for (s, t, _c) in snap.columns} | {fk.child for fk in snap.fks} | {fk.parent for fk in snap.fks}
     snap.tables = {k: v for k, v in snap.tables.items() if k in touched}
@@ -152,6 +167,10 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()
             value = rows[0]["constant_value"]
             if rows[0]["level"] == 0 and value is not None and root in keys:
                 snap.default_targets_exist[col] = cat.key_exists(root, keys[root], value)
+
+
+def _add_dependents(snap: Snapshot, cat: Catalog) -> None:
+    """Row types, dependent objects and views, row counts and indexes of the touched tables."""
     with_columns = sorted({(s, t) for (s, t, _c) in snap.columns})
     snap.rowtype_columns = cat.rowtype_columns([snap.tables[k].relid for k in with_columns])
     views: dict[int, View] = {}
@@ -165,6 +184,11 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()
         snap.row_counts[key] = cat.row_count(*key)
         cols = [c for (s, t, c) in snap.columns if (s, t) == key]
         snap.indexes[key] = cat.indexes(table.relid, cols) if cols else []
+
+
+def _add_lookalikes_and_carried(snap: Snapshot, cat: Catalog, targets) -> None:
+    """Columns that look like keys without an FK, the objects carried across (probed in a
+    savepoint), functions over the targets' row types and text columns that may hold ids."""
     names = sorted({n for t, _k in targets for n in _lookalike_names(t.table_name)})
     snap.lookalikes = [
         r for r in cat.key_lookalikes(names)
@@ -185,7 +209,6 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()
     snap.key_functions = cat.key_functions(names, rowtypes)
     doc_names = sorted({n for t, _k in targets for n in _document_names(t.table_name)})
     snap.id_text_columns = cat.id_text_columns(doc_names)
-    return snap
 
 
 def _document_names(table_name: str) -> list[str]:
