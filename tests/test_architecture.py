@@ -32,7 +32,6 @@ KNOWN_LONG_FUNCTIONS = {
     "orchestrator.apply.execute.rollback": 74,
     "orchestrator.apply.redis_step.rewrite": 77,
     "orchestrator.plan.external.validate": 66,
-    "orchestrator.plan.planner.build": 121,
     "orchestrator.plan.planner.resolve_key_options": 63,
     "orchestrator.render.ownership._forget_all": 95,
 }

@@ -74,9 +74,23 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
     ]
     targets = resolve_key_options(snap, options, targets)
     target_keys = {t.table.key for t in targets}
-    maps = {t.table.key: t.map_table for t in targets}
+    _refuse_columns(snap)
+    _refuse_blockers(snap, targets, target_keys)
+    defaults = {col: _checked_default(snap, col, root, target_keys) for col, root in snap.columns.items()
+                if col in snap.column_defaults}
+    order = _parents_first(list(snap.tables.values()), snap.fks, target_keys)
+    columns = _columns(snap, targets, order, defaults)
+    warnings = _warnings(snap, targets)
+    return Plan(
+        plan_id=plan_id, options=options, targets=targets, columns=columns, tables=order,
+        fks=list(snap.fks), row_counts=dict(snap.row_counts), indexes=dict(snap.indexes), warnings=warnings,
+        views=list(snap.views), carried=list(snap.carried), references=dict(snap.references),
+    )
 
-    # Every converted column must be an integer and follow exactly one target.
+
+def _refuse_columns(snap: Snapshot) -> None:
+    """Every converted column must be an integer, follow exactly one target, and have no dependent
+    object this version cannot carry."""
     for (schema, name, column), old_type in snap.column_types.items():
         if old_type not in INTEGER_TYPES:
             raise Refused(f"column {qualname(schema, name)}.{column}",
@@ -105,6 +119,10 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
                 "drop and recreate them around the conversion, or wait for support of these object kinds",
             )
 
+
+def _refuse_blockers(snap: Snapshot, targets: list[Target], target_keys: set) -> None:
+    """Stored row types, --reference columns that cannot convert, and carried objects PostgreSQL
+    rejects on uuid."""
     for row in snap.rowtype_columns:
         kind = "attribute of type" if row["relkind"] == "c" else "column"
         raise Refused(
@@ -137,10 +155,11 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
             "create a uuid version after migrate), then plan again",
         )
 
-    defaults = {col: _checked_default(snap, col, root, target_keys) for col, root in snap.columns.items()
-                if col in snap.column_defaults}
 
-    order = _parents_first(list(snap.tables.values()), snap.fks, target_keys)
+def _columns(snap: Snapshot, targets: list[Target], order: list[Table], defaults: dict) -> list[Column]:
+    """Every converted column, parents' tables first, each with the mapping it converts through."""
+    target_keys = {t.table.key for t in targets}
+    maps = {t.table.key: t.map_table for t in targets}
     columns: list[Column] = []
     for table in order:
         for (schema, name, column), root in sorted(snap.columns.items(), key=lambda kv: kv[0]):
@@ -153,6 +172,11 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
                 and column == next(t.key.column_name for t in targets if t.table.key == root),
                 **defaults.get((schema, name, column), {}),
             ))
+    return columns
+
+
+def _warnings(snap: Snapshot, targets: list[Target]) -> list[str]:
+    """What the catalog cannot prove: look-alike columns, functions, ids in text, guessable keys."""
     warnings = [
         f"{qualname(r['table_schema'], r['table_name'])}.{r['column_name']} ({r['data_type']}) is named like a "
         f"key of a converted table but no foreign key covers it: if it holds ids of a converted table it will "
@@ -176,11 +200,7 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
         f"other row's; use --timestamp-column {t.table.display}.<created column>, or v4, to hide the old ids"
         for t in targets if t.time_ordered and not t.timestamp_column and t.rows
     ]
-    return Plan(
-        plan_id=plan_id, options=options, targets=targets, columns=columns, tables=order,
-        fks=list(snap.fks), row_counts=dict(snap.row_counts), indexes=dict(snap.indexes), warnings=warnings,
-        views=list(snap.views), carried=list(snap.carried), references=dict(snap.references),
-    )
+    return warnings
 
 
 def resolve_key_options(snap: Snapshot, options: Options, targets: list[Target]) -> list[Target]:
