@@ -33,7 +33,6 @@ KNOWN_LONG_FUNCTIONS = {
     "orchestrator.apply.redis_step.rewrite": 77,
     "orchestrator.plan.external.validate": 66,
     "orchestrator.plan.planner.resolve_key_options": 63,
-    "orchestrator.render.ownership._forget_all": 95,
 }
 #: Import cycles left on purpose, as sorted module tuples (the same two modules as above).
 KNOWN_CYCLES = {("orchestrator.apply.drift", "orchestrator.apply.execute")}

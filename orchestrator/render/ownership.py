@@ -77,7 +77,80 @@ def forget_plan(plan_id: str | sql.Composable, registries: tuple[str, ...]) -> l
     return out
 
 
-def _forget_all() -> sql.Composed:
+#: Rollback's last step: once no conversion is left, drop by name what keyshift created and nothing
+#: uses, then the marker and the schema when nothing else is in it; say what was kept and why.
+_FORGET_ALL = sql.SQL(
+    "    IF EXISTS (SELECT 1 FROM {converted_table}) THEN\n"
+    "        RETURN;  -- other conversions remain: keyshift keeps all it made\n"
+    "    END IF;\n"
+    "    FOR o IN\n"
+    "        SELECT v.label, v.classid, v.objid, v.drop_statement, v.callers\n"
+    "        FROM (VALUES\n{values}\n"
+    "        ) AS v (ord, label, classid, objid, drop_statement, callers)\n"
+    "        WHERE v.objid IS NOT NULL\n"
+    "        ORDER BY v.ord\n"
+    "    LOOP\n"
+    "        {users};\n"
+    "        IF users IS NULL AND NOT (o.callers && kept) THEN\n"
+    "            EXECUTE o.drop_statement;\n"
+    "        ELSE\n"
+    "            kept := kept || o.label;\n"
+    "            kept_oids := kept_oids || o.objid;\n"
+    "            RAISE NOTICE USING\n"
+    "            MESSAGE = pg_catalog.format(\n"
+    "                'keyshift: kept %s: %s',\n"
+    "                o.label,\n"
+    "                coalesce('used by ' || users, 'called by the kept ' || array_to_string(\n"
+    "                    ARRAY(SELECT c FROM unnest(o.callers) AS c WHERE c = ANY(kept)), ' and the kept '\n"
+    "                ))\n"
+    "            ),\n"
+    "            HINT = pg_catalog.format(\n"
+    "                'keyshift needs it no more; once nothing uses it: %s, or keep it as your own', o.drop_statement\n"
+    "            );\n"
+    "        END IF;\n"
+    "    END LOOP;\n"
+    "    -- What is left in the schema besides the marker; an extension's members are shown as the\n"
+    "    -- extension.\n"
+    "    SELECT\n"
+    "        count(*),\n"
+    "        string_agg(DISTINCT {describe}, '; ') FILTER (\n"
+    "            WHERE NOT d.objid = ANY(kept_oids)\n"
+    "            AND NOT EXISTS (\n"
+    "                SELECT 1 FROM pg_catalog.pg_depend AS e\n"
+    "                WHERE e.classid = d.classid AND e.objid = d.objid AND e.deptype = 'e'\n"
+    "            )\n"
+    "        )\n"
+    "    INTO remaining, others\n"
+    "    FROM pg_catalog.pg_depend AS d\n"
+    "    WHERE\n"
+    "        d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass\n"
+    "        AND d.refobjid = pg_catalog.to_regnamespace({schema})\n"
+    "        AND d.deptype = 'n'\n"
+    "        AND NOT (\n"
+    "            d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass\n"
+    "            AND d.objid = pg_catalog.to_regclass({marker_name})\n"
+    "        );\n"
+    "    IF remaining = 0 THEN\n"
+    "        DROP TABLE {marker};\n"
+    "        DROP SCHEMA {schema_ident};\n"
+    "    ELSIF others IS NOT NULL THEN\n"
+    "        RAISE NOTICE USING\n"
+    "        MESSAGE = 'keyshift: kept schema keyshift and its marker keyshift.installation, which also hold '\n"
+    "        || others || ', not created by keyshift',\n"
+    "        HINT = 'keep them (the next plan uses the schema), or move those objects to another schema '\n"
+    "        || '(ALTER ... SET SCHEMA), then DROP TABLE keyshift.installation and DROP SCHEMA keyshift';\n"
+    "    ELSE\n"
+    "        RAISE NOTICE USING\n"
+    "        MESSAGE = 'keyshift: kept schema keyshift and its marker keyshift.installation, which hold '\n"
+    "        || 'what keyshift kept above',\n"
+    "        HINT = 'the next plan uses them; a rollback that leaves no conversion drops them once nothing '\n"
+    "        || 'uses what keyshift kept';\n"
+    "    END IF;\n"
+)
+
+
+def _owned_objects() -> list[sql.Composed]:
+    """One VALUES row per function and registry table keyshift made: label, catalog, oid, drop, callers."""
     rows = []
     for f in FUNCTIONS:
         label = _label_function(f)
@@ -91,80 +164,17 @@ def _forget_all() -> sql.Composed:
                             "{}, ARRAY[]::text []").format(
             L(_label_table(name)), L(I(SCHEMA, name).as_string(None)),
             L(sql.SQL("DROP TABLE {}").format(I(SCHEMA, name)).as_string(None))))
+    return rows
+
+
+def _forget_all() -> sql.Composed:
     values = sql.SQL(",\n").join(
         sql.Composed([sql.SQL("            ("), L(n), sql.SQL(", "), row]) + sql.SQL(")")
-        for n, row in enumerate(rows))
+        for n, row in enumerate(_owned_objects()))
     declare = sql.SQL("DECLARE\n    o record;\n    users text;\n    others text;\n    remaining bigint;\n"
                       "    kept text [] := ARRAY[]::text [];\n    kept_oids oid [] := ARRAY[]::oid [];\n")
     marker = I(SCHEMA, MARKER)
-    body = sql.SQL(
-        "    IF EXISTS (SELECT 1 FROM {converted_table}) THEN\n"
-        "        RETURN;  -- other conversions remain: keyshift keeps all it made\n"
-        "    END IF;\n"
-        "    FOR o IN\n"
-        "        SELECT v.label, v.classid, v.objid, v.drop_statement, v.callers\n"
-        "        FROM (VALUES\n{values}\n"
-        "        ) AS v (ord, label, classid, objid, drop_statement, callers)\n"
-        "        WHERE v.objid IS NOT NULL\n"
-        "        ORDER BY v.ord\n"
-        "    LOOP\n"
-        "        {users};\n"
-        "        IF users IS NULL AND NOT (o.callers && kept) THEN\n"
-        "            EXECUTE o.drop_statement;\n"
-        "        ELSE\n"
-        "            kept := kept || o.label;\n"
-        "            kept_oids := kept_oids || o.objid;\n"
-        "            RAISE NOTICE USING\n"
-        "            MESSAGE = pg_catalog.format(\n"
-        "                'keyshift: kept %s: %s',\n"
-        "                o.label,\n"
-        "                coalesce('used by ' || users, 'called by the kept ' || array_to_string(\n"
-        "                    ARRAY(SELECT c FROM unnest(o.callers) AS c WHERE c = ANY(kept)), ' and the kept '\n"
-        "                ))\n"
-        "            ),\n"
-        "            HINT = pg_catalog.format(\n"
-        "                'keyshift needs it no more; once nothing uses it: %s, or keep it as your own', o.drop_statement\n"
-        "            );\n"
-        "        END IF;\n"
-        "    END LOOP;\n"
-        "    -- What is left in the schema besides the marker; an extension's members are shown as the\n"
-        "    -- extension.\n"
-        "    SELECT\n"
-        "        count(*),\n"
-        "        string_agg(DISTINCT {describe}, '; ') FILTER (\n"
-        "            WHERE NOT d.objid = ANY(kept_oids)\n"
-        "            AND NOT EXISTS (\n"
-        "                SELECT 1 FROM pg_catalog.pg_depend AS e\n"
-        "                WHERE e.classid = d.classid AND e.objid = d.objid AND e.deptype = 'e'\n"
-        "            )\n"
-        "        )\n"
-        "    INTO remaining, others\n"
-        "    FROM pg_catalog.pg_depend AS d\n"
-        "    WHERE\n"
-        "        d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass\n"
-        "        AND d.refobjid = pg_catalog.to_regnamespace({schema})\n"
-        "        AND d.deptype = 'n'\n"
-        "        AND NOT (\n"
-        "            d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass\n"
-        "            AND d.objid = pg_catalog.to_regclass({marker_name})\n"
-        "        );\n"
-        "    IF remaining = 0 THEN\n"
-        "        DROP TABLE {marker};\n"
-        "        DROP SCHEMA {schema_ident};\n"
-        "    ELSIF others IS NOT NULL THEN\n"
-        "        RAISE NOTICE USING\n"
-        "        MESSAGE = 'keyshift: kept schema keyshift and its marker keyshift.installation, which also hold '\n"
-        "        || others || ', not created by keyshift',\n"
-        "        HINT = 'keep them (the next plan uses the schema), or move those objects to another schema '\n"
-        "        || '(ALTER ... SET SCHEMA), then DROP TABLE keyshift.installation and DROP SCHEMA keyshift';\n"
-        "    ELSE\n"
-        "        RAISE NOTICE USING\n"
-        "        MESSAGE = 'keyshift: kept schema keyshift and its marker keyshift.installation, which hold '\n"
-        "        || 'what keyshift kept above',\n"
-        "        HINT = 'the next plan uses them; a rollback that leaves no conversion drops them once nothing '\n"
-        "        || 'uses what keyshift kept';\n"
-        "    END IF;\n"
-    ).format(
+    body = _FORGET_ALL.format(
         converted_table=I(SCHEMA, "converted_table"), values=values,
         users=_USERS.format(describe=_DESCRIBE, classid=sql.SQL("o.classid"), objid=sql.SQL("o.objid")),
         describe=_DESCRIBE,
