@@ -26,7 +26,7 @@ MAX_FUNCTION_LINES = 60
 
 #: Known exceptions, each with its size today: a new offender fails, and so does one that grows.
 #: apply/execute.py and apply/drift.py move whole while fixes to them are merged; they are split next.
-KNOWN_LONG_MODULES = {"orchestrator.apply.execute": 623, "orchestrator.tools.bench": 406}
+KNOWN_LONG_MODULES = {"orchestrator.apply.execute": 623}
 KNOWN_LONG_FUNCTIONS = {
     "orchestrator.apply.execute.migrate": 84,
     "orchestrator.apply.execute.rollback": 74,

@@ -29,6 +29,7 @@ import argparse
 import hashlib
 import json
 import os
+from pathlib import Path
 import platform
 import re
 import shutil
@@ -37,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -46,6 +46,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from orchestrator import ROOT, SQL_DIR
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import KeyshiftError
+from orchestrator.tools.bench_chart import draw
 
 BENCH_SQL = SQL_DIR / "bench"
 TABLES = ("users", "orders", "order_items", "sessions")
@@ -297,34 +298,6 @@ def table_lines(result: dict) -> list[str]:
                     f"{k} {v:.2f} s" + (f" ({runs[k]} of {total} runs)" if runs.get(k, total) < total else "")
                     for k, v in slow.items()))
     return lines
-
-
-def draw(results: list[dict], png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    scales = [r["scale"] for r in results]
-    styles = {"naive": "s-", "keyshift": "o-", "keyshift_v7": "o--", "floor": "^-"}
-    labels = {"naive": "naive (UPDATE backfill)", "keyshift": "keyshift migrate (v4 keys)",
-              "keyshift_v7": "keyshift migrate (v7 keys)", "floor": "floor (VACUUM FULL + FK validation)"}
-    for approach in ("naive", "keyshift", "keyshift_v7", "floor"):
-        pts = [(r["scale"], r["summary"][approach]["seconds"]) for r in results if approach in r["summary"]]
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], styles[approach], label=labels[approach])
-    ax.set_xlabel("users N (10N orders, 30N order items)")
-    ax.set_ylabel("seconds")
-    ax.set_xticks(scales)
-    ax.set_xticklabels([f"{s // 1000}k" for s in scales])
-    ax.set_title("Converting users and orders to uuid keys (PostgreSQL 15, 2 cores)")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png)
-    plt.close(fig)
 
 
 def combine(paths: list[Path], out: Path, png: Path | None) -> int:
