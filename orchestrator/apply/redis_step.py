@@ -200,8 +200,6 @@ class Outcome:
 def rewrite(client, conn: psycopg.Connection, table: tuple[str, str], pattern: Pattern, action: str = "rename",
             batch: int = DEFAULT_BATCH, dry_run: bool = False) -> Outcome:
     """Rewrite every key matching ``pattern`` through the mapping of ``table``."""
-    import redis
-
     if action not in ACTIONS:
         raise Refused(f"--action {action}", "is not a known action", f"use one of {', '.join(ACTIONS)}")
     if batch < 1:
@@ -213,19 +211,7 @@ def rewrite(client, conn: psycopg.Connection, table: tuple[str, str], pattern: P
     while True:
         cursor, keys = client.scan(cursor=cursor, match=pattern.glob, count=batch)
         outcome.scanned += len(keys)
-        wanted: list[tuple[bytes, int]] = []
-        for key in keys:
-            part = pattern.id_part(key)
-            if part is None:
-                outcome.other += 1
-                outcome.note("other", key)
-            elif _INTEGER.fullmatch(part) and str(int(part)).encode() == part and BIGINT_MIN <= int(part) <= BIGINT_MAX:
-                wanted.append((key, int(part)))
-            elif _is_uuid(part):
-                outcome.already_new += 1
-            else:
-                outcome.other += 1
-                outcome.note("other", key)
+        wanted = _ids_of(keys, pattern, outcome)
         if wanted:
             found = dict(conn.execute(lookup, ([i for _, i in wanted],)).fetchall())
             moves = []
@@ -236,44 +222,69 @@ def rewrite(client, conn: psycopg.Connection, table: tuple[str, str], pattern: P
                     outcome.note("unknown", key)
                 else:
                     moves.append((key, pattern.key(new)))
-            if dry_run and action == "rename" and moves:
-                pipe = client.pipeline(transaction=False)
-                for _, new_key in moves:
-                    pipe.exists(new_key)
-                for (old_key, new_key), exists in zip(moves, pipe.execute()):
-                    if exists:
-                        outcome.conflicts += 1
-                        outcome.note("conflicts", old_key, " -> " + new_key.decode())
-                    else:
-                        outcome.done += 1
-            elif dry_run:
-                outcome.done += len(moves)
-            elif moves:
-                pipe = client.pipeline(transaction=False)
-                for old_key, new_key in moves:
-                    if action == "rename":
-                        pipe.renamenx(old_key, new_key)
-                    else:
-                        pipe.unlink(old_key)
-                for (old_key, new_key), result in zip(moves, pipe.execute(raise_on_error=False)):
-                    if isinstance(result, redis.ResponseError) and "no such key" in str(result).lower():
-                        outcome.vanished += 1
-                        outcome.note("vanished", old_key)
-                    elif isinstance(result, Exception):
-                        raise result
-                    elif action == "delete":
-                        if result:
-                            outcome.done += 1
-                        else:
-                            outcome.vanished += 1
-                            outcome.note("vanished", old_key)
-                    elif result:
-                        outcome.done += 1
-                    else:
-                        outcome.conflicts += 1
-                        outcome.note("conflicts", old_key, " -> " + new_key.decode())
+            _move(client, moves, action, dry_run, outcome)
         if cursor == 0:
             return outcome
+
+
+def _ids_of(keys: list[bytes], pattern: Pattern, outcome: Outcome) -> list[tuple[bytes, int]]:
+    """(key, old id) of each key that holds an old integer id; the others are counted."""
+    wanted: list[tuple[bytes, int]] = []
+    for key in keys:
+        part = pattern.id_part(key)
+        if part is None:
+            outcome.other += 1
+            outcome.note("other", key)
+        elif _INTEGER.fullmatch(part) and str(int(part)).encode() == part and BIGINT_MIN <= int(part) <= BIGINT_MAX:
+            wanted.append((key, int(part)))
+        elif _is_uuid(part):
+            outcome.already_new += 1
+        else:
+            outcome.other += 1
+            outcome.note("other", key)
+    return wanted
+
+
+def _move(client, moves: list[tuple[bytes, bytes]], action: str, dry_run: bool, outcome: Outcome) -> None:
+    """Rename (RENAMENX) or unlink one batch of keys in one pipeline, or count what would happen."""
+    import redis
+
+    if dry_run and action == "rename" and moves:
+        pipe = client.pipeline(transaction=False)
+        for _, new_key in moves:
+            pipe.exists(new_key)
+        for (old_key, new_key), exists in zip(moves, pipe.execute()):
+            if exists:
+                outcome.conflicts += 1
+                outcome.note("conflicts", old_key, " -> " + new_key.decode())
+            else:
+                outcome.done += 1
+    elif dry_run:
+        outcome.done += len(moves)
+    elif moves:
+        pipe = client.pipeline(transaction=False)
+        for old_key, new_key in moves:
+            if action == "rename":
+                pipe.renamenx(old_key, new_key)
+            else:
+                pipe.unlink(old_key)
+        for (old_key, new_key), result in zip(moves, pipe.execute(raise_on_error=False)):
+            if isinstance(result, redis.ResponseError) and "no such key" in str(result).lower():
+                outcome.vanished += 1
+                outcome.note("vanished", old_key)
+            elif isinstance(result, Exception):
+                raise result
+            elif action == "delete":
+                if result:
+                    outcome.done += 1
+                else:
+                    outcome.vanished += 1
+                    outcome.note("vanished", old_key)
+            elif result:
+                outcome.done += 1
+            else:
+                outcome.conflicts += 1
+                outcome.note("conflicts", old_key, " -> " + new_key.decode())
 
 
 # --- command line ---------------------------------------------------------------------------

@@ -196,6 +196,29 @@ def validate(plan: Plan, facts: Facts) -> None:
                 )
             plan.external_columns.append(ExternalColumn(t.table, t.key, column, name, t.rows))
     by_key = {t.table.key: t for t in plan.targets}
+    _validate_restarts(plan, facts, by_key)
+    for schema, name in options.sessions:
+        shown = f"--invalidate-sessions {qualname(schema, name)}"
+        table, refs, rows = facts.sessions[(schema, name)]
+        if table is None:
+            raise Refused(shown, "no such table", "check the schema-qualified name (names are case-sensitive)")
+        if table.relkind not in ("r", "p"):
+            raise Refused(shown, "is not a table", "name the table that holds the sessions")
+        if refs:
+            raise Refused(
+                shown, f"is referenced by foreign keys ({'; '.join(refs)}), so it cannot be emptied by TRUNCATE "
+                "without also emptying those tables",
+                "empty it yourself (DELETE honours the foreign keys), or drop those foreign keys first",
+            )
+        if options.mode == "external" and (schema, name) in by_key:
+            raise Refused(shown, "is also a target: emptying it would leave no row to give an external id",
+                          "leave it out of --table or out of --invalidate-sessions")
+        plan.sessions.append(Session(schema, name, rows))
+
+
+def _validate_restarts(plan: Plan, facts: Facts, by_key: dict) -> None:
+    """Each --restart-sequence: a target's key sequence, moved above every existing id and within its bounds."""
+    options = plan.options
     for schema, name, value in options.restarts:
         shown = f"--restart-sequence {qualname(schema, name)}={value}"
         target = by_key.get((schema, name))
@@ -223,23 +246,6 @@ def validate(plan: Plan, facts: Facts) -> None:
                 "given again (no row holds them now, but logs, caches or other systems may)"
             )
         plan.restarts.append(Restart(target.table, key, value, max_id))
-    for schema, name in options.sessions:
-        shown = f"--invalidate-sessions {qualname(schema, name)}"
-        table, refs, rows = facts.sessions[(schema, name)]
-        if table is None:
-            raise Refused(shown, "no such table", "check the schema-qualified name (names are case-sensitive)")
-        if table.relkind not in ("r", "p"):
-            raise Refused(shown, "is not a table", "name the table that holds the sessions")
-        if refs:
-            raise Refused(
-                shown, f"is referenced by foreign keys ({'; '.join(refs)}), so it cannot be emptied by TRUNCATE "
-                "without also emptying those tables",
-                "empty it yourself (DELETE honours the foreign keys), or drop those foreign keys first",
-            )
-        if options.mode == "external" and (schema, name) in by_key:
-            raise Refused(shown, "is also a target: emptying it would leave no row to give an external id",
-                          "leave it out of --table or out of --invalidate-sessions")
-        plan.sessions.append(Session(schema, name, rows))
 
 
 # --- rendering ------------------------------------------------------------------------------------

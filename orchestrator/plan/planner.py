@@ -252,6 +252,12 @@ def resolve_key_options(snap: Snapshot, options: Options, targets: list[Target])
             raise Refused(shown, f"{target.table.display} gets uuid {settings[target.table.key]['uuid_version']} "
                           "keys, which carry no time", "add --uuid v7 (or v6) for it")
         settings[target.table.key].update(timestamp_column=column, timestamp_type=data_type)
+    _slug_settings(snap, options, settings, target_for)
+    return [dataclasses.replace(t, **settings[t.table.key]) for t in targets]
+
+
+def _slug_settings(snap: Snapshot, options: Options, settings: dict, target_for) -> None:
+    """Each --slug-column: a new column of a target, at most one per table, its name within the limit."""
     for schema, table, column in options.slug_columns:
         shown = f"--slug-column {qualname(schema, table)}.{column}"
         target = target_for("--slug-column", schema, table, column)
@@ -265,7 +271,6 @@ def resolve_key_options(snap: Snapshot, options: Options, targets: list[Target])
         if len(column.encode()) > NAME_LIMIT:
             raise Refused(shown, f"is longer than {NAME_LIMIT} bytes", "choose a shorter column name")
         settings[target.table.key].update(slug_column=column, slug_length=options.slug_length)
-    return [dataclasses.replace(t, **settings[t.table.key]) for t in targets]
 
 
 def _checked_default(snap: Snapshot, col: tuple[str, str, str], root: tuple[str, str], target_keys: set) -> dict:
