@@ -20,8 +20,7 @@ from typing import BinaryIO
 import psycopg
 from psycopg import sql
 
-from orchestrator.catalog import mappings
-from orchestrator.catalog.mappings import Mapping
+from orchestrator.catalog.mappings import Mapping, mapping
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import KeyshiftError, Refused
 from orchestrator.names import qualname
@@ -88,7 +87,7 @@ def export_map(dsn: str, tables: list[tuple[str, str]], fmt: str, output: str,
     with dsnmod.connect(dsn) as conn:
         conn.read_only = True
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        mappings = [mappings.mapping(conn, *t) for t in tables]
+        mappings = [mapping(conn, *t) for t in tables]
         if output == "-":
             out = stdout if stdout is not None else os.fdopen(os.dup(1), "wb")
             try:
