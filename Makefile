@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 DSN_ARG := $(if $(DATABASE_URL),--dsn "$$DATABASE_URL",)
 
 .PHONY: setup postgres demo test lint plan migrate check rollback status psql db-start db-stop bench clean
-.PHONY: test-pg test-pg-uuid test-matrix
+.PHONY: test-pg test-pg-uuid test-matrix golden
 
 setup: $(VENV)/.installed postgres
 
@@ -81,6 +81,12 @@ test-pg-uuid: setup
 	done
 
 test-matrix: test test-pg test-pg-uuid
+
+# After an intended change to the SQL that plan generates: rewrite the goldens (written on the
+# PostgreSQL major recorded in tests/golden/PG_MAJOR; tests/test_golden.py skips on others),
+# then review their diff and commit it with the change.
+golden: setup ## regenerate tests/golden/: the exact files keyshift plan writes for each golden case
+	KEYSHIFT_GOLDEN_UPDATE=1 $(VENV)/bin/pytest -q tests/test_golden.py
 
 lint: setup
 	$(VENV)/bin/sqlfluff lint migrations sql checks tests/fixtures
