@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 DSN_ARG := $(if $(DATABASE_URL),--dsn "$$DATABASE_URL",)
 
 .PHONY: setup postgres demo test lint plan migrate check rollback status psql db-start db-stop bench clean
-.PHONY: test-pg test-pg-uuid test-matrix
+.PHONY: test-pg test-pg-uuid test-matrix golden
 
 setup: $(VENV)/.installed postgres  ## the .venv (psycopg, yoyo, sqlfluff, pytest) and PostgreSQL and redis-server if missing
 
@@ -81,6 +81,12 @@ test-pg-uuid: setup  ## the uuid generator tests on each version in PG_UUID (def
 	done
 
 test-matrix: test test-pg test-pg-uuid  ## test, then test-pg, then test-pg-uuid
+
+# After an intended change to the SQL that plan generates: rewrite the goldens (written on the
+# PostgreSQL major recorded in tests/golden/PG_MAJOR; tests/test_golden.py skips on others),
+# then review their diff and commit it with the change.
+golden: setup ## regenerate tests/golden/: the exact files keyshift plan writes for each golden case
+	KEYSHIFT_GOLDEN_UPDATE=1 $(VENV)/bin/pytest -q tests/test_golden.py
 
 lint: setup  ## sqlfluff over migrations/ sql/ checks/ tests/fixtures/
 	$(VENV)/bin/sqlfluff lint migrations sql checks tests/fixtures
