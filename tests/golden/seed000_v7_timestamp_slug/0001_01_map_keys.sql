@@ -382,7 +382,7 @@ COMMENT ON FUNCTION keyshift.keyed_uuid_v4(text, bigint) IS
 -- and two rows share the 42-bit x (which would show the XOR of their low 32 bits) with
 -- probability about n^2 / 2^43. What the TIME field shows is the caller's choice: keyshift's
 -- id-order time (no --timestamp-column) reveals the order and the differences of the old ids
--- (README, "Choosing keys"). Strength: seeded Jenkins lookup3 (PostgreSQL's hash functions),
+-- (docs/commands.md, "Choosing keys"). Strength: seeded Jenkins lookup3 (PostgreSQL's hash functions),
 -- not a cryptographic MAC, as for keyed_uuid_v4; the key is only as secret as its storage
 -- (DESIGN.md section 4).
 --
@@ -491,7 +491,7 @@ COMMENT ON FUNCTION keyshift.keyed_uuid_v7(timestamptz, text, bigint) IS
 -- ids that agree in their low 61 bits (id and id + 2^61) share a key at the same ts.
 -- The same (ts, k, id) always gives the same uuid; a child column must pass the parent
 -- row's ts. Without k nothing of the id can be read from the 61 bits; what the TIME field
--- shows is the caller's choice (README, "Choosing keys"). Valid for ts from 1582-10-15 to
+-- shows is the caller's choice (docs/commands.md, "Choosing keys"). Valid for ts from 1582-10-15 to
 -- about 5236. keyed_uuid_v6_at takes the 60-bit count t itself, so a caller that has it as an
 -- integer skips the timestamp arithmetic (keyshift's id-order time: base + (id - max id) * 10000).
 --
