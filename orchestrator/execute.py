@@ -245,6 +245,7 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
             outcome.applied.clear()  # a retry starts the list again
             plans = ",".join(sorted({plan_id_of(m.id) or m.id for m in pending}))
             conn.execute("SELECT set_config('keyshift.checking_plans', %s, true)", (plans,))
+            schemas = checks.session_schemas(conn)  # the checks' search path, read before any file runs
             _lock_plans_before_drift_check(conn, locks, dsn, lock_timeout, statement_timeout)  # so no DDL lands between drift check and step 01
             drift.guard_migrate(conn, migrations, pending, manifests)  # edited applied files, catalog drift: refuse
             for m in pending:
@@ -258,10 +259,10 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
                 outcome.applied.append((m.id, time.monotonic() - t0))
             t0 = time.monotonic()
             # The checks run in keyshift's session state, not in what the migrations left:
-            # the plans being applied (the files may have reset it); checks.run_checks pins
-            # the search path.
+            # the plans being applied (the files may have reset it), and the search path read
+            # before the files ran (checks.run_checks puts the catalog first, pg_temp last).
             conn.execute("SELECT set_config('keyshift.checking_plans', %s, true)", (plans,))
-            outcome.checks = checks.run_checks(conn, loaded_checks)
+            outcome.checks = checks.run_checks(conn, loaded_checks, schemas)
             outcome.applied.append(("checks", time.monotonic() - t0))
             if not all(r.ok for r in outcome.checks):
                 raise ChecksFailed(outcome.checks)

@@ -251,7 +251,7 @@ def test_a_migration_cannot_reset_the_plans_or_shadow_the_catalog_for_the_checks
                                   " HAVING count(*) = 0;"),
         "path.sql": check_file("keyshift.converted_table",
                                "SELECT current_setting('search_path') AS problem"
-                               " WHERE current_setting('search_path') <> 'pg_catalog, pg_temp'"),
+                               " WHERE current_setting('search_path') <> '\"pg_catalog\", \"public\", \"pg_temp\"'"),
     })
     result = keyshift(dsn, "migrate", "--accept-edited", "--checks", str(d), migrations=migrations)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -262,7 +262,11 @@ def test_a_migration_cannot_reset_the_plans_or_shadow_the_catalog_for_the_checks
 def test_pg_temp_listed_last_is_searched_last(conn):
     with conn.transaction(force_rollback=True):
         conn.execute("CREATE TEMP TABLE pg_constraint (x int)")
-        conn.execute("SELECT set_config('search_path', %s, true)", (checks.CHECK_SEARCH_PATH,))
+        schemas = checks.session_schemas(conn)
+        assert schemas == ["public"], schemas
+        path = checks.check_search_path(conn, schemas)
+        assert path == '"pg_catalog", "public", "pg_temp"', path
+        conn.execute("SELECT set_config('search_path', %s, true)", (path,))
         schemas = conn.execute("SELECT current_schemas(true)").fetchone()[0]
         assert schemas[0] == "pg_catalog" and schemas[-1].startswith("pg_temp"), schemas
         found = conn.execute("SELECT 'pg_constraint'::regclass::oid = 'pg_catalog.pg_constraint'::regclass::oid"
