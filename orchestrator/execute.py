@@ -9,7 +9,8 @@ orchestrator/manifest.py, and its statements with PostgreSQL's parser), then ins
 query protocol, ``run_file``: standard_conforming_strings pinned on, and afterwards the same
 transaction, current_user and session_user, or the file is named), log and mark it with
 yoyo's backend, and run every check on the same connection before COMMIT (with the plans
-being applied set again, and, with a plan pending, no check that proves it skipped). Any error or any check row rolls back everything: data, catalog
+being applied set again; with a plan pending, a skipped check that proves it fails the run).
+Any error or any check row rolls back everything: data, catalog
 and yoyo's bookkeeping. The tables to lock come from the manifest, never from SQL text.
 """
 
@@ -330,15 +331,20 @@ def run_file(conn, where: str, text: str, dsn: str = "", tables: list[tuple[str,
     transaction, so the server reads quotes as pglast read them (source.validate). After it:
     the connection must still be inside the same transaction, as the same current_user and
     session_user; otherwise the file is named, and the error says whether anything may have
-    been committed. Server errors are one line naming the file and its line."""
+    been committed. Server errors are one line naming the file and its line. A file that
+    committed and then began a new transaction that failed is beyond what can be seen after
+    the error; validate() refuses every such statement, and the server reads the file as pglast does."""
     conn.execute("SELECT set_config('standard_conforming_strings', 'on', true),"
                  " set_config('backslash_quote', 'safe_encoding', true)")
     before = _session(conn)
     try:
         run_text(conn, text)
     except psycopg.Error as exc:
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
+        status = conn.info.transaction_status
+        if status == psycopg.pq.TransactionStatus.IDLE:
             raise _transaction_ended(where) from None
+        if status != psycopg.pq.TransactionStatus.INERROR:
+            raise  # the connection is gone: _with_lock_retries says so
         if isinstance(exc, psycopg.errors.LockNotAvailable):
             raise _lock_not_granted(where, exc, dsn, list(tables), lock_timeout) from None
         if isinstance(exc, psycopg.errors.DeadlockDetected):
@@ -354,7 +360,7 @@ def run_file(conn, where: str, text: str, dsn: str = "", tables: list[tuple[str,
     if after[:2] != before[:2]:
         raise MigrationFailed(
             where, f"changed the role it runs as (current_user {before[0]} -> {after[0]}, "
-                   f"session_user {before[1]} -> {after[1]}), through set_config, pg_settings or a setting",
+                   f"session_user {before[1]} -> {after[1]}) in a way no parser sees (set_config, a SET inside DO)",
             "remove that from the file: keyshift runs every migration as the role it connects as; "
             "nothing was committed")
 

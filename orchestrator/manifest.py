@@ -43,10 +43,6 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def file_sha256(path: Path) -> str | None:
-    return sha256(path.read_bytes()) if path.exists() else None
-
-
 @dataclass
 class Manifest:
     plan_id: str
