@@ -20,18 +20,19 @@ def _value(v) -> str:
 def check_lines(results: list[CheckResult]) -> list[str]:
     """Per check ``ok``, ``not ok (N rows)``, ``not ok (error)`` or ``skipped (why)``, then a summary."""
     lines = []
-    width = max((len(r.name) for r in results), default=0) + 1
+    width = max((len(comment(r.name)) for r in results), default=0) + 1
     for r in results:
-        dots = "." * (width - len(r.name) + 2)
+        name = comment(r.name)
+        dots = "." * (width - len(name) + 2)
         if r.status == "skipped":
-            lines.append(f"{r.name} {dots} skipped ({comment(r.skipped)})")
+            lines.append(f"{name} {dots} skipped ({comment(r.skipped)})")
         elif r.ok:
-            lines.append(f"{r.name} {dots} ok")
+            lines.append(f"{name} {dots} ok")
         elif r.error:
-            lines.append(f"{r.name} {dots} not ok (error)")
+            lines.append(f"{name} {dots} not ok (error)")
             lines.append(f"    error: {comment(r.error)}")
         else:
-            lines.append(f"{r.name} {dots} not ok ({len(r.rows)} rows)")
+            lines.append(f"{name} {dots} not ok ({len(r.rows)} rows)")
             lines.append("    " + " | ".join(comment(c) for c in r.columns))
             for row in r.rows[:SAMPLE_ROWS]:
                 lines.append("    " + " | ".join(_value(v) for v in row))
@@ -51,7 +52,7 @@ SLOW_CHECK_SECONDS = 0.1
 
 
 def slow_check_lines(results: list[CheckResult]) -> list[str]:
-    return [f"  {r.name:<38} {r.seconds:8.2f} s" for r in results if r.seconds >= SLOW_CHECK_SECONDS]
+    return [f"  {comment(r.name):<38} {r.seconds:8.2f} s" for r in results if r.seconds >= SLOW_CHECK_SECONDS]
 
 
 def _finite(value):
