@@ -15,9 +15,9 @@ BENCH_ARGS ?=
 DSN_ARG := $(if $(DATABASE_URL),--dsn "$$DATABASE_URL",)
 
 .PHONY: setup postgres demo test lint plan migrate check rollback status psql db-start db-stop bench clean
-.PHONY: test-pg test-pg-uuid test-matrix
+.PHONY: test-pg test-pg-uuid test-matrix golden
 
-setup: $(VENV)/.installed postgres
+setup: $(VENV)/.installed postgres  ## the .venv (psycopg, yoyo, sqlfluff, pytest) and PostgreSQL and redis-server if missing
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Debian's PostgreSQL server binaries, only when the machine has none.
-postgres:
+postgres:  ## install Debian's PostgreSQL, only when the machine has no pg_ctl
 	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1; then :; \
 	else echo "installing Debian's postgresql"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
@@ -35,7 +35,7 @@ postgres:
 # Debian's redis-server (for the opt-in Redis step and its tests), only when missing.
 .PHONY: redis export-map
 setup: redis
-redis:
+redis:  ## install Debian's redis-server, only when missing
 	@if command -v redis-server >/dev/null 2>&1; then :; \
 	else echo "installing Debian's redis-server"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
@@ -43,15 +43,15 @@ redis:
 
 FORMAT ?= csv
 OUT ?= -
-export-map: setup
+export-map: setup  ## old id -> new uuid pairs: TABLES="s.t" FORMAT=csv|jsonl OUT=file (default stdout)
 	@test -n "$(TABLES)" || { echo 'usage: make export-map TABLES="public.custom_user" FORMAT=csv|jsonl OUT=map.csv'; exit 2; }
 	@# not echoed: with OUT=- the mapping itself goes to stdout
 	@$(KS) export-map $(DSN_ARG) --format $(FORMAT) --output "$(OUT)" $(foreach t,$(TABLES),--table $(t))
 
-demo: setup
+demo: setup  ## local PostgreSQL, a USERS-user sample (default 50000), plan, migrate, check, report
 	$(PY) -m orchestrator.tools.demo --users $(USERS)
 
-test: setup
+test: setup  ## the whole test suite, on real PostgreSQL
 	$(VENV)/bin/pytest -q
 
 # The version matrix: the suite on the default PostgreSQL (Debian's), then on each version in
@@ -59,7 +59,7 @@ test: setup
 # CI runs 16; more at once: make test-pg PG_EXTRA="16.15.0 18.6.0"
 PG_EXTRA ?= 16.15.0
 
-test-pg: setup
+test-pg: setup  ## the suite on each PostgreSQL version in PG_EXTRA (default 16.15.0)
 	@set -e; for v in $(PG_EXTRA); do \
 	  bindir="$$($(PY) -m orchestrator.connect.pgbinaries $$v)"; \
 	  echo "== the suite on PostgreSQL $$v ($$bindir)"; \
@@ -73,48 +73,59 @@ PG_UUID ?= 14.23.0 18.6.0
 UUID_TESTS := tests/test_uuid_functions.py tests/test_uuid_modes.py \
   tests/test_checks.py::test_a_not_valid_not_null_does_not_let_the_check_skip_the_null_scan
 
-test-pg-uuid: setup
+test-pg-uuid: setup  ## the uuid generator tests on each version in PG_UUID (default 14.23.0 18.6.0)
 	@set -e; for v in $(PG_UUID); do \
 	  bindir="$$($(PY) -m orchestrator.connect.pgbinaries $$v)"; \
 	  echo "== uuid generators on PostgreSQL $$v ($$bindir)"; \
 	  KEYSHIFT_PG_BINDIR="$$bindir" $(VENV)/bin/pytest -q -x $(UUID_TESTS); \
 	done
 
-test-matrix: test test-pg test-pg-uuid
+test-matrix: test test-pg test-pg-uuid  ## test, then test-pg, then test-pg-uuid
 
-lint: setup
+# After an intended change to the SQL that plan generates: rewrite the goldens (written on the
+# PostgreSQL major recorded in tests/golden/PG_MAJOR; tests/test_golden.py skips on others),
+# then review their diff and commit it with the change.
+golden: setup ## regenerate tests/golden/: the exact files keyshift plan writes for each golden case
+	KEYSHIFT_GOLDEN_UPDATE=1 $(VENV)/bin/pytest -q tests/test_golden.py
+
+lint: setup  ## sqlfluff over migrations/ sql/ checks/ tests/fixtures/
 	$(VENV)/bin/sqlfluff lint migrations sql checks tests/fixtures
 
-plan: setup
+plan: setup  ## write migrations: TABLES="public.t ..." PLAN_ARGS="--uuid v7 ..." MIGRATIONS=dir
 	@test -n "$(TABLES)" || { echo 'usage: make plan TABLES="public.custom_user public.orders"'; exit 2; }
 	$(KS) plan $(DSN_ARG) --migrations $(MIGRATIONS) $(foreach t,$(TABLES),--table $(t)) $(PLAN_ARGS)
 
-migrate: setup
+migrate: setup  ## apply pending migrations and every check in ONE transaction
 	$(KS) migrate $(DSN_ARG) --migrations $(MIGRATIONS)
 
-check: setup
+check: setup  ## run checks/*.sql: exit 1 on any violation, 3 if nothing was converted
 	$(KS) check $(DSN_ARG)
 
-rollback: setup
+rollback: setup  ## back to the integer keys, in one transaction
 	$(KS) rollback $(DSN_ARG) --migrations $(MIGRATIONS)
 
-status: setup
+status: setup  ## applied and pending migrations, DRIFT / EDITED / NO ROLLBACK lines
 	$(KS) status $(DSN_ARG) --migrations $(MIGRATIONS)
 
-db-start: setup
+db-start: setup  ## start the embedded cluster (.keyshift/) and print its DSN
 	@$(PY) -c "from orchestrator.connect import embedded; print(embedded.ensure_running())"
 
-db-stop: setup
+db-stop: setup  ## stop the embedded cluster
 	@$(PY) -c "from orchestrator.connect import embedded; print('stopped' if embedded.stop() else 'not running')"
 
-psql: setup
+psql: setup  ## psql on DATABASE_URL, else on the embedded cluster
 	@if [ -n "$$DATABASE_URL" ]; then psql "$$DATABASE_URL"; \
 	else psql "$$($(PY) -c 'from orchestrator.connect import embedded; print(embedded.ensure_running())')"; fi
 
 # matplotlib (the optional `bench` group) is installed here only, so `make test` never needs it.
-bench: setup
+bench: setup  ## the benchmark: SCALE=N users (default 300000), BENCH_ARGS=...
 	@$(PY) -c "import matplotlib" 2>/dev/null || $(VENV)/bin/pip install -q -e '.[bench]'
 	$(PY) -m orchestrator.tools.bench --scale $(SCALE) $(BENCH_ARGS)
 
-clean: db-stop
+clean: db-stop  ## stop the embedded cluster and delete .keyshift/
 	rm -rf .keyshift
+
+# Every target with its one line: the "## " comment after the target's name.
+.PHONY: help
+help:  ## list every target with one line each
+	@awk -F':.*## ' '/^[a-zA-Z0-9_.-]+:.*## / { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)

@@ -81,6 +81,9 @@ REFUSED = {
     "SAVEPOINT s;": "SAVEPOINT",
     "GRANT pg_read_all_data TO x;": "GRANT or REVOKE of a role",
     "CREATE ROLE y;": "CREATE ROLE",
+    "ALTER DATABASE postgres SET role = x;": "ALTER DATABASE ... SET ROLE",
+    "SET standard_conforming_strings = off;": "SET standard_conforming_strings",
+    "RESET backslash_quote;": "RESET backslash_quote",
 }
 
 
@@ -385,3 +388,223 @@ def test_a_planned_file_deleted_before_migrate_is_refused(dsn, conn, tmp_path):
     err = _one_line(migrated.stderr)
     assert f"{gone.name} (deleted after plan 0001)" in err, err
     assert _applied_rows(conn) == 0 and _key_type(conn) == "integer"
+
+
+# --- the server reads each file as PostgreSQL's parser read it, in one transaction -------------
+
+SMUGGLED_COMMIT = "CREATE TABLE smuggled (x int);\nSELECT 'x\\''; COMMIT; --';\nSELECT 1/0;\n"
+
+
+def test_standard_conforming_strings_off_for_the_database_cannot_smuggle_a_commit(dsn, conn, tmp_path):
+    # With standard_conforming_strings off the server would read a COMMIT that pglast reads as
+    # part of a string: keyshift pins it on for every file, so the file fails whole.
+    conn.execute(psycopg.sql.SQL("ALTER DATABASE {} SET standard_conforming_strings = off").format(
+        psycopg.sql.Identifier(conn.info.dbname)))
+    mig = tmp_path / "m"
+    mig.mkdir()
+    (mig / "0001_a.sql").write_text("CREATE TABLE first_file (x int);\n")
+    (mig / "0002_b.sql").write_text(SMUGGLED_COMMIT)
+    migrated = keyshift(dsn, "migrate", migrations=mig)
+    assert migrated.returncode == 1
+    err = _one_line(migrated.stderr)
+    assert "migration 0002_b" in err and "division by zero" in err and "nothing was committed" in err, err
+    assert conn.execute("SELECT to_regclass('smuggled') IS NULL AND to_regclass('first_file') IS NULL").fetchone()[0]
+    assert _applied_rows(conn) == 0
+
+
+@pytest.mark.parametrize("text", ["CREATE TABLE half (x int); COMMIT;",
+                                  "CREATE TABLE half (x int); COMMIT; BEGIN; CREATE TABLE other (x int);",
+                                  "CREATE TABLE half (x int); COMMIT; SELECT 1/0;"],
+                         ids=["commit", "commit and begin", "commit then error"])
+def test_a_file_that_ends_the_transaction_says_part_may_be_committed(dsn, text):
+    # What no parser can see is caught at run time: run_file is given text validate() would refuse.
+    with psycopg.connect(dsn) as c:
+        c.execute("SELECT 1")  # keyshift's transaction is open
+        with pytest.raises(MigrationFailed) as caught:
+            execute.run_file(c, "migration 0001_x", text)
+        c.rollback()
+    line = caught.value.line()
+    assert line.startswith("migration 0001_x: ended keyshift's transaction") and "\n" not in line, line
+    assert "part of the work may have been committed" in line and "keyshift status" in line, line
+    assert "nothing was committed" not in line
+
+
+def _role(conn) -> str:
+    name = f"ks_mallory_{conn.info.backend_pid}"
+    conn.execute(psycopg.sql.SQL("CREATE ROLE {}").format(psycopg.sql.Identifier(name)))
+    conn.execute(psycopg.sql.SQL("GRANT ALL ON SCHEMA public TO {}").format(psycopg.sql.Identifier(name)))
+    return name
+
+
+@pytest.mark.parametrize("change", [
+    "SELECT set_config('role', '{role}', false);",
+    "DO $$BEGIN EXECUTE 'SET ROLE {role}'; END$$;",
+    "SELECT set_config('session_authorization', '{role}', false);",
+], ids=["set_config role", "SET ROLE inside DO", "set_config session_authorization"])
+def test_a_role_change_no_parser_sees_fails_the_file_and_commits_nothing(dsn, conn, tmp_path, change):
+    role = _role(conn)
+    try:
+        mig = tmp_path / "m"
+        mig.mkdir()
+        (mig / "0001_a.sql").write_text("CREATE TABLE before_change (x int);\n")
+        (mig / "0002_x.sql").write_text(change.format(role=role) + "\nCREATE TABLE t_role (x int);\n")
+        migrated = keyshift(dsn, "migrate", migrations=mig)
+        assert migrated.returncode == 1, migrated.stdout + migrated.stderr
+        err = _one_line(migrated.stderr)
+        assert err.startswith("keyshift: migration 0002_x: changed the role it runs as") and role in err, err
+        assert "nothing was committed" in err
+        assert conn.execute("SELECT to_regclass('t_role') IS NULL AND to_regclass('before_change') IS NULL"
+                            ).fetchone()[0]
+        assert _applied_rows(conn) == 0
+    finally:
+        conn.execute(psycopg.sql.SQL("DROP OWNED BY {}").format(psycopg.sql.Identifier(role)))
+        conn.execute(psycopg.sql.SQL("DROP ROLE {}").format(psycopg.sql.Identifier(role)))
+
+
+# --- what was compared is what runs ---------------------------------------------------------------
+
+def _waiting_for_run_lock(conn) -> bool:
+    return conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        " AND objid = %s AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
+        (execute.RUN_KEY,)).fetchone()[0]
+
+
+def _migrate_restoring_meanwhile(dsn, conn, mig, target, planned: str, *args):
+    """migrate while another run holds the database; the file is put back as planned while
+    migrate waits (after it read the file, before it compares it with the manifest)."""
+    import threading
+    import time
+
+    holder = psycopg.connect(dsn, autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(%s)", (execute.RUN_KEY,))
+    out = {}
+    thread = threading.Thread(target=lambda: out.setdefault("r", keyshift(dsn, "migrate", *args, migrations=mig)))
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not _waiting_for_run_lock(conn):
+        assert time.monotonic() < deadline, "migrate never waited for the run lock"
+        time.sleep(0.05)
+    target.write_text(planned)
+    holder.close()
+    thread.join()
+    return out["r"]
+
+
+def test_the_bytes_compared_and_recorded_are_the_bytes_that_run(dsn, conn, tmp_path):
+    conn.execute(SCHEMA)
+    mig = tmp_path / "m"
+    _plan(dsn, mig)
+    target = _pending_file(mig, "05")
+    planned = target.read_text()
+    edited = planned + "\nCREATE TABLE unreviewed (x int);\n"
+
+    target.write_text(edited)
+    refused = _migrate_restoring_meanwhile(dsn, conn, mig, target, planned)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    err = _one_line(refused.stderr)
+    assert f"{target.name} (edited after plan 0001)" in err, err
+    assert conn.execute("SELECT to_regclass('unreviewed') IS NULL").fetchone()[0] and _applied_rows(conn) == 0
+
+    target.write_text(edited)
+    accepted = _migrate_restoring_meanwhile(dsn, conn, mig, target, planned, "--accept-edited")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert conn.execute("SELECT to_regclass('unreviewed') IS NOT NULL").fetchone()[0]  # the edited text ran
+    ran = hashlib.sha256(edited.encode()).hexdigest()
+    recorded = conn.execute("SELECT file_sha256 FROM _yoyo_keyshift_applied_file WHERE migration_id = %s",
+                            (target.stem,)).fetchone()[0]
+    assert recorded == ran and manifest.read(mig, "0001").files[target.name] == ran
+    status = keyshift(dsn, "status", migrations=mig)  # the file on disk is not what ran
+    assert status.returncode == 0 and f"EDITED {target.stem} ({target.name} changed" in status.stdout, status.stdout
+
+
+# --- files and manifests no plan wrote ------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["0001_99z.sql", "0001_02a.sql"])
+def test_a_file_no_plan_wrote_inside_a_plans_numbering_is_refused(dsn, conn, tmp_path, name):
+    conn.execute(SCHEMA)
+    mig = tmp_path / "m"
+    _plan(dsn, mig)
+    (mig / name).write_text("DELETE FROM public.post WHERE id = 1;\n")
+    for args in ((), ("--accept-edited",)):
+        migrated = keyshift(dsn, "migrate", *args, migrations=mig)
+        assert migrated.returncode == 1, migrated.stdout + migrated.stderr
+        err = _one_line(migrated.stderr)
+        assert f"migration file {name}: is in plan 0001's numbering but not in its manifest 0001.plan.json" in err
+        assert "rename it after the plan's files" in err and "nothing was changed" in err, err
+    assert conn.execute("SELECT count(*) FROM post").fetchone()[0] == 60 and _applied_rows(conn) == 0
+    status = keyshift(dsn, "status", migrations=mig)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert f"UNPLANNED {name[:-4]} ({name} is in plan 0001's numbering but not in its manifest" in status.stdout
+
+
+def _rewrite_manifest(mig, change) -> None:
+    path = mig / "0001.plan.json"
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("change, why", [
+    (lambda d: d["locks"].append(["pg_catalog", "pg_authid"]), 'locks ["pg_catalog", "pg_authid"]'),
+    (lambda d: d["locks"].append(["public", "no_such_table"]), 'locks ["public", "no_such_table"]'),
+    (lambda d: d["files"].update({"../../../../etc/hostname": "0" * 64}), 'lists the file "../../../../etc/hostname"'),
+    (lambda d: d["files"].update({"/dev/zero": "0" * 64}), 'lists the file "/dev/zero"'),
+    (lambda d: d["files"].update({"0002_01_x.sql": "0" * 64}), 'lists the file "0002_01_x.sql"'),
+], ids=["catalog table", "unfingerprinted table", "path", "device", "other plan"])
+def test_a_manifest_plan_cannot_have_written_is_refused_and_status_goes_on(dsn, conn, tmp_path, change, why):
+    conn.execute(SCHEMA)
+    mig = tmp_path / "m"
+    _plan(dsn, mig)
+    _rewrite_manifest(mig, change)
+    migrated = keyshift(dsn, "migrate", migrations=mig)
+    assert migrated.returncode == 1
+    err = _one_line(migrated.stderr)
+    assert "plan manifest" in err and why in err and "nothing was changed" in err, err
+    assert _applied_rows(conn) == 0 and _key_type(conn) == "integer"
+    status = keyshift(dsn, "status", migrations=mig)
+    assert status.returncode == 0 and "Traceback" not in status.stderr, status.stdout + status.stderr
+    assert f"UNVERIFIED plan 0001 (plan manifest {mig / '0001.plan.json'}" in status.stdout, status.stdout
+    assert why in status.stdout and "pending" in status.stdout
+
+
+def test_rollback_accept_edited_runs_an_undo_edited_after_apply(dsn, conn, tmp_path):
+    conn.execute(SCHEMA)
+    mig = tmp_path / "m"
+    _plan(dsn, mig)
+    assert keyshift(dsn, "migrate", migrations=mig).returncode == 0
+    undo = next(mig.glob("0001_05_*.rollback.sql"))
+    undo.write_text(undo.read_text() + "\nCREATE TABLE public.undo_marker (x int);\n")
+    refused = keyshift(dsn, "rollback", migrations=mig)
+    assert refused.returncode == 1
+    err = _one_line(refused.stderr)
+    assert f"migration files {undo.name}: were edited after they were applied" in err and "--accept-edited" in err
+    assert _key_type(conn) == "uuid"
+    rolled = keyshift(dsn, "rollback", "--accept-edited", migrations=mig)
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert _key_type(conn) == "integer"
+    assert conn.execute("SELECT to_regclass('public.undo_marker') IS NOT NULL").fetchone()[0]
+    assert manifest.read(mig, "0001").files[undo.name] == hashlib.sha256(undo.read_bytes()).hexdigest()
+
+
+# --- database errors around the files: one line ---------------------------------------------------
+
+def test_errors_in_yoyos_bookkeeping_and_the_checksum_table_are_one_line(dsn, conn, tmp_path):
+    mig = tmp_path / "m"
+    mig.mkdir()
+    assert keyshift(dsn, "migrate", migrations=mig).returncode == 0  # yoyo's tables
+    (mig / "0001_a.sql").write_text("CREATE TABLE a (x int);\n")
+    conn.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+                 " $$BEGIN RAISE EXCEPTION 'log refused'; END$$")
+    conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON _yoyo_log FOR EACH ROW EXECUTE FUNCTION refuse()")
+    migrated = keyshift(dsn, "migrate", migrations=mig)
+    assert migrated.returncode == 1
+    err = _one_line(migrated.stderr)
+    assert "migration 0001_a (yoyo's bookkeeping): log refused" in err and "nothing was committed" in err, err
+    conn.execute("DROP TRIGGER refuse ON _yoyo_log")
+    conn.execute("CREATE TABLE _yoyo_keyshift_applied_file (migration_id text)")  # not keyshift's shape
+    migrated = keyshift(dsn, "migrate", migrations=mig)
+    assert migrated.returncode == 1
+    err = _one_line(migrated.stderr)
+    assert "migrate's drift and checksum check: failed in the database" in err and "file_sha256" in err, err
+    assert conn.execute("SELECT to_regclass('a') IS NULL").fetchone()[0] and _applied_rows(conn) == 0

@@ -162,7 +162,7 @@ def test_every_check_skipped_is_no_pass(dsn, converted, tmp_path):
     assert parsed["ok"] is False and parsed["checks"][0]["status"] == "skipped"
 
 
-def test_a_registry_table_that_does_not_exist_skips_and_a_column_that_does_not_exist_fails(dsn, converted, tmp_path):
+def test_a_registry_table_or_column_that_does_not_exist_fails(dsn, converted, tmp_path):
     d = check_dir(tmp_path, {
         "a.sql": check_file("keyshift.no_such_table", "SELECT 1;", "nothing recorded"),
         "b.sql": check_file("keyshift.converted_table where no_such_column = x", "SELECT 1 WHERE FALSE;"),
@@ -170,7 +170,8 @@ def test_a_registry_table_that_does_not_exist_skips_and_a_column_that_does_not_e
     })
     data = json.loads(keyshift(dsn, "check", "--checks", str(d), "--json").stdout)
     by_name = {c["check"]: c for c in data["checks"]}
-    assert by_name["checks/a.sql"]["reason"] == "nothing recorded; keyshift.no_such_table does not exist"
+    assert by_name["checks/a.sql"]["status"] == "error", by_name["checks/a.sql"]
+    assert "keyshift.no_such_table does not exist, though keyshift.converted_table does" in by_name["checks/a.sql"]["error"]
     assert by_name["checks/b.sql"]["status"] == "error" and "no_such_column" in by_name["checks/b.sql"]["error"]
     assert by_name["checks/c.sql"]["status"] == "ok"
 
@@ -224,3 +225,102 @@ def test_shipped_check_files_all_declare_what_they_prove():
         assert c.skip_reason, c.name
     with pytest.raises(checks.ChecksUnusable):
         checks.load(ROOT / "no-such-directory")
+
+
+# --- the checks run in keyshift's session state, not in what the migrations left --------------
+
+def _plan_with_appended(dsn, conn, tmp_path, extra: str) -> Path:
+    load_seed000(conn, scale=SCALE)
+    migrations = tmp_path / "m"
+    planned = keyshift(dsn, "plan", "--table", "public.custom_user", migrations=migrations)
+    assert planned.returncode == 0, planned.stderr
+    last = next(p for p in sorted(migrations.glob("0001_05_*.sql")) if not p.name.endswith(".rollback.sql"))
+    last.write_text(last.read_text() + "\n" + extra + "\n")
+    return migrations
+
+
+def test_a_migration_cannot_reset_the_plans_or_shadow_the_catalog_for_the_checks(dsn, conn, tmp_path):
+    migrations = _plan_with_appended(dsn, conn, tmp_path, (
+        "SELECT set_config('keyshift.checking_plans', '', false);\n"
+        "SELECT set_config('search_path', 'pg_temp, public', false);\n"
+        "CREATE TEMP TABLE pg_constraint AS SELECT * FROM pg_catalog.pg_constraint WHERE false;"))
+    d = check_dir(tmp_path, {
+        "row_counts_unchanged.sql": (CHECKS / "row_counts_unchanged.sql").read_text(),
+        "catalog.sql": check_file("keyshift.converted_table",
+                                  "SELECT 'read a temporary pg_constraint' AS problem FROM pg_constraint"
+                                  " HAVING count(*) = 0;"),
+        "path.sql": check_file("keyshift.converted_table",
+                               "SELECT current_setting('search_path') AS problem"
+                               " WHERE current_setting('search_path') <> '\"pg_catalog\", \"public\", \"pg_temp\"'"),
+    })
+    result = keyshift(dsn, "migrate", "--accept-edited", "--checks", str(d), migrations=migrations)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"checks/row_counts_unchanged\.sql \.+ ok$", result.stdout, re.M), result.stdout
+    assert "3 checks, 3 ok, 0 not ok, 0 skipped" in result.stdout, result.stdout
+
+
+def test_pg_temp_listed_last_is_searched_last(conn):
+    with conn.transaction(force_rollback=True):
+        conn.execute("CREATE TEMP TABLE pg_constraint (x int)")
+        schemas = checks.session_schemas(conn)
+        assert schemas == ["public"], schemas
+        path = checks.check_search_path(conn, schemas)
+        assert path == '"pg_catalog", "public", "pg_temp"', path
+        conn.execute("SELECT set_config('search_path', %s, true)", (path,))
+        schemas = conn.execute("SELECT current_schemas(true)").fetchone()[0]
+        assert schemas[0] == "pg_catalog" and schemas[-1].startswith("pg_temp"), schemas
+        found = conn.execute("SELECT 'pg_constraint'::regclass::oid = 'pg_catalog.pg_constraint'::regclass::oid"
+                             ).fetchone()[0]
+        assert found
+
+
+@pytest.mark.parametrize("extra", ["DELETE FROM keyshift.fingerprint;", "DELETE FROM keyshift.converted_table;"],
+                         ids=["plan-gated skipped", "all skipped"])
+def test_migrate_commits_nothing_when_a_check_that_proves_the_plan_is_skipped(dsn, conn, tmp_path, extra):
+    migrations = _plan_with_appended(dsn, conn, tmp_path, extra)
+    d = check_dir(tmp_path, {
+        "row_counts_unchanged.sql": (CHECKS / "row_counts_unchanged.sql").read_text(),
+        "table.sql": check_file("keyshift.converted_table", "SELECT 1 WHERE FALSE;"),
+    } if "fingerprint" in extra else {"table.sql": check_file("keyshift.converted_table", "SELECT 1 WHERE FALSE;")})
+    result = keyshift(dsn, "migrate", "--accept-edited", "--checks", str(d), migrations=migrations)
+    assert result.returncode == EXIT_FAILED, result.stdout + result.stderr
+    err = result.stderr.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert ("checks/row_counts_unchanged.sql" in err[0] if "fingerprint" in extra
+            else "every one of the 1 checks was skipped" in err[0]), err
+    assert "nothing was committed" in err[0]
+    assert conn.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
+    assert conn.execute("SELECT count(*) FROM _yoyo_migration").fetchone()[0] == 0
+
+
+# --- what a check reports cannot forge a line, and is valid JSON --------------------------------
+
+def test_row_values_cannot_forge_a_line_and_json_stays_valid(dsn, converted, tmp_path):
+    d = check_dir(tmp_path, {
+        "a.sql": check_file("keyshift.converted_table",
+                            "SELECT E'x\\nchecks/b.sql ........ ok' AS \"col\nname\", 'NaN'::float8 AS n,"
+                            " 'Infinity'::float8 AS i;"),
+        "b.sql": check_file("keyshift.converted_table", "SELECT 1 AS v;"),
+    })
+    text = keyshift(dsn, "check", "--checks", str(d))
+    assert text.returncode == EXIT_FAILED, text.stdout + text.stderr
+    lines = text.stdout.splitlines()
+    assert not any(line.startswith("checks/b.sql") and line.endswith(" ok") for line in lines), text.stdout
+    assert "    x\\u000achecks/b.sql ........ ok | nan | inf" in lines, text.stdout
+    assert "    col\\u000aname | n | i" in lines, text.stdout
+    data = keyshift(dsn, "check", "--checks", str(d), "--json")
+
+    def no_constant(name):
+        raise AssertionError(f"not JSON: {name}")
+
+    parsed = json.loads(data.stdout, parse_constant=no_constant)
+    assert parsed["checks"][0]["sample"][0]["n"] == "nan", parsed
+
+
+def test_a_check_file_that_is_not_utf8_is_refused_in_one_line(dsn, converted, tmp_path):
+    d = check_dir(tmp_path, {})
+    (d / "bad.sql").write_bytes(b"-- applies-to: keyshift.converted_table\n-- skip-reason: x\nSELECT '\xff';\n")
+    result = keyshift(dsn, "check", "--checks", str(d))
+    assert result.returncode == EXIT_NO_CHECKS
+    line = one_line(result)
+    assert "check file checks/bad.sql: is not valid UTF-8 (byte" in line and "line 3" in line, line

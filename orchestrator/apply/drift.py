@@ -21,11 +21,16 @@ yoyo's record of it. The ``_yoyo`` prefix is deliberate: every tool that already
 bookkeeping out of dumps and schema comparisons (``--exclude-table='_yoyo*'``) leaves ours out too.
 ``migrate`` refuses to apply anything next to an edited applied file
 (rollback would run the edited undo, and the files no longer say what the database holds);
-``rollback`` refuses likewise (it would run the edited undo); ``status`` prints
+``rollback`` refuses likewise (it would run the edited undo) unless ``--accept-edited``
+takes the plan's edited files as they are (their new sha256 is recorded); ``status`` prints
 ``EDITED <id>`` and exits 0 with a warning.
 
+Every sha256 is of the bytes keyshift read once (source.SourceMigration), the ones that run.
+
 Pending files are compared with the sha256 the manifest records for them (execute.migrate
-refuses a difference); ``status`` prints ``EDITED <id>`` for those too.
+refuses a difference); ``status`` prints ``EDITED <id>`` for those too, ``UNPLANNED <id>`` for a
+file inside a pending plan's numbering that its manifest does not list, and ``UNVERIFIED`` for
+a plan whose manifest is missing or unreadable.
 """
 
 from __future__ import annotations
@@ -40,11 +45,11 @@ from psycopg import sql
 
 from orchestrator import catalog
 from orchestrator.apply import manifest as manifestmod, source
-from orchestrator.catalog import Catalog, Snapshot
-from orchestrator.names import qualname
-from orchestrator.errors import MigrationFailed
-from orchestrator.apply.manifest import Manifest, file_sha256
+from orchestrator.apply.manifest import Manifest
 from orchestrator.apply.source import plan_id_of
+from orchestrator.catalog import Catalog, Snapshot
+from orchestrator.errors import MigrationFailed
+from orchestrator.names import qualname
 
 CHECKSUM_TABLE = "_yoyo_keyshift_applied_file"
 
@@ -151,11 +156,6 @@ def drift_of(conn: psycopg.Connection, rec: Manifest) -> list[str]:
 
 # --- checksums --------------------------------------------------------------------------
 
-def _paths(migration) -> tuple[Path, Path]:
-    path = Path(migration.path)
-    return path, source.rollback_path(path)
-
-
 def _recorded_sums(conn: psycopg.Connection) -> dict[str, tuple[str, str | None]]:
     exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (CHECKSUM_TABLE,)).fetchone()[0]
     if not exists:
@@ -165,17 +165,18 @@ def _recorded_sums(conn: psycopg.Connection) -> dict[str, tuple[str, str | None]
 
 
 def edited(conn: psycopg.Connection, applied: list) -> list[tuple[str, str]]:
-    """(migration id, which file) for every applied migration whose file changed since apply."""
+    """(migration id, which file) for every applied migration whose file changed since apply
+    (the sha256 of the bytes keyshift read, source.SourceMigration, against the recorded one)."""
     sums = _recorded_sums(conn)
     out = []
     for m in applied:
         if m.id not in sums:
             continue
-        path, back = _paths(m)
-        if file_sha256(path) != sums[m.id][0]:
-            out.append((m.id, path.name))
-        if sums[m.id][1] is not None and file_sha256(back) != sums[m.id][1]:
-            out.append((m.id, back.name))
+        m.load()
+        if m.sha256 != sums[m.id][0]:
+            out.append((m.id, Path(m.path).name))
+        if sums[m.id][1] is not None and m.rollback_sha256 != sums[m.id][1]:
+            out.append((m.id, m.rollback_path.name))
     return out
 
 
@@ -185,6 +186,7 @@ def unrecorded(conn: psycopg.Connection, applied: list) -> list[str]:
 
 
 def _record(conn: psycopg.Connection, pending: list) -> None:
+    """Record the sha256 of each migration's bytes as read (and run) and of its undo's."""
     conn.execute(sql.SQL(
         "CREATE TABLE IF NOT EXISTS {} (\n"
         "    migration_id text PRIMARY KEY,\n"
@@ -193,12 +195,12 @@ def _record(conn: psycopg.Connection, pending: list) -> None:
         "    applied_at timestamptz NOT NULL DEFAULT now()\n)"
     ).format(sql.Identifier(CHECKSUM_TABLE)))
     for m in pending:
-        path, back = _paths(m)
+        m.load()
         conn.execute(sql.SQL(
             "INSERT INTO {} (migration_id, file_sha256, rollback_sha256) VALUES (%s, %s, %s)"
             " ON CONFLICT (migration_id) DO UPDATE SET file_sha256 = excluded.file_sha256,"
             " rollback_sha256 = excluded.rollback_sha256, applied_at = excluded.applied_at"
-        ).format(sql.Identifier(CHECKSUM_TABLE)), (m.id, file_sha256(path), file_sha256(back)))
+        ).format(sql.Identifier(CHECKSUM_TABLE)), (m.id, m.sha256, m.rollback_sha256))
 
 
 # --- the two entry points ---------------------------------------------------------------
@@ -214,8 +216,23 @@ def guard_migrate(conn: psycopg.Connection, migrations: list, pending: list,
 
     Refuses (MigrationFailed, exit 1) when an applied file was edited, or when the catalog
     drifted from what a pending plan's manifest records; otherwise records the checksums of
-    ``pending`` (same transaction: they are kept only if the migrations commit).
+    ``pending`` (same transaction: they are kept only if the migrations commit). A database
+    error is one line (MigrationFailed), never a traceback.
     """
+    try:
+        _guard_migrate(conn, migrations, pending, manifests)
+    except psycopg.Error as exc:
+        raise _db_failed("migrate's drift and checksum check", exc) from None
+
+
+def _db_failed(where: str, exc: psycopg.Error) -> MigrationFailed:
+    message = exc.diag.message_primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return MigrationFailed(where, f"failed in the database ({message})",
+                           "nothing was committed; fix the cause and run the command again")
+
+
+def _guard_migrate(conn: psycopg.Connection, migrations: list, pending: list,
+                   manifests: dict[str, Manifest]) -> None:
     pending_ids = {m.id for m in pending}
     applied = [m for m in migrations if m.id not in pending_ids]
     changed = edited(conn, applied)
@@ -237,6 +254,18 @@ def guard_migrate(conn: psycopg.Connection, migrations: list, pending: list,
     _record(conn, pending)
 
 
+#: What to do about a file that no plan wrote inside a plan's numbering.
+UNPLANNED_FIX = "move it out of the plan's numbering (rename it after the plan's files) or delete it"
+
+
+def unplanned(pending: list, pid: str, rec: Manifest | None) -> list:
+    """The pending migrations whose file name starts with plan ``pid``'s id and ``_`` but
+    that the plan's manifest does not list: no plan wrote them there."""
+    files = rec.files if rec is not None else {}
+    return [m for m in pending if plan_id_of(m.id) != pid and m.id.startswith(f"{pid}_")
+            and Path(m.path).name not in files]
+
+
 def _applied_ids(conn: psycopg.Connection) -> set[str]:
     from orchestrator.apply import execute
 
@@ -247,24 +276,102 @@ def _applied_ids(conn: psycopg.Connection) -> set[str]:
 
 
 def refuse_edited_before_rollback(dsn: str, migrations_dir: Path) -> None:
-    """Rollback runs the .rollback.sql files as they are now: refuse when an applied
-    migration or its undo was edited since it was applied (exit 1, nothing changed)."""
-    from orchestrator.connect import dsn as dsnmod
+    """Nothing to do before rollback: execute.rollback runs :func:`guard_rollback` inside its
+    transaction, under its table locks, on the bytes it runs, honouring --accept-edited."""
+    return None
 
-    if not migrations_dir.is_dir():
-        return  # execute.rollback names the missing directory
-    migrations = list(source.load_dir(migrations_dir))
-    with dsnmod.connect(dsn, autocommit=True) as conn:
+
+def guard_rollback(conn: psycopg.Connection, migrations: list, batch: list, accept_edited: bool) -> list:
+    """Called by execute.rollback before anything runs.
+
+    Rollback runs the .rollback.sql files of ``batch`` as keyshift read them: refuse when an
+    applied migration or its undo was edited since it was applied (exit 1, nothing changed).
+    With ``accept_edited`` the edited files of ``batch`` are taken as they are now and
+    returned: :func:`record_checksums` records their new sha256 inside the rollback's
+    transaction; an edited file of another plan is refused all the same. A database error is
+    one line."""
+    try:
         applied_ids = _applied_ids(conn)
-        if not applied_ids:
-            return
-        changed = edited(conn, [m for m in migrations if m.id in applied_ids])
-    if changed:
+        applied = [m for m in migrations if m.id in applied_ids]
+        changed = edited(conn, applied)
+    except psycopg.Error as exc:
+        raise _db_failed("rollback's checksum check", exc) from None
+    batch_ids = {m.id for m in batch}
+    accepted = {mid for mid, _name in changed if accept_edited and mid in batch_ids}
+    refused = [name for mid, name in changed if mid not in accepted]
+    if refused:
         raise MigrationFailed(
-            f"migration files {', '.join(name for _mid, name in changed)}",
+            f"migration files {', '.join(refused)}",
             "were edited after they were applied, and rollback would run them as they are now",
-            "restore them exactly as applied (e.g. git checkout) and roll back again; nothing was changed",
+            "restore them exactly as applied (e.g. git checkout) and roll back again, or pass --accept-edited "
+            "to run the plan's files as they are now; nothing was changed",
         )
+    return [m for m in batch if m.id in accepted]
+
+
+def record_checksums(conn: psycopg.Connection, migrations: list) -> None:
+    """Record the sha256 of ``migrations`` as keyshift read them (rollback --accept-edited)."""
+    if not migrations:
+        return
+    try:
+        _record(conn, migrations)
+    except psycopg.Error as exc:
+        raise _db_failed("rollback's checksum record", exc) from None
+
+
+#: What to do about a file that no plan wrote inside a plan's numbering.
+UNPLANNED_FIX = "move it out of the plan's numbering (rename it after the plan's files) or delete it"
+
+
+def unplanned(pending: list, pid: str, rec: Manifest | None) -> list:
+    """The pending migrations whose file name starts with plan ``pid``'s id and ``_`` but
+    that the plan's manifest does not list: no plan wrote them there."""
+    files = rec.files if rec is not None else {}
+    return [m for m in pending if plan_id_of(m.id) != pid and m.id.startswith(f"{pid}_")
+            and Path(m.path).name not in files]
+
+
+def _applied_ids(conn: psycopg.Connection) -> set[str]:
+    from orchestrator.apply import execute
+
+    if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (execute.MIGRATION_TABLE,)).fetchone()[0]:
+        return set()
+    q = sql.SQL("SELECT migration_id FROM {}").format(sql.Identifier(execute.MIGRATION_TABLE))
+    return {r[0] for r in conn.execute(q)}
+
+
+def refuse_edited_before_rollback(dsn: str, migrations_dir: Path) -> None:
+    """Nothing to do before rollback: execute.rollback runs :func:`guard_rollback` inside its
+    transaction, under its table locks, on the bytes it runs, honouring --accept-edited."""
+    return None
+
+
+def guard_rollback(conn: psycopg.Connection, migrations: list, batch: list, accept_edited: bool) -> None:
+    """Called by execute.rollback inside its transaction, before any undo runs.
+
+    Rollback runs the .rollback.sql files of ``batch`` as keyshift read them: refuse when an
+    applied migration or its undo was edited since it was applied (exit 1, nothing changed).
+    With ``accept_edited`` the edited files of ``batch`` are taken as they are now: their new
+    sha256 is recorded (same transaction) and the undo runs; an edited file of another plan is
+    refused all the same. A database error is one line."""
+    try:
+        applied_ids = _applied_ids(conn)
+        applied = [m for m in migrations if m.id in applied_ids]
+        changed = edited(conn, applied)
+        batch_ids = {m.id for m in batch}
+        accepted = [mid for mid, _name in changed if accept_edited and mid in batch_ids]
+        refused = [name for mid, name in changed if mid not in accepted]
+        if refused:
+            raise MigrationFailed(
+                f"migration files {', '.join(refused)}",
+                "were edited after they were applied, and rollback would run them as they are now",
+                "restore them exactly as applied (e.g. git checkout) and roll back again, or pass --accept-edited "
+                "to run the plan's files as they are now; nothing was changed",
+            )
+        if accepted:
+            _record(conn, [m for m in batch if m.id in set(accepted)])
+    except psycopg.Error as exc:
+        raise _db_failed("rollback's checksum check", exc) from None
 
 
 def status_lines(dsn: str, migrations_dir: Path) -> tuple[list[str], list[str]]:
@@ -283,14 +390,21 @@ def status_lines(dsn: str, migrations_dir: Path) -> tuple[list[str], list[str]]:
         for mid in unrecorded(conn, applied):
             lines.append(f"UNVERIFIED {mid} (applied without a recorded checksum)")
         for pid in _plans(pending):
-            rec = manifestmod.read(migrations_dir, pid)
+            try:
+                rec = manifestmod.read(migrations_dir, pid)
+            except MigrationFailed as exc:
+                lines.append(f"UNVERIFIED plan {pid} ({exc.obj} {exc.reason}; migrate refuses it: {exc.fix})")
+                continue
             ours = [m for m in pending if plan_id_of(m.id) == pid]
             if rec is None:
                 lines.append(f"UNVERIFIED plan {pid} (no manifest {manifestmod.file_name(pid)}; "
                              "migrate refuses it: plan it again)")
                 continue
+            for m in unplanned(pending, pid, rec):
+                lines.append(f"UNPLANNED {m.id} ({Path(m.path).name} is in plan {pid}'s numbering but not in "
+                             f"its manifest; migrate refuses it: {UNPLANNED_FIX})")
             for m in ours:
-                for path, how in rec.changed(list(_paths(m))):
+                for path, how in rec.changed(m.digests()):
                     lines.append(f"EDITED {m.id} ({path.name} {how} {pid}; migrate refuses it: plan again, "
                                  "or migrate --accept-edited)")
             for d in drift_of(conn, rec):
@@ -303,6 +417,9 @@ def status_lines(dsn: str, migrations_dir: Path) -> tuple[list[str], list[str]]:
     if any(x.startswith("EDITED") and "after plan" in x for x in lines):
         warnings.append("pending migration files differ from their plan's manifest: plan again, or run "
                         "migrate --accept-edited to apply them as they are")
+    if any(x.startswith("UNPLANNED") for x in lines):
+        warnings.append("files no plan wrote sit inside a pending plan's numbering: migrate refuses until "
+                        "they are moved or deleted")
     if any(x.startswith("DRIFT") for x in lines):
         warnings.append("the database changed since a pending plan was written: delete its unapplied files "
                         "and run keyshift plan again; migrate refuses until then")

@@ -6,8 +6,11 @@ splits a file with sqlparse (DESIGN.md §5). Instead we read the files ourselves
 transaction, check every file that will run (its sha256 against the plan's manifest,
 orchestrator/manifest.py, and its statements with PostgreSQL's parser), then inside one
 ``backend.transaction()`` send each file's whole text to the server in one piece (the simple
-query protocol), log and mark it with yoyo's backend, and run every check on the same
-connection before COMMIT. Any error or any check row rolls back everything: data, catalog
+query protocol, ``run_file``: standard_conforming_strings pinned on, and afterwards the same
+transaction, current_user and session_user, or the file is named), log and mark it with
+yoyo's backend, and run every check on the same connection before COMMIT (with the plans
+being applied set again; with a plan pending, a skipped check that proves it fails the run).
+Any error or any check row rolls back everything: data, catalog
 and yoyo's bookkeeping. The tables to lock come from the manifest, never from SQL text.
 """
 
@@ -27,11 +30,11 @@ from yoyo.exceptions import LockTimeout
 
 from orchestrator import CHECKS_DIR
 from orchestrator.apply import drift, manifest as manifestmod, source
-from orchestrator.verify import checks
+from orchestrator.apply.source import plan_id_of
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import MigrationFailed
 from orchestrator.plan.ownership import MIGRATION_TABLE
-from orchestrator.apply.source import plan_id_of
+from orchestrator.verify import checks
 
 #: pg_advisory_xact_lock key: held for the whole migrate/rollback transaction.
 ADVISORY_KEY = 0x6B657973  # 'keys'
@@ -133,13 +136,15 @@ def _refuse_unplanned(manifests: dict, fix: str) -> None:
                                   "cannot be compared with what was planned", fix)
 
 
-def _refuse_edited(manifests: dict, files: list[tuple[str, Path]], accept: bool, fix: str) -> list:
-    """Compare ``files`` ((plan id, path) pairs) with their plans' manifests. Without
-    ``accept``, refuse any that differs, in one line; with it, return (manifest, paths) to
-    record once the transaction has committed."""
+def _refuse_edited(manifests: dict, files: list[tuple[str, Path, str | None]], accept: bool, fix: str) -> list:
+    """Compare ``files`` ((plan id, path, sha256 of the bytes read; None: no such file))
+    with their plans' manifests. Without ``accept``, refuse any that differs, in one line;
+    with it, return (manifest, {path: sha256}) to record once the transaction has committed."""
     changed: list[tuple[str, Path, str]] = []
-    for pid, path in files:
-        changed += [(pid, p, how) for p, how in manifests[pid].changed([path])]
+    digests: dict[Path, str | None] = {}
+    for pid, path, digest in files:
+        digests[path] = digest
+        changed += [(pid, p, how) for p, how in manifests[pid].changed({path: digest})]
     if not changed:
         return []
     if not accept:
@@ -148,15 +153,16 @@ def _refuse_edited(manifests: dict, files: list[tuple[str, Path]], accept: bool,
             f"migration file{'s' if len(changed) > 1 else ''} {named}",
             "differ" + ("" if len(changed) > 1 else "s") + " from what the plan's manifest records "
             f"({', '.join(sorted({manifestmod.file_name(pid) for pid, _p, _h in changed}))})", fix)
-    to_record: dict[str, list[Path]] = {}
+    to_record: dict[str, dict[Path, str | None]] = {}
     for pid, path, _how in changed:
-        to_record.setdefault(pid, []).append(path)
-    return [(manifests[pid], paths) for pid, paths in to_record.items()]
+        to_record.setdefault(pid, {})[path] = digests[path]
+    return [(manifests[pid], recorded) for pid, recorded in to_record.items()]
 
 
 def _record_accepted(to_record: list, notice=None) -> None:
     """After COMMIT: the files that ran as edited (--accept-edited) are the plan now. A
-    manifest that cannot be rewritten is said on stderr; what committed stays committed."""
+    manifest that cannot be rewritten is said on stderr; what committed stays committed. The
+    sha256 recorded is that of the bytes that ran, never of the file read again."""
     for found, paths in to_record:
         try:
             found.record(paths)
@@ -164,6 +170,23 @@ def _record_accepted(to_record: list, notice=None) -> None:
             (notice or _to_stderr)(f"plan manifest {found.path}: could not record "
                                    f"{', '.join(p.name for p in paths)} as run ({exc}); the migration is "
                                    "committed; pass --accept-edited to rollback for these files")
+
+
+def _refuse_unplanned_files(pending: list, manifests: dict) -> None:
+    """A pending file inside a pending plan's numbering (``<plan_id>_...``) that the plan's
+    manifest does not list was written by no plan: refuse it (--accept-edited does not take it)."""
+    for pid, found in manifests.items():
+        for m in drift.unplanned(pending, pid, found):
+            raise MigrationFailed(
+                f"migration file {Path(m.path).name}",
+                f"is in plan {pid}'s numbering but not in its manifest {manifestmod.file_name(pid)}",
+                f"{drift.UNPLANNED_FIX}; nothing was changed")
+
+
+def _digest_of(path: Path) -> str | None:
+    """sha256 of a file that does not run (a planned file no pending migration reads)."""
+    data = source.read_bytes(path)
+    return None if data is None else source.sha256(data)
 
 
 def _validate(paths_and_texts: list[tuple[Path, str | None]]) -> None:
@@ -201,17 +224,22 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
         manifests = _manifests(migrations_dir, pending)
         _refuse_unplanned(manifests, "plan it again: delete its unapplied files and run keyshift plan; "
                                      "nothing was changed")
-        planned = [(pid, path) for m in pending if (pid := plan_id_of(m.id))
-                   for path in (Path(m.path), m.rollback_path)]
+        _refuse_unplanned_files(pending, manifests)
+        # Every sha256 is of the bytes load() read, the ones that run: nothing is read twice.
+        planned = [(pid, path, digest) for m in pending if (pid := plan_id_of(m.id))
+                   for path, digest in m.digests().items()]
+        seen = {(pid, path) for pid, path, _d in planned}
         for pid, found in manifests.items():  # and no file of a pending plan deleted
-            planned += [(pid, migrations_dir / name) for name in sorted(found.files)
-                        if (pid, migrations_dir / name) not in planned]
+            planned += [(pid, migrations_dir / name, _digest_of(migrations_dir / name))
+                        for name in sorted(found.files) if (pid, migrations_dir / name) not in seen]
         to_record = _refuse_edited(
             manifests, planned, accept_edited,
             "plan again (delete the unapplied files of the plan and run keyshift plan), or pass "
             "--accept-edited to run it as it is now; nothing was changed")
         _validate([(Path(m.path), m.source) for m in pending])
         locks = OrderedDict((pid, found.locks) for pid, found in manifests.items())
+        loaded_checks = checks.load(checks_dir)
+        plans_pending = bool(manifests)
 
         def work(conn):
             # Never sit in the lock queue behind a long application transaction while every
@@ -219,8 +247,9 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
             conn.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
             conn.execute("SELECT set_config('statement_timeout', %s, true)", (statement_timeout,))
             outcome.applied.clear()  # a retry starts the list again
-            plans = sorted({plan_id_of(m.id) or m.id for m in pending})
-            conn.execute("SELECT set_config('keyshift.checking_plans', %s, true)", (",".join(plans),))
+            plans = ",".join(sorted({plan_id_of(m.id) or m.id for m in pending}))
+            conn.execute("SELECT set_config('keyshift.checking_plans', %s, true)", (plans,))
+            schemas = checks.session_schemas(conn)  # the checks' search path, read before any file runs
             _lock_plans_before_drift_check(conn, locks, dsn, lock_timeout, statement_timeout)  # so no DDL lands between drift check and step 01
             drift.guard_migrate(conn, migrations, pending, manifests)  # edited applied files, catalog drift: refuse
             for m in pending:
@@ -228,25 +257,21 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
                 if progress:
                     progress(f"applying {m.id}")
                 where = f"migration {m.id}"
-                tables = locks.get(plan_id_of(m.id), [])
-                try:
-                    run_text(conn, m.source)
-                except psycopg.errors.LockNotAvailable as exc:
-                    raise _lock_not_granted(where, exc, dsn, tables, lock_timeout) from None
-                except psycopg.errors.DeadlockDetected as exc:
-                    raise _deadlocked(where, exc) from None
-                except psycopg.errors.QueryCanceled as exc:
-                    raise _canceled(where, exc, statement_timeout, m.source) from None
-                except psycopg.Error as exc:
-                    raise _db_error(where, exc, m.source) from None
-                backend.log_migration(m, "apply")
-                backend.mark_one(m, log=False)
+                run_file(conn, where, m.source, dsn, locks.get(plan_id_of(m.id), []), lock_timeout,
+                         statement_timeout)
+                _bookkeeping(where, lambda m=m: (backend.log_migration(m, "apply"), backend.mark_one(m, log=False)))
                 outcome.applied.append((m.id, time.monotonic() - t0))
             t0 = time.monotonic()
-            outcome.checks = checks.run(conn, checks_dir)
+            # The checks run in keyshift's session state, not in what the migrations left:
+            # the plans being applied (the files may have reset it), and the search path read
+            # before the files ran (checks.run_checks puts the catalog first, pg_temp last).
+            conn.execute("SELECT set_config('keyshift.checking_plans', %s, true)", (plans,))
+            outcome.checks = checks.run_checks(conn, loaded_checks, schemas)
             outcome.applied.append(("checks", time.monotonic() - t0))
             if not all(r.ok for r in outcome.checks):
                 raise ChecksFailed(outcome.checks)
+            if plans_pending:
+                _refuse_skipped_checks(loaded_checks, outcome.checks, plans)
             if before_commit is not None:
                 before_commit(conn)  # raises to roll everything back
 
@@ -257,6 +282,90 @@ def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progr
     _record_accepted(to_record, notice)
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+class ChecksSkipped(ChecksFailed):
+    """A plan is being applied and a check that proves it was skipped: it proved nothing."""
+
+    def __init__(self, results: list[checks.CheckResult], skipped: list[str], plans: str):
+        MigrationFailed.__init__(
+            self, "migrate",
+            (f"{len(skipped)} check(s) that prove plan(s) {plans} were skipped: {', '.join(skipped)}"
+             if skipped else f"every one of the {len(results)} checks was skipped while plan(s) {plans} "
+                             "were applied, so nothing was proven"),
+            "nothing was committed; a migration file reset what the checks read (keyshift.checking_plans, "
+            "the registry): remove that from the file, or plan again")
+        self.results = results
+
+
+def _refuse_skipped_checks(loaded: list, results: list, plans: str) -> None:
+    """With a plan being applied, every check gated on keyshift.checking_plans must run, and
+    at least one check must run: a skip there means the registry or the setting was tampered with."""
+    skipped = [r.name for c, r in zip(loaded, results) if r.skipped is not None and checks.plan_gated(c)]
+    if skipped or not checks.proved_anything(results):
+        raise ChecksSkipped(results, skipped, plans)
+
+
+def _bookkeeping(where: str, step) -> None:
+    """yoyo's log and mark (or unmark) of one migration; a database error is one line."""
+    try:
+        step()
+    except psycopg.Error as exc:
+        raise _db_error(f"{where} (yoyo's bookkeeping)", exc) from None
+
+
+def _session(conn) -> tuple:
+    """(current_user, session_user, top-level transaction id) of keyshift's session."""
+    return tuple(conn.execute("SELECT current_user::text, session_user::text, txid_current()").fetchone())
+
+
+def _transaction_ended(where: str) -> MigrationFailed:
+    return MigrationFailed(
+        where, "ended keyshift's transaction while it ran (the server read a COMMIT or ROLLBACK that "
+               "PostgreSQL's parser did not see), so part of the work may have been committed",
+        "run keyshift status before anything else")
+
+
+def run_file(conn, where: str, text: str, dsn: str = "", tables: list[tuple[str, str]] = (),
+             lock_timeout: str = "", statement_timeout: str = "0") -> None:
+    """Run one migration or rollback file whole (``run_text``) inside keyshift's transaction.
+
+    Before it: standard_conforming_strings on and backslash_quote at its default for this
+    transaction, so the server reads quotes as pglast read them (source.validate). After it:
+    the connection must still be inside the same transaction, as the same current_user and
+    session_user; otherwise the file is named, and the error says whether anything may have
+    been committed. Server errors are one line naming the file and its line. A file that
+    committed and then began a new transaction that failed is beyond what can be seen after
+    the error; validate() refuses every such statement, and the server reads the file as pglast does."""
+    conn.execute("SELECT set_config('standard_conforming_strings', 'on', true),"
+                 " set_config('backslash_quote', 'safe_encoding', true)")
+    before = _session(conn)
+    try:
+        run_text(conn, text)
+    except psycopg.Error as exc:
+        status = conn.info.transaction_status
+        if status == psycopg.pq.TransactionStatus.IDLE:
+            raise _transaction_ended(where) from None
+        if status != psycopg.pq.TransactionStatus.INERROR:
+            raise  # the connection is gone: _with_lock_retries says so
+        if isinstance(exc, psycopg.errors.LockNotAvailable):
+            raise _lock_not_granted(where, exc, dsn, list(tables), lock_timeout) from None
+        if isinstance(exc, psycopg.errors.DeadlockDetected):
+            raise _deadlocked(where, exc) from None
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            raise _canceled(where, exc, statement_timeout, text) from None
+        raise _db_error(where, exc, text) from None
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.INTRANS:
+        raise _transaction_ended(where)
+    after = _session(conn)
+    if after[2] != before[2]:
+        raise _transaction_ended(where)
+    if after[:2] != before[:2]:
+        raise MigrationFailed(
+            where, f"changed the role it runs as (current_user {before[0]} -> {after[0]}, "
+                   f"session_user {before[1]} -> {after[1]}) in a way no parser sees (set_config, a SET inside DO)",
+            "remove that from the file: keyshift runs every migration as the role it connects as; "
+            "nothing was committed")
 
 
 def _lock_plans_before_drift_check(conn, locks: "OrderedDict[str, list[tuple[str, str]]]", dsn: str,
@@ -359,11 +468,14 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
         last_plan = plan_id_of(applied[0].id)
         batch = [m for m in applied if plan_id_of(m.id) == last_plan] if last_plan else applied[:1]
         where = f"rollback of plan {last_plan}" if last_plan else f"rollback of {batch[0].id}"
+        # Files edited since they were applied first (their checksums in the database), then
+        # undo files that differ from the plan's manifest.
+        accepted = drift.guard_rollback(backend.connection, list(migrations), batch, accept_edited)
         manifests = _manifests(migrations_dir, batch)
         _refuse_unplanned(manifests, "restore it as plan wrote it (e.g. git checkout) and roll back again; "
                                      "nothing was changed")
         to_record = _refuse_edited(
-            manifests, [(last_plan, m.rollback_path) for m in batch if last_plan], accept_edited,
+            manifests, [(last_plan, m.rollback_path, m.rollback_sha256) for m in batch if last_plan], accept_edited,
             "restore it as planned (e.g. git checkout), or pass --accept-edited to run it as it is now; "
             "nothing was changed")
         undo = [(m, m.rollback_source()) for m in batch]
@@ -384,6 +496,7 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
                 raise _lock_not_granted(where, exc, dsn, tables, lock_timeout) from None
             except psycopg.Error as exc:
                 raise _db_error(where, exc) from None
+            drift.record_checksums(conn, accepted)
             _refuse_rollback_without_mappings(conn, last_plan)
             for m, text in undo:
                 t0 = time.monotonic()
@@ -391,18 +504,9 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
                     progress(f"rolling back {m.id}")
                 step = f"rollback of {m.id}"
                 if text is not None:
-                    try:
-                        run_text(conn, text)
-                    except psycopg.errors.LockNotAvailable as exc:
-                        raise _lock_not_granted(step, exc, dsn, tables, lock_timeout) from None
-                    except psycopg.errors.DeadlockDetected as exc:
-                        raise _deadlocked(step, exc) from None
-                    except psycopg.errors.QueryCanceled as exc:
-                        raise _canceled(step, exc, statement_timeout, text) from None
-                    except psycopg.Error as exc:
-                        raise _db_error(step, exc, text) from None
-                backend.log_migration(m, "rollback")
-                backend.unmark_one(m, log=False)
+                    run_file(conn, step, text, dsn, tables, lock_timeout, statement_timeout)
+                _bookkeeping(step, lambda m=m: (backend.log_migration(m, "rollback"),
+                                                backend.unmark_one(m, log=False)))
                 outcome.applied.append((m.id, time.monotonic() - t0))
 
         _with_lock_retries(backend, work, lock_retries, lock_retry_delay, notice)

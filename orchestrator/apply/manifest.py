@@ -9,7 +9,15 @@ It holds, from the Plan structure, what migrate and rollback need without readin
   on (drift.objects / drift.fingerprint); migrate refuses when it changed.
 - ``files``: the sha256 of every .sql and .rollback.sql file written for the plan. migrate
   (and rollback, for a .rollback.sql) refuses a file that differs: what was reviewed is what
-  runs. ``--accept-edited`` runs it as it is and records its new sha256 here.
+  runs. ``--accept-edited`` runs it as it is and records its new sha256 here. Each name is
+  a plain file name of the plan (``<plan_id>_*.sql``), never a path.
+
+A manifest is read as untrusted input: every lock entry must be a table whose columns the
+manifest fingerprints (a target or a table that references one), so a lock list can name no
+catalog or other table, and a table that is gone is named by the drift check. The manifest
+catches accidental and unreviewed edits of the files; whoever can write the files can also
+rewrite it. Files already applied are checked against the checksums recorded in the
+database (orchestrator/drift.py).
 """
 
 from __future__ import annotations
@@ -35,10 +43,6 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def file_sha256(path: Path) -> str | None:
-    return sha256(path.read_bytes()) if path.exists() else None
-
-
 @dataclass
 class Manifest:
     plan_id: str
@@ -61,12 +65,13 @@ class Manifest:
         }
         return json.dumps(data, indent=2, ensure_ascii=True) + "\n"
 
-    def changed(self, paths: list[Path]) -> list[tuple[Path, str]]:
-        """(file, how) for each of ``paths`` that is not as planned: "edited after plan",
-        "added after plan" (no record), or "deleted after plan" (recorded, gone)."""
+    def changed(self, digests: dict[Path, str | None]) -> list[tuple[Path, str]]:
+        """(file, how) for each file of ``digests`` (path -> sha256 of the bytes read, None:
+        no such file) that is not as planned: "edited after plan", "added after plan" (no
+        record), or "deleted after plan" (recorded, gone)."""
         out = []
-        for path in paths:
-            recorded, now = self.files.get(path.name), file_sha256(path)
+        for path, now in digests.items():
+            recorded = self.files.get(path.name)
             if recorded == now:
                 continue
             how = ("added after plan" if recorded is None else "deleted after plan" if now is None
@@ -74,11 +79,10 @@ class Manifest:
             out.append((path, how))
         return out
 
-    def record(self, paths: list[Path]) -> None:
-        """Take the files as they are now as planned (``--accept-edited``), rewriting the
-        manifest in place atomically."""
-        for path in paths:
-            now = file_sha256(path)
+    def record(self, digests: dict[Path, str | None]) -> None:
+        """Take the files as they ran as planned (``--accept-edited``; path -> sha256 of the
+        bytes that ran, None: no such file), rewriting the manifest in place atomically."""
+        for path, now in digests.items():
             if now is None:
                 self.files.pop(path.name, None)
             else:
@@ -105,6 +109,33 @@ def _pair(value, n: int, path: Path) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _plain_file_name(name: str, plan_id: str) -> bool:
+    """A file name of plan ``plan_id`` (``<plan_id>_*.sql``) with no directory part."""
+    return (name.startswith(f"{plan_id}_") and name.endswith(".sql") and "/" not in name
+            and "\\" not in name and "\0" not in name and Path(name).name == name)
+
+
+def _columns_of(schema: str, table: str) -> str:
+    """The name under which drift.objects fingerprints a table's columns."""
+    from orchestrator.names import qualname
+
+    return f"columns of {qualname(schema, table)}"
+
+
+def _check(path: Path, found: Manifest) -> Manifest:
+    """Refuse a manifest whose file names or lock entries keyshift plan cannot have written."""
+    for name in found.files:
+        if not _plain_file_name(name, found.plan_id):
+            raise _bad(path, f"lists the file {json.dumps(name, ensure_ascii=True)[:80]}, which is not a plain "
+                             f"file name of plan {found.plan_id} ({found.plan_id}_*.sql)")
+    for schema, table in found.locks:
+        if (schema.startswith("pg_") or schema == "information_schema"
+                or _columns_of(schema, table) not in found.objects):
+            raise _bad(path, f"locks {json.dumps([schema, table], ensure_ascii=True)[:80]}, which is not a table "
+                             "the plan fingerprints")
+    return found
+
+
 def read(migrations_dir: Path, plan_id: str) -> Manifest | None:
     """The manifest of plan ``plan_id``; None when there is none. A file that is not the
     manifest keyshift writes is refused by name."""
@@ -122,12 +153,12 @@ def read(migrations_dir: Path, plan_id: str) -> Manifest | None:
         if not (isinstance(files, dict) and isinstance(objects, dict)
                 and all(isinstance(v, str) for v in [*files.values(), *objects.values()])):
             raise _bad(path, "has files or objects that are not name -> digest maps")
-        return Manifest(
+        return _check(path, Manifest(
             plan_id=plan_id, mode=str(data["mode"]),
             locks=[_pair(t, 2, path) for t in data["locks"]],
             targets=[_pair(t, 2, path) for t in data["targets"]],
             references=[(_pair(c, 3, path), _pair(t, 2, path)) for c, t in data["references"]],
             fingerprint=str(data["fingerprint"]), objects=dict(objects), files=dict(files), path=path,
-        )
+        ))
     except (KeyError, TypeError, ValueError) as exc:
         raise _bad(path, f"lacks or mangles {exc}") from None

@@ -12,12 +12,17 @@ Before a transaction opens, every file that will run is parsed with pglast (Post
 parser, :func:`validate`): a file that does not parse, or that holds a statement that would
 end or split the one transaction (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, PREPARE TRANSACTION ...)
 or change roles (SET/RESET ROLE, SET SESSION AUTHORIZATION, RESET ALL, CREATE/ALTER/DROP
-ROLE, GRANT/REVOKE of a role), is refused naming the file, the line and the statement.
-The text then goes to the server in one piece (``execute.run_text``).
+ROLE, GRANT/REVOKE of a role, ALTER DATABASE ... SET ROLE), or change how the server reads
+quotes (SET/RESET standard_conforming_strings or backslash_quote), is refused naming the
+file, the line and the statement. The text then goes to the server in one piece
+(``execute.run_text``), with standard_conforming_strings pinned on as pglast reads it;
+what no parser can see (a role changed through set_config, say) is caught at run time
+(``execute``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from pglast import enums, parser
@@ -45,9 +50,21 @@ def rollback_path(path: Path | str) -> Path:
     return path.with_name(path.name[: -len(".sql")] + ".rollback.sql")
 
 
+def read_bytes(path: Path) -> bytes | None:
+    """The file's bytes, read once; None when there is no such file."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
 def read_text(path: Path) -> str:
     """The whole file as text; a file that is not valid UTF-8 is refused by name."""
-    data = path.read_bytes()
+    return decode(path, path.read_bytes())
+
+
+def decode(path: Path, data: bytes) -> str:
+    """``data`` (the bytes read from ``path``) as text; not valid UTF-8: refused by name."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -79,15 +96,27 @@ def directives(text: str) -> dict[str, str]:
 
 
 class SourceMigration(Migration):
-    """A yoyo migration whose file keyshift reads whole; it has no steps to process."""
+    """A yoyo migration whose file keyshift reads whole; it has no steps to process.
+
+    ``load()`` reads the file and its ``.rollback.sql`` once, as bytes: every sha256 keyshift
+    compares or records (manifest, applied-file checksums) is of these bytes, and the text
+    that runs is decoded from them. Nothing reads the files again."""
 
     registry: dict[str, "SourceMigration"]
+    #: The file's bytes and their sha256, as read by load().
+    data: bytes
+    sha256: str
+    #: The .rollback.sql file's bytes and sha256, as read by load(); None when there is none.
+    rollback_data: bytes | None
+    rollback_sha256: str | None
 
     def load(self) -> None:
         if self.loaded:
             return
         path = Path(self.path)
-        text = read_text(path)
+        data = path.read_bytes()
+        back = read_bytes(self.rollback_path)
+        text = decode(path, data)
         found = directives(text)
         transactional = found.get("transactional", "true").strip().lower()
         if transactional not in ("true", "false"):
@@ -102,6 +131,9 @@ class SourceMigration(Migration):
                                       "restore that migration file, or correct the '-- depends:' line")
             depends.add(self.registry[dep])
         self.source = text
+        self.data, self.sha256 = data, sha256(data)
+        self.rollback_data = back
+        self.rollback_sha256 = None if back is None else sha256(back)
         self.use_transactions = transactional == "true"
         self._depends = depends
         self.steps = []  # loaded; keyshift runs self.source whole (execute.run_text)
@@ -114,9 +146,18 @@ class SourceMigration(Migration):
         return rollback_path(self.path)
 
     def rollback_source(self) -> str | None:
-        """The text of the .rollback.sql file; None when the migration has none."""
-        path = self.rollback_path
-        return read_text(path) if path.exists() else None
+        """The text of the .rollback.sql file as load() read it; None when the migration has none."""
+        self.load()
+        return None if self.rollback_data is None else decode(self.rollback_path, self.rollback_data)
+
+    def digests(self) -> dict[Path, str | None]:
+        """The sha256 of the file and of its .rollback.sql (None: absent), as load() read them."""
+        self.load()
+        return {Path(self.path): self.sha256, self.rollback_path: self.rollback_sha256}
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def load_dir(migrations_dir: Path) -> MigrationList:
@@ -158,6 +199,10 @@ _ROLE_STATEMENTS = {
     "DropRoleStmt": "DROP ROLE", "GrantRoleStmt": "GRANT or REVOKE of a role",
 }
 _ROLE_SETTINGS = {"role": "ROLE", "session_authorization": "SESSION AUTHORIZATION"}
+#: Settings that change how the server reads quotes and backslashes: the file would no longer
+#: be read the way PostgreSQL's parser (pglast, standard_conforming_strings on) read it here.
+_LEXER_SETTINGS = {"standard_conforming_strings": "standard_conforming_strings",
+                   "backslash_quote": "backslash_quote"}
 _VAR_RESET = enums.parsenodes.VariableSetKind.VAR_RESET
 _VAR_RESET_ALL = enums.parsenodes.VariableSetKind.VAR_RESET_ALL
 _OBJECT_ROLE = enums.parsenodes.ObjectType.OBJECT_ROLE
@@ -172,15 +217,28 @@ def _refused_kind(stmt) -> tuple[str, str] | None:
     if name == "VariableSetStmt":
         if stmt.kind == _VAR_RESET_ALL:
             return "RESET ALL", "it would reset the session's role"
-        setting = _ROLE_SETTINGS.get((stmt.name or "").lower())
-        if setting:
-            verb = "RESET" if stmt.kind == _VAR_RESET else "SET"
-            return f"{verb} {setting}", "it would change the role the migration runs as"
-        return None
+        return _refused_setting(stmt, "")
+    if name == "AlterDatabaseSetStmt":
+        return _refused_setting(stmt.setstmt, "ALTER DATABASE ... ")
     if name in _ROLE_STATEMENTS:
         return _ROLE_STATEMENTS[name], "a migration never creates, changes or grants roles"
     if name == "RenameStmt" and stmt.renameType == _OBJECT_ROLE:
         return "ALTER ROLE ... RENAME", "a migration never creates, changes or grants roles"
+    return None
+
+
+def _refused_setting(stmt, prefix: str) -> tuple[str, str] | None:
+    """(kind, why) for a SET or RESET of a role setting or of one that changes how the
+    server reads quotes; None for any other setting."""
+    if stmt is None:
+        return None
+    name = (stmt.name or "").lower()
+    verb = "RESET" if stmt.kind == _VAR_RESET else "SET"
+    if name in _ROLE_SETTINGS:
+        return f"{prefix}{verb} {_ROLE_SETTINGS[name]}", "it would change the role the migration runs as"
+    if name in _LEXER_SETTINGS:
+        return (f"{prefix}{verb} {_LEXER_SETTINGS[name]}",
+                "it would change how the server reads quotes and backslashes in the files that follow")
     return None
 
 

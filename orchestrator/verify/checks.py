@@ -22,7 +22,14 @@ runs, the matching registry rows are counted (names as identifiers, values as bo
 parameters). None: the check is skipped with its reason and does not run. So each check
 reports ok (it looked and found nothing wrong), not ok (rows or an error) or skipped (there
 was nothing for it to look at). A file without both directives cannot be run: a new check
-cannot skip silently.
+cannot skip silently. A registry table that does not exist skips the check only while there
+is no registry at all; once keyshift.converted_table exists, it is an error.
+
+Every check runs with the search path ``pg_catalog, <the session's schemas>, pg_temp`` (the
+temporary schema last; the session's schemas as they were before any migration ran) and
+standard_conforming_strings on, whatever the session's settings are by then, so an object a
+migration created cannot stand in for the catalog a check reads, nor a setting change how
+its text reads.
 """
 
 from __future__ import annotations
@@ -220,7 +227,13 @@ def parse_applies_to(name: str, line: str) -> AppliesTo:
 
 def load_check(path: Path) -> Check:
     name = f"checks/{path.name}"
-    text = path.read_text()
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ChecksUnusable(f"check file {name}", f"is not valid UTF-8 (byte {exc.start}, line {line})",
+                             "save it as UTF-8, or reinstall keyshift's check files") from None
     applies, reasons = [], []
     for line in leading_comments(text):
         if line.startswith(APPLIES_TO):
@@ -257,13 +270,66 @@ def run(conn: psycopg.Connection, checks_dir: Path = CHECKS_DIR) -> list[CheckRe
     return run_checks(conn, load(checks_dir))
 
 
-def run_checks(conn: psycopg.Connection, loaded: list[Check]) -> list[CheckResult]:
+PLANS_SETTING = "keyshift.checking_plans"
+
+
+def session_schemas(conn: psycopg.Connection) -> list[str]:
+    """The schemas of the session's search path as they resolve now, without pg_catalog and
+    temporary schemas: read before any migration runs, they are the path the checks use."""
+    return [r[0] for r in conn.execute(
+        "SELECT s FROM unnest(current_schemas(false)) WITH ORDINALITY AS u(s, n)"
+        " WHERE s <> 'pg_catalog' AND NOT starts_with(s, 'pg_temp_') AND NOT starts_with(s, 'pg_toast_temp_')"
+        " ORDER BY n")]
+
+
+def check_search_path(conn: psycopg.Connection, schemas: list[str]) -> str:
+    """The search path every check runs with: the catalog first, then ``schemas`` (the
+    session's own, so pg_get_viewdef qualifies names as it did when a view was recorded),
+    and the session's temporary schema LAST (listed explicitly, else PostgreSQL searches it
+    first), so an unqualified pg_constraint is always the catalog's."""
+    parts = [sql.Identifier("pg_catalog"), *(sql.Identifier(s) for s in schemas), sql.Identifier("pg_temp")]
+    return sql.SQL(", ").join(parts).as_string(conn)
+
+
+def plan_gated(check: Check) -> bool:
+    """The check proves only the plans being applied (``... in setting keyshift.checking_plans``)."""
+    return any(c.op == "in setting" and c.value == PLANS_SETTING for c in check.applies_to.conditions)
+
+
+def run_checks(conn: psycopg.Connection, loaded: list[Check], schemas: list[str] | None = None) -> list[CheckResult]:
+    """Run ``loaded`` on ``conn`` (inside a transaction), each in a savepoint with the search
+    path :func:`check_search_path` of ``schemas`` (default: the session's now; migrate passes
+    the ones it read before any migration ran), whatever the session's path is; the
+    session's is put back after.
+
+    A check whose applies-to names a registry table that does not exist is skipped while
+    there is no registry at all, and is an error once keyshift.converted_table exists (the
+    registry is incomplete, so the check cannot look)."""
+    saved = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
+    path = check_search_path(conn, session_schemas(conn) if schemas is None else schemas)
+    try:
+        return _run_each(conn, loaded, path)
+    finally:
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+            conn.execute("SELECT set_config('search_path', %s, true)", (saved,))
+
+
+def _run_each(conn: psycopg.Connection, loaded: list[Check], path: str) -> list[CheckResult]:
     results = []
     for check in loaded:
         t0 = time.monotonic()
         try:
             with conn.transaction():  # a savepoint: a failing check does not poison the others
+                conn.execute("SELECT set_config('search_path', %s, true),"
+                             " set_config('standard_conforming_strings', 'on', true)", (path,))
                 subjects = check.applies_to.count(conn)
+                if subjects is None and registry_exists(conn):
+                    results.append(CheckResult(
+                        check.name, error=f"its registry table {REGISTRY_SCHEMA}.{check.applies_to.table} does not "
+                                          f"exist, though {REGISTRY_SCHEMA}.converted_table does: the registry is "
+                                          "incomplete, so the check cannot look",
+                        seconds=time.monotonic() - t0))
+                    continue
                 if not subjects:
                     reason = check.skip_reason
                     if subjects is None:

@@ -22,7 +22,7 @@
 -- ids that agree in their low 61 bits (id and id + 2^61) share a key at the same ts.
 -- The same (ts, k, id) always gives the same uuid; a child column must pass the parent
 -- row's ts. Without k nothing of the id can be read from the 61 bits; what the TIME field
--- shows is the caller's choice (README, "Choosing keys"). Valid for ts from 1582-10-15 to
+-- shows is the caller's choice (docs/commands.md, "Choosing keys"). Valid for ts from 1582-10-15 to
 -- about 5236. keyed_uuid_v6_at takes the 60-bit count t itself, so a caller that has it as an
 -- integer skips the timestamp arithmetic (keyshift's id-order time: base + (id - max id) * 10000).
 --

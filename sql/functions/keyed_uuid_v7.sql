@@ -27,7 +27,7 @@
 -- and two rows share the 42-bit x (which would show the XOR of their low 32 bits) with
 -- probability about n^2 / 2^43. What the TIME field shows is the caller's choice: keyshift's
 -- id-order time (no --timestamp-column) reveals the order and the differences of the old ids
--- (README, "Choosing keys"). Strength: seeded Jenkins lookup3 (PostgreSQL's hash functions),
+-- (docs/commands.md, "Choosing keys"). Strength: seeded Jenkins lookup3 (PostgreSQL's hash functions),
 -- not a cryptographic MAC, as for keyed_uuid_v4; the key is only as secret as its storage
 -- (DESIGN.md section 4).
 --

@@ -1,0 +1,201 @@
+-- 0001_01_map_keys.rollback: undo of map old integer keys to new uuid keys
+-- Statements run top-down, in undo order.
+-- sqlfluff:rules:references.special_chars:quoted_identifiers_policy:none
+-- sqlfluff:layout:type:table_reference:spacing_after:any
+
+-- Before anything changes: refuse when an object keyshift did not create depends on a mapping
+-- table of this plan (the rollback below drops them, and never what depends on them).
+DO $$
+DECLARE
+    users text;
+BEGIN
+    SELECT string_agg(DISTINCT pg_catalog.format(
+        '%s (on %s)',
+        CASE
+            WHEN d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN (
+                SELECT i.type || ' ' || i.identity
+                FROM pg_catalog.pg_rewrite AS r
+                CROSS JOIN LATERAL
+                    pg_catalog.pg_identify_object('pg_catalog.pg_class'::pg_catalog.regclass, r.ev_class, 0) AS i
+                WHERE r.oid = d.objid
+            )
+            ELSE (
+                SELECT i.type || ' ' || i.identity
+                FROM pg_catalog.pg_identify_object(d.classid, d.objid, d.objsubid) AS i
+            )
+        END,
+        (SELECT i.identity FROM pg_catalog.pg_identify_object(d.refclassid, d.refobjid, 0) AS i)
+    ), '; ')
+    INTO users
+    FROM pg_catalog.pg_depend AS d
+    WHERE
+        d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+        AND d.refobjid IN (pg_catalog.to_regclass('"keyshift"."map_public__custom_user"'))
+        AND d.deptype = 'n'
+        AND NOT (d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid IN (pg_catalog.to_regclass('"keyshift"."map_public__custom_user"')));
+    IF users IS NOT NULL THEN
+        RAISE EXCEPTION USING
+        MESSAGE = 'objects keyshift did not create depend on the mapping tables that the rollback of plan 0001 drops: ' || users,
+        HINT = 'nothing was changed; drop those objects or make them stop reading the mapping (keyshift never drops them for you), then roll back again';
+    END IF;
+END
+$$;
+
+DROP TABLE "keyshift"."map_public__custom_user";
+
+DELETE FROM "keyshift"."converted_view"
+WHERE plan_id = '0001';
+
+DELETE FROM "keyshift"."converted_slug"
+WHERE plan_id = '0001';
+
+DELETE FROM "keyshift"."fingerprint"
+WHERE plan_id = '0001';
+
+DELETE FROM "keyshift"."saved_sequence"
+WHERE plan_id = '0001';
+
+DELETE FROM "keyshift"."invalidated_session"
+WHERE plan_id = '0001';
+
+DELETE FROM "keyshift"."converted_index"
+WHERE plan_id = '0001';
+
+DELETE FROM "keyshift"."converted_constraint"
+WHERE plan_id = '0001';
+
+DELETE FROM "keyshift"."converted_column"
+WHERE plan_id = '0001';
+
+DELETE FROM "keyshift"."converted_table"
+WHERE plan_id = '0001';
+
+-- When no conversion is left, keyshift drops what it created, each object by name and alone:
+-- what something outside keyshift still uses is kept, and a NOTICE says what to do.
+DO $$
+DECLARE
+    o record;
+    users text;
+    others text;
+    remaining bigint;
+    kept text [] := ARRAY[]::text [];
+    kept_oids oid [] := ARRAY[]::oid [];
+BEGIN
+    IF EXISTS (SELECT 1 FROM "keyshift"."converted_table") THEN
+        RETURN;  -- other conversions remain: keyshift keeps all it made
+    END IF;
+    FOR o IN
+        SELECT v.label, v.classid, v.objid, v.drop_statement, v.callers
+        FROM (VALUES
+            (0, 'function keyshift.uuid_v7()', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."uuid_v7"()')::oid, 'DROP FUNCTION "keyshift"."uuid_v7"()', ARRAY[]::text []),
+            (1, 'function keyshift.uuid_v7(timestamp with time zone)', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."uuid_v7"(timestamp with time zone)')::oid, 'DROP FUNCTION "keyshift"."uuid_v7"(timestamp with time zone)', ARRAY['function keyshift.uuid_v7()']::text []),
+            (2, 'function keyshift.uuid_v6()', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."uuid_v6"()')::oid, 'DROP FUNCTION "keyshift"."uuid_v6"()', ARRAY[]::text []),
+            (3, 'function keyshift.uuid_v6(timestamp with time zone)', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."uuid_v6"(timestamp with time zone)')::oid, 'DROP FUNCTION "keyshift"."uuid_v6"(timestamp with time zone)', ARRAY['function keyshift.uuid_v6()']::text []),
+            (4, 'function keyshift.keyed_uuid_v7(timestamp with time zone, text, bigint)', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."keyed_uuid_v7"(timestamp with time zone, text, bigint)')::oid, 'DROP FUNCTION "keyshift"."keyed_uuid_v7"(timestamp with time zone, text, bigint)', ARRAY[]::text []),
+            (5, 'function keyshift.keyed_uuid_v7_at(bigint, text, bigint)', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."keyed_uuid_v7_at"(bigint, text, bigint)')::oid, 'DROP FUNCTION "keyshift"."keyed_uuid_v7_at"(bigint, text, bigint)', ARRAY['function keyshift.keyed_uuid_v7(timestamp with time zone, text, bigint)']::text []),
+            (6, 'function keyshift.keyed_uuid_v6(timestamp with time zone, text, bigint)', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."keyed_uuid_v6"(timestamp with time zone, text, bigint)')::oid, 'DROP FUNCTION "keyshift"."keyed_uuid_v6"(timestamp with time zone, text, bigint)', ARRAY[]::text []),
+            (7, 'function keyshift.keyed_uuid_v6_at(bigint, text, bigint)', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."keyed_uuid_v6_at"(bigint, text, bigint)')::oid, 'DROP FUNCTION "keyshift"."keyed_uuid_v6_at"(bigint, text, bigint)', ARRAY['function keyshift.keyed_uuid_v6(timestamp with time zone, text, bigint)']::text []),
+            (8, 'function keyshift.keyed_uuid_v4(text, bigint)', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."keyed_uuid_v4"(text, bigint)')::oid, 'DROP FUNCTION "keyshift"."keyed_uuid_v4"(text, bigint)', ARRAY[]::text []),
+            (9, 'function keyshift.unique_slug(regclass, name, integer)', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."unique_slug"(regclass, name, integer)')::oid, 'DROP FUNCTION "keyshift"."unique_slug"(regclass, name, integer)', ARRAY[]::text []),
+            (10, 'function keyshift.random_slug(integer)', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."random_slug"(integer)')::oid, 'DROP FUNCTION "keyshift"."random_slug"(integer)', ARRAY['function keyshift.unique_slug(regclass, name, integer)']::text []),
+            (11, 'function keyshift.base62(uuid, integer)', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."base62"(uuid, integer)')::oid, 'DROP FUNCTION "keyshift"."base62"(uuid, integer)', ARRAY['function keyshift.random_slug(integer)']::text []),
+            (12, 'function keyshift.statement_setting(text)', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."statement_setting"(text)')::oid, 'DROP FUNCTION "keyshift"."statement_setting"(text)', ARRAY[]::text []),
+            (13, 'function keyshift.table_fingerprint(name, name, boolean)', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."table_fingerprint"(name, name, boolean)')::oid, 'DROP FUNCTION "keyshift"."table_fingerprint"(name, name, boolean)', ARRAY[]::text []),
+            (14, 'table keyshift.converted_table', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_table"')::oid, 'DROP TABLE "keyshift"."converted_table"', ARRAY[]::text []),
+            (15, 'table keyshift.converted_column', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_column"')::oid, 'DROP TABLE "keyshift"."converted_column"', ARRAY[]::text []),
+            (16, 'table keyshift.converted_constraint', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_constraint"')::oid, 'DROP TABLE "keyshift"."converted_constraint"', ARRAY[]::text []),
+            (17, 'table keyshift.saved_sequence', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."saved_sequence"')::oid, 'DROP TABLE "keyshift"."saved_sequence"', ARRAY[]::text []),
+            (18, 'table keyshift.fingerprint', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."fingerprint"')::oid, 'DROP TABLE "keyshift"."fingerprint"', ARRAY[]::text []),
+            (19, 'table keyshift.converted_index', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_index"')::oid, 'DROP TABLE "keyshift"."converted_index"', ARRAY[]::text []),
+            (20, 'table keyshift.converted_view', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_view"')::oid, 'DROP TABLE "keyshift"."converted_view"', ARRAY[]::text []),
+            (21, 'table keyshift.invalidated_session', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."invalidated_session"')::oid, 'DROP TABLE "keyshift"."invalidated_session"', ARRAY[]::text []),
+            (22, 'table keyshift.converted_slug', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_slug"')::oid, 'DROP TABLE "keyshift"."converted_slug"', ARRAY[]::text [])
+        ) AS v (ord, label, classid, objid, drop_statement, callers)
+        WHERE v.objid IS NOT NULL
+        ORDER BY v.ord
+    LOOP
+        SELECT string_agg(DISTINCT CASE
+            WHEN d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN (
+                SELECT i.type || ' ' || i.identity
+                FROM pg_catalog.pg_rewrite AS r
+                CROSS JOIN LATERAL
+                    pg_catalog.pg_identify_object('pg_catalog.pg_class'::pg_catalog.regclass, r.ev_class, 0) AS i
+                WHERE r.oid = d.objid
+            )
+            ELSE (
+                SELECT i.type || ' ' || i.identity
+                FROM pg_catalog.pg_identify_object(d.classid, d.objid, d.objsubid) AS i
+            )
+        END, '; ')
+        INTO users
+        FROM pg_catalog.pg_depend AS d
+        WHERE d.refclassid = o.classid AND d.refobjid = o.objid AND d.deptype = 'n';
+        IF users IS NULL AND NOT (o.callers && kept) THEN
+            EXECUTE o.drop_statement;
+        ELSE
+            kept := kept || o.label;
+            kept_oids := kept_oids || o.objid;
+            RAISE NOTICE USING
+            MESSAGE = pg_catalog.format(
+                'keyshift: kept %s: %s',
+                o.label,
+                coalesce('used by ' || users, 'called by the kept ' || array_to_string(
+                    ARRAY(SELECT c FROM unnest(o.callers) AS c WHERE c = ANY(kept)), ' and the kept '
+                ))
+            ),
+            HINT = pg_catalog.format(
+                'keyshift needs it no more; once nothing uses it: %s, or keep it as your own', o.drop_statement
+            );
+        END IF;
+    END LOOP;
+    -- What is left in the schema besides the marker; an extension's members are shown as the
+    -- extension.
+    SELECT
+        count(*),
+        string_agg(DISTINCT CASE
+            WHEN d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN (
+                SELECT i.type || ' ' || i.identity
+                FROM pg_catalog.pg_rewrite AS r
+                CROSS JOIN LATERAL
+                    pg_catalog.pg_identify_object('pg_catalog.pg_class'::pg_catalog.regclass, r.ev_class, 0) AS i
+                WHERE r.oid = d.objid
+            )
+            ELSE (
+                SELECT i.type || ' ' || i.identity
+                FROM pg_catalog.pg_identify_object(d.classid, d.objid, d.objsubid) AS i
+            )
+        END, '; ') FILTER (
+            WHERE NOT d.objid = ANY(kept_oids)
+            AND NOT EXISTS (
+                SELECT 1 FROM pg_catalog.pg_depend AS e
+                WHERE e.classid = d.classid AND e.objid = d.objid AND e.deptype = 'e'
+            )
+        )
+    INTO remaining, others
+    FROM pg_catalog.pg_depend AS d
+    WHERE
+        d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+        AND d.refobjid = pg_catalog.to_regnamespace('"keyshift"')
+        AND d.deptype = 'n'
+        AND NOT (
+            d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+            AND d.objid = pg_catalog.to_regclass('"keyshift"."installation"')
+        );
+    IF remaining = 0 THEN
+        DROP TABLE "keyshift"."installation";
+        DROP SCHEMA "keyshift";
+    ELSIF others IS NOT NULL THEN
+        RAISE NOTICE USING
+        MESSAGE = 'keyshift: kept schema keyshift and its marker keyshift.installation, which also hold '
+        || others || ', not created by keyshift',
+        HINT = 'keep them (the next plan uses the schema), or move those objects to another schema '
+        || '(ALTER ... SET SCHEMA), then DROP TABLE keyshift.installation and DROP SCHEMA keyshift';
+    ELSE
+        RAISE NOTICE USING
+        MESSAGE = 'keyshift: kept schema keyshift and its marker keyshift.installation, which hold '
+        || 'what keyshift kept above',
+        HINT = 'the next plan uses them; a rollback that leaves no conversion drops them once nothing '
+        || 'uses what keyshift kept';
+    END IF;
+END
+$$;

@@ -1,0 +1,64 @@
+-- 0001_03_convert_key_columns: convert keys and references to uuid
+--
+-- What: converts every key and every column that references one, each table in ONE rewrite:
+--     public.custom_user: id
+--     public.social_account: user_id
+--     public.user_profile: user_id
+--     public.verification_token: user_id
+--   Old sequences/identities are detached from the keys first. Keys:
+--     public.custom_user.id: uuid v7, default keyshift.uuid_v7() (chosen at plan time: server 150018 lacks uuidv7(); rechecked at migrate time); existing keys timed by date_joined (timestamp with time zone), rows where it is NULL (or out of range) in old-id order at the conversion time; slug public_id (22 chars)
+-- Why: the same keyed function of the old id gives a key and all its references the same
+--   uuid, so no join and no UPDATE is needed, and row triggers never fire. Columns referencing
+--   a table keyed by a timestamp column cannot see that timestamp: they read the mapping.
+-- Proven by: checks/rows_unchanged_through_mapping.sql, checks/no_integer_key_left.sql
+-- depends: 0001_02_detach_foreign_keys
+-- sqlfluff:rules:references.special_chars:quoted_identifiers_policy:none
+-- sqlfluff:layout:type:table_reference:spacing_after:any
+
+-- Refuse to run outside the transaction that drew the key in step 01 (keyshift migrate).
+DO $$
+BEGIN
+    IF coalesce(current_setting('keyshift.key', TRUE), '') = '' THEN
+        RAISE EXCEPTION 'keyshift: the conversion key is not set'
+        USING HINT = 'apply all migrations of a plan in one transaction: keyshift migrate';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION "pg_temp"."keyshift_new_id_map_public__custom_user"(bigint) RETURNS uuid
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    found uuid;
+BEGIN
+    IF $1 IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT m.new_id INTO found FROM "keyshift"."map_public__custom_user" AS m WHERE m.old_id = $1;
+    IF found IS NULL THEN
+        RAISE EXCEPTION 'keyshift: id % of % is referenced but has no row', $1, 'public.custom_user'
+        USING HINT = 'a NOT VALID foreign key lets orphans in: delete or fix them, then migrate';
+    END IF;
+    RETURN found;
+END
+$$;
+
+ALTER TABLE "public"."custom_user" ALTER COLUMN "id" DROP IDENTITY;
+
+-- public.custom_user: 300 rows, one rewrite.
+ALTER TABLE "public"."custom_user"
+ALTER COLUMN "id" TYPE uuid USING keyshift.keyed_uuid_v7(coalesce(CASE WHEN "date_joined"::timestamptz >= '1970-01-01 00:00:00+00'::timestamptz AND "date_joined"::timestamptz < '10000-01-01 00:00:00+00'::timestamptz THEN "date_joined"::timestamptz END, transaction_timestamp() - (keyshift.statement_setting('keyshift.max_id_e0460cfa0932')::bigint - "id"::bigint) * interval '1 millisecond'), keyshift.statement_setting('keyshift.key') || 'public.custom_user:', "id"::bigint);
+
+-- public.social_account: 200 rows, one rewrite.
+ALTER TABLE "public"."social_account"
+ALTER COLUMN "user_id" TYPE uuid USING "pg_temp"."keyshift_new_id_map_public__custom_user"("user_id"::bigint);
+
+-- public.user_profile: 300 rows, one rewrite.
+ALTER TABLE "public"."user_profile"
+ALTER COLUMN "user_id" TYPE uuid USING "pg_temp"."keyshift_new_id_map_public__custom_user"("user_id"::bigint);
+
+-- public.verification_token: 600 rows, one rewrite.
+ALTER TABLE "public"."verification_token"
+ALTER COLUMN "user_id" TYPE uuid USING "pg_temp"."keyshift_new_id_map_public__custom_user"("user_id"::bigint);
+
+DROP FUNCTION "pg_temp"."keyshift_new_id_map_public__custom_user"(bigint);

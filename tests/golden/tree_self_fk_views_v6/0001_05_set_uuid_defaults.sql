@@ -1,0 +1,16 @@
+-- 0001_05_set_uuid_defaults: uuid defaults; old sequences dropped
+--
+-- What: new rows get their key from the default of the chosen uuid version; the serial sequences
+--   of the old keys are dropped (identity sequences went with DROP IDENTITY in step 03):
+--     public.category.id: uuid v6, default keyshift.uuid_v6(); existing keys in old-id order, 1 ms apart, ending at the conversion time
+--     public.item.id: uuid v6, default keyshift.uuid_v6(); existing keys in old-id order, 1 ms apart, ending at the conversion time, drop sequence public.item_id_seq
+-- Proven by: checks/keys_are_uuid_primary_keys_with_default.sql, checks/no_integer_key_left.sql
+-- depends: 0001_04_reattach_foreign_keys
+-- sqlfluff:rules:references.special_chars:quoted_identifiers_policy:none
+-- sqlfluff:layout:type:table_reference:spacing_after:any
+
+ALTER TABLE "public"."category" ALTER COLUMN "id" SET DEFAULT keyshift.uuid_v6();
+
+ALTER TABLE "public"."item" ALTER COLUMN "id" SET DEFAULT keyshift.uuid_v6();
+
+DROP SEQUENCE "public"."item_id_seq";
