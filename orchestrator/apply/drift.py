@@ -275,12 +275,6 @@ def _applied_ids(conn: psycopg.Connection) -> set[str]:
     return {r[0] for r in conn.execute(q)}
 
 
-def refuse_edited_before_rollback(dsn: str, migrations_dir: Path) -> None:
-    """Nothing to do before rollback: execute.rollback runs :func:`guard_rollback` inside its
-    transaction, under its table locks, on the bytes it runs, honouring --accept-edited."""
-    return None
-
-
 def guard_rollback(conn: psycopg.Connection, migrations: list, batch: list, accept_edited: bool) -> list:
     """Called by execute.rollback before anything runs.
 
@@ -317,61 +311,6 @@ def record_checksums(conn: psycopg.Connection, migrations: list) -> None:
         _record(conn, migrations)
     except psycopg.Error as exc:
         raise _db_failed("rollback's checksum record", exc) from None
-
-
-#: What to do about a file that no plan wrote inside a plan's numbering.
-UNPLANNED_FIX = "move it out of the plan's numbering (rename it after the plan's files) or delete it"
-
-
-def unplanned(pending: list, pid: str, rec: Manifest | None) -> list:
-    """The pending migrations whose file name starts with plan ``pid``'s id and ``_`` but
-    that the plan's manifest does not list: no plan wrote them there."""
-    files = rec.files if rec is not None else {}
-    return [m for m in pending if plan_id_of(m.id) != pid and m.id.startswith(f"{pid}_")
-            and Path(m.path).name not in files]
-
-
-def _applied_ids(conn: psycopg.Connection) -> set[str]:
-    from orchestrator.apply import execute
-
-    if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (execute.MIGRATION_TABLE,)).fetchone()[0]:
-        return set()
-    q = sql.SQL("SELECT migration_id FROM {}").format(sql.Identifier(execute.MIGRATION_TABLE))
-    return {r[0] for r in conn.execute(q)}
-
-
-def refuse_edited_before_rollback(dsn: str, migrations_dir: Path) -> None:
-    """Nothing to do before rollback: execute.rollback runs :func:`guard_rollback` inside its
-    transaction, under its table locks, on the bytes it runs, honouring --accept-edited."""
-    return None
-
-
-def guard_rollback(conn: psycopg.Connection, migrations: list, batch: list, accept_edited: bool) -> None:
-    """Called by execute.rollback inside its transaction, before any undo runs.
-
-    Rollback runs the .rollback.sql files of ``batch`` as keyshift read them: refuse when an
-    applied migration or its undo was edited since it was applied (exit 1, nothing changed).
-    With ``accept_edited`` the edited files of ``batch`` are taken as they are now: their new
-    sha256 is recorded (same transaction) and the undo runs; an edited file of another plan is
-    refused all the same. A database error is one line."""
-    try:
-        applied_ids = _applied_ids(conn)
-        applied = [m for m in migrations if m.id in applied_ids]
-        changed = edited(conn, applied)
-        batch_ids = {m.id for m in batch}
-        accepted = [mid for mid, _name in changed if accept_edited and mid in batch_ids]
-        refused = [name for mid, name in changed if mid not in accepted]
-        if refused:
-            raise MigrationFailed(
-                f"migration files {', '.join(refused)}",
-                "were edited after they were applied, and rollback would run them as they are now",
-                "restore them exactly as applied (e.g. git checkout) and roll back again, or pass --accept-edited "
-                "to run the plan's files as they are now; nothing was changed",
-            )
-        if accepted:
-            _record(conn, [m for m in batch if m.id in set(accepted)])
-    except psycopg.Error as exc:
-        raise _db_failed("rollback's checksum check", exc) from None
 
 
 def status_lines(dsn: str, migrations_dir: Path) -> tuple[list[str], list[str]]:

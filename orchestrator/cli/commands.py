@@ -85,7 +85,6 @@ def cmd_check(args) -> int:
 
 def cmd_rollback(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
-    drift.refuse_edited_before_rollback(dsn, Path(args.migrations))
     outcome = execute.rollback(dsn, Path(args.migrations), lock_timeout=args.lock_timeout,
                                accept_edited=args.accept_edited, **_safety_kwargs(args))
     if outcome.nothing_to_do:
