@@ -16,9 +16,9 @@ import psycopg
 import pytest
 import sqlparse
 import yoyo.migrations
+from conftest import keyshift, pg_dump_schema, without_restrict
 from pglast import parser as pgparser
 
-from conftest import keyshift, pg_dump_schema, without_restrict
 from orchestrator.apply import execute, manifest, source
 from orchestrator.errors import MigrationFailed
 

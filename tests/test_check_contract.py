@@ -13,10 +13,10 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, convert, keyshift, load_seed000
-from orchestrator.verify import checks
+
 from orchestrator.errors import EXIT_FAILED, EXIT_NO_CHECKS, EXIT_OK, EXIT_REFUSED
+from orchestrator.verify import checks
 
 CHECKS = ROOT / "checks"
 SCALE = 30

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from conftest import FIXTURES, ROOT, convert, keyshift, load_seed000, load_sql
+
 from orchestrator.verify import checks
 
 CHECKS = ROOT / "checks"

@@ -17,10 +17,9 @@ import uuid
 
 import psycopg
 import pytest
-from psycopg import sql
-
 from conftest import ROOT, keyshift, pg_dump_schema, run_keyshift, without_restrict
-from test_export_redis import PASSWORD, redis_url  # noqa: F401  (redis_url: a private redis-server)
+from psycopg import sql
+from test_export_redis import PASSWORD, redis_url  # noqa: F401, F811  (redis_url: a private redis-server)
 
 SHOP = """
 CREATE TABLE users (
@@ -686,7 +685,7 @@ def test_a_composite_foreign_key_over_two_plans_keys_is_recorded_by_both_and_che
 # --- the Redis step with external mode ---------------------------------------------------------------
 
 def test_migrate_with_a_redis_key_for_an_external_table_commits_nothing_and_leaves_redis(
-        dsn, shop, tmp_path, redis_url):
+        dsn, shop, tmp_path, redis_url):  # noqa: F811 - the fixture imported above
     import redis
 
     client = redis.Redis.from_url(redis_url)

@@ -42,7 +42,6 @@ import subprocess
 
 import psycopg
 import pytest
-
 from conftest import ROOT, convert, keyshift
 
 USERS = """

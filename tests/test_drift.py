@@ -9,8 +9,8 @@ EDITED in status, and migrate refuses to apply anything next to it.
 from __future__ import annotations
 
 import pytest
-
 from conftest import keyshift, pg_dump_schema, without_restrict
+
 from orchestrator.apply import drift, manifest
 
 SCHEMA = """

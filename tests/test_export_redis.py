@@ -16,13 +16,11 @@ import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import redis  # a project dependency: a missing one must fail, not skip
-from psycopg import sql
-
 from conftest import ROOT, convert, keyshift, load_seed000
+from psycopg import sql
 
 PASSWORD = "s3cret-Redis-pw"
 

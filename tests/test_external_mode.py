@@ -14,7 +14,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from conftest import FIXTURES, ROOT, keyshift, load_sql, pg_dump_schema, without_restrict
 
 SHOP = FIXTURES / "seed002_shop"

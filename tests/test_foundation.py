@@ -7,7 +7,6 @@ import subprocess
 
 import psycopg
 import pytest
-
 from conftest import convert, keyshift, load_seed000, pg_dump_schema, without_restrict
 
 CHILDREN = [

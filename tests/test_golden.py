@@ -21,15 +21,14 @@ from __future__ import annotations
 import difflib
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import psycopg
 import pytest
-from psycopg import sql
-
 from conftest import keyshift, load_fixture, load_seed000, load_sql
+from psycopg import sql
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 PG_MAJOR_FILE = GOLDEN / "PG_MAJOR"

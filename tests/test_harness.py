@@ -23,7 +23,7 @@ def test_the_forked_cli_prints_what_a_new_interpreter_would(monkeypatch, tmp_pat
     undecodable text is escaped as Python's stderr does, and the exit code, environment and
     working directory are the child's."""
     def main(args):
-        warnings.warn("careful", UserWarning)
+        warnings.warn("careful", UserWarning)  # noqa: B028 - the warning the child must print
         logging.getLogger("keyshift.test").warning("logged")
         print("out", args)
         print("bad \udcff byte", file=sys.stderr)

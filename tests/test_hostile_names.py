@@ -35,11 +35,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+
 import psycopg
 import pytest
-from psycopg import sql
-
 from conftest import keyshift
+from psycopg import sql
 
 ORACLE = "hostile_oracle"  # the test's own schema: the DDL log and its event trigger functions
 

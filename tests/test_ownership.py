@@ -12,7 +12,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from conftest import convert, keyshift, load_seed000
 
 from orchestrator import SQL_DIR

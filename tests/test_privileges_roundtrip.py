@@ -4,9 +4,8 @@ policy expressions), for roles and objects with hostile names too."""
 
 from __future__ import annotations
 
-from psycopg import sql
-
 from conftest import convert, keyshift
+from psycopg import sql
 
 APP = 'app"; ALTER ROLE ks_priv_victim SUPERUSER; --'
 READER = "reader\nDROP TABLE loot; --"

@@ -7,7 +7,6 @@ import re
 import subprocess
 
 import pytest
-
 from conftest import FIXTURES, ROOT, convert, keyshift, load_seed000, load_sql, pg_dump_schema, without_restrict
 
 VIEWS_SQL = """

@@ -14,9 +14,8 @@ import subprocess
 
 import psycopg
 import pytest
-from psycopg import sql
-
 from conftest import ROOT, convert, keyshift, pg_dump_schema, run_keyshift, without_restrict
+from psycopg import sql
 
 PARENT = "CREATE TABLE parent (id serial PRIMARY KEY, name text); INSERT INTO parent (name) VALUES ('a'), ('b');"
 

@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 
 import psycopg
-import pytest
+from conftest import ROOT, keyshift, load_seed000, without_restrict
 from psycopg.conninfo import conninfo_to_dict
 
-from conftest import ROOT, keyshift, load_seed000, without_restrict
 from orchestrator import CHECKS_DIR
 from orchestrator.connect import embedded
 
@@ -223,7 +222,7 @@ def test_keyshift_killed_at_every_step_leaves_the_database_exactly_as_before(dsn
         proc.communicate(timeout=60)
         # The orphaned server session notices its dead client by itself (client_connection_check_interval)
         # while still waiting, rolls back and frees every lock: the hook is still held here.
-        wait_for(lambda: not backend_alive(conn, pid), timeout=10, what=f"the orphaned session {pid} to end")
+        wait_for(lambda pid=pid: not backend_alive(conn, pid), timeout=10, what=f"the orphaned session {pid} to end")
         hook.release()
         assert full_dump(dsn) == before, f"database changed after SIGKILL at {point[0]}"
         stale = conn.execute("SELECT count(*) FROM yoyo_lock").fetchone()[0]

@@ -16,9 +16,9 @@ from pathlib import Path
 import psycopg
 import pytest
 import uuid6
+from conftest import ROOT, convert, keyshift, pg_dump_schema, run_keyshift, without_restrict
 from psycopg import sql
 
-from conftest import ROOT, convert, keyshift, pg_dump_schema, run_keyshift, without_restrict
 from orchestrator import SQL_DIR
 
 UTC = timezone.utc
@@ -241,7 +241,7 @@ def test_step_03_reads_the_key_once_per_statement_and_agrees_with_the_mapping(ds
     text = (mig / "0001_03_convert_key_columns.sql").read_text()
     expr = re.search(r'ALTER COLUMN "id" TYPE uuid USING (.*?)(?:,|;)\n', text).group(1)
     assert "keyshift.statement_setting('keyshift.key')" in expr and "current_setting" not in expr, expr
-    mapped = re.search(r"CREATE TABLE \S+ AS\nSELECT\n    \S+ AS old_id,\n    (.*) AS new_id", 
+    mapped = re.search(r"CREATE TABLE \S+ AS\nSELECT\n    \S+ AS old_id,\n    (.*) AS new_id",
                        (mig / "0001_01_map_keys.sql").read_text()).group(1)
     assert "current_setting('keyshift.key')" in mapped and "statement_setting" not in mapped, mapped
     conn.execute((SQL_DIR / "schema.sql").read_text())  # keyshift's own schema: migrate goes on in it

@@ -44,7 +44,8 @@ import psycopg
 from psycopg import sql
 
 from orchestrator import catalog
-from orchestrator.apply import manifest as manifestmod, source
+from orchestrator.apply import manifest as manifestmod
+from orchestrator.apply import source
 from orchestrator.apply.manifest import Manifest
 from orchestrator.apply.source import plan_id_of
 from orchestrator.catalog import Catalog, Snapshot

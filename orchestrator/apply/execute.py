@@ -29,7 +29,8 @@ from yoyo import get_backend
 from yoyo.exceptions import LockTimeout
 
 from orchestrator import CHECKS_DIR
-from orchestrator.apply import drift, manifest as manifestmod, source
+from orchestrator.apply import drift, source
+from orchestrator.apply import manifest as manifestmod
 from orchestrator.apply.source import plan_id_of
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import MigrationFailed
@@ -118,7 +119,7 @@ def _run_in_transaction(backend, work) -> None:
         raise MigrationFailed("yoyo lock", str(exc), "wait for the other run to finish, or break a stale lock") from None
 
 
-def _manifests(migrations_dir: Path, batch: list) -> "OrderedDict[str, manifestmod.Manifest | None]":
+def _manifests(migrations_dir: Path, batch: list) -> OrderedDict[str, manifestmod.Manifest | None]:
     """The manifest of every plan in ``batch`` (by plan id, in batch order); None for a plan
     that has none. Migrations that no plan wrote have no plan id and no manifest."""
     out: OrderedDict = OrderedDict()
@@ -368,7 +369,7 @@ def run_file(conn, where: str, text: str, dsn: str = "", tables: list[tuple[str,
             "nothing was committed")
 
 
-def _lock_plans_before_drift_check(conn, locks: "OrderedDict[str, list[tuple[str, str]]]", dsn: str,
+def _lock_plans_before_drift_check(conn, locks: OrderedDict[str, list[tuple[str, str]]], dsn: str,
                                    lock_timeout: str, statement_timeout: str) -> None:
     """Lock each pending plan's tables (its manifest's lock list, parents first: the order of
     its step 01) before the drift check reads the catalog, so the catalog it checks is the
@@ -405,7 +406,7 @@ def _lock_within(conn, statement, lock_timeout: str, statement_timeout: str) -> 
 
 
 def _lock_not_granted(where: str, exc, dsn: str, tables: list[tuple[str, str]],
-                      lock_timeout: str) -> "LockNotGranted":
+                      lock_timeout: str) -> LockNotGranted:
     """The one wording of 'a lock waited out lock_timeout', naming who holds it."""
     detail = (exc.diag.message_primary if isinstance(exc, psycopg.errors.LockNotAvailable)
               else "the tables were not all locked within it, counted over all of them")
@@ -565,7 +566,7 @@ def _refuse_rollback_without_mappings(conn, plan_id: str | None) -> None:
         )
 
 
-def status(dsn: str, migrations_dir: Path) -> "OrderedDict[str, bool]":
+def status(dsn: str, migrations_dir: Path) -> OrderedDict[str, bool]:
     """Migration id -> applied?, in file order."""
     migrations = load(migrations_dir)
     backend = backend_for(dsn)

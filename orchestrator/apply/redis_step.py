@@ -18,12 +18,12 @@ The Redis password never reaches output: every message uses ``redact``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import os
 import re
 import sys
-from urllib.parse import parse_qsl, urlencode, urlsplit
 import uuid
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import psycopg
 from psycopg import sql
@@ -113,7 +113,7 @@ class Pattern:
     suffix: bytes
 
     @classmethod
-    def parse(cls, text: str) -> "Pattern":
+    def parse(cls, text: str) -> Pattern:
         if text.count("{id}") != 1:
             raise Refused(f"key pattern {text!r}", "must contain {id} exactly once, where the old id sits in the key",
                           "e.g. --pattern 'user_sessions:{id}'")

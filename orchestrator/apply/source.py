@@ -102,7 +102,7 @@ class SourceMigration(Migration):
     compares or records (manifest, applied-file checksums) is of these bytes, and the text
     that runs is decoded from them. Nothing reads the files again."""
 
-    registry: dict[str, "SourceMigration"]
+    registry: dict[str, SourceMigration]
     #: The file's bytes and their sha256, as read by load().
     data: bytes
     sha256: str

@@ -7,8 +7,18 @@ survey  Snapshot: the part of the catalog one plan touches, read once; the plan-
 This face names the stage's interface; modules inside the stage import each other directly.
 """
 
-from orchestrator.catalog.model import (INTEGER_TYPES, Carried, Converted, Dependent, ForeignKey, Index, KeyColumn,
-                                        Table, View, policy_sql)
+from orchestrator.catalog.model import (
+                                        INTEGER_TYPES,
+                                        Carried,
+                                        Converted,
+                                        Dependent,
+                                        ForeignKey,
+                                        Index,
+                                        KeyColumn,
+                                        Table,
+                                        View,
+                                        policy_sql,
+)
 from orchestrator.catalog.read import Catalog
 from orchestrator.catalog.survey import Snapshot, snapshot
 

@@ -8,7 +8,6 @@ from psycopg import sql
 
 from orchestrator.names import qualname, quote_part
 
-
 INTEGER_TYPES = ("smallint", "integer", "bigint")
 
 

@@ -7,7 +7,7 @@ Queries run with ``search_path = pg_catalog`` so that every definition PostgreSQ
 from __future__ import annotations
 
 from dataclasses import fields
-from functools import lru_cache
+from functools import cache
 
 import psycopg
 from psycopg import sql
@@ -17,7 +17,7 @@ from orchestrator import SQL_DIR
 from orchestrator.catalog.model import Carried, Converted, Dependent, ForeignKey, Index, KeyColumn, Table, View
 
 
-@lru_cache(maxsize=None)
+@cache
 def query(name: str) -> str:
     return (SQL_DIR / "catalog" / f"{name}.sql").read_text()
 

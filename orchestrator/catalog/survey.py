@@ -3,13 +3,13 @@ that recreates carried objects in a savepoint to see what PostgreSQL accepts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import re
+from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
 
-from orchestrator.catalog.model import Carried, Dependent, ForeignKey, Index, INTEGER_TYPES, KeyColumn, Table, View
+from orchestrator.catalog.model import INTEGER_TYPES, Carried, Dependent, ForeignKey, Index, KeyColumn, Table, View
 from orchestrator.catalog.read import Catalog
 from orchestrator.errors import Refused
 from orchestrator.names import qualname, quote_part

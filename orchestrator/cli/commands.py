@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 import sys
+from pathlib import Path
 
 from orchestrator.apply import drift, drop_map, execute, redis_step
 from orchestrator.catalog import mappings

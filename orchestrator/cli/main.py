@@ -12,13 +12,19 @@ import sys
 
 from orchestrator import CHECKS_DIR, DEFAULT_MIGRATIONS
 from orchestrator.apply.redis_step import ACTIONS, DEFAULT_BATCH
-from orchestrator.cli.commands import (cmd_check, cmd_drop_map, cmd_export_map, cmd_migrate, cmd_redis_rewrite,
-                                       cmd_rollback, cmd_status)
+from orchestrator.cli.commands import (
+    cmd_check,
+    cmd_drop_map,
+    cmd_export_map,
+    cmd_migrate,
+    cmd_redis_rewrite,
+    cmd_rollback,
+    cmd_status,
+)
 from orchestrator.cli.plan_command import cmd_plan
 from orchestrator.errors import EXIT_FAILED, EXIT_NO_CHECKS, EXIT_OK, EXIT_REFUSED, KeyshiftError
 from orchestrator.plan import options as planoptions
 from orchestrator.plan.settings import ini_defaults
-
 
 #: keyshift check's exit codes, as its --help prints them.
 CHECK_EXIT_CODES = f"""exit codes:

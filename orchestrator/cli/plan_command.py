@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 import re
 import tempfile
+from pathlib import Path
 
 from orchestrator import catalog
-from orchestrator.apply import applied, drift, manifest as manifestmod, source
+from orchestrator.apply import applied, drift, source
+from orchestrator.apply import manifest as manifestmod
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import EXIT_OK, KeyshiftError, Refused
 from orchestrator.names import parse_qualified, qualname
-from orchestrator.plan import external, model as planmodel, options as planoptions, planner, safety
+from orchestrator.plan import external, planner, safety
+from orchestrator.plan import model as planmodel
+from orchestrator.plan import options as planoptions
 from orchestrator.plan.model import Plan
 from orchestrator.plan.options import external_default
 from orchestrator.plan.settings import ini_key_settings, key_options

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import hashlib
+from dataclasses import dataclass, field
 
 from orchestrator.catalog.model import ForeignKey, KeyColumn, Table
 from orchestrator.errors import Refused

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from orchestrator.errors import Refused
 from orchestrator.names import qualname
 
-
 MODES = ("replace", "external")
 
 

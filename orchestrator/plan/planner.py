@@ -13,8 +13,17 @@ from orchestrator.catalog import INTEGER_TYPES, ForeignKey, Snapshot, Table
 from orchestrator.errors import Refused
 from orchestrator.names import qualname
 from orchestrator.plan.model import Column, Plan, Target, map_table_name
-from orchestrator.plan.options import (MODES, NAME_LIMIT, SLUG_DEFAULT, SLUG_MAX, SLUG_MIN, TIMESTAMP_TYPES,
-                                       UUID_VERSIONS, Options, validate_options)
+from orchestrator.plan.options import (
+    MODES,
+    NAME_LIMIT,
+    SLUG_DEFAULT,
+    SLUG_MAX,
+    SLUG_MIN,
+    TIMESTAMP_TYPES,
+    UUID_VERSIONS,
+    Options,
+    validate_options,
+)
 
 
 def validate_target(name: tuple[str, str], table: Table | None, converted_plan: str | None) -> str | None:

@@ -20,7 +20,7 @@ from orchestrator.catalog import Catalog, Snapshot
 from orchestrator.errors import Refused
 from orchestrator.names import qualname
 from orchestrator.plan.model import map_table_name
-from orchestrator.plan.ownership import FUNCTIONS, FUNCTION_NAMES, MARKER, MIGRATION_TABLE, REGISTRY_TABLES, SCHEMA
+from orchestrator.plan.ownership import FUNCTION_NAMES, FUNCTIONS, MARKER, MIGRATION_TABLE, REGISTRY_TABLES, SCHEMA
 
 
 def refuse_unsafe(cat: Catalog, snap: Snapshot) -> None:
@@ -247,6 +247,6 @@ def keyshift_names(cat: Catalog, targets, mode: str) -> None:
             raise Refused(
                 f"function {qualname(schema, name)}({args})",
                 f"holds the name of a function keyshift creates ({schema}.{name}), and keyshift did not create it",
-                f"rename or drop that function (or move it to another schema with ALTER FUNCTION ... SET SCHEMA), "
+                "rename or drop that function (or move it to another schema with ALTER FUNCTION ... SET SCHEMA), "
                 "then plan again",
             )

@@ -6,11 +6,22 @@ from psycopg import sql
 
 from orchestrator.names import Statement, qualname
 from orchestrator.plan.model import Plan, Target, short_name
-from orchestrator.render.common import (I, L, Migration, compose, do_block, dollar_quoted, map_ident, raise_text,
-                                        regclass, stmt, table_ident, tables_with_columns)
+from orchestrator.render.common import (
+    I,
+    L,
+    Migration,
+    compose,
+    do_block,
+    dollar_quoted,
+    map_ident,
+    raise_text,
+    regclass,
+    stmt,
+    table_ident,
+    tables_with_columns,
+)
 from orchestrator.render.defaults import converted_default, sequence_privileges
 from orchestrator.render.keys import create_new_id_fn, key_version_line, new_id_fn, new_key_expr
-
 
 _KEY_GUARD = stmt(
     "DO {}",

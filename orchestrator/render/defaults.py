@@ -8,8 +8,18 @@ from psycopg import sql
 
 from orchestrator.names import Statement
 from orchestrator.plan.model import Column, Plan
-from orchestrator.render.common import (I, L, Migration, compose, dollar_quoted, map_ident, raise_text, reset_acl,
-                                        stmt, table_ident)
+from orchestrator.render.common import (
+    I,
+    L,
+    Migration,
+    compose,
+    dollar_quoted,
+    map_ident,
+    raise_text,
+    reset_acl,
+    stmt,
+    table_ident,
+)
 from orchestrator.render.keys import key_default_sql, key_version_line
 
 

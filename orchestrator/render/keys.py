@@ -19,7 +19,6 @@ from orchestrator.names import Statement, comment_block
 from orchestrator.plan.model import Column, Plan, Target, short_name
 from orchestrator.render.common import I, L, compose, do_block, dollar_quoted, map_ident, stmt, table_ident
 
-
 #: The session setting that carries the per-transaction conversion key.
 KEY_SETTING = "keyshift.key"
 

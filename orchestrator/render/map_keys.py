@@ -7,12 +7,22 @@ from psycopg import sql
 from orchestrator.names import Statement
 from orchestrator.plan.model import Plan
 from orchestrator.render import external, ownership
-from orchestrator.render.common import (I, L, Migration, dollar_quoted, lock_statement, map_ident, regclass,
-                                        shipped_file, stmt, table_ident, tables_with_columns)
+from orchestrator.render.common import (
+    I,
+    L,
+    Migration,
+    dollar_quoted,
+    lock_statement,
+    map_ident,
+    regclass,
+    shipped_file,
+    stmt,
+    table_ident,
+    tables_with_columns,
+)
 from orchestrator.render.facts import plan_facts
 from orchestrator.render.keys import key_default_value_sql, key_version_line, max_id_statement, new_key_expr
 from orchestrator.render.slugs import slug_constraint_name
-
 
 #: For this transaction only (SET LOCAL): the index rebuilds of the rewrites sort in memory
 #: and the checks' hash joins over the mapping tables stay in memory. make bench saw no

@@ -5,7 +5,8 @@ from __future__ import annotations
 from psycopg import sql
 
 from orchestrator.names import Statement
-from orchestrator.plan.model import Plan, Target, short_name, slug_constraint_name as plan_slug_constraint_name
+from orchestrator.plan.model import Plan, Target, short_name
+from orchestrator.plan.model import slug_constraint_name as plan_slug_constraint_name
 from orchestrator.render.common import I, L, Migration, compose, do_block, dollar_quoted, map_ident, stmt, table_ident
 from orchestrator.render.keys import KEY_SETTING
 

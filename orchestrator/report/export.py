@@ -13,8 +13,8 @@ an export and an interrupted export leaves the previous file as it was.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import tempfile
+from pathlib import Path
 from typing import BinaryIO
 
 import psycopg

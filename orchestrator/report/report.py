@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import math
 
-from orchestrator.verify.checks import SAMPLE_ROWS, CheckResult, passed
 from orchestrator.names import comment
+from orchestrator.verify.checks import SAMPLE_ROWS, CheckResult, passed
 
 
 def _value(v) -> str:

@@ -18,11 +18,11 @@ from psycopg import sql
 
 from orchestrator import ROOT, SQL_DIR
 from orchestrator.apply import execute
+from orchestrator.cli.main import main as keyshift_main
+from orchestrator.connect import dsn as dsnmod
+from orchestrator.errors import KeyshiftError
 from orchestrator.report import report
 from orchestrator.verify import checks
-from orchestrator.connect import dsn as dsnmod
-from orchestrator.cli.main import main as keyshift_main
-from orchestrator.errors import KeyshiftError
 
 SAMPLE_TABLES = ["django_session", "social_account", "verification_token", "user_profile", "custom_user"]
 MARK = "keyshift demo sample (seed 000)"
