@@ -1,4 +1,4 @@
--- The floor's second half (issue #6): validate every foreign key of the benchmark tables
+-- The floor's second half: validate every foreign key of the benchmark tables
 -- once, as the conversion must. Dropping and re-adding each FK makes PostgreSQL check every
 -- row of the child against the parent's key index. One transaction.
 

@@ -1,4 +1,4 @@
--- The naive conversion, as a reference (issue #6): add a uuid column, backfill it with an
+-- The naive conversion, as a reference: add a uuid column, backfill it with an
 -- UPDATE, copy each parent's new key into every child with UPDATE ... FROM, then swap the
 -- columns and rebuild keys, indexes and foreign keys. One transaction. Every UPDATE writes a
 -- new version of every row, so the tables end at about twice their size.

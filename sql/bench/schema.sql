@@ -1,4 +1,4 @@
--- Benchmark schema (issue #6): users -> orders -> order_items, a self-FK on users and a
+-- Benchmark schema: users -> orders -> order_items, a self-FK on users and a
 -- small sessions table. keyshift converts users and orders; every FK below follows them.
 -- Indexes on every FK column, as a DBA would have them.
 
