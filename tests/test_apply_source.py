@@ -19,7 +19,7 @@ import yoyo.migrations
 from conftest import keyshift, pg_dump_schema, without_restrict
 from pglast import parser as pgparser
 
-from orchestrator.apply import execute, manifest, source
+from orchestrator.apply import manifest, messages, run_lock, runner, source
 from orchestrator.errors import MigrationFailed
 
 SCHEMA = """
@@ -344,13 +344,13 @@ def test_replanning_after_deleting_a_plans_files_replaces_its_orphaned_manifest(
 
 def test_run_text_sends_several_statements_in_one_piece(conn):
     with conn.transaction():
-        execute.run_text(conn, "CREATE TABLE a (x int);\nINSERT INTO a VALUES (1);\n-- 100% sure\n"
+        runner.run_text(conn, "CREATE TABLE a (x int);\nINSERT INTO a VALUES (1);\n-- 100% sure\n"
                                "INSERT INTO a VALUES (2);")
     assert conn.execute("SELECT count(*) FROM a").fetchone()[0] == 2
     with pytest.raises(psycopg.errors.InvalidTextRepresentation) as caught:
         with conn.transaction():
-            execute.run_text(conn, "INSERT INTO a VALUES (3);\n-- é\nINSERT INTO a VALUES ('x');")
-    error = execute._db_error("migration m", caught.value, "INSERT INTO a VALUES (3);\n-- é\nINSERT INTO a VALUES ('x');")
+            runner.run_text(conn, "INSERT INTO a VALUES (3);\n-- é\nINSERT INTO a VALUES ('x');")
+    error = messages.db_error("migration m", caught.value, "INSERT INTO a VALUES (3);\n-- é\nINSERT INTO a VALUES ('x');")
     assert error.obj == "migration m line 3", error.line()
     assert conn.execute("SELECT count(*) FROM a").fetchone()[0] == 2
 
@@ -421,7 +421,7 @@ def test_a_file_that_ends_the_transaction_says_part_may_be_committed(dsn, text):
     with psycopg.connect(dsn) as c:
         c.execute("SELECT 1")  # keyshift's transaction is open
         with pytest.raises(MigrationFailed) as caught:
-            execute.run_file(c, "migration 0001_x", text)
+            runner.run_file(c, "migration 0001_x", text)
         c.rollback()
     line = caught.value.line()
     assert line.startswith("migration 0001_x: ended keyshift's transaction") and "\n" not in line, line
@@ -467,7 +467,7 @@ def _waiting_for_run_lock(conn) -> bool:
     return conn.execute(
         "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
         " AND objid = %s AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
-        (execute.RUN_KEY,)).fetchone()[0]
+        (run_lock.RUN_KEY,)).fetchone()[0]
 
 
 def _migrate_restoring_meanwhile(dsn, conn, mig, target, planned: str, *args):
@@ -477,7 +477,7 @@ def _migrate_restoring_meanwhile(dsn, conn, mig, target, planned: str, *args):
     import time
 
     holder = psycopg.connect(dsn, autocommit=True)
-    holder.execute("SELECT pg_advisory_lock(%s)", (execute.RUN_KEY,))
+    holder.execute("SELECT pg_advisory_lock(%s)", (run_lock.RUN_KEY,))
     out = {}
     thread = threading.Thread(target=lambda: out.setdefault("r", keyshift(dsn, "migrate", *args, migrations=mig)))
     thread.start()

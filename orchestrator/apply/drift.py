@@ -46,11 +46,13 @@ from psycopg import sql
 from orchestrator import catalog
 from orchestrator.apply import manifest as manifestmod
 from orchestrator.apply import source
+from orchestrator.apply.lost_mappings import lost_mappings
 from orchestrator.apply.manifest import Manifest
 from orchestrator.apply.source import plan_id_of
 from orchestrator.catalog import Catalog, Snapshot
 from orchestrator.errors import MigrationFailed
 from orchestrator.names import qualname
+from orchestrator.plan.ownership import MIGRATION_TABLE
 
 CHECKSUM_TABLE = "_yoyo_keyshift_applied_file"
 
@@ -268,11 +270,9 @@ def unplanned(pending: list, pid: str, rec: Manifest | None) -> list:
 
 
 def _applied_ids(conn: psycopg.Connection) -> set[str]:
-    from orchestrator.apply import execute
-
-    if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (execute.MIGRATION_TABLE,)).fetchone()[0]:
+    if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (MIGRATION_TABLE,)).fetchone()[0]:
         return set()
-    q = sql.SQL("SELECT migration_id FROM {}").format(sql.Identifier(execute.MIGRATION_TABLE))
+    q = sql.SQL("SELECT migration_id FROM {}").format(sql.Identifier(MIGRATION_TABLE))
     return {r[0] for r in conn.execute(q)}
 
 
@@ -316,7 +316,6 @@ def record_checksums(conn: psycopg.Connection, migrations: list) -> None:
 
 def status_lines(dsn: str, migrations_dir: Path) -> tuple[list[str], list[str]]:
     """(lines for stdout, warnings for stderr): EDITED, UNVERIFIED and DRIFT lines."""
-    from orchestrator.apply import execute
     from orchestrator.connect import dsn as dsnmod
 
     migrations = list(source.load_dir(migrations_dir))
@@ -349,8 +348,8 @@ def status_lines(dsn: str, migrations_dir: Path) -> tuple[list[str], list[str]]:
                                  "or migrate --accept-edited)")
             for d in drift_of(conn, rec):
                 lines.append(f"DRIFT plan {pid}: {d}")
-        for pid in sorted({execute.plan_id_of(m.id) for m in applied} - {None}):
-            for lost in execute.lost_mappings(conn, pid):
+        for pid in sorted({plan_id_of(m.id) for m in applied} - {None}):
+            for lost in lost_mappings(conn, pid):
                 lines.append(f"NO ROLLBACK plan {pid}: {lost}; rollback refuses until it is restored")
     if any(x.startswith("EDITED") and "since it was applied" in x for x in lines):
         warnings.append("applied migration files were edited: restore them as applied; migrate refuses until then")

@@ -294,3 +294,11 @@ def validate(name: str, text: str) -> None:
                 "remove that statement (keyshift runs every migration in one transaction, as the role "
                 "it connects as); nothing was changed",
             )
+
+
+def validate_files(paths_and_texts: list[tuple[Path, str | None]]) -> None:
+    """PostgreSQL's parser over every file that will run (``validate``), before the transaction
+    opens; a file that is absent (None) is not read."""
+    for path, text in paths_and_texts:
+        if text is not None:
+            validate(path.name, text)
