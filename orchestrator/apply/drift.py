@@ -1,6 +1,6 @@
 """Drift and checksums: the files on disk and the live catalog must still be what the plan saw.
 
-Drift. ``plan`` records in the plan's manifest (``<plan_id>.plan.json``, orchestrator/manifest.py)
+Drift. ``plan`` records in the plan's manifest (``<plan_id>.plan.json``, apply/manifest.py)
 a fingerprint of every catalog object the plan relies on (DESIGN.md §2: status shows drift):
 the targets, the --reference columns, one digest per object (the columns of each touched
 table, each target's key and its sequence, each foreign key, index, dependent view and

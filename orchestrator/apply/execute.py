@@ -100,7 +100,7 @@ def backend_for(dsn: str):
 
 
 def load(migrations_dir: Path):
-    """Every migration of the directory, read whole (never split): see orchestrator/source.py."""
+    """Every migration of the directory, read whole (never split): see apply/source.py."""
     return source.load_dir(migrations_dir)
 
 

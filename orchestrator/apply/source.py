@@ -15,9 +15,9 @@ or change roles (SET/RESET ROLE, SET SESSION AUTHORIZATION, RESET ALL, CREATE/AL
 ROLE, GRANT/REVOKE of a role, ALTER DATABASE ... SET ROLE), or change how the server reads
 quotes (SET/RESET standard_conforming_strings or backslash_quote), is refused naming the
 file, the line and the statement. The text then goes to the server in one piece
-(``execute.run_text``), with standard_conforming_strings pinned on as pglast reads it;
+(``runner.run_text``), with standard_conforming_strings pinned on as pglast reads it;
 what no parser can see (a role changed through set_config, say) is caught at run time
-(``execute``).
+(``runner.run_file``).
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ class SourceMigration(Migration):
         self.rollback_sha256 = None if back is None else sha256(back)
         self.use_transactions = transactional == "true"
         self._depends = depends
-        self.steps = []  # loaded; keyshift runs self.source whole (execute.run_text)
+        self.steps = []  # loaded; keyshift runs self.source whole (runner.run_text)
 
     def process_steps(self, backend, direction, force=False):
         raise RuntimeError("keyshift runs a migration file whole; yoyo's steps are never used")
