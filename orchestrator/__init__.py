@@ -1,7 +1,7 @@
 """keyshift: convert integer primary keys to UUID keys, and prove nothing was lost.
 
-The package reads as a pipeline (see STYLE.md):
-catalog -> plan -> render -> execute -> report, plus errors, dsn, embedded and the CLI.
+The package reads as a pipeline of stages (docs/architecture.md): connect -> catalog -> plan ->
+render -> verify -> apply -> report, driven by cli; errors and names are used by all.
 """
 
 from pathlib import Path

@@ -79,7 +79,7 @@ def objects(snap: Snapshot, columns: dict[tuple[str, str], list[dict]]) -> dict[
         out[f"key {qualname(*table.key)}.{key.column_name}"] = {
             "data_type": key.data_type, "not_null": key.not_null, "default": key.default_expr,
             "identity": key.identity, "sequence": [key.seq_schema, key.seq_name, key.seq_type],
-            "kind": key.sequence_kind, "owner": key.seq_owner, "grants": list(key.seq_grants),
+            "kind": key.sequence_kind, "owner": key.seq_owner, "grants": json.loads(key.seq_grants),
         }
     for fk in snap.fks:
         out[f"foreign key {fk.name} on {qualname(*fk.child)}"] = {

@@ -53,6 +53,8 @@ class Manifest:
     fingerprint: str
     objects: dict[str, str]
     files: dict[str, str]
+    #: external mode's --invalidate-sessions tables: locked and emptied, not fingerprinted
+    sessions: list[tuple[str, str]] = field(default_factory=list)
     path: Path | None = field(default=None, compare=False)
 
     def to_json(self) -> str:
@@ -63,6 +65,8 @@ class Manifest:
             "fingerprint": self.fingerprint, "objects": dict(sorted(self.objects.items())),
             "files": dict(sorted(self.files.items())),
         }
+        if self.sessions:
+            data["sessions"] = [list(t) for t in self.sessions]
         return json.dumps(data, indent=2, ensure_ascii=True) + "\n"
 
     def changed(self, digests: dict[Path, str | None]) -> list[tuple[Path, str]]:
@@ -128,11 +132,12 @@ def _check(path: Path, found: Manifest) -> Manifest:
         if not _plain_file_name(name, found.plan_id):
             raise _bad(path, f"lists the file {json.dumps(name, ensure_ascii=True)[:80]}, which is not a plain "
                              f"file name of plan {found.plan_id} ({found.plan_id}_*.sql)")
-    for schema, table in found.locks:
+    sessions = set(found.sessions)
+    for schema, table in [*found.locks, *found.sessions]:
         if (schema.startswith("pg_") or schema == "information_schema"
-                or _columns_of(schema, table) not in found.objects):
+                or (_columns_of(schema, table) not in found.objects and (schema, table) not in sessions)):
             raise _bad(path, f"locks {json.dumps([schema, table], ensure_ascii=True)[:80]}, which is not a table "
-                             "the plan fingerprints")
+                             "the plan fingerprints or empties")
     return found
 
 
@@ -158,7 +163,8 @@ def read(migrations_dir: Path, plan_id: str) -> Manifest | None:
             locks=[_pair(t, 2, path) for t in data["locks"]],
             targets=[_pair(t, 2, path) for t in data["targets"]],
             references=[(_pair(c, 3, path), _pair(t, 2, path)) for c, t in data["references"]],
-            fingerprint=str(data["fingerprint"]), objects=dict(objects), files=dict(files), path=path,
+            fingerprint=str(data["fingerprint"]), objects=dict(objects), files=dict(files),
+            sessions=[_pair(t, 2, path) for t in data.get("sessions", [])], path=path,
         ))
     except (KeyError, TypeError, ValueError) as exc:
         raise _bad(path, f"lacks or mangles {exc}") from None

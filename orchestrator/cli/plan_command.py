@@ -156,6 +156,7 @@ def _write_plan(migrations_dir: Path, the_plan: Plan, target_keys: list, referen
         plan_id=plan_id, mode=the_plan.options.mode, locks=planmodel.lock_order(the_plan), targets=target_keys,
         references=list(references), fingerprint=drift.fingerprint(target_keys, shape, references),
         objects=shape, files={name: manifestmod.sha256(data) for name, data in files},
+        sessions=[s.key for s in the_plan.sessions],
     )
     return _write(migrations_dir, files, (manifestmod.file_name(plan_id), the_manifest.to_json().encode()))
 
