@@ -18,7 +18,7 @@
 -- One row: one external-mode table and one way it falls short (`problem`); `detail` shows
 -- what the catalog or the data holds instead.
 --
--- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
+-- Applies to (orchestrator/verify/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.converted_table where mode = external
 -- skip-reason: no table was given external ids
 WITH target AS (

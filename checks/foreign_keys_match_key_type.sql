@@ -13,7 +13,7 @@
 -- One row: one column pair of one such foreign key that is not validated, or whose
 -- referencing column's type differs from the referenced column's type; `problem` says which.
 --
--- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
+-- Applies to (orchestrator/verify/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.converted_table
 -- skip-reason: no table was converted
 WITH converted_attribute AS (

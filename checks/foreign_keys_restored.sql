@@ -22,7 +22,7 @@
 -- One row: one recorded foreign key that is missing, or whose definition now differs;
 -- `recorded_definition` and `current_definition` show both texts (current NULL = missing).
 --
--- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
+-- Applies to (orchestrator/verify/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.converted_constraint
 -- skip-reason: no foreign key on a converted column was recorded
 WITH recorded AS (

@@ -14,7 +14,7 @@
 -- One row: one recorded index (or the constraint it backed) that is missing or different;
 -- `problem` says which, `recorded_definition` and `current_definition` show both texts.
 --
--- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
+-- Applies to (orchestrator/verify/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.converted_index
 -- skip-reason: no index on a converted column was recorded
 WITH recorded AS (

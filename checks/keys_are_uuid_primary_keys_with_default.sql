@@ -16,7 +16,7 @@
 -- One row: one converted table and one way its key falls short (`problem`); `detail`
 -- shows what the catalog holds instead.
 --
--- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
+-- Applies to (orchestrator/verify/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.converted_table where mode <> external
 -- skip-reason: no key was replaced by a uuid: every converted table is in external mode
 WITH target AS (

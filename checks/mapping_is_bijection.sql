@@ -45,7 +45,7 @@
 -- One row: one converted table and one broken part of the claim (`problem`); `rows` counts
 -- the offending mapping rows, duplicated ids or table rows, and `sample` shows one of them.
 --
--- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
+-- Applies to (orchestrator/verify/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.converted_table where mode <> external and map_dropped_at is null
 -- skip-reason: no mapping table is kept: external mode keeps none, keyshift drop-map retired the others
 WITH target AS (

@@ -17,7 +17,7 @@
 -- One row: one converted column (or recorded old sequence) and one thing left behind;
 -- `problem` says what, `detail` names the type, default or sequence.
 --
--- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
+-- Applies to (orchestrator/verify/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.converted_column
 -- skip-reason: no column was converted to uuid: every converted table is in external mode
 WITH converted AS (

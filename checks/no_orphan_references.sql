@@ -18,7 +18,7 @@
 -- One row: one reference (constraint, or mapping when no constraint names it) with at least
 -- one orphan; `orphan_rows` counts them and `sample_value` shows the smallest orphan value.
 --
--- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
+-- Applies to (orchestrator/verify/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.converted_column
 -- skip-reason: no column was converted to uuid: every converted table is in external mode
 WITH converted_attribute AS (

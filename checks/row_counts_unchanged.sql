@@ -17,7 +17,7 @@
 -- One row: one table of a plan being applied whose row count differs from the recorded one,
 -- or which no longer exists (rows_now is then NULL).
 --
--- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
+-- Applies to (orchestrator/verify/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.fingerprint where plan_id in setting keyshift.checking_plans
 -- skip-reason: no plan is being applied; keyshift migrate checks this claim before COMMIT
 WITH recorded AS (

@@ -12,7 +12,7 @@
 -- One row: one slug column and one way it falls short (`problem`); `bad_rows` counts the
 -- offending rows (or duplicate values) and `sample` shows one of them.
 --
--- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
+-- Applies to (orchestrator/verify/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.converted_slug
 -- skip-reason: no slug column was converted
 WITH slug AS (

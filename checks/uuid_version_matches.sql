@@ -15,7 +15,7 @@
 -- One row: one converted table with keys of the wrong version or variant; `bad_keys` counts
 -- them and `sample_key` shows the smallest.
 --
--- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
+-- Applies to (orchestrator/verify/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.converted_table
 -- skip-reason: no table was converted
 WITH target AS (

@@ -18,7 +18,7 @@
 --
 -- One row: one recorded view that is missing or different; `problem` says what differs.
 --
--- Applies to (orchestrator/checks.py): with no such registry row the check is skipped.
+-- Applies to (orchestrator/verify/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.converted_view
 -- skip-reason: no view read a converted column
 WITH recorded AS (

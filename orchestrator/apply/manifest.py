@@ -17,7 +17,7 @@ manifest fingerprints (a target or a table that references one), so a lock list 
 catalog or other table, and a table that is gone is named by the drift check. The manifest
 catches accidental and unreviewed edits of the files; whoever can write the files can also
 rewrite it. Files already applied are checked against the checksums recorded in the
-database (orchestrator/drift.py).
+database (orchestrator/apply/drift.py).
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ REGISTRY_SCHEMA = "keyshift"
 _FIX_DIRECTIVES = (
     f"declare in its leading comment block which registry rows it proves, e.g. "
     f"'{APPLIES_TO} keyshift.converted_table where mode = external' and "
-    f"'{SKIP_REASON} no table was given external ids' (orchestrator/checks.py describes the form)"
+    f"'{SKIP_REASON} no table was given external ids' (orchestrator/verify/checks.py describes the form)"
 )
 
 

@@ -1,5 +1,5 @@
 -- table_columns.sql: every live column of one table, for the drift fingerprint that plan
--- writes and migrate compares (orchestrator/drift.py). Shape only: no statistics, no values.
+-- writes and migrate compares (orchestrator/apply/drift.py). Shape only: no statistics, no values.
 -- Parameters: %(relid)s (table oid). One row per column, in column order.
 SELECT
     a.attnum::integer AS position,

@@ -25,7 +25,7 @@
 -- last, just before the schema). A registry written by a keyshift without this marker is
 -- recognised by keyshift.converted_table and gains the marker here. A schema named keyshift
 -- that has neither was made by someone else: nothing is created in it and the migration stops.
--- keyshift plan refuses the same case earlier (orchestrator/safety.py: foreign_schema).
+-- keyshift plan refuses the same case earlier (orchestrator/plan/safety.py).
 
 DO $$
 BEGIN

@@ -48,7 +48,7 @@ SET LOCAL parallel_tuple_cost = 0;
 -- last, just before the schema). A registry written by a keyshift without this marker is
 -- recognised by keyshift.converted_table and gains the marker here. A schema named keyshift
 -- that has neither was made by someone else: nothing is created in it and the migration stops.
--- keyshift plan refuses the same case earlier (orchestrator/safety.py: foreign_schema).
+-- keyshift plan refuses the same case earlier (orchestrator/plan/safety.py).
 
 DO $$
 BEGIN
@@ -367,7 +367,7 @@ COMMENT ON FUNCTION keyshift.keyed_uuid_v4(text, bigint) IS
 -- A child column must pass the parent row's ts, not its own. Valid for ts from 1970 to
 -- 10889. keyed_uuid_v7_at takes the unix milliseconds themselves (0 to 2^48 - 1), so a caller
 -- that has them as an integer skips the timestamp arithmetic: keyshift's id-order time is
--- conversion ms + (id - max id), integer arithmetic per row (orchestrator/render.py).
+-- conversion ms + (id - max id), integer arithmetic per row (orchestrator/render/keys.py).
 --
 -- The 74 bits rand_a | rand_b are x(42) | y(32), a two-round keyed Feistel-style mix of
 -- the id built on int8 arithmetic only (no md5, no text of the id), as in keyed_uuid_v4:
