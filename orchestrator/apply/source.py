@@ -79,19 +79,21 @@ def directives(text: str) -> dict[str, str]:
     """``-- depends:`` / ``-- transactional:`` values of the leading comment block.
 
     Read line by line: blank lines and ``--`` lines make up the block, the first other line
-    ends it. A directive given twice is joined with a space, as yoyo does."""
+    ends it. A directive counts only in the exact form keyshift writes it: ``-- `` and the
+    directive's name at the start of the line, so a header line that quotes a name (indented,
+    or after other words) is never taken for one. A directive given twice is joined with a
+    space, as yoyo does."""
     found: dict[str, str] = {}
     for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped:
+        if not line.strip():
             continue
-        if not stripped.startswith("--"):
+        if not line.lstrip().startswith("--"):
             break
-        name, sep, value = stripped[2:].partition(":")
-        name = name.strip()
-        if sep and name in DIRECTIVES:
-            value = value.strip()
-            found[name] = f"{found[name]} {value}" if name in found else value
+        for name in DIRECTIVES:
+            head = f"-- {name}:"
+            if line.startswith(head):
+                value = line[len(head):].strip()
+                found[name] = f"{found[name]} {value}" if name in found else value
     return found
 
 

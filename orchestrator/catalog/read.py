@@ -113,6 +113,10 @@ class Catalog:
         q = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
         return self.conn.execute(q).fetchone()[0]
 
+    def keyshift_schema(self, schema: str) -> dict:
+        """schema_exists, marker_ok, registry_ok (sql/catalog/keyshift_schema.sql)."""
+        return self._rows("keyshift_schema", {"schema": schema})[0]
+
     def converted(self, schema: str, name: str) -> Converted | None:
         exists = self.conn.execute("SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]
         if not exists:

@@ -50,6 +50,7 @@ def cmd_plan(args) -> int:
         raise Refused(exc.obj, exc.reason, exc.fix) from None
     with conn:
         cat = catalog.Catalog(conn)
+        safety.keyshift_schema(cat)  # before the registry is read: a foreign one is refused, not read
         targets = _targets(cat, names, args.mode)
         if not targets:
             print("nothing to do")

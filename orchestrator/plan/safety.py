@@ -192,6 +192,24 @@ def v6_id_range(conn, targets) -> None:
             )
 
 
+def keyshift_schema(cat: Catalog) -> bool:
+    """Whether schema keyshift exists; refuse when it exists and is not keyshift's.
+
+    It is keyshift's when it holds the marker keyshift writes (keyshift.installation with exactly
+    its columns and comment) or a registry an earlier keyshift wrote (sql/catalog/keyshift_schema.sql):
+    a table that merely has one of those names is someone else's, and so is the schema."""
+    found = cat.keyshift_schema(SCHEMA)
+    if found["schema_exists"] and not (found["marker_ok"] or found["registry_ok"]):
+        raise Refused(
+            f"schema {SCHEMA}",
+            "exists and was not created by keyshift (it has no keyshift.installation marker and no keyshift "
+            "registry of the shape keyshift writes), and keyshift keeps its mapping tables, registry and "
+            "functions in a schema of that name",
+            f"rename that schema (ALTER SCHEMA {SCHEMA} RENAME TO ...) or drop it, then plan again",
+        )
+    return found["schema_exists"]
+
+
 def keyshift_names(cat: Catalog, targets, mode: str) -> None:
     """Refuse a schema named keyshift that keyshift did not create, and any name keyshift needs in
     its own schema (a mapping table, a registry table, the marker, a function) held by an object
@@ -202,18 +220,11 @@ def keyshift_names(cat: Catalog, targets, mode: str) -> None:
     function with the exact signature of a keyshift function are keyshift's: keyshift made them."""
     conn = cat.conn
     schema = SCHEMA
-    if conn.execute("SELECT to_regnamespace(%s) IS NULL", (schema,)).fetchone()[0]:
+    if not keyshift_schema(cat):
         return
     tables = {r[0]: r[1] for r in conn.execute(
         "SELECT c.relname, c.relkind FROM pg_catalog.pg_class AS c"
         " WHERE c.relnamespace = to_regnamespace(%s)", (schema,))}
-    if tables.get(MARKER) != "r" and tables.get("converted_table") != "r":
-        raise Refused(
-            f"schema {schema}",
-            "exists and was not created by keyshift (it has no keyshift.installation marker and no keyshift "
-            "registry), and keyshift keeps its mapping tables, registry and functions in a schema of that name",
-            f"rename that schema (ALTER SCHEMA {schema} RENAME TO ...) or drop it, then plan again",
-        )
     kinds = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "S": "sequence",
              "i": "index", "I": "partitioned index", "f": "foreign table", "c": "type"}
     types = {r[0] for r in conn.execute(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from orchestrator.names import Statement, qualname
+from orchestrator.names import Statement, qualname, quote_part
 from orchestrator.plan.model import Plan, Target, short_name
 from orchestrator.render.common import (
     I,
@@ -181,7 +181,7 @@ def _restore_key_default(t: Target) -> list[Statement]:
 def _header(plan: Plan) -> tuple[str, ...]:
     return (
         "What: converts every key and every column that references one, each table in ONE rewrite:",
-        *(f"    {table[0]}.{table[1]}: " + ", ".join(c.column_name for c in plan.columns_of(table))
+        *(f"    {qualname(*table)}: " + ", ".join(quote_part(c.column_name) for c in plan.columns_of(table))
           for table in tables_with_columns(plan)),
         "  Old sequences/identities are detached from the keys first. Keys:",
         *(f"    {key_version_line(plan, t)}" for t in plan.targets),

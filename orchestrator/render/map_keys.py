@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from orchestrator.names import Statement
+from orchestrator.names import Statement, qualname
 from orchestrator.plan.model import Plan
 from orchestrator.render import external, ownership
 from orchestrator.render.common import (
@@ -230,7 +230,7 @@ def _header(plan: Plan) -> tuple[str, ...]:
         "What: records in the keyshift registry what this plan converts, saves the state of each key",
         "  sequence, fingerprints every touched table (rows read in old-id terms), and writes the",
         "  permanent old -> new mapping of each target:",
-        *(f"    keyshift.{t.map_table} <- {t.table.display} ({t.rows} rows at plan time)" for t in plan.targets),
+        *(f"    {qualname('keyshift', t.map_table)} <- {t.table.display} ({t.rows} rows at plan time)" for t in plan.targets),
         "  New keys (version, default for new rows, where the time of existing keys comes from):",
         *(f"    {key_version_line(plan, t)}" for t in plan.targets),
         "Why: the mapping is what rollback, audits, caches and old URLs need; the fingerprints let the",

@@ -3,7 +3,7 @@
 -- What: records in the keyshift registry what this plan converts, saves the state of each key
 --   sequence, fingerprints every touched table (rows read in old-id terms), and writes the
 --   permanent old -> new mapping of each target:
---     keyshift.map_public__t"; DROP TABLE victim; -- <- public."t""; DROP TABLE victim; --" (5 rows at plan time)
+--     keyshift."map_public__t""; DROP TABLE victim; --" <- public."t""; DROP TABLE victim; --" (5 rows at plan time)
 --   New keys (version, default for new rows, where the time of existing keys comes from):
 --     public."t""; DROP TABLE victim; --".id: uuid v4, default gen_random_uuid()
 -- Why: the mapping is what rollback, audits, caches and old URLs need; the fingerprints let the
@@ -48,12 +48,38 @@ BEGIN
     IF to_regnamespace('keyshift') IS NULL THEN
         CREATE SCHEMA keyshift;
     ELSIF NOT EXISTS (
+        -- keyshift's marker, or a registry an earlier keyshift wrote, each by its exact shape
+        -- (sql/catalog/keyshift_schema.sql asks the same at plan time): a table that only has
+        -- one of those names is someone else's.
         SELECT 1
         FROM pg_catalog.pg_class AS c
         WHERE
             c.relnamespace = to_regnamespace('keyshift')
             AND c.relkind = 'r'
-            AND c.relname IN ('installation', 'converted_table')
+            AND (
+                (
+                    c.relname = 'installation'
+                    AND pg_catalog.obj_description(c.oid, 'pg_class') LIKE 'keyshift created schema keyshift%'
+                    AND array(
+                        SELECT a.attname::text || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod)
+                        FROM pg_catalog.pg_attribute AS a
+                        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                        ORDER BY a.attnum
+                    ) = ARRAY[
+                        'one_row boolean', 'installed_at timestamp with time zone', 'installed_by name', 'how text'
+                    ]
+                )
+                OR (
+                    c.relname = 'converted_table'
+                    AND array(
+                        SELECT a.attname::text || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod)
+                        FROM pg_catalog.pg_attribute AS a
+                        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                    ) @> ARRAY[
+                        'plan_id text', 'table_schema name', 'table_name name', 'key_column name', 'mode text'
+                    ]
+                )
+            )
     ) THEN
         RAISE EXCEPTION USING
         MESSAGE = 'keyshift: schema keyshift exists and was not created by keyshift '
@@ -61,7 +87,10 @@ BEGIN
         HINT = 'nothing was changed; rename that schema (ALTER SCHEMA keyshift RENAME TO ...) '
         || 'or drop it, then plan again';
     END IF;
-    IF to_regclass('keyshift.installation') IS NULL THEN
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_catalog.pg_class AS c
+        WHERE c.relnamespace = to_regnamespace('keyshift') AND c.relname = 'installation'
+    ) THEN
         CREATE TABLE keyshift.installation (
             one_row boolean PRIMARY KEY DEFAULT TRUE CHECK (one_row),
             installed_at timestamptz NOT NULL DEFAULT now(),

@@ -1,8 +1,8 @@
 -- 0001_03_convert_key_columns: convert keys and references to uuid
 --
 -- What: converts every key and every column that references one, each table in ONE rewrite:
---     public.t"; DROP TABLE victim; --: id
---     public.child: parent\u000aid
+--     public."t""; DROP TABLE victim; --": id
+--     public.child: "parent\u000aid"
 --   Old sequences/identities are detached from the keys first. Keys:
 --     public."t""; DROP TABLE victim; --".id: uuid v4, default gen_random_uuid()
 -- Why: the same keyed function of the old id gives a key and all its references the same
