@@ -70,7 +70,7 @@ class Plan:
     views: list = field(default_factory=list)  # catalog.View, in creation order
     carried: list = field(default_factory=list)  # catalog.Carried: constraints, indexes, triggers, policies
     references: dict = field(default_factory=dict)  # --reference column -> target, no FK behind it
-    # Filled by orchestrator.external.validate: external.ExternalColumn, Restart, Session.
+    # Filled by orchestrator.plan.external.validate: external.ExternalColumn, Restart, Session.
     external_columns: list = field(default_factory=list)
     restarts: list = field(default_factory=list)
     sessions: list = field(default_factory=list)

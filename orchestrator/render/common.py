@@ -117,52 +117,10 @@ def regclass(schema: str, name: str) -> sql.Composable:
     return L(I(schema, name).as_string(None))
 
 
-# --- key versions (--uuid v4|v7|v6, --timestamp-column) -----------------------------------
-#
-# Existing rows get a key that is a deterministic function of (conversion key, table salt,
-# old id), so a key column and every column that references it convert independently:
-#   v4: keyed_uuid_v4(key || salt, id)
-#   v7/v6 without a timestamp column: the time of transaction_timestamp() - (max id - id) ms.
-#     The newest old row gets the conversion's own time, the others follow id order one
-#     millisecond apart; so old rows sort before every new row. The time field therefore
-#     shows the id order and the DIFFERENCES of the old ids (the id itself to anyone who knows
-#     one row's old id, or the max id): README, "Choosing keys". max id and the time base
-#     (the conversion's unix ms; for v6 its 100-ns count since 1582) are read once per table
-#     in step 01 into transaction-local settings, so per row the time is
-#     keyed_uuid_v7_at(base + (id - max id), ...) / keyed_uuid_v6_at(base + (id - max id) * 10000, ...):
-#     integer arithmetic that cannot overflow (id - max id is at most the refused span).
-#   v7/v6 with a timestamp column: ts = coalesce(column, the id-order time above), for the
-#     key column itself; the columns that reference it cannot see the parent's timestamp,
-#     so they convert through the mapping table (a lookup function, see new_id_fn).
-
-
-# --- 06: slugs (--slug-column, --slug-length) ---------------------------------------------
-#
-# Existing rows: base62(keyed_uuid_v4(key || salt || 'slug', old id), N), computed into a
-# temporary table, where any duplicate (possible below 22 characters, astronomically
-# unlikely at 22) is redrawn until none is left; the column is then filled in one rewrite
-# (no UPDATE, so no row trigger fires). Slugs reveal neither the old id nor the key.
-# New rows: DEFAULT keyshift.unique_slug('schema.table'::regclass, 'col', N), which redraws a
-# slug that a committed row already holds; the UNIQUE constraint stays the guarantee (only two
-# concurrent uncommitted INSERTs of the same slug, about 1 in 62^N, still get unique_violation).
-
-
-# --- 01 ---------------------------------------------------------------------------------
-
-
 def lock_statement(plan: Plan) -> Statement:
     """LOCK TABLE of every table the plan locks (plan.lock_order), in both modes."""
     return stmt("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", sql.SQL(", ").join(table_ident(*k) for k in lock_order(plan)),
                 note="Parents before children, so no application transaction can deadlock us halfway.")
-
-
-# --- 02 / 04 -----------------------------------------------------------------------------
-
-
-# --- 03 ------------------------------------------------------------------------------------
-
-
-# --- 05 ------------------------------------------------------------------------------------
 
 
 def raise_text(text: str) -> str:

@@ -19,6 +19,24 @@ from orchestrator.names import Statement, comment_block
 from orchestrator.plan.model import Column, Plan, Target, short_name
 from orchestrator.render.common import I, L, compose, do_block, dollar_quoted, map_ident, stmt, table_ident
 
+# Key versions (--uuid v4|v7|v6, --timestamp-column)
+#
+# Existing rows get a key that is a deterministic function of (conversion key, table salt,
+# old id), so a key column and every column that references it convert independently:
+#   v4: keyed_uuid_v4(key || salt, id)
+#   v7/v6 without a timestamp column: the time of transaction_timestamp() - (max id - id) ms.
+#     The newest old row gets the conversion's own time, the others follow id order one
+#     millisecond apart; so old rows sort before every new row. The time field therefore
+#     shows the id order and the DIFFERENCES of the old ids (the id itself to anyone who knows
+#     one row's old id, or the max id): docs/commands.md, "Choosing keys". max id and the time base
+#     (the conversion's unix ms; for v6 its 100-ns count since 1582) are read once per table
+#     in step 01 into transaction-local settings, so per row the time is
+#     keyed_uuid_v7_at(base + (id - max id), ...) / keyed_uuid_v6_at(base + (id - max id) * 10000, ...):
+#     integer arithmetic that cannot overflow (id - max id is at most the refused span).
+#   v7/v6 with a timestamp column: ts = coalesce(column, the id-order time above), for the
+#     key column itself; the columns that reference it cannot see the parent's timestamp,
+#     so they convert through the mapping table (a lookup function, see new_id_fn).
+
 #: The session setting that carries the per-transaction conversion key.
 KEY_SETTING = "keyshift.key"
 

@@ -10,6 +10,16 @@ from orchestrator.plan.model import slug_constraint_name as plan_slug_constraint
 from orchestrator.render.common import I, L, Migration, compose, do_block, dollar_quoted, map_ident, stmt, table_ident
 from orchestrator.render.keys import KEY_SETTING
 
+# Slugs (--slug-column, --slug-length)
+#
+# Existing rows: base62(keyed_uuid_v4(key || salt || 'slug', old id), N), computed into a
+# temporary table, where any duplicate (possible below 22 characters, astronomically
+# unlikely at 22) is redrawn until none is left; the column is then filled in one rewrite
+# (no UPDATE, so no row trigger fires). Slugs reveal neither the old id nor the key.
+# New rows: DEFAULT keyshift.unique_slug('schema.table'::regclass, 'col', N), which redraws a
+# slug that a committed row already holds; the UNIQUE constraint stays the guarantee (only two
+# concurrent uncommitted INSERTs of the same slug, about 1 in 62^N, still get unique_violation).
+
 
 def _slug_table(target: Target) -> sql.Identifier:
     return I("pg_temp", short_name("keyshift_slug_", target.map_table))
