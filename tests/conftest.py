@@ -64,9 +64,7 @@ def pg_server(postgresql_proc):
 
 
 def _admin(proc) -> psycopg.Connection:
-    return psycopg.connect(
-        host=proc.host, port=proc.port, user=proc.user, dbname="postgres", autocommit=True
-    )
+    return psycopg.connect(host=proc.host, port=proc.port, user=proc.user, dbname="postgres", autocommit=True)
 
 
 @pytest.fixture
@@ -214,9 +212,19 @@ def convert(dsn: str, migrations: Path, *tables: str, extra: tuple[str, ...] = (
 def pg_dump_schema(dsn: str, *extra: str) -> str:
     """pg_dump --schema-only of the user's objects: keyshift's registry and yoyo's tables left out."""
     return subprocess.run(
-        [str(embedded.bindir() / "pg_dump"), "--schema-only", "--exclude-schema=keyshift",
-         "--exclude-table=public._yoyo*", "--exclude-table=public.yoyo_lock", *extra, "-d", dsn],
-        capture_output=True, text=True, check=True,
+        [
+            str(embedded.bindir() / "pg_dump"),
+            "--schema-only",
+            "--exclude-schema=keyshift",
+            "--exclude-table=public._yoyo*",
+            "--exclude-table=public.yoyo_lock",
+            *extra,
+            "-d",
+            dsn,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
 

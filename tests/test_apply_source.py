@@ -40,8 +40,7 @@ def _q(name: str) -> str:
 
 
 def _plan(dsn, mig, *tables):
-    planned = keyshift(dsn, "plan", *[a for t in tables or ("public.account",) for a in ("--table", t)],
-                       migrations=mig)
+    planned = keyshift(dsn, "plan", *[a for t in tables or ("public.account",) for a in ("--table", t)], migrations=mig)
     assert planned.returncode == 0, planned.stdout + planned.stderr
     return planned
 
@@ -50,7 +49,8 @@ def _key_type(conn, table="account", column="id"):
     return conn.execute(
         "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
         " WHERE c.relnamespace = 'public'::regnamespace AND c.relname = %s AND a.attname = %s",
-        (table, column)).fetchone()[0]
+        (table, column),
+    ).fetchone()[0]
 
 
 def _applied_rows(conn) -> int:
@@ -150,11 +150,14 @@ def test_a_server_error_names_the_migration_and_the_line(dsn, conn, tmp_path):
     migrated = keyshift(dsn, "migrate", "--accept-edited", migrations=mig)
     assert migrated.returncode == 1
     err = _one_line(migrated.stderr)
-    assert f"migration {target.name[:-4]} line {text.count(chr(10)) + 4}: column \"no_such_column\" does not exist" in err, err
+    assert (
+        f'migration {target.name[:-4]} line {text.count(chr(10)) + 4}: column "no_such_column" does not exist' in err
+    ), err
     assert _applied_rows(conn) == 0 and _key_type(conn) == "integer"
 
 
 # --- hostile names: the text goes to PostgreSQL whole -----------------------------------
+
 
 def _mallory(conn) -> bool:
     return conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'").fetchone()[0]
@@ -165,16 +168,20 @@ def _no_splitter(*_args, **_kwargs):
 
 
 def test_names_that_would_shift_a_splitter_convert_and_no_role_changes(dsn, conn, tmp_path, monkeypatch):
-    conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mallory') THEN "
-                 "CREATE ROLE mallory NOSUPERUSER; END IF; END $$")
+    conn.execute(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mallory') THEN "
+        "CREATE ROLE mallory NOSUPERUSER; END IF; END $$"
+    )
     conn.execute("ALTER ROLE mallory NOSUPERUSER")
     col, tab = _q(HOSTILE_COLUMN), _q(HOSTILE_TABLE)
-    conn.execute(f"CREATE TABLE account (id serial PRIMARY KEY, {col} text);"
-                 f"CREATE TABLE a_child (id serial PRIMARY KEY, {col} int NOT NULL REFERENCES account);"
-                 f"CREATE TABLE {tab} (id serial PRIMARY KEY, {col} int NOT NULL REFERENCES account);"
-                 f"INSERT INTO account ({col}) SELECT 'a' || g FROM generate_series(1, 10) g;"
-                 f"INSERT INTO a_child ({col}) SELECT 1 + g % 10 FROM generate_series(1, 20) g;"
-                 f"INSERT INTO {tab} ({col}) SELECT 1 + g % 10 FROM generate_series(1, 30) g;")
+    conn.execute(
+        f"CREATE TABLE account (id serial PRIMARY KEY, {col} text);"
+        f"CREATE TABLE a_child (id serial PRIMARY KEY, {col} int NOT NULL REFERENCES account);"
+        f"CREATE TABLE {tab} (id serial PRIMARY KEY, {col} int NOT NULL REFERENCES account);"
+        f"INSERT INTO account ({col}) SELECT 'a' || g FROM generate_series(1, 10) g;"
+        f"INSERT INTO a_child ({col}) SELECT 1 + g % 10 FROM generate_series(1, 20) g;"
+        f"INSERT INTO {tab} ({col}) SELECT 1 + g % 10 FROM generate_series(1, 30) g;"
+    )
     pairs = conn.execute(f"SELECT t.id, a.{col} FROM {tab} t JOIN account a ON a.id = t.{col} ORDER BY 1").fetchall()
     mig = tmp_path / "m"
     _plan(dsn, mig)
@@ -206,11 +213,14 @@ def test_names_that_would_shift_a_splitter_convert_and_no_role_changes(dsn, conn
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     assert not _mallory(conn)
     assert _key_type(conn) == "integer" and _key_type(conn, HOSTILE_TABLE, HOSTILE_COLUMN) == "integer"
-    assert conn.execute(f"SELECT t.id, a.{col} FROM {tab} t JOIN account a ON a.id = t.{col} "
-                        "ORDER BY 1").fetchall() == pairs
+    assert (
+        conn.execute(f"SELECT t.id, a.{col} FROM {tab} t JOIN account a ON a.id = t.{col} ORDER BY 1").fetchall()
+        == pairs
+    )
 
 
 # --- the manifest: what was reviewed is what runs ---------------------------------------
+
 
 def test_plan_writes_a_manifest_with_locks_catalog_and_file_digests(dsn, conn, tmp_path):
     conn.execute(SCHEMA)
@@ -274,8 +284,9 @@ def test_a_rollback_file_added_after_plan_is_refused_and_runs_with_accept_edited
     mig = tmp_path / "m"
     _plan(dsn, mig)
     extra = mig / "0001_06_note.sql"
-    extra.write_text("-- 0001_06_note: added by hand\n-- depends: 0001_05_set_uuid_defaults\n\n"
-                     "CREATE TABLE public.note (id int);\n")
+    extra.write_text(
+        "-- 0001_06_note: added by hand\n-- depends: 0001_05_set_uuid_defaults\n\nCREATE TABLE public.note (id int);\n"
+    )
     migrated = keyshift(dsn, "migrate", migrations=mig)
     assert migrated.returncode == 1 and "0001_06_note.sql (added after plan 0001)" in migrated.stderr, migrated.stderr
     migrated = keyshift(dsn, "migrate", "--accept-edited", migrations=mig)
@@ -307,8 +318,10 @@ def test_a_rollback_file_with_a_role_statement_is_refused(dsn, conn, tmp_path):
     assert refused.returncode == 1 and "edited after they were applied" in refused.stderr, refused.stderr
     # Even with its record taken as it is now, PostgreSQL's parser finds the statement.
     digest = hashlib.sha256(undo.read_bytes()).hexdigest()
-    conn.execute("UPDATE _yoyo_keyshift_applied_file SET rollback_sha256 = %s WHERE migration_id = %s",
-                 (digest, undo.name[: -len(".rollback.sql")]))
+    conn.execute(
+        "UPDATE _yoyo_keyshift_applied_file SET rollback_sha256 = %s WHERE migration_id = %s",
+        (digest, undo.name[: -len(".rollback.sql")]),
+    )
     refused = keyshift(dsn, "rollback", "--accept-edited", migrations=mig)
     assert refused.returncode == 1
     err = _one_line(refused.stderr)
@@ -342,22 +355,28 @@ def test_replanning_after_deleting_a_plans_files_replaces_its_orphaned_manifest(
 
 # --- the loader and the one-piece run ---------------------------------------------------
 
+
 def test_run_text_sends_several_statements_in_one_piece(conn):
     with conn.transaction():
-        runner.run_text(conn, "CREATE TABLE a (x int);\nINSERT INTO a VALUES (1);\n-- 100% sure\n"
-                               "INSERT INTO a VALUES (2);")
+        runner.run_text(
+            conn, "CREATE TABLE a (x int);\nINSERT INTO a VALUES (1);\n-- 100% sure\nINSERT INTO a VALUES (2);"
+        )
     assert conn.execute("SELECT count(*) FROM a").fetchone()[0] == 2
     with pytest.raises(psycopg.errors.InvalidTextRepresentation) as caught:
         with conn.transaction():
             runner.run_text(conn, "INSERT INTO a VALUES (3);\n-- é\nINSERT INTO a VALUES ('x');")
-    error = messages.db_error("migration m", caught.value, "INSERT INTO a VALUES (3);\n-- é\nINSERT INTO a VALUES ('x');")
+    error = messages.db_error(
+        "migration m", caught.value, "INSERT INTO a VALUES (3);\n-- é\nINSERT INTO a VALUES ('x');"
+    )
     assert error.obj == "migration m line 3", error.line()
     assert conn.execute("SELECT count(*) FROM a").fetchone()[0] == 2
 
 
 def test_directives_come_from_the_leading_comment_block_only():
-    text = ("-- 0001_02_x: title\n--\n-- depends: 0001_01_a\n-- transactional: true\n\n"
-            "SELECT 1;\n-- depends: 0001_99_late\n")
+    text = (
+        "-- 0001_02_x: title\n--\n-- depends: 0001_01_a\n-- transactional: true\n\n"
+        "SELECT 1;\n-- depends: 0001_99_late\n"
+    )
     assert source.directives(text) == {"depends": "0001_01_a", "transactional": "true"}
     assert source.directives("-- depends: a\n-- depends: b\n") == {"depends": "a b"}
 
@@ -398,8 +417,11 @@ SMUGGLED_COMMIT = "CREATE TABLE smuggled (x int);\nSELECT 'x\\''; COMMIT; --';\n
 def test_standard_conforming_strings_off_for_the_database_cannot_smuggle_a_commit(dsn, conn, tmp_path):
     # With standard_conforming_strings off the server would read a COMMIT that pglast reads as
     # part of a string: keyshift pins it on for every file, so the file fails whole.
-    conn.execute(psycopg.sql.SQL("ALTER DATABASE {} SET standard_conforming_strings = off").format(
-        psycopg.sql.Identifier(conn.info.dbname)))
+    conn.execute(
+        psycopg.sql.SQL("ALTER DATABASE {} SET standard_conforming_strings = off").format(
+            psycopg.sql.Identifier(conn.info.dbname)
+        )
+    )
     mig = tmp_path / "m"
     mig.mkdir()
     (mig / "0001_a.sql").write_text("CREATE TABLE first_file (x int);\n")
@@ -412,10 +434,15 @@ def test_standard_conforming_strings_off_for_the_database_cannot_smuggle_a_commi
     assert _applied_rows(conn) == 0
 
 
-@pytest.mark.parametrize("text", ["CREATE TABLE half (x int); COMMIT;",
-                                  "CREATE TABLE half (x int); COMMIT; BEGIN; CREATE TABLE other (x int);",
-                                  "CREATE TABLE half (x int); COMMIT; SELECT 1/0;"],
-                         ids=["commit", "commit and begin", "commit then error"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CREATE TABLE half (x int); COMMIT;",
+        "CREATE TABLE half (x int); COMMIT; BEGIN; CREATE TABLE other (x int);",
+        "CREATE TABLE half (x int); COMMIT; SELECT 1/0;",
+    ],
+    ids=["commit", "commit and begin", "commit then error"],
+)
 def test_a_file_that_ends_the_transaction_says_part_may_be_committed(dsn, text):
     # What no parser can see is caught at run time: run_file is given text validate() would refuse.
     with psycopg.connect(dsn) as c:
@@ -436,11 +463,15 @@ def _role(conn) -> str:
     return name
 
 
-@pytest.mark.parametrize("change", [
-    "SELECT set_config('role', '{role}', false);",
-    "DO $$BEGIN EXECUTE 'SET ROLE {role}'; END$$;",
-    "SELECT set_config('session_authorization', '{role}', false);",
-], ids=["set_config role", "SET ROLE inside DO", "set_config session_authorization"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        "SELECT set_config('role', '{role}', false);",
+        "DO $$BEGIN EXECUTE 'SET ROLE {role}'; END$$;",
+        "SELECT set_config('session_authorization', '{role}', false);",
+    ],
+    ids=["set_config role", "SET ROLE inside DO", "set_config session_authorization"],
+)
 def test_a_role_change_no_parser_sees_fails_the_file_and_commits_nothing(dsn, conn, tmp_path, change):
     role = _role(conn)
     try:
@@ -453,8 +484,9 @@ def test_a_role_change_no_parser_sees_fails_the_file_and_commits_nothing(dsn, co
         err = _one_line(migrated.stderr)
         assert err.startswith("keyshift: migration 0002_x: changed the role it runs as") and role in err, err
         assert "nothing was committed" in err
-        assert conn.execute("SELECT to_regclass('t_role') IS NULL AND to_regclass('before_change') IS NULL"
-                            ).fetchone()[0]
+        assert conn.execute("SELECT to_regclass('t_role') IS NULL AND to_regclass('before_change') IS NULL").fetchone()[
+            0
+        ]
         assert _applied_rows(conn) == 0
     finally:
         conn.execute(psycopg.sql.SQL("DROP OWNED BY {}").format(psycopg.sql.Identifier(role)))
@@ -463,11 +495,13 @@ def test_a_role_change_no_parser_sees_fails_the_file_and_commits_nothing(dsn, co
 
 # --- what was compared is what runs ---------------------------------------------------------------
 
+
 def _waiting_for_run_lock(conn) -> bool:
     return conn.execute(
         "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
         " AND objid = %s AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
-        (run_lock.RUN_KEY,)).fetchone()[0]
+        (run_lock.RUN_KEY,),
+    ).fetchone()[0]
 
 
 def _migrate_restoring_meanwhile(dsn, conn, mig, target, planned: str, *args):
@@ -511,14 +545,16 @@ def test_the_bytes_compared_and_recorded_are_the_bytes_that_run(dsn, conn, tmp_p
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     assert conn.execute("SELECT to_regclass('unreviewed') IS NOT NULL").fetchone()[0]  # the edited text ran
     ran = hashlib.sha256(edited.encode()).hexdigest()
-    recorded = conn.execute("SELECT file_sha256 FROM _yoyo_keyshift_applied_file WHERE migration_id = %s",
-                            (target.stem,)).fetchone()[0]
+    recorded = conn.execute(
+        "SELECT file_sha256 FROM _yoyo_keyshift_applied_file WHERE migration_id = %s", (target.stem,)
+    ).fetchone()[0]
     assert recorded == ran and manifest.read(mig, "0001").files[target.name] == ran
     status = keyshift(dsn, "status", migrations=mig)  # the file on disk is not what ran
     assert status.returncode == 0 and f"EDITED {target.stem} ({target.name} changed" in status.stdout, status.stdout
 
 
 # --- files and manifests no plan wrote ------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["0001_99z.sql", "0001_02a.sql"])
 def test_a_file_no_plan_wrote_inside_a_plans_numbering_is_refused(dsn, conn, tmp_path, name):
@@ -545,13 +581,20 @@ def _rewrite_manifest(mig, change) -> None:
     path.write_text(json.dumps(data))
 
 
-@pytest.mark.parametrize("change, why", [
-    (lambda d: d["locks"].append(["pg_catalog", "pg_authid"]), 'locks ["pg_catalog", "pg_authid"]'),
-    (lambda d: d["locks"].append(["public", "no_such_table"]), 'locks ["public", "no_such_table"]'),
-    (lambda d: d["files"].update({"../../../../etc/hostname": "0" * 64}), 'lists the file "../../../../etc/hostname"'),
-    (lambda d: d["files"].update({"/dev/zero": "0" * 64}), 'lists the file "/dev/zero"'),
-    (lambda d: d["files"].update({"0002_01_x.sql": "0" * 64}), 'lists the file "0002_01_x.sql"'),
-], ids=["catalog table", "unfingerprinted table", "path", "device", "other plan"])
+@pytest.mark.parametrize(
+    "change, why",
+    [
+        (lambda d: d["locks"].append(["pg_catalog", "pg_authid"]), 'locks ["pg_catalog", "pg_authid"]'),
+        (lambda d: d["locks"].append(["public", "no_such_table"]), 'locks ["public", "no_such_table"]'),
+        (
+            lambda d: d["files"].update({"../../../../etc/hostname": "0" * 64}),
+            'lists the file "../../../../etc/hostname"',
+        ),
+        (lambda d: d["files"].update({"/dev/zero": "0" * 64}), 'lists the file "/dev/zero"'),
+        (lambda d: d["files"].update({"0002_01_x.sql": "0" * 64}), 'lists the file "0002_01_x.sql"'),
+    ],
+    ids=["catalog table", "unfingerprinted table", "path", "device", "other plan"],
+)
 def test_a_manifest_plan_cannot_have_written_is_refused_and_status_goes_on(dsn, conn, tmp_path, change, why):
     conn.execute(SCHEMA)
     mig = tmp_path / "m"
@@ -589,13 +632,15 @@ def test_rollback_accept_edited_runs_an_undo_edited_after_apply(dsn, conn, tmp_p
 
 # --- database errors around the files: one line ---------------------------------------------------
 
+
 def test_errors_in_yoyos_bookkeeping_and_the_checksum_table_are_one_line(dsn, conn, tmp_path):
     mig = tmp_path / "m"
     mig.mkdir()
     assert keyshift(dsn, "migrate", migrations=mig).returncode == 0  # yoyo's tables
     (mig / "0001_a.sql").write_text("CREATE TABLE a (x int);\n")
-    conn.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
-                 " $$BEGIN RAISE EXCEPTION 'log refused'; END$$")
+    conn.execute(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'log refused'; END$$"
+    )
     conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON _yoyo_log FOR EACH ROW EXECUTE FUNCTION refuse()")
     migrated = keyshift(dsn, "migrate", migrations=mig)
     assert migrated.returncode == 1

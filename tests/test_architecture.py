@@ -18,8 +18,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "orchestrator"
 #: The stages in import order: a module may import only its own stage and those before it.
 STAGES = ("foundation", "connect", "catalog", "plan", "render", "verify", "apply", "report", "cli", "tools")
 #: Modules that sit outside a stage folder, and the stage they belong to.
-LOOSE = {"orchestrator": "foundation", "orchestrator.errors": "foundation", "orchestrator.names": "foundation",
-         "orchestrator.__main__": "cli"}
+LOOSE = {
+    "orchestrator": "foundation",
+    "orchestrator.errors": "foundation",
+    "orchestrator.names": "foundation",
+    "orchestrator.__main__": "cli",
+}
 
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
@@ -89,7 +93,8 @@ def test_imports_point_to_the_same_or_an_earlier_stage():
     rank = {stage: i for i, stage in enumerate(STAGES)}
     backwards = sorted(
         f"{module} ({_stage(module)}) imports {target} ({_stage(target)})"
-        for module, targets in GRAPH.items() for target in targets
+        for module, targets in GRAPH.items()
+        for target in targets
         if target != "orchestrator" and rank[_stage(target)] > rank[_stage(module)]
     )
     assert not backwards, "imports that run back up the stages:\n" + "\n".join(backwards)

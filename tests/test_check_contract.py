@@ -40,8 +40,7 @@ def check_dir(tmp_path: Path, files: dict[str, str]) -> Path:
 
 
 def check_file(applies_to: str, body: str, reason: str = "nothing of that kind was converted") -> str:
-    return (f"-- a check written for this test\n--\n-- applies-to: {applies_to}\n-- skip-reason: {reason}\n"
-            f"{body}\n")
+    return f"-- a check written for this test\n--\n-- applies-to: {applies_to}\n-- skip-reason: {reason}\n{body}\n"
 
 
 @pytest.fixture
@@ -53,6 +52,7 @@ def converted(dsn, conn, tmp_path) -> Path:
 
 
 # --- nothing to check: one line, non-zero ------------------------------------------------------
+
 
 def test_no_registry_is_refused_in_one_line(dsn):
     for extra in ((), ("--json",)):
@@ -82,6 +82,7 @@ def test_after_rollback_of_the_only_plan_nothing_is_left_to_check(dsn, converted
 
 # --- no usable check file: one line, exit 4 -----------------------------------------------------
 
+
 def test_no_check_file_names_the_directory_and_the_fix(dsn, converted, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -92,22 +93,32 @@ def test_no_check_file_names_the_directory_and_the_fix(dsn, converted, tmp_path)
         assert str(where) in line and state in line and "reinstall keyshift" in line, line
 
 
-@pytest.mark.parametrize("header, why", [
-    ("-- no directive at all\n", "has no '-- applies-to:' line"),
-    ("-- skip-reason: only a reason\n", "has no '-- applies-to:' line"),
-    ("-- applies-to: keyshift.converted_table\n", "'-- skip-reason:'"),
-    ("-- applies-to: keyshift.converted_table\n-- applies-to: keyshift.converted_slug\n-- skip-reason: x\n",
-     "has 2 '-- applies-to:' lines"),
-    ("-- applies-to: public.custom_user\n-- skip-reason: x\n", "is not a table of the schema keyshift"),
-    ("-- applies-to: keyshift.converted_table mode = external\n-- skip-reason: x\n", "'where'"),
-    ("-- applies-to: keyshift.converted_table where mode == external\n-- skip-reason: x\n", "'mode == external'"),
-    ("-- applies-to: keyshift.converted_table where mode = 'a b'\n-- skip-reason: x\n", "is none of"),
-    # Directives count only in the leading comment block, as yoyo's do.
-    ("-- a check\n\n-- applies-to: keyshift.converted_table\n-- skip-reason: x\n", "has no '-- applies-to:' line"),
-])
+@pytest.mark.parametrize(
+    "header, why",
+    [
+        ("-- no directive at all\n", "has no '-- applies-to:' line"),
+        ("-- skip-reason: only a reason\n", "has no '-- applies-to:' line"),
+        ("-- applies-to: keyshift.converted_table\n", "'-- skip-reason:'"),
+        (
+            "-- applies-to: keyshift.converted_table\n-- applies-to: keyshift.converted_slug\n-- skip-reason: x\n",
+            "has 2 '-- applies-to:' lines",
+        ),
+        ("-- applies-to: public.custom_user\n-- skip-reason: x\n", "is not a table of the schema keyshift"),
+        ("-- applies-to: keyshift.converted_table mode = external\n-- skip-reason: x\n", "'where'"),
+        ("-- applies-to: keyshift.converted_table where mode == external\n-- skip-reason: x\n", "'mode == external'"),
+        ("-- applies-to: keyshift.converted_table where mode = 'a b'\n-- skip-reason: x\n", "is none of"),
+        # Directives count only in the leading comment block, as yoyo's do.
+        ("-- a check\n\n-- applies-to: keyshift.converted_table\n-- skip-reason: x\n", "has no '-- applies-to:' line"),
+    ],
+)
 def test_a_check_file_without_usable_directives_is_refused(dsn, converted, tmp_path, header, why):
-    d = check_dir(tmp_path, {"a_fine.sql": check_file("keyshift.converted_table", "SELECT 1 WHERE FALSE;"),
-                             "b_broken.sql": header + "SELECT 1 WHERE FALSE;\n"})
+    d = check_dir(
+        tmp_path,
+        {
+            "a_fine.sql": check_file("keyshift.converted_table", "SELECT 1 WHERE FALSE;"),
+            "b_broken.sql": header + "SELECT 1 WHERE FALSE;\n",
+        },
+    )
     result = keyshift(dsn, "check", "--checks", str(d))
     assert result.returncode == EXIT_NO_CHECKS, result.stdout + result.stderr
     line = one_line(result)
@@ -116,28 +127,42 @@ def test_a_check_file_without_usable_directives_is_refused(dsn, converted, tmp_p
 
 def test_parse_applies_to_builds_each_condition():
     p = checks.parse_applies_to(
-        "t.sql", "-- applies-to: keyshift.fingerprint where plan_id in setting keyshift.checking_plans"
-                 " and row_count <> 0 and table_name = x and fingerprint is null")
+        "t.sql",
+        "-- applies-to: keyshift.fingerprint where plan_id in setting keyshift.checking_plans"
+        " and row_count <> 0 and table_name = x and fingerprint is null",
+    )
     assert p.table == "fingerprint"
     assert [(c.column, c.op, c.value) for c in p.conditions] == [
-        ("plan_id", "in setting", "keyshift.checking_plans"), ("row_count", "<>", "0"),
-        ("table_name", "=", "x"), ("fingerprint", "is null", None)]
+        ("plan_id", "in setting", "keyshift.checking_plans"),
+        ("row_count", "<>", "0"),
+        ("table_name", "=", "x"),
+        ("fingerprint", "is null", None),
+    ]
 
 
 # --- skipped: declared, counted, never run -----------------------------------------------------
 
+
 def test_a_check_without_registry_rows_is_skipped_without_running(dsn, converted, tmp_path):
     """The skipped file would fail if it ran; the applying one does run and fails."""
-    d = check_dir(tmp_path, {
-        "never_runs.sql": check_file("keyshift.converted_slug", "SELECT 1 / 0 AS boom;", "no slug column was converted"),
-        "external_only.sql": check_file("keyshift.converted_table where mode = external", "SELECT 1 / 0 AS boom;"),
-        "runs.sql": check_file("keyshift.converted_table where mode = replace and map_dropped_at is null",
-                               "SELECT 'looked' AS found;"),
-    })
+    d = check_dir(
+        tmp_path,
+        {
+            "never_runs.sql": check_file(
+                "keyshift.converted_slug", "SELECT 1 / 0 AS boom;", "no slug column was converted"
+            ),
+            "external_only.sql": check_file("keyshift.converted_table where mode = external", "SELECT 1 / 0 AS boom;"),
+            "runs.sql": check_file(
+                "keyshift.converted_table where mode = replace and map_dropped_at is null", "SELECT 'looked' AS found;"
+            ),
+        },
+    )
     text = keyshift(dsn, "check", "--checks", str(d))
     assert text.returncode == EXIT_FAILED, text.stdout + text.stderr
     assert re.search(r"checks/never_runs\.sql \.+ skipped \(no slug column was converted\)$", text.stdout, re.M)
-    assert re.search(r"checks/external_only\.sql \.+ skipped \(nothing of that kind was converted\)$", text.stdout, re.M)
+    assert re.search(
+        r"checks/external_only\.sql \.+ skipped \(nothing of that kind was converted\)$", text.stdout, re.M
+    )
     assert re.search(r"checks/runs\.sql \.+ not ok \(1 rows\)$", text.stdout, re.M), text.stdout
     assert "3 checks, 0 ok, 1 not ok, 2 skipped" in text.stdout, text.stdout
     data = json.loads(keyshift(dsn, "check", "--checks", str(d), "--json").stdout)
@@ -163,15 +188,21 @@ def test_every_check_skipped_is_no_pass(dsn, converted, tmp_path):
 
 
 def test_a_registry_table_or_column_that_does_not_exist_fails(dsn, converted, tmp_path):
-    d = check_dir(tmp_path, {
-        "a.sql": check_file("keyshift.no_such_table", "SELECT 1;", "nothing recorded"),
-        "b.sql": check_file("keyshift.converted_table where no_such_column = x", "SELECT 1 WHERE FALSE;"),
-        "c.sql": check_file("keyshift.converted_table", "SELECT 1 WHERE FALSE;"),
-    })
+    d = check_dir(
+        tmp_path,
+        {
+            "a.sql": check_file("keyshift.no_such_table", "SELECT 1;", "nothing recorded"),
+            "b.sql": check_file("keyshift.converted_table where no_such_column = x", "SELECT 1 WHERE FALSE;"),
+            "c.sql": check_file("keyshift.converted_table", "SELECT 1 WHERE FALSE;"),
+        },
+    )
     data = json.loads(keyshift(dsn, "check", "--checks", str(d), "--json").stdout)
     by_name = {c["check"]: c for c in data["checks"]}
     assert by_name["checks/a.sql"]["status"] == "error", by_name["checks/a.sql"]
-    assert "keyshift.no_such_table does not exist, though keyshift.converted_table does" in by_name["checks/a.sql"]["error"]
+    assert (
+        "keyshift.no_such_table does not exist, though keyshift.converted_table does"
+        in by_name["checks/a.sql"]["error"]
+    )
     assert by_name["checks/b.sql"]["status"] == "error" and "no_such_column" in by_name["checks/b.sql"]["error"]
     assert by_name["checks/c.sql"]["status"] == "ok"
 
@@ -187,13 +218,19 @@ def test_a_directive_value_is_a_bound_parameter_not_sql(conn):
 
 # --- inside migrate ----------------------------------------------------------------------------
 
+
 def test_migrate_reports_skipped_checks_and_commits(dsn, conn, tmp_path):
     load_seed000(conn, scale=SCALE)
     migrations = tmp_path / "m"
     planned = keyshift(dsn, "plan", "--table", "public.custom_user", migrations=migrations)
     assert planned.returncode == 0, planned.stderr
-    d = check_dir(tmp_path, {name: (CHECKS / name).read_text()
-                             for name in (SLUGS, "row_counts_unchanged.sql", "keys_are_uuid_primary_keys_with_default.sql")})
+    d = check_dir(
+        tmp_path,
+        {
+            name: (CHECKS / name).read_text()
+            for name in (SLUGS, "row_counts_unchanged.sql", "keys_are_uuid_primary_keys_with_default.sql")
+        },
+    )
     result = keyshift(dsn, "migrate", "--checks", str(d), migrations=migrations)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(rf"checks/{SLUGS} \.+ skipped \(no slug column was converted\)", result.stdout), result.stdout
@@ -229,6 +266,7 @@ def test_shipped_check_files_all_declare_what_they_prove():
 
 # --- the checks run in keyshift's session state, not in what the migrations left --------------
 
+
 def _plan_with_appended(dsn, conn, tmp_path, extra: str) -> Path:
     load_seed000(conn, scale=SCALE)
     migrations = tmp_path / "m"
@@ -240,19 +278,31 @@ def _plan_with_appended(dsn, conn, tmp_path, extra: str) -> Path:
 
 
 def test_a_migration_cannot_reset_the_plans_or_shadow_the_catalog_for_the_checks(dsn, conn, tmp_path):
-    migrations = _plan_with_appended(dsn, conn, tmp_path, (
-        "SELECT set_config('keyshift.checking_plans', '', false);\n"
-        "SELECT set_config('search_path', 'pg_temp, public', false);\n"
-        "CREATE TEMP TABLE pg_constraint AS SELECT * FROM pg_catalog.pg_constraint WHERE false;"))
-    d = check_dir(tmp_path, {
-        "row_counts_unchanged.sql": (CHECKS / "row_counts_unchanged.sql").read_text(),
-        "catalog.sql": check_file("keyshift.converted_table",
-                                  "SELECT 'read a temporary pg_constraint' AS problem FROM pg_constraint"
-                                  " HAVING count(*) = 0;"),
-        "path.sql": check_file("keyshift.converted_table",
-                               "SELECT current_setting('search_path') AS problem"
-                               " WHERE current_setting('search_path') <> '\"pg_catalog\", \"public\", \"pg_temp\"'"),
-    })
+    migrations = _plan_with_appended(
+        dsn,
+        conn,
+        tmp_path,
+        (
+            "SELECT set_config('keyshift.checking_plans', '', false);\n"
+            "SELECT set_config('search_path', 'pg_temp, public', false);\n"
+            "CREATE TEMP TABLE pg_constraint AS SELECT * FROM pg_catalog.pg_constraint WHERE false;"
+        ),
+    )
+    d = check_dir(
+        tmp_path,
+        {
+            "row_counts_unchanged.sql": (CHECKS / "row_counts_unchanged.sql").read_text(),
+            "catalog.sql": check_file(
+                "keyshift.converted_table",
+                "SELECT 'read a temporary pg_constraint' AS problem FROM pg_constraint HAVING count(*) = 0;",
+            ),
+            "path.sql": check_file(
+                "keyshift.converted_table",
+                "SELECT current_setting('search_path') AS problem"
+                ' WHERE current_setting(\'search_path\') <> \'"pg_catalog", "public", "pg_temp"\'',
+            ),
+        },
+    )
     result = keyshift(dsn, "migrate", "--accept-edited", "--checks", str(d), migrations=migrations)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"checks/row_counts_unchanged\.sql \.+ ok$", result.stdout, re.M), result.stdout
@@ -269,25 +319,37 @@ def test_pg_temp_listed_last_is_searched_last(conn):
         conn.execute("SELECT set_config('search_path', %s, true)", (path,))
         schemas = conn.execute("SELECT current_schemas(true)").fetchone()[0]
         assert schemas[0] == "pg_catalog" and schemas[-1].startswith("pg_temp"), schemas
-        found = conn.execute("SELECT 'pg_constraint'::regclass::oid = 'pg_catalog.pg_constraint'::regclass::oid"
-                             ).fetchone()[0]
+        found = conn.execute(
+            "SELECT 'pg_constraint'::regclass::oid = 'pg_catalog.pg_constraint'::regclass::oid"
+        ).fetchone()[0]
         assert found
 
 
-@pytest.mark.parametrize("extra", ["DELETE FROM keyshift.fingerprint;", "DELETE FROM keyshift.converted_table;"],
-                         ids=["plan-gated skipped", "all skipped"])
+@pytest.mark.parametrize(
+    "extra",
+    ["DELETE FROM keyshift.fingerprint;", "DELETE FROM keyshift.converted_table;"],
+    ids=["plan-gated skipped", "all skipped"],
+)
 def test_migrate_commits_nothing_when_a_check_that_proves_the_plan_is_skipped(dsn, conn, tmp_path, extra):
     migrations = _plan_with_appended(dsn, conn, tmp_path, extra)
-    d = check_dir(tmp_path, {
-        "row_counts_unchanged.sql": (CHECKS / "row_counts_unchanged.sql").read_text(),
-        "table.sql": check_file("keyshift.converted_table", "SELECT 1 WHERE FALSE;"),
-    } if "fingerprint" in extra else {"table.sql": check_file("keyshift.converted_table", "SELECT 1 WHERE FALSE;")})
+    d = check_dir(
+        tmp_path,
+        {
+            "row_counts_unchanged.sql": (CHECKS / "row_counts_unchanged.sql").read_text(),
+            "table.sql": check_file("keyshift.converted_table", "SELECT 1 WHERE FALSE;"),
+        }
+        if "fingerprint" in extra
+        else {"table.sql": check_file("keyshift.converted_table", "SELECT 1 WHERE FALSE;")},
+    )
     result = keyshift(dsn, "migrate", "--accept-edited", "--checks", str(d), migrations=migrations)
     assert result.returncode == EXIT_FAILED, result.stdout + result.stderr
     err = result.stderr.strip().splitlines()
     assert len(err) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert ("checks/row_counts_unchanged.sql" in err[0] if "fingerprint" in extra
-            else "every one of the 1 checks was skipped" in err[0]), err
+    assert (
+        "checks/row_counts_unchanged.sql" in err[0]
+        if "fingerprint" in extra
+        else "every one of the 1 checks was skipped" in err[0]
+    ), err
     assert "nothing was committed" in err[0]
     assert conn.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
     assert conn.execute("SELECT count(*) FROM _yoyo_migration").fetchone()[0] == 0
@@ -295,13 +357,18 @@ def test_migrate_commits_nothing_when_a_check_that_proves_the_plan_is_skipped(ds
 
 # --- what a check reports cannot forge a line, and is valid JSON --------------------------------
 
+
 def test_row_values_cannot_forge_a_line_and_json_stays_valid(dsn, converted, tmp_path):
-    d = check_dir(tmp_path, {
-        "a.sql": check_file("keyshift.converted_table",
-                            "SELECT E'x\\nchecks/b.sql ........ ok' AS \"col\nname\", 'NaN'::float8 AS n,"
-                            " 'Infinity'::float8 AS i;"),
-        "b.sql": check_file("keyshift.converted_table", "SELECT 1 AS v;"),
-    })
+    d = check_dir(
+        tmp_path,
+        {
+            "a.sql": check_file(
+                "keyshift.converted_table",
+                "SELECT E'x\\nchecks/b.sql ........ ok' AS \"col\nname\", 'NaN'::float8 AS n, 'Infinity'::float8 AS i;",
+            ),
+            "b.sql": check_file("keyshift.converted_table", "SELECT 1 AS v;"),
+        },
+    )
     text = keyshift(dsn, "check", "--checks", str(d))
     assert text.returncode == EXIT_FAILED, text.stdout + text.stderr
     lines = text.stdout.splitlines()

@@ -55,6 +55,7 @@ SKIPPED_ON_SEED000 = {
 
 # --- helpers ------------------------------------------------------------------------------
 
+
 def run_check(conn: psycopg.Connection, name: str, plans: str | None = None) -> list[dict]:
     """Run one check file exactly as written, in a transaction that is always rolled back.
 
@@ -124,6 +125,7 @@ def converted(dsn, conn, tmp_path) -> Path:
 
 # --- the files themselves ----------------------------------------------------------------
 
+
 def test_every_required_claim_has_its_file_and_a_readable_header():
     assert set(REQUIRED) <= set(ALL_CHECKS)
     for name in ALL_CHECKS:
@@ -141,9 +143,14 @@ def test_every_required_claim_has_its_file_and_a_readable_header():
 def test_make_demo_converts_and_keyshift_check_then_prints_every_check_ok(dsn, tmp_path):
     """issue #4 Done-when: `make check` on the converted demo database prints every check ok."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"DATABASE_URL": dsn}
-    demo = subprocess.run([sys.executable, "-m", "orchestrator.tools.demo", "--users", "500",
-                           "--migrations", str(tmp_path / "demo")],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    demo = subprocess.run(
+        [sys.executable, "-m", "orchestrator.tools.demo", "--users", "500", "--migrations", str(tmp_path / "demo")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert demo.returncode == 0, demo.stdout + demo.stderr
     checked = keyshift(dsn, "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -159,8 +166,13 @@ def test_make_demo_converts_and_keyshift_check_then_prints_every_check_ok(dsn, t
 def psql_file(dsn: str, check: str, before: str = "") -> subprocess.CompletedProcess:
     """An auditor's session: BEGIN, maybe a change, \\i the check file, ROLLBACK."""
     script = f"BEGIN;\n{before}\n\\i {CHECKS / check}\nROLLBACK;\n"
-    return subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn], input=script,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_every_check_runs_by_hand_in_psql_with_nothing_but_the_file(dsn, converted):
@@ -168,8 +180,11 @@ def test_every_check_runs_by_hand_in_psql_with_nothing_but_the_file(dsn, convert
         result = psql_file(dsn, name)
         assert result.returncode == 0 and "(0 rows)" in result.stdout, (name, result.stdout, result.stderr)
     # The replay the file's header describes: name the plan, corrupt, \\i the file.
-    broken = psql_file(dsn, "rows_unchanged_through_mapping.sql",
-                       "SELECT set_config('keyshift.checking_plans', '0001', TRUE);\n" + REPOINT + ";")
+    broken = psql_file(
+        dsn,
+        "rows_unchanged_through_mapping.sql",
+        "SELECT set_config('keyshift.checking_plans', '0001', TRUE);\n" + REPOINT + ";",
+    )
     assert broken.returncode == 0 and "(1 row)" in broken.stdout, broken.stdout + broken.stderr
     assert "verification_token" in broken.stdout
 
@@ -179,12 +194,16 @@ def test_checks_pass_sqlfluff():
 
     result = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"), str(CHECKS)],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 # --- healthy -----------------------------------------------------------------------------
+
 
 def test_empty_registry_every_check_runs_and_returns_nothing(conn):
     conn.execute("CREATE SCHEMA keyshift")
@@ -200,8 +219,11 @@ def test_healthy_conversion_every_check_ok(dsn, conn, converted):
     assert set(by_name) == set(ALL_CHECKS)
     # A check whose registry rows are absent says so, and why; every other one looked.
     assert {n: c["reason"] for n, c in by_name.items() if c["status"] == "skipped"} == SKIPPED_ON_SEED000, out
-    assert all(c["status"] == "ok" and c["rows"] == 0 and c["subjects"] > 0
-               for n, c in by_name.items() if n not in SKIPPED_ON_SEED000), out
+    assert all(
+        c["status"] == "ok" and c["rows"] == 0 and c["subjects"] > 0
+        for n, c in by_name.items()
+        if n not in SKIPPED_ON_SEED000
+    ), out
     for name in ALL_CHECKS:
         # Standalone, and replayed as migrate runs them: right after COMMIT nothing differs.
         assert run_check(conn, name) == [], name
@@ -224,11 +246,14 @@ def test_healthy_after_normal_use_rows_added_updated_and_deleted(dsn, conn, conv
     assert code == 0, out
 
 
-@pytest.mark.parametrize("case, tables", [
-    ("seed002_shop", ("public.users", "public.orders")),
-    ("seed003_chat", ("public.core_user", "public.core_room")),
-    ("seed004_video", ("public.auth_user", "public.accounts_profile")),
-])
+@pytest.mark.parametrize(
+    "case, tables",
+    [
+        ("seed002_shop", ("public.users", "public.orders")),
+        ("seed003_chat", ("public.core_user", "public.core_room")),
+        ("seed004_video", ("public.auth_user", "public.accounts_profile")),
+    ],
+)
 def test_healthy_fixture_schemas_every_check_ok(dsn, conn, tmp_path, case, tables):
     load_sql(conn, FIXTURES / case / "schema.sql", FIXTURES / case / "data.sql", scale=SCALE)
     convert(dsn, tmp_path / "m", *tables)
@@ -277,6 +302,7 @@ def test_healthy_awkward_names_self_reference_composite_and_not_valid_fk(dsn, co
 
 # --- broken: catalog ---------------------------------------------------------------------
 
+
 def test_fk_left_not_valid_is_reported(dsn, conn, converted):
     conn.execute(
         "ALTER TABLE user_profile DROP CONSTRAINT user_profile_user_id_8fdce8e2_fk_custom_user_id, "
@@ -294,9 +320,7 @@ def test_fk_column_of_another_type_is_reported(dsn, conn, converted):
     conn.execute("CREATE DOMAIN user_ref AS uuid")
     conn.execute("CREATE TABLE note (id int PRIMARY KEY, user_id user_ref REFERENCES custom_user (id))")
     rows = run_check(conn, "foreign_keys_match_key_type.sql")
-    assert [(r["table_name"], r["column_type"], r["referenced_type"]) for r in rows] == [
-        ("note", "user_ref", "uuid")
-    ]
+    assert [(r["table_name"], r["column_type"], r["referenced_type"]) for r in rows] == [("note", "user_ref", "uuid")]
     assert rows[0]["problem"] == "column type differs from referenced type"
     assert_cli_names(dsn, "foreign_keys_match_key_type.sql")
 
@@ -310,11 +334,14 @@ def test_dropped_fk_is_reported(dsn, conn, converted):
     assert_cli_names(dsn, "foreign_keys_restored.sql")
 
 
-@pytest.mark.parametrize("clause", [
-    "",  # lost ON DELETE CASCADE and DEFERRABLE
-    " ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED NOT VALID",
-    " ON DELETE CASCADE DEFERRABLE",  # INITIALLY IMMEDIATE now
-])
+@pytest.mark.parametrize(
+    "clause",
+    [
+        "",  # lost ON DELETE CASCADE and DEFERRABLE
+        " ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED NOT VALID",
+        " ON DELETE CASCADE DEFERRABLE",  # INITIALLY IMMEDIATE now
+    ],
+)
 def test_fk_recreated_weaker_is_reported(dsn, conn, converted, clause):
     conn.execute(
         "ALTER TABLE user_profile DROP CONSTRAINT user_profile_user_id_8fdce8e2_fk_custom_user_id, "
@@ -331,9 +358,7 @@ def test_fk_recreated_weaker_is_reported(dsn, conn, converted, clause):
 def test_dropped_index_is_reported(dsn, conn, converted):
     conn.execute("DROP INDEX verification_token_user_id_dfb9f3f2")
     rows = run_check(conn, "indexes_restored.sql")
-    assert [(r["index_name"], r["problem"]) for r in rows] == [
-        ("verification_token_user_id_dfb9f3f2", "index missing")
-    ]
+    assert [(r["index_name"], r["problem"]) for r in rows] == [("verification_token_user_id_dfb9f3f2", "index missing")]
     assert_cli_names(dsn, "indexes_restored.sql")
 
 
@@ -343,9 +368,7 @@ def test_unique_index_replaced_by_another_definition_is_reported(dsn, conn, conv
         "ADD CONSTRAINT user_profile_user_id_key UNIQUE (user_id, id)"
     )
     rows = run_check(conn, "indexes_restored.sql")
-    assert [(r["index_name"], r["problem"]) for r in rows] == [
-        ("user_profile_user_id_key", "index definition differs")
-    ]
+    assert [(r["index_name"], r["problem"]) for r in rows] == [("user_profile_user_id_key", "index definition differs")]
     assert rows[0]["current_definition"].endswith("(user_id, id)")
     assert_cli_names(dsn, "indexes_restored.sql")
 
@@ -363,18 +386,30 @@ def test_primary_key_replaced_by_a_bare_unique_index_is_reported(dsn, conn, conv
     assert_cli_names(dsn, "keys_are_uuid_primary_keys_with_default.sql")
 
 
-@pytest.mark.parametrize("corruption, problem", [
-    ("CREATE SEQUENCE public.custom_user_id_seq", "old key sequence still exists"),
-    ("CREATE SEQUENCE spare OWNED BY verification_token.user_id", "column owns a sequence"),
-    ("CREATE SEQUENCE spare; ALTER TABLE social_account ALTER COLUMN user_id "
-     "SET DEFAULT md5(nextval('spare')::text)::uuid", "default draws from a sequence"),
-    ("ALTER TABLE social_account DROP CONSTRAINT social_account_user_id_5e6e9a7d_fk_custom_user_id; "
-     "ALTER TABLE social_account ALTER COLUMN user_id TYPE text", "column is not uuid"),
-    ("ALTER TABLE user_profile DROP CONSTRAINT user_profile_user_id_8fdce8e2_fk_custom_user_id; "
-     "ALTER TABLE user_profile ALTER COLUMN user_id TYPE bigint USING id, "
-     "ALTER COLUMN user_id ADD GENERATED BY DEFAULT AS IDENTITY", "column is an identity column"),
-    ("ALTER TABLE verification_token DROP COLUMN user_id", "column no longer exists"),
-])
+@pytest.mark.parametrize(
+    "corruption, problem",
+    [
+        ("CREATE SEQUENCE public.custom_user_id_seq", "old key sequence still exists"),
+        ("CREATE SEQUENCE spare OWNED BY verification_token.user_id", "column owns a sequence"),
+        (
+            "CREATE SEQUENCE spare; ALTER TABLE social_account ALTER COLUMN user_id "
+            "SET DEFAULT md5(nextval('spare')::text)::uuid",
+            "default draws from a sequence",
+        ),
+        (
+            "ALTER TABLE social_account DROP CONSTRAINT social_account_user_id_5e6e9a7d_fk_custom_user_id; "
+            "ALTER TABLE social_account ALTER COLUMN user_id TYPE text",
+            "column is not uuid",
+        ),
+        (
+            "ALTER TABLE user_profile DROP CONSTRAINT user_profile_user_id_8fdce8e2_fk_custom_user_id; "
+            "ALTER TABLE user_profile ALTER COLUMN user_id TYPE bigint USING id, "
+            "ALTER COLUMN user_id ADD GENERATED BY DEFAULT AS IDENTITY",
+            "column is an identity column",
+        ),
+        ("ALTER TABLE verification_token DROP COLUMN user_id", "column no longer exists"),
+    ],
+)
 def test_integer_key_remnant_is_reported(dsn, conn, converted, corruption, problem):
     conn.execute(corruption)
     rows = run_check(conn, "no_integer_key_left.sql")
@@ -382,15 +417,26 @@ def test_integer_key_remnant_is_reported(dsn, conn, converted, corruption, probl
     assert_cli_names(dsn, "no_integer_key_left.sql")
 
 
-@pytest.mark.parametrize("corruption, problem", [
-    ("ALTER TABLE custom_user ALTER COLUMN id DROP DEFAULT", "default differs from the planned key default"),
-    ("ALTER TABLE custom_user ALTER COLUMN id SET DEFAULT md5(random()::text)::uuid",
-     "default differs from the planned key default"),
-    ("ALTER TABLE custom_user DROP CONSTRAINT custom_user_pkey CASCADE; "
-     "ALTER TABLE custom_user ALTER COLUMN id DROP NOT NULL", "key column is nullable"),
-    ("ALTER TABLE custom_user DROP CONSTRAINT custom_user_pkey CASCADE; "
-     "ALTER TABLE custom_user ADD PRIMARY KEY (id, email)", "primary key is not the key column alone"),
-])
+@pytest.mark.parametrize(
+    "corruption, problem",
+    [
+        ("ALTER TABLE custom_user ALTER COLUMN id DROP DEFAULT", "default differs from the planned key default"),
+        (
+            "ALTER TABLE custom_user ALTER COLUMN id SET DEFAULT md5(random()::text)::uuid",
+            "default differs from the planned key default",
+        ),
+        (
+            "ALTER TABLE custom_user DROP CONSTRAINT custom_user_pkey CASCADE; "
+            "ALTER TABLE custom_user ALTER COLUMN id DROP NOT NULL",
+            "key column is nullable",
+        ),
+        (
+            "ALTER TABLE custom_user DROP CONSTRAINT custom_user_pkey CASCADE; "
+            "ALTER TABLE custom_user ADD PRIMARY KEY (id, email)",
+            "primary key is not the key column alone",
+        ),
+    ],
+)
 def test_key_without_its_guarantees_is_reported(dsn, conn, converted, corruption, problem):
     conn.execute(corruption)
     rows = run_check(conn, "keys_are_uuid_primary_keys_with_default.sql")
@@ -399,14 +445,18 @@ def test_key_without_its_guarantees_is_reported(dsn, conn, converted, corruption
     assert_cli_names(dsn, "keys_are_uuid_primary_keys_with_default.sql")
 
 
-@pytest.mark.parametrize("key", [
-    "018f3c2e-7a10-7abc-8def-0123456789ab",  # version 7
-    "018f3c2e-7a10-4abc-cdef-0123456789ab",  # version 4, variant 110 (Microsoft)
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "018f3c2e-7a10-7abc-8def-0123456789ab",  # version 7
+        "018f3c2e-7a10-4abc-cdef-0123456789ab",  # version 4, variant 110 (Microsoft)
+    ],
+)
 def test_key_of_another_version_or_variant_is_reported(dsn, conn, converted, key):
     conn.execute(
         "INSERT INTO custom_user (id, password, email, username, is_active, is_staff, date_joined) "
-        "VALUES (%s, 'x', 'odd@example.com', 'odd', true, false, now())", (key,)
+        "VALUES (%s, 'x', 'odd@example.com', 'odd', true, false, now())",
+        (key,),
     )
     rows = run_check(conn, "uuid_version_matches.sql")
     assert [(r["table_name"], r["expected_version"], r["bad_keys"], r["sample_key"]) for r in rows] == [
@@ -416,6 +466,7 @@ def test_key_of_another_version_or_variant_is_reported(dsn, conn, converted, key
 
 
 # --- broken: data ------------------------------------------------------------------------
+
 
 def test_orphan_inserted_with_triggers_disabled_is_reported(dsn, conn, converted):
     conn.execute("SET session_replication_role = replica")
@@ -433,7 +484,9 @@ def test_orphan_inserted_with_triggers_disabled_is_reported(dsn, conn, converted
 
 def test_orphan_behind_a_dropped_fk_is_found_through_the_registry(dsn, conn, converted):
     conn.execute("ALTER TABLE social_account DROP CONSTRAINT social_account_user_id_5e6e9a7d_fk_custom_user_id")
-    conn.execute("UPDATE social_account SET user_id = gen_random_uuid() WHERE id IN (SELECT min(id) FROM social_account)")
+    conn.execute(
+        "UPDATE social_account SET user_id = gen_random_uuid() WHERE id IN (SELECT min(id) FROM social_account)"
+    )
     rows = run_check(conn, "no_orphan_references.sql")
     assert [(r["table_name"], r["constraint_name"], r["source"], r["orphan_rows"]) for r in rows] == [
         ("social_account", "social_account_user_id_5e6e9a7d_fk_custom_user_id", "registry", 1)
@@ -458,8 +511,10 @@ SWAP = (
 def test_two_children_that_swap_parents_are_reported(conn, converted):
     # Row count, orphans and FKs all pass, and the multiset of parents is unchanged: only a
     # fingerprint whose per-row hashes are mixed non-linearly before summing can see it.
-    ids = [r[0] for r in conn.execute(
-        "SELECT min(id) FROM verification_token GROUP BY user_id ORDER BY 1 LIMIT 12").fetchall()]
+    ids = [
+        r[0]
+        for r in conn.execute("SELECT min(id) FROM verification_token GROUP BY user_id ORDER BY 1 LIMIT 12").fetchall()
+    ]
     for a, b in zip(ids[0::2], ids[1::2]):
         rows = in_transaction(conn, SWAP.format(a=a, b=b), "rows_unchanged_through_mapping.sql")
         assert [(r["table_name"], r["problem"]) for r in rows] == [
@@ -471,8 +526,12 @@ def test_child_repointed_to_another_existing_parent_is_reported(conn, converted)
     # Passes every foreign key and orphan check: only the fingerprint through the mapping sees it.
     rows = in_transaction(conn, REPOINT, "rows_unchanged_through_mapping.sql")
     assert [(r["table_name"], r["rows_before"], r["rows_now"], r["problem"]) for r in rows] == [
-        ("verification_token", 2 * SCALE, 2 * SCALE,
-         "rows or references changed (fingerprint through the mapping differs)")
+        (
+            "verification_token",
+            2 * SCALE,
+            2 * SCALE,
+            "rows or references changed (fingerprint through the mapping differs)",
+        )
     ]
     assert in_transaction(conn, REPOINT, "no_orphan_references.sql") == []
     assert in_transaction(conn, REPOINT, "row_counts_unchanged.sql") == []
@@ -485,8 +544,9 @@ def test_child_repointed_to_another_existing_parent_is_reported(conn, converted)
 
 
 def test_any_changed_column_changes_the_fingerprint(conn, converted):
-    rows = in_transaction(conn, "UPDATE user_profile SET bio = bio || '!' WHERE id = 1",
-                          "rows_unchanged_through_mapping.sql")
+    rows = in_transaction(
+        conn, "UPDATE user_profile SET bio = bio || '!' WHERE id = 1", "rows_unchanged_through_mapping.sql"
+    )
     assert [r["table_name"] for r in rows] == ["user_profile"]
 
 
@@ -500,7 +560,8 @@ def test_lost_and_added_rows_are_reported(conn, converted):
     assert {(r["table_name"], r["difference"]) for r in rows} == {("social_account", -1), ("custom_user", 1)}
     through_map = in_transaction(conn, corruption, "rows_unchanged_through_mapping.sql")
     assert {(r["table_name"], r["problem"]) for r in through_map} == {
-        ("social_account", "row count changed"), ("custom_user", "row count changed")
+        ("social_account", "row count changed"),
+        ("custom_user", "row count changed"),
     }
     # Another plan's transaction does not speak for plan 0001's fingerprints.
     assert in_transaction(conn, corruption, "row_counts_unchanged.sql", plans="0002") == []
@@ -513,13 +574,20 @@ DROP_MAP_CONSTRAINTS = (
 )
 
 
-@pytest.mark.parametrize("corruption, expected", [
-    (f"INSERT INTO {MAP} SELECT old_id, gen_random_uuid() FROM {MAP} WHERE old_id = 3",
-     {"old_id mapped more than once"}),
-    (f"INSERT INTO {MAP} SELECT old_id + 100000, new_id FROM {MAP} WHERE old_id = 3",
-     {"new_id mapped more than once"}),
-    (f"INSERT INTO {MAP} VALUES (NULL, NULL)", {"mapping row with a NULL old_id or new_id"}),
-])
+@pytest.mark.parametrize(
+    "corruption, expected",
+    [
+        (
+            f"INSERT INTO {MAP} SELECT old_id, gen_random_uuid() FROM {MAP} WHERE old_id = 3",
+            {"old_id mapped more than once"},
+        ),
+        (
+            f"INSERT INTO {MAP} SELECT old_id + 100000, new_id FROM {MAP} WHERE old_id = 3",
+            {"new_id mapped more than once"},
+        ),
+        (f"INSERT INTO {MAP} VALUES (NULL, NULL)", {"mapping row with a NULL old_id or new_id"}),
+    ],
+)
 def test_mapping_that_is_no_bijection_is_reported(dsn, conn, converted, corruption, expected):
     conn.execute(DROP_MAP_CONSTRAINTS)
     conn.execute(corruption)
@@ -539,13 +607,19 @@ def test_mapping_constraints_are_what_lets_the_check_skip_a_scan(conn, converted
         JOIN pg_index AS i ON i.indrelid = a.attrelid AND i.indkey[0] = a.attnum AND i.indnkeyatts = 1
         WHERE a.attrelid = %s::regclass AND a.attname IN ('old_id', 'new_id')
         ORDER BY a.attname
-        """, (MAP,)).fetchall()
+        """,
+        (MAP,),
+    ).fetchall()
     assert rows == [("new_id", True, True), ("old_id", True, True)]
 
 
 # The duplicate old_id comes with a new_id of no row, and both add a mapping row.
-DUPLICATES_BOTH_WAYS = {"old_id mapped more than once", "new_id mapped more than once",
-                        "new_id that is no key of the table", "mapping row count differs from table row count"}
+DUPLICATES_BOTH_WAYS = {
+    "old_id mapped more than once",
+    "new_id mapped more than once",
+    "new_id that is no key of the table",
+    "mapping row count differs from table row count",
+}
 
 # Each makes a duplicate possible that the catalog shortcut must NOT vouch against: the unique
 # constraint or index is still there, but it does not hold on every row right now.
@@ -583,8 +657,7 @@ SHORTCUT_MUST_NOT_APPLY = {
     ),
     # Unique but NULL-able: a unique index lets any number of NULLs in.
     "unique index, no NOT NULL": (
-        f"ALTER TABLE {MAP} ALTER COLUMN new_id DROP NOT NULL; "
-        f"INSERT INTO {MAP} VALUES (-1, NULL), (-2, NULL)",
+        f"ALTER TABLE {MAP} ALTER COLUMN new_id DROP NOT NULL; INSERT INTO {MAP} VALUES (-1, NULL), (-2, NULL)",
         {"mapping row with a NULL old_id or new_id", "mapping row count differs from table row count"},
     ),
 }
@@ -603,12 +676,16 @@ def test_a_not_valid_not_null_does_not_let_the_check_skip_the_null_scan(conn, co
     Runs in CI on 18 through make test-pg-uuid; below 18 the constraint cannot be written."""
     if conn.info.server_version < 180000:
         pytest.skip("NOT NULL ... NOT VALID exists from PostgreSQL 18 (make test-pg-uuid runs this on 18)")
-    corruption = (f"ALTER TABLE {MAP} ALTER COLUMN new_id DROP NOT NULL; "
-                  f"INSERT INTO {MAP} VALUES (-1, NULL), (-2, NULL); "
-                  f"ALTER TABLE {MAP} ADD CONSTRAINT map_new_id_not_null NOT NULL new_id NOT VALID")
+    corruption = (
+        f"ALTER TABLE {MAP} ALTER COLUMN new_id DROP NOT NULL; "
+        f"INSERT INTO {MAP} VALUES (-1, NULL), (-2, NULL); "
+        f"ALTER TABLE {MAP} ADD CONSTRAINT map_new_id_not_null NOT NULL new_id NOT VALID"
+    )
     rows = in_transaction(conn, corruption, "mapping_is_bijection.sql")
-    assert problems(rows) == {"mapping row with a NULL old_id or new_id",
-                              "mapping row count differs from table row count"}, rows
+    assert problems(rows) == {
+        "mapping row with a NULL old_id or new_id",
+        "mapping row count differs from table row count",
+    }, rows
 
 
 def test_dropped_mapping_table_is_reported(dsn, conn, converted):
@@ -674,17 +751,24 @@ def test_recreated_views_are_recorded_and_healthy(dsn, conn, with_views):
     assert code == 0, out
 
 
-@pytest.mark.parametrize("corruption, problem", [
-    ("DROP VIEW public.active_users", "view missing"),
-    ("REVOKE SELECT ON public.active_users FROM keyshift_reader", "grants differ: "),
-    ("CREATE OR REPLACE VIEW public.active_users AS SELECT id, email FROM public.custom_user",
-     "definition differs"),
-    ("ALTER VIEW public.active_users RENAME COLUMN email TO mail", "columns differ"),
-    ("ALTER VIEW public.active_users OWNER TO keyshift_reader", "owner differs: keyshift_reader"),
-    ("REFRESH MATERIALIZED VIEW public.token_counts WITH NO DATA", "materialized view not populated"),
-    ("DROP MATERIALIZED VIEW public.token_counts; CREATE VIEW public.token_counts AS SELECT 1 AS id",
-     "kind differs"),
-])
+@pytest.mark.parametrize(
+    "corruption, problem",
+    [
+        ("DROP VIEW public.active_users", "view missing"),
+        ("REVOKE SELECT ON public.active_users FROM keyshift_reader", "grants differ: "),
+        (
+            "CREATE OR REPLACE VIEW public.active_users AS SELECT id, email FROM public.custom_user",
+            "definition differs",
+        ),
+        ("ALTER VIEW public.active_users RENAME COLUMN email TO mail", "columns differ"),
+        ("ALTER VIEW public.active_users OWNER TO keyshift_reader", "owner differs: keyshift_reader"),
+        ("REFRESH MATERIALIZED VIEW public.token_counts WITH NO DATA", "materialized view not populated"),
+        (
+            "DROP MATERIALIZED VIEW public.token_counts; CREATE VIEW public.token_counts AS SELECT 1 AS id",
+            "kind differs",
+        ),
+    ],
+)
 def test_view_lost_or_changed_is_reported(dsn, conn, with_views, corruption, problem):
     conn.execute(corruption)
     rows = run_check(conn, "views_restored.sql")
@@ -695,10 +779,10 @@ def test_view_lost_or_changed_is_reported(dsn, conn, with_views, corruption, pro
 def test_table_row_without_mapping_is_reported_inside_migrate(conn, converted):
     rows = in_transaction(conn, f"DELETE FROM {MAP} WHERE old_id = 7", "mapping_is_bijection.sql")
     assert {(r["problem"], r["rows"]) for r in rows} == {
-        ("table row without a mapping row", 1), ("mapping row count differs from table row count", 1)
+        ("table row without a mapping row", 1),
+        ("mapping row count differs from table row count", 1),
     }
     assert rows[0]["sample"]
-
 
 
 #: A mapping row's new_id that is the key of no table row.
@@ -710,7 +794,8 @@ def test_mapping_row_of_no_table_row_is_reported_inside_migrate(conn, converted)
     join; a mapping row whose new_id is no key must still be found, and shown."""
     rows = in_transaction(conn, f"INSERT INTO {MAP} VALUES (999999, '{STRAY}')", "mapping_is_bijection.sql")
     assert {(r["problem"], r["rows"]) for r in rows} == {
-        ("new_id that is no key of the table", 1), ("mapping row count differs from table row count", 1)
+        ("new_id that is no key of the table", 1),
+        ("mapping row count differs from table row count", 1),
     }
     assert [r["sample"] for r in rows if r["problem"].startswith("new_id")] == [STRAY]
 
@@ -727,7 +812,9 @@ def test_a_duplicate_key_in_an_inheritance_child_does_not_let_the_counts_stand_f
     )
     rows = in_transaction(conn, corruption, "mapping_is_bijection.sql")
     assert [(r["problem"], r["rows"], r["sample"]) for r in rows] == [
-        ("new_id that is no key of the table", 1, STRAY)], rows
+        ("new_id that is no key of the table", 1, STRAY)
+    ], rows
+
 
 # --- every check, on one database broken for it ---------------------------------------------
 
@@ -744,9 +831,9 @@ BROKEN_FOR = {
     "foreign_keys_match_key_type.sql": (
         "ALTER TABLE user_profile DROP CONSTRAINT user_profile_user_id_8fdce8e2_fk_custom_user_id, "
         "ADD CONSTRAINT user_profile_user_id_8fdce8e2_fk_custom_user_id "
-        "FOREIGN KEY (user_id) REFERENCES custom_user (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED NOT VALID"),
-    "foreign_keys_restored.sql":
-        "ALTER TABLE social_account DROP CONSTRAINT social_account_user_id_5e6e9a7d_fk_custom_user_id",
+        "FOREIGN KEY (user_id) REFERENCES custom_user (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED NOT VALID"
+    ),
+    "foreign_keys_restored.sql": "ALTER TABLE social_account DROP CONSTRAINT social_account_user_id_5e6e9a7d_fk_custom_user_id",
     "indexes_restored.sql": "DROP INDEX verification_token_user_id_dfb9f3f2",
     "keys_are_uuid_primary_keys_with_default.sql": "ALTER TABLE custom_user ALTER COLUMN id DROP DEFAULT",
     "mapping_is_bijection.sql": f"DROP TABLE {MAP}",
@@ -754,14 +841,18 @@ BROKEN_FOR = {
     "no_orphan_references.sql": (
         "SET LOCAL session_replication_role = replica; "
         "INSERT INTO verification_token (token, created_at, expires_at, user_id) "
-        "VALUES ('orphan', now(), now(), '00000000-0000-4000-8000-000000000000')"),
+        "VALUES ('orphan', now(), now(), '00000000-0000-4000-8000-000000000000')"
+    ),
     "row_counts_unchanged.sql": "DELETE FROM social_account WHERE id = (SELECT min(id) FROM social_account)",
     "rows_unchanged_through_mapping.sql": REPOINT,
-    "slugs_are_unique_base62.sql": ("ALTER TABLE custom_user DISABLE TRIGGER USER; "
-                                    "UPDATE custom_user SET slug = left(slug, 5) WHERE username = 'user1'"),
+    "slugs_are_unique_base62.sql": (
+        "ALTER TABLE custom_user DISABLE TRIGGER USER; "
+        "UPDATE custom_user SET slug = left(slug, 5) WHERE username = 'user1'"
+    ),
     "uuid_version_matches.sql": (
         "INSERT INTO custom_user (id, password, email, username, is_active, is_staff, date_joined) "
-        "VALUES ('018f3c2e-7a10-7abc-8def-0123456789ab', 'x', 'odd@example.com', 'odd', true, false, now())"),
+        "VALUES ('018f3c2e-7a10-7abc-8def-0123456789ab', 'x', 'odd@example.com', 'odd', true, false, now())"
+    ),
     "views_restored.sql": "DROP VIEW public.active_users",
 }
 
@@ -800,17 +891,25 @@ def test_every_check_returns_rows_on_a_database_broken_for_it(dsn, everything):
     code, by_name, out = cli_check(dsn)
     assert code == 0, out
     assert {n for n, c in by_name.items() if c["status"] == "skipped"} == {
-        "row_counts_unchanged.sql", "rows_unchanged_through_mapping.sql"}, out
+        "row_counts_unchanged.sql",
+        "rows_unchanged_through_mapping.sql",
+    }, out
 
 
 # --- inside migrate: a corrupted conversion is refused, nothing committed ----------------
 
-@pytest.mark.parametrize("corruption, failing", [
-    (REPOINT + ";", {"rows_unchanged_through_mapping.sql"}),
-    ("DELETE FROM social_account WHERE id = (SELECT min(id) FROM social_account);",
-     {"row_counts_unchanged.sql", "rows_unchanged_through_mapping.sql"}),
-    (f"DELETE FROM {MAP} WHERE old_id = 7;", {"mapping_is_bijection.sql", "rows_unchanged_through_mapping.sql"}),
-])
+
+@pytest.mark.parametrize(
+    "corruption, failing",
+    [
+        (REPOINT + ";", {"rows_unchanged_through_mapping.sql"}),
+        (
+            "DELETE FROM social_account WHERE id = (SELECT min(id) FROM social_account);",
+            {"row_counts_unchanged.sql", "rows_unchanged_through_mapping.sql"},
+        ),
+        (f"DELETE FROM {MAP} WHERE old_id = 7;", {"mapping_is_bijection.sql", "rows_unchanged_through_mapping.sql"}),
+    ],
+)
 def test_migrate_refuses_a_corrupted_conversion_and_commits_nothing(dsn, conn, tmp_path, corruption, failing):
     load_seed000(conn, scale=SCALE)
     migrations = tmp_path / "m"
@@ -830,7 +929,8 @@ def test_migrate_refuses_a_corrupted_conversion_and_commits_nothing(dsn, conn, t
     for i, line in enumerate(lines):  # each failing check shows its columns, then sample rows
         if line.endswith("rows)") and " not ok (" in line:
             assert lines[i + 1].startswith("    plan_id | ") and lines[i + 2].startswith("    0001 | public | "), (
-                result.stdout)
+                result.stdout
+            )
     assert "nothing was committed" in result.stderr
     types = conn.execute(
         "SELECT c.relname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a "

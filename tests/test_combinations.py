@@ -81,7 +81,8 @@ def tables(*names: str) -> list[str]:
 def col_type(conn, table: str, column: str) -> str:
     return conn.execute(
         "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s",
-        (table, column)).fetchone()[0]
+        (table, column),
+    ).fetchone()[0]
 
 
 def check_all_ok(dsn) -> str:
@@ -91,8 +92,12 @@ def check_all_ok(dsn) -> str:
 
 
 def lint(path) -> None:
-    result = subprocess.run([str(ROOT / ".venv" / "bin" / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"),
-                             str(path)], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"), str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stdout[-4000:]
 
 
@@ -101,16 +106,20 @@ def snapshot(dsn, conn) -> tuple:
     data = conn.execute(
         "SELECT (SELECT array_agg(u ORDER BY u::text) FROM users AS u)::text,"
         " (SELECT array_agg(o ORDER BY o::text) FROM orders AS o)::text,"
-        " (SELECT array_agg(i ORDER BY i::text) FROM order_items AS i)::text").fetchone()
+        " (SELECT array_agg(i ORDER BY i::text) FROM order_items AS i)::text"
+    ).fetchone()
     yoyo = None
     if conn.execute("SELECT to_regclass('public._yoyo_migration') IS NOT NULL").fetchone()[0]:
         yoyo = conn.execute("SELECT array_agg(migration_id ORDER BY migration_id) FROM _yoyo_migration").fetchone()
     registry = None
     if conn.execute("SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]:
         registry = conn.execute(
-            "SELECT array_agg(t ORDER BY t::text)::text FROM keyshift.converted_table AS t").fetchone()
-    maps = conn.execute("SELECT array_agg(relname ORDER BY relname) FROM pg_class WHERE relnamespace = "
-                        "to_regnamespace('keyshift') AND relkind = 'r'").fetchone()
+            "SELECT array_agg(t ORDER BY t::text)::text FROM keyshift.converted_table AS t"
+        ).fetchone()
+    maps = conn.execute(
+        "SELECT array_agg(relname ORDER BY relname) FROM pg_class WHERE relnamespace = "
+        "to_regnamespace('keyshift') AND relkind = 'r'"
+    ).fetchone()
     return without_restrict(pg_dump_schema(dsn)), data, yoyo, registry, maps
 
 
@@ -123,6 +132,7 @@ def status_of(dsn, mig) -> tuple[int, int]:
 
 
 # --- drop-map, rollback and export-map ------------------------------------------------------------
+
 
 def test_rollback_after_drop_map_is_refused_before_anything_changes(dsn, shop, tmp_path):
     mig = tmp_path / "m"
@@ -142,8 +152,10 @@ def test_rollback_after_drop_map_is_refused_before_anything_changes(dsn, shop, t
     assert status_of(dsn, mig) == (5, 0)
     check_all_ok(dsn)
     # The fix the message names works: restore the mapping, and the rollback goes through.
-    shop.execute("CREATE TABLE keyshift.map_public__orders AS SELECT * FROM backup_map; DROP TABLE backup_map;"
-                 "UPDATE keyshift.converted_table SET map_dropped_at = NULL WHERE table_name = 'orders'")
+    shop.execute(
+        "CREATE TABLE keyshift.map_public__orders AS SELECT * FROM backup_map; DROP TABLE backup_map;"
+        "UPDATE keyshift.converted_table SET map_dropped_at = NULL WHERE table_name = 'orders'"
+    )
     check_all_ok(dsn)
     ok(keyshift(dsn, "rollback", migrations=mig))
     assert without_restrict(pg_dump_schema(dsn)) == dump0
@@ -188,8 +200,12 @@ def test_check_and_status_after_drop_map_and_export_refuses_the_retired_mapping(
     assert "mapping_is_bijection" in out
     assert status_of(dsn, mig) == (5, 0)
     status = ok(keyshift(dsn, "status", migrations=mig)).stdout
-    assert re.search(r"^NO ROLLBACK plan 0001: public\.users \(its mapping keyshift\.map_public__users was retired "
-                     r"with keyshift drop-map at .+\); rollback refuses until it is restored$", status, re.M), status
+    assert re.search(
+        r"^NO ROLLBACK plan 0001: public\.users \(its mapping keyshift\.map_public__users was retired "
+        r"with keyshift drop-map at .+\); rollback refuses until it is restored$",
+        status,
+        re.M,
+    ), status
     assert "public.orders" not in status, status
     again = keyshift(dsn, "drop-map", "--table", "public.users")
     assert again.returncode == 3 and "retired already" in again.stderr, again.stderr
@@ -202,6 +218,7 @@ def test_check_and_status_after_drop_map_and_export_refuses_the_retired_mapping(
 
 # --- plans that follow one another ---------------------------------------------------------------
 
+
 def test_second_plan_over_an_index_and_a_view_the_first_recorded_converts_checks_and_rolls_back(dsn, shop, tmp_path):
     mig = tmp_path / "m"
     dump0 = without_restrict(pg_dump_schema(dsn))
@@ -211,9 +228,12 @@ def test_second_plan_over_an_index_and_a_view_the_first_recorded_converts_checks
     plan_migrate(dsn, mig, *tables("public.orders"))  # order_items_order_user and order_lines again
     assert col_type(shop, "public.order_items", "order_id") == "uuid"
     for reg, name in (("converted_index", "index_name"), ("converted_view", "view_name")):
-        plans = shop.execute(sql.SQL("SELECT array_agg(plan_id ORDER BY plan_id) FROM {} WHERE {} = %s").format(
-            sql.Identifier("keyshift", reg), sql.Identifier(name)),
-            ("order_items_order_user" if reg == "converted_index" else "order_lines",)).fetchone()[0]
+        plans = shop.execute(
+            sql.SQL("SELECT array_agg(plan_id ORDER BY plan_id) FROM {} WHERE {} = %s").format(
+                sql.Identifier("keyshift", reg), sql.Identifier(name)
+            ),
+            ("order_items_order_user" if reg == "converted_index" else "order_lines",),
+        ).fetchone()[0]
         assert plans == ["0001", "0002"], (reg, plans)
     check_all_ok(dsn)
     assert status_of(dsn, mig) == (10, 0)
@@ -232,15 +252,20 @@ def test_checks_read_the_newest_plans_record_of_a_view_and_an_index_changed_betw
     mig = tmp_path / "m"
     plan_migrate(dsn, mig, *tables("public.users"))
     # Between the plans the DBA widens the view and rebuilds the index with another definition.
-    shop.execute("CREATE OR REPLACE VIEW order_lines AS SELECT oi.id, oi.order_id, oi.user_id, o.placed_at, oi.qty"
-                  " FROM order_items AS oi JOIN orders AS o ON o.id = oi.order_id")
-    shop.execute("DROP INDEX order_items_order_user;"
-                 "CREATE INDEX order_items_order_user ON order_items (order_id, user_id) WHERE qty > 0")
+    shop.execute(
+        "CREATE OR REPLACE VIEW order_lines AS SELECT oi.id, oi.order_id, oi.user_id, o.placed_at, oi.qty"
+        " FROM order_items AS oi JOIN orders AS o ON o.id = oi.order_id"
+    )
+    shop.execute(
+        "DROP INDEX order_items_order_user;"
+        "CREATE INDEX order_items_order_user ON order_items (order_id, user_id) WHERE qty > 0"
+    )
     plan_migrate(dsn, mig, *tables("public.orders"))
     check_all_ok(dsn)
     # The newest record is what counts: breaking it is still reported.
-    shop.execute("DROP INDEX order_items_order_user;"
-                 "CREATE INDEX order_items_order_user ON order_items (order_id, user_id)")
+    shop.execute(
+        "DROP INDEX order_items_order_user;CREATE INDEX order_items_order_user ON order_items (order_id, user_id)"
+    )
     broken = keyshift(dsn, "check")
     assert broken.returncode == 1 and "indexes_restored" in broken.stdout, broken.stdout
     assert "index definition differs" in broken.stdout, broken.stdout
@@ -249,20 +274,32 @@ def test_checks_read_the_newest_plans_record_of_a_view_and_an_index_changed_betw
 def test_convert_rollback_plan_again_and_migrate_again_with_other_options(dsn, shop, tmp_path):
     mig = tmp_path / "m"
     dump0 = without_restrict(pg_dump_schema(dsn))
-    plan_migrate(dsn, mig, "--uuid", "v7", "--slug-column", "public.users.slug",
-                 *tables("public.users", "public.orders"))
+    plan_migrate(
+        dsn, mig, "--uuid", "v7", "--slug-column", "public.users.slug", *tables("public.users", "public.orders")
+    )
     ok(keyshift(dsn, "rollback", migrations=mig))
     assert without_restrict(pg_dump_schema(dsn)) == dump0
     assert shop.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
     for f in mig.glob("0001_*"):
         f.unlink()
-    plan_migrate(dsn, mig, "--uuid", "v6", "--timestamp-column", "public.users.created_at",
-                 *tables("public.users", "public.orders"))
+    plan_migrate(
+        dsn,
+        mig,
+        "--uuid",
+        "v6",
+        "--timestamp-column",
+        "public.users.created_at",
+        *tables("public.users", "public.orders"),
+    )
     check_all_ok(dsn)
     assert shop.execute("SELECT array_agg(DISTINCT plan_id) FROM keyshift.converted_table").fetchone()[0] == ["0001"]
     assert {r[0] for r in shop.execute("SELECT uuid_version FROM keyshift.converted_table")} == {6}
-    assert shop.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass"
-                        " AND attname = 'slug'").fetchone()[0] == 0
+    assert (
+        shop.execute(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'slug'"
+        ).fetchone()[0]
+        == 0
+    )
     assert status_of(dsn, mig) == (5, 0)
     ok(keyshift(dsn, "rollback", migrations=mig))
     assert without_restrict(pg_dump_schema(dsn)) == dump0
@@ -276,13 +313,20 @@ BACKSLASH = "back\\slash"
 
 
 def _dollar_schema(conn) -> None:
-    conn.execute(sql.SQL(
-        "CREATE TABLE {p} ({k} serial PRIMARY KEY, {ts} timestamptz);"
-        "CREATE TABLE {c} (id serial PRIMARY KEY, {fk} int REFERENCES {p}, loose_id int);"
-        "INSERT INTO {p} ({ts}) SELECT now() - g * interval '1 day' FROM generate_series(1, 30) AS g;"
-        "INSERT INTO {c} ({fk}, loose_id) SELECT 1 + g % 30, 1 + g % 30 FROM generate_series(1, 60) AS g;"
-    ).format(p=sql.Identifier(DOLLAR), c=sql.Identifier(DOLLAR_CHILD), k=sql.Identifier("i$$d"),
-             ts=sql.Identifier("t$$s"), fk=sql.Identifier("p$$_id")))
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE {p} ({k} serial PRIMARY KEY, {ts} timestamptz);"
+            "CREATE TABLE {c} (id serial PRIMARY KEY, {fk} int REFERENCES {p}, loose_id int);"
+            "INSERT INTO {p} ({ts}) SELECT now() - g * interval '1 day' FROM generate_series(1, 30) AS g;"
+            "INSERT INTO {c} ({fk}, loose_id) SELECT 1 + g % 30, 1 + g % 30 FROM generate_series(1, 60) AS g;"
+        ).format(
+            p=sql.Identifier(DOLLAR),
+            c=sql.Identifier(DOLLAR_CHILD),
+            k=sql.Identifier("i$$d"),
+            ts=sql.Identifier("t$$s"),
+            fk=sql.Identifier("p$$_id"),
+        )
+    )
 
 
 def test_dollar_names_survive_every_do_block_of_replace_mode(dsn, conn, tmp_path):
@@ -291,14 +335,31 @@ def test_dollar_names_survive_every_do_block_of_replace_mode(dsn, conn, tmp_path
     mig = tmp_path / "m"
     # v7 default (DO block), timestamp column (lookup function), slug (slug function),
     # --reference (guard DO block): every one of them holds the hostile names.
-    plan_migrate(dsn, mig, "--uuid", "v7", "--timestamp-column", ident("public", DOLLAR, "t$$s"),
-                 "--slug-column", ident("public", DOLLAR, "s$$lug"), "--slug-length", "12",
-                 "--reference", ident("public", DOLLAR_CHILD, "loose_id") + "=" + ident("public", DOLLAR),
-                 *tables(ident("public", DOLLAR)))
+    plan_migrate(
+        dsn,
+        mig,
+        "--uuid",
+        "v7",
+        "--timestamp-column",
+        ident("public", DOLLAR, "t$$s"),
+        "--slug-column",
+        ident("public", DOLLAR, "s$$lug"),
+        "--slug-length",
+        "12",
+        "--reference",
+        ident("public", DOLLAR_CHILD, "loose_id") + "=" + ident("public", DOLLAR),
+        *tables(ident("public", DOLLAR)),
+    )
     lint(mig)
     assert col_type(conn, ident("public", DOLLAR_CHILD), "loose_id") == "uuid"
-    assert conn.execute(sql.SQL("SELECT count(*) FROM {} AS c JOIN {} AS p ON p.{} = c.loose_id").format(
-        sql.Identifier(DOLLAR_CHILD), sql.Identifier(DOLLAR), sql.Identifier("i$$d"))).fetchone()[0] == 60
+    assert (
+        conn.execute(
+            sql.SQL("SELECT count(*) FROM {} AS c JOIN {} AS p ON p.{} = c.loose_id").format(
+                sql.Identifier(DOLLAR_CHILD), sql.Identifier(DOLLAR), sql.Identifier("i$$d")
+            )
+        ).fetchone()[0]
+        == 60
+    )
     check_all_ok(dsn)
     ok(keyshift(dsn, "rollback", migrations=mig))
     assert without_restrict(pg_dump_schema(dsn)) == dump0
@@ -306,18 +367,34 @@ def test_dollar_names_survive_every_do_block_of_replace_mode(dsn, conn, tmp_path
 
 def test_dollar_names_survive_external_mode_with_restart_and_sessions(dsn, conn, tmp_path):
     _dollar_schema(conn)
-    conn.execute(sql.SQL("CREATE TABLE {} (id serial PRIMARY KEY, token text);"
-                         "INSERT INTO {} (token) VALUES ('a'), ('b')").format(
-        sql.Identifier("sess $$ ions"), sql.Identifier("sess $$ ions")))
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE {} (id serial PRIMARY KEY, token text);INSERT INTO {} (token) VALUES ('a'), ('b')"
+        ).format(sql.Identifier("sess $$ ions"), sql.Identifier("sess $$ ions"))
+    )
     dump0 = without_restrict(pg_dump_schema(dsn))
     mig = tmp_path / "m"
-    plan_migrate(dsn, mig, "--mode", "external", "--external-column", "ext $$ id",
-                 "--restart-sequence", ident("public", DOLLAR) + "=5000",
-                 "--invalidate-sessions", ident("public", "sess $$ ions"), *tables(ident("public", DOLLAR)))
+    plan_migrate(
+        dsn,
+        mig,
+        "--mode",
+        "external",
+        "--external-column",
+        "ext $$ id",
+        "--restart-sequence",
+        ident("public", DOLLAR) + "=5000",
+        "--invalidate-sessions",
+        ident("public", "sess $$ ions"),
+        *tables(ident("public", DOLLAR)),
+    )
     lint(mig)
     conn.execute(sql.SQL("INSERT INTO {} DEFAULT VALUES").format(sql.Identifier(DOLLAR)))
-    assert conn.execute(sql.SQL("SELECT max({}) FROM {}").format(
-        sql.Identifier("i$$d"), sql.Identifier(DOLLAR))).fetchone()[0] == 5000
+    assert (
+        conn.execute(
+            sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier("i$$d"), sql.Identifier(DOLLAR))
+        ).fetchone()[0]
+        == 5000
+    )
     assert conn.execute('SELECT count(*) FROM "sess $$ ions"').fetchone()[0] == 0
     check_all_ok(dsn)
     ok(keyshift(dsn, "rollback", migrations=mig))
@@ -326,32 +403,63 @@ def test_dollar_names_survive_external_mode_with_restart_and_sessions(dsn, conn,
 
 
 def test_backslash_names_stay_lint_clean_in_both_modes(dsn, conn, tmp_path):
-    conn.execute(sql.SQL(
-        "CREATE SCHEMA {s};"
-        "CREATE TABLE {p} ({k} serial PRIMARY KEY, {ts} timestamptz DEFAULT now());"
-        "CREATE TABLE {c} (id serial PRIMARY KEY, {fk} int CONSTRAINT {con} REFERENCES {p});"
-        "CREATE INDEX {ix} ON {c} ({fk});"
-        "CREATE VIEW {v} AS SELECT {fk} FROM {c};"
-        "INSERT INTO {p} DEFAULT VALUES; INSERT INTO {p} DEFAULT VALUES;"
-        "INSERT INTO {c} ({fk}) VALUES (1), (2), (2);"
-        "CREATE TABLE {o} (id serial PRIMARY KEY); INSERT INTO {o} DEFAULT VALUES;"
-        "CREATE TABLE {se} (id serial PRIMARY KEY); INSERT INTO {se} DEFAULT VALUES;"
-    ).format(se=sql.Identifier("s\\x", "se\\ss"), s=sql.Identifier("s\\x"), p=sql.Identifier("s\\x", BACKSLASH), k=sql.Identifier("i\\d"),
-             ts=sql.Identifier("t\\s"), c=sql.Identifier("s\\x", "ch\\ild"), fk=sql.Identifier("p\\_id"),
-             con=sql.Identifier("fk\\x"), ix=sql.Identifier("ix\\x"), v=sql.Identifier("s\\x", "v\\w"),
-             o=sql.Identifier("s\\x", "o\\x")))
+    conn.execute(
+        sql.SQL(
+            "CREATE SCHEMA {s};"
+            "CREATE TABLE {p} ({k} serial PRIMARY KEY, {ts} timestamptz DEFAULT now());"
+            "CREATE TABLE {c} (id serial PRIMARY KEY, {fk} int CONSTRAINT {con} REFERENCES {p});"
+            "CREATE INDEX {ix} ON {c} ({fk});"
+            "CREATE VIEW {v} AS SELECT {fk} FROM {c};"
+            "INSERT INTO {p} DEFAULT VALUES; INSERT INTO {p} DEFAULT VALUES;"
+            "INSERT INTO {c} ({fk}) VALUES (1), (2), (2);"
+            "CREATE TABLE {o} (id serial PRIMARY KEY); INSERT INTO {o} DEFAULT VALUES;"
+            "CREATE TABLE {se} (id serial PRIMARY KEY); INSERT INTO {se} DEFAULT VALUES;"
+        ).format(
+            se=sql.Identifier("s\\x", "se\\ss"),
+            s=sql.Identifier("s\\x"),
+            p=sql.Identifier("s\\x", BACKSLASH),
+            k=sql.Identifier("i\\d"),
+            ts=sql.Identifier("t\\s"),
+            c=sql.Identifier("s\\x", "ch\\ild"),
+            fk=sql.Identifier("p\\_id"),
+            con=sql.Identifier("fk\\x"),
+            ix=sql.Identifier("ix\\x"),
+            v=sql.Identifier("s\\x", "v\\w"),
+            o=sql.Identifier("s\\x", "o\\x"),
+        )
+    )
     dump0 = without_restrict(pg_dump_schema(dsn))
     mig = tmp_path / "m"
-    plan_migrate(dsn, mig, "--uuid", "v7", "--timestamp-column", ident("s\\x", BACKSLASH, "t\\s"),
-                 "--slug-column", ident("s\\x", BACKSLASH, "sl\\ug"), *tables(ident("s\\x", BACKSLASH)))
-    plan_migrate(dsn, mig, "--mode", "external", "--restart-sequence", ident("s\\x", "o\\x") + "=100",
-                 "--external-column", "e\\x", "--invalidate-sessions", ident("s\\x", "se\\ss"),
-                 *tables(ident("s\\x", "o\\x")))
+    plan_migrate(
+        dsn,
+        mig,
+        "--uuid",
+        "v7",
+        "--timestamp-column",
+        ident("s\\x", BACKSLASH, "t\\s"),
+        "--slug-column",
+        ident("s\\x", BACKSLASH, "sl\\ug"),
+        *tables(ident("s\\x", BACKSLASH)),
+    )
+    plan_migrate(
+        dsn,
+        mig,
+        "--mode",
+        "external",
+        "--restart-sequence",
+        ident("s\\x", "o\\x") + "=100",
+        "--external-column",
+        "e\\x",
+        "--invalidate-sessions",
+        ident("s\\x", "se\\ss"),
+        *tables(ident("s\\x", "o\\x")),
+    )
     assert conn.execute('SELECT count(*) FROM "s\\x"."se\\ss"').fetchone()[0] == 0
     lint(mig)
     check_all_ok(dsn)
-    rows = list(csv.DictReader(ok(keyshift(dsn, "export-map", "--table", ident("s\\x", BACKSLASH))).stdout
-                               .splitlines()))
+    rows = list(
+        csv.DictReader(ok(keyshift(dsn, "export-map", "--table", ident("s\\x", BACKSLASH))).stdout.splitlines())
+    )
     assert [(r["table"], r["old_id"]) for r in rows] == [('"s\\x"."back\\slash"', "1"), ('"s\\x"."back\\slash"', "2")]
     ok(keyshift(dsn, "rollback", migrations=mig))
     ok(keyshift(dsn, "rollback", migrations=mig))
@@ -360,41 +468,60 @@ def test_backslash_names_stay_lint_clean_in_both_modes(dsn, conn, tmp_path):
 
 # --- key versions, timestamp columns and slugs together ------------------------------------------
 
+
 def test_v7_timestamp_column_and_slug_on_one_plan_with_children_export_and_roll_back(dsn, shop, tmp_path):
     import uuid6
 
     mig = tmp_path / "m"
     dump0 = without_restrict(pg_dump_schema(dsn))
-    before = shop.execute("SELECT oi.id, oi.order_id, oi.user_id, o.user_id FROM order_items AS oi"
-                          " JOIN orders AS o ON o.id = oi.order_id ORDER BY oi.id").fetchall()
-    plan_migrate(dsn, mig, "--uuid", "v7", "--timestamp-column", "public.users.created_at",
-                 "--slug-column", "public.users.slug", "--slug-length", "10",
-                 *tables("public.users", "public.orders"))
+    before = shop.execute(
+        "SELECT oi.id, oi.order_id, oi.user_id, o.user_id FROM order_items AS oi"
+        " JOIN orders AS o ON o.id = oi.order_id ORDER BY oi.id"
+    ).fetchall()
+    plan_migrate(
+        dsn,
+        mig,
+        "--uuid",
+        "v7",
+        "--timestamp-column",
+        "public.users.created_at",
+        "--slug-column",
+        "public.users.slug",
+        "--slug-length",
+        "10",
+        *tables("public.users", "public.orders"),
+    )
     assert sorted(p.name for p in mig.glob("*.sql") if "rollback" not in p.name)[-1] == "0001_06_add_slugs.sql"
     lint(mig)
     out = check_all_ok(dsn)
     assert "slugs_are_unique_base62" in out and "uuid_version_matches" in out
     assert status_of(dsn, mig) == (6, 0)
-    rows = [json.loads(line) for line in ok(keyshift(dsn, "export-map", "--table", "public.users",
-                                                    "--format", "jsonl")).stdout.splitlines()]
+    rows = [
+        json.loads(line)
+        for line in ok(keyshift(dsn, "export-map", "--table", "public.users", "--format", "jsonl")).stdout.splitlines()
+    ]
     assert [r["old_id"] for r in rows] == list(range(1, 121))
     new = {r["old_id"]: uuid.UUID(r["new_id"]) for r in rows}
-    created = dict(shop.execute("SELECT m.old_id, u.created_at FROM keyshift.map_public__users AS m"
-                                " JOIN users AS u ON u.id = m.new_id").fetchall())
+    created = dict(
+        shop.execute(
+            "SELECT m.old_id, u.created_at FROM keyshift.map_public__users AS m JOIN users AS u ON u.id = m.new_id"
+        ).fetchall()
+    )
     timed = [i for i in new if created[i] is not None]
     assert {new[i].version for i in new} == {7}
     # Each timed key carries its created_at (ms); key order follows creation time, the NULL
     # rows (every 7th id) come after every timed row.
     assert all(uuid6.UUID(str(new[i])).time == int(created[i].timestamp() * 1000) for i in timed)
     order = sorted(new, key=lambda i: new[i])
-    assert order[:len(timed)] == sorted(timed, key=lambda i: created[i])
-    assert set(order[len(timed):]) == {i for i in new if i % 7 == 0}
+    assert order[: len(timed)] == sorted(timed, key=lambda i: created[i])
+    assert set(order[len(timed) :]) == {i for i in new if i % 7 == 0}
     # Children point at the same parents, seen through both mappings.
     after = shop.execute(
         "SELECT oi.id, mo.old_id, mu.old_id, mu2.old_id FROM order_items AS oi"
         " JOIN orders AS o ON o.id = oi.order_id JOIN keyshift.map_public__orders AS mo ON mo.new_id = oi.order_id"
         " LEFT JOIN keyshift.map_public__users AS mu ON mu.new_id = oi.user_id"
-        " JOIN keyshift.map_public__users AS mu2 ON mu2.new_id = o.user_id ORDER BY oi.id").fetchall()
+        " JOIN keyshift.map_public__users AS mu2 ON mu2.new_id = o.user_id ORDER BY oi.id"
+    ).fetchall()
     assert after == before
     slugs = shop.execute("SELECT slug FROM users").fetchall()
     assert len({s for (s,) in slugs}) == 120 and all(len(s) == 10 and s.isalnum() for (s,) in slugs)
@@ -409,8 +536,17 @@ def test_v7_timestamp_column_and_slug_on_one_plan_with_children_export_and_roll_
 def test_two_targets_with_different_uuid_for_versions_reference_each_other(dsn, shop, tmp_path):
     mig = tmp_path / "m"
     dump0 = without_restrict(pg_dump_schema(dsn))
-    plan_migrate(dsn, mig, "--uuid", "v4", "--uuid-for", "public.users=v6", "--uuid-for", "public.orders=v7",
-                 *tables("public.users", "public.orders", "public.order_items"))
+    plan_migrate(
+        dsn,
+        mig,
+        "--uuid",
+        "v4",
+        "--uuid-for",
+        "public.users=v6",
+        "--uuid-for",
+        "public.orders=v7",
+        *tables("public.users", "public.orders", "public.order_items"),
+    )
     versions = dict(shop.execute("SELECT table_name, uuid_version FROM keyshift.converted_table").fetchall())
     assert versions == {"users": 6, "orders": 7, "order_items": 4}
     got = shop.execute(
@@ -418,39 +554,63 @@ def test_two_targets_with_different_uuid_for_versions_reference_each_other(dsn, 
         " (SELECT array_agg(DISTINCT substr(id::text, 15, 1)) FROM orders),"
         " (SELECT array_agg(DISTINCT substr(user_id::text, 15, 1)) FROM orders),"
         " (SELECT array_agg(DISTINCT substr(id::text, 15, 1)) FROM order_items),"
-        " (SELECT array_agg(DISTINCT substr(order_id::text, 15, 1)) FROM order_items)").fetchone()
+        " (SELECT array_agg(DISTINCT substr(order_id::text, 15, 1)) FROM order_items)"
+    ).fetchone()
     assert got == (["6"], ["7"], ["6"], ["4"], ["7"])
-    defaults = dict(shop.execute(
-        "SELECT c.relname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef AS d JOIN pg_class AS c"
-        " ON c.oid = d.adrelid JOIN pg_attribute AS a ON a.attrelid = d.adrelid AND a.attnum = d.adnum"
-        " WHERE a.attname = 'id' AND c.relname IN ('users', 'orders', 'order_items')").fetchall())
+    defaults = dict(
+        shop.execute(
+            "SELECT c.relname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef AS d JOIN pg_class AS c"
+            " ON c.oid = d.adrelid JOIN pg_attribute AS a ON a.attrelid = d.adrelid AND a.attnum = d.adnum"
+            " WHERE a.attname = 'id' AND c.relname IN ('users', 'orders', 'order_items')"
+        ).fetchall()
+    )
     assert defaults["users"] == "keyshift.uuid_v6()" and defaults["order_items"] == "gen_random_uuid()"
     assert defaults["orders"] in ("keyshift.uuid_v7()", "uuidv7()")
     check_all_ok(dsn)
     # One export, one snapshot, across the three versions.
-    rows = list(csv.DictReader(ok(keyshift(dsn, "export-map", *tables("public.orders", "public.users",
-                                                                       "public.order_items"))).stdout.splitlines()))
+    rows = list(
+        csv.DictReader(
+            ok(
+                keyshift(dsn, "export-map", *tables("public.orders", "public.users", "public.order_items"))
+            ).stdout.splitlines()
+        )
+    )
     assert len(rows) == 300 + 120 + 600
     assert {r["table"]: uuid.UUID(r["new_id"]).version for r in rows} == {
-        "public.orders": 7, "public.users": 6, "public.order_items": 4}
+        "public.orders": 7,
+        "public.users": 6,
+        "public.order_items": 4,
+    }
     ok(keyshift(dsn, "rollback", migrations=mig))
     assert without_restrict(pg_dump_schema(dsn)) == dump0
 
 
 # --- external mode with restarts and sessions, then replace mode ------------------------------------
 
+
 def test_external_with_restart_and_sessions_then_rollback_then_replace_mode(dsn, shop, tmp_path):
     mig = tmp_path / "m"
     dump0 = without_restrict(pg_dump_schema(dsn))
-    plan_migrate(dsn, mig, "--mode", "external", "--restart-sequence", "public.users=400000",
-                 "--restart-sequence", "public.orders=3422000", "--invalidate-sessions", "public.user_sessions",
-                 *tables("public.users", "public.orders"))
+    plan_migrate(
+        dsn,
+        mig,
+        "--mode",
+        "external",
+        "--restart-sequence",
+        "public.users=400000",
+        "--restart-sequence",
+        "public.orders=3422000",
+        "--invalidate-sessions",
+        "public.user_sessions",
+        *tables("public.users", "public.orders"),
+    )
     lint(mig)
     assert shop.execute("SELECT count(*) FROM user_sessions").fetchone()[0] == 0
     assert shop.execute("SELECT rows_deleted FROM keyshift.invalidated_session").fetchone()[0] == 50
     new_user = shop.execute("INSERT INTO users (handle) VALUES ('new') RETURNING id, external_id").fetchone()
-    new_order = shop.execute("INSERT INTO orders (user_id) VALUES (%s) RETURNING id, external_id",
-                             (new_user[0],)).fetchone()
+    new_order = shop.execute(
+        "INSERT INTO orders (user_id) VALUES (%s) RETURNING id, external_id", (new_user[0],)
+    ).fetchone()
     assert (new_user[0], new_order[0]) == (400000, 3422000)
     assert new_user[1].version == 4 and new_order[1].version == 4
     assert shop.execute("SELECT max(id) FROM users WHERE id < 400000").fetchone()[0] == 120
@@ -465,8 +625,10 @@ def test_external_with_restart_and_sessions_then_rollback_then_replace_mode(dsn,
     assert shop.execute("SELECT count(*) FROM user_sessions").fetchone()[0] == 0  # not restored, as documented
     # The sequences continue after the rows added under the external plan, never reusing an id.
     assert shop.execute("SELECT nextval('users_id_seq'), nextval('orders_id_seq')").fetchone() == (400001, 3422001)
-    shop.execute("DELETE FROM orders WHERE id >= 3422000; DELETE FROM users WHERE id >= 400000;"
-                 "SELECT setval('users_id_seq', 120); SELECT setval('orders_id_seq', 300)")
+    shop.execute(
+        "DELETE FROM orders WHERE id >= 3422000; DELETE FROM users WHERE id >= 400000;"
+        "SELECT setval('users_id_seq', 120); SELECT setval('orders_id_seq', 300)"
+    )
     assert without_restrict(pg_dump_schema(dsn)) == dump0
     for f in mig.glob("0001_*"):
         f.unlink()
@@ -476,8 +638,9 @@ def test_external_with_restart_and_sessions_then_rollback_then_replace_mode(dsn,
     assert shop.execute("SELECT mode FROM keyshift.converted_table GROUP BY mode").fetchall() == [("replace",)]
 
 
-@pytest.mark.parametrize("second", [("--uuid", "v7"), ("--mode", "external", "--invalidate-sessions",
-                                                      "public.user_sessions")])
+@pytest.mark.parametrize(
+    "second", [("--uuid", "v7"), ("--mode", "external", "--invalidate-sessions", "public.user_sessions")]
+)
 def test_later_plan_rolls_back_although_an_earlier_plans_mapping_was_dropped(dsn, shop, tmp_path, second):
     mig = tmp_path / "m"
     plan_migrate(dsn, mig, *tables("public.users"))
@@ -502,7 +665,8 @@ HT = 'Üser $ks$ "order"'
 
 def test_views_partitions_and_deferrable_fks_under_a_hostile_name_convert_check_and_roll_back(dsn, conn, tmp_path):
     p = sql.Identifier(HS, HT)
-    conn.execute(sql.SQL("""
+    conn.execute(
+        sql.SQL("""
         CREATE SCHEMA {s};
         CREATE TABLE {p} ({k} int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text);
         CREATE TABLE {ev} (day int NOT NULL, {fk} int REFERENCES {p} DEFERRABLE INITIALLY DEFERRED, n int)
@@ -522,17 +686,35 @@ def test_views_partitions_and_deferrable_fks_under_a_hostile_name_convert_check_
         INSERT INTO {tree} ({fk}) SELECT 1 + g % 40 FROM generate_series(1, 30) AS g;
         UPDATE {tree} SET parent_id = id - 1 WHERE id > 1;
         REFRESH MATERIALIZED VIEW {mv};
-    """).format(s=sql.Identifier(HS), p=p, k=sql.Identifier("i d"), ev=sql.Identifier(HS, "ev $$"),
-                ev1=sql.Identifier(HS, "ev $$ 1"), ev2=sql.Identifier(HS, "ev $$ 2"), fk=sql.Identifier("us$$er"),
-                pfk=sql.Identifier("ev2 fk $$"), ix=sql.Identifier("ev ix $ks$"),
-                tree=sql.Identifier(HS, "tree; --"), v=sql.Identifier(HS, "v $$ ü"), mv=sql.Identifier(HS, "mv $$")))
-    data_sql = sql.SQL("SELECT (SELECT array_agg(x ORDER BY x) FROM {v} AS x)::text,"
-                       " (SELECT array_agg(x ORDER BY x) FROM {mv} AS x)::text").format(
-        v=sql.Identifier(HS, "v $$ ü"), mv=sql.Identifier(HS, "mv $$"))
-    counts_sql = sql.SQL("SELECT (SELECT count(*) FROM {ev} AS e JOIN {p} AS u ON u.{k} = e.{fk}),"
-                         " (SELECT count(*) FROM {t} AS a JOIN {t} AS b ON b.id = a.parent_id)").format(
-        ev=sql.Identifier(HS, "ev $$"), p=p, k=sql.Identifier("i d"), fk=sql.Identifier("us$$er"),
-        t=sql.Identifier(HS, "tree; --"))
+    """).format(
+            s=sql.Identifier(HS),
+            p=p,
+            k=sql.Identifier("i d"),
+            ev=sql.Identifier(HS, "ev $$"),
+            ev1=sql.Identifier(HS, "ev $$ 1"),
+            ev2=sql.Identifier(HS, "ev $$ 2"),
+            fk=sql.Identifier("us$$er"),
+            pfk=sql.Identifier("ev2 fk $$"),
+            ix=sql.Identifier("ev ix $ks$"),
+            tree=sql.Identifier(HS, "tree; --"),
+            v=sql.Identifier(HS, "v $$ ü"),
+            mv=sql.Identifier(HS, "mv $$"),
+        )
+    )
+    data_sql = sql.SQL(
+        "SELECT (SELECT array_agg(x ORDER BY x) FROM {v} AS x)::text,"
+        " (SELECT array_agg(x ORDER BY x) FROM {mv} AS x)::text"
+    ).format(v=sql.Identifier(HS, "v $$ ü"), mv=sql.Identifier(HS, "mv $$"))
+    counts_sql = sql.SQL(
+        "SELECT (SELECT count(*) FROM {ev} AS e JOIN {p} AS u ON u.{k} = e.{fk}),"
+        " (SELECT count(*) FROM {t} AS a JOIN {t} AS b ON b.id = a.parent_id)"
+    ).format(
+        ev=sql.Identifier(HS, "ev $$"),
+        p=p,
+        k=sql.Identifier("i d"),
+        fk=sql.Identifier("us$$er"),
+        t=sql.Identifier(HS, "tree; --"),
+    )
     dump0 = without_restrict(pg_dump_schema(dsn))
     data0, counts0 = conn.execute(data_sql).fetchone(), conn.execute(counts_sql).fetchone()
     mig = tmp_path / "m"
@@ -542,7 +724,9 @@ def test_views_partitions_and_deferrable_fks_under_a_hostile_name_convert_check_
     assert col_type(conn, ident(HS, "ev $$ 2"), "us$$er") == "uuid"
     deferrable = conn.execute(
         "SELECT array_agg(conname || ':' || condeferrable || condeferred ORDER BY conname) FROM pg_constraint"
-        " WHERE contype = 'f' AND connamespace = to_regnamespace(%s)", (ident(HS),)).fetchone()[0]
+        " WHERE contype = 'f' AND connamespace = to_regnamespace(%s)",
+        (ident(HS),),
+    ).fetchone()[0]
     assert len(deferrable) >= 4 and any(d.endswith(":truetrue") for d in deferrable), deferrable
     check_all_ok(dsn)
     assert status_of(dsn, mig) == (5, 0)
@@ -555,11 +739,13 @@ def test_views_partitions_and_deferrable_fks_under_a_hostile_name_convert_check_
 
 def test_a_column_name_that_looks_like_a_references_clause_is_carried_unchanged(dsn, conn, tmp_path):
     col = "x REFERENCES public.users(id"
-    conn.execute(sql.SQL(
-        "CREATE TABLE users (id serial PRIMARY KEY);"
-        "CREATE TABLE posts (id serial PRIMARY KEY, {c} int CONSTRAINT posts_user_fk REFERENCES users ON DELETE CASCADE);"
-        "INSERT INTO users SELECT FROM generate_series(1, 5); INSERT INTO posts ({c}) VALUES (1), (5), (5);"
-    ).format(c=sql.Identifier(col)))
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE users (id serial PRIMARY KEY);"
+            "CREATE TABLE posts (id serial PRIMARY KEY, {c} int CONSTRAINT posts_user_fk REFERENCES users ON DELETE CASCADE);"
+            "INSERT INTO users SELECT FROM generate_series(1, 5); INSERT INTO posts ({c}) VALUES (1), (5), (5);"
+        ).format(c=sql.Identifier(col))
+    )
     dump0 = without_restrict(pg_dump_schema(dsn))
     mig = tmp_path / "m"
     plan_migrate(dsn, mig, *tables("public.users"))
@@ -593,13 +779,17 @@ def test_drop_map_of_a_replace_and_an_external_table_together_drops_nothing(dsn,
 
 # --- option combinations that cannot work are refused, not ignored -------------------------------
 
-@pytest.mark.parametrize("args, flag", [
-    (("--slug-column", "public.users.slug"), "--slug-column"),
-    (("--timestamp-column", "public.users.created_at"), "--timestamp-column"),
-    (("--reference", "public.user_sessions.user_id=public.users"), "--reference"),
-    (("--uuid-for", "public.users=v6"), "--uuid-for"),
-    (("--slug-length", "12"), "--slug-length"),
-])
+
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (("--slug-column", "public.users.slug"), "--slug-column"),
+        (("--timestamp-column", "public.users.created_at"), "--timestamp-column"),
+        (("--reference", "public.user_sessions.user_id=public.users"), "--reference"),
+        (("--uuid-for", "public.users=v6"), "--uuid-for"),
+        (("--slug-length", "12"), "--slug-length"),
+    ],
+)
 def test_replace_only_key_options_are_refused_in_external_mode(dsn, shop, tmp_path, args, flag):
     mig = tmp_path / "m"
     refused = keyshift(dsn, "plan", "--mode", "external", *tables("public.users"), *args, migrations=mig)
@@ -610,25 +800,29 @@ def test_replace_only_key_options_are_refused_in_external_mode(dsn, shop, tmp_pa
     assert not mig.exists() or not any(mig.iterdir())
 
 
-@pytest.mark.parametrize("line", ["uuid.public.users = v6", "timestamp_column = public.users.created_at",
-                                  "slug_column = public.users.slug"])
+@pytest.mark.parametrize(
+    "line", ["uuid.public.users = v6", "timestamp_column = public.users.created_at", "slug_column = public.users.slug"]
+)
 def test_replace_only_yoyo_ini_settings_for_the_plan_tables_are_refused_in_external_mode(dsn, shop, tmp_path, line):
     (tmp_path / "yoyo.ini").write_text(f"[keyshift]\n{line}\nuuid.public.other = v7\n")
     mig = tmp_path / "m"
-    refused = run_keyshift("plan", "--dsn", dsn, "--mode", "external", *tables("public.users"),
-                           "--migrations", str(mig), cwd=tmp_path)
+    refused = run_keyshift(
+        "plan", "--dsn", dsn, "--mode", "external", *tables("public.users"), "--migrations", str(mig), cwd=tmp_path
+    )
     assert refused.returncode == 3, refused.stdout + refused.stderr
     assert refused.stderr.strip() == (
         f"keyshift: yoyo.ini [keyshift] {line}: is for replace mode: external mode keeps every integer key and "
         "reference as it is and only adds a v4 external uuid column; remove that line for these tables, or plan "
-        "without --mode external"), refused.stderr
+        "without --mode external"
+    ), refused.stderr
     assert not mig.exists() or not any(mig.iterdir())
 
 
 def test_a_malformed_yoyo_ini_is_refused_by_name_not_with_a_traceback(dsn, shop, tmp_path):
     (tmp_path / "yoyo.ini").write_text("[keyshift]\nslug_column = public.users.slug\nslug_column = public.x.y\n")
-    refused = run_keyshift("plan", "--dsn", dsn, *tables("public.users"), "--migrations", str(tmp_path / "m"),
-                           cwd=tmp_path)
+    refused = run_keyshift(
+        "plan", "--dsn", dsn, *tables("public.users"), "--migrations", str(tmp_path / "m"), cwd=tmp_path
+    )
     assert refused.returncode == 3, refused.stdout + refused.stderr
     line = refused.stderr.strip()
     assert len(line.splitlines()) == 1 and line.startswith(f"keyshift: {tmp_path / 'yoyo.ini'}: cannot be read"), line
@@ -655,28 +849,36 @@ def test_a_pending_plan_written_against_a_rolled_back_conversion_is_refused_as_d
 
 
 def test_a_composite_foreign_key_over_two_plans_keys_is_recorded_by_both_and_checked(dsn, shop, tmp_path):
-    shop.execute("ALTER TABLE orders ADD CONSTRAINT orders_id_user UNIQUE (id, user_id);"
-                 "UPDATE order_items AS oi SET user_id = o.user_id FROM orders AS o WHERE o.id = oi.order_id;"
-                 "ALTER TABLE order_items ADD CONSTRAINT order_items_order_user_fk FOREIGN KEY (order_id, user_id)"
-                 " REFERENCES orders (id, user_id) MATCH FULL ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED")
+    shop.execute(
+        "ALTER TABLE orders ADD CONSTRAINT orders_id_user UNIQUE (id, user_id);"
+        "UPDATE order_items AS oi SET user_id = o.user_id FROM orders AS o WHERE o.id = oi.order_id;"
+        "ALTER TABLE order_items ADD CONSTRAINT order_items_order_user_fk FOREIGN KEY (order_id, user_id)"
+        " REFERENCES orders (id, user_id) MATCH FULL ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED"
+    )
     mig = tmp_path / "m"
     dump0 = without_restrict(pg_dump_schema(dsn))
     plan_migrate(dsn, mig, "--uuid", "v6", *tables("public.users"))
     plan_migrate(dsn, mig, "--uuid", "v7", *tables("public.orders"))
-    recorded = shop.execute("SELECT array_agg(plan_id ORDER BY plan_id) FROM keyshift.converted_constraint"
-                            " WHERE constraint_name = 'order_items_order_user_fk'").fetchone()[0]
+    recorded = shop.execute(
+        "SELECT array_agg(plan_id ORDER BY plan_id) FROM keyshift.converted_constraint"
+        " WHERE constraint_name = 'order_items_order_user_fk'"
+    ).fetchone()[0]
     assert recorded == ["0001", "0002"]
     check_all_ok(dsn)
     # The FK is really there and enforced on the uuid columns.
     with pytest.raises(psycopg.errors.ForeignKeyViolation):
-        shop.execute("INSERT INTO order_items (order_id, user_id) SELECT o.id, u.id FROM orders AS o, users AS u"
-                     " WHERE u.id <> o.user_id LIMIT 1")
+        shop.execute(
+            "INSERT INTO order_items (order_id, user_id) SELECT o.id, u.id FROM orders AS o, users AS u"
+            " WHERE u.id <> o.user_id LIMIT 1"
+        )
     shop.execute("ALTER TABLE order_items DROP CONSTRAINT order_items_order_user_fk")
     broken = keyshift(dsn, "check")
     assert broken.returncode == 1 and "foreign_keys_restored" in broken.stdout, broken.stdout
     assert broken.stdout.count("order_items_order_user_fk") == 1, broken.stdout  # once, the newest record
-    shop.execute("ALTER TABLE order_items ADD CONSTRAINT order_items_order_user_fk FOREIGN KEY (order_id, user_id)"
-                 " REFERENCES orders (id, user_id) MATCH FULL ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED")
+    shop.execute(
+        "ALTER TABLE order_items ADD CONSTRAINT order_items_order_user_fk FOREIGN KEY (order_id, user_id)"
+        " REFERENCES orders (id, user_id) MATCH FULL ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED"
+    )
     ok(keyshift(dsn, "rollback", migrations=mig))
     ok(keyshift(dsn, "rollback", migrations=mig))
     assert without_restrict(pg_dump_schema(dsn)) == dump0
@@ -684,8 +886,13 @@ def test_a_composite_foreign_key_over_two_plans_keys_is_recorded_by_both_and_che
 
 # --- the Redis step with external mode ---------------------------------------------------------------
 
+
 def test_migrate_with_a_redis_key_for_an_external_table_commits_nothing_and_leaves_redis(
-        dsn, shop, tmp_path, redis_url):  # noqa: F811 - the fixture imported above
+    dsn,
+    shop,
+    tmp_path,
+    redis_url,  # noqa: F811 - the fixture imported above
+):
     import redis
 
     client = redis.Redis.from_url(redis_url)
@@ -694,8 +901,9 @@ def test_migrate_with_a_redis_key_for_an_external_table_commits_nothing_and_leav
     mig = tmp_path / "m"
     ok(keyshift(dsn, "plan", "--mode", "external", *tables("public.users"), migrations=mig))
     before = without_restrict(pg_dump_schema(dsn))
-    failed = keyshift(dsn, "migrate", "--redis-url", redis_url, "--redis-key", "public.users=user_sessions:{id}",
-                      migrations=mig)
+    failed = keyshift(
+        dsn, "migrate", "--redis-url", redis_url, "--redis-key", "public.users=user_sessions:{id}", migrations=mig
+    )
     assert failed.returncode == 1, failed.stdout + failed.stderr
     line = failed.stderr.strip().splitlines()[-1]
     assert "public.users" in line and "external mode" in line and "nothing was committed" in line, line

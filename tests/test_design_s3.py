@@ -62,23 +62,29 @@ def key_type(conn, table: str, column: str) -> str:
 
 
 def constraints(conn, contypes: str = "cfux") -> list:
-    return rows(conn, f"""
+    return rows(
+        conn,
+        f"""
         SELECT conrelid::regclass::text, conname, contype::text, pg_get_constraintdef(oid), convalidated,
                condeferrable, condeferred
         FROM pg_constraint
         WHERE contype = ANY (string_to_array('{",".join(contypes)}', ','))
           AND connamespace NOT IN (SELECT oid FROM pg_namespace WHERE nspname = 'keyshift')
-        ORDER BY 1, 2""")
+        ORDER BY 1, 2""",
+    )
 
 
 def indexes(conn) -> list:
-    return rows(conn, """
+    return rows(
+        conn,
+        """
         SELECT c.relname, i.relname, pg_get_indexdef(x.indexrelid)
         FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname NOT IN ('pg_catalog', 'pg_toast', 'keyshift', 'information_schema')
           AND c.relname NOT LIKE '\\_yoyo%' AND c.relname NOT LIKE 'yoyo%'
-        ORDER BY 1, 2""")
+        ORDER BY 1, 2""",
+    )
 
 
 def rollback(dsn, migrations) -> None:
@@ -96,12 +102,16 @@ def refused(dsn, tmp_path, *tables: str):
 
 # --- foreign keys ------------------------------------------------------------------------------
 
+
 def test_nullable_fk(dsn, conn, tmp_path):
-    conn.execute(USERS + """
+    conn.execute(
+        USERS
+        + """
         CREATE TABLE post (id serial PRIMARY KEY, title text, author_id int REFERENCES users);
         INSERT INTO post (title, author_id)
         SELECT 'p' || g, CASE WHEN g % 3 = 0 THEN NULL ELSE g % 20 + 1 END FROM generate_series(1, 30) g;
-    """)
+    """
+    )
     q = "SELECT p.title, u.email FROM post p LEFT JOIN users u ON u.id = p.author_id ORDER BY 1"
     before = rows(conn, q)
     convert(dsn, tmp_path / "m", "public.users")
@@ -128,15 +138,20 @@ def test_self_referencing_fk(dsn, conn, tmp_path):
 
 
 def test_multi_column_fk_other_columns_untouched(dsn, conn, tmp_path):
-    conn.execute(USERS + """
+    conn.execute(
+        USERS
+        + """
         CREATE TABLE account (user_id int REFERENCES users, region int, PRIMARY KEY (user_id, region));
         CREATE TABLE charge (id serial PRIMARY KEY, user_id int, region int, amount int,
             FOREIGN KEY (user_id, region) REFERENCES account (user_id, region) ON DELETE CASCADE);
         INSERT INTO account SELECT id, r FROM users, generate_series(1, 2) r;
         INSERT INTO charge (user_id, region, amount) SELECT g % 20 + 1, g % 2 + 1, g FROM generate_series(1, 40) g;
-    """)
-    q = ("SELECT c.amount, c.region, u.email FROM charge c JOIN account a USING (user_id, region) "
-         "JOIN users u ON u.id = a.user_id ORDER BY 1")
+    """
+    )
+    q = (
+        "SELECT c.amount, c.region, u.email FROM charge c JOIN account a USING (user_id, region) "
+        "JOIN users u ON u.id = a.user_id ORDER BY 1"
+    )
     before, fks = rows(conn, q), constraints(conn, "f")
     convert(dsn, tmp_path / "m", "public.users")
     assert (key_type(conn, "charge", "user_id"), key_type(conn, "charge", "region")) == ("uuid", "integer")
@@ -148,14 +163,19 @@ def test_multi_column_fk_other_columns_untouched(dsn, conn, tmp_path):
 
 
 def test_chain_where_a_pk_is_an_fk_to_a_target(dsn, conn, tmp_path):
-    conn.execute(USERS + """
+    conn.execute(
+        USERS
+        + """
         CREATE TABLE profile (user_id int PRIMARY KEY REFERENCES users, bio text);
         CREATE TABLE photo (id serial PRIMARY KEY, profile_id int NOT NULL REFERENCES profile, url text);
         INSERT INTO profile SELECT id, 'bio ' || id FROM users;
         INSERT INTO photo (profile_id, url) SELECT g % 20 + 1, 'img' || g FROM generate_series(1, 30) g;
-    """)
-    q = "SELECT ph.url, pr.bio, u.email FROM photo ph JOIN profile pr ON pr.user_id = ph.profile_id " \
+    """
+    )
+    q = (
+        "SELECT ph.url, pr.bio, u.email FROM photo ph JOIN profile pr ON pr.user_id = ph.profile_id "
         "JOIN users u ON u.id = pr.user_id ORDER BY 1"
+    )
     before = rows(conn, q)
     convert(dsn, tmp_path / "m", "public.users")
     assert key_type(conn, "profile", "user_id") == "uuid"
@@ -166,11 +186,14 @@ def test_chain_where_a_pk_is_an_fk_to_a_target(dsn, conn, tmp_path):
 
 
 def test_fk_in_another_schema(dsn, conn, tmp_path):
-    conn.execute(USERS + """
+    conn.execute(
+        USERS
+        + """
         CREATE SCHEMA "Billing";
         CREATE TABLE "Billing"."Invoice" (id serial PRIMARY KEY, "userId" int NOT NULL REFERENCES public.users);
         INSERT INTO "Billing"."Invoice" ("userId") SELECT g % 20 + 1 FROM generate_series(1, 25) g;
-    """)
+    """
+    )
     q = 'SELECT i.id, u.email FROM "Billing"."Invoice" i JOIN users u ON u.id = i."userId" ORDER BY 1'
     before = rows(conn, q)
     convert(dsn, tmp_path / "m", "public.users")
@@ -183,6 +206,7 @@ def test_fk_in_another_schema(dsn, conn, tmp_path):
 def assert_fk_actions_still_act(conn) -> None:
     """On uuid keys now: CASCADE deletes and updates, SET NULL nulls, RESTRICT refuses at once,
     INITIALLY DEFERRED waits for the end of the transaction (all rolled back afterwards)."""
+
     def new_user(email: str):
         return conn.execute("INSERT INTO users (email) VALUES (%s) RETURNING id", (email,)).fetchone()[0]
 
@@ -208,7 +232,9 @@ def assert_fk_actions_still_act(conn) -> None:
 
 
 def test_fk_actions_match_and_deferrable_kept_exactly(dsn, conn, tmp_path):
-    conn.execute(USERS + """
+    conn.execute(
+        USERS
+        + """
         CREATE TABLE fk_zoo (
             id serial PRIMARY KEY,
             a int REFERENCES users ON DELETE CASCADE ON UPDATE CASCADE,
@@ -222,19 +248,26 @@ def test_fk_actions_match_and_deferrable_kept_exactly(dsn, conn, tmp_path):
             CONSTRAINT fk_zoo_simple FOREIGN KEY (g, f) REFERENCES users_pair (slot, user_id) MATCH SIMPLE
                 NOT DEFERRABLE
         );
-    """.replace("CREATE TABLE fk_zoo", """
+    """.replace(
+            "CREATE TABLE fk_zoo",
+            """
         CREATE TABLE users_pair (user_id int REFERENCES users, slot int, UNIQUE (user_id, slot), UNIQUE (slot, user_id));
         INSERT INTO users_pair SELECT id, 1 FROM users;
-        CREATE TABLE fk_zoo""") + """
+        CREATE TABLE fk_zoo""",
+        )
+        + """
         INSERT INTO fk_zoo (a, b, c, d, e, f, g, h)
         SELECT g % 20 + 1, g % 19 + 1, NULL, g % 17 + 1, g % 13 + 1, g % 11 + 1, 1, g % 7 + 1
         FROM generate_series(1, 30) g;
-    """)
+    """
+    )
     conn.execute("ALTER TABLE fk_zoo ADD CONSTRAINT fk_zoo_late FOREIGN KEY (b) REFERENCES users NOT VALID")
     before = constraints(conn, "f")
     assert any(not r[4] for r in before) and any(r[6] for r in before)  # a NOT VALID and a deferred FK
-    data = "SELECT z.id, ua.email, ub.email, ue.email, uh.email FROM fk_zoo z JOIN users ua ON ua.id = z.a " \
-           "JOIN users ub ON ub.id = z.b JOIN users ue ON ue.id = z.e JOIN users uh ON uh.id = z.h ORDER BY 1"
+    data = (
+        "SELECT z.id, ua.email, ub.email, ue.email, uh.email FROM fk_zoo z JOIN users ua ON ua.id = z.a "
+        "JOIN users ub ON ub.id = z.b JOIN users ue ON ue.id = z.e JOIN users uh ON uh.id = z.h ORDER BY 1"
+    )
     rows_before = rows(conn, data)
     convert(dsn, tmp_path / "m", "public.users")
     assert constraints(conn, "f") == before
@@ -246,7 +279,9 @@ def test_fk_actions_match_and_deferrable_kept_exactly(dsn, conn, tmp_path):
 
 # --- indexes and constraints -------------------------------------------------------------------
 
-INDEXES_SQL = USERS + """
+INDEXES_SQL = (
+    USERS
+    + """
 CREATE TABLE item (id serial PRIMARY KEY, owner_id int REFERENCES users, sku text, qty int);
 INSERT INTO item (owner_id, sku, qty) SELECT g % 20 + 1, 's' || g, g FROM generate_series(1, 40) g;
 CREATE INDEX item_owner ON item (owner_id);
@@ -256,6 +291,7 @@ CREATE INDEX item_owned ON item (sku) WHERE owner_id IS NOT NULL;
 CREATE INDEX item_hash ON item USING hash (owner_id);
 CREATE UNIQUE INDEX users_lower_email_key ON users (lower(email), id);
 """
+)
 
 
 def test_indexes_kept_with_name_and_definition(dsn, conn, tmp_path):
@@ -266,8 +302,15 @@ def test_indexes_kept_with_name_and_definition(dsn, conn, tmp_path):
     plan_text = (next((tmp_path / "m").glob("*_01_map_keys.sql"))).read_text()
     assert "index item_owner_text on public.item (rebuilt by ALTER ... TYPE)" in plan_text
     recorded = {r[0] for r in rows(conn, "SELECT index_name FROM keyshift.converted_index")}
-    assert {"item_owner", "item_owner_sku", "item_owner_text", "item_owned", "item_hash",
-            "users_lower_email_key", "users_pkey"} <= recorded
+    assert {
+        "item_owner",
+        "item_owner_sku",
+        "item_owner_text",
+        "item_owned",
+        "item_hash",
+        "users_lower_email_key",
+        "users_pkey",
+    } <= recorded
     rollback(dsn, tmp_path / "m")
     assert indexes(conn) == before
 
@@ -280,11 +323,14 @@ def test_partial_index_comparing_the_key_with_an_integer_is_refused(dsn, conn, t
 
 
 def test_unique_constraints_kept(dsn, conn, tmp_path):
-    conn.execute(USERS + """
+    conn.execute(
+        USERS
+        + """
         CREATE TABLE seat (user_id int REFERENCES users, slot int, CONSTRAINT seat_once UNIQUE (user_id, slot),
             CONSTRAINT seat_nulls UNIQUE NULLS NOT DISTINCT (slot, user_id) DEFERRABLE);
         INSERT INTO seat SELECT id, 1 FROM users;
-    """)
+    """
+    )
     before = constraints(conn, "u"), indexes(conn)
     convert(dsn, tmp_path / "m", "public.users")
     assert (constraints(conn, "u"), indexes(conn)) == before
@@ -299,13 +345,16 @@ def test_unique_constraints_kept(dsn, conn, tmp_path):
 
 
 def test_check_constraints_kept_with_their_validation_state(dsn, conn, tmp_path):
-    conn.execute(USERS + """
+    conn.execute(
+        USERS
+        + """
         CREATE TABLE note (id serial PRIMARY KEY, author_id int REFERENCES users, editor_id int REFERENCES users,
             CONSTRAINT note_author_set CHECK (author_id IS NOT NULL));
         INSERT INTO note (author_id, editor_id) SELECT g % 20 + 1, g % 20 + 1 FROM generate_series(1, 10) g;
         ALTER TABLE note ADD CONSTRAINT note_not_self_edit CHECK (author_id <> editor_id) NOT VALID;
         ALTER TABLE users ADD CONSTRAINT users_key_set CHECK (id IS NOT NULL AND email <> '');
-    """)
+    """
+    )
     before = constraints(conn, "c")
     assert [r[4] for r in before if r[1] == "note_not_self_edit"] == [False]
     convert(dsn, tmp_path / "m", "public.users")
@@ -322,7 +371,9 @@ def test_check_comparing_the_key_with_an_integer_is_refused(dsn, conn, tmp_path)
 
 
 def test_exclusion_constraints_kept(dsn, conn, tmp_path):
-    conn.execute(USERS + """
+    conn.execute(
+        USERS
+        + """
         CREATE EXTENSION IF NOT EXISTS btree_gist;
         CREATE TABLE booking (id serial PRIMARY KEY, user_id int NOT NULL REFERENCES users, during tstzrange,
             CONSTRAINT booking_no_overlap EXCLUDE USING gist (user_id WITH =, during WITH &&),
@@ -330,7 +381,8 @@ def test_exclusion_constraints_kept(dsn, conn, tmp_path):
         INSERT INTO booking (user_id, during)
         SELECT g % 20 + 1, tstzrange(now() + g * interval '1 hour', now() + (g + 1) * interval '1 hour')
         FROM generate_series(1, 40) g;
-    """)
+    """
+    )
     before = constraints(conn, "x"), indexes(conn)
     convert(dsn, tmp_path / "m", "public.users")
     assert (constraints(conn, "x"), indexes(conn)) == before
@@ -341,16 +393,20 @@ def test_exclusion_constraints_kept(dsn, conn, tmp_path):
 def test_exclusion_constraint_that_needs_an_integer_key_is_refused(dsn, conn, tmp_path):
     # btree_gist (1.7 on PostgreSQL 15) has gist uuid_ops, so (user_id WITH =) carries; a range
     # built from the key cannot: int4range(uuid, uuid) does not exist.
-    conn.execute(USERS + """
+    conn.execute(
+        USERS
+        + """
         CREATE TABLE lease (user_id int REFERENCES users,
             CONSTRAINT lease_span EXCLUDE USING gist (int4range(user_id, user_id, '[]') WITH &&));
-    """)
+    """
+    )
     err = refused(dsn, tmp_path, "public.users")
     assert "exclusion constraint lease_span on public.lease" in err and "public.lease.user_id" in err
     assert "function int4range(uuid, uuid, text) does not exist" in err, err
 
 
 # --- sequences ---------------------------------------------------------------------------------
+
 
 def test_serial_identity_and_sequence_defaults_leave_no_orphan_sequence(dsn, conn, tmp_path):
     conn.execute("""
@@ -373,19 +429,24 @@ def test_serial_identity_and_sequence_defaults_leave_no_orphan_sequence(dsn, con
     before = rows(conn, sequences)
     convert(dsn, tmp_path / "m", *(f"public.{t}" for t in tables))
     # An orphan: a sequence no column owns and no default uses.
-    orphans = rows(conn, """
+    orphans = rows(
+        conn,
+        """
         SELECT s.relname FROM pg_class s
         WHERE s.relkind = 'S' AND s.relnamespace = 'public'::regnamespace
           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.refobjid = s.oid AND d.classid = 'pg_attrdef'::regclass)
           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = s.oid AND d.deptype IN ('a', 'i')
-                          AND d.refclassid = 'pg_class'::regclass)""")
+                          AND d.refclassid = 'pg_class'::regclass)""",
+    )
     assert orphans == []
     assert rows(conn, sequences) == [("shared_seq",)]  # still used by t_other
     for t in tables:
-        assert rows(conn, f"SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = '{t}'::regclass") \
-            == [("gen_random_uuid()",)]
-        assert rows(conn, f"SELECT attidentity::text FROM pg_attribute WHERE attrelid = '{t}'::regclass "
-                          "AND attname = 'id'") == [("",)]
+        assert rows(conn, f"SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = '{t}'::regclass") == [
+            ("gen_random_uuid()",)
+        ]
+        assert rows(
+            conn, f"SELECT attidentity::text FROM pg_attribute WHERE attrelid = '{t}'::regclass AND attname = 'id'"
+        ) == [("",)]
     rollback(dsn, tmp_path / "m")
     assert rows(conn, sequences) == before
     conn.execute("INSERT INTO t_plain (v) VALUES (6)")
@@ -394,8 +455,11 @@ def test_serial_identity_and_sequence_defaults_leave_no_orphan_sequence(dsn, con
 
 # --- triggers, grants, comments, policies ------------------------------------------------------
 
+
 def test_triggers_using_a_converted_column_are_recreated_with_their_state(dsn, conn, tmp_path):
-    conn.execute(USERS + """
+    conn.execute(
+        USERS
+        + """
         CREATE TABLE audit (id serial PRIMARY KEY, user_id int REFERENCES users, seen int DEFAULT 0);
         INSERT INTO audit (user_id) SELECT id FROM users;
         CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -408,21 +472,28 @@ def test_triggers_using_a_converted_column_are_recreated_with_their_state(dsn, c
             EXECUTE FUNCTION bump();
         ALTER TABLE audit ENABLE REPLICA TRIGGER audit_replica;
         COMMENT ON TRIGGER audit_owner_changed ON audit IS 'counts owner changes';
-    """)
-    q = ("SELECT tgname, pg_get_triggerdef(oid), tgenabled::text, obj_description(oid, 'pg_trigger') "
-         "FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1")
+    """
+    )
+    q = (
+        "SELECT tgname, pg_get_triggerdef(oid), tgenabled::text, obj_description(oid, 'pg_trigger') "
+        "FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1"
+    )
     before = rows(conn, q)
     convert(dsn, tmp_path / "m", "public.users")
     assert rows(conn, q) == before
     assert rows(conn, "SELECT max(seen) FROM audit") == [(0,)]  # did not fire during the conversion
-    conn.execute("UPDATE audit SET user_id = (SELECT id FROM users WHERE email = 'u2@x') "
-                 "WHERE user_id = (SELECT id FROM users WHERE email = 'u1@x')")
+    conn.execute(
+        "UPDATE audit SET user_id = (SELECT id FROM users WHERE email = 'u2@x') "
+        "WHERE user_id = (SELECT id FROM users WHERE email = 'u1@x')"
+    )
     assert rows(conn, "SELECT max(seen) FROM audit") == [(1,)]  # and fires afterwards
     rollback(dsn, tmp_path / "m")
     assert rows(conn, q) == before
 
 
-POLICIES_SQL = USERS + """
+POLICIES_SQL = (
+    USERS
+    + """
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ks_app') THEN
@@ -446,23 +517,30 @@ GRANT SELECT (id, email) ON users TO ks_app;
 COMMENT ON COLUMN doc.owner_id IS 'who owns it';
 COMMENT ON COLUMN users.id IS 'the key';
 """
+)
 
 
 def policy_facts(conn) -> list:
-    return rows(conn, """
+    return rows(
+        conn,
+        """
         SELECT schemaname, tablename, policyname, permissive, roles::text[], cmd, qual, with_check,
                (SELECT obj_description(p.oid, 'pg_policy') FROM pg_policy p
                 WHERE p.polname = policyname AND p.polrelid = format('%I.%I', schemaname, tablename)::regclass)
-        FROM pg_policies ORDER BY 1, 2, 3""")
+        FROM pg_policies ORDER BY 1, 2, 3""",
+    )
 
 
 def security_facts(conn) -> list:
-    return rows(conn, """
+    return rows(
+        conn,
+        """
         SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, c.relacl::text,
                (SELECT array_agg(a.attname || ':' || coalesce(a.attacl::text, '') || ':' ||
                                  coalesce(col_description(c.oid, a.attnum), '') ORDER BY a.attnum)
                 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
-        FROM pg_class c WHERE c.relname IN ('users', 'doc') ORDER BY 1""")
+        FROM pg_class c WHERE c.relname IN ('users', 'doc') ORDER BY 1""",
+    )
 
 
 def test_grants_comments_and_rls_policies_kept(dsn, conn, tmp_path):
@@ -485,8 +563,11 @@ def test_grants_comments_and_rls_policies_kept(dsn, conn, tmp_path):
 
 # --- warnings ------------------------------------------------------------------------------------
 
+
 def test_warnings_for_references_the_catalog_cannot_see(dsn, conn, tmp_path):
-    conn.execute(USERS + """
+    conn.execute(
+        USERS
+        + """
         CREATE TABLE legacy_log (id serial PRIMARY KEY, user_id int, msg text);
         CREATE TABLE django_comment (id serial PRIMARY KEY, content_type_id int, object_id text, body text);
         CREATE TABLE team (id serial PRIMARY KEY, user_ids jsonb, lead_user_id text);
@@ -496,7 +577,8 @@ def test_warnings_for_references_the_catalog_cannot_see(dsn, conn, tmp_path):
         CREATE FUNCTION active_users() RETURNS SETOF users LANGUAGE sql AS $$ SELECT * FROM users $$;
         CREATE FUNCTION one_user(n bigint) RETURNS users LANGUAGE sql AS $$ SELECT * FROM users WHERE id = n $$;
         CREATE FUNCTION unrelated(n integer) RETURNS integer LANGUAGE sql AS $$ SELECT n $$;
-    """)
+    """
+    )
     result = keyshift(dsn, "plan", "--table", "public.users", migrations=tmp_path / "m")
     assert result.returncode == 0, result.stdout + result.stderr
     warns = [line for line in result.stdout.splitlines() if line.startswith("WARN ")]
@@ -519,19 +601,33 @@ def test_warnings_for_references_the_catalog_cannot_see(dsn, conn, tmp_path):
 
 
 def test_generated_migrations_with_every_carried_kind_pass_sqlfluff(dsn, conn, tmp_path):
-    conn.execute(POLICIES_SQL + INDEXES_SQL.replace(USERS, "") + """
+    conn.execute(
+        POLICIES_SQL
+        + INDEXES_SQL.replace(USERS, "")
+        + """
         ALTER TABLE item ADD CONSTRAINT item_owner_set CHECK (owner_id IS NOT NULL) NOT VALID;
         CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
         CREATE TRIGGER item_owner_moved AFTER UPDATE OF owner_id ON item FOR EACH ROW EXECUTE FUNCTION noop();
-    """ + REFERENCE_SQL.replace(USERS, ""))
-    result = keyshift(dsn, "plan", "--table", "public.users", "--reference", "public.legacy_log.user_id=public.users",
-                      migrations=tmp_path / "m")
+    """
+        + REFERENCE_SQL.replace(USERS, "")
+    )
+    result = keyshift(
+        dsn,
+        "plan",
+        "--table",
+        "public.users",
+        "--reference",
+        "public.legacy_log.user_id=public.users",
+        migrations=tmp_path / "m",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "trigger item_owner_moved on public.item (dropped in 02, re-created in 04)" in result.stdout
     assert "policy doc_write on public.doc (dropped in 02, re-created in 04)" in result.stdout
     lint = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"), str(tmp_path / "m")],
-        capture_output=True, text=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert lint.returncode == 0, lint.stdout[-3000:]
     migrated = keyshift(dsn, "migrate", migrations=tmp_path / "m")
@@ -540,20 +636,30 @@ def test_generated_migrations_with_every_carried_kind_pass_sqlfluff(dsn, conn, t
 
 # --- --reference: an integer column without an FK, declared by the user -------------------------
 
-REFERENCE_SQL = USERS + """
+REFERENCE_SQL = (
+    USERS
+    + """
 CREATE TABLE legacy_log (id serial PRIMARY KEY, user_id int, note text, msg text);
 CREATE INDEX legacy_log_user ON legacy_log (user_id);
 INSERT INTO legacy_log (user_id, msg) SELECT CASE WHEN g % 5 = 0 THEN NULL ELSE g % 20 + 1 END, 'm' || g
 FROM generate_series(1, 40) g;
 """
+)
 
 
 def test_reference_column_converts_with_its_target_and_rolls_back(dsn, conn, tmp_path):
     conn.execute(REFERENCE_SQL)
     q = "SELECT l.msg, u.email FROM legacy_log l LEFT JOIN users u ON u.id = l.user_id ORDER BY 1"
     before = rows(conn, q)
-    plan = keyshift(dsn, "plan", "--table", "public.users", "--reference", "public.legacy_log.user_id=public.users",
-                    migrations=tmp_path / "m")
+    plan = keyshift(
+        dsn,
+        "plan",
+        "--table",
+        "public.users",
+        "--reference",
+        "public.legacy_log.user_id=public.users",
+        migrations=tmp_path / "m",
+    )
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "declared reference public.legacy_log.user_id -> public.users" in plan.stdout
     assert "WARN public.legacy_log.user_id" not in plan.stdout
@@ -563,8 +669,9 @@ def test_reference_column_converts_with_its_target_and_rolls_back(dsn, conn, tmp
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     assert key_type(conn, "legacy_log", "user_id") == "uuid"
     assert rows(conn, q) == before
-    assert rows(conn, "SELECT is_key FROM keyshift.converted_column WHERE table_name = 'legacy_log' "
-                      "AND column_name = 'user_id'") == [(False,)]
+    assert rows(
+        conn, "SELECT is_key FROM keyshift.converted_column WHERE table_name = 'legacy_log' AND column_name = 'user_id'"
+    ) == [(False,)]
     rollback(dsn, tmp_path / "m")
     assert key_type(conn, "legacy_log", "user_id") == "integer"
     assert rows(conn, q) == before
@@ -595,8 +702,15 @@ def _refused_with(dsn, tmp_path, *extra) -> str:
 
 def test_reference_orphan_written_after_plan_fails_migrate_and_changes_nothing(dsn, conn, tmp_path):
     conn.execute(REFERENCE_SQL)
-    plan = keyshift(dsn, "plan", "--table", "public.users", "--reference", "public.legacy_log.user_id=public.users",
-                    migrations=tmp_path / "m")
+    plan = keyshift(
+        dsn,
+        "plan",
+        "--table",
+        "public.users",
+        "--reference",
+        "public.legacy_log.user_id=public.users",
+        migrations=tmp_path / "m",
+    )
     assert plan.returncode == 0, plan.stdout + plan.stderr
     conn.execute("INSERT INTO legacy_log (user_id, msg) VALUES (4242, 'late')")
     migrated = keyshift(dsn, "migrate", migrations=tmp_path / "m")
@@ -607,10 +721,13 @@ def test_reference_orphan_written_after_plan_fails_migrate_and_changes_nothing(d
 
 
 def test_generated_column_and_rule_over_a_converted_column_are_refused_by_name(dsn, conn, tmp_path):
-    conn.execute(USERS + """
+    conn.execute(
+        USERS
+        + """
         CREATE TABLE ticket (id serial PRIMARY KEY, user_id int REFERENCES users,
             user_label text GENERATED ALWAYS AS ('user-' || user_id::text) STORED);
-    """)
+    """
+    )
     err = refused(dsn, tmp_path, "public.users")
     assert "generated column public.ticket.user_label" in err and "public.ticket.user_id" in err
     conn.execute("""
@@ -623,7 +740,9 @@ def test_generated_column_and_rule_over_a_converted_column_are_refused_by_name(d
 
 
 def test_objects_on_partitions_are_carried_or_refused_like_the_root_s(dsn, conn, tmp_path):
-    conn.execute(USERS + """
+    conn.execute(
+        USERS
+        + """
         CREATE TABLE visit (user_id int NOT NULL REFERENCES users, day int NOT NULL, seen int DEFAULT 0)
             PARTITION BY RANGE (day);
         CREATE TABLE visit_a PARTITION OF visit FOR VALUES FROM (0) TO (10);
@@ -635,7 +754,8 @@ def test_objects_on_partitions_are_carried_or_refused_like_the_root_s(dsn, conn,
         CREATE TRIGGER visit_b_moved BEFORE UPDATE ON visit_b FOR EACH ROW
             WHEN (OLD.user_id IS DISTINCT FROM NEW.user_id) EXECUTE FUNCTION bump();
         INSERT INTO visit (user_id, day) SELECT g % 20 + 1, g % 20 FROM generate_series(1, 40) g;
-    """)
+    """
+    )
     q_trig = "SELECT tgrelid::regclass::text, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1"
     before = indexes(conn), rows(conn, q_trig)
     data = "SELECT v.day, u.email FROM visit v JOIN users u ON u.id = v.user_id ORDER BY 1, 2"
@@ -646,42 +766,55 @@ def test_objects_on_partitions_are_carried_or_refused_like_the_root_s(dsn, conn,
     rollback(dsn, tmp_path / "m")
     assert (indexes(conn), rows(conn, q_trig)) == before
 
-    conn.execute("CREATE TRIGGER visit_a_positive BEFORE UPDATE ON visit_a FOR EACH ROW "
-                 "WHEN (OLD.user_id > 0) EXECUTE FUNCTION bump()")
+    conn.execute(
+        "CREATE TRIGGER visit_a_positive BEFORE UPDATE ON visit_a FOR EACH ROW "
+        "WHEN (OLD.user_id > 0) EXECUTE FUNCTION bump()"
+    )
     err = refused(dsn, tmp_path / "again", "public.users")
     assert "trigger visit_a_positive on public.visit_a" in err and "uuid > integer" in err
 
 
 def test_referencing_column_default_that_names_a_parent_id_follows_it_to_uuid(dsn, conn, tmp_path):
-    conn.execute(USERS + """
+    conn.execute(
+        USERS
+        + """
         CREATE TABLE post (id serial PRIMARY KEY,
             user_id int NOT NULL DEFAULT 1 REFERENCES users ON DELETE SET DEFAULT, title text);
         INSERT INTO post (user_id, title) SELECT 1 + g % 20, 't' || g FROM generate_series(1, 40) g;
         COMMENT ON CONSTRAINT post_user_id_fkey ON post IS 'it''s the author';
-    """)
+    """
+    )
     q = "SELECT p.title, u.email FROM post p JOIN users u ON u.id = p.user_id ORDER BY 1"
     before = rows(conn, q)
     convert(dsn, tmp_path / "m", "public.users")
     lint = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"), str(tmp_path / "m")],
-        capture_output=True, text=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert lint.returncode == 0, lint.stdout[-3000:]
     assert key_type(conn, "post", "user_id") == "uuid"
-    default = rows(conn, "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'post'::regclass "
-                         "AND adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = 'post'::regclass "
-                         "AND attname = 'user_id')")[0][0]
+    default = rows(
+        conn,
+        "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'post'::regclass "
+        "AND adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = 'post'::regclass "
+        "AND attname = 'user_id')",
+    )[0][0]
     new_id = rows(conn, "SELECT new_id FROM keyshift.map_public__users WHERE old_id = 1")[0][0]
     assert default == f"'{new_id}'::uuid"
     assert rows(conn, q) == before
     # The default still names user 1: ON DELETE SET DEFAULT moves posts to that row.
     conn.execute("INSERT INTO post (title) VALUES ('fresh')")
     conn.execute("DELETE FROM users WHERE email = 'u5@x'")
-    assert rows(conn, "SELECT count(*) FROM post p JOIN users u ON u.id = p.user_id WHERE u.email = 'u1@x'") \
-        == [(1 + 2 + 2,)]
+    assert rows(conn, "SELECT count(*) FROM post p JOIN users u ON u.id = p.user_id WHERE u.email = 'u1@x'") == [
+        (1 + 2 + 2,)
+    ]
     checked = keyshift(dsn, "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     rollback(dsn, tmp_path / "m")
     assert key_type(conn, "post", "user_id") == "integer"
-    assert rows(conn, "SELECT column_default FROM information_schema.columns WHERE table_name = 'post' "
-                      "AND column_name = 'user_id'") == [("1",)]
+    assert rows(
+        conn,
+        "SELECT column_default FROM information_schema.columns WHERE table_name = 'post' AND column_name = 'user_id'",
+    ) == [("1",)]

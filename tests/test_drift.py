@@ -30,8 +30,9 @@ def _plan(dsn, mig):
 
 def _key_type(conn, table="account", column="id"):
     return conn.execute(
-        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = %s::regclass "
-        "AND attname = %s", (table, column)).fetchone()[0]
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s",
+        (table, column),
+    ).fetchone()[0]
 
 
 def test_plan_writes_a_fingerprint_that_parses_and_matches_the_live_catalog(dsn, conn, tmp_path):
@@ -42,8 +43,11 @@ def test_plan_writes_a_fingerprint_that_parses_and_matches_the_live_catalog(dsn,
     assert "keyshift-" not in (tmp_path / "m" / "0001_01_map_keys.sql").read_text()  # no header lines
     assert rec.targets == [("public", "account")]
     assert set(rec.objects) >= {
-        "columns of public.account", "columns of public.post", "key public.account.id",
-        "foreign key post_account_id_fkey on public.post", "index post_account_idx on public.post",
+        "columns of public.account",
+        "columns of public.post",
+        "key public.account.id",
+        "foreign key post_account_id_fkey on public.post",
+        "index post_account_idx on public.post",
     }, rec.objects
     assert drift.live_objects(conn, rec.targets) == rec.objects
     # Rows and sequence values are not shape: changing them is no drift.
@@ -58,16 +62,23 @@ def test_plan_writes_a_fingerprint_that_parses_and_matches_the_live_catalog(dsn,
 DRIFTS = {
     "new FK to the target": (
         "CREATE TABLE late (id int PRIMARY KEY, account_id int REFERENCES account)",
-        "foreign key late_account_id_fkey on public.late is new"),
+        "foreign key late_account_id_fkey on public.late is new",
+    ),
     "dropped column on a touched table": ("ALTER TABLE post DROP COLUMN body", "columns of public.post changed"),
     "added column on the target": ("ALTER TABLE account ADD COLUMN extra int", "columns of public.account changed"),
-    "changed key type": ("ALTER TABLE post DROP CONSTRAINT post_account_id_fkey;"
-                         "ALTER TABLE account ALTER COLUMN id TYPE bigint", "key public.account.id changed"),
-    "new dependent view": ("CREATE VIEW post_owner AS SELECT id, account_id FROM post",
-                           "view public.post_owner is new"),
+    "changed key type": (
+        "ALTER TABLE post DROP CONSTRAINT post_account_id_fkey;ALTER TABLE account ALTER COLUMN id TYPE bigint",
+        "key public.account.id changed",
+    ),
+    "new dependent view": (
+        "CREATE VIEW post_owner AS SELECT id, account_id FROM post",
+        "view public.post_owner is new",
+    ),
     "dropped index": ("DROP INDEX post_account_idx", "index post_account_idx on public.post is gone"),
-    "FK made deferrable": ("ALTER TABLE post ALTER CONSTRAINT post_account_id_fkey DEFERRABLE",
-                           "foreign key post_account_id_fkey on public.post changed"),
+    "FK made deferrable": (
+        "ALTER TABLE post ALTER CONSTRAINT post_account_id_fkey DEFERRABLE",
+        "foreign key post_account_id_fkey on public.post changed",
+    ),
     "target dropped": ("DROP TABLE post; DROP TABLE account", "columns of public.account is gone"),
 }
 
@@ -102,8 +113,9 @@ def test_replanning_after_drift_migrates(dsn, conn, tmp_path):
     conn.execute(SCHEMA)
     mig = tmp_path / "m"
     _plan(dsn, mig)
-    conn.execute("CREATE TABLE late (id int PRIMARY KEY, account_id int REFERENCES account);"
-                 "INSERT INTO late VALUES (1, 3)")
+    conn.execute(
+        "CREATE TABLE late (id int PRIMARY KEY, account_id int REFERENCES account);INSERT INTO late VALUES (1, 3)"
+    )
     assert keyshift(dsn, "migrate", migrations=mig).returncode == 1
     for f in mig.glob("0001_*"):
         f.unlink()
@@ -133,7 +145,7 @@ def test_edited_applied_file_is_reported_by_status_and_refused_by_migrate_and_ro
     status = keyshift(dsn, "status", migrations=mig)
     assert status.returncode == 0, status.stdout + status.stderr
     assert f"EDITED {applied.name[:-4]} ({applied.name} changed since it was applied)" in status.stdout
-    assert f"EDITED {back.name[:-len('.rollback.sql')]} ({back.name} changed" in status.stdout
+    assert f"EDITED {back.name[: -len('.rollback.sql')]} ({back.name} changed" in status.stdout
     assert "warning" in status.stderr and "edited" in status.stderr
 
     planned = keyshift(dsn, "plan", "--table", "public.tag", migrations=mig)

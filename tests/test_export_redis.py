@@ -27,6 +27,7 @@ PASSWORD = "s3cret-Redis-pw"
 
 # --- redis-server ----------------------------------------------------------------------------
 
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -42,9 +43,25 @@ def redis_url():
     tmp = tempfile.mkdtemp(prefix="keyshift-redis-")
     port = _free_port()
     proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", tmp, "--requirepass", PASSWORD, "--daemonize", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            tmp,
+            "--requirepass",
+            PASSWORD,
+            "--daemonize",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"redis://:{PASSWORD}@127.0.0.1:{port}/0"
     try:
@@ -74,15 +91,16 @@ def r(redis_url):
 
 # --- data ------------------------------------------------------------------------------------
 
+
 def _users(conn, rows: int) -> None:
     conn.execute("CREATE TABLE public.custom_user (id bigserial PRIMARY KEY, name text NOT NULL)")
-    conn.execute("INSERT INTO public.custom_user (name) SELECT 'user ' || g FROM generate_series(1, %s) AS g",
-                 (rows,))
+    conn.execute("INSERT INTO public.custom_user (name) SELECT 'user ' || g FROM generate_series(1, %s) AS g", (rows,))
 
 
 def _mapping(conn, table="custom_user") -> dict[int, uuid.UUID]:
     (map_table,) = conn.execute(
-        "SELECT map_table FROM keyshift.converted_table WHERE table_name = %s", (table,)).fetchone()
+        "SELECT map_table FROM keyshift.converted_table WHERE table_name = %s", (table,)
+    ).fetchone()
     query = sql.SQL("SELECT old_id, new_id FROM {}").format(sql.Identifier("keyshift", map_table))
     return dict(conn.execute(query).fetchall())
 
@@ -92,6 +110,7 @@ def _snapshot(client) -> dict[bytes, tuple[bytes, int]]:
 
 
 # --- export-map ------------------------------------------------------------------------------
+
 
 def test_export_map_round_trip_csv_and_jsonl(dsn, conn, tmp_path):
     """Exported pairs equal the mapping table; old ids are the ids that were there, new ids the keys now."""
@@ -107,8 +126,9 @@ def test_export_map_round_trip_csv_and_jsonl(dsn, conn, tmp_path):
     after = dict(conn.execute("SELECT id, email FROM public.custom_user").fetchall())
 
     out = tmp_path / "map.csv"
-    done = keyshift(dsn, "export-map", "--table", "public.custom_user", "--table", 'public."Odd, ""name"""',
-                    "--output", str(out))
+    done = keyshift(
+        dsn, "export-map", "--table", "public.custom_user", "--table", 'public."Odd, ""name"""', "--output", str(out)
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert "wrote 127 rows" in done.stderr
@@ -119,13 +139,14 @@ def test_export_map_round_trip_csv_and_jsonl(dsn, conn, tmp_path):
     got_users = {int(x["old_id"]): uuid.UUID(x["new_id"]) for x in rows if x["table"] == "public.custom_user"}
     got_odd = {int(x["old_id"]): uuid.UUID(x["new_id"]) for x in rows if x["table"] == 'public."Odd, ""name"""'}
     assert got_users == users and got_odd == odd
-    assert set(got_users.values()) == set(after)           # new ids are the current keys
-    for old, new in got_users.items():                    # ... of the very row the old id named
+    assert set(got_users.values()) == set(after)  # new ids are the current keys
+    for old, new in got_users.items():  # ... of the very row the old id named
         assert after[new] == before[old]
     assert [int(x["old_id"]) for x in rows[:120]] == sorted(before)
 
-    done = keyshift(dsn, "export-map", "--table", 'public."Odd, ""name"""', "--table", "public.custom_user",
-                    "--format", "jsonl")
+    done = keyshift(
+        dsn, "export-map", "--table", 'public."Odd, ""name"""', "--table", "public.custom_user", "--format", "jsonl"
+    )
     assert done.returncode == 0, done.stderr
     objs = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(objs) == 127
@@ -147,11 +168,12 @@ def test_export_map_refuses_unconverted_table_and_lost_mapping(dsn, conn, tmp_pa
     assert "public.custom_user" in no_registry.stderr and "keyshift plan" in no_registry.stderr
 
     convert(dsn, tmp_path / "m", "public.custom_user")
-    unconverted = keyshift(dsn, "export-map", "--table", "public.custom_user", "--table", "public.other",
-                           "--output", str(out))
+    unconverted = keyshift(
+        dsn, "export-map", "--table", "public.custom_user", "--table", "public.other", "--output", str(out)
+    )
     assert unconverted.returncode == 3
     assert "public.other: was not converted" in unconverted.stderr
-    assert out.read_text() == "previous export\n"          # nothing written, not even the first table
+    assert out.read_text() == "previous export\n"  # nothing written, not even the first table
 
     (map_table,) = conn.execute("SELECT map_table FROM keyshift.converted_table").fetchone()
     conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier("keyshift", map_table)))
@@ -161,8 +183,9 @@ def test_export_map_refuses_unconverted_table_and_lost_mapping(dsn, conn, tmp_pa
     assert out.read_text() == "previous export\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".map.csv")] == []
 
-    missing_dir = keyshift(dsn, "export-map", "--table", "public.custom_user", "--output",
-                           str(tmp_path / "nope" / "map.csv"))
+    missing_dir = keyshift(
+        dsn, "export-map", "--table", "public.custom_user", "--output", str(tmp_path / "nope" / "map.csv")
+    )
     assert missing_dir.returncode == 3 and "does not exist" in missing_dir.stderr
 
 
@@ -170,8 +193,13 @@ def _peak_rss_kib(dsn: str, *args: str) -> tuple[int, int]:
     """Run export-map in a child; (its own peak RSS in KiB, bytes written)."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "export-map", "--dsn", dsn, *args],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "export-map", "--dsn", dsn, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         assert proc.returncode == 0
@@ -189,16 +217,20 @@ def test_export_map_memory_is_constant(dsn, conn, tmp_path):
     for fmt in ("csv", "jsonl"):
         small, small_bytes = _peak_rss_kib(dsn, "--table", "public.tiny", "--format", fmt)
         big, big_bytes = _peak_rss_kib(dsn, "--table", "public.custom_user", "--format", fmt)
-        assert big_bytes > rows * 50                      # the big export really happened
+        assert big_bytes > rows * 50  # the big export really happened
         # Measured: no growth at all. Merely holding the 200k CSV lines as bytes costs ~11 MiB;
         # Python rows (tuples, ints, UUIDs) far more.
         assert big - small < 4 * 1024, (fmt, small, big)
 
     # A reader that stops early (| head) gets a one-line error, not a traceback, and exit 1.
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "export-map", "--dsn", dsn,
-                             "--table", "public.custom_user"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "export-map", "--dsn", dsn, "--table", "public.custom_user"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout.read(20) == b"table,old_id,new_id\n"
     proc.stdout.close()
     err = proc.stderr.read().decode()
@@ -208,13 +240,14 @@ def test_export_map_memory_is_constant(dsn, conn, tmp_path):
 
 # --- redis-rewrite ---------------------------------------------------------------------------
 
+
 def _populate(client, mapping: dict[int, uuid.UUID]) -> None:
     pipe = client.pipeline(transaction=False)
     for old in mapping:
         pipe.set(f"user_sessions:{old}", f"session of {old}")
         if old % 3 == 0:
             pipe.expire(f"user_sessions:{old}", 5000)
-    pipe.set("user_sessions:999999", "unknown id")       # no such user
+    pipe.set("user_sessions:999999", "unknown id")  # no such user
     pipe.set("user_sessions:abc", "not an id")
     pipe.set("user_sessions:007", "not as the application writes id 7: not guessed")
     pipe.set("user_session:1", "other prefix")
@@ -230,11 +263,28 @@ def test_redis_rewrite_renames_keeps_values_and_ttls_and_is_idempotent(dsn, conn
     _populate(r, mapping)
     # An application already wrote the new-form key for user 5: it must not be overwritten.
     r.set(f"user_sessions:{mapping[5]}", "newer session")
-    unrelated = {k: r.dump(k) for k in (b"user_sessions:999999", b"user_sessions:abc", b"user_session:1",
-                                        b"cache:1", b"user_sessions:2:meta", b"user_sessions:007")}
+    unrelated = {
+        k: r.dump(k)
+        for k in (
+            b"user_sessions:999999",
+            b"user_sessions:abc",
+            b"user_session:1",
+            b"cache:1",
+            b"user_sessions:2:meta",
+            b"user_sessions:007",
+        )
+    }
 
-    args = ("--redis-url", redis_url, "--table", "public.custom_user", "--pattern", "user_sessions:{id}",
-            "--batch", "100")
+    args = (
+        "--redis-url",
+        redis_url,
+        "--table",
+        "public.custom_user",
+        "--pattern",
+        "user_sessions:{id}",
+        "--batch",
+        "100",
+    )
     done = keyshift(dsn, "redis-rewrite", *args)
     assert done.returncode == 0, done.stderr
     assert PASSWORD not in done.stdout + done.stderr
@@ -266,8 +316,16 @@ def test_redis_rewrite_dry_run_and_delete(dsn, conn, tmp_path, r, redis_url):
     convert(dsn, tmp_path / "m", "public.custom_user")
     mapping = _mapping(conn)
     _populate(r, mapping)
-    args = ("--redis-url", redis_url, "--table", "public.custom_user", "--pattern", "user_sessions:{id}",
-            "--batch", "40")
+    args = (
+        "--redis-url",
+        redis_url,
+        "--table",
+        "public.custom_user",
+        "--pattern",
+        "user_sessions:{id}",
+        "--batch",
+        "40",
+    )
 
     r.set(f"user_sessions:{mapping[5]}", "newer session")
     before = _snapshot(r)
@@ -281,18 +339,34 @@ def test_redis_rewrite_dry_run_and_delete(dsn, conn, tmp_path, r, redis_url):
     assert deleted.returncode == 0, deleted.stderr
     assert "250 key(s) deleted" in deleted.stdout
     left = set(r.scan_iter(count=1000))
-    assert left == {b"user_sessions:999999", b"user_sessions:abc", b"user_session:1", b"cache:1",
-                    b"user_sessions:2:meta", b"user_sessions:007", f"user_sessions:{mapping[5]}".encode()}
+    assert left == {
+        b"user_sessions:999999",
+        b"user_sessions:abc",
+        b"user_session:1",
+        b"cache:1",
+        b"user_sessions:2:meta",
+        b"user_sessions:007",
+        f"user_sessions:{mapping[5]}".encode(),
+    }
 
 
 def test_redis_rewrite_refuses_before_touching_redis(dsn, conn, tmp_path, r, redis_url):
     _users(conn, 3)
     r.set("user_sessions:1", "x")
-    unconverted = keyshift(dsn, "redis-rewrite", "--redis-url", redis_url, "--table", "public.custom_user",
-                           "--pattern", "user_sessions:{id}")
+    unconverted = keyshift(
+        dsn,
+        "redis-rewrite",
+        "--redis-url",
+        redis_url,
+        "--table",
+        "public.custom_user",
+        "--pattern",
+        "user_sessions:{id}",
+    )
     assert unconverted.returncode == 3 and "was not converted" in unconverted.stderr
-    bad = keyshift(dsn, "redis-rewrite", "--redis-url", redis_url, "--table", "public.custom_user",
-                   "--pattern", "user_sessions:*")
+    bad = keyshift(
+        dsn, "redis-rewrite", "--redis-url", redis_url, "--table", "public.custom_user", "--pattern", "user_sessions:*"
+    )
     assert bad.returncode == 3 and "{id}" in bad.stderr
     assert r.get("user_sessions:1") == b"x"
 
@@ -302,14 +376,23 @@ def test_redis_password_never_printed(dsn, conn, tmp_path, redis_url):
     convert(dsn, tmp_path / "m", "public.custom_user")
     wrong = redis_url.replace(PASSWORD, "Wr0ng-pw-XYZ")
     for url in (wrong, f"redis://127.0.0.1:1/0?password={PASSWORD}"):  # refused port, password as a query
-        failed = keyshift(dsn, "redis-rewrite", "--redis-url", url, "--table", "public.custom_user",
-                          "--pattern", "user_sessions:{id}")
+        failed = keyshift(
+            dsn, "redis-rewrite", "--redis-url", url, "--table", "public.custom_user", "--pattern", "user_sessions:{id}"
+        )
         out = failed.stdout + failed.stderr
         assert failed.returncode == 1, out
         assert "cannot connect" in out and "***" in out
         assert PASSWORD not in out and "Wr0ng-pw-XYZ" not in out
-    ok = keyshift(dsn, "redis-rewrite", "--table", "public.custom_user", "--pattern", "user_sessions:{id}",
-                  "--redis-url", redis_url)
+    ok = keyshift(
+        dsn,
+        "redis-rewrite",
+        "--table",
+        "public.custom_user",
+        "--pattern",
+        "user_sessions:{id}",
+        "--redis-url",
+        redis_url,
+    )
     assert ok.returncode == 0 and PASSWORD not in ok.stdout + ok.stderr
 
 
@@ -321,13 +404,27 @@ def test_migrate_runs_the_redis_step_after_commit(dsn, conn, tmp_path, r, redis_
     assert planned.returncode == 0, planned.stderr
 
     # Redis unreachable: refused before the database changes.
-    dead = keyshift(dsn, "migrate", "--redis-url", "redis://:" + PASSWORD + "@127.0.0.1:1/0",
-                    "--redis-key", "public.custom_user=user_sessions:{id}", migrations=migrations)
+    dead = keyshift(
+        dsn,
+        "migrate",
+        "--redis-url",
+        "redis://:" + PASSWORD + "@127.0.0.1:1/0",
+        "--redis-key",
+        "public.custom_user=user_sessions:{id}",
+        migrations=migrations,
+    )
     assert dead.returncode == 1 and PASSWORD not in dead.stdout + dead.stderr
     assert conn.execute("SELECT to_regclass('keyshift.converted_table')").fetchone()[0] is None
 
-    done = keyshift(dsn, "migrate", "--redis-url", redis_url, "--redis-key", "public.custom_user=user_sessions:{id}",
-                    migrations=migrations)
+    done = keyshift(
+        dsn,
+        "migrate",
+        "--redis-url",
+        redis_url,
+        "--redis-key",
+        "public.custom_user=user_sessions:{id}",
+        migrations=migrations,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert PASSWORD not in done.stdout + done.stderr
     assert done.stdout.index("committed") < done.stdout.index("1 key(s) renamed")

@@ -54,28 +54,36 @@ def plan(dsn: str, migrations: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def data(conn, table: str, leave_out: str = "external_id") -> list[tuple]:
-    cols = [r[0] for r in conn.execute(
-        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped"
-        " AND attname <> %s ORDER BY attnum", (f"public.{table}", leave_out),
-    )]
+    cols = [
+        r[0]
+        for r in conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped"
+            " AND attname <> %s ORDER BY attnum",
+            (f"public.{table}", leave_out),
+        )
+    ]
     q = psycopg.sql.SQL("SELECT {} FROM {} ORDER BY 1").format(
-        psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, cols)), psycopg.sql.Identifier("public", table))
+        psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, cols)), psycopg.sql.Identifier("public", table)
+    )
     return conn.execute(q).fetchall()
 
 
 def sequences(conn) -> dict[str, tuple]:
     out = {}
-    for (name,) in conn.execute("SELECT format('%I.%I', schemaname, sequencename) FROM pg_sequences"
-                                " WHERE schemaname = 'public'").fetchall():
-        out[name] = conn.execute(psycopg.sql.SQL("SELECT last_value, is_called FROM {}").format(
-            psycopg.sql.SQL(name))).fetchone()
+    for (name,) in conn.execute(
+        "SELECT format('%I.%I', schemaname, sequencename) FROM pg_sequences WHERE schemaname = 'public'"
+    ).fetchall():
+        out[name] = conn.execute(
+            psycopg.sql.SQL("SELECT last_value, is_called FROM {}").format(psycopg.sql.SQL(name))
+        ).fetchone()
     return out
 
 
 def foreign_keys(conn) -> list[tuple]:
     return conn.execute(
         "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint"
-        " WHERE contype = 'f' ORDER BY 1, 2").fetchall()
+        " WHERE contype = 'f' ORDER BY 1, 2"
+    ).fetchall()
 
 
 def run_check(conn, name: str = CHECK) -> list[dict]:
@@ -87,12 +95,18 @@ def run_check(conn, name: str = CHECK) -> list[dict]:
 
 
 def lint(path: Path) -> None:
-    result = subprocess.run([str(Path(sys.executable).parent / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"),
-                             str(path)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"), str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 # --- the whole journey on seed 002 ------------------------------------------------------------
+
 
 def test_external_mode_on_the_shop_keeps_every_id_and_rolls_back_exactly(dsn, shop, tmp_path):
     conn = shop
@@ -104,8 +118,17 @@ def test_external_mode_on_the_shop_keeps_every_id_and_rolls_back_exactly(dsn, sh
     max_user, max_order = conn.execute("SELECT (SELECT max(id) FROM users), (SELECT max(id) FROM orders)").fetchone()
     assert max_user < 400000 and max_order < 3422000
 
-    planned = plan(dsn, migrations, "--table", "public.users", "--table", "public.orders", *RESTARTS,
-                   "--invalidate-sessions", "public.user_sessions")
+    planned = plan(
+        dsn,
+        migrations,
+        "--table",
+        "public.users",
+        "--table",
+        "public.orders",
+        *RESTARTS,
+        "--invalidate-sessions",
+        "public.user_sessions",
+    )
     assert planned.returncode == 0, planned.stdout + planned.stderr
     out = planned.stdout
     assert "public.users.external_id" in out and "public.orders.external_id" in out
@@ -133,18 +156,21 @@ def test_external_mode_on_the_shop_keeps_every_id_and_rolls_back_exactly(dsn, sh
     assert conn.execute("SELECT count(*) FROM audit").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM user_sessions").fetchone()[0] == 0
     assert conn.execute("SELECT plan_id, rows_deleted FROM keyshift.invalidated_session").fetchall() == [
-        ("0001", len(before["user_sessions"]))]
+        ("0001", len(before["user_sessions"]))
+    ]
     for t in ("users", "orders"):
-        n, distinct, nulls, notnull, typ = conn.execute(psycopg.sql.SQL(
-            "SELECT count(*), count(DISTINCT external_id), count(*) FILTER (WHERE external_id IS NULL),"
-            " (SELECT attnotnull FROM pg_attribute WHERE attrelid = {r}::regclass AND attname = 'external_id'),"
-            " (SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = {r}::regclass"
-            "  AND attname = 'external_id') FROM {t}").format(
-            r=psycopg.sql.Literal(f"public.{t}"), t=psycopg.sql.Identifier(t))).fetchone()
+        n, distinct, nulls, notnull, typ = conn.execute(
+            psycopg.sql.SQL(
+                "SELECT count(*), count(DISTINCT external_id), count(*) FILTER (WHERE external_id IS NULL),"
+                " (SELECT attnotnull FROM pg_attribute WHERE attrelid = {r}::regclass AND attname = 'external_id'),"
+                " (SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = {r}::regclass"
+                "  AND attname = 'external_id') FROM {t}"
+            ).format(r=psycopg.sql.Literal(f"public.{t}"), t=psycopg.sql.Identifier(t))
+        ).fetchone()
         assert n == len(before[t]) and distinct == n and nulls == 0 and notnull and typ == "uuid", t
-    assert conn.execute("SELECT mode, key_column, external_column, map_table FROM keyshift.converted_table"
-                        " ORDER BY table_name").fetchall() == [
-        ("external", "id", "external_id", None), ("external", "id", "external_id", None)]
+    assert conn.execute(
+        "SELECT mode, key_column, external_column, map_table FROM keyshift.converted_table ORDER BY table_name"
+    ).fetchall() == [("external", "id", "external_id", None), ("external", "id", "external_id", None)]
 
     # New rows continue from the chosen starts and get a v4 external id.
     uid, uext = conn.execute("INSERT INTO users (first_name) VALUES ('New') RETURNING id, external_id").fetchone()
@@ -183,8 +209,18 @@ def test_rollback_after_new_rows_continues_past_them_and_identity_keys_restart(d
     )
     seq_before = sequences(conn)
     migrations = tmp_path / "m"
-    planned = plan(dsn, migrations, "--table", "public.thing", "--table", "public.part",
-                   "--restart-sequence", "public.thing=1000", "--external-column", "public_id")
+    planned = plan(
+        dsn,
+        migrations,
+        "--table",
+        "public.thing",
+        "--table",
+        "public.part",
+        "--restart-sequence",
+        "public.thing=1000",
+        "--external-column",
+        "public_id",
+    )
     assert planned.returncode == 0, planned.stdout + planned.stderr
     lint(migrations)
     assert keyshift(dsn, "migrate", migrations=migrations).returncode == 0
@@ -196,13 +232,15 @@ def test_rollback_after_new_rows_continues_past_them_and_identity_keys_restart(d
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     # The row 1000 stays: the sequence must never hand out 1000 again.
     after = sequences(conn)
-    assert after['public.thing_id_seq'] == (1000, True)
-    assert after['public.part_id_seq'] == (21, True) and seq_before['public.part_id_seq'] == (20, True)
+    assert after["public.thing_id_seq"] == (1000, True)
+    assert after["public.part_id_seq"] == (21, True) and seq_before["public.part_id_seq"] == (20, True)
 
 
 def test_restart_below_values_already_handed_out_is_planned_with_a_warning(dsn, conn, tmp_path):
-    conn.execute("CREATE TABLE thing (id bigserial PRIMARY KEY); INSERT INTO thing SELECT FROM generate_series(1, 30);"
-                 "DELETE FROM thing WHERE id > 10")
+    conn.execute(
+        "CREATE TABLE thing (id bigserial PRIMARY KEY); INSERT INTO thing SELECT FROM generate_series(1, 30);"
+        "DELETE FROM thing WHERE id > 10"
+    )
     planned = plan(dsn, tmp_path / "m", "--table", "public.thing", "--restart-sequence", "public.thing=20")
     assert planned.returncode == 0, planned.stdout + planned.stderr
     assert re.search(r"WARN .*handed out values up to 30; ids from 20 to 30", planned.stdout), planned.stdout
@@ -220,8 +258,17 @@ BAD_INPUT = [
     (("--table", "public.users", "--restart-sequence", "public.users"), "SCHEMA.TABLE=N"),
     (("--table", "public.users", "--restart-sequence", "public.users=abc"), "SCHEMA.TABLE=N"),
     (("--table", "public.users", "--restart-sequence", "users=400000"), "qualified name"),
-    (("--table", "public.users", "--restart-sequence", "public.users=400000",
-      "--restart-sequence", "public.users=500000"), "given twice"),
+    (
+        (
+            "--table",
+            "public.users",
+            "--restart-sequence",
+            "public.users=400000",
+            "--restart-sequence",
+            "public.users=500000",
+        ),
+        "given twice",
+    ),
     (("--table", "public.no_seq", "--restart-sequence", "public.no_seq=10"), "draws from no sequence"),
     (("--table", "public.users", "--invalidate-sessions", "public.sessions"), "no such table"),
     (("--table", "public.users", "--invalidate-sessions", "public.users"), "is referenced by foreign keys"),
@@ -245,10 +292,13 @@ def test_bad_input_is_refused_and_nothing_is_written(dsn, shop, tmp_path):
     assert without_restrict(pg_dump_schema(dsn)) == schema_before
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--restart-sequence", "public.users=400000"), "is for --mode external only"),
-    (("--external-column", "ext"), "is for --mode external only"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--restart-sequence", "public.users=400000"), "is for --mode external only"),
+        (("--external-column", "ext"), "is for --mode external only"),
+    ],
+)
 def test_external_options_are_refused_in_replace_mode(dsn, shop, tmp_path, args, message):
     migrations = tmp_path / "m"
     result = keyshift(dsn, "plan", "--table", "public.users", *args, migrations=migrations)
@@ -259,10 +309,20 @@ def test_external_options_are_refused_in_replace_mode(dsn, shop, tmp_path, args,
 
 # --- migrate time --------------------------------------------------------------------------------
 
+
 def test_row_above_the_restart_arriving_after_plan_makes_migrate_fail_with_nothing_committed(dsn, shop, tmp_path):
     migrations = tmp_path / "m"
-    planned = plan(dsn, migrations, "--table", "public.users", "--table", "public.orders", *RESTARTS,
-                   "--invalidate-sessions", "public.user_sessions")
+    planned = plan(
+        dsn,
+        migrations,
+        "--table",
+        "public.users",
+        "--table",
+        "public.orders",
+        *RESTARTS,
+        "--invalidate-sessions",
+        "public.user_sessions",
+    )
     assert planned.returncode == 0, planned.stdout + planned.stderr
     shop.execute("INSERT INTO users (id, first_name) VALUES (400001, 'Early')")
     seq_before = sequences(shop)
@@ -273,15 +333,21 @@ def test_row_above_the_restart_arriving_after_plan_makes_migrate_fail_with_nothi
     assert "nothing was committed" in result.stderr
     assert sequences(shop) == seq_before
     assert shop.execute("SELECT count(*) FROM user_sessions").fetchone()[0] == sessions > 0
-    assert shop.execute("SELECT count(*) FROM pg_attribute WHERE attname = 'external_id'"
-                        " AND attrelid IN ('users'::regclass, 'orders'::regclass)").fetchone()[0] == 0
+    assert (
+        shop.execute(
+            "SELECT count(*) FROM pg_attribute WHERE attname = 'external_id'"
+            " AND attrelid IN ('users'::regclass, 'orders'::regclass)"
+        ).fetchone()[0]
+        == 0
+    )
     assert shop.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
 
 
 def test_failing_check_leaves_sessions_and_sequences_untouched(dsn, shop, tmp_path):
     migrations = tmp_path / "m"
-    planned = plan(dsn, migrations, "--table", "public.users", *RESTARTS[:2],
-                   "--invalidate-sessions", "public.user_sessions")
+    planned = plan(
+        dsn, migrations, "--table", "public.users", *RESTARTS[:2], "--invalidate-sessions", "public.user_sessions"
+    )
     assert planned.returncode == 0, planned.stdout + planned.stderr
     (migrations / "0001_02_corrupt.sql").write_text(
         "-- 0001_02_corrupt: a deliberate fault for the checks to find\n"
@@ -301,8 +367,9 @@ def test_failing_check_leaves_sessions_and_sequences_untouched(dsn, shop, tmp_pa
 def test_invalidate_sessions_in_replace_mode(dsn, shop, tmp_path):
     migrations = tmp_path / "m"
     # user_sessions references users: it is converted too, after it was emptied and fingerprinted empty.
-    planned = keyshift(dsn, "plan", "--table", "public.users", "--invalidate-sessions", "public.user_sessions",
-                       migrations=migrations)
+    planned = keyshift(
+        dsn, "plan", "--table", "public.users", "--invalidate-sessions", "public.user_sessions", migrations=migrations
+    )
     assert planned.returncode == 0, planned.stdout + planned.stderr
     assert "invalidate sessions public.user_sessions" in planned.stdout
     first = (migrations / "0001_01_map_keys.sql").read_text()
@@ -311,14 +378,20 @@ def test_invalidate_sessions_in_replace_mode(dsn, shop, tmp_path):
     migrated = keyshift(dsn, "migrate", migrations=migrations)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     assert shop.execute("SELECT count(*) FROM user_sessions").fetchone()[0] == 0
-    assert shop.execute("SELECT format_type(atttypid, NULL) FROM pg_attribute"
-                        " WHERE attrelid = 'user_sessions'::regclass AND attname = 'user_id'").fetchone()[0] == "uuid"
+    assert (
+        shop.execute(
+            "SELECT format_type(atttypid, NULL) FROM pg_attribute"
+            " WHERE attrelid = 'user_sessions'::regclass AND attname = 'user_id'"
+        ).fetchone()[0]
+        == "uuid"
+    )
     rolled = keyshift(dsn, "rollback", migrations=migrations)
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     assert shop.execute("SELECT count(*) FROM user_sessions").fetchone()[0] == 0
 
 
 # --- the new check: silent when healthy, loud when corrupted ---------------------------------------
+
 
 @pytest.fixture
 def external(dsn, shop, tmp_path) -> psycopg.Connection:
@@ -338,12 +411,21 @@ def test_check_is_silent_on_a_healthy_external_conversion(dsn, external):
 
 CORRUPTIONS = [
     ("ALTER TABLE users ALTER COLUMN external_id DROP DEFAULT", "default differs from the planned default"),
-    ("ALTER TABLE users ALTER COLUMN external_id DROP NOT NULL;"
-     "UPDATE users SET external_id = NULL WHERE id = (SELECT min(id) FROM users)", "rows with a NULL external id"),
-    ("ALTER TABLE users DROP CONSTRAINT users_external_id_key;"
-     "UPDATE users SET external_id = (SELECT external_id FROM users ORDER BY id LIMIT 1)"
-     " WHERE id = (SELECT max(id) FROM users)", "external id used by more than one row"),
-    ("ALTER TABLE users DROP CONSTRAINT users_external_id_key", "unique constraint on the external column alone missing"),
+    (
+        "ALTER TABLE users ALTER COLUMN external_id DROP NOT NULL;"
+        "UPDATE users SET external_id = NULL WHERE id = (SELECT min(id) FROM users)",
+        "rows with a NULL external id",
+    ),
+    (
+        "ALTER TABLE users DROP CONSTRAINT users_external_id_key;"
+        "UPDATE users SET external_id = (SELECT external_id FROM users ORDER BY id LIMIT 1)"
+        " WHERE id = (SELECT max(id) FROM users)",
+        "external id used by more than one row",
+    ),
+    (
+        "ALTER TABLE users DROP CONSTRAINT users_external_id_key",
+        "unique constraint on the external column alone missing",
+    ),
     ("ALTER TABLE users DROP COLUMN external_id", "external column no longer exists"),
     ("ALTER TABLE users ALTER COLUMN external_id TYPE text", "external column is not uuid"),
     ("ALTER TABLE orders DROP CONSTRAINT orders_pkey CASCADE", "integer key is no longer the primary key alone"),
@@ -383,7 +465,9 @@ def test_replace_and_external_plans_side_by_side_pass_every_check(dsn, shop, tmp
     checked = keyshift(dsn, "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert shop.execute("SELECT table_name, mode FROM keyshift.converted_table ORDER BY 1").fetchall() == [
-        ("carts", "replace"), ("users", "external")]
+        ("carts", "replace"),
+        ("users", "external"),
+    ]
     refused = keyshift(dsn, "plan", "--table", "public.users", migrations=migrations)
     assert refused.returncode == 3 and "has external ids from plan 0002" in refused.stderr, refused.stderr
     for _ in range(2):

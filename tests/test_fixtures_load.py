@@ -167,10 +167,7 @@ def table_counts(conn: psycopg.Connection) -> dict[str, int]:
             " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1"
         )
     ]
-    return {
-        t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0]
-        for t in tables
-    }
+    return {t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0] for t in tables}
 
 
 def foreign_keys(conn: psycopg.Connection) -> list[tuple[str, str, str, str, list[str], list[str]]]:
@@ -198,17 +195,13 @@ def orphans(conn: psycopg.Connection, fk) -> int:
     """Child rows whose (fully non-NULL) key has no parent row (MATCH SIMPLE semantics)."""
     _, cschema, child, pschema, parent, ccols, pcols = fk
     query = sql.SQL(
-        "SELECT count(*) FROM {child} AS c WHERE {notnull} AND NOT EXISTS"
-        " (SELECT 1 FROM {parent} AS p WHERE {match})"
+        "SELECT count(*) FROM {child} AS c WHERE {notnull} AND NOT EXISTS (SELECT 1 FROM {parent} AS p WHERE {match})"
     ).format(
         child=sql.Identifier(cschema, child),
         parent=sql.Identifier(pschema, parent),
-        notnull=sql.SQL(" AND ").join(
-            sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(col)) for col in ccols
-        ),
+        notnull=sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(col)) for col in ccols),
         match=sql.SQL(" AND ").join(
-            sql.SQL("p.{} = c.{}").format(sql.Identifier(pc), sql.Identifier(cc))
-            for cc, pc in zip(ccols, pcols)
+            sql.SQL("p.{} = c.{}").format(sql.Identifier(pc), sql.Identifier(cc)) for cc, pc in zip(ccols, pcols)
         ),
     )
     return conn.execute(query).fetchone()[0]
@@ -228,9 +221,7 @@ def sequences_behind(conn: psycopg.Connection) -> list[str]:
         top = conn.execute(
             sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(column), sql.Identifier(table))
         ).fetchone()[0]
-        last, called = conn.execute(
-            sql.SQL("SELECT last_value, is_called FROM {}").format(sql.SQL(seq))
-        ).fetchone()
+        last, called = conn.execute(sql.SQL("SELECT last_value, is_called FROM {}").format(sql.SQL(seq))).fetchone()
         next_value = last + 1 if called else last
         if top is not None and next_value <= top:
             behind.append(f"{table}.{column}: next {next_value} <= max {top}")

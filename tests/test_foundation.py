@@ -34,9 +34,13 @@ def schema_dump(dsn: str) -> str:
 
 
 def data_dump(conn) -> dict:
-    tables = [r[0] for r in conn.execute(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE '\\_yoyo%' "
-        "AND tablename <> 'yoyo_lock' ORDER BY 1")]
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE '\\_yoyo%' "
+            "AND tablename <> 'yoyo_lock' ORDER BY 1"
+        )
+    ]
     return {t: conn.execute(f"SELECT t::text FROM {t} t ORDER BY 1").fetchall() for t in tables}
 
 
@@ -54,10 +58,12 @@ def test_seed000_converts_and_every_child_keeps_its_parent(dsn, conn, tmp_path):
 
     convert(dsn, tmp_path / "m", "public.custom_user")
 
-    types = dict(conn.execute(
-        "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'public' AND (column_name = 'user_id' OR (table_name = 'custom_user' AND column_name = 'id'))"
-    ).fetchall())
+    types = dict(
+        conn.execute(
+            "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND (column_name = 'user_id' OR (table_name = 'custom_user' AND column_name = 'id'))"
+        ).fetchall()
+    )
     assert types["custom_user.id"] == "uuid"
     for table, col in CHILDREN:
         assert types[f"{table}.{col}"] == "uuid"
@@ -79,9 +85,13 @@ def test_seed000_converts_and_every_child_keeps_its_parent(dsn, conn, tmp_path):
         "VALUES ('x', 'fresh@example.com', 'fresh', true, false, now()) RETURNING id"
     ).fetchone()[0]
     assert str(new_id).count("-") == 4
-    assert conn.execute("SELECT count(*) FROM pg_sequences WHERE sequencename = 'custom_user_id_seq'").fetchone()[0] == 0
+    assert (
+        conn.execute("SELECT count(*) FROM pg_sequences WHERE sequencename = 'custom_user_id_seq'").fetchone()[0] == 0
+    )
     # The mapping is kept: one row per original user, old ids 1..N.
-    assert conn.execute("SELECT count(*), min(old_id), max(old_id) FROM keyshift.map_public__custom_user").fetchone() == (400, 1, 400)
+    assert conn.execute(
+        "SELECT count(*), min(old_id), max(old_id) FROM keyshift.map_public__custom_user"
+    ).fetchone() == (400, 1, 400)
 
 
 def test_plan_again_after_migrate_says_nothing_to_do(dsn, conn, tmp_path):
@@ -99,8 +109,9 @@ def test_failed_check_leaves_database_exactly_as_before(dsn, conn, tmp_path):
     load_seed000(conn, scale=100)
     checks = tmp_path / "checks"
     checks.mkdir()
-    (checks / "always_fails.sql").write_text("-- applies-to: keyshift.converted_table\n-- skip-reason: none\n"
-                                             "SELECT 'planted' AS fault, 42 AS n;\n")
+    (checks / "always_fails.sql").write_text(
+        "-- applies-to: keyshift.converted_table\n-- skip-reason: none\nSELECT 'planted' AS fault, 42 AS n;\n"
+    )
     plan = keyshift(dsn, "plan", "--table", "public.custom_user", migrations=tmp_path / "m")
     assert plan.returncode == 0, plan.stderr
     schema_before, data_before, seq_before = schema_dump(dsn), data_dump(conn), sequences(conn)
@@ -146,8 +157,11 @@ def test_rollback_gives_rows_added_after_conversion_the_next_ids(dsn, conn, tmp_
     convert(dsn, tmp_path / "m", "public.custom_user")
     uid = conn.execute(
         "INSERT INTO custom_user (password, email, username, is_active, is_staff, date_joined) "
-        "VALUES ('x', 'late@example.com', 'late', true, false, now()) RETURNING id").fetchone()[0]
-    conn.execute("INSERT INTO social_account (user_id, provider, uid, extra_data) VALUES (%s, 'gh', 'late', '{}')", (uid,))
+        "VALUES ('x', 'late@example.com', 'late', true, false, now()) RETURNING id"
+    ).fetchone()[0]
+    conn.execute(
+        "INSERT INTO social_account (user_id, provider, uid, extra_data) VALUES (%s, 'gh', 'late', '{}')", (uid,)
+    )
 
     back = keyshift(dsn, "rollback", migrations=tmp_path / "m")
 
@@ -157,7 +171,8 @@ def test_rollback_gives_rows_added_after_conversion_the_next_ids(dsn, conn, tmp_
     assert conn.execute("SELECT user_id FROM social_account WHERE uid = 'late'").fetchone()[0] == 31
     nxt = conn.execute(
         "INSERT INTO custom_user (password, email, username, is_active, is_staff, date_joined) "
-        "VALUES ('x', 'next@example.com', 'next', true, false, now()) RETURNING id").fetchone()[0]
+        "VALUES ('x', 'next@example.com', 'next', true, false, now()) RETURNING id"
+    ).fetchone()[0]
     assert nxt == 32
 
 
@@ -175,8 +190,11 @@ def _refused(result, *words):
     [
         ("", "public.no_such_table", ("public.no_such_table", "does not exist")),
         ("CREATE TABLE nokey (id integer)", "public.nokey", ("public.nokey", "no primary key")),
-        ("CREATE TABLE already (id uuid PRIMARY KEY DEFAULT gen_random_uuid())", "public.already",
-         ("public.already", "already a uuid")),
+        (
+            "CREATE TABLE already (id uuid PRIMARY KEY DEFAULT gen_random_uuid())",
+            "public.already",
+            ("public.already", "already a uuid"),
+        ),
         ("CREATE TABLE pair (a int, b int, PRIMARY KEY (a, b))", "public.pair", ("public.pair", "composite")),
         ("CREATE TABLE texty (code text PRIMARY KEY)", "public.texty", ("public.texty", "not an integer")),
         ("CREATE VIEW v AS SELECT 1 AS id", "public.v", ("public.v", "is a view")),
@@ -218,9 +236,12 @@ def test_generated_migrations_pass_sqlfluff(dsn, conn, tmp_path):
     plan = keyshift(dsn, "plan", "--table", "public.custom_user", migrations=mig)
     assert plan.returncode == 0, plan.stderr
     from conftest import ROOT
+
     lint = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"), str(mig)],
-        capture_output=True, text=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert lint.returncode == 0, lint.stdout[-3000:]
 
@@ -236,8 +257,12 @@ def test_migrate_gives_up_on_a_held_lock_and_names_the_blocker(dsn, conn, tmp_pa
     assert result.returncode == 1, result.stdout + result.stderr
     err = result.stderr
     assert "lock_timeout 300ms" in err and "blocked by pid" in err and "FOR UPDATE" in err, err
-    assert conn.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'custom_user' "
-                        "AND column_name = 'id'").fetchone()[0] == "integer"
+    assert (
+        conn.execute(
+            "SELECT data_type FROM information_schema.columns WHERE table_name = 'custom_user' AND column_name = 'id'"
+        ).fetchone()[0]
+        == "integer"
+    )
     assert keyshift(dsn, "migrate", migrations=tmp_path / "m").returncode == 0
 
 
@@ -253,9 +278,14 @@ def test_second_plan_on_a_table_an_earlier_plan_touched(dsn, conn, tmp_path):
     convert(dsn, tmp_path / "m", "public.b")
     rows = conn.execute(
         "SELECT c.id, ma.old_id, mb.old_id FROM c JOIN keyshift.map_public__a ma ON ma.new_id = c.a_id "
-        "JOIN keyshift.map_public__b mb ON mb.new_id = c.b_id ORDER BY c.id").fetchall()
+        "JOIN keyshift.map_public__b mb ON mb.new_id = c.b_id ORDER BY c.id"
+    ).fetchall()
     assert rows == [(i, 51 - i, i) for i in range(1, 51)]
     back = keyshift(dsn, "rollback", migrations=tmp_path / "m")
     assert back.returncode == 0, back.stdout + back.stderr
-    assert conn.execute("SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = 'c'::regclass "
-                        "AND attname = 'b_id'").fetchone()[0] == "integer"
+    assert (
+        conn.execute(
+            "SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = 'c'::regclass AND attname = 'b_id'"
+        ).fetchone()[0]
+        == "integer"
+    )

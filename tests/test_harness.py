@@ -22,6 +22,7 @@ def test_the_forked_cli_prints_what_a_new_interpreter_would(monkeypatch, tmp_pat
     """Warnings and logged warnings reach the child's own stderr (not pytest's recorders),
     undecodable text is escaped as Python's stderr does, and the exit code, environment and
     working directory are the child's."""
+
     def main(args):
         warnings.warn("careful", UserWarning)  # noqa: B028 - the warning the child must print
         logging.getLogger("keyshift.test").warning("logged")
@@ -43,6 +44,7 @@ def test_the_forked_cli_prints_what_a_new_interpreter_would(monkeypatch, tmp_pat
 
 def test_the_spawned_cli_starts():
     """KEYSHIFT_TEST_SPAWN=1 and the tests that signal the process use python -m orchestrator."""
-    spawned = subprocess.run([sys.executable, "-m", "orchestrator", "--help"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=60)
+    spawned = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert spawned.returncode == 0 and "plan" in spawned.stdout

@@ -64,8 +64,10 @@ CLASSES: dict[str, dict] = {
     "newline": {"template": "{k}\nALTER ROLE mallory SUPERUSER;DROP TABLE IF EXISTS victim;--", "tokens": ("\n",)},
     "CR": {"template": "{k}\rALTER ROLE mallory SUPERUSER;DROP TABLE IF EXISTS victim;--", "tokens": ("\r",)},
     # Line breaks to Python's str.splitlines() and to editors, not to PostgreSQL's lexer.
-    "U+2028 (and U+2029, U+0085)": {"template": "{k}\u2028\u2029\x85ALTER ROLE mallory SUPERUSER;DROP TABLE victim;--",
-                                    "tokens": ("\u2028", "\u2029", "\x85")},
+    "U+2028 (and U+2029, U+0085)": {
+        "template": "{k}\u2028\u2029\x85ALTER ROLE mallory SUPERUSER;DROP TABLE victim;--",
+        "tokens": ("\u2028", "\u2029", "\x85"),
+    },
     "double quote": {"template": '{k}"; ALTER ROLE mallory SUPERUSER; COMMIT; --', "tokens": ('"',)},
     # sqlparse takes \" for an escaped quote inside "...": the statement boundaries shift.
     "backslash double quote": {"template": '{k}\\"; ALTER ROLE mallory SUPERUSER; COMMIT; --', "tokens": ('\\"',)},
@@ -78,8 +80,11 @@ CLASSES: dict[str, dict] = {
     # $ks$ is the tag keyshift itself picks when a body holds $$.
     "dollar quotes": {"template": "{k}$$; DROP TABLE IF EXISTS victim; $tag$ $ks$", "tokens": ("$$", "$tag$")},
     # Invisible characters, with lookalikes of public.victim as the schema and the target.
-    "zero width": {"template": "\ufeff{k}\u200b", "tokens": ("\u200b", "\ufeff"),
-                   "overrides": {"schema": "public\u200b", "target": "\ufeffvictim"}},
+    "zero width": {
+        "template": "\ufeff{k}\u200b",
+        "tokens": ("\u200b", "\ufeff"),
+        "overrides": {"schema": "public\u200b", "target": "\ufeffvictim"},
+    },
     "63 bytes cut inside a character": {"template": None, "tokens": ("63-byte cut",)},
 }
 
@@ -156,8 +161,10 @@ def _victim(conn: psycopg.Connection, role_names: list[str]) -> None:
     for role in ["mallory", *role_names]:
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
     conn.execute("CREATE ROLE mallory NOLOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB")
-    conn.execute("CREATE TABLE public.victim (id int PRIMARY KEY, note text NOT NULL);"
-                 "INSERT INTO public.victim SELECT g, 'v' || g FROM generate_series(1, 25) AS g;")
+    conn.execute(
+        "CREATE TABLE public.victim (id int PRIMARY KEY, note text NOT NULL);"
+        "INSERT INTO public.victim SELECT g, 'v' || g FROM generate_series(1, 25) AS g;"
+    )
 
 
 def _build(conn: psycopg.Connection, n: dict[str, str]) -> None:
@@ -170,16 +177,40 @@ def _build(conn: psycopg.Connection, n: dict[str, str]) -> None:
         if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
             conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN NOSUPERUSER").format(I(role)))
     f = dict(
-        s=I(s), t=I(s, n["target"]), c=I(s, n["child"]), u=I(s, n["untouched"]),
-        key=I(n["key"]), note=I(n["note"]), up=I(n["up"]), ck=I(n["child_key"]), ref=I(n["ref"]),
-        cn=I(n["child_note"]), fk=I(n["fk"]), sfk=I(n["self_fk"]), chk=I(n["check"]), uq=I(n["unique"]),
-        tu=I(n["target_unique"]), ix=I(n["index"]), ti=I(n["target_index"]), tg=I(n["trigger"]),
-        vt=I(n["view_trigger"]), fn=I(s, n["function"]), v=I(s, n["view"]), va=I(n["view_col"]),
-        mv=I(s, n["matview"]), mi=I(n["matview_index"]), seq=I(s, n["sequence"]), po=I(n["policy"]),
-        cp=I(n["child_policy"]), r=I(n["role"]), o=I(n["owner"]), uf=I(s, n["untouched_fn"]),
+        s=I(s),
+        t=I(s, n["target"]),
+        c=I(s, n["child"]),
+        u=I(s, n["untouched"]),
+        key=I(n["key"]),
+        note=I(n["note"]),
+        up=I(n["up"]),
+        ck=I(n["child_key"]),
+        ref=I(n["ref"]),
+        cn=I(n["child_note"]),
+        fk=I(n["fk"]),
+        sfk=I(n["self_fk"]),
+        chk=I(n["check"]),
+        uq=I(n["unique"]),
+        tu=I(n["target_unique"]),
+        ix=I(n["index"]),
+        ti=I(n["target_index"]),
+        tg=I(n["trigger"]),
+        vt=I(n["view_trigger"]),
+        fn=I(s, n["function"]),
+        v=I(s, n["view"]),
+        va=I(n["view_col"]),
+        mv=I(s, n["matview"]),
+        mi=I(n["matview_index"]),
+        seq=I(s, n["sequence"]),
+        po=I(n["policy"]),
+        cp=I(n["child_policy"]),
+        r=I(n["role"]),
+        o=I(n["owner"]),
+        uf=I(s, n["untouched_fn"]),
         p=payload,
     )
-    conn.execute(sql.SQL("""
+    conn.execute(
+        sql.SQL("""
         CREATE SCHEMA {s};
         GRANT USAGE ON SCHEMA {s} TO {r};
         CREATE SEQUENCE {seq} AS integer;
@@ -256,8 +287,12 @@ def _build(conn: psycopg.Connection, n: dict[str, str]) -> None:
         COMMENT ON POLICY {cp} ON {c} IS {p};
         COMMENT ON FUNCTION {fn}() IS {p};
         COMMENT ON TABLE {u} IS {p};
-    """).format(**f, seq_lit=sql.Literal(sql.Identifier(s, n["sequence"]).as_string(conn)),
-                chk_u=sql.SQL("CHECK ({} <> {})").format(I(n["note"]), payload)))
+    """).format(
+            **f,
+            seq_lit=sql.Literal(sql.Identifier(s, n["sequence"]).as_string(conn)),
+            chk_u=sql.SQL("CHECK ({} <> {})").format(I(n["note"]), payload),
+        )
+    )
 
 
 # --- the oracle -------------------------------------------------------------------------------
@@ -387,23 +422,39 @@ def _install_oracle(conn: psycopg.Connection) -> None:
 
 
 #: Object kinds whose address names are (schema, relation, ...): the relation they belong to.
-_ON_A_RELATION = {"table", "view", "materialized view", "sequence", "foreign table", "index", "table column",
-                  "table constraint", "trigger", "policy", "rule", "default value"}
+_ON_A_RELATION = {
+    "table",
+    "view",
+    "materialized view",
+    "sequence",
+    "foreign table",
+    "index",
+    "table column",
+    "table constraint",
+    "trigger",
+    "policy",
+    "rule",
+    "default value",
+}
 
 
 def _ddl_outside_plan(conn: psycopg.Connection, plan_rels: set[tuple[str, str]], since: int) -> list[str]:
     """Every logged DDL command or dropped object after log id ``since`` that belongs to
     nothing the plan may touch, as readable lines."""
-    rows = conn.execute(sql.SQL(
-        "SELECT id, call, phase, tag, object_type, identity, owner_schema, owner_rel, original, address_names, query"
-        " FROM {}.ddl_log WHERE id > %s ORDER BY id").format(sql.Identifier(ORACLE)), (since,)).fetchall()
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT id, call, phase, tag, object_type, identity, owner_schema, owner_rel, original, address_names, query"
+            " FROM {}.ddl_log WHERE id > %s ORDER BY id"
+        ).format(sql.Identifier(ORACLE)),
+        (since,),
+    ).fetchall()
     # A dependent dropped along with the object a command dropped belongs where that object does.
     originals: dict[int, tuple] = {}
-    for (_id, call, phase, _tag, _ot, _ident, osch, orel, original, _names, _q) in rows:
+    for _id, call, phase, _tag, _ot, _ident, osch, orel, original, _names, _q in rows:
         if phase == "drop" and original and osch is not None:
             originals.setdefault(call, (osch, orel))
     bad = []
-    for (_id, call, phase, tag, otype, ident, osch, orel, original, names, query) in rows:
+    for _id, call, phase, tag, otype, ident, osch, orel, original, names, query in rows:
         owner = (osch, orel) if osch is not None else None
         if owner is None and phase == "drop" and not original:
             owner = originals.get(call)
@@ -431,8 +482,9 @@ def _may_touch(owner: tuple[str, str | None], plan_rels: set[tuple[str, str]]) -
 
 
 def _log_position(conn) -> int:
-    return conn.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}.ddl_log").format(
-        sql.Identifier(ORACLE))).fetchone()[0]
+    return conn.execute(
+        sql.SQL("SELECT coalesce(max(id), 0) FROM {}.ddl_log").format(sql.Identifier(ORACLE))
+    ).fetchone()[0]
 
 
 def _roles(conn) -> list:
@@ -454,23 +506,27 @@ def _roles(conn) -> list:
 # Every row starts with the (schema, relation) it belongs to, so that the objects outside the
 # plan can be compared on their own; nothing holds an OID.
 
-_ACL = "ARRAY(SELECT format('%s>%s:%s:%s', pg_get_userbyid(x.grantor), " \
-       "CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END, x.privilege_type, " \
-       "x.is_grantable) FROM aclexplode({}) AS x ORDER BY 1) AS acl"
+_ACL = (
+    "ARRAY(SELECT format('%s>%s:%s:%s', pg_get_userbyid(x.grantor), "
+    "CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END, x.privilege_type, "
+    "x.is_grantable) FROM aclexplode({}) AS x ORDER BY 1) AS acl"
+)
 
-_USER_NS = ("n.nspname NOT IN ('pg_catalog', 'information_schema', 'keyshift', 'pg_toast') "
-            "AND n.nspname !~ '^pg_(toast_)?temp_'")
+_USER_NS = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema', 'keyshift', 'pg_toast') "
+    "AND n.nspname !~ '^pg_(toast_)?temp_'"
+)
 #: yoyo's bookkeeping tables and keyshift's beside them (public._yoyo*, public.yoyo_lock): the one
 #: thing keyshift may create outside the plan and schema keyshift.
 _NOT_YOYO = "NOT (n.nspname = 'public' AND (c.relname LIKE '\\_yoyo%%' OR c.relname = 'yoyo_lock'))"
 
 _FACTS = {
     "schema": f"""
-        SELECT n.nspname, NULL, pg_get_userbyid(n.nspowner), {_ACL.format('n.nspacl')},
+        SELECT n.nspname, NULL, pg_get_userbyid(n.nspowner), {_ACL.format("n.nspacl")},
                obj_description(n.oid, 'pg_namespace')
         FROM pg_namespace AS n WHERE {_USER_NS}""",
     "relation": f"""
-        SELECT n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner), {_ACL.format('c.relacl')},
+        SELECT n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner), {_ACL.format("c.relacl")},
                c.reloptions, c.relpersistence, c.relrowsecurity, c.relforcerowsecurity, c.relispopulated,
                CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END,
                obj_description(c.oid, 'pg_class'), c.relreplident
@@ -480,7 +536,7 @@ _FACTS = {
         SELECT n.nspname, c.relname, row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum), a.attname,
                format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attidentity,
                a.attgenerated, a.attcollation::regcollation::text, col_description(c.oid, a.attnum),
-               {_ACL.format('a.attacl')}, a.attstattarget, a.attoptions
+               {_ACL.format("a.attacl")}, a.attstattarget, a.attoptions
         FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid
         JOIN pg_namespace AS n ON n.oid = c.relnamespace
         LEFT JOIN pg_attrdef AS d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -517,7 +573,7 @@ _FACTS = {
     "sequence": f"""
         SELECT coalesce(tn.nspname, n.nspname), coalesce(t.relname, c.relname), c.relname, n.nspname,
                format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmax, s.seqmin, s.seqcache,
-               s.seqcycle, pg_get_userbyid(c.relowner), {_ACL.format('c.relacl')},
+               s.seqcycle, pg_get_userbyid(c.relowner), {_ACL.format("c.relacl")},
                obj_description(c.oid, 'pg_class'), a.attname, d.deptype, c.relpersistence
         FROM pg_sequence AS s JOIN pg_class AS c ON c.oid = s.seqrelid
         JOIN pg_namespace AS n ON n.oid = c.relnamespace
@@ -528,16 +584,16 @@ _FACTS = {
         WHERE {_USER_NS}""",
     "function": f"""
         SELECT n.nspname, 'function ' || p.proname, pg_get_function_identity_arguments(p.oid),
-               pg_get_functiondef(p.oid), pg_get_userbyid(p.proowner), {_ACL.format('p.proacl')},
+               pg_get_functiondef(p.oid), pg_get_userbyid(p.proowner), {_ACL.format("p.proacl")},
                obj_description(p.oid, 'pg_proc')
         FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace WHERE {_USER_NS} AND p.prokind <> 'a'""",
     "type": f"""
-        SELECT n.nspname, 'type ' || t.typname, t.typtype, pg_get_userbyid(t.typowner), {_ACL.format('t.typacl')}
+        SELECT n.nspname, 'type ' || t.typname, t.typtype, pg_get_userbyid(t.typowner), {_ACL.format("t.typacl")}
         FROM pg_type AS t JOIN pg_namespace AS n ON n.oid = t.typnamespace
         WHERE {_USER_NS} AND t.typrelid = 0 AND t.typelem = 0""",
     "default privileges": f"""
         SELECT coalesce(n.nspname, '(database)'), 'default acl', pg_get_userbyid(d.defaclrole), d.defaclobjtype,
-               {_ACL.format('d.defaclacl')}
+               {_ACL.format("d.defaclacl")}
         FROM pg_default_acl AS d LEFT JOIN pg_namespace AS n ON n.oid = d.defaclnamespace
         WHERE n.nspname IS DISTINCT FROM 'keyshift'""",
     "event trigger": """
@@ -546,7 +602,7 @@ _FACTS = {
         FROM pg_event_trigger AS e""",
     "extension": """SELECT '(database)', 'extension ' || extname, extversion FROM pg_extension""",
     "database": f"""
-        SELECT '(database)', 'database', pg_get_userbyid(d.datdba), {_ACL.format('d.datacl')}, d.datallowconn,
+        SELECT '(database)', 'database', pg_get_userbyid(d.datdba), {_ACL.format("d.datacl")}, d.datallowconn,
                d.datconnlimit, ARRAY(SELECT array_to_string(s.setconfig, ',') FROM pg_db_role_setting AS s
                                      WHERE s.setdatabase = d.oid ORDER BY 1)
         FROM pg_database AS d WHERE d.datname = current_database()""",
@@ -557,24 +613,35 @@ _FACTS = {
 def _rows_of_every_table(conn) -> list[tuple]:
     """Each table's and materialized view's rows, as an md5 of their text in order (the
     oracle's log, which grows as it watches, left out)."""
-    rels = conn.execute(f"""
+    rels = conn.execute(
+        f"""
         SELECT n.nspname, c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
         WHERE {_USER_NS} AND {_NOT_YOYO} AND c.relkind IN ('r', 'p', 'm') AND n.nspname <> %s
-        ORDER BY 1, 2""", (ORACLE,)).fetchall()
+        ORDER BY 1, 2""",
+        (ORACLE,),
+    ).fetchall()
     out = []
     for schema, rel in rels:
-        digest, count = conn.execute(sql.SQL(
-            "SELECT md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')), count(*) FROM {} AS x").format(
-            sql.Identifier(schema, rel))).fetchone()
+        digest, count = conn.execute(
+            sql.SQL(
+                "SELECT md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')), count(*) FROM {} AS x"
+            ).format(sql.Identifier(schema, rel))
+        ).fetchone()
         out.append((schema, rel, "rows", count, digest))
-    out += [(r[0], r[1], "sequence state", r[2], r[3]) for r in conn.execute(f"""
+    out += [
+        (r[0], r[1], "sequence state", r[2], r[3])
+        for r in conn.execute(
+            f"""
         SELECT coalesce(tn.nspname, s.schemaname), coalesce(t.relname, s.sequencename), s.sequencename, s.last_value
         FROM pg_sequences AS s JOIN pg_namespace AS n ON n.nspname = s.schemaname
         JOIN pg_class AS c ON c.relname = s.sequencename AND c.relnamespace = n.oid
         LEFT JOIN pg_depend AS d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid
              AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
         LEFT JOIN pg_class AS t ON t.oid = d.refobjid LEFT JOIN pg_namespace AS tn ON tn.oid = t.relnamespace
-        WHERE {_USER_NS} AND n.nspname <> %s""", (ORACLE,)).fetchall()]
+        WHERE {_USER_NS} AND n.nspname <> %s""",
+            (ORACLE,),
+        ).fetchall()
+    ]
     return out
 
 
@@ -611,8 +678,11 @@ def _differences(before: dict, after: dict) -> list[str]:
             if len(same) == 1:
                 new.remove(same[0])
                 names = _COLUMNS.get(kind, [])
-                changed = [f"{names[i] if i < len(names) else i}: {a!r} -> {b!r}"
-                           for i, (a, b) in enumerate(zip(r, same[0])) if a != b]
+                changed = [
+                    f"{names[i] if i < len(names) else i}: {a!r} -> {b!r}"
+                    for i, (a, b) in enumerate(zip(r, same[0]))
+                    if a != b
+                ]
                 out.append(f"{kind} {r[:width]!r} changed: {'; '.join(changed)}")
             else:
                 out.append(f"{kind} gone: {r!r}")
@@ -621,6 +691,7 @@ def _differences(before: dict, after: dict) -> list[str]:
 
 
 # --- the test ---------------------------------------------------------------------------------
+
 
 def _clip(name: str) -> str:
     """The name as the catalog holds it: PostgreSQL clips a name to 63 bytes, whole characters."""
@@ -692,8 +763,9 @@ class Run:
         self.plan_rels = {(s, self.stored[k]) for k in ("target", "child", "view", "matview")}
         self.roles, self.start = _roles(conn), fingerprint(conn)
         # The key's sequence goes with the key and comes back (then OWNED BY it) in rollback.
-        self.ddl_rels = self.plan_rels | {(r[3], r[2]) for r in self.start["sequence"]
-                                          if (r[0], r[1]) in self.plan_rels}
+        self.ddl_rels = self.plan_rels | {
+            (r[3], r[2]) for r in self.start["sequence"] if (r[0], r[1]) in self.plan_rels
+        }
         self.problems: list[str] = []
         self.outcome = "not run"
         self.mark = _log_position(conn)
@@ -726,8 +798,9 @@ class Run:
         elif planned.returncode == 0:
             self.watch("plan", full=True)
         else:
-            self.problems.append(f"plan exited {planned.returncode}, neither 0 nor 3: "
-                                 f"{(planned.stdout + planned.stderr)[-3000:]}")
+            self.problems.append(
+                f"plan exited {planned.returncode}, neither 0 nor 3: {(planned.stdout + planned.stderr)[-3000:]}"
+            )
         return planned
 
     def convert_check_rollback(self) -> None:
@@ -739,12 +812,19 @@ class Run:
             return
         self.watch("migrate", full=False)
         st = self.stored
-        for table, column in ((st["target"], st["key"]), (st["target"], st["up"]), (st["child"], st["ref"]),
-                              (st["view"], st["ref"]), (st["matview"], st["key"])):
+        for table, column in (
+            (st["target"], st["key"]),
+            (st["target"], st["up"]),
+            (st["child"], st["ref"]),
+            (st["view"], st["ref"]),
+            (st["matview"], st["key"]),
+        ):
             name = sql.Identifier(st["schema"], table).as_string(self.conn)
             found = self.conn.execute(
                 "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = to_regclass(%s)"
-                " AND attname = %s", (name, column)).fetchone()
+                " AND attname = %s",
+                (name, column),
+            ).fetchone()
             if not found or found[0] != "uuid":
                 self.problems.append(f"migrate exited 0 but {name}.{column} is {found}, not uuid")
         checked = keyshift(self.dsn, "check")
@@ -766,8 +846,9 @@ def test_hostile_names_cannot_make_keyshift_run_anything_but_its_plan(dsn, conn,
     """Every name kind carries the class's attack; see the module's docstring for what must hold."""
     spec = CLASSES[cls]
     labels = {label for _tag, label in KINDS.values()}
-    roles = [r for plain in (frozenset(), frozenset(labels)) for k, r in _names(cls, plain).items()
-             if k in ("role", "owner")]
+    roles = [
+        r for plain in (frozenset(), frozenset(labels)) for k, r in _names(cls, plain).items() if k in ("role", "owner")
+    ]
     cluster_roles += roles
     _victim(conn, roles)
     _install_oracle(conn)
@@ -823,20 +904,31 @@ def test_the_oracle_sees_every_kind_of_harm_an_injection_could_do(dsn, conn, clu
     _build(conn, n)
     run = Run(dsn, conn, n, Path("unused"))
     s, t = n["schema"], n["target"]
-    conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET STATISTICS 50; COMMENT ON TABLE {} IS 'x'").format(
-        sql.Identifier(s, t), sql.Identifier(n["note"]), sql.Identifier(s, n["child"])))
+    conn.execute(
+        sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET STATISTICS 50; COMMENT ON TABLE {} IS 'x'").format(
+            sql.Identifier(s, t), sql.Identifier(n["note"]), sql.Identifier(s, n["child"])
+        )
+    )
     run.watch("the plan's own tables", full=False)
     assert run.problems == []
     harms = [
         ("ALTER TABLE public.victim ADD COLUMN x int", ("DDL outside the plan", "public.victim")),
         ("DROP TABLE public.victim", ("DDL outside the plan", "DROP TABLE")),
         ("ALTER ROLE mallory SUPERUSER", ("roles changed", "mallory")),
-        ("GRANT ALL ON public.victim TO mallory",
-         ("relation ('public', 'victim', 'r') changed: acl", "mallory:TRUNCATE")),
-        (sql.SQL("UPDATE {} SET {} = 'changed'").format(sql.Identifier(s, n["untouched"]), sql.Identifier(n["note"])),
-         ("data (", n["untouched"])),
-        (sql.SQL("COMMENT ON FUNCTION {}(integer) IS 'x'").format(sql.Identifier(s, n["untouched_fn"])),
-         ("DDL outside the plan", n["untouched_fn"])),
+        (
+            "GRANT ALL ON public.victim TO mallory",
+            ("relation ('public', 'victim', 'r') changed: acl", "mallory:TRUNCATE"),
+        ),
+        (
+            sql.SQL("UPDATE {} SET {} = 'changed'").format(
+                sql.Identifier(s, n["untouched"]), sql.Identifier(n["note"])
+            ),
+            ("data (", n["untouched"]),
+        ),
+        (
+            sql.SQL("COMMENT ON FUNCTION {}(integer) IS 'x'").format(sql.Identifier(s, n["untouched_fn"])),
+            ("DDL outside the plan", n["untouched_fn"]),
+        ),
         (sql.SQL("DROP TABLE {}").format(sql.Identifier(s, n["untouched"])), ("DDL outside the plan", "DROP TABLE")),
     ]
     for statement, words in harms:

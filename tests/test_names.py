@@ -25,11 +25,47 @@ FORBIDDEN = LINE_BREAKS | frozenset(
 )
 
 HOSTILE = [
-    "\n", "\r", "\r\n", "\x0b", "\x0c", "\x85", "\u2028", "\u2029", "\x00", "\t",
-    '"', '\\"', "'", "\\", "\\\\", ";", "--", "/*", "*/", "/*/", "*/*", "$$", "$tag$", "$ks0$",
-    "\u200b", "\ufeff", "\u202e", "\U000e0001",
-    b"\xff\xfe\xc3".decode("utf-8", "surrogateescape"), "\ud800", "\udfff",
-    "é", "漢字", "😀", "\U0010fffd", " ", "x", "SELECT 2;", "DROP TABLE victim; --", "\\u000a", "E'\\n'",
+    "\n",
+    "\r",
+    "\r\n",
+    "\x0b",
+    "\x0c",
+    "\x85",
+    "\u2028",
+    "\u2029",
+    "\x00",
+    "\t",
+    '"',
+    '\\"',
+    "'",
+    "\\",
+    "\\\\",
+    ";",
+    "--",
+    "/*",
+    "*/",
+    "/*/",
+    "*/*",
+    "$$",
+    "$tag$",
+    "$ks0$",
+    "\u200b",
+    "\ufeff",
+    "\u202e",
+    "\U000e0001",
+    b"\xff\xfe\xc3".decode("utf-8", "surrogateescape"),
+    "\ud800",
+    "\udfff",
+    "é",
+    "漢字",
+    "😀",
+    "\U0010fffd",
+    " ",
+    "x",
+    "SELECT 2;",
+    "DROP TABLE victim; --",
+    "\\u000a",
+    "E'\\n'",
 ]
 
 
@@ -107,8 +143,11 @@ def test_a_migration_file_holds_exactly_its_statements():
     from orchestrator.render.common import Migration, Unlinted, stmt
 
     hostile = "t\nDROP TABLE victim; --\r\u2028*/"
-    apply = [stmt("SELECT {}", Literal(hostile), note=("of " + hostile, hostile)),
-             Unlinted(sql.SQL("SELECT 2"), (hostile,)), stmt("SELECT {}", sql.Identifier(hostile))]
+    apply = [
+        stmt("SELECT {}", Literal(hostile), note=("of " + hostile, hostile)),
+        Unlinted(sql.SQL("SELECT 2"), (hostile,)),
+        stmt("SELECT {}", sql.Identifier(hostile)),
+    ]
     m = Migration("0001_01_x", "title " + hostile, (hostile, "", "   " + hostile), apply, apply[::-1])
     bodies = [s.body.as_string(None) for s in apply]
     assert pglast.parser.split(m.text(hostile)) == tuple(bodies)

@@ -22,10 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def keyshift_objects(conn) -> set[str]:
     """Every object in schema keyshift, as the server describes it."""
-    return {r[0] for r in conn.execute(
-        "SELECT pg_describe_object(d.classid, d.objid, d.objsubid) FROM pg_depend AS d"
-        " WHERE d.refclassid = 'pg_namespace'::regclass AND d.refobjid = to_regnamespace('keyshift')"
-        " AND d.deptype = 'n'")}
+    return {
+        r[0]
+        for r in conn.execute(
+            "SELECT pg_describe_object(d.classid, d.objid, d.objsubid) FROM pg_depend AS d"
+            " WHERE d.refclassid = 'pg_namespace'::regclass AND d.refobjid = to_regnamespace('keyshift')"
+            " AND d.deptype = 'n'"
+        )
+    }
 
 
 def no_schema(conn) -> bool:
@@ -33,6 +37,7 @@ def no_schema(conn) -> bool:
 
 
 # --- plan refuses what is not keyshift's ----------------------------------------------------------
+
 
 def test_plan_refuses_a_schema_keyshift_that_keyshift_did_not_create(dsn, conn, tmp_path):
     load_seed000(conn, scale=20)
@@ -52,10 +57,13 @@ def test_plan_refuses_a_schema_keyshift_that_keyshift_did_not_create(dsn, conn, 
     assert keyshift_objects(conn) == {"table keyshift.notes"}
 
 
-@pytest.mark.parametrize("table", [
-    "CREATE TABLE keyshift.installation (id int PRIMARY KEY, who text)",
-    "CREATE TABLE keyshift.converted_table (x int)",
-])
+@pytest.mark.parametrize(
+    "table",
+    [
+        "CREATE TABLE keyshift.installation (id int PRIMARY KEY, who text)",
+        "CREATE TABLE keyshift.converted_table (x int)",
+    ],
+)
 def test_a_table_that_only_has_a_keyshift_name_does_not_make_the_schema_keyshift_s(dsn, conn, tmp_path, table):
     """Only the marker's (or an earlier registry's) exact shape says a schema is keyshift's: a
     user's table that merely has that name is refused at plan, with one line, and at migrate."""
@@ -104,20 +112,35 @@ def test_migrate_refuses_a_schema_keyshift_made_after_the_plan(dsn, conn, tmp_pa
     assert out.returncode == 1, out.stdout + out.stderr
     assert "schema keyshift exists and was not created by keyshift" in out.stderr
     assert keyshift_objects(conn) == {"table keyshift.notes"}
-    assert conn.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'custom_user'"
-                        " AND column_name = 'id'").fetchone()[0] == "integer"
+    assert (
+        conn.execute(
+            "SELECT data_type FROM information_schema.columns WHERE table_name = 'custom_user' AND column_name = 'id'"
+        ).fetchone()[0]
+        == "integer"
+    )
 
 
-@pytest.mark.parametrize("make, words", [
-    ("CREATE FUNCTION keyshift.uuid_v7(n int) RETURNS uuid LANGUAGE sql AS 'SELECT gen_random_uuid()'",
-     ("function keyshift.uuid_v7(integer)", "keyshift did not create it")),
-    ("CREATE VIEW keyshift.map_public__verification_token AS SELECT 1 AS one",
-     ("keyshift.map_public__verification_token", "is taken")),
-    ("CREATE TYPE keyshift.map_public__verification_token AS ENUM ('a')",
-     ("type keyshift.map_public__verification_token", "keyshift did not create it")),
-    ("DROP TABLE keyshift.converted_slug; CREATE VIEW keyshift.converted_slug AS SELECT 1 AS one",
-     ("view keyshift.converted_slug", "keyshift did not create it")),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (
+            "CREATE FUNCTION keyshift.uuid_v7(n int) RETURNS uuid LANGUAGE sql AS 'SELECT gen_random_uuid()'",
+            ("function keyshift.uuid_v7(integer)", "keyshift did not create it"),
+        ),
+        (
+            "CREATE VIEW keyshift.map_public__verification_token AS SELECT 1 AS one",
+            ("keyshift.map_public__verification_token", "is taken"),
+        ),
+        (
+            "CREATE TYPE keyshift.map_public__verification_token AS ENUM ('a')",
+            ("type keyshift.map_public__verification_token", "keyshift did not create it"),
+        ),
+        (
+            "DROP TABLE keyshift.converted_slug; CREATE VIEW keyshift.converted_slug AS SELECT 1 AS one",
+            ("view keyshift.converted_slug", "keyshift did not create it"),
+        ),
+    ],
+)
 def test_plan_refuses_a_name_keyshift_needs_held_by_another_object(dsn, conn, tmp_path, make, words):
     load_seed000(conn, scale=20)
     convert(dsn, tmp_path / "m", "public.custom_user")
@@ -146,6 +169,7 @@ def test_a_registry_without_the_marker_is_keyshift_s_and_gains_it(dsn, conn, tmp
 
 # --- rollback keeps what users still use ---------------------------------------------------------
 
+
 def test_a_default_calling_uuid_v7_survives_rollback_and_inserts_still_work(dsn, conn, tmp_path):
     load_seed000(conn, scale=20)
     convert(dsn, tmp_path / "m", "public.custom_user", extra=("--uuid", "v7"))
@@ -155,14 +179,19 @@ def test_a_default_calling_uuid_v7_survives_rollback_and_inserts_still_work(dsn,
 
     assert back.returncode == 0, back.stdout + back.stderr
     assert "kept function keyshift.uuid_v7()" in back.stderr and "public.events" in back.stderr
-    assert conn.execute("SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef AS d"
-                        " WHERE d.adrelid = 'public.events'::regclass").fetchone()[0] == "keyshift.uuid_v7()"
+    assert (
+        conn.execute(
+            "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef AS d WHERE d.adrelid = 'public.events'::regclass"
+        ).fetchone()[0]
+        == "keyshift.uuid_v7()"
+    )
     conn.execute("INSERT INTO public.events (what) VALUES ('after rollback')")
     version = conn.execute("SELECT substr(id::text, 15, 1) FROM public.events").fetchone()[0]
     assert version == "7"
     # Kept: the function, what it calls, the schema and its marker; the registry is gone.
     assert keyshift_objects(conn) == {
-        "function keyshift.uuid_v7()", "function keyshift.uuid_v7(timestamp with time zone)",
+        "function keyshift.uuid_v7()",
+        "function keyshift.uuid_v7(timestamp with time zone)",
         "table keyshift.installation",
     }
     # The schema is still keyshift's: the same plan migrates again into it.
@@ -203,8 +232,10 @@ def test_a_view_over_the_plans_mapping_makes_rollback_refuse_and_changes_nothing
     convert(dsn, tmp_path / "m", "public.custom_user")
     conn.execute("CREATE VIEW public.old_ids AS SELECT old_id, new_id FROM keyshift.map_public__custom_user")
     objects = keyshift_objects(conn)
-    key_type = conn.execute("SELECT atttypid::regtype::text FROM pg_attribute"
-                            " WHERE attrelid = 'public.custom_user'::regclass AND attname = 'id'").fetchone()[0]
+    key_type = conn.execute(
+        "SELECT atttypid::regtype::text FROM pg_attribute"
+        " WHERE attrelid = 'public.custom_user'::regclass AND attname = 'id'"
+    ).fetchone()[0]
     applied = conn.execute("SELECT count(*) FROM _yoyo_migration").fetchone()[0]
 
     back = keyshift(dsn, "rollback", migrations=tmp_path / "m")
@@ -215,8 +246,13 @@ def test_a_view_over_the_plans_mapping_makes_rollback_refuse_and_changes_nothing
     assert "public.old_ids" in lines[0] and "mapping" in lines[0] and "nothing was changed" in lines[0]
     assert keyshift_objects(conn) == objects
     assert key_type == "uuid"
-    assert conn.execute("SELECT atttypid::regtype::text FROM pg_attribute"
-                        " WHERE attrelid = 'public.custom_user'::regclass AND attname = 'id'").fetchone()[0] == "uuid"
+    assert (
+        conn.execute(
+            "SELECT atttypid::regtype::text FROM pg_attribute"
+            " WHERE attrelid = 'public.custom_user'::regclass AND attname = 'id'"
+        ).fetchone()[0]
+        == "uuid"
+    )
     assert conn.execute("SELECT count(*) FROM _yoyo_migration").fetchone()[0] == applied
     assert conn.execute("SELECT count(*) FROM public.old_ids").fetchone()[0] > 0
 
@@ -256,8 +292,14 @@ def test_external_mode_rollback_leaves_no_schema_keyshift(dsn, conn, tmp_path):
 
 def _demo(dsn: str, migrations: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"DATABASE_URL": dsn}
-    return subprocess.run([sys.executable, "-m", "orchestrator.tools.demo", "--users", "100", "--migrations",
-                           str(migrations)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.tools.demo", "--users", "100", "--migrations", str(migrations)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_demo_again_undoes_its_conversion_by_rollback_and_keeps_a_users_table(dsn, conn, tmp_path):
@@ -285,6 +327,7 @@ def test_demo_refuses_a_schema_keyshift_it_did_not_create(dsn, conn, tmp_path):
 
 # --- the lists in ownership.py are what the shipped SQL creates ----------------------------------
 
+
 def _install(conn) -> None:
     conn.execute((SQL_DIR / "schema.sql").read_text())
     conn.execute((SQL_DIR / "registry.sql").read_text())
@@ -294,15 +337,25 @@ def _install(conn) -> None:
 
 def test_ownership_lists_every_table_and_function_the_shipped_sql_creates(conn):
     _install(conn)
-    tables = {r[0] for r in conn.execute(
-        "SELECT relname FROM pg_class WHERE relnamespace = 'keyshift'::regnamespace AND relkind = 'r'")}
+    tables = {
+        r[0]
+        for r in conn.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'keyshift'::regnamespace AND relkind = 'r'"
+        )
+    }
     assert tables == {*ownership.REGISTRY_TABLES, ownership.MARKER}
-    functions = {(r[0], r[1]) for r in conn.execute(
-        "SELECT proname, oidvectortypes(proargtypes) FROM pg_proc WHERE pronamespace = 'keyshift'::regnamespace")}
+    functions = {
+        (r[0], r[1])
+        for r in conn.execute(
+            "SELECT proname, oidvectortypes(proargtypes) FROM pg_proc WHERE pronamespace = 'keyshift'::regnamespace"
+        )
+    }
     assert functions == {(f.name, ", ".join(f.args)) for f in ownership.FUNCTIONS}
     for f in ownership.FUNCTIONS:  # callers before what they call: rollback's order
-        assert all(ownership.FUNCTIONS.index(f) < ownership.FUNCTIONS.index(
-            next(g for g in ownership.FUNCTIONS if g.key == c)) for c in f.calls)
+        assert all(
+            ownership.FUNCTIONS.index(f) < ownership.FUNCTIONS.index(next(g for g in ownership.FUNCTIONS if g.key == c))
+            for c in f.calls
+        )
 
 
 SAMPLE_CALLS = {
@@ -336,13 +389,17 @@ def test_a_kept_function_works_with_only_what_it_calls_beside_it(dsn, function):
         for f in ownership.FUNCTIONS:
             if f.key not in keep:
                 conn.execute(f.drop())
-        call = [c for c in SAMPLE_CALLS[function.name] if ("()" in c) == (not function.args)][:1] \
-            if function.name in ("uuid_v7", "uuid_v6") else SAMPLE_CALLS[function.name]
+        call = (
+            [c for c in SAMPLE_CALLS[function.name] if ("()" in c) == (not function.args)][:1]
+            if function.name in ("uuid_v7", "uuid_v6")
+            else SAMPLE_CALLS[function.name]
+        )
         for statement in call:
             assert conn.execute(statement).fetchone() is not None
 
 
 # --- never CASCADE ---------------------------------------------------------------------------------
+
 
 def test_no_cascade_in_orchestrator_statements():
     """No string in orchestrator/**/*.py (docstrings aside) holds CASCADE: keyshift never drops, nor
@@ -350,12 +407,21 @@ def test_no_cascade_in_orchestrator_statements():
     found = []
     for path in sorted((ROOT / "orchestrator").rglob("*.py")):
         tree = ast.parse(path.read_text())
-        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
-                      if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                      and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        docstrings = {
+            id(n.body[0].value)
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and n.body
+            and isinstance(n.body[0], ast.Expr)
+            and isinstance(n.body[0].value, ast.Constant)
+        }
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
-                    and "CASCADE" in node.value.upper()):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in docstrings
+                and "CASCADE" in node.value.upper()
+            ):
                 found.append(f"{path.name}:{node.lineno}")
     assert found == []
 
@@ -389,14 +455,27 @@ def _cascades(text: str) -> list[str]:
 def test_the_cascade_finder_finds_cascade():
     """_cascades must be able to fail: a drop, a TRUNCATE and a DO block with CASCADE are found,
     a foreign key's ON DELETE CASCADE and a string value are not."""
-    assert len(_cascades("DROP TABLE x CASCADE;\nTRUNCATE t CASCADE;\nALTER TABLE x DROP COLUMN y CASCADE;\n"
-                         "DO $$\nBEGIN\n    DROP SCHEMA s CASCADE;\nEND\n$$;\n")) == 4
-    assert _cascades("ALTER TABLE x ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES b (id) ON DELETE CASCADE;\n"
-                     "SELECT 'ON UPDATE CASCADE' AS d;\n") == []
+    assert (
+        len(
+            _cascades(
+                "DROP TABLE x CASCADE;\nTRUNCATE t CASCADE;\nALTER TABLE x DROP COLUMN y CASCADE;\n"
+                "DO $$\nBEGIN\n    DROP SCHEMA s CASCADE;\nEND\n$$;\n"
+            )
+        )
+        == 4
+    )
+    assert (
+        _cascades(
+            "ALTER TABLE x ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES b (id) ON DELETE CASCADE;\n"
+            "SELECT 'ON UPDATE CASCADE' AS d;\n"
+        )
+        == []
+    )
 
 
-@pytest.mark.parametrize("extra", [(), ("--uuid", "v7", "--slug-column", "public.custom_user.slug"),
-                                   ("--mode", "external")])
+@pytest.mark.parametrize(
+    "extra", [(), ("--uuid", "v7", "--slug-column", "public.custom_user.slug"), ("--mode", "external")]
+)
 def test_no_cascade_in_generated_migrations(dsn, conn, tmp_path, extra):
     load_seed000(conn, scale=20)  # user_profile's foreign key is ON DELETE CASCADE: that one stays
     out = keyshift(dsn, "plan", "--table", "public.custom_user", *extra, migrations=tmp_path / "m")

@@ -18,7 +18,8 @@ def _schema(conn) -> None:
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
         conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
     app, reader, owner = (sql.Identifier(r) for r in (APP, READER, OWNER))
-    conn.execute(sql.SQL("""
+    conn.execute(
+        sql.SQL("""
         CREATE TABLE loot (n int);
         INSERT INTO loot VALUES (1), (2);
         -- New objects in public get these grants: a view dropped and recreated would gain them.
@@ -51,8 +52,14 @@ def _schema(conn) -> None:
         ALTER TABLE pet ENABLE ROW LEVEL SECURITY;
         CREATE POLICY {policy} ON pet FOR SELECT TO {app}, {reader}
             USING (person_id IS NOT NULL AND name <> '');
-    """).format(app=app, reader=reader, owner=owner, view=sql.Identifier(VIEW),
-                policy=sql.Identifier('own"; DROP TABLE loot; --')))
+    """).format(
+            app=app,
+            reader=reader,
+            owner=owner,
+            view=sql.Identifier(VIEW),
+            policy=sql.Identifier('own"; DROP TABLE loot; --'),
+        )
+    )
 
 
 def privilege_facts(conn) -> dict:

@@ -57,7 +57,8 @@ def view_facts(conn) -> dict:
             "   WHERE a.attrelid = c.oid AND a.attnum > 0), "
             "(SELECT array_agg(pg_get_indexdef(i.indexrelid)) FROM pg_index i WHERE i.indrelid = c.oid), "
             "pg_get_viewdef(c.oid), c.relispopulated "
-            "FROM pg_class c WHERE c.oid = %s", (oid,)
+            "FROM pg_class c WHERE c.oid = %s",
+            (oid,),
         ).fetchone()
     return out
 
@@ -74,7 +75,9 @@ def view_rows(conn) -> dict:
 def lint(path) -> None:
     result = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"), str(path)],
-        capture_output=True, text=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout[-3000:]
 
@@ -153,10 +156,12 @@ def test_fks_on_a_partitioned_table_and_on_one_partition_convert_and_keep_their_
 
     convert(dsn, tmp_path / "m", "public.custom_user")
 
-    types = dict(conn.execute(
-        "SELECT c.relname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_class c "
-        "ON c.oid = a.attrelid WHERE a.attname = 'user_id' AND c.relname LIKE ANY (ARRAY['login_event%', 'audit%'])"
-    ).fetchall())
+    types = dict(
+        conn.execute(
+            "SELECT c.relname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_class c "
+            "ON c.oid = a.attrelid WHERE a.attname = 'user_id' AND c.relname LIKE ANY (ARRAY['login_event%', 'audit%'])"
+        ).fetchall()
+    )
     assert set(types.values()) == {"uuid"}, types
     assert partition_rows(conn) == rows
     assert fk_definitions(conn) == fks
@@ -206,26 +211,37 @@ def test_triggers_do_not_fire_and_column_grants_and_comments_survive(dsn, conn, 
     conn.execute(TRIGGERS_GRANTS_SQL)
     stamps = conn.execute(
         "SELECT u.email, u.last_update, p.last_update FROM custom_user u "
-        "JOIN user_profile p ON p.user_id = u.id ORDER BY 1").fetchall()
+        "JOIN user_profile p ON p.user_id = u.id ORDER BY 1"
+    ).fetchall()
     facts = column_facts(conn)
     triggers = conn.execute("SELECT tgname, tgenabled FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1").fetchall()
 
     convert(dsn, tmp_path / "m", "public.custom_user")
 
-    assert conn.execute(
-        "SELECT u.email, u.last_update, p.last_update FROM custom_user u "
-        "JOIN user_profile p ON p.user_id = u.id ORDER BY 1").fetchall() == stamps
+    assert (
+        conn.execute(
+            "SELECT u.email, u.last_update, p.last_update FROM custom_user u "
+            "JOIN user_profile p ON p.user_id = u.id ORDER BY 1"
+        ).fetchall()
+        == stamps
+    )
     assert {r[2] for r in stamps} == {r[2] for r in stamps[:1]}  # all still the planted timestamp
     assert column_facts(conn) == facts
-    assert conn.execute("SELECT tgname, tgenabled FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1").fetchall() \
+    assert (
+        conn.execute("SELECT tgname, tgenabled FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1").fetchall()
         == triggers
+    )
 
     back = keyshift(dsn, "rollback", migrations=tmp_path / "m")
     assert back.returncode == 0, back.stdout + back.stderr
     assert column_facts(conn) == facts
-    assert conn.execute(
-        "SELECT u.email, u.last_update, p.last_update FROM custom_user u "
-        "JOIN user_profile p ON p.user_id = u.id ORDER BY 1").fetchall() == stamps
+    assert (
+        conn.execute(
+            "SELECT u.email, u.last_update, p.last_update FROM custom_user u "
+            "JOIN user_profile p ON p.user_id = u.id ORDER BY 1"
+        ).fetchall()
+        == stamps
+    )
 
 
 def test_rls_policy_on_a_converted_column_is_refused_by_name(dsn, conn, tmp_path):
@@ -265,9 +281,9 @@ def normalised(dump: str, converted: set[tuple[str, str, str]]) -> list[str]:
     """pg_dump --schema-only as a sorted list of statements, the intended changes masked:
     the type and default of each converted column, and every sequence or identity statement."""
     lines = [
-        line for line in without_restrict(dump)
-        if line and not line.startswith(("--", "SET "))
-        and not line.startswith("SELECT pg_catalog.set_config")
+        line
+        for line in without_restrict(dump)
+        if line and not line.startswith(("--", "SET ")) and not line.startswith("SELECT pg_catalog.set_config")
     ]
     statements, current = [], []
     for line in lines:
@@ -285,8 +301,9 @@ def normalised(dump: str, converted: set[tuple[str, str, str]]) -> list[str]:
             schema, table = (p.strip('"') for p in m.groups())
             fixed = []
             for line in st.splitlines():
-                c = re.match(r"^(\s+)(\"?[^\s\"]+\"?) (integer|bigint|smallint|uuid)( DEFAULT \S+)?( NOT NULL)?(,?)$",
-                             line)
+                c = re.match(
+                    r"^(\s+)(\"?[^\s\"]+\"?) (integer|bigint|smallint|uuid)( DEFAULT \S+)?( NOT NULL)?(,?)$", line
+                )
                 if c and (schema, table, c.group(2).strip('"')) in converted:
                     line = f"{c.group(1)}{c.group(2)} <key>{c.group(5) or ''}{c.group(6)}"
                 fixed.append(line)
@@ -350,8 +367,9 @@ def test_schema_after_migrate_equals_schema_before_apart_from_key_types(dsn, con
 
     convert(dsn, tmp_path / "m", *CASES[case])
 
-    converted = {tuple(r) for r in conn.execute(
-        "SELECT table_schema, table_name, column_name FROM keyshift.converted_column")}
+    converted = {
+        tuple(r) for r in conn.execute("SELECT table_schema, table_name, column_name FROM keyshift.converted_column")
+    }
     assert converted
     assert normalised(raw_dump(dsn), converted) == normalised(before, converted)
 
@@ -367,13 +385,13 @@ CREATE SCHEMA "Sales Dept";
 CREATE TABLE "Sales Dept"."user" ("UserId" serial PRIMARY KEY, email text NOT NULL);
 CREATE TABLE "Sales Dept"."order" (
     "ID" bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    "user" integer CONSTRAINT "{'c' * 63}" REFERENCES "Sales Dept"."user" ON DELETE SET NULL
+    "user" integer CONSTRAINT "{"c" * 63}" REFERENCES "Sales Dept"."user" ON DELETE SET NULL
 );
 CREATE TABLE "Sales Dept"."{LONG}" (
-    "{'k' * 63}" integer PRIMARY KEY,
-    "Order" bigint CONSTRAINT "{'d' * 62}X" REFERENCES "Sales Dept"."order" DEFERRABLE
+    "{"k" * 63}" integer PRIMARY KEY,
+    "Order" bigint CONSTRAINT "{"d" * 62}X" REFERENCES "Sales Dept"."order" DEFERRABLE
 );
-CREATE TABLE "Sales Dept"."{LONG[:-1]}Z" ("{'k' * 63}" integer PRIMARY KEY);
+CREATE TABLE "Sales Dept"."{LONG[:-1]}Z" ("{"k" * 63}" integer PRIMARY KEY);
 INSERT INTO "Sales Dept"."user" (email) SELECT 'u' || g || '@x' FROM generate_series(1, 30) g;
 INSERT INTO "Sales Dept"."order" ("user") SELECT 1 + g % 30 FROM generate_series(1, 60) g;
 INSERT INTO "Sales Dept"."{LONG}" SELECT g, g FROM generate_series(1, 60) g;
@@ -393,18 +411,26 @@ def test_quoted_reserved_mixed_case_and_63_byte_names_convert_and_roll_back(dsn,
     conn.execute(NAMES_SQL)
     rows, fks = named_rows(conn), fk_definitions(conn)
     dump = raw_dump(dsn)
-    tables = ['Sales Dept.user', 'Sales Dept.order', f"Sales Dept.{LONG}", f"Sales Dept.{LONG[:-1]}Z"]
+    tables = ["Sales Dept.user", "Sales Dept.order", f"Sales Dept.{LONG}", f"Sales Dept.{LONG[:-1]}Z"]
 
-    planned = keyshift(dsn, "plan", *[a for t in tables for a in ("--table", '"' + t.replace(".", '"."', 1) + '"')],
-                       migrations=tmp_path / "m")
+    planned = keyshift(
+        dsn,
+        "plan",
+        *[a for t in tables for a in ("--table", '"' + t.replace(".", '"."', 1) + '"')],
+        migrations=tmp_path / "m",
+    )
     assert planned.returncode == 0, planned.stdout + planned.stderr
     lint(tmp_path / "m")
     migrated = keyshift(dsn, "migrate", migrations=tmp_path / "m")
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
 
-    maps = [r[0] for r in conn.execute(
-        "SELECT relname FROM pg_class WHERE relnamespace = 'keyshift'::regnamespace AND relkind = 'r' "
-        "AND relname LIKE 'map%' ORDER BY 1")]
+    maps = [
+        r[0]
+        for r in conn.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'keyshift'::regnamespace AND relkind = 'r' "
+            "AND relname LIKE 'map%' ORDER BY 1"
+        )
+    ]
     assert len(maps) == 4 and len(set(maps)) == 4 and all(len(m.encode()) <= 63 for m in maps), maps
     assert named_rows(conn) == rows
     assert fk_definitions(conn) == fks

@@ -22,57 +22,88 @@ PARENT = "CREATE TABLE parent (id serial PRIMARY KEY, name text); INSERT INTO pa
 BAD = {
     "publication with the table": (
         PARENT + "CREATE PUBLICATION pub_parent FOR TABLE parent;",
-        ["public.parent"], ("public.parent", "publication pub_parent", "ALTER PUBLICATION")),
+        ["public.parent"],
+        ("public.parent", "publication pub_parent", "ALTER PUBLICATION"),
+    ),
     "publication for all tables, on a referencing table": (
         PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent);"
         "CREATE PUBLICATION pub_all FOR ALL TABLES;",
-        ["public.parent"], ("publication pub_all", "FOR ALL TABLES")),
+        ["public.parent"],
+        ("publication pub_all", "FOR ALL TABLES"),
+    ),
     "temporary table": (None, None, ("temporary table",)),
     "foreign table": (
         "CREATE FOREIGN DATA WRAPPER dummy_fdw; CREATE SERVER dummy_srv FOREIGN DATA WRAPPER dummy_fdw;"
         "CREATE FOREIGN TABLE remote (id int) SERVER dummy_srv;",
-        ["public.remote"], ("public.remote", "is a foreign table")),
+        ["public.remote"],
+        ("public.remote", "is a foreign table"),
+    ),
     "inheritance child": (
         PARENT + "CREATE TABLE heir (extra int) INHERITS (parent);",
-        ["public.heir"], ("public.heir", "inherits", "convert the parent")),
+        ["public.heir"],
+        ("public.heir", "inherits", "convert the parent"),
+    ),
     "inheritance parent": (
         PARENT + "CREATE TABLE heir (extra int) INHERITS (parent);",
-        ["public.parent"], ("public.parent", "inheritance children")),
+        ["public.parent"],
+        ("public.parent", "inheritance children"),
+    ),
     "orphans under a NOT VALID foreign key": (
         PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int);"
         "INSERT INTO child VALUES (1, 1), (2, 99), (3, 98), (4, NULL);"
         "ALTER TABLE child ADD CONSTRAINT child_parent_fk FOREIGN KEY (parent_id) REFERENCES parent NOT VALID;",
-        ["public.parent"], ("child_parent_fk", "2 rows", "VALIDATE CONSTRAINT")),
+        ["public.parent"],
+        ("child_parent_fk", "2 rows", "VALIDATE CONSTRAINT"),
+    ),
     "duplicate targets spelled differently": (
-        PARENT, ["public.parent", '"public"."parent"'], ("public.parent", "named twice")),
+        PARENT,
+        ["public.parent", '"public"."parent"'],
+        ("public.parent", "named twice"),
+    ),
     "serial sequence another table draws from": (
-        "CREATE TABLE one (id serial PRIMARY KEY);"
-        "CREATE TABLE two (id int PRIMARY KEY DEFAULT nextval('one_id_seq'));",
-        ["public.one"], ("public.one", "one_id_seq", "public.two.id")),
+        "CREATE TABLE one (id serial PRIMARY KEY);CREATE TABLE two (id int PRIMARY KEY DEFAULT nextval('one_id_seq'));",
+        ["public.one"],
+        ("public.one", "one_id_seq", "public.two.id"),
+    ),
     "generated column computed from the key": (
         "CREATE TABLE gen (id int PRIMARY KEY, twice bigint GENERATED ALWAYS AS (id * 2) STORED);",
-        ["public.gen"], ("public.gen", "generated column", "twice")),
+        ["public.gen"],
+        ("public.gen", "generated column", "twice"),
+    ),
     "rule that uses the key": (
         PARENT + "CREATE TABLE audit (parent_id int);"
         "CREATE RULE parent_audit AS ON INSERT TO parent DO ALSO INSERT INTO audit VALUES (new.id);",
-        ["public.parent"], ("parent_audit", "rule")),
+        ["public.parent"],
+        ("parent_audit", "rule"),
+    ),
     "CHECK constraint on the key": (
         "CREATE TABLE positive (id int PRIMARY KEY CHECK (id > 0));",
-        ["public.positive"], ("public.positive", "check constraint positive_id_check")),
+        ["public.positive"],
+        ("public.positive", "check constraint positive_id_check"),
+    ),
     "materialized view passed as a table": (
-        "CREATE MATERIALIZED VIEW mv AS SELECT 1 AS id;", ["public.mv"], ("public.mv", "materialized view")),
+        "CREATE MATERIALIZED VIEW mv AS SELECT 1 AS id;",
+        ["public.mv"],
+        ("public.mv", "materialized view"),
+    ),
     "sequence passed as a table": ("CREATE SEQUENCE just_seq;", ["public.just_seq"], ("public.just_seq", "sequence")),
     "partitioned table as target": (
         "CREATE TABLE part (id int PRIMARY KEY) PARTITION BY RANGE (id);"
         "CREATE TABLE part_1 PARTITION OF part FOR VALUES FROM (0) TO (100);",
-        ["public.part"], ("public.part", "partitioned table")),
+        ["public.part"],
+        ("public.part", "partitioned table"),
+    ),
     "partition as target": (
         "CREATE TABLE part (id int PRIMARY KEY) PARTITION BY RANGE (id);"
         "CREATE TABLE part_1 PARTITION OF part FOR VALUES FROM (0) TO (100);",
-        ["public.part_1"], ("public.part_1", "partition")),
+        ["public.part_1"],
+        ("public.part_1", "partition"),
+    ),
     "key of a domain over integer": (
         "CREATE DOMAIN posint AS int CHECK (VALUE > 0); CREATE TABLE dom (id posint PRIMARY KEY);",
-        ["public.dom"], ("public.dom", "posint", "not an integer")),
+        ["public.dom"],
+        ("public.dom", "posint", "not an integer"),
+    ),
     "schema that does not exist": ("", ["nowhere.parent"], ("nowhere.parent", "does not exist")),
     "empty --table": ("", [""], ("--table ''", "SCHEMA.TABLE")),
     "trailing dot": ("", ["public."], ("'public.'", "SCHEMA.TABLE")),
@@ -84,38 +115,58 @@ BAD = {
     "referencing column with a sequence default": (
         PARENT + "CREATE SEQUENCE child_seq;"
         "CREATE TABLE child (id int PRIMARY KEY, parent_id int DEFAULT nextval('child_seq') REFERENCES parent);",
-        ["public.parent"], ("column public.child.parent_id", "nextval", "is not an integer constant", "DROP DEFAULT")),
+        ["public.parent"],
+        ("column public.child.parent_id", "nextval", "is not an integer constant", "DROP DEFAULT"),
+    ),
     "referencing column whose default is no id of the parent": (
         PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int DEFAULT 42 REFERENCES parent);",
-        ["public.parent"], ("column public.child.parent_id", "default 42 is no key of public.parent", "DROP DEFAULT")),
+        ["public.parent"],
+        ("column public.child.parent_id", "default 42 is no key of public.parent", "DROP DEFAULT"),
+    ),
     "referencing column with a computed default": (
         PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int DEFAULT (1 + length('a')) REFERENCES parent);",
-        ["public.parent"], ("column public.child.parent_id", "is not an integer constant")),
+        ["public.parent"],
+        ("column public.child.parent_id", "is not an integer constant"),
+    ),
     "partition with a default of its own on a referencing column": (
         PARENT + "CREATE TABLE child (parent_id int REFERENCES parent, day int) PARTITION BY RANGE (day);"
         "CREATE TABLE child_1 PARTITION OF child (parent_id DEFAULT 1) FOR VALUES FROM (0) TO (10);",
-        ["public.parent"], ("column public.child_1.parent_id", "partition", "DROP DEFAULT")),
+        ["public.parent"],
+        ("column public.child_1.parent_id", "partition", "DROP DEFAULT"),
+    ),
     # ALTER TABLE fails on a table whose row type is stored in a column anywhere.
     "column of the target's row type": (
         PARENT + "CREATE TABLE snap (taken parent); INSERT INTO snap SELECT p FROM parent p;",
-        ["public.parent"], ("column public.snap.taken (public.parent)", "stores rows of public.parent", "drop that column")),
+        ["public.parent"],
+        ("column public.snap.taken (public.parent)", "stores rows of public.parent", "drop that column"),
+    ),
     "array of the target's row type": (
         PARENT + "CREATE TABLE snap (taken parent[]);",
-        ["public.parent"], ("column public.snap.taken (public.parent[])", "stores rows of public.parent")),
+        ["public.parent"],
+        ("column public.snap.taken (public.parent[])", "stores rows of public.parent"),
+    ),
     "domain over the target's row type": (
         PARENT + "CREATE DOMAIN parent_d AS parent; CREATE TABLE snap (taken parent_d);",
-        ["public.parent"], ("column public.snap.taken (public.parent_d)", "stores rows of public.parent")),
+        ["public.parent"],
+        ("column public.snap.taken (public.parent_d)", "stores rows of public.parent"),
+    ),
     "composite type holding the target's row type": (
         PARENT + "CREATE TYPE wrapped AS (p parent, note text); CREATE TABLE snap (w wrapped[]);",
-        ["public.parent"], ("column public.snap.w (public.wrapped[])", "stores rows of public.parent")),
+        ["public.parent"],
+        ("column public.snap.w (public.wrapped[])", "stores rows of public.parent"),
+    ),
     "column of a referencing table's row type": (
         PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent);"
         "CREATE TABLE snap (c child);",
-        ["public.parent"], ("column public.snap.c (public.child)", "stores rows of public.child")),
+        ["public.parent"],
+        ("column public.snap.c (public.child)", "stores rows of public.child"),
+    ),
     "rewrite rule that reads the key": (
         PARENT + "CREATE TABLE parent_log (parent_id int);"
         "CREATE RULE parent_deleted AS ON DELETE TO parent DO ALSO INSERT INTO parent_log VALUES (old.id);",
-        ["public.parent"], ("parent_deleted", "rule")),
+        ["public.parent"],
+        ("parent_deleted", "rule"),
+    ),
 }
 
 
@@ -160,21 +211,25 @@ HANDLED = {
         "CREATE UNLOGGED TABLE cache_ref (id serial PRIMARY KEY, cache_id int REFERENCES cache);"
         "INSERT INTO cache (v) SELECT g::text FROM generate_series(1, 30) g;"
         "INSERT INTO cache_ref (cache_id) SELECT 1 + g % 30 FROM generate_series(1, 60) g;",
-        ["public.cache"]),
+        ["public.cache"],
+    ),
     "integer and smallint keys at their maximum, zero and negative ids": (
         "CREATE TABLE big (id int PRIMARY KEY); CREATE TABLE small (id smallint PRIMARY KEY);"
         "CREATE TABLE big_ref (id int PRIMARY KEY, big_id int REFERENCES big, small_id smallint REFERENCES small);"
         "INSERT INTO big VALUES (2147483647), (-2147483648), (0), (1);"
         "INSERT INTO small VALUES (32767), (-32768), (0);"
         "INSERT INTO big_ref VALUES (1, 2147483647, 32767), (2, -2147483648, -32768), (3, 0, NULL);",
-        ["public.big", "public.small"]),
+        ["public.big", "public.small"],
+    ),
     "serial sequence at its maximum": (
         "CREATE TABLE full_seq (id serial PRIMARY KEY); INSERT INTO full_seq DEFAULT VALUES;"
         "SELECT setval('full_seq_id_seq', 2147483647);",
-        ["public.full_seq"]),
+        ["public.full_seq"],
+    ),
     "a key default that is not a sequence": (
         "CREATE TABLE fixed (id int PRIMARY KEY DEFAULT 7, v text); INSERT INTO fixed (v) VALUES ('x');",
-        ["public.fixed"]),
+        ["public.fixed"],
+    ),
     "comments on a foreign key, constraints, indexes and a materialized view's index and trigger": (
         PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int CONSTRAINT child_parent_fk REFERENCES parent"
         " CONSTRAINT child_parent_check CHECK (parent_id IS NOT NULL OR id > 0));"
@@ -192,27 +247,36 @@ HANDLED = {
         "COMMENT ON INDEX child_parent_ix IS 'index comment';"
         "COMMENT ON INDEX parent_ids_id IS 'matview index comment';"
         "COMMENT ON TRIGGER parent_names_no_write ON parent_names IS 'view trigger comment';",
-        ["public.parent"]),
+        ["public.parent"],
+    ),
     "a referencing column whose default is an id of the parent (ON DELETE SET DEFAULT)": (
         PARENT + "CREATE TABLE child (id int PRIMARY KEY,"
         " parent_id int NOT NULL DEFAULT 1 REFERENCES parent ON DELETE SET DEFAULT,"
         " other_id bigint DEFAULT '-5' REFERENCES parent);"
         "INSERT INTO parent (id, name) VALUES (-5, 'negative');"
         "INSERT INTO child (id) VALUES (1); INSERT INTO child VALUES (2, 2, -5);",
-        ["public.parent"]),
+        ["public.parent"],
+    ),
     "a NOT VALID foreign key without orphans": (
         PARENT + "CREATE TABLE child (id int PRIMARY KEY, parent_id int); INSERT INTO child VALUES (1, 1), (2, NULL);"
         "ALTER TABLE child ADD CONSTRAINT child_parent_fk FOREIGN KEY (parent_id) REFERENCES parent NOT VALID;",
-        ["public.parent"]),
+        ["public.parent"],
+    ),
 }
 
 
 def _data(conn) -> list:
-    tables = [r[0] for r in conn.execute(
-        "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' "
-        "AND relname NOT LIKE '\\_yoyo%' AND relname <> 'yoyo_lock' ORDER BY 1")]
-    return [(t, conn.execute(sql.SQL("SELECT t::text FROM {} t ORDER BY 1").format(sql.Identifier(t))).fetchall())
-            for t in tables]
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' "
+            "AND relname NOT LIKE '\\_yoyo%' AND relname <> 'yoyo_lock' ORDER BY 1"
+        )
+    ]
+    return [
+        (t, conn.execute(sql.SQL("SELECT t::text FROM {} t ORDER BY 1").format(sql.Identifier(t))).fetchall())
+        for t in tables
+    ]
 
 
 @pytest.mark.parametrize("case", list(HANDLED))
@@ -261,9 +325,12 @@ INSERT INTO {_ident(SCH, UNI)} ("from", "E'\\\\'") SELECT 1 + g % 40, '\\' || g 
 
 
 def _hostile_rows(conn) -> list:
-    return conn.execute(sql.SQL(
-        'SELECT e."na\\me", e."$$x$$", u."E\'\\\\\'" FROM {} AS u JOIN {} AS e ON e."sel ect" = u."from" '
-        'ORDER BY 1, 2, 3').format(sql.Identifier(SCH, UNI), sql.Identifier(SCH, EVIL))).fetchall()
+    return conn.execute(
+        sql.SQL(
+            'SELECT e."na\\me", e."$$x$$", u."E\'\\\\\'" FROM {} AS u JOIN {} AS e ON e."sel ect" = u."from" '
+            "ORDER BY 1, 2, 3"
+        ).format(sql.Identifier(SCH, UNI), sql.Identifier(SCH, EVIL))
+    ).fetchall()
 
 
 def test_hostile_names_convert_check_and_roll_back_without_injection(dsn, conn, tmp_path):
@@ -272,12 +339,20 @@ def test_hostile_names_convert_check_and_roll_back_without_injection(dsn, conn, 
     assert len(rows) == 90
     mig = tmp_path / "m"
     convert(dsn, mig, _ident(SCH, EVIL), _ident(SCH, UNI))
-    lint = subprocess.run([str(ROOT / ".venv" / "bin" / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"),
-                           str(mig)], capture_output=True, text=True, cwd=ROOT)
+    lint = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"), str(mig)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert lint.returncode == 0, lint.stdout[-3000:]
     assert conn.execute("SELECT to_regclass('public.victim') IS NOT NULL").fetchone()[0]
-    assert conn.execute(sql.SQL('SELECT pg_typeof("from")::text FROM {} LIMIT 1').format(
-        sql.Identifier(SCH, UNI))).fetchone()[0] == "uuid"
+    assert (
+        conn.execute(
+            sql.SQL('SELECT pg_typeof("from")::text FROM {} LIMIT 1').format(sql.Identifier(SCH, UNI))
+        ).fetchone()[0]
+        == "uuid"
+    )
     assert _hostile_rows(conn) == rows
     checked = keyshift(dsn, "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -292,17 +367,24 @@ def test_hostile_names_convert_check_and_roll_back_without_injection(dsn, conn, 
 
 def test_a_newline_in_a_name_converts_and_never_ends_a_comment(dsn, conn, tmp_path):
     bad = "t\nDROP TABLE victim; --"
-    conn.execute(sql.SQL("CREATE TABLE victim (id int); CREATE TABLE {} (id serial PRIMARY KEY);"
-                         "CREATE TABLE ref (id int PRIMARY KEY, t_id int REFERENCES {});"
-                         "INSERT INTO {} SELECT FROM generate_series(1, 3); INSERT INTO ref VALUES (1, 2)").format(
-        sql.Identifier(bad), sql.Identifier(bad), sql.Identifier(bad)))
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE victim (id int); CREATE TABLE {} (id serial PRIMARY KEY);"
+            "CREATE TABLE ref (id int PRIMARY KEY, t_id int REFERENCES {});"
+            "INSERT INTO {} SELECT FROM generate_series(1, 3); INSERT INTO ref VALUES (1, 2)"
+        ).format(sql.Identifier(bad), sql.Identifier(bad), sql.Identifier(bad))
+    )
     dump = without_restrict(pg_dump_schema(dsn))
     mig = tmp_path / "m"
     convert(dsn, mig, '"public"."t\nDROP TABLE victim; --"')
     text = "".join(p.read_text() for p in sorted(mig.glob("*.sql")))
     assert '--     public.ref(t_id) -> public."t\\u000aDROP TABLE victim; --"(id) [ref_t_id_fkey]' in text
-    lint = subprocess.run([str(ROOT / ".venv" / "bin" / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"),
-                           str(mig)], capture_output=True, text=True, cwd=ROOT)
+    lint = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"), str(mig)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert lint.returncode == 0, lint.stdout[-3000:]
     assert conn.execute("SELECT pg_typeof(t_id)::text FROM ref").fetchone()[0] == "uuid"
     assert conn.execute("SELECT to_regclass('public.victim') IS NOT NULL").fetchone()[0]
@@ -325,8 +407,10 @@ def test_the_password_never_reaches_output_files_or_the_database(dsn, conn, tmp_
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     conn.execute(sql.SQL("CREATE ROLE keeper LOGIN SUPERUSER PASSWORD {}").format(sql.Literal(SECRET)))
-    conn.execute(PARENT + "CREATE TABLE child (id serial PRIMARY KEY, parent_id int REFERENCES parent);"
-                 "INSERT INTO child (parent_id) VALUES (1), (2), (NULL);")
+    conn.execute(
+        PARENT + "CREATE TABLE child (id serial PRIMARY KEY, parent_id int REFERENCES parent);"
+        "INSERT INTO child (parent_id) VALUES (1), (2), (NULL);"
+    )
     params = conninfo_to_dict(dsn)
     url = f"postgresql://keeper:{SECRET}@{params['host']}:{params['port']}/{params['dbname']}"
     kv = make_conninfo(**{**params, "user": "keeper", "password": SECRET})
@@ -360,13 +444,16 @@ def test_the_password_never_reaches_output_files_or_the_database(dsn, conn, tmp_
         if f.is_file():
             assert SECRET not in f.read_text(), f
     for (table,) in conn.execute(
-            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname IN ('public', 'keyshift')"):
-        dumped = conn.execute(sql.SQL("SELECT coalesce(string_agg(t::text, ' '), '') FROM {} AS t").format(
-            sql.SQL(table))).fetchone()[0]
+        "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname IN ('public', 'keyshift')"
+    ):
+        dumped = conn.execute(
+            sql.SQL("SELECT coalesce(string_agg(t::text, ' '), '') FROM {} AS t").format(sql.SQL(table))
+        ).fetchone()[0]
         assert SECRET not in dumped, table
 
 
 # --- privileges ---------------------------------------------------------------------------
+
 
 def _as(dsn: str, role: str) -> str:
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -375,15 +462,18 @@ def _as(dsn: str, role: str) -> str:
 
 
 def test_the_table_owner_without_superuser_plans_migrates_checks_and_rolls_back(dsn, conn, tmp_path):
-    conn.execute("DO $$ BEGIN CREATE ROLE app_owner LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;"
-                 " EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    conn.execute(
+        "DO $$ BEGIN CREATE ROLE app_owner LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;"
+        " EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    )
     db = conn.execute("SELECT current_database()").fetchone()[0]
     conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO app_owner").format(sql.Identifier(db)))
-    conn.execute("SET ROLE app_owner;" + PARENT
-                 + "CREATE TABLE child (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-                 " parent_id int REFERENCES parent ON DELETE CASCADE);"
-                 "CREATE VIEW child_parent AS SELECT c.id, c.parent_id FROM child AS c;"
-                 "INSERT INTO child (parent_id) SELECT 1 + g % 2 FROM generate_series(1, 10) g; RESET ROLE;")
+    conn.execute(
+        "SET ROLE app_owner;" + PARENT + "CREATE TABLE child (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        " parent_id int REFERENCES parent ON DELETE CASCADE);"
+        "CREATE VIEW child_parent AS SELECT c.id, c.parent_id FROM child AS c;"
+        "INSERT INTO child (parent_id) SELECT 1 + g % 2 FROM generate_series(1, 10) g; RESET ROLE;"
+    )
     assert not conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = 'app_owner'").fetchone()[0]
     dump = without_restrict(pg_dump_schema(dsn))
     owner = _as(dsn, "app_owner")
@@ -391,8 +481,10 @@ def test_the_table_owner_without_superuser_plans_migrates_checks_and_rolls_back(
     convert(owner, mig, "public.parent", "public.child")
     checked = keyshift(owner, "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert conn.execute("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'keyshift'"
-                        ).fetchone()[0] == "app_owner"
+    assert (
+        conn.execute("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'keyshift'").fetchone()[0]
+        == "app_owner"
+    )
     back = keyshift(owner, "rollback", migrations=mig)
     assert back.returncode == 0, back.stdout + back.stderr
     assert without_restrict(pg_dump_schema(dsn)) == dump
@@ -402,16 +494,20 @@ PRIVILEGE_CASES = {
     "a referencing table owned by another role": (
         "CREATE SCHEMA other AUTHORIZATION stranger; SET ROLE stranger;"
         "CREATE TABLE other.audit (id int PRIMARY KEY, parent_id int REFERENCES public.parent); RESET ROLE;",
-        ("table other.audit", "owned by role stranger", "role app_user cannot alter it", "GRANT stranger TO app_user")),
+        ("table other.audit", "owned by role stranger", "role app_user cannot alter it", "GRANT stranger TO app_user"),
+    ),
     "a dependent view owned by another role": (
         "SET ROLE stranger; CREATE VIEW public.parent_names AS SELECT id, name FROM public.parent; RESET ROLE;",
-        ("view public.parent_names", "owned by role stranger", "OWNER TO app_user")),
+        ("view public.parent_names", "owned by role stranger", "OWNER TO app_user"),
+    ),
     "no CREATE on the database for schema keyshift": (
         "REVOKE CREATE ON DATABASE {db} FROM PUBLIC;",
-        ("may not create schema keyshift", "GRANT CREATE ON DATABASE")),
+        ("may not create schema keyshift", "GRANT CREATE ON DATABASE"),
+    ),
     "no CREATE on the schema for yoyo's tables": (
         "GRANT CREATE ON DATABASE {db} TO app_user; REVOKE CREATE ON SCHEMA public FROM PUBLIC, app_user;",
-        ("schema public", "yoyo's bookkeeping tables", "GRANT CREATE ON SCHEMA public TO app_user")),
+        ("schema public", "yoyo's bookkeeping tables", "GRANT CREATE ON SCHEMA public TO app_user"),
+    ),
 }
 
 
@@ -419,11 +515,16 @@ PRIVILEGE_CASES = {
 def test_a_missing_privilege_is_refused_at_plan_naming_it(dsn, conn, tmp_path, case):
     setup, words = PRIVILEGE_CASES[case]
     for role in ("app_user", "stranger"):
-        conn.execute(sql.SQL("DO $$ BEGIN CREATE ROLE {} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
-                             ).format(sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("DO $$ BEGIN CREATE ROLE {} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$").format(
+                sql.Identifier(role)
+            )
+        )
     db = conn.execute("SELECT current_database()").fetchone()[0]
-    conn.execute(PARENT + "ALTER TABLE parent OWNER TO app_user; GRANT REFERENCES, SELECT ON parent TO stranger;"
-                 "GRANT CREATE ON SCHEMA public TO stranger;")
+    conn.execute(
+        PARENT + "ALTER TABLE parent OWNER TO app_user; GRANT REFERENCES, SELECT ON parent TO stranger;"
+        "GRANT CREATE ON SCHEMA public TO stranger;"
+    )
     conn.execute(setup.replace("{db}", sql.Identifier(db).as_string(conn)))
     before = without_restrict(pg_dump_schema(dsn))
     result = keyshift(_as(dsn, "app_user"), "plan", "--table", "public.parent", migrations=tmp_path / "m")
@@ -463,20 +564,31 @@ def test_tables_whose_plain_mapping_names_would_collide_get_distinct_ones_and_co
 TAKEN = {
     "an index named like the slug's UNIQUE constraint": (
         PARENT + "CREATE TABLE other (slug text); CREATE INDEX parent_slug_key ON other (slug);",
-        ["public.parent"], ("--slug-column", "public.parent.slug"),
-        ("public.parent_slug_key", "UNIQUE constraint of slug column public.parent.slug", "is taken")),
+        ["public.parent"],
+        ("--slug-column", "public.parent.slug"),
+        ("public.parent_slug_key", "UNIQUE constraint of slug column public.parent.slug", "is taken"),
+    ),
     "a constraint of the table named like the slug's UNIQUE constraint": (
         PARENT + "ALTER TABLE parent ADD CONSTRAINT parent_slug_key CHECK (name <> '');",
-        ["public.parent"], ("--slug-column", "public.parent.slug"), ("public.parent_slug_key", "is taken")),
+        ["public.parent"],
+        ("--slug-column", "public.parent.slug"),
+        ("public.parent_slug_key", "is taken"),
+    ),
     "two slugs with one UNIQUE constraint name": (
         PARENT + "CREATE TABLE parent_x (id serial PRIMARY KEY); CREATE TABLE parent_x_y (id serial PRIMARY KEY);"
         "CREATE TABLE parent_x_y_z (id serial PRIMARY KEY);",
         ["public.parent_x", "public.parent_x_y"],
         ("--slug-column", "public.parent_x.y_z", "--slug-column", "public.parent_x_y.z"),
-        ("public.parent_x_y_z_key", "both the UNIQUE constraint of slug column")),
+        ("public.parent_x_y_z_key", "both the UNIQUE constraint of slug column"),
+    ),
     "a leftover mapping table": (
-        PARENT + (ROOT / "sql" / "schema.sql").read_text() + "CREATE TABLE keyshift.map_public__parent (old_id bigint);",
-        ["public.parent"], (), ("keyshift.map_public__parent", "mapping table of public.parent", "is taken")),
+        PARENT
+        + (ROOT / "sql" / "schema.sql").read_text()
+        + "CREATE TABLE keyshift.map_public__parent (old_id bigint);",
+        ["public.parent"],
+        (),
+        ("keyshift.map_public__parent", "mapping table of public.parent", "is taken"),
+    ),
 }
 
 
@@ -501,16 +613,26 @@ def _planned(dsn, mig, *args) -> dict:
 
 
 def test_planning_the_same_schema_twice_writes_the_same_files(dsn, conn, tmp_path):
-    conn.execute(LOOKALIKES + PARENT + """
+    conn.execute(
+        LOOKALIKES
+        + PARENT
+        + """
         CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL DEFAULT 1 CONSTRAINT child_parent_fk
             REFERENCES parent, c_id int REFERENCES "a__b".c, created timestamptz DEFAULT now());
         INSERT INTO child VALUES (1, 1, 1), (2, 2, NULL);
         COMMENT ON CONSTRAINT child_parent_fk ON child IS 'fk comment';
         CREATE VIEW child_parents AS SELECT c.id, c.parent_id FROM child c;
-    """)
+    """
+    )
     args = [a for t in (*LOOKALIKE_TABLES, "public.parent", "public.child") for a in ("--table", t)]
-    args += ["--uuid-for", "public.child=v7", "--timestamp-column", "public.child.created",
-             "--slug-column", "public.parent.slug"]
+    args += [
+        "--uuid-for",
+        "public.child=v7",
+        "--timestamp-column",
+        "public.child.created",
+        "--slug-column",
+        "public.parent.slug",
+    ]
     first = _planned(dsn, tmp_path / "one", *args)
     second = _planned(dsn, tmp_path / "two", *args)
     assert list(first) == list(second) and len(first) == 13  # 12 .sql files and the plan manifest

@@ -31,9 +31,11 @@ from orchestrator.connect import embedded
 
 HOOK = 4242
 HOOK_SQL = f"\nSELECT pg_advisory_xact_lock({HOOK});\n"
-HOOK_CHECK = ("-- applies-to: keyshift.converted_table\n-- skip-reason: none\n"
-              f"SELECT 'hook' AS fault FROM (SELECT pg_advisory_xact_lock({HOOK})::text AS v) AS h "
-              "WHERE h.v <> '';\n")
+HOOK_CHECK = (
+    "-- applies-to: keyshift.converted_table\n-- skip-reason: none\n"
+    f"SELECT 'hook' AS fault FROM (SELECT pg_advisory_xact_lock({HOOK})::text AS v) AS h "
+    "WHERE h.v <> '';\n"
+)
 APP_NAME = "keyshift migrate"
 
 
@@ -45,15 +47,23 @@ def full_dump(dsn: str) -> list[str]:
     sequences included); only yoyo_lock's rows are left out (a dead run's row is stale, not data)."""
     out = subprocess.run(
         [str(embedded.bindir() / "pg_dump"), "--no-owner", "--exclude-table-data=public.yoyo_lock", "-d", dsn],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return without_restrict(out)
 
 
 def start(dsn: str, command: str, *args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    return subprocess.Popen([sys.executable, "-m", "orchestrator", command, "--dsn", dsn, *args],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", command, "--dsn", dsn, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(fn, timeout: float = 30.0, what: str = "condition"):
@@ -70,7 +80,9 @@ def waiting_backend(conn, query_like: str, app: str = APP_NAME):
     """pid of keyshift's session while it waits for a lock in a statement like ``query_like``."""
     row = conn.execute(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s"
-        " AND wait_event_type = 'Lock' AND query LIKE %s", (app, query_like)).fetchone()
+        " AND wait_event_type = 'Lock' AND query LIKE %s",
+        (app, query_like),
+    ).fetchone()
     return row[0] if row else None
 
 
@@ -81,7 +93,9 @@ def hook_waiter(conn, app: str = APP_NAME):
     row = conn.execute(
         "SELECT a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
         " WHERE a.datname = current_database() AND a.application_name = %s AND l.locktype = 'advisory'"
-        " AND NOT l.granted AND l.classid = 0 AND l.objid = %s AND l.objsubid = 1", (app, HOOK)).fetchone()
+        " AND NOT l.granted AND l.classid = 0 AND l.objid = %s AND l.objsubid = 1",
+        (app, HOOK),
+    ).fetchone()
     return row[0] if row else None
 
 
@@ -89,7 +103,9 @@ def queued_since(conn):
     """Start of the transaction in which keyshift waits for a table lock (each retry is a new one)."""
     row = conn.execute(
         "SELECT xact_start FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s"
-        " AND wait_event_type = 'Lock' AND query LIKE '%%LOCK TABLE%%'", (APP_NAME,)).fetchone()
+        " AND wait_event_type = 'Lock' AND query LIKE '%%LOCK TABLE%%'",
+        (APP_NAME,),
+    ).fetchone()
     return row[0] if row else None
 
 
@@ -98,8 +114,10 @@ def backend_alive(conn, pid: int) -> bool:
 
 
 def user_key_type(conn) -> str:
-    return conn.execute("SELECT data_type FROM information_schema.columns WHERE table_schema = 'public' "
-                        "AND table_name = 'custom_user' AND column_name = 'id'").fetchone()[0]
+    return conn.execute(
+        "SELECT data_type FROM information_schema.columns WHERE table_schema = 'public' "
+        "AND table_name = 'custom_user' AND column_name = 'id'"
+    ).fetchone()[0]
 
 
 def planned(dsn: str, conn, tmp_path: Path, scale: int = 1000) -> Path:
@@ -117,7 +135,8 @@ def _after(pattern: str):
     def edit(text: str) -> str:
         m = re.search(pattern, text, re.M)
         assert m, pattern
-        return text[:m.end()] + HOOK_SQL + text[m.end():]
+        return text[: m.end()] + HOOK_SQL + text[m.end() :]
+
     return edit
 
 
@@ -173,11 +192,20 @@ class Hook:
 def stop_at(dsn: str, conn, hdir: Path, cdir: Path, *extra: str) -> tuple[subprocess.Popen, int]:
     """Start migrate, return (process, backend pid) once it waits at the hook. The hook was
     added to a planned file by hand: --accept-edited runs it."""
-    proc = start(dsn, "migrate", "--migrations", str(hdir), "--checks", str(cdir), "--lock-timeout", "60s",
-                 "--accept-edited", *extra)
+    proc = start(
+        dsn,
+        "migrate",
+        "--migrations",
+        str(hdir),
+        "--checks",
+        str(cdir),
+        "--lock-timeout",
+        "60s",
+        "--accept-edited",
+        *extra,
+    )
     try:
-        pid = wait_for(lambda: hook_waiter(conn) or (proc.poll() is not None and -1),
-                       what="keyshift to reach the hook")
+        pid = wait_for(lambda: hook_waiter(conn) or (proc.poll() is not None and -1), what="keyshift to reach the hook")
     except AssertionError:
         proc.kill()
         raise
@@ -281,7 +309,9 @@ def test_tables_are_locked_up_front_parent_before_children(dsn, conn, tmp_path):
         pid = wait_for(lambda: waiting_backend(conn, "%LOCK TABLE%"), what="keyshift to queue for the parent")
         held = conn.execute(
             "SELECT c.relname, l.mode, l.granted FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
-            " WHERE l.pid = %s AND c.relnamespace = 'public'::regnamespace ORDER BY 1", (pid,)).fetchall()
+            " WHERE l.pid = %s AND c.relnamespace = 'public'::regnamespace ORDER BY 1",
+            (pid,),
+        ).fetchall()
         # Waiting for the parent, holding no child yet: children are never locked before the parent.
         assert held == [("custom_user", "AccessExclusiveLock", False)], held
         app.rollback()
@@ -293,8 +323,18 @@ def test_waiting_keyshift_never_holds_application_queries_longer_than_lock_timeo
     mdir = planned(dsn, conn, tmp_path, scale=100)
     holder = psycopg.connect(dsn)  # idle in transaction, holding a row lock on a child table
     holder.execute("SELECT id FROM social_account ORDER BY id LIMIT 1 FOR UPDATE")
-    proc = start(dsn, "migrate", "--migrations", str(mdir), "--lock-timeout", "1s",
-                 "--lock-retries", "6", "--lock-retry-delay", "0.2")
+    proc = start(
+        dsn,
+        "migrate",
+        "--migrations",
+        str(mdir),
+        "--lock-timeout",
+        "1s",
+        "--lock-retries",
+        "6",
+        "--lock-retry-delay",
+        "0.2",
+    )
     # keyshift holds the parent and queues for the child: application reads of both now wait.
     wait_for(lambda: waiting_backend(conn, "%LOCK TABLE%"), what="keyshift to queue behind the holder")
     waits = []
@@ -353,8 +393,18 @@ def test_a_deadlock_with_an_application_transaction_is_retried(dsn, conn, tmp_pa
     mdir = planned(dsn, conn, tmp_path, scale=50)
     app = psycopg.connect(dsn)
     app.execute("SELECT id FROM social_account ORDER BY id LIMIT 1 FOR UPDATE")
-    proc = start(dsn, "migrate", "--migrations", str(mdir), "--lock-timeout", "30s",
-                 "--lock-retries", "2", "--lock-retry-delay", "0.5")
+    proc = start(
+        dsn,
+        "migrate",
+        "--migrations",
+        str(mdir),
+        "--lock-timeout",
+        "30s",
+        "--lock-retries",
+        "2",
+        "--lock-retry-delay",
+        "0.5",
+    )
     wait_for(lambda: waiting_backend(conn, "%LOCK TABLE%"), what="keyshift to hold the parent and queue for a child")
     time.sleep(0.3)  # keyshift has waited longer, so its deadlock check (deadlock_timeout 1s) runs first
     app.execute("SELECT count(*) FROM custom_user")  # waits for keyshift: the cycle is closed
@@ -372,8 +422,17 @@ def test_lock_retries_give_up_with_exit_1_and_nothing_changed(dsn, conn, tmp_pat
     with psycopg.connect(dsn) as app:
         app.execute("SELECT * FROM verification_token WHERE id = 1 FOR UPDATE")
         t0 = time.monotonic()
-        result = keyshift(dsn, "migrate", "--lock-timeout", "200ms", "--lock-retries", "2",
-                          "--lock-retry-delay", "0.1", migrations=mdir)
+        result = keyshift(
+            dsn,
+            "migrate",
+            "--lock-timeout",
+            "200ms",
+            "--lock-retries",
+            "2",
+            "--lock-retry-delay",
+            "0.1",
+            migrations=mdir,
+        )
         elapsed = time.monotonic() - t0
         app.rollback()
     assert result.returncode == 1, result.stdout + result.stderr
@@ -386,15 +445,21 @@ def test_lock_retries_give_up_with_exit_1_and_nothing_changed(dsn, conn, tmp_pat
 
 def test_lock_options_are_read_from_yoyo_ini(dsn, conn, tmp_path):
     mdir = planned(dsn, conn, tmp_path, scale=20)
-    (tmp_path / "yoyo.ini").write_text("[keyshift]\nlock_timeout = 150ms\nlock_retries = 1\n"
-                                       "lock_retry_delay = 0.1\nstatement_timeout = 1min\n")
+    (tmp_path / "yoyo.ini").write_text(
+        "[keyshift]\nlock_timeout = 150ms\nlock_retries = 1\nlock_retry_delay = 0.1\nstatement_timeout = 1min\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["PYTHONPATH"] = str(ROOT)
     with psycopg.connect(dsn) as app:
         app.execute("SELECT * FROM user_profile WHERE id = 1 FOR UPDATE")
-        result = subprocess.run([sys.executable, "-m", "orchestrator", "migrate", "--dsn", dsn,
-                                 "--migrations", str(mdir)], cwd=tmp_path, env=env,
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "migrate", "--dsn", dsn, "--migrations", str(mdir)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         app.rollback()
     assert result.returncode == 1, result.stdout + result.stderr
     assert "lock_timeout 150ms" in result.stderr and "retry 1 of 1" in result.stderr, result.stderr
@@ -416,7 +481,9 @@ def test_statement_timeout_cancels_a_slow_step_and_changes_nothing(dsn, conn, tm
     assert full_dump(dsn) == before
     # The default (0, no limit) overrides a database-wide statement_timeout the DBA set for applications.
     dbname = conninfo_to_dict(dsn)["dbname"]
-    conn.execute(psycopg.sql.SQL("ALTER DATABASE {} SET statement_timeout = '1s'").format(psycopg.sql.Identifier(dbname)))
+    conn.execute(
+        psycopg.sql.SQL("ALTER DATABASE {} SET statement_timeout = '1s'").format(psycopg.sql.Identifier(dbname))
+    )
     result = keyshift(dsn, "migrate", "--accept-edited", migrations=slow)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -456,8 +523,17 @@ def test_rollback_waits_at_most_lock_timeout_then_retries(dsn, conn, tmp_path):
     converted = full_dump(dsn)
     with psycopg.connect(dsn) as app:
         app.execute("SELECT * FROM social_account LIMIT 1 FOR UPDATE")
-        result = keyshift(dsn, "rollback", "--lock-timeout", "200ms", "--lock-retries", "1",
-                          "--lock-retry-delay", "0.1", migrations=mdir)
+        result = keyshift(
+            dsn,
+            "rollback",
+            "--lock-timeout",
+            "200ms",
+            "--lock-retries",
+            "1",
+            "--lock-retry-delay",
+            "0.1",
+            migrations=mdir,
+        )
         app.rollback()
     assert result.returncode == 1, result.stdout + result.stderr
     assert "rollback of plan 0001" in result.stderr and "retry 1 of 1" in result.stderr, result.stderr
@@ -487,15 +563,47 @@ def test_application_inserts_keep_working_and_none_is_lost(dsn, conn, tmp_path, 
     # Extended protocol: each statement is parsed anew, so `:new_id` is a parameter whose type
     # the server infers from the column: integer before COMMIT, uuid after.
     bench = subprocess.Popen(
-        ["pgbench", "-n", "-M", "extended", "-c", "4", "-T", "8", "-f", str(script),
-         "-h", pg_server.host, "-p", str(pg_server.port), "-U", pg_server.user, conninfo_to_dict(dsn)["dbname"]],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: conn.execute("SELECT count(*) FROM user_profile WHERE bio = 'pgbench'").fetchone()[0] > 100,
-             what="pgbench traffic")
+        [
+            "pgbench",
+            "-n",
+            "-M",
+            "extended",
+            "-c",
+            "4",
+            "-T",
+            "8",
+            "-f",
+            str(script),
+            "-h",
+            pg_server.host,
+            "-p",
+            str(pg_server.port),
+            "-U",
+            pg_server.user,
+            conninfo_to_dict(dsn)["dbname"],
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(
+        lambda: conn.execute("SELECT count(*) FROM user_profile WHERE bio = 'pgbench'").fetchone()[0] > 100,
+        what="pgbench traffic",
+    )
     holder = psycopg.connect(dsn)  # a long application transaction on another child: keyshift must wait
     holder.execute("SELECT id FROM verification_token ORDER BY id LIMIT 1 FOR UPDATE")
-    proc = start(dsn, "migrate", "--migrations", str(mdir), "--lock-timeout", "500ms",
-                 "--lock-retries", "8", "--lock-retry-delay", "0.2")
+    proc = start(
+        dsn,
+        "migrate",
+        "--migrations",
+        str(mdir),
+        "--lock-timeout",
+        "500ms",
+        "--lock-retries",
+        "8",
+        "--lock-retry-delay",
+        "0.2",
+    )
     wait_for(lambda: waiting_backend(conn, "%LOCK TABLE%"), what="keyshift to queue behind the holder")
     time.sleep(1.2)  # at least one lock timeout and retry while the application keeps writing
     holder.commit()
@@ -517,11 +625,17 @@ def test_application_inserts_keep_working_and_none_is_lost(dsn, conn, tmp_path, 
     mapped, fresh = conn.execute(
         "SELECT count(*) FILTER (WHERE m.new_id IS NOT NULL), count(*) FILTER (WHERE m.new_id IS NULL)"
         " FROM custom_user u JOIN user_profile p ON p.user_id = u.id"
-        " LEFT JOIN keyshift.map_public__custom_user m ON m.new_id = u.id WHERE p.bio = 'pgbench'").fetchone()
+        " LEFT JOIN keyshift.map_public__custom_user m ON m.new_id = u.id WHERE p.bio = 'pgbench'"
+    ).fetchone()
     assert mapped > 0 and fresh > 0, (mapped, fresh)
     assert mapped + fresh == processed
-    assert conn.execute("SELECT count(*) FROM custom_user u LEFT JOIN keyshift.map_public__custom_user m"
-                        " ON m.new_id = u.id WHERE m.new_id IS NULL"
-                        " AND substr(u.id::text, 15, 1) <> '4'").fetchone()[0] == 0  # v4 default
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM custom_user u LEFT JOIN keyshift.map_public__custom_user m"
+            " ON m.new_id = u.id WHERE m.new_id IS NULL"
+            " AND substr(u.id::text, 15, 1) <> '4'"
+        ).fetchone()[0]
+        == 0
+    )  # v4 default
     check = keyshift(dsn, "check")
     assert check.returncode == 0, check.stdout

@@ -127,8 +127,12 @@ def test_version_and_variant_bits(kconn, name):
 @pytest.mark.parametrize("name", ["uuid_v7", "keyed_uuid_v7"])
 def test_v7_embeds_the_millisecond(kconn, name):
     expr = GENERATORS[name][0]
-    rows = _rows(kconn, f"SELECT ts, ({expr})::text FROM unnest(%s::timestamptz[]) AS ts, "
-                        "(VALUES ('k'::text, 42::bigint)) AS a (k, id)", (TIMES_V7,))
+    rows = _rows(
+        kconn,
+        f"SELECT ts, ({expr})::text FROM unnest(%s::timestamptz[]) AS ts, "
+        "(VALUES ('k'::text, 42::bigint)) AS a (k, id)",
+        (TIMES_V7,),
+    )
     got = [(ts, uuid6.UUID(text).time) for ts, text in rows]
     assert got == [(ts, _ms(ts)) for ts in TIMES_V7]
 
@@ -136,8 +140,12 @@ def test_v7_embeds_the_millisecond(kconn, name):
 @pytest.mark.parametrize("name", ["uuid_v6", "keyed_uuid_v6"])
 def test_v6_embeds_the_microsecond(kconn, name):
     expr = GENERATORS[name][0]
-    rows = _rows(kconn, f"SELECT ts, ({expr})::text FROM unnest(%s::timestamptz[]) AS ts, "
-                        "(VALUES ('k'::text, 42::bigint)) AS a (k, id)", (TIMES_V6,))
+    rows = _rows(
+        kconn,
+        f"SELECT ts, ({expr})::text FROM unnest(%s::timestamptz[]) AS ts, "
+        "(VALUES ('k'::text, 42::bigint)) AS a (k, id)",
+        (TIMES_V6,),
+    )
     got = [(ts, uuid6.UUID(text).time) for ts, text in rows]
     assert got == [(ts, _gregorian_100ns(ts)) for ts in TIMES_V6]
 
@@ -179,8 +187,27 @@ def test_keys_sort_by_time(kconn, name, step):
 
 
 # The extremes of bigint, around the sign and the 2^62 boundary, and neighbours.
-V4_EDGE_IDS = [0, 1, 2, 3, -1, -2, 42, 2**31 - 1, 2**31, 2**32, 2**62 - 1, 2**62, 2**62 + 1,
-               2**63 - 2, 2**63 - 1, -(2**62), -(2**62) - 1, -(2**63) + 1, -(2**63)]
+V4_EDGE_IDS = [
+    0,
+    1,
+    2,
+    3,
+    -1,
+    -2,
+    42,
+    2**31 - 1,
+    2**31,
+    2**32,
+    2**62 - 1,
+    2**62,
+    2**62 + 1,
+    2**63 - 2,
+    2**63 - 1,
+    -(2**62),
+    -(2**62) - 1,
+    -(2**63) + 1,
+    -(2**63),
+]
 
 
 def test_keyed_v4_layout_and_inverse(kconn):
@@ -221,8 +248,10 @@ def test_keyed_v4_layout_and_inverse(kconn):
 def test_keyed_v4_edge_ids_are_distinct_and_unrelated(kconn):
     """No two edge ids collide, and neighbouring ids share no long run of the uuid: the
     64-bit halves of id and id + 1 differ in about half their bits, never in only a few."""
-    values = [r[0] for r in _rows(
-        kconn, "SELECT keyshift.keyed_uuid_v4('k', id) FROM unnest(%s::bigint[]) AS id", (V4_EDGE_IDS,))]
+    values = [
+        r[0]
+        for r in _rows(kconn, "SELECT keyshift.keyed_uuid_v4('k', id) FROM unnest(%s::bigint[]) AS id", (V4_EDGE_IDS,))
+    ]
     assert len(set(values)) == len(V4_EDGE_IDS)
     pairs = _rows(
         kconn,
@@ -307,7 +336,9 @@ def test_keyed_v7_v6_neighbours_are_unrelated(kconn, name):
     flips = [bin((uuid.UUID(a).int ^ uuid.UUID(b).int) & ((1 << 80) - 1)).count("1") for a, b in pairs]
     free = 74 if name == "keyed_uuid_v7" else 61
     assert min(flips) > free // 5 and free * 0.4 < sum(flips) / len(flips) < free * 0.6, (
-        min(flips), sum(flips) / len(flips))
+        min(flips),
+        sum(flips) / len(flips),
+    )
 
 
 @pytest.mark.parametrize("name", ["keyed_uuid_v4", "keyed_uuid_v7", "keyed_uuid_v6"])

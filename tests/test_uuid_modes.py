@@ -111,13 +111,16 @@ def old_references(conn) -> dict[int, int | None]:
 
 def references_through_mapping(conn) -> dict[int, int | None]:
     """order old id -> user old id, read back through the mapping tables after conversion."""
-    return dict(conn.execute(
-        f"SELECT mo.old_id, mu.old_id FROM orders AS o JOIN {ORDERS_MAP} AS mo ON mo.new_id = o.id "
-        f"LEFT JOIN {USERS_MAP} AS mu ON mu.new_id = o.user_id"
-    ).fetchall())
+    return dict(
+        conn.execute(
+            f"SELECT mo.old_id, mu.old_id FROM orders AS o JOIN {ORDERS_MAP} AS mo ON mo.new_id = o.id "
+            f"LEFT JOIN {USERS_MAP} AS mu ON mu.new_id = o.user_id"
+        ).fetchall()
+    )
 
 
 # --- keys in old-id order -------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("version", ["v7", "v6"])
 def test_keys_follow_old_id_order_end_at_conversion_time_and_default_continues(dsn, conn, tmp_path, version):
@@ -130,8 +133,10 @@ def test_keys_follow_old_id_order_end_at_conversion_time_and_default_continues(d
     default = ("uuidv7()" if native else "keyshift.uuid_v7()") if version == "v7" else "keyshift.uuid_v6()"
     assert f"uuid {version}, default {default}" in planned.stdout
     for table in ("public.users", "public.orders"):  # what id-order keys reveal is said before anything runs
-        assert f"WARN {table}: {version} keys of existing rows without --timestamp-column carry their old ids' " \
-               "order" in planned.stdout, planned.stdout
+        assert (
+            f"WARN {table}: {version} keys of existing rows without --timestamp-column carry their old ids' "
+            "order" in planned.stdout
+        ), planned.stdout
     start = conn.execute("SELECT clock_timestamp()").fetchone()[0]
     migrated = keyshift(dsn, "migrate", migrations=mig)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
@@ -145,20 +150,24 @@ def test_keys_follow_old_id_order_end_at_conversion_time_and_default_continues(d
         # old-id order is key order, and consecutive ids are exactly their difference apart in ms
         assert sorted(keys) == keys
         olds = [old for old, _ in rows]
-        steps = {(b.time - a.time) - (ob - oa) * MS[version]
-                 for a, b, oa, ob in zip(keys, keys[1:], olds, olds[1:])}
+        steps = {(b.time - a.time) - (ob - oa) * MS[version] for a, b, oa, ob in zip(keys, keys[1:], olds, olds[1:])}
         assert steps == {0}, steps
         # the newest old row carries the conversion's own time
         assert TIME_OF[version](start) <= keys[-1].time <= TIME_OF[version](end)
     assert references_through_mapping(conn) == before
 
     # new rows: the planned default, the same version, sorting after every converted key
-    registry = conn.execute("SELECT uuid_version, key_default FROM keyshift.converted_table "
-                            "WHERE table_name = 'users'").fetchone()
+    registry = conn.execute(
+        "SELECT uuid_version, key_default FROM keyshift.converted_table WHERE table_name = 'users'"
+    ).fetchone()
     assert registry == (int(version[1:]), default)
     newest_old = conn.execute(f"SELECT new_id FROM {USERS_MAP} ORDER BY new_id DESC LIMIT 1").fetchone()[0]
-    new_ids = [r[0] for r in conn.execute("INSERT INTO users (name) SELECT 'new' FROM generate_series(1, 20) "
-                                          "RETURNING id").fetchall()]
+    new_ids = [
+        r[0]
+        for r in conn.execute(
+            "INSERT INTO users (name) SELECT 'new' FROM generate_series(1, 20) RETURNING id"
+        ).fetchall()
+    ]
     for k in new_ids:
         assert_version(k, version)
         assert k > newest_old
@@ -172,8 +181,10 @@ def test_id_order_time_of_extreme_ids_does_not_overflow(dsn, conn, tmp_path, ver
     """The id-order time is base + (id - max id) ms: ids as large as snowflake ids, or as small
     as bigint allows, convert (a base of time - max id, or max id * 10000, would overflow)."""
     conn.execute("CREATE TABLE big (id bigint PRIMARY KEY, parent bigint REFERENCES big (id))")
-    conn.execute("INSERT INTO big SELECT %s + g * 7, CASE WHEN g > 0 THEN %s END FROM generate_series(0, 99) AS g",
-                 (first_id, first_id))
+    conn.execute(
+        "INSERT INTO big SELECT %s + g * 7, CASE WHEN g > 0 THEN %s END FROM generate_series(0, 99) AS g",
+        (first_id, first_id),
+    )
     convert(dsn, tmp_path / "m", "public.big", extra=("--uuid", version))
     rows = mapping(conn, "keyshift.map_public__big")
     keys = [uuid6.UUID(str(new)) for _, new in rows]
@@ -207,8 +218,17 @@ def test_key_expression_is_inlined(dsn, conn, tmp_path):
     """The USING expression of a v7 key must inline (DESIGN.md §4): no function call per row."""
     setup_schema(conn, n=20)
     mig = tmp_path / "m"
-    planned = keyshift(dsn, "plan", "--table", "public.users", "--uuid", "v7",
-                       "--timestamp-column", "public.users.created_at", migrations=mig)
+    planned = keyshift(
+        dsn,
+        "plan",
+        "--table",
+        "public.users",
+        "--uuid",
+        "v7",
+        "--timestamp-column",
+        "public.users.created_at",
+        migrations=mig,
+    )
     assert planned.returncode == 0, planned.stderr
     text = (mig / "0001_03_convert_key_columns.sql").read_text()
     expr = re.search(r'ALTER COLUMN "id" TYPE uuid USING (.*);', text).group(1)
@@ -241,8 +261,10 @@ def test_step_03_reads_the_key_once_per_statement_and_agrees_with_the_mapping(ds
     text = (mig / "0001_03_convert_key_columns.sql").read_text()
     expr = re.search(r'ALTER COLUMN "id" TYPE uuid USING (.*?)(?:,|;)\n', text).group(1)
     assert "keyshift.statement_setting('keyshift.key')" in expr and "current_setting" not in expr, expr
-    mapped = re.search(r"CREATE TABLE \S+ AS\nSELECT\n    \S+ AS old_id,\n    (.*) AS new_id",
-                       (mig / "0001_01_map_keys.sql").read_text()).group(1)
+    mapped = re.search(
+        r"CREATE TABLE \S+ AS\nSELECT\n    \S+ AS old_id,\n    (.*) AS new_id",
+        (mig / "0001_01_map_keys.sql").read_text(),
+    ).group(1)
     assert "current_setting('keyshift.key')" in mapped and "statement_setting" not in mapped, mapped
     conn.execute((SQL_DIR / "schema.sql").read_text())  # keyshift's own schema: migrate goes on in it
     for name in ("statement_setting.sql", "keyed_uuid_v4.sql", "keyed_uuid_v7.sql", "keyed_uuid_v6.sql"):
@@ -263,14 +285,23 @@ def test_step_03_reads_the_key_once_per_statement_and_agrees_with_the_mapping(ds
 
 # --- keys timed by a column -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("version, column", [("v7", "created_at"), ("v6", "born"), ("v7", "joined")])
 def test_key_order_follows_timestamp_column_and_null_rows_follow_in_id_order(dsn, conn, tmp_path, version, column):
     setup_schema(conn)
     times = dict(conn.execute(f"SELECT id, {column}::timestamptz FROM users").fetchall())
     before = old_references(conn)
     mig = tmp_path / "m"
-    planned = keyshift(dsn, "plan", *plan_args("public.users", "public.orders"), "--uuid", version,
-                       "--timestamp-column", f"public.users.{column}", migrations=mig)
+    planned = keyshift(
+        dsn,
+        "plan",
+        *plan_args("public.users", "public.orders"),
+        "--uuid",
+        version,
+        "--timestamp-column",
+        f"public.users.{column}",
+        migrations=mig,
+    )
     assert planned.returncode == 0, planned.stderr
     assert f"existing keys timed by {column}" in planned.stdout
     assert "WARN public.users:" not in planned.stdout and "WARN public.orders:" in planned.stdout, planned.stdout
@@ -291,19 +322,25 @@ def test_key_order_follows_timestamp_column_and_null_rows_follow_in_id_order(dsn
     assert [k.time for old, k in timed] == [TIME_OF[version](times[old]) for old, _ in timed]
     assert [times[old] for old, _ in timed] == sorted(times[old] for old, _ in timed)
     # documented fallback: rows without a time come after, in old-id order, at the conversion time
-    assert by_key[-len(untimed):] == [(o, uuid.UUID(str(k))) for o, k in untimed]
+    assert by_key[-len(untimed) :] == [(o, uuid.UUID(str(k))) for o, k in untimed]
     assert [old for old, _ in untimed] == sorted(old for old, _ in untimed)
     assert TIME_OF[version](start) - N_USERS * MS[version] <= untimed[0][1].time
     assert untimed[-1][1].time <= TIME_OF[version](end)
     # children could not see the parent's time: they went through the mapping and still agree
     assert references_through_mapping(conn) == before
-    assert conn.execute("SELECT count(*) FROM orders AS o WHERE o.user_id IS NOT NULL "
-                        "AND NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = o.user_id)").fetchone()[0] == 0
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM orders AS o WHERE o.user_id IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = o.user_id)"
+        ).fetchone()[0]
+        == 0
+    )
     checked = keyshift(dsn, "check")
     assert checked.returncode == 0, checked.stdout
 
 
 # --- slugs --------------------------------------------------------------------------------------
+
 
 def assert_slugs(values: list[str], length: int) -> None:
     assert len(set(values)) == len(values)
@@ -314,16 +351,23 @@ def assert_slugs(values: list[str], length: int) -> None:
 def test_slugs_unique_base62_over_100k_rows_and_default_for_new_rows(dsn, conn, tmp_path):
     conn.execute("CREATE TABLE slugged (id bigserial PRIMARY KEY, v integer NOT NULL)")
     conn.execute("INSERT INTO slugged (v) SELECT g FROM generate_series(1, 100000) AS g")
-    convert(dsn, tmp_path / "m", "public.slugged",
-            extra=("--slug-column", "public.slugged.slug", "--slug-length", "10"))
+    convert(
+        dsn, tmp_path / "m", "public.slugged", extra=("--slug-column", "public.slugged.slug", "--slug-length", "10")
+    )
     values = [r[0] for r in conn.execute("SELECT slug FROM slugged")]
     assert len(values) == 100000
     assert_slugs(values, 10)
-    new = [r[0] for r in conn.execute("INSERT INTO slugged (v) SELECT g FROM generate_series(1, 50) AS g "
-                                      "RETURNING slug").fetchall()]
+    new = [
+        r[0]
+        for r in conn.execute(
+            "INSERT INTO slugged (v) SELECT g FROM generate_series(1, 50) AS g RETURNING slug"
+        ).fetchall()
+    ]
     assert_slugs(values + new, 10)
-    assert conn.execute("SELECT length, constraint_name FROM keyshift.converted_slug").fetchone() == \
-        (10, "slugged_slug_key")
+    assert conn.execute("SELECT length, constraint_name FROM keyshift.converted_slug").fetchone() == (
+        10,
+        "slugged_slug_key",
+    )
     checked = keyshift(dsn, "check")
     assert checked.returncode == 0, checked.stdout
     assert re.search(r"checks/slugs_are_unique_base62\.sql \.+ ok", checked.stdout), checked.stdout
@@ -336,19 +380,31 @@ def test_slug_of_22_chars_reveals_neither_old_id_nor_key(dsn, conn, tmp_path):
     assert_slugs([h for _, h in rows], 22)
     # not the Base62 of the new key, so a slug cannot be turned back into the key or the time
     digits = string.digits + string.ascii_lowercase + string.ascii_uppercase
-    assert all(sum(digits.index(c) * 62 ** i for i, c in enumerate(reversed(h))) != k.int for k, h in rows)
-    assert conn.execute("SELECT is_nullable, column_default FROM information_schema.columns "
-                        "WHERE table_name = 'users' AND column_name = 'handle'").fetchone() == \
-        ("NO", "keyshift.unique_slug('users'::regclass, 'handle'::name, 22)")
+    assert all(sum(digits.index(c) * 62**i for i, c in enumerate(reversed(h))) != k.int for k, h in rows)
+    assert conn.execute(
+        "SELECT is_nullable, column_default FROM information_schema.columns "
+        "WHERE table_name = 'users' AND column_name = 'handle'"
+    ).fetchone() == ("NO", "keyshift.unique_slug('users'::regclass, 'handle'::name, 22)")
 
 
 def test_an_insert_only_application_role_gets_keys_and_slugs_from_the_defaults(dsn, conn, tmp_path):
     """The defaults run as the inserting role: it needs USAGE on schema keyshift (granted to
     PUBLIC by step 01) and, without SELECT, unique_slug must not try to read the table."""
     setup_schema(conn, n=20)
-    convert(dsn, tmp_path / "m", "public.users", "public.orders",
-            extra=("--uuid-for", "public.users=v6", "--uuid-for", "public.orders=v7",
-                   "--slug-column", "public.users.handle"))
+    convert(
+        dsn,
+        tmp_path / "m",
+        "public.users",
+        "public.orders",
+        extra=(
+            "--uuid-for",
+            "public.users=v6",
+            "--uuid-for",
+            "public.orders=v7",
+            "--slug-column",
+            "public.users.handle",
+        ),
+    )
     conn.execute("DO $$ BEGIN CREATE ROLE app_writer NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
     conn.execute("GRANT INSERT ON users, orders TO app_writer")
     conn.execute("SET ROLE app_writer")
@@ -359,22 +415,33 @@ def test_an_insert_only_application_role_gets_keys_and_slugs_from_the_defaults(d
         conn.execute("RESET ROLE")
     key, handle = conn.execute("SELECT id, handle FROM users WHERE name = 'written by the app'").fetchone()
     assert key.version == 6 and re.fullmatch(r"[0-9a-zA-Z]{22}", handle), (key, handle)
-    assert conn.execute("SELECT count(*) FROM orders WHERE user_id IS NULL AND id::text LIKE '________-____-7%'"
-                        ).fetchone()[0] >= 1
-    assert conn.execute("SELECT has_table_privilege('app_writer', %s, 'SELECT')",
-                        ("keyshift.map_public__users",)).fetchone()[0] is False
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM orders WHERE user_id IS NULL AND id::text LIKE '________-____-7%'"
+        ).fetchone()[0]
+        >= 1
+    )
+    assert (
+        conn.execute(
+            "SELECT has_table_privilege('app_writer', %s, 'SELECT')", ("keyshift.map_public__users",)
+        ).fetchone()[0]
+        is False
+    )
 
 
 def test_v6_for_ids_2_to_the_61_apart_is_refused_at_plan_and_v4_converts_them(dsn, conn, tmp_path):
-    conn.execute("CREATE TABLE flakes (id bigint PRIMARY KEY, note text);"
-                 "INSERT INTO flakes VALUES (1, 'a'), (2305843009213693952, 'b'), (2305843009213693953, 'c')")
+    conn.execute(
+        "CREATE TABLE flakes (id bigint PRIMARY KEY, note text);"
+        "INSERT INTO flakes VALUES (1, 'a'), (2305843009213693952, 'b'), (2305843009213693953, 'c')"
+    )
     mig = tmp_path / "m"
     refused = keyshift(dsn, "plan", "--table", "public.flakes", "--uuid", "v6", migrations=mig)
     assert refused.returncode == 3, refused.stdout + refused.stderr
     assert refused.stderr.strip() == (
         "keyshift: table public.flakes: has ids from 1 to 2305843009213693953, 2^61 or more apart: uuid v6 keys of "
         "existing rows are distinct only for ids less than 2^61 apart (the v6 layout leaves 61 bits for the id); "
-        "use --uuid-for public.flakes=v4, or v7 (distinct for every bigint)"), refused.stderr
+        "use --uuid-for public.flakes=v4, or v7 (distinct for every bigint)"
+    ), refused.stderr
     assert not mig.exists() or not any(mig.iterdir())
     convert(dsn, mig, "public.flakes")  # v4: distinct for every bigint
     assert conn.execute("SELECT count(DISTINCT id) FROM flakes").fetchone()[0] == 3
@@ -382,13 +449,14 @@ def test_v6_for_ids_2_to_the_61_apart_is_refused_at_plan_and_v4_converts_them(ds
 
 def test_slug_default_redraws_a_slug_a_row_already_holds(dsn, conn, tmp_path):
     setup_schema(conn, n=20)
-    convert(dsn, tmp_path / "m", "public.users", extra=("--slug-column", "public.users.handle",
-                                                        "--slug-length", "10"))
+    convert(dsn, tmp_path / "m", "public.users", extra=("--slug-column", "public.users.handle", "--slug-length", "10"))
     # Make the random draws predictable (1, 2, 0, 1, 2, 0 ... as 10 digits) so collisions happen:
     # the retry logic of keyshift.unique_slug is what is under test, not the randomness.
     conn.execute("CREATE SEQUENCE draws")
-    conn.execute("CREATE OR REPLACE FUNCTION keyshift.random_slug(len integer) RETURNS text LANGUAGE sql "
-                 "AS $$ SELECT lpad((nextval('public.draws') % 3)::text, len, '0') $$")
+    conn.execute(
+        "CREATE OR REPLACE FUNCTION keyshift.random_slug(len integer) RETURNS text LANGUAGE sql "
+        "AS $$ SELECT lpad((nextval('public.draws') % 3)::text, len, '0') $$"
+    )
     conn.execute("INSERT INTO users (name, handle) VALUES ('holds 1', '0000000001')")
     conn.execute("INSERT INTO users (name) VALUES ('new')")  # draws 1: taken; draws 2: free
     assert conn.execute("SELECT handle FROM users WHERE name = 'new'").fetchone()[0] == "0000000002"
@@ -401,17 +469,27 @@ def test_slug_default_redraws_a_slug_a_row_already_holds(dsn, conn, tmp_path):
 
 SLUG_CHECK = (ROOT / "checks" / "slugs_are_unique_base62.sql").read_text()
 CORRUPTIONS = {
-    "duplicate": ("ALTER TABLE users DROP CONSTRAINT users_handle_key;"
-                  "UPDATE users SET handle = (SELECT min(handle) FROM users WHERE name <> 'u2') WHERE name = 'u2'",
-                  {"slug used by more than one row", "no UNIQUE constraint on the slug column alone"}),
-    "too short": ("UPDATE users SET handle = left(handle, 21) WHERE name = 'u3'",
-                  {"slug of wrong length or with a character outside 0-9a-zA-Z"}),
-    "bad character": ("UPDATE users SET handle = overlay(handle PLACING '-' FROM 5 FOR 1) WHERE name = 'u4'",
-                      {"slug of wrong length or with a character outside 0-9a-zA-Z"}),
-    "non-ascii letter": ("UPDATE users SET handle = overlay(handle PLACING 'é' FROM 5 FOR 1) WHERE name = 'u4'",
-                         {"slug of wrong length or with a character outside 0-9a-zA-Z"}),
-    "null": ("ALTER TABLE users ALTER COLUMN handle DROP NOT NULL; UPDATE users SET handle = NULL WHERE name = 'u5'",
-             {"rows without a slug"}),
+    "duplicate": (
+        "ALTER TABLE users DROP CONSTRAINT users_handle_key;"
+        "UPDATE users SET handle = (SELECT min(handle) FROM users WHERE name <> 'u2') WHERE name = 'u2'",
+        {"slug used by more than one row", "no UNIQUE constraint on the slug column alone"},
+    ),
+    "too short": (
+        "UPDATE users SET handle = left(handle, 21) WHERE name = 'u3'",
+        {"slug of wrong length or with a character outside 0-9a-zA-Z"},
+    ),
+    "bad character": (
+        "UPDATE users SET handle = overlay(handle PLACING '-' FROM 5 FOR 1) WHERE name = 'u4'",
+        {"slug of wrong length or with a character outside 0-9a-zA-Z"},
+    ),
+    "non-ascii letter": (
+        "UPDATE users SET handle = overlay(handle PLACING 'é' FROM 5 FOR 1) WHERE name = 'u4'",
+        {"slug of wrong length or with a character outside 0-9a-zA-Z"},
+    ),
+    "null": (
+        "ALTER TABLE users ALTER COLUMN handle DROP NOT NULL; UPDATE users SET handle = NULL WHERE name = 'u5'",
+        {"rows without a slug"},
+    ),
     "dropped": ("ALTER TABLE users DROP COLUMN handle", {"slug column no longer exists"}),
     "retyped": ("ALTER TABLE users ALTER COLUMN handle TYPE varchar(22)", {"slug column is not text"}),
 }
@@ -444,11 +522,12 @@ def test_slug_check_passes_healthy_and_names_each_corruption(dsn, conn, tmp_path
 REFUSALS = {
     "unknown timestamp column": (["--uuid", "v7", "--timestamp-column", "public.users.nope"], "no column nope"),
     "timestamp of wrong type": (["--uuid", "v7", "--timestamp-column", "public.users.name"], "is text"),
-    "timestamp on non-target": (["--uuid", "v7", "--timestamp-column", "public.orders.created_at"],
-                                "not a target"),
+    "timestamp on non-target": (["--uuid", "v7", "--timestamp-column", "public.orders.created_at"], "not a target"),
     "timestamp on a v4 target": (["--timestamp-column", "public.users.created_at"], "carry no time"),
-    "two timestamps for one table": (["--uuid", "v7", "--timestamp-column", "public.users.created_at",
-                                      "--timestamp-column", "public.users.born"], "second timestamp column"),
+    "two timestamps for one table": (
+        ["--uuid", "v7", "--timestamp-column", "public.users.created_at", "--timestamp-column", "public.users.born"],
+        "second timestamp column",
+    ),
     "slug length 9": (["--slug-column", "public.users.slug", "--slug-length", "9"], "outside 10..22"),
     "slug length 23": (["--slug-column", "public.users.slug", "--slug-length", "23"], "outside 10..22"),
     "slug on non-target": (["--slug-column", "public.orders.slug"], "not a target"),
@@ -475,19 +554,37 @@ def test_bad_key_options_are_refused_with_exit_3_and_nothing_written(dsn, conn, 
 
 # --- rollback, yoyo.ini, lint --------------------------------------------------------------------
 
+
 def test_rollback_of_v7_timestamp_and_slug_plan_restores_schema_and_data_exactly(dsn, conn, tmp_path):
     setup_schema(conn)
     schema_before = without_restrict(pg_dump_schema(dsn))
     data = "SELECT * FROM users ORDER BY id", "SELECT * FROM orders ORDER BY id", "SELECT * FROM items ORDER BY id"
     data_before = [conn.execute(q).fetchall() for q in data]
     mig = tmp_path / "m"
-    convert(dsn, mig, "public.users", "public.orders",
-            extra=("--uuid", "v7", "--timestamp-column", "public.users.created_at",
-                   "--slug-column", "public.users.handle", "--slug-column", "public.orders.code",
-                   "--slug-length", "12"))
+    convert(
+        dsn,
+        mig,
+        "public.users",
+        "public.orders",
+        extra=(
+            "--uuid",
+            "v7",
+            "--timestamp-column",
+            "public.users.created_at",
+            "--slug-column",
+            "public.users.handle",
+            "--slug-column",
+            "public.orders.code",
+            "--slug-length",
+            "12",
+        ),
+    )
     assert without_restrict(pg_dump_schema(dsn)) != schema_before
-    lint = subprocess.run([str(Path(sys.executable).parent / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"),
-                           str(mig)], capture_output=True, text=True)
+    lint = subprocess.run(
+        [str(Path(sys.executable).parent / "sqlfluff"), "lint", "--config", str(ROOT / ".sqlfluff"), str(mig)],
+        capture_output=True,
+        text=True,
+    )
     assert lint.returncode == 0, lint.stdout[-3000:]
     rolled = keyshift(dsn, "rollback", migrations=mig)
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
@@ -509,8 +606,18 @@ def test_yoyo_ini_sets_versions_per_table_timestamp_and_slug(dsn, conn, tmp_path
         "slug_length = 14\n"
     )
     mig = tmp_path / "m"
-    planned = run_keyshift("plan", "--dsn", dsn, "--table", "public.users", "--table", 'public."Orders"',
-                           "--migrations", str(mig), cwd=tmp_path)
+    planned = run_keyshift(
+        "plan",
+        "--dsn",
+        dsn,
+        "--table",
+        "public.users",
+        "--table",
+        'public."Orders"',
+        "--migrations",
+        str(mig),
+        cwd=tmp_path,
+    )
     assert planned.returncode == 0, planned.stdout + planned.stderr
     migrated = run_keyshift("migrate", "--dsn", dsn, "--migrations", str(mig), cwd=tmp_path)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
@@ -519,8 +626,9 @@ def test_yoyo_ini_sets_versions_per_table_timestamp_and_slug(dsn, conn, tmp_path
     assert all(uuid.UUID(str(r[0])).version == 6 for r in conn.execute('SELECT id FROM "Orders"'))
     assert_slugs([r[0] for r in conn.execute("SELECT handle FROM users")], 14)
     # the command line wins over yoyo.ini; its entries for tables outside the plan do not apply
-    again = run_keyshift("plan", "--dsn", dsn, "--table", "public.items", "--uuid", "v4",
-                         "--migrations", str(mig), cwd=tmp_path)
+    again = run_keyshift(
+        "plan", "--dsn", dsn, "--table", "public.items", "--uuid", "v4", "--migrations", str(mig), cwd=tmp_path
+    )
     assert again.returncode == 0, again.stdout + again.stderr
     assert "uuid v4, default gen_random_uuid()" in again.stdout
 
@@ -531,11 +639,21 @@ def test_orphan_reference_to_a_timestamp_keyed_table_fails_migrate_by_name_and_c
     conversion must stop with the id and the table named, never turn the reference into NULL."""
     setup_schema(conn, n=20)
     conn.execute("ALTER TABLE orders DROP CONSTRAINT orders_user_id_fkey")
-    conn.execute("ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users "
-                 "NOT VALID")
+    conn.execute(
+        "ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users NOT VALID"
+    )
     mig = tmp_path / "m"
-    planned = keyshift(dsn, "plan", "--table", "public.users", "--uuid", "v7",
-                       "--timestamp-column", "public.users.created_at", migrations=mig)
+    planned = keyshift(
+        dsn,
+        "plan",
+        "--table",
+        "public.users",
+        "--uuid",
+        "v7",
+        "--timestamp-column",
+        "public.users.created_at",
+        migrations=mig,
+    )
     assert planned.returncode == 0, planned.stderr
     conn.execute("SET session_replication_role = replica")
     conn.execute("INSERT INTO orders (user_id) VALUES (9999)")
