@@ -59,6 +59,7 @@ CHECKSUM_TABLE = "_yoyo_keyshift_applied_file"
 
 # --- pure: snapshot in, digests out -----------------------------------------------------
 
+
 def _digest(value) -> str:
     text = json.dumps(value, sort_keys=True, default=list, ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -69,23 +70,37 @@ def objects(snap: Snapshot, columns: dict[tuple[str, str], list[dict]]) -> dict[
     out: dict[str, dict | list] = {}
     for key, table in snap.tables.items():
         out[f"columns of {qualname(*key)}"] = {
-            "relkind": table.relkind, "persistence": table.persistence, "owner": table.owner,
-            "is_partition": table.is_partition, "has_parent": table.has_parent,
-            "has_children": table.has_children, "pk_name": table.pk_name,
-            "pk_columns": list(table.pk_columns), "pk_types": list(table.pk_types),
+            "relkind": table.relkind,
+            "persistence": table.persistence,
+            "owner": table.owner,
+            "is_partition": table.is_partition,
+            "has_parent": table.has_parent,
+            "has_children": table.has_children,
+            "pk_name": table.pk_name,
+            "pk_columns": list(table.pk_columns),
+            "pk_types": list(table.pk_types),
             "columns": columns.get(key, []),
         }
     for table, key in snap.targets:
         out[f"key {qualname(*table.key)}.{key.column_name}"] = {
-            "data_type": key.data_type, "not_null": key.not_null, "default": key.default_expr,
-            "identity": key.identity, "sequence": [key.seq_schema, key.seq_name, key.seq_type],
-            "kind": key.sequence_kind, "owner": key.seq_owner, "grants": json.loads(key.seq_grants),
+            "data_type": key.data_type,
+            "not_null": key.not_null,
+            "default": key.default_expr,
+            "identity": key.identity,
+            "sequence": [key.seq_schema, key.seq_name, key.seq_type],
+            "kind": key.sequence_kind,
+            "owner": key.seq_owner,
+            "grants": json.loads(key.seq_grants),
         }
     for fk in snap.fks:
         out[f"foreign key {fk.name} on {qualname(*fk.child)}"] = {
-            "definition": fk.definition, "deferrable": fk.is_deferrable, "deferred": fk.is_deferred,
-            "validated": fk.is_validated, "child_columns": list(fk.child_columns),
-            "child_types": list(fk.child_types), "parent": list(fk.parent),
+            "definition": fk.definition,
+            "deferrable": fk.is_deferrable,
+            "deferred": fk.is_deferred,
+            "validated": fk.is_validated,
+            "child_columns": list(fk.child_columns),
+            "child_types": list(fk.child_types),
+            "parent": list(fk.parent),
             "parent_columns": list(fk.parent_columns),
         }
     for key, indexes in snap.indexes.items():
@@ -97,8 +112,7 @@ def objects(snap: Snapshot, columns: dict[tuple[str, str], list[dict]]) -> dict[
         out[view.display] = facts
     for (schema, name, column), deps in snap.dependents.items():
         if deps:
-            out[f"dependents of {qualname(schema, name)}.{column}"] = sorted(
-                [d.kind, d.object_name] for d in deps)
+            out[f"dependents of {qualname(schema, name)}.{column}"] = sorted([d.kind, d.object_name] for d in deps)
     return {name: _digest(facts)[:16] for name, facts in out.items()}
 
 
@@ -118,6 +132,7 @@ def differences(recorded: dict[str, str], now: dict[str, str]) -> list[str]:
 
 
 # --- reading the live catalog -----------------------------------------------------------
+
 
 class _ShapeCatalog(Catalog):
     """The catalog without row counts: drift is about shape, and counting rows inside the
@@ -159,6 +174,7 @@ def drift_of(conn: psycopg.Connection, rec: Manifest) -> list[str]:
 
 # --- checksums --------------------------------------------------------------------------
 
+
 def _recorded_sums(conn: psycopg.Connection) -> dict[str, tuple[str, str | None]]:
     exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (CHECKSUM_TABLE,)).fetchone()[0]
     if not exists:
@@ -190,31 +206,36 @@ def unrecorded(conn: psycopg.Connection, applied: list) -> list[str]:
 
 def _record(conn: psycopg.Connection, pending: list) -> None:
     """Record the sha256 of each migration's bytes as read (and run) and of its undo's."""
-    conn.execute(sql.SQL(
-        "CREATE TABLE IF NOT EXISTS {} (\n"
-        "    migration_id text PRIMARY KEY,\n"
-        "    file_sha256 text NOT NULL,\n"
-        "    rollback_sha256 text,\n"
-        "    applied_at timestamptz NOT NULL DEFAULT now()\n)"
-    ).format(sql.Identifier(CHECKSUM_TABLE)))
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (\n"
+            "    migration_id text PRIMARY KEY,\n"
+            "    file_sha256 text NOT NULL,\n"
+            "    rollback_sha256 text,\n"
+            "    applied_at timestamptz NOT NULL DEFAULT now()\n)"
+        ).format(sql.Identifier(CHECKSUM_TABLE))
+    )
     for m in pending:
         m.load()
-        conn.execute(sql.SQL(
-            "INSERT INTO {} (migration_id, file_sha256, rollback_sha256) VALUES (%s, %s, %s)"
-            " ON CONFLICT (migration_id) DO UPDATE SET file_sha256 = excluded.file_sha256,"
-            " rollback_sha256 = excluded.rollback_sha256, applied_at = excluded.applied_at"
-        ).format(sql.Identifier(CHECKSUM_TABLE)), (m.id, m.sha256, m.rollback_sha256))
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (migration_id, file_sha256, rollback_sha256) VALUES (%s, %s, %s)"
+                " ON CONFLICT (migration_id) DO UPDATE SET file_sha256 = excluded.file_sha256,"
+                " rollback_sha256 = excluded.rollback_sha256, applied_at = excluded.applied_at"
+            ).format(sql.Identifier(CHECKSUM_TABLE)),
+            (m.id, m.sha256, m.rollback_sha256),
+        )
 
 
 # --- the two entry points ---------------------------------------------------------------
+
 
 def _plans(migrations: list) -> list[str]:
     """The plan ids among ``migrations``, in order, each once."""
     return list(dict.fromkeys(pid for m in migrations if (pid := plan_id_of(m.id))))
 
 
-def guard_migrate(conn: psycopg.Connection, migrations: list, pending: list,
-                  manifests: dict[str, Manifest]) -> None:
+def guard_migrate(conn: psycopg.Connection, migrations: list, pending: list, manifests: dict[str, Manifest]) -> None:
     """Called by execute.migrate inside its transaction, before any migration runs.
 
     Refuses (MigrationFailed, exit 1) when an applied file was edited, or when the catalog
@@ -230,12 +251,12 @@ def guard_migrate(conn: psycopg.Connection, migrations: list, pending: list,
 
 def _db_failed(where: str, exc: psycopg.Error) -> MigrationFailed:
     message = exc.diag.message_primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return MigrationFailed(where, f"failed in the database ({message})",
-                           "nothing was committed; fix the cause and run the command again")
+    return MigrationFailed(
+        where, f"failed in the database ({message})", "nothing was committed; fix the cause and run the command again"
+    )
 
 
-def _guard_migrate(conn: psycopg.Connection, migrations: list, pending: list,
-                   manifests: dict[str, Manifest]) -> None:
+def _guard_migrate(conn: psycopg.Connection, migrations: list, pending: list, manifests: dict[str, Manifest]) -> None:
     pending_ids = {m.id for m in pending}
     applied = [m for m in migrations if m.id not in pending_ids]
     changed = edited(conn, applied)
@@ -265,8 +286,9 @@ def unplanned(pending: list, pid: str, rec: Manifest | None) -> list:
     """The pending migrations whose file name starts with plan ``pid``'s id and ``_`` but
     that the plan's manifest does not list: no plan wrote them there."""
     files = rec.files if rec is not None else {}
-    return [m for m in pending if plan_id_of(m.id) != pid and m.id.startswith(f"{pid}_")
-            and Path(m.path).name not in files]
+    return [
+        m for m in pending if plan_id_of(m.id) != pid and m.id.startswith(f"{pid}_") and Path(m.path).name not in files
+    ]
 
 
 def _applied_ids(conn: psycopg.Connection) -> set[str]:
@@ -336,16 +358,22 @@ def status_lines(dsn: str, migrations_dir: Path) -> tuple[list[str], list[str]]:
                 continue
             ours = [m for m in pending if plan_id_of(m.id) == pid]
             if rec is None:
-                lines.append(f"UNVERIFIED plan {pid} (no manifest {manifestmod.file_name(pid)}; "
-                             "migrate refuses it: plan it again)")
+                lines.append(
+                    f"UNVERIFIED plan {pid} (no manifest {manifestmod.file_name(pid)}; "
+                    "migrate refuses it: plan it again)"
+                )
                 continue
             for m in unplanned(pending, pid, rec):
-                lines.append(f"UNPLANNED {m.id} ({Path(m.path).name} is in plan {pid}'s numbering but not in "
-                             f"its manifest; migrate refuses it: {UNPLANNED_FIX})")
+                lines.append(
+                    f"UNPLANNED {m.id} ({Path(m.path).name} is in plan {pid}'s numbering but not in "
+                    f"its manifest; migrate refuses it: {UNPLANNED_FIX})"
+                )
             for m in ours:
                 for path, how in rec.changed(m.digests()):
-                    lines.append(f"EDITED {m.id} ({path.name} {how} {pid}; migrate refuses it: plan again, "
-                                 "or migrate --accept-edited)")
+                    lines.append(
+                        f"EDITED {m.id} ({path.name} {how} {pid}; migrate refuses it: plan again, "
+                        "or migrate --accept-edited)"
+                    )
             for d in drift_of(conn, rec):
                 lines.append(f"DRIFT plan {pid}: {d}")
         for pid in sorted({plan_id_of(m.id) for m in applied} - {None}):
@@ -354,12 +382,17 @@ def status_lines(dsn: str, migrations_dir: Path) -> tuple[list[str], list[str]]:
     if any(x.startswith("EDITED") and "since it was applied" in x for x in lines):
         warnings.append("applied migration files were edited: restore them as applied; migrate refuses until then")
     if any(x.startswith("EDITED") and "after plan" in x for x in lines):
-        warnings.append("pending migration files differ from their plan's manifest: plan again, or run "
-                        "migrate --accept-edited to apply them as they are")
+        warnings.append(
+            "pending migration files differ from their plan's manifest: plan again, or run "
+            "migrate --accept-edited to apply them as they are"
+        )
     if any(x.startswith("UNPLANNED") for x in lines):
-        warnings.append("files no plan wrote sit inside a pending plan's numbering: migrate refuses until "
-                        "they are moved or deleted")
+        warnings.append(
+            "files no plan wrote sit inside a pending plan's numbering: migrate refuses until they are moved or deleted"
+        )
     if any(x.startswith("DRIFT") for x in lines):
-        warnings.append("the database changed since a pending plan was written: delete its unapplied files "
-                        "and run keyshift plan again; migrate refuses until then")
+        warnings.append(
+            "the database changed since a pending plan was written: delete its unapplied files "
+            "and run keyshift plan again; migrate refuses until then"
+        )
     return lines, warnings

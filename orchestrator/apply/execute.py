@@ -51,7 +51,8 @@ class ChecksFailed(MigrationFailed):
         self.results = results
         bad = [r.name for r in results if not r.ok]
         super().__init__(
-            "migrate", f"{len(bad)} check(s) failed inside the transaction: {', '.join(bad)}",
+            "migrate",
+            f"{len(bad)} check(s) failed inside the transaction: {', '.join(bad)}",
             "nothing was committed; read the rows above, fix the cause and run migrate again",
         )
 
@@ -61,18 +62,24 @@ class ChecksSkipped(ChecksFailed):
 
     def __init__(self, results: list[checks.CheckResult], skipped: list[str], plans: str):
         MigrationFailed.__init__(
-            self, "migrate",
-            (f"{len(skipped)} check(s) that prove plan(s) {plans} were skipped: {', '.join(skipped)}"
-             if skipped else f"every one of the {len(results)} checks was skipped while plan(s) {plans} "
-                             "were applied, so nothing was proven"),
+            self,
+            "migrate",
+            (
+                f"{len(skipped)} check(s) that prove plan(s) {plans} were skipped: {', '.join(skipped)}"
+                if skipped
+                else f"every one of the {len(results)} checks was skipped while plan(s) {plans} "
+                "were applied, so nothing was proven"
+            ),
             "nothing was committed; a migration file reset what the checks read (keyshift.checking_plans, "
-            "the registry): remove that from the file, or plan again")
+            "the registry): remove that from the file, or plan again",
+        )
         self.results = results
 
 
 @dataclass
 class _Run:
     """One migrate or rollback run: where it connects, its timeouts, and what it reports."""
+
     dsn: str
     backend: object
     lock_timeout: str
@@ -104,10 +111,19 @@ def load(migrations_dir: Path):
     return source.load_dir(migrations_dir)
 
 
-def migrate(dsn: str, migrations_dir: Path, checks_dir: Path = CHECKS_DIR, progress=None,
-            lock_timeout: str = "5s", statement_timeout: str = "0", lock_retries: int = 3,
-            lock_retry_delay: float = 1.0, notice=None, before_commit=None,
-            accept_edited: bool = False) -> Outcome:
+def migrate(
+    dsn: str,
+    migrations_dir: Path,
+    checks_dir: Path = CHECKS_DIR,
+    progress=None,
+    lock_timeout: str = "5s",
+    statement_timeout: str = "0",
+    lock_retries: int = 3,
+    lock_retry_delay: float = 1.0,
+    notice=None,
+    before_commit=None,
+    accept_edited: bool = False,
+) -> Outcome:
     """Apply every pending migration, then every check, in one transaction. ``before_commit(conn)``
     runs last, inside it: whatever it raises rolls everything back. ``accept_edited`` runs a
     pending file that differs from its plan's manifest as it is, and records it there after COMMIT."""
@@ -153,13 +169,17 @@ def _check_pending(migrations_dir: Path, migrations, pending: list, accept_edite
     planned.refuse_partial_plans(pending, applied_ids)
     _refuse_non_transactional(pending)
     manifests = planned.manifests_of(migrations_dir, pending)
-    planned.refuse_unplanned(manifests, "plan it again: delete its unapplied files and run keyshift plan; "
-                                        "nothing was changed")
+    planned.refuse_unplanned(
+        manifests, "plan it again: delete its unapplied files and run keyshift plan; nothing was changed"
+    )
     planned.refuse_unplanned_files(pending, manifests)
     to_record = planned.refuse_edited(
-        manifests, planned.pending_files(migrations_dir, pending, manifests), accept_edited,
+        manifests,
+        planned.pending_files(migrations_dir, pending, manifests),
+        accept_edited,
         "plan again (delete the unapplied files of the plan and run keyshift plan), or pass "
-        "--accept-edited to run it as it is now; nothing was changed")
+        "--accept-edited to run it as it is now; nothing was changed",
+    )
     source.validate_files([(Path(m.path), m.source) for m in pending])
     return manifests, to_record
 
@@ -168,7 +188,8 @@ def _refuse_non_transactional(pending: list) -> None:
     for m in pending:
         if not m.use_transactions:
             raise MigrationFailed(
-                f"migration {m.id}", "is marked '-- transactional: false' and would commit on its own",
+                f"migration {m.id}",
+                "is marked '-- transactional: false' and would commit on its own",
                 "keyshift applies every pending migration in one transaction; remove the directive",
             )
 
@@ -180,8 +201,9 @@ def _apply_files(conn, run: _Run, pending: list, locks: OrderedDict) -> None:
         if run.progress:
             run.progress(f"applying {m.id}")
         where = f"migration {m.id}"
-        run_file(conn, where, m.source, run.dsn, locks.get(plan_id_of(m.id), []), run.lock_timeout,
-                 run.statement_timeout)
+        run_file(
+            conn, where, m.source, run.dsn, locks.get(plan_id_of(m.id), []), run.lock_timeout, run.statement_timeout
+        )
         bookkeeping(where, lambda m=m: (run.backend.log_migration(m, "apply"), run.backend.mark_one(m, log=False)))
         run.outcome.applied.append((m.id, time.monotonic() - t0))
 
@@ -210,9 +232,17 @@ def _refuse_skipped_checks(loaded: list, results: list, plans: str) -> None:
         raise ChecksSkipped(results, skipped, plans)
 
 
-def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = "5s",
-             statement_timeout: str = "0", lock_retries: int = 3, lock_retry_delay: float = 1.0,
-             notice=None, accept_edited: bool = False) -> Outcome:
+def rollback(
+    dsn: str,
+    migrations_dir: Path,
+    progress=None,
+    lock_timeout: str = "5s",
+    statement_timeout: str = "0",
+    lock_retries: int = 3,
+    lock_retry_delay: float = 1.0,
+    notice=None,
+    accept_edited: bool = False,
+) -> Outcome:
     """Undo the most recent applied plan, all of its migrations, in one transaction: each
     .rollback.sql file runs whole, as its plan's manifest records it (``accept_edited``: as
     it is now, recorded in the manifest after COMMIT)."""
@@ -229,8 +259,9 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
         last_plan = plan_id_of(applied[0].id)
         batch = [m for m in applied if plan_id_of(m.id) == last_plan] if last_plan else applied[:1]
         where = f"rollback of plan {last_plan}" if last_plan else f"rollback of {batch[0].id}"
-        accepted, to_record, undo, tables = _check_undo(backend, migrations_dir, migrations, batch, last_plan,
-                                                         accept_edited)
+        accepted, to_record, undo, tables = _check_undo(
+            backend, migrations_dir, migrations, batch, last_plan, accept_edited
+        )
         # What the rollback kept for a user (render/ownership.py): said once it committed.
         kept: list[str] = []
         backend.connection.add_notice_handler(lambda diag: _keep_notice(kept, diag))
@@ -253,20 +284,25 @@ def rollback(dsn: str, migrations_dir: Path, progress=None, lock_timeout: str = 
     return run.done(started)
 
 
-def _check_undo(backend, migrations_dir: Path, migrations, batch: list, last_plan: str | None,
-                accept_edited: bool) -> tuple:
+def _check_undo(
+    backend, migrations_dir: Path, migrations, batch: list, last_plan: str | None, accept_edited: bool
+) -> tuple:
     """Before the transaction opens: files edited since they were applied first (their checksums
     in the database), then undo files that differ from the plan's manifest, then PostgreSQL's
     parser over each. Returns (the migrations whose edited files are accepted, the files to record
     after COMMIT, (migration, undo text) newest first, the tables to lock)."""
     accepted = drift.guard_rollback(backend.connection, list(migrations), batch, accept_edited)
     manifests = planned.manifests_of(migrations_dir, batch)
-    planned.refuse_unplanned(manifests, "restore it as plan wrote it (e.g. git checkout) and roll back again; "
-                                        "nothing was changed")
+    planned.refuse_unplanned(
+        manifests, "restore it as plan wrote it (e.g. git checkout) and roll back again; nothing was changed"
+    )
     to_record = planned.refuse_edited(
-        manifests, [(last_plan, m.rollback_path, m.rollback_sha256) for m in batch if last_plan], accept_edited,
+        manifests,
+        [(last_plan, m.rollback_path, m.rollback_sha256) for m in batch if last_plan],
+        accept_edited,
         "restore it as planned (e.g. git checkout), or pass --accept-edited to run it as it is now; "
-        "nothing was changed")
+        "nothing was changed",
+    )
     undo = [(m, m.rollback_source()) for m in batch]
     source.validate_files([(m.rollback_path, text) for m, text in undo])
     tables = manifests[last_plan].locks if last_plan else []
@@ -301,7 +337,7 @@ def _keep_notice(kept: list[str], diag) -> None:
     message = diag.message_primary or ""
     if diag.severity_nonlocalized == "NOTICE" and message.startswith("keyshift: "):
         hint = f"; {diag.message_hint}" if diag.message_hint else ""
-        kept.append(message[len("keyshift: "):] + hint)
+        kept.append(message[len("keyshift: ") :] + hint)
 
 
 def status(dsn: str, migrations_dir: Path) -> OrderedDict[str, bool]:

@@ -37,7 +37,9 @@ def run_in_transaction(backend, work) -> None:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_KEY,))
                 work(conn)
     except LockTimeout as exc:
-        raise MigrationFailed("yoyo lock", str(exc), "wait for the other run to finish, or break a stale lock") from None
+        raise MigrationFailed(
+            "yoyo lock", str(exc), "wait for the other run to finish, or break a stale lock"
+        ) from None
 
 
 def with_lock_retries(backend, work, retries: int, delay: float, notice=None) -> None:
@@ -61,7 +63,7 @@ def with_lock_retries(backend, work, retries: int, delay: float, notice=None) ->
                 if retries:
                     exc.reason += f"; gave up after {attempt + 1} attempts"
                 raise
-            wait = delay * 2 ** attempt * random.uniform(0.5, 1.5)
+            wait = delay * 2**attempt * random.uniform(0.5, 1.5)
             attempt += 1
             notice(f"{exc.obj}: {exc.reason}; nothing was changed; retry {attempt} of {retries} in {wait:.1f} s")
             time.sleep(wait)
@@ -71,11 +73,13 @@ def with_lock_retries(backend, work, retries: int, delay: float, notice=None) ->
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if committing:
                 raise MigrationFailed(
-                    "database connection", f"was lost during COMMIT ({reason})",
+                    "database connection",
+                    f"was lost during COMMIT ({reason})",
                     "whether the transaction committed is unknown: run keyshift status before anything else",
                 ) from None
             raise MigrationFailed(
-                "database connection", f"was lost before COMMIT ({reason})",
+                "database connection",
+                f"was lost before COMMIT ({reason})",
                 "the server rolled the transaction back, so nothing was committed; run the same command again",
             ) from None
 
@@ -88,8 +92,9 @@ def lock_up_front(conn, tables: list[tuple[str, str]], lock_timeout: str, statem
         lock_within(conn, lock_statement(tables), lock_timeout, statement_timeout)
 
 
-def lock_plans_before_drift_check(conn, locks: OrderedDict[str, list[tuple[str, str]]], dsn: str,
-                                   lock_timeout: str, statement_timeout: str) -> None:
+def lock_plans_before_drift_check(
+    conn, locks: OrderedDict[str, list[tuple[str, str]]], dsn: str, lock_timeout: str, statement_timeout: str
+) -> None:
     """Lock each pending plan's tables (its manifest's lock list, parents first: the order of
     its step 01) before the drift check reads the catalog, so the catalog it checks is the
     one the migrations meet. Step 01 takes the same locks again (a no-op then)."""
@@ -109,7 +114,8 @@ def lock_plans_before_drift_check(conn, locks: OrderedDict[str, list[tuple[str, 
 
 def lock_statement(tables: list[tuple[str, str]]) -> psycopg.sql.Composed:
     return psycopg.sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
-        psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(schema, table) for schema, table in tables))
+        psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(schema, table) for schema, table in tables)
+    )
 
 
 def lock_within(conn, statement, lock_timeout: str, statement_timeout: str) -> None:
@@ -124,11 +130,13 @@ def lock_within(conn, statement, lock_timeout: str, statement_timeout: str) -> N
     conn.execute("SELECT set_config('statement_timeout', %s, true)", (statement_timeout,))
 
 
-def lock_not_granted(where: str, exc, dsn: str, tables: list[tuple[str, str]],
-                      lock_timeout: str) -> LockNotGranted:
+def lock_not_granted(where: str, exc, dsn: str, tables: list[tuple[str, str]], lock_timeout: str) -> LockNotGranted:
     """The one wording of 'a lock waited out lock_timeout', naming who holds it."""
-    detail = (exc.diag.message_primary if isinstance(exc, psycopg.errors.LockNotAvailable)
-              else "the tables were not all locked within it, counted over all of them")
+    detail = (
+        exc.diag.message_primary
+        if isinstance(exc, psycopg.errors.LockNotAvailable)
+        else "the tables were not all locked within it, counted over all of them"
+    )
     return LockNotGranted(
         where,
         f"a table lock was not granted within lock_timeout {lock_timeout} ({detail}); {_blockers(dsn, tables)}",
@@ -140,8 +148,11 @@ def deadlocked(where: str, exc: psycopg.Error) -> LockNotGranted:
     """PostgreSQL broke a lock cycle with an application transaction (one that took a child
     table before the parent) by cancelling us: nothing changed, so this is retried like a timeout."""
     detail = " ".join((exc.diag.message_detail or "").split())
-    return LockNotGranted(where, f"deadlocked with an application transaction ({detail or exc.diag.message_primary})",
-                          "nothing was committed; retry when that transaction has finished")
+    return LockNotGranted(
+        where,
+        f"deadlocked with an application transaction ({detail or exc.diag.message_primary})",
+        "nothing was committed; retry when that transaction has finished",
+    )
 
 
 def _blockers(dsn: str, tables: list[tuple[str, str]]) -> str:

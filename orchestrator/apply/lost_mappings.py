@@ -12,16 +12,21 @@ def lost_mappings(conn, plan_id: str, lock: bool = False) -> list[str]:
     dropped by hand), each as 'schema.table (its mapping keyshift.map_… was …)'."""
     if not conn.execute("SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]:
         return []
-    query = ("SELECT table_schema, table_name, map_table, map_dropped_at,"
-             " to_regclass(format('keyshift.%%I', map_table)) IS NULL AS missing"
-             " FROM keyshift.converted_table WHERE plan_id = %s AND mode = 'replace'"
-             " ORDER BY table_schema, table_name" + (" FOR SHARE" if lock else ""))
+    query = (
+        "SELECT table_schema, table_name, map_table, map_dropped_at,"
+        " to_regclass(format('keyshift.%%I', map_table)) IS NULL AS missing"
+        " FROM keyshift.converted_table WHERE plan_id = %s AND mode = 'replace'"
+        " ORDER BY table_schema, table_name" + (" FOR SHARE" if lock else "")
+    )
     lost = []
     for schema, table, map_table, dropped_at, missing in conn.execute(query, (plan_id,)).fetchall():
         if not missing:
             continue
-        how = (f"retired with keyshift drop-map at {dropped_at:%Y-%m-%d %H:%M:%S %Z}".rstrip()
-               if dropped_at is not None else "dropped by hand")
+        how = (
+            f"retired with keyshift drop-map at {dropped_at:%Y-%m-%d %H:%M:%S %Z}".rstrip()
+            if dropped_at is not None
+            else "dropped by hand"
+        )
         lost.append(f"{qualname(schema, table)} (its mapping {qualname('keyshift', map_table)} was {how})")
     return lost
 

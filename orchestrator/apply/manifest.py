@@ -59,10 +59,14 @@ class Manifest:
 
     def to_json(self) -> str:
         data = {
-            "format": FORMAT, "plan_id": self.plan_id, "mode": self.mode,
-            "locks": [list(t) for t in self.locks], "targets": [list(t) for t in self.targets],
+            "format": FORMAT,
+            "plan_id": self.plan_id,
+            "mode": self.mode,
+            "locks": [list(t) for t in self.locks],
+            "targets": [list(t) for t in self.targets],
             "references": [[list(c), list(t)] for c, t in self.references],
-            "fingerprint": self.fingerprint, "objects": dict(sorted(self.objects.items())),
+            "fingerprint": self.fingerprint,
+            "objects": dict(sorted(self.objects.items())),
             "files": dict(sorted(self.files.items())),
         }
         if self.sessions:
@@ -78,8 +82,9 @@ class Manifest:
             recorded = self.files.get(path.name)
             if recorded == now:
                 continue
-            how = ("added after plan" if recorded is None else "deleted after plan" if now is None
-                   else "edited after plan")
+            how = (
+                "added after plan" if recorded is None else "deleted after plan" if now is None else "edited after plan"
+            )
             out.append((path, how))
         return out
 
@@ -103,8 +108,11 @@ class Manifest:
 
 
 def _bad(path: Path, why: str) -> MigrationFailed:
-    return MigrationFailed(f"plan manifest {path}", why,
-                           "restore it as plan wrote it (e.g. git checkout), or plan again; nothing was changed")
+    return MigrationFailed(
+        f"plan manifest {path}",
+        why,
+        "restore it as plan wrote it (e.g. git checkout), or plan again; nothing was changed",
+    )
 
 
 def _pair(value, n: int, path: Path) -> tuple[str, ...]:
@@ -115,8 +123,14 @@ def _pair(value, n: int, path: Path) -> tuple[str, ...]:
 
 def _plain_file_name(name: str, plan_id: str) -> bool:
     """A file name of plan ``plan_id`` (``<plan_id>_*.sql``) with no directory part."""
-    return (name.startswith(f"{plan_id}_") and name.endswith(".sql") and "/" not in name
-            and "\\" not in name and "\0" not in name and Path(name).name == name)
+    return (
+        name.startswith(f"{plan_id}_")
+        and name.endswith(".sql")
+        and "/" not in name
+        and "\\" not in name
+        and "\0" not in name
+        and Path(name).name == name
+    )
 
 
 def _columns_of(schema: str, table: str) -> str:
@@ -130,14 +144,23 @@ def _check(path: Path, found: Manifest) -> Manifest:
     """Refuse a manifest whose file names or lock entries keyshift plan cannot have written."""
     for name in found.files:
         if not _plain_file_name(name, found.plan_id):
-            raise _bad(path, f"lists the file {json.dumps(name, ensure_ascii=True)[:80]}, which is not a plain "
-                             f"file name of plan {found.plan_id} ({found.plan_id}_*.sql)")
+            raise _bad(
+                path,
+                f"lists the file {json.dumps(name, ensure_ascii=True)[:80]}, which is not a plain "
+                f"file name of plan {found.plan_id} ({found.plan_id}_*.sql)",
+            )
     sessions = set(found.sessions)
     for schema, table in [*found.locks, *found.sessions]:
-        if (schema.startswith("pg_") or schema == "information_schema"
-                or (_columns_of(schema, table) not in found.objects and (schema, table) not in sessions)):
-            raise _bad(path, f"locks {json.dumps([schema, table], ensure_ascii=True)[:80]}, which is not a table "
-                             "the plan fingerprints or empties")
+        if (
+            schema.startswith("pg_")
+            or schema == "information_schema"
+            or (_columns_of(schema, table) not in found.objects and (schema, table) not in sessions)
+        ):
+            raise _bad(
+                path,
+                f"locks {json.dumps([schema, table], ensure_ascii=True)[:80]}, which is not a table "
+                "the plan fingerprints or empties",
+            )
     return found
 
 
@@ -155,16 +178,26 @@ def read(migrations_dir: Path, plan_id: str) -> Manifest | None:
         raise _bad(path, f"is not a format-{FORMAT} manifest of plan {plan_id}")
     try:
         files, objects = data["files"], data["objects"]
-        if not (isinstance(files, dict) and isinstance(objects, dict)
-                and all(isinstance(v, str) for v in [*files.values(), *objects.values()])):
+        if not (
+            isinstance(files, dict)
+            and isinstance(objects, dict)
+            and all(isinstance(v, str) for v in [*files.values(), *objects.values()])
+        ):
             raise _bad(path, "has files or objects that are not name -> digest maps")
-        return _check(path, Manifest(
-            plan_id=plan_id, mode=str(data["mode"]),
-            locks=[_pair(t, 2, path) for t in data["locks"]],
-            targets=[_pair(t, 2, path) for t in data["targets"]],
-            references=[(_pair(c, 3, path), _pair(t, 2, path)) for c, t in data["references"]],
-            fingerprint=str(data["fingerprint"]), objects=dict(objects), files=dict(files),
-            sessions=[_pair(t, 2, path) for t in data.get("sessions", [])], path=path,
-        ))
+        return _check(
+            path,
+            Manifest(
+                plan_id=plan_id,
+                mode=str(data["mode"]),
+                locks=[_pair(t, 2, path) for t in data["locks"]],
+                targets=[_pair(t, 2, path) for t in data["targets"]],
+                references=[(_pair(c, 3, path), _pair(t, 2, path)) for c, t in data["references"]],
+                fingerprint=str(data["fingerprint"]),
+                objects=dict(objects),
+                files=dict(files),
+                sessions=[_pair(t, 2, path) for t in data.get("sessions", [])],
+                path=path,
+            ),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise _bad(path, f"lacks or mangles {exc}") from None

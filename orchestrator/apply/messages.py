@@ -17,9 +17,13 @@ def db_error(where: str, exc: psycopg.Error, text: str | None = None) -> Migrati
     if text is not None and (diag.statement_position or "").isdigit():
         where += f" line {_line_of(text, int(diag.statement_position))}"
     parts = [diag.message_primary or str(exc).strip().splitlines()[0]]
-    for label, value in (("table", diag.table_name), ("column", diag.column_name),
-                         ("constraint", diag.constraint_name), ("detail", diag.message_detail),
-                         ("hint", diag.message_hint)):
+    for label, value in (
+        ("table", diag.table_name),
+        ("column", diag.column_name),
+        ("constraint", diag.constraint_name),
+        ("detail", diag.message_detail),
+        ("hint", diag.message_hint),
+    ):
         if value:
             parts.append(f"{label}: {value}")
     return MigrationFailed(where, "; ".join(parts), "nothing was committed; the database is as it was before")
@@ -34,7 +38,8 @@ def canceled(where: str, exc: psycopg.Error, statement_timeout: str, text: str |
     message = exc.diag.message_primary or str(exc).strip().splitlines()[0]
     if "statement timeout" in message:
         return MigrationFailed(
-            where, f"a statement ran longer than statement_timeout {statement_timeout} ({message})",
+            where,
+            f"a statement ran longer than statement_timeout {statement_timeout} ({message})",
             "nothing was committed; raise --statement-timeout (0 turns it off) and migrate again",
         )
     return db_error(where, exc, text)

@@ -33,8 +33,11 @@ def manifests_of(migrations_dir: Path, batch: list) -> OrderedDict[str, manifest
 def refuse_unplanned(manifests: dict, fix: str) -> None:
     for pid, found in manifests.items():
         if found is None:
-            raise MigrationFailed(f"plan {pid}", f"has no manifest {manifestmod.file_name(pid)}, so what runs "
-                                  "cannot be compared with what was planned", fix)
+            raise MigrationFailed(
+                f"plan {pid}",
+                f"has no manifest {manifestmod.file_name(pid)}, so what runs cannot be compared with what was planned",
+                fix,
+            )
 
 
 def refuse_unplanned_files(pending: list, manifests: dict) -> None:
@@ -45,19 +48,22 @@ def refuse_unplanned_files(pending: list, manifests: dict) -> None:
             raise MigrationFailed(
                 f"migration file {Path(m.path).name}",
                 f"is in plan {pid}'s numbering but not in its manifest {manifestmod.file_name(pid)}",
-                f"{drift.UNPLANNED_FIX}; nothing was changed")
+                f"{drift.UNPLANNED_FIX}; nothing was changed",
+            )
 
 
 def pending_files(migrations_dir: Path, pending: list, manifests: dict) -> list[tuple[str, Path, str | None]]:
     """(plan id, path, sha256) of every file of the pending plans: each sha256 is of the bytes
     load() read, the ones that run (nothing is read twice), and a planned file that no pending
     migration reads is read for its sha256 (None: deleted)."""
-    files = [(pid, path, digest) for m in pending if (pid := plan_id_of(m.id))
-             for path, digest in m.digests().items()]
+    files = [(pid, path, digest) for m in pending if (pid := plan_id_of(m.id)) for path, digest in m.digests().items()]
     seen = {(pid, path) for pid, path, _d in files}
     for pid, found in manifests.items():
-        files += [(pid, migrations_dir / name, _digest_of(migrations_dir / name))
-                  for name in sorted(found.files) if (pid, migrations_dir / name) not in seen]
+        files += [
+            (pid, migrations_dir / name, _digest_of(migrations_dir / name))
+            for name in sorted(found.files)
+            if (pid, migrations_dir / name) not in seen
+        ]
     return files
 
 
@@ -77,7 +83,9 @@ def refuse_edited(manifests: dict, files: list[tuple[str, Path, str | None]], ac
         raise MigrationFailed(
             f"migration file{'s' if len(changed) > 1 else ''} {named}",
             "differ" + ("" if len(changed) > 1 else "s") + " from what the plan's manifest records "
-            f"({', '.join(sorted({manifestmod.file_name(pid) for pid, _p, _h in changed}))})", fix)
+            f"({', '.join(sorted({manifestmod.file_name(pid) for pid, _p, _h in changed}))})",
+            fix,
+        )
     to_record: dict[str, dict[Path, str | None]] = {}
     for pid, path, _how in changed:
         to_record.setdefault(pid, {})[path] = digests[path]
@@ -98,9 +106,11 @@ def record_accepted(to_record: list, notice=None) -> None:
         try:
             found.record(paths)
         except OSError as exc:
-            (notice or to_stderr)(f"plan manifest {found.path}: could not record "
-                                   f"{', '.join(p.name for p in paths)} as run ({exc}); the migration is "
-                                   "committed; pass --accept-edited to rollback for these files")
+            (notice or to_stderr)(
+                f"plan manifest {found.path}: could not record "
+                f"{', '.join(p.name for p in paths)} as run ({exc}); the migration is "
+                "committed; pass --accept-edited to rollback for these files"
+            )
 
 
 def refuse_partial_plans(pending, applied_ids: set[str]) -> None:
@@ -108,7 +118,8 @@ def refuse_partial_plans(pending, applied_ids: set[str]) -> None:
         pid = plan_id_of(m.id)
         if pid and any(plan_id_of(a) == pid for a in applied_ids):
             raise MigrationFailed(
-                f"plan {pid}", f"is partly applied already, and {m.id} is pending",
+                f"plan {pid}",
+                f"is partly applied already, and {m.id} is pending",
                 "a plan's migrations share a per-transaction key and must be applied together; "
                 "roll back the applied part (keyshift rollback) and migrate again",
             )

@@ -45,6 +45,7 @@ _INTEGER = re.compile(rb"-?[0-9]+")
 
 # --- the URL, without secrets ---------------------------------------------------------------
 
+
 def redact(url: str) -> str:
     """The Redis URL with any password (user:password@ or ?password=) replaced by ``***``."""
     try:
@@ -59,8 +60,7 @@ def redact(url: str) -> str:
             netloc = f"{userinfo}@{host}"
         query = parts.query
         if query:
-            query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(query)],
-                              safe="*")
+            query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(query)], safe="*")
         out = url
         if netloc != parts.netloc:
             out = out.replace("//" + parts.netloc, "//" + netloc, 1)
@@ -97,12 +97,16 @@ def connect(url: str):
         client.ping()
     except (redis.RedisError, ValueError, OSError) as exc:
         reason = scrub(url, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        raise ConnectionFailed(f"redis {redact(url)}", f"cannot connect ({reason})",
-                               "check --redis-url (or REDIS_URL): scheme, host, port, password") from None
+        raise ConnectionFailed(
+            f"redis {redact(url)}",
+            f"cannot connect ({reason})",
+            "check --redis-url (or REDIS_URL): scheme, host, port, password",
+        ) from None
     return client
 
 
 # --- the key pattern ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Pattern:
@@ -115,12 +119,18 @@ class Pattern:
     @classmethod
     def parse(cls, text: str) -> Pattern:
         if text.count("{id}") != 1:
-            raise Refused(f"key pattern {text!r}", "must contain {id} exactly once, where the old id sits in the key",
-                          "e.g. --pattern 'user_sessions:{id}'")
+            raise Refused(
+                f"key pattern {text!r}",
+                "must contain {id} exactly once, where the old id sits in the key",
+                "e.g. --pattern 'user_sessions:{id}'",
+            )
         before, after = text.split("{id}")
         if not before and not after:
-            raise Refused(f"key pattern {text!r}", "would match every key of the database",
-                          "add the fixed part of the key, e.g. 'user_sessions:{id}'")
+            raise Refused(
+                f"key pattern {text!r}",
+                "would match every key of the database",
+                "add the fixed part of the key, e.g. 'user_sessions:{id}'",
+            )
         return cls(text, before.encode(), after.encode())
 
     @property
@@ -134,7 +144,7 @@ class Pattern:
             return None
         if not key.startswith(self.prefix) or not key.endswith(self.suffix):
             return None
-        return key[len(self.prefix):len(key) - len(self.suffix)]
+        return key[len(self.prefix) : len(key) - len(self.suffix)]
 
     def key(self, new_id: uuid.UUID) -> bytes:
         return self.prefix + str(new_id).encode() + self.suffix
@@ -151,19 +161,20 @@ def _is_uuid(part: bytes) -> bool:
 
 # --- the step -------------------------------------------------------------------------------
 
+
 @dataclass
 class Outcome:
     table: str
     pattern: str
     action: str
     dry_run: bool
-    scanned: int = 0          # keys SCAN returned for the glob (a key may come back twice)
-    done: int = 0             # renamed / deleted (or that would be, in a dry run)
-    already_new: int = 0      # the id is already a uuid: left alone
-    unknown: int = 0          # an integer id with no row in the mapping: left alone
-    conflicts: int = 0        # rename target exists already: left alone
-    vanished: int = 0         # expired or removed between SCAN and the pipeline
-    other: int = 0            # matched the glob but the id part is neither integer nor uuid
+    scanned: int = 0  # keys SCAN returned for the glob (a key may come back twice)
+    done: int = 0  # renamed / deleted (or that would be, in a dry run)
+    already_new: int = 0  # the id is already a uuid: left alone
+    unknown: int = 0  # an integer id with no row in the mapping: left alone
+    conflicts: int = 0  # rename target exists already: left alone
+    vanished: int = 0  # expired or removed between SCAN and the pipeline
+    other: int = 0  # matched the glob but the id part is neither integer nor uuid
     examples: dict[str, list[str]] = field(default_factory=dict)
 
     def note(self, kind: str, key: bytes, extra: str = "") -> None:
@@ -197,8 +208,15 @@ class Outcome:
         return out
 
 
-def rewrite(client, conn: psycopg.Connection, table: tuple[str, str], pattern: Pattern, action: str = "rename",
-            batch: int = DEFAULT_BATCH, dry_run: bool = False) -> Outcome:
+def rewrite(
+    client,
+    conn: psycopg.Connection,
+    table: tuple[str, str],
+    pattern: Pattern,
+    action: str = "rename",
+    batch: int = DEFAULT_BATCH,
+    dry_run: bool = False,
+) -> Outcome:
     """Rewrite every key matching ``pattern`` through the mapping of ``table``."""
     if action not in ACTIONS:
         raise Refused(f"--action {action}", "is not a known action", f"use one of {', '.join(ACTIONS)}")
@@ -293,8 +311,11 @@ def _move(client, moves: list[tuple[bytes, bytes]], action: str, dry_run: bool, 
 def url_from(given: str | None) -> str:
     url = given or os.environ.get("REDIS_URL")
     if not url:
-        raise Refused("--redis-url", "is not given and REDIS_URL is not set",
-                      "pass --redis-url redis://HOST:PORT/DB or export REDIS_URL")
+        raise Refused(
+            "--redis-url",
+            "is not given and REDIS_URL is not set",
+            "pass --redis-url redis://HOST:PORT/DB or export REDIS_URL",
+        )
     return url
 
 
@@ -315,8 +336,11 @@ def jobs_from_migrate_args(args) -> tuple[str | None, list[Job]]:
     jobs = []
     for spec in specs:
         if "=" not in spec:
-            raise Refused(f"--redis-key {spec!r}", "is not of the form SCHEMA.TABLE=PATTERN",
-                          "e.g. --redis-key 'public.custom_user=user_sessions:{id}'")
+            raise Refused(
+                f"--redis-key {spec!r}",
+                "is not of the form SCHEMA.TABLE=PATTERN",
+                "e.g. --redis-key 'public.custom_user=user_sessions:{id}'",
+            )
         table, pat = spec.split("=", 1)
         jobs.append(Job(parse_qualified(table, "--redis-key"), Pattern.parse(pat)))
     if args.redis_batch < 1:
@@ -338,8 +362,12 @@ def mappings_before_commit(jobs: list[Job]):
             try:
                 mappings.mapping(conn, *job.table)
             except Refused as exc:
-                raise MigrationFailed(f"--redis-key {exc.obj}", exc.reason,
-                                      f"nothing was committed; {exc.fix}, or leave that --redis-key out") from None
+                raise MigrationFailed(
+                    f"--redis-key {exc.obj}",
+                    exc.reason,
+                    f"nothing was committed; {exc.fix}, or leave that --redis-key out",
+                ) from None
+
     return check
 
 
@@ -354,11 +382,17 @@ def run_after_commit(dsn: str, url: str | None, jobs: list[Job], action: str, ba
                 for line in rewrite(client, conn, job.table, job.pattern, action, batch).lines():
                     print(scrub(url, line))
     except KeyshiftError as exc:
-        print(f"keyshift: the migration is committed, but the Redis step stopped: {scrub(url, exc.line())};"
-              " fix it and re-run keyshift redis-rewrite (it is idempotent)", file=sys.stderr)
+        print(
+            f"keyshift: the migration is committed, but the Redis step stopped: {scrub(url, exc.line())};"
+            " fix it and re-run keyshift redis-rewrite (it is idempotent)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     except Exception as exc:  # a Redis error mid-run: the database stays converted
-        print(f"keyshift: the migration is committed, but the Redis step stopped: {scrub(url, str(exc))};"
-              " re-run keyshift redis-rewrite (it is idempotent)", file=sys.stderr)
+        print(
+            f"keyshift: the migration is committed, but the Redis step stopped: {scrub(url, str(exc))};"
+            " re-run keyshift redis-rewrite (it is idempotent)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     return EXIT_OK

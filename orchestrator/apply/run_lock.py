@@ -23,8 +23,7 @@ APPLICATION_NAME = "keyshift"
 CLIENT_CHECK_INTERVAL = "1s"
 
 
-def start_run(backend, dsn: str, command: str, lock_timeout: str, notice=None,
-               statement_timeout: str = "0") -> None:
+def start_run(backend, dsn: str, command: str, lock_timeout: str, notice=None, statement_timeout: str = "0") -> None:
     """Make this run the only keyshift run on the database, and clear a dead run's yoyo lock.
 
     Holds the session-level advisory lock RUN_KEY until the connection closes, waiting for it
@@ -36,22 +35,25 @@ def start_run(backend, dsn: str, command: str, lock_timeout: str, notice=None,
     try:
         conn.execute("SELECT set_config('application_name', %s, false)", (f"{APPLICATION_NAME} {command}",))
         if conn.info.server_version >= 140000:
-            conn.execute("SELECT set_config('client_connection_check_interval', %s, false)",
-                         (CLIENT_CHECK_INTERVAL,))
+            conn.execute("SELECT set_config('client_connection_check_interval', %s, false)", (CLIENT_CHECK_INTERVAL,))
     except psycopg.Error as exc:
         raise db_error("keyshift session settings", exc) from None
     for option, value in (("--statement-timeout", statement_timeout), ("--lock-timeout", lock_timeout)):
         try:  # validated here, before anything: lock_timeout then stays set for the wait below
             conn.execute("SELECT set_config(%s, %s, false)", (option[2:].replace("-", "_"), value))
         except psycopg.errors.InvalidParameterValue as exc:
-            raise MigrationFailed(f"{option} {value!r}", f"is not a valid duration ({exc.diag.message_primary})",
-                                  "give a PostgreSQL duration such as 5s, 300ms or 1min (0 turns it off)") from None
+            raise MigrationFailed(
+                f"{option} {value!r}",
+                f"is not a valid duration ({exc.diag.message_primary})",
+                "give a PostgreSQL duration such as 5s, 300ms or 1min (0 turns it off)",
+            ) from None
     conn.execute("RESET statement_timeout")
     try:
         conn.execute("SELECT pg_advisory_lock(%s)", (RUN_KEY,))
     except psycopg.errors.LockNotAvailable:
         raise MigrationFailed(
-            "keyshift run", f"another keyshift run is working on this database ({_run_holder(conn)})",
+            "keyshift run",
+            f"another keyshift run is working on this database ({_run_holder(conn)})",
             "nothing was changed; wait for it to finish and run this again, or, if that run is hung, "
             "end its session with SELECT pg_terminate_backend(<pid>) (its transaction rolls back)",
         ) from None
@@ -60,13 +62,17 @@ def start_run(backend, dsn: str, command: str, lock_timeout: str, notice=None,
     table = psycopg.sql.Identifier(backend.lock_table)
     if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (backend.lock_table,)).fetchone()[0]:
         for pid, ctime in conn.execute(psycopg.sql.SQL("DELETE FROM {} RETURNING pid, ctime").format(table)):
-            notice(f"removed a stale yoyo lock left by process {pid} at {ctime:%Y-%m-%d %H:%M:%S} UTC "
-                   "(no keyshift run holds the database, so that process is gone)")
+            notice(
+                f"removed a stale yoyo lock left by process {pid} at {ctime:%Y-%m-%d %H:%M:%S} UTC "
+                "(no keyshift run holds the database, so that process is gone)"
+            )
     lock = backend.lock(timeout=10)
     try:
         lock.__enter__()
     except LockTimeout as exc:  # a live process other than keyshift (plain yoyo) holds it
-        raise MigrationFailed("yoyo lock", str(exc), "wait for that yoyo process to finish; nothing was changed") from None
+        raise MigrationFailed(
+            "yoyo lock", str(exc), "wait for that yoyo process to finish; nothing was changed"
+        ) from None
     backend._keyshift_lock = lock
 
 

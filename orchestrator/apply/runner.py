@@ -17,8 +17,15 @@ def run_text(conn, text: str) -> None:
     conn.execute(text, prepare=False)
 
 
-def run_file(conn, where: str, text: str, dsn: str = "", tables: list[tuple[str, str]] = (),
-             lock_timeout: str = "", statement_timeout: str = "0") -> None:
+def run_file(
+    conn,
+    where: str,
+    text: str,
+    dsn: str = "",
+    tables: list[tuple[str, str]] = (),
+    lock_timeout: str = "",
+    statement_timeout: str = "0",
+) -> None:
     """Run one migration or rollback file whole (``run_text``) inside keyshift's transaction.
 
     Before it: standard_conforming_strings on and backslash_quote at its default for this
@@ -28,8 +35,10 @@ def run_file(conn, where: str, text: str, dsn: str = "", tables: list[tuple[str,
     been committed. Server errors are one line naming the file and its line. A file that
     committed and then began a new transaction that failed is beyond what can be seen after
     the error; validate() refuses every such statement, and the server reads the file as pglast does."""
-    conn.execute("SELECT set_config('standard_conforming_strings', 'on', true),"
-                 " set_config('backslash_quote', 'safe_encoding', true)")
+    conn.execute(
+        "SELECT set_config('standard_conforming_strings', 'on', true),"
+        " set_config('backslash_quote', 'safe_encoding', true)"
+    )
     before = _session(conn)
     try:
         run_text(conn, text)
@@ -53,10 +62,12 @@ def run_file(conn, where: str, text: str, dsn: str = "", tables: list[tuple[str,
         raise transaction_ended(where)
     if after[:2] != before[:2]:
         raise MigrationFailed(
-            where, f"changed the role it runs as (current_user {before[0]} -> {after[0]}, "
-                   f"session_user {before[1]} -> {after[1]}) in a way no parser sees (set_config, a SET inside DO)",
+            where,
+            f"changed the role it runs as (current_user {before[0]} -> {after[0]}, "
+            f"session_user {before[1]} -> {after[1]}) in a way no parser sees (set_config, a SET inside DO)",
             "remove that from the file: keyshift runs every migration as the role it connects as; "
-            "nothing was committed")
+            "nothing was committed",
+        )
 
 
 def _session(conn) -> tuple:
@@ -66,9 +77,11 @@ def _session(conn) -> tuple:
 
 def transaction_ended(where: str) -> MigrationFailed:
     return MigrationFailed(
-        where, "ended keyshift's transaction while it ran (the server read a COMMIT or ROLLBACK that "
-               "PostgreSQL's parser did not see), so part of the work may have been committed",
-        "run keyshift status before anything else")
+        where,
+        "ended keyshift's transaction while it ran (the server read a COMMIT or ROLLBACK that "
+        "PostgreSQL's parser did not see), so part of the work may have been committed",
+        "run keyshift status before anything else",
+    )
 
 
 def bookkeeping(where: str, step) -> None:

@@ -39,8 +39,13 @@ _DIGITS = frozenset("0123456789")
 
 def plan_id_of(migration_id: str) -> str | None:
     """``0007`` for a migration id ``0007_03_...`` that keyshift plan wrote; None otherwise."""
-    if (len(migration_id) > 8 and set(migration_id[:4]) <= _DIGITS and migration_id[4] == "_"
-            and set(migration_id[5:7]) <= _DIGITS and migration_id[7] == "_"):
+    if (
+        len(migration_id) > 8
+        and set(migration_id[:4]) <= _DIGITS
+        and migration_id[4] == "_"
+        and set(migration_id[5:7]) <= _DIGITS
+        and migration_id[7] == "_"
+    ):
         return migration_id[:4]
     return None
 
@@ -70,7 +75,8 @@ def decode(path: Path, data: bytes) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise MigrationFailed(
-            f"migration file {path}", f"is not valid UTF-8 (byte {exc.start}, line {line})",
+            f"migration file {path}",
+            f"is not valid UTF-8 (byte {exc.start}, line {line})",
             "save it as UTF-8 (keyshift plan writes UTF-8), or plan again; nothing was changed",
         ) from None
 
@@ -92,7 +98,7 @@ def directives(text: str) -> dict[str, str]:
         for name in DIRECTIVES:
             head = f"-- {name}:"
             if line.startswith(head):
-                value = line[len(head):].strip()
+                value = line[len(head) :].strip()
                 found[name] = f"{found[name]} {value}" if name in found else value
     return found
 
@@ -122,15 +128,19 @@ class SourceMigration(Migration):
         found = directives(text)
         transactional = found.get("transactional", "true").strip().lower()
         if transactional not in ("true", "false"):
-            raise MigrationFailed(f"migration file {path.name}",
-                                  f"has '-- transactional: {found['transactional']}'",
-                                  "write true or false, or leave the directive out")
+            raise MigrationFailed(
+                f"migration file {path.name}",
+                f"has '-- transactional: {found['transactional']}'",
+                "write true or false, or leave the directive out",
+            )
         depends = set()
         for dep in found.get("depends", "").split():
             if dep not in self.registry:
-                raise MigrationFailed(f"migration file {path.name}",
-                                      f"depends on {dep}, which is not in {path.parent}",
-                                      "restore that migration file, or correct the '-- depends:' line")
+                raise MigrationFailed(
+                    f"migration file {path.name}",
+                    f"depends on {dep}, which is not in {path.parent}",
+                    "restore that migration file, or correct the '-- depends:' line",
+                )
             depends.add(self.registry[dep])
         self.source = text
         self.data, self.sha256 = data, sha256(data)
@@ -167,16 +177,20 @@ def load_dir(migrations_dir: Path) -> MigrationList:
     for UTF-8 and directives. ``post-apply`` files are kept apart as yoyo does (keyshift
     never runs them); a Python migration is refused: it can only run through yoyo's steps."""
     if not migrations_dir.is_dir():
-        raise KeyshiftError(f"migrations directory {migrations_dir}", "does not exist",
-                            "run keyshift plan first, or pass --migrations")
+        raise KeyshiftError(
+            f"migrations directory {migrations_dir}", "does not exist", "run keyshift plan first, or pass --migrations"
+        )
     items, post_apply = [], []
     registry: dict[str, SourceMigration] = {}
     for path in sorted(migrations_dir.iterdir()):
         if not path.is_file() or path.name.startswith(_YOYO_TEMP_PREFIX):
             continue
         if path.suffix == ".py":
-            raise MigrationFailed(f"migration file {path}", "is a Python migration",
-                                  "keyshift applies .sql migrations only; move it to another directory")
+            raise MigrationFailed(
+                f"migration file {path}",
+                "is a Python migration",
+                "keyshift applies .sql migrations only; move it to another directory",
+            )
         if path.suffix != ".sql" or path.name.endswith(".rollback.sql"):
             continue
         m = SourceMigration(path.stem, str(path), source_dir=str(migrations_dir))
@@ -191,20 +205,28 @@ def load_dir(migrations_dir: Path) -> MigrationList:
 # --- what may run: PostgreSQL's parser decides -------------------------------------------
 
 _TRANSACTION_KINDS = {
-    "TRANS_STMT_BEGIN": "BEGIN", "TRANS_STMT_START": "START TRANSACTION", "TRANS_STMT_COMMIT": "COMMIT",
-    "TRANS_STMT_ROLLBACK": "ROLLBACK", "TRANS_STMT_SAVEPOINT": "SAVEPOINT", "TRANS_STMT_RELEASE": "RELEASE SAVEPOINT",
-    "TRANS_STMT_ROLLBACK_TO": "ROLLBACK TO SAVEPOINT", "TRANS_STMT_PREPARE": "PREPARE TRANSACTION",
-    "TRANS_STMT_COMMIT_PREPARED": "COMMIT PREPARED", "TRANS_STMT_ROLLBACK_PREPARED": "ROLLBACK PREPARED",
+    "TRANS_STMT_BEGIN": "BEGIN",
+    "TRANS_STMT_START": "START TRANSACTION",
+    "TRANS_STMT_COMMIT": "COMMIT",
+    "TRANS_STMT_ROLLBACK": "ROLLBACK",
+    "TRANS_STMT_SAVEPOINT": "SAVEPOINT",
+    "TRANS_STMT_RELEASE": "RELEASE SAVEPOINT",
+    "TRANS_STMT_ROLLBACK_TO": "ROLLBACK TO SAVEPOINT",
+    "TRANS_STMT_PREPARE": "PREPARE TRANSACTION",
+    "TRANS_STMT_COMMIT_PREPARED": "COMMIT PREPARED",
+    "TRANS_STMT_ROLLBACK_PREPARED": "ROLLBACK PREPARED",
 }
 _ROLE_STATEMENTS = {
-    "AlterRoleStmt": "ALTER ROLE", "AlterRoleSetStmt": "ALTER ROLE ... SET", "CreateRoleStmt": "CREATE ROLE",
-    "DropRoleStmt": "DROP ROLE", "GrantRoleStmt": "GRANT or REVOKE of a role",
+    "AlterRoleStmt": "ALTER ROLE",
+    "AlterRoleSetStmt": "ALTER ROLE ... SET",
+    "CreateRoleStmt": "CREATE ROLE",
+    "DropRoleStmt": "DROP ROLE",
+    "GrantRoleStmt": "GRANT or REVOKE of a role",
 }
 _ROLE_SETTINGS = {"role": "ROLE", "session_authorization": "SESSION AUTHORIZATION"}
 #: Settings that change how the server reads quotes and backslashes: the file would no longer
 #: be read the way PostgreSQL's parser (pglast, standard_conforming_strings on) read it here.
-_LEXER_SETTINGS = {"standard_conforming_strings": "standard_conforming_strings",
-                   "backslash_quote": "backslash_quote"}
+_LEXER_SETTINGS = {"standard_conforming_strings": "standard_conforming_strings", "backslash_quote": "backslash_quote"}
 _VAR_RESET = enums.parsenodes.VariableSetKind.VAR_RESET
 _VAR_RESET_ALL = enums.parsenodes.VariableSetKind.VAR_RESET_ALL
 _OBJECT_ROLE = enums.parsenodes.ObjectType.OBJECT_ROLE
@@ -239,8 +261,10 @@ def _refused_setting(stmt, prefix: str) -> tuple[str, str] | None:
     if name in _ROLE_SETTINGS:
         return f"{prefix}{verb} {_ROLE_SETTINGS[name]}", "it would change the role the migration runs as"
     if name in _LEXER_SETTINGS:
-        return (f"{prefix}{verb} {_LEXER_SETTINGS[name]}",
-                "it would change how the server reads quotes and backslashes in the files that follow")
+        return (
+            f"{prefix}{verb} {_LEXER_SETTINGS[name]}",
+            "it would change how the server reads quotes and backslashes in the files that follow",
+        )
     return None
 
 
@@ -292,7 +316,8 @@ def validate(name: str, text: str) -> None:
             kind, why = refused
             line = _line_at(text, _first_token(text, raw.stmt_location or 0))
             raise MigrationFailed(
-                f"migration file {name} line {line}", f"holds {kind}: {why}",
+                f"migration file {name} line {line}",
+                f"holds {kind}: {why}",
                 "remove that statement (keyshift runs every migration in one transaction, as the role "
                 "it connects as); nothing was changed",
             )

@@ -8,19 +8,32 @@ This face names the stage's interface; modules inside the stage import each othe
 """
 
 from orchestrator.catalog.model import (
-                                        INTEGER_TYPES,
-                                        Carried,
-                                        Converted,
-                                        Dependent,
-                                        ForeignKey,
-                                        Index,
-                                        KeyColumn,
-                                        Table,
-                                        View,
-                                        policy_sql,
+    INTEGER_TYPES,
+    Carried,
+    Converted,
+    Dependent,
+    ForeignKey,
+    Index,
+    KeyColumn,
+    Table,
+    View,
+    policy_sql,
 )
 from orchestrator.catalog.read import Catalog
 from orchestrator.catalog.survey import Snapshot, snapshot
 
-__all__ = ["INTEGER_TYPES", "Carried", "Catalog", "Converted", "Dependent", "ForeignKey", "Index", "KeyColumn",
-           "Snapshot", "Table", "View", "policy_sql", "snapshot"]
+__all__ = [
+    "INTEGER_TYPES",
+    "Carried",
+    "Catalog",
+    "Converted",
+    "Dependent",
+    "ForeignKey",
+    "Index",
+    "KeyColumn",
+    "Snapshot",
+    "Table",
+    "View",
+    "policy_sql",
+    "snapshot",
+]

@@ -85,9 +85,12 @@ def no_mapping(shown: str, plan_id: str, key_column: str, external_column: str, 
     fix = {
         "drop": "nothing to retire: the external ids live in the table itself; keyshift rollback removes them",
         "export": "export the pairs from the table itself, e.g. "
-                  f"COPY (SELECT {sql.Identifier(key_column).as_string(None)}, "
-                  f"{sql.Identifier(external_column).as_string(None)} FROM {shown}) TO STDOUT WITH (FORMAT csv)",
+        f"COPY (SELECT {sql.Identifier(key_column).as_string(None)}, "
+        f"{sql.Identifier(external_column).as_string(None)} FROM {shown}) TO STDOUT WITH (FORMAT csv)",
     }[action]
-    return Refused(f"table {shown}",
-                   f"was converted in external mode by plan {plan_id}: its integer key {key_column} stays and "
-                   f"{external_column} holds its uuid, so it has no old -> new mapping table", fix)
+    return Refused(
+        f"table {shown}",
+        f"was converted in external mode by plan {plan_id}: its integer key {key_column} stays and "
+        f"{external_column} holds its uuid, so it has no old -> new mapping table",
+        fix,
+    )

@@ -207,8 +207,11 @@ class Carried:
             return _replace_table(self.definition, " ON ", " ", self.table_ident, table_ident)
         if self.kind == "policy":
             return policy_sql(self, table_ident)
-        return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-            sql.SQL(table_ident), sql.Identifier(self.name), sql.SQL(self.definition)).as_string(None)
+        return (
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}")
+            .format(sql.SQL(table_ident), sql.Identifier(self.name), sql.SQL(self.definition))
+            .as_string(None)
+        )
 
 
 def _replace_table(definition: str, before: str, after: str, old: str, new: str) -> str:
@@ -230,10 +233,17 @@ def policy_sql(p: Carried, table_ident: str) -> str:
     roles = sql.SQL(", ").join(
         sql.SQL("PUBLIC") if r == "public" else sql.Identifier(r) for r in (p.roles or ("public",))
     )
-    text = sql.SQL("CREATE POLICY {} ON {} AS {} FOR {} TO {}").format(
-        sql.Identifier(p.name), sql.SQL(table_ident), sql.SQL("PERMISSIVE" if p.permissive else "RESTRICTIVE"),
-        sql.SQL(_POLICY_CMDS[p.cmd]), roles,
-    ).as_string(None)
+    text = (
+        sql.SQL("CREATE POLICY {} ON {} AS {} FOR {} TO {}")
+        .format(
+            sql.Identifier(p.name),
+            sql.SQL(table_ident),
+            sql.SQL("PERMISSIVE" if p.permissive else "RESTRICTIVE"),
+            sql.SQL(_POLICY_CMDS[p.cmd]),
+            roles,
+        )
+        .as_string(None)
+    )
     if p.qual is not None:
         text += f"\nUSING ({p.qual})"
     if p.with_check is not None:

@@ -89,8 +89,13 @@ class Catalog:
         q = sql.SQL(
             "SELECT count(*) FROM {} AS c WHERE c.{} IS NOT NULL"
             " AND NOT EXISTS (SELECT 1 FROM {} AS t WHERE t.{} = c.{})"
-        ).format(sql.Identifier(*column[:2]), sql.Identifier(column[2]), sql.Identifier(*target),
-                 sql.Identifier(key), sql.Identifier(column[2]))
+        ).format(
+            sql.Identifier(*column[:2]),
+            sql.Identifier(column[2]),
+            sql.Identifier(*target),
+            sql.Identifier(key),
+            sql.Identifier(column[2]),
+        )
         return self.conn.execute(q).fetchone()[0]
 
     def column_defaults(self, relid: int, column: str) -> list[dict]:
@@ -102,8 +107,9 @@ class Catalog:
         return self._rows("rowtype_columns", {"relids": relids})
 
     def key_exists(self, target: tuple[str, str], key: str, value) -> bool:
-        q = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} = %s)").format(sql.Identifier(*target),
-                                                                         sql.Identifier(key))
+        q = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} = %s)").format(
+            sql.Identifier(*target), sql.Identifier(key)
+        )
         return self.conn.execute(q, (value,)).fetchone()[0]
 
     def id_text_columns(self, names: list[str]) -> list[dict]:

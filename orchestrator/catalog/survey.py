@@ -87,20 +87,28 @@ def _add_references(snap: Snapshot, cat: Catalog, references, keys: dict) -> Non
         shown = f"{qualname(*col[:2])}.{quote_part(col[2])}"
         table = snap.tables.get(col[:2]) or cat.table(*col[:2])
         if table is None or table.relkind not in ("r", "p"):
-            raise Refused(f"--reference {shown}", f"{qualname(*col[:2])} is no table",
-                          "name an ordinary or partitioned table (SCHEMA.TABLE.COLUMN)")
+            raise Refused(
+                f"--reference {shown}",
+                f"{qualname(*col[:2])} is no table",
+                "name an ordinary or partitioned table (SCHEMA.TABLE.COLUMN)",
+            )
         if table.is_partition:
-            raise Refused(f"--reference {shown}", "is a column of a partition",
-                          "name the column of the partitioned table it belongs to")
+            raise Refused(
+                f"--reference {shown}",
+                "is a column of a partition",
+                "name the column of the partitioned table it belongs to",
+            )
         data_type = cat.column_type(table.relid, col[2])
         if data_type is None:
             raise Refused(f"--reference {shown}", "no such column", "check the column name (case-sensitive)")
         if data_type not in INTEGER_TYPES:
-            raise Refused(f"--reference {shown}", f"is {data_type}, not an integer column",
-                          "only integer columns can follow an integer key to uuid")
+            raise Refused(
+                f"--reference {shown}",
+                f"is {data_type}, not an integer column",
+                "only integer columns can follow an integer key to uuid",
+            )
         if col in snap.columns:
-            raise Refused(f"--reference {shown}", "is a key keyshift converts already",
-                          "leave it out of --reference")
+            raise Refused(f"--reference {shown}", "is a key keyshift converts already", "leave it out of --reference")
         snap.tables[table.key] = table
         snap.columns[col] = target
         snap.column_types[col] = data_type
@@ -134,9 +142,11 @@ def _follow_foreign_keys(snap: Snapshot, cat: Catalog) -> None:
                                 snap.tables[root] = cat.table(*root)
                                 changed = True
                     if child_key in snap.references and parent_key in snap.columns:
-                        raise Refused(f"--reference {qualname(*child_key[:2])}.{quote_part(child_key[2])}",
-                                      f"foreign key {fk.name} converts it already",
-                                      "leave it out of --reference")
+                        raise Refused(
+                            f"--reference {qualname(*child_key[:2])}.{quote_part(child_key[2])}",
+                            f"foreign key {fk.name} converts it already",
+                            "leave it out of --reference",
+                        )
                     if parent_key in snap.columns and child_key not in snap.columns:
                         snap.columns[child_key] = snap.columns[parent_key]
                         snap.column_types[child_key] = fk.child_types[fk.child_columns.index(child_col)]
@@ -174,7 +184,7 @@ def _add_dependents(snap: Snapshot, cat: Catalog) -> None:
     with_columns = sorted({(s, t) for (s, t, _c) in snap.columns})
     snap.rowtype_columns = cat.rowtype_columns([snap.tables[k].relid for k in with_columns])
     views: dict[int, View] = {}
-    for (schema, name, column) in snap.columns:
+    for schema, name, column in snap.columns:
         table = snap.tables[(schema, name)]
         snap.dependents[(schema, name, column)] = cat.dependents(table.relid, column)
         for view in cat.dependent_views(table.relid, column):
@@ -191,11 +201,12 @@ def _add_lookalikes_and_carried(snap: Snapshot, cat: Catalog, targets) -> None:
     savepoint), functions over the targets' row types and text columns that may hold ids."""
     names = sorted({n for t, _k in targets for n in _lookalike_names(t.table_name)})
     snap.lookalikes = [
-        r for r in cat.key_lookalikes(names)
+        r
+        for r in cat.key_lookalikes(names)
         if (r["table_schema"], r["table_name"], r["column_name"]) not in snap.columns
     ]
     carried: dict[int, Carried] = {}
-    for (schema, name, column) in snap.columns:
+    for schema, name, column in snap.columns:
         for obj in cat.carried(snap.tables[(schema, name)].relid, column):
             carried.setdefault(obj.oid, obj)
             snap.carried_columns.setdefault(obj.oid, []).append(f"{qualname(schema, name)}.{quote_part(column)}")
@@ -203,9 +214,12 @@ def _add_lookalikes_and_carried(snap: Snapshot, cat: Catalog, targets) -> None:
                 snap.partition_columns.setdefault(obj.table, set()).add(column)
     snap.carried = sorted(carried.values(), key=lambda o: (o.table_schema, o.table_name, o.kind, o.name))
     snap.carried_failures = probe_carried(cat.conn, snap)
-    rowtypes = [r[0] for r in (
-        cat.conn.execute("SELECT reltype FROM pg_class WHERE oid = %s", (t.relid,)).fetchone() for t, _k in targets
-    )]
+    rowtypes = [
+        r[0]
+        for r in (
+            cat.conn.execute("SELECT reltype FROM pg_class WHERE oid = %s", (t.relid,)).fetchone() for t, _k in targets
+        )
+    ]
     snap.key_functions = cat.key_functions(names, rowtypes)
     doc_names = sorted({n for t, _k in targets for n in _document_names(t.table_name)})
     snap.id_text_columns = cat.id_text_columns(doc_names)
@@ -251,8 +265,9 @@ def probe_carried(conn: psycopg.Connection, snap: Snapshot) -> list[tuple[Carrie
                 ) from None
             converted = {c for (s, t, c) in snap.columns if (s, t) == table} | snap.partition_columns.get(table, set())
             for column in sorted(converted):
-                conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE uuid USING NULL").format(
-                    copy, sql.Identifier(column)))
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE uuid USING NULL").format(copy, sql.Identifier(column))
+                )
             copies[table] = copy.as_string(conn)
             idents[conn.execute("SELECT format('%%I.%%I', %s::text, %s::text)", table).fetchone()[0]] = copies[table]
         for obj in snap.carried:

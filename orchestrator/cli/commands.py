@@ -31,8 +31,11 @@ def cmd_redis_rewrite(args) -> int:
 
             if isinstance(exc, redis.RedisError):
                 reason = f"failed mid-run ({redis_step.scrub(url, str(exc))})"
-                raise ConnectionFailed(f"redis {redis_step.redact(url)}", reason,
-                                       "keys handled so far are done; re-run (the step is idempotent)") from None
+                raise ConnectionFailed(
+                    f"redis {redis_step.redact(url)}",
+                    reason,
+                    "keys handled so far are done; re-run (the step is idempotent)",
+                ) from None
             raise
     for line in outcome.lines():
         print(line)
@@ -44,9 +47,15 @@ def cmd_migrate(args) -> int:
     redis_url, redis_jobs = redis_step.jobs_from_migrate_args(args)  # checked before anything changes
     outcome = None
     try:
-        outcome = execute.migrate(dsn, Path(args.migrations), Path(args.checks), lock_timeout=args.lock_timeout,
-                                  before_commit=redis_step.mappings_before_commit(redis_jobs),
-                                  accept_edited=args.accept_edited, **_safety_kwargs(args))
+        outcome = execute.migrate(
+            dsn,
+            Path(args.migrations),
+            Path(args.checks),
+            lock_timeout=args.lock_timeout,
+            before_commit=redis_step.mappings_before_commit(redis_jobs),
+            accept_edited=args.accept_edited,
+            **_safety_kwargs(args),
+        )
     except execute.ChecksFailed as exc:
         for line in report.slow_check_lines(exc.results) + report.check_lines(exc.results):
             print(line)
@@ -85,8 +94,13 @@ def cmd_check(args) -> int:
 
 def cmd_rollback(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
-    outcome = execute.rollback(dsn, Path(args.migrations), lock_timeout=args.lock_timeout,
-                               accept_edited=args.accept_edited, **_safety_kwargs(args))
+    outcome = execute.rollback(
+        dsn,
+        Path(args.migrations),
+        lock_timeout=args.lock_timeout,
+        accept_edited=args.accept_edited,
+        **_safety_kwargs(args),
+    )
     if outcome.nothing_to_do:
         print("nothing to roll back: no migration is applied")
         return EXIT_OK
@@ -118,8 +132,10 @@ def cmd_drop_map(args) -> int:
     names = [parse_qualified(t) for t in args.table]
     dropped = drop_map.drop_maps(dsn, names)
     for shown, map_table, plan_id in dropped:
-        print(f"dropped keyshift.{map_table} ({shown}); plan {plan_id} can no longer be rolled back "
-              "or exported, and old ids no longer resolve")
+        print(
+            f"dropped keyshift.{map_table} ({shown}); plan {plan_id} can no longer be rolled back "
+            "or exported, and old ids no longer resolve"
+        )
     return EXIT_OK
 
 
@@ -128,11 +144,17 @@ def cmd_export_map(args) -> int:
     names = [parse_qualified(t) for t in args.table]
     counts = export.export_map(dsn, names, args.format, args.output)
     where = "stdout" if args.output == "-" else args.output
-    print(f"export-map: wrote {sum(counts.values())} rows ({', '.join(f'{t} {n}' for t, n in counts.items())})"
-          f" as {args.format} to {where} from {dsnmod.describe(dsn)}", file=sys.stderr)
+    print(
+        f"export-map: wrote {sum(counts.values())} rows ({', '.join(f'{t} {n}' for t, n in counts.items())})"
+        f" as {args.format} to {where} from {dsnmod.describe(dsn)}",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
 def _safety_kwargs(args) -> dict:
-    return {"statement_timeout": args.statement_timeout, "lock_retries": args.lock_retries,
-            "lock_retry_delay": args.lock_retry_delay}
+    return {
+        "statement_timeout": args.statement_timeout,
+        "lock_retries": args.lock_retries,
+        "lock_retry_delay": args.lock_retry_delay,
+    }

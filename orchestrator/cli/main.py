@@ -46,22 +46,36 @@ def _non_negative(kind):
         if value < 0:
             raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative {kind.__name__}")
         return value
+
     return parse
 
 
 def safety_options(sp, defaults: dict, lock_timeout: bool = True) -> None:
     """Lock and statement limits of migrate and rollback; yoyo.ini [keyshift] gives defaults."""
     if lock_timeout:
-        sp.add_argument("--lock-timeout", default=defaults.get("lock_timeout", "5s"),
-                        help="give up waiting for a table lock after this long (PostgreSQL interval, default 5s)")
-    sp.add_argument("--statement-timeout", default=defaults.get("statement_timeout", "0"),
-                    help="cancel (and roll back) a conversion statement running longer than this "
-                         "(PostgreSQL interval; default 0 = no limit, overriding any server setting)")
-    sp.add_argument("--lock-retries", type=_non_negative(int), default=_non_negative(int)(defaults.get("lock_retries", "3")),
-                    help="after a lock timeout, try again this many times, each in a fresh transaction (default 3)")
-    sp.add_argument("--lock-retry-delay", type=_non_negative(float),
-                    default=_non_negative(float)(defaults.get("lock_retry_delay", "1")),
-                    help="seconds before the first retry; doubles each retry, with random jitter (default 1)")
+        sp.add_argument(
+            "--lock-timeout",
+            default=defaults.get("lock_timeout", "5s"),
+            help="give up waiting for a table lock after this long (PostgreSQL interval, default 5s)",
+        )
+    sp.add_argument(
+        "--statement-timeout",
+        default=defaults.get("statement_timeout", "0"),
+        help="cancel (and roll back) a conversion statement running longer than this "
+        "(PostgreSQL interval; default 0 = no limit, overriding any server setting)",
+    )
+    sp.add_argument(
+        "--lock-retries",
+        type=_non_negative(int),
+        default=_non_negative(int)(defaults.get("lock_retries", "3")),
+        help="after a lock timeout, try again this many times, each in a fresh transaction (default 3)",
+    )
+    sp.add_argument(
+        "--lock-retry-delay",
+        type=_non_negative(float),
+        default=_non_negative(float)(defaults.get("lock_retry_delay", "1")),
+        help="seconds before the first retry; doubles each retry, with random jitter (default 1)",
+    )
 
 
 def _common(sp, migrations=True):
@@ -71,28 +85,101 @@ def _common(sp, migrations=True):
     return sp
 
 
+def _add_key_options(sp, defaults: dict) -> None:
+    """The options that shape each target's new keys: uuid version, timestamp column, slug column."""
+    sp.add_argument(
+        "--uuid",
+        default=defaults.get("uuid", "v4"),
+        metavar="{v4,v7,v6}",
+        help="key version for every target (default v4); a bad value is refused with exit 3",
+    )
+    sp.add_argument(
+        "--uuid-for",
+        action="append",
+        metavar="SCHEMA.TABLE=VERSION",
+        help="key version for one target, overriding --uuid (repeatable)",
+    )
+    sp.add_argument(
+        "--timestamp-column",
+        action="append",
+        metavar="SCHEMA.TABLE.COL",
+        help="existing rows of that v7/v6 target get keys timed by this column (repeatable)",
+    )
+    sp.add_argument(
+        "--slug-column",
+        action="append",
+        metavar="SCHEMA.TABLE.COL",
+        help="add a unique Base62 slug column to that target (repeatable)",
+    )
+    sp.add_argument(
+        "--slug-length",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"slug length, {planoptions.SLUG_MIN}-{planoptions.SLUG_MAX} (default {planoptions.SLUG_DEFAULT})",
+    )
+
+
 def _add_plan_options(sp, defaults: dict) -> None:
     sp.add_argument("--table", action="append", required=True, help="SCHEMA.TABLE to convert (repeatable)")
     sp.add_argument("--mode", default=defaults.get("mode", "replace"), choices=planoptions.MODES)
-    sp.add_argument("--uuid", default=defaults.get("uuid", "v4"), metavar="{v4,v7,v6}",
-                    help="key version for every target (default v4); a bad value is refused with exit 3")
-    sp.add_argument("--uuid-for", action="append", metavar="SCHEMA.TABLE=VERSION",
-                    help="key version for one target, overriding --uuid (repeatable)")
-    sp.add_argument("--timestamp-column", action="append", metavar="SCHEMA.TABLE.COL",
-                    help="existing rows of that v7/v6 target get keys timed by this column (repeatable)")
-    sp.add_argument("--slug-column", action="append", metavar="SCHEMA.TABLE.COL",
-                    help="add a unique Base62 slug column to that target (repeatable)")
-    sp.add_argument("--slug-length", type=int, default=None, metavar="N",
-                    help=f"slug length, {planoptions.SLUG_MIN}-{planoptions.SLUG_MAX} (default {planoptions.SLUG_DEFAULT})")
-    sp.add_argument("--reference", action="append", default=[], metavar="SCHEMA.TABLE.COL=SCHEMA.TARGET",
-                    help="an integer column without an FK that holds ids of a --table target: "
-                         "converted with it (repeatable)")
-    sp.add_argument("--external-column", default=defaults.get("external_column"), metavar="NAME",
-                    help="external mode: name of the added uuid column (default external_id)")
-    sp.add_argument("--restart-sequence", action="append", default=[], metavar="SCHEMA.TABLE=N",
-                    help="external mode: new rows of that target continue from N (repeatable)")
-    sp.add_argument("--invalidate-sessions", action="append", default=[], metavar="SCHEMA.TABLE",
-                    help="empty that session table inside the migrate transaction (repeatable)")
+    _add_key_options(sp, defaults)
+    sp.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="SCHEMA.TABLE.COL=SCHEMA.TARGET",
+        help="an integer column without an FK that holds ids of a --table target: converted with it (repeatable)",
+    )
+    sp.add_argument(
+        "--external-column",
+        default=defaults.get("external_column"),
+        metavar="NAME",
+        help="external mode: name of the added uuid column (default external_id)",
+    )
+    sp.add_argument(
+        "--restart-sequence",
+        action="append",
+        default=[],
+        metavar="SCHEMA.TABLE=N",
+        help="external mode: new rows of that target continue from N (repeatable)",
+    )
+    sp.add_argument(
+        "--invalidate-sessions",
+        action="append",
+        default=[],
+        metavar="SCHEMA.TABLE",
+        help="empty that session table inside the migrate transaction (repeatable)",
+    )
+
+
+def _add_migrate_command(sub, defaults: dict) -> None:
+    sp = _common(sub.add_parser("migrate", help="apply pending migrations and checks in one transaction"))
+    sp.add_argument(
+        "--lock-timeout",
+        default=defaults.get("lock_timeout", "5s"),
+        help="give up waiting for a table lock after this long (PostgreSQL interval, default 5s)",
+    )
+    safety_options(sp, defaults, lock_timeout=False)
+    sp.add_argument("--checks", default=str(CHECKS_DIR), help=argparse.SUPPRESS)
+    sp.add_argument(
+        "--accept-edited",
+        action="store_true",
+        help="run pending files edited after plan as they are now, and record them in the plan's manifest",
+    )
+    add_migrate_options(sp)
+    sp.set_defaults(func=cmd_migrate)
+
+
+def _add_rollback_command(sub, defaults: dict) -> None:
+    sp = _common(sub.add_parser("rollback", help="undo the last conversion in one transaction"))
+    safety_options(sp, defaults)
+    sp.add_argument(
+        "--accept-edited",
+        action="store_true",
+        help="run .rollback.sql files edited after plan as they are now, and record them in the manifest",
+    )
+    sp.set_defaults(func=cmd_rollback)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -104,45 +191,42 @@ def parser() -> argparse.ArgumentParser:
     _add_plan_options(sp, defaults)
     sp.set_defaults(func=cmd_plan)
 
-    sp = _common(sub.add_parser("migrate", help="apply pending migrations and checks in one transaction"))
-    sp.add_argument("--lock-timeout", default=defaults.get("lock_timeout", "5s"),
-                    help="give up waiting for a table lock after this long (PostgreSQL interval, default 5s)")
-    safety_options(sp, defaults, lock_timeout=False)
-    sp.add_argument("--checks", default=str(CHECKS_DIR), help=argparse.SUPPRESS)
-    sp.add_argument("--accept-edited", action="store_true",
-                    help="run pending files edited after plan as they are now, and record them in the plan's manifest")
-    add_migrate_options(sp)
-    sp.set_defaults(func=cmd_migrate)
+    _add_migrate_command(sub, defaults)
 
-    sp = _common(sub.add_parser("check", help="run checks/*.sql", epilog=CHECK_EXIT_CODES,
-                               formatter_class=argparse.RawDescriptionHelpFormatter), migrations=False)
+    sp = _common(
+        sub.add_parser(
+            "check",
+            help="run checks/*.sql",
+            epilog=CHECK_EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        ),
+        migrations=False,
+    )
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--checks", default=str(CHECKS_DIR), help=argparse.SUPPRESS)
     sp.set_defaults(func=cmd_check)
 
-    sp = _common(sub.add_parser("rollback", help="undo the last conversion in one transaction"))
-    safety_options(sp, defaults)
-    sp.add_argument("--accept-edited", action="store_true",
-                    help="run .rollback.sql files edited after plan as they are now, and record them in the manifest")
-    sp.set_defaults(func=cmd_rollback)
+    _add_rollback_command(sub, defaults)
 
-    sp = _common(sub.add_parser("drop-map", help="retire the old -> new mapping of converted tables"),
-                migrations=False)
+    sp = _common(sub.add_parser("drop-map", help="retire the old -> new mapping of converted tables"), migrations=False)
     sp.add_argument("--table", action="append", required=True, help="SCHEMA.TABLE whose mapping to drop")
     sp.set_defaults(func=cmd_drop_map)
 
     sp = _common(sub.add_parser("status", help="applied and pending migrations"))
     sp.set_defaults(func=cmd_status)
 
-    sp = _common(sub.add_parser("export-map", help="stream old integer id -> new uuid pairs of converted tables"),
-                migrations=False)
+    sp = _common(
+        sub.add_parser("export-map", help="stream old integer id -> new uuid pairs of converted tables"),
+        migrations=False,
+    )
     sp.add_argument("--table", action="append", required=True, help="converted SCHEMA.TABLE (repeatable)")
     sp.add_argument("--format", default="csv", choices=("csv", "jsonl"))
     sp.add_argument("--output", default="-", help="file to write (atomically), or - for stdout (default)")
     sp.set_defaults(func=cmd_export_map)
 
-    sp = _common(sub.add_parser("redis-rewrite", help="rename or delete Redis keys that embed old integer ids"),
-                migrations=False)
+    sp = _common(
+        sub.add_parser("redis-rewrite", help="rename or delete Redis keys that embed old integer ids"), migrations=False
+    )
     add_rewrite_options(sp)
     sp.set_defaults(func=cmd_redis_rewrite)
     return p
@@ -165,12 +249,16 @@ if __name__ == "__main__":
 
 
 def add_rewrite_options(sp) -> None:
-    sp.add_argument("--redis-url", default=None,
-                    help="redis://[:PASSWORD@]HOST:PORT/DB (default: REDIS_URL; prefer it, a password on the"
-                         " command line is visible to other users)")
+    sp.add_argument(
+        "--redis-url",
+        default=None,
+        help="redis://[:PASSWORD@]HOST:PORT/DB (default: REDIS_URL; prefer it, a password on the"
+        " command line is visible to other users)",
+    )
     sp.add_argument("--table", required=True, help="converted SCHEMA.TABLE whose old ids the keys embed")
-    sp.add_argument("--pattern", required=True, help="key pattern with {id} where the old id sits,"
-                                                     " e.g. 'user_sessions:{id}'")
+    sp.add_argument(
+        "--pattern", required=True, help="key pattern with {id} where the old id sits, e.g. 'user_sessions:{id}'"
+    )
     sp.add_argument("--action", default="rename", choices=ACTIONS)
     sp.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="SCAN COUNT and ids per lookup (default 1000)")
     sp.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
@@ -178,10 +266,16 @@ def add_rewrite_options(sp) -> None:
 
 def add_migrate_options(sp) -> None:
     """Opt-in: the Redis step after migrate COMMITs."""
-    sp.add_argument("--redis-url", default=None, help="with --redis-key: the Redis to rewrite after COMMIT"
-                                                      " (default: REDIS_URL)")
-    sp.add_argument("--redis-key", action="append", default=[], metavar="S.T=PATTERN",
-                    help="after COMMIT, rewrite Redis keys of converted table S.T, e.g."
-                         " 'public.custom_user=user_sessions:{id}' (repeatable)")
+    sp.add_argument(
+        "--redis-url", default=None, help="with --redis-key: the Redis to rewrite after COMMIT (default: REDIS_URL)"
+    )
+    sp.add_argument(
+        "--redis-key",
+        action="append",
+        default=[],
+        metavar="S.T=PATTERN",
+        help="after COMMIT, rewrite Redis keys of converted table S.T, e.g."
+        " 'public.custom_user=user_sessions:{id}' (repeatable)",
+    )
     sp.add_argument("--redis-action", default="rename", choices=ACTIONS)
     sp.add_argument("--redis-batch", type=int, default=DEFAULT_BATCH, help=argparse.SUPPRESS)

@@ -29,8 +29,11 @@ def parse_restart(text: str) -> tuple[str, str, int]:
     """``SCHEMA.TABLE=N`` (N a positive integer) -> (schema, table, N)."""
     name, sep, value = text.rpartition("=")
     if not sep or not re.fullmatch(r"\s*[0-9]+\s*", value) or int(value) < 1:
-        raise Refused(f"--restart-sequence {text!r}", "is not of the form SCHEMA.TABLE=N with N a positive integer",
-                      "e.g. --restart-sequence public.users=400000")
+        raise Refused(
+            f"--restart-sequence {text!r}",
+            "is not of the form SCHEMA.TABLE=N with N a positive integer",
+            "e.g. --restart-sequence public.users=400000",
+        )
     schema, table = parse_qualified(name, "--restart-sequence")
     return (schema, table, int(value))
 
@@ -70,8 +73,10 @@ def cmd_plan(args) -> int:
     else:
         _print_plan(the_plan, written[:-1], dsn)
         _print_sessions(the_plan)
-    print(f"wrote {written[-1]} (locks, catalog fingerprint and sha256 of every file: "
-          "migrate runs the files only as planned)")
+    print(
+        f"wrote {written[-1]} (locks, catalog fingerprint and sha256 of every file: "
+        "migrate runs the files only as planned)"
+    )
     return EXIT_OK
 
 
@@ -82,7 +87,10 @@ def _options(args) -> tuple[list, list, planoptions.Options]:
     if len({c for c, _t in references}) < len(references):
         raise Refused("--reference", "names one column twice", "name each column once")
     options = planoptions.Options(
-        tables=tuple(names), mode=args.mode, uuid=args.uuid, external_column=args.external_column,
+        tables=tuple(names),
+        mode=args.mode,
+        uuid=args.uuid,
+        external_column=args.external_column,
         restarts=tuple(parse_restart(r) for r in args.restart_sequence),
         sessions=tuple(parse_qualified(s, "--invalidate-sessions") for s in args.invalidate_sessions),
         references=tuple(references),
@@ -105,9 +113,11 @@ def _targets(cat: catalog.Catalog, names: list, mode: str) -> list:
         conv = cat.converted(*n)
         if conv and conv.mode == "external":
             if mode != "external":
-                raise Refused(f"table {qualname(*n)}",
-                              f"has external ids from plan {conv.plan_id} (external mode)",
-                              "roll that plan back first to convert its key in replace mode")
+                raise Refused(
+                    f"table {qualname(*n)}",
+                    f"has external ids from plan {conv.plan_id} (external mode)",
+                    "roll that plan back first to convert its key in replace mode",
+                )
             done.append((n, conv))
             continue
         verdict = planner.validate_target(n, table, conv.plan_id if conv else None)
@@ -154,17 +164,27 @@ def _write_plan(migrations_dir: Path, the_plan: Plan, target_keys: list, referen
     files = _files(rendermod.render(the_plan))
     plan_id = the_plan.plan_id
     the_manifest = manifestmod.Manifest(
-        plan_id=plan_id, mode=the_plan.options.mode, locks=planmodel.lock_order(the_plan), targets=target_keys,
-        references=list(references), fingerprint=drift.fingerprint(target_keys, shape, references),
-        objects=shape, files={name: manifestmod.sha256(data) for name, data in files},
+        plan_id=plan_id,
+        mode=the_plan.options.mode,
+        locks=planmodel.lock_order(the_plan),
+        targets=target_keys,
+        references=list(references),
+        fingerprint=drift.fingerprint(target_keys, shape, references),
+        objects=shape,
+        files={name: manifestmod.sha256(data) for name, data in files},
         sessions=[s.key for s in the_plan.sessions],
     )
     return _write(migrations_dir, files, (manifestmod.file_name(plan_id), the_manifest.to_json().encode()))
 
 
 #: Options that shape the new key of replace mode; external mode keeps the integer key.
-_REPLACE_ONLY = (("uuid_for", "--uuid-for"), ("timestamp_column", "--timestamp-column"),
-                 ("slug_column", "--slug-column"), ("slug_length", "--slug-length"), ("reference", "--reference"))
+_REPLACE_ONLY = (
+    ("uuid_for", "--uuid-for"),
+    ("timestamp_column", "--timestamp-column"),
+    ("slug_column", "--slug-column"),
+    ("slug_length", "--slug-length"),
+    ("reference", "--reference"),
+)
 
 
 def _refuse_replace_only_options(args) -> None:
@@ -175,27 +195,32 @@ def _refuse_replace_only_options(args) -> None:
         value = getattr(args, attr, None)
         if value not in (None, []):
             shown = value[0] if isinstance(value, list) else value
-            raise Refused(f"{flag} {shown}",
-                          "is for replace mode: external mode keeps every integer key and reference as it is "
-                          "and only adds a v4 external uuid column",
-                          f"leave {flag} out, or plan without --mode external")
+            raise Refused(
+                f"{flag} {shown}",
+                "is for replace mode: external mode keeps every integer key and reference as it is "
+                "and only adds a v4 external uuid column",
+                f"leave {flag} out, or plan without --mode external",
+            )
     # The same settings for this plan's tables in yoyo.ini would be ignored just as silently.
     per_table, columns = ini_key_settings({parse_qualified(t) for t in args.table})
     found = [f"uuid.{qualname(*t)} = {v}" for t, v in per_table.items()]
     found += [f"{key} = {c}" for key, cols in columns.items() for c in cols]
     if found:
-        raise Refused(f"yoyo.ini [keyshift] {found[0]}",
-                      "is for replace mode: external mode keeps every integer key and reference as it is "
-                      "and only adds a v4 external uuid column",
-                      "remove that line for these tables, or plan without --mode external")
+        raise Refused(
+            f"yoyo.ini [keyshift] {found[0]}",
+            "is for replace mode: external mode keeps every integer key and reference as it is "
+            "and only adds a v4 external uuid column",
+            "remove that line for these tables, or plan without --mode external",
+        )
 
 
 def _parse_reference(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``SCHEMA.TABLE.COL=SCHEMA.TARGET`` -> ((schema, table, col), (schema, target))."""
     column, sep, target = text.partition("=")
     if not sep:
-        raise Refused(f"--reference {text!r}", "has no '=TARGET'",
-                      "write --reference SCHEMA.TABLE.COLUMN=SCHEMA.TARGET_TABLE")
+        raise Refused(
+            f"--reference {text!r}", "has no '=TARGET'", "write --reference SCHEMA.TABLE.COLUMN=SCHEMA.TARGET_TABLE"
+        )
     return (parse_qualified(column, "--reference", parts=3), parse_qualified(target, "--reference", parts=2))
 
 
@@ -224,11 +249,16 @@ def _write(migrations_dir: Path, files: list[tuple[str, bytes]], manifest: tuple
     migrations_dir.mkdir(parents=True, exist_ok=True)
     for name, _ in files:
         if (migrations_dir / name).exists():
-            raise Refused(f"file {migrations_dir / name}", "exists already", "remove it or plan into another --migrations")
+            raise Refused(
+                f"file {migrations_dir / name}", "exists already", "remove it or plan into another --migrations"
+            )
     plan_id = manifest[0][: -len(manifestmod.SUFFIX)]
     if (migrations_dir / manifest[0]).exists() and any(migrations_dir.glob(f"{plan_id}_*.sql")):
-        raise Refused(f"file {migrations_dir / manifest[0]}", "exists already, with files of its plan",
-                      "remove them or plan into another --migrations")
+        raise Refused(
+            f"file {migrations_dir / manifest[0]}",
+            "exists already, with files of its plan",
+            "remove them or plan into another --migrations",
+        )
     with tempfile.TemporaryDirectory(dir=migrations_dir, prefix=".keyshift-plan-") as tmp:
         for name, data in [*files, manifest]:
             (Path(tmp) / name).write_bytes(data)
@@ -243,16 +273,20 @@ def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str) -> None:
     for t in p.tables:
         cols = p.columns_of(t.key)
         role = "target" if any(x.table.key == t.key for x in p.targets) else "references a target"
-        print(f"  {t.display}: {p.row_counts.get(t.key, 0)} rows; converts "
-              f"{', '.join(c.column_name + ' (' + c.old_type + ')' for c in cols) or 'nothing'} [{role}]")
+        print(
+            f"  {t.display}: {p.row_counts.get(t.key, 0)} rows; converts "
+            f"{', '.join(c.column_name + ' (' + c.old_type + ')' for c in cols) or 'nothing'} [{role}]"
+        )
     print(f"foreign keys ({len(p.fks)}):")
     for fk in p.fks:
         print(f"  {fk.display}")
     for t in p.targets:
         kind = t.key.sequence_kind or "no sequence"
-        print(f"key {t.table.display}.{t.key.column_name}: {t.key.data_type}, {kind}"
-              + (f" {t.key.seq_schema}.{t.key.seq_name}" if t.key.seq_name else "")
-              + f" -> {key_version_line(p, t).split(': ', 1)[1]}")
+        print(
+            f"key {t.table.display}.{t.key.column_name}: {t.key.data_type}, {kind}"
+            + (f" {t.key.seq_schema}.{t.key.seq_name}" if t.key.seq_name else "")
+            + f" -> {key_version_line(p, t).split(': ', 1)[1]}"
+        )
     print(f"dependent objects ({len(p.views) + len(p.carried)}):")
     for v in p.views:
         print(f"  {v.display} (dropped in 02, re-created in 04)")
@@ -260,8 +294,10 @@ def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str) -> None:
         how = "rebuilt by ALTER ... TYPE" if o.carry == "alter" else "dropped in 02, re-created in 04"
         print(f"  {o.display} ({how})")
     for c, t in p.references.items():
-        print(f"declared reference {qualname(*c[:2])}.{c[2]} -> {qualname(*t)} (no FK; "
-              f"{p.row_counts.get(c[:2], 0)} rows, every value checked against the target)")
+        print(
+            f"declared reference {qualname(*c[:2])}.{c[2]} -> {qualname(*t)} (no FK; "
+            f"{p.row_counts.get(c[:2], 0)} rows, every value checked against the target)"
+        )
     for w in p.warnings:
         print(f"WARN {w}")
     for path in written:
@@ -273,11 +309,14 @@ def _print_external_plan(p: Plan, written, describe: str) -> None:
     print(f"keyshift plan {p.plan_id} (external, uuid {p.options.uuid}) on {describe}")
     print("integer keys and foreign keys stay as they are; external ids added:")
     for e in p.external_columns:
-        print(f"  {e.table.display}.{e.column}: uuid NOT NULL UNIQUE ({e.constraint}) "
-              f"DEFAULT {external_default(p.options)}; {e.rows} rows filled")
+        print(
+            f"  {e.table.display}.{e.column}: uuid NOT NULL UNIQUE ({e.constraint}) "
+            f"DEFAULT {external_default(p.options)}; {e.rows} rows filled"
+        )
     for r in p.restarts:
-        print(f"restart {r.seq_display} ({r.table.display}.{r.key.column_name}, max {r.max_id}): "
-              f"new rows from {r.value}")
+        print(
+            f"restart {r.seq_display} ({r.table.display}.{r.key.column_name}, max {r.max_id}): new rows from {r.value}"
+        )
     _print_sessions(p)
     for w in p.warnings:
         print(f"WARN {w}")
@@ -288,5 +327,7 @@ def _print_external_plan(p: Plan, written, describe: str) -> None:
 
 def _print_sessions(p: Plan) -> None:
     for s in p.sessions:
-        print(f"invalidate sessions {s.display}: {s.rows} rows emptied (TRUNCATE) in the migrate transaction; "
-              "users log in again; rollback cannot restore them")
+        print(
+            f"invalidate sessions {s.display}: {s.rows} rows emptied (TRUNCATE) in the migrate transaction; "
+            "users log in again; rollback cannot restore them"
+        )

@@ -113,8 +113,20 @@ def ensure_running() -> str:
         bins = bindir()
         if not (_pgdata() / "PG_VERSION").exists():
             _run(
-                [str(bins / "initdb"), "-D", str(_pgdata()), "-A", "trust", "-U", USER,
-                 "-E", "UTF8", "--locale", "C.UTF-8", "--no-sync"],
+                [
+                    str(bins / "initdb"),
+                    "-D",
+                    str(_pgdata()),
+                    "-A",
+                    "trust",
+                    "-U",
+                    USER,
+                    "-E",
+                    "UTF8",
+                    "--locale",
+                    "C.UTF-8",
+                    "--no-sync",
+                ],
                 "initdb",
             )
         _rundir().mkdir(exist_ok=True)
@@ -126,8 +138,19 @@ def ensure_running() -> str:
                 f"-c max_wal_size=4GB -c shared_buffers=256MB"
             )
             _run(
-                [str(bins / "pg_ctl"), "-D", str(_pgdata()), "-l", str(STATE / "server.log"),
-                 "-o", opts, "-w", "-t", "60", "start"],
+                [
+                    str(bins / "pg_ctl"),
+                    "-D",
+                    str(_pgdata()),
+                    "-l",
+                    str(STATE / "server.log"),
+                    "-o",
+                    opts,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
                 "pg_ctl start",
             )
             _portfile().write_text(str(port))
@@ -143,12 +166,8 @@ def _ensure_database(port: int) -> None:
     deadline = time.time() + 30
     while True:
         try:
-            with psycopg.connect(
-                f"host=127.0.0.1 port={port} user={USER} dbname=postgres", autocommit=True
-            ) as conn:
-                exists = conn.execute(
-                    "SELECT 1 FROM pg_database WHERE datname = %s", (DBNAME,)
-                ).fetchone()
+            with psycopg.connect(f"host=127.0.0.1 port={port} user={USER} dbname=postgres", autocommit=True) as conn:
+                exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DBNAME,)).fetchone()
                 if not exists:
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DBNAME)))
                 return

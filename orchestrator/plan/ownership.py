@@ -34,8 +34,15 @@ MARKER = "installation"
 
 #: Every table sql/registry.sql creates (tests/test_ownership.py compares with the file).
 REGISTRY_TABLES = (
-    "converted_table", "converted_column", "converted_constraint", "saved_sequence", "fingerprint",
-    "converted_index", "converted_view", "invalidated_session", "converted_slug",
+    "converted_table",
+    "converted_column",
+    "converted_constraint",
+    "saved_sequence",
+    "fingerprint",
+    "converted_index",
+    "converted_view",
+    "invalidated_session",
+    "converted_slug",
 )
 
 
@@ -74,11 +81,17 @@ FUNCTIONS = (
     Function("uuid_v7", ("timestamp with time zone",)),
     Function("uuid_v6", (), (("uuid_v6", ("timestamp with time zone",)),)),
     Function("uuid_v6", ("timestamp with time zone",)),
-    Function("keyed_uuid_v7", ("timestamp with time zone", "text", "bigint"),
-             (("keyed_uuid_v7_at", ("bigint", "text", "bigint")),)),
+    Function(
+        "keyed_uuid_v7",
+        ("timestamp with time zone", "text", "bigint"),
+        (("keyed_uuid_v7_at", ("bigint", "text", "bigint")),),
+    ),
     Function("keyed_uuid_v7_at", ("bigint", "text", "bigint")),
-    Function("keyed_uuid_v6", ("timestamp with time zone", "text", "bigint"),
-             (("keyed_uuid_v6_at", ("bigint", "text", "bigint")),)),
+    Function(
+        "keyed_uuid_v6",
+        ("timestamp with time zone", "text", "bigint"),
+        (("keyed_uuid_v6_at", ("bigint", "text", "bigint")),),
+    ),
     Function("keyed_uuid_v6_at", ("bigint", "text", "bigint")),
     Function("keyed_uuid_v4", ("text", "bigint")),
     Function("unique_slug", ("regclass", "name", "integer"), (("random_slug", ("integer",)),)),

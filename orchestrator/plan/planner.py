@@ -6,24 +6,29 @@
 
 from __future__ import annotations
 
-import dataclasses
-import re
-
 from orchestrator.catalog import INTEGER_TYPES, ForeignKey, Snapshot, Table
 from orchestrator.errors import Refused
 from orchestrator.names import qualname
+from orchestrator.plan.key_options import resolve_key_options
 from orchestrator.plan.model import Column, Plan, Target, map_table_name
 from orchestrator.plan.options import (
     MODES,
     NAME_LIMIT,
-    SLUG_DEFAULT,
-    SLUG_MAX,
-    SLUG_MIN,
-    TIMESTAMP_TYPES,
     UUID_VERSIONS,
     Options,
     validate_options,
 )
+
+#: What a relation that is no ordinary table is, by pg_class.relkind.
+_RELKINDS = {
+    "v": "a view",
+    "m": "a materialized view",
+    "f": "a foreign table",
+    "p": "a partitioned table",
+    "S": "a sequence",
+    "c": "a composite type",
+    "i": "an index",
+}
 
 
 def validate_target(name: tuple[str, str], table: Table | None, converted_plan: str | None) -> str | None:
@@ -32,40 +37,68 @@ def validate_target(name: tuple[str, str], table: Table | None, converted_plan: 
     if table is None:
         too_long = [p for p in name if len(p.encode()) > NAME_LIMIT]
         raise Refused(
-            f"table {shown}", "does not exist" + (
+            f"table {shown}",
+            "does not exist"
+            + (
                 f" (PostgreSQL names hold at most {NAME_LIMIT} bytes; {too_long[0][:20]}... has "
-                f"{len(too_long[0].encode())} bytes)" if too_long else ""),
+                f"{len(too_long[0].encode())} bytes)"
+                if too_long
+                else ""
+            ),
             "check the schema-qualified name (names are case-sensitive; quote mixed case)",
         )
-    kinds = {"v": "a view", "m": "a materialized view", "f": "a foreign table", "p": "a partitioned table",
-             "S": "a sequence", "c": "a composite type", "i": "an index"}
     if table.relkind != "r":
-        raise Refused(f"table {shown}", f"is {kinds.get(table.relkind, 'not a table')}",
-                      "name the ordinary table that owns the primary key")
+        raise Refused(
+            f"table {shown}",
+            f"is {_RELKINDS.get(table.relkind, 'not a table')}",
+            "name the ordinary table that owns the primary key",
+        )
     if table.persistence == "t":
         raise Refused(f"table {shown}", "is a temporary table", "convert a permanent table")
     if table.is_partition or table.has_parent:
-        raise Refused(f"table {shown}", "inherits from another table (partition or inheritance child)",
-                      "convert the parent table instead")
+        raise Refused(
+            f"table {shown}",
+            "inherits from another table (partition or inheritance child)",
+            "convert the parent table instead",
+        )
     if table.has_children:
-        raise Refused(f"table {shown}", "has inheritance children, whose keys would change type with it",
-                      "detach the children first, or convert them separately")
+        raise Refused(
+            f"table {shown}",
+            "has inheritance children, whose keys would change type with it",
+            "detach the children first, or convert them separately",
+        )
+    return _validate_key(shown, table, converted_plan)
+
+
+def _validate_key(shown: str, table: Table, converted_plan: str | None) -> str | None:
+    """Refuse a table whose primary key is not one integer column; 'done' when it is a converted uuid."""
     if not table.pk_columns:
-        raise Refused(f"table {shown}", "has no primary key",
-                      "add a primary key on an integer column first; keyshift converts primary keys")
+        raise Refused(
+            f"table {shown}",
+            "has no primary key",
+            "add a primary key on an integer column first; keyshift converts primary keys",
+        )
     if len(table.pk_columns) > 1:
-        raise Refused(f"table {shown}",
-                      f"has a composite primary key ({', '.join(table.pk_columns)})",
-                      "keyshift converts single-column integer keys; convert the tables it references instead")
+        raise Refused(
+            f"table {shown}",
+            f"has a composite primary key ({', '.join(table.pk_columns)})",
+            "keyshift converts single-column integer keys; convert the tables it references instead",
+        )
     pk_type = table.pk_types[0]
     if pk_type == "uuid":
         if converted_plan:
             return "done"
-        raise Refused(f"table {shown}", f"its primary key {table.pk_columns[0]} is already a uuid",
-                      "nothing to convert; leave it out of --table")
+        raise Refused(
+            f"table {shown}",
+            f"its primary key {table.pk_columns[0]} is already a uuid",
+            "nothing to convert; leave it out of --table",
+        )
     if pk_type not in INTEGER_TYPES:
-        raise Refused(f"table {shown}", f"its primary key {table.pk_columns[0]} is {pk_type}, not an integer",
-                      "keyshift converts smallint, integer and bigint keys")
+        raise Refused(
+            f"table {shown}",
+            f"its primary key {table.pk_columns[0]} is {pk_type}, not an integer",
+            "keyshift converts smallint, integer and bigint keys",
+        )
     return None
 
 
@@ -78,22 +111,33 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
     validate_options(options)
 
     targets = [
-        Target(table=t, key=k, map_table=map_table_name(*t.key), rows=snap.row_counts[t.key])
-        for t, k in snap.targets
+        Target(table=t, key=k, map_table=map_table_name(*t.key), rows=snap.row_counts[t.key]) for t, k in snap.targets
     ]
     targets = resolve_key_options(snap, options, targets)
     target_keys = {t.table.key for t in targets}
     _refuse_columns(snap)
     _refuse_blockers(snap, targets, target_keys)
-    defaults = {col: _checked_default(snap, col, root, target_keys) for col, root in snap.columns.items()
-                if col in snap.column_defaults}
+    defaults = {
+        col: _checked_default(snap, col, root, target_keys)
+        for col, root in snap.columns.items()
+        if col in snap.column_defaults
+    }
     order = _parents_first(list(snap.tables.values()), snap.fks, target_keys)
     columns = _columns(snap, targets, order, defaults)
     warnings = _warnings(snap, targets)
     return Plan(
-        plan_id=plan_id, options=options, targets=targets, columns=columns, tables=order,
-        fks=list(snap.fks), row_counts=dict(snap.row_counts), indexes=dict(snap.indexes), warnings=warnings,
-        views=list(snap.views), carried=list(snap.carried), references=dict(snap.references),
+        plan_id=plan_id,
+        options=options,
+        targets=targets,
+        columns=columns,
+        tables=order,
+        fks=list(snap.fks),
+        row_counts=dict(snap.row_counts),
+        indexes=dict(snap.indexes),
+        warnings=warnings,
+        views=list(snap.views),
+        carried=list(snap.carried),
+        references=dict(snap.references),
     )
 
 
@@ -102,9 +146,11 @@ def _refuse_columns(snap: Snapshot) -> None:
     object this version cannot carry."""
     for (schema, name, column), old_type in snap.column_types.items():
         if old_type not in INTEGER_TYPES:
-            raise Refused(f"column {qualname(schema, name)}.{column}",
-                          f"is {old_type}, and a foreign key ties it to a converted key",
-                          "only integer columns can follow an integer key to uuid")
+            raise Refused(
+                f"column {qualname(schema, name)}.{column}",
+                f"is {old_type}, and a foreign key ties it to a converted key",
+                "only integer columns can follow an integer key to uuid",
+            )
     for fk in snap.fks:
         roots = set()
         for child_col, parent_col in zip(fk.child_columns, fk.parent_columns):
@@ -142,9 +188,11 @@ def _refuse_blockers(snap: Snapshot, targets: list[Target], target_keys: set) ->
         )
     for col, target in snap.references.items():
         if target not in target_keys:
-            raise Refused(f"--reference {qualname(*col[:2])}.{col[2]}",
-                          f"names {qualname(*target)}, which this plan does not convert",
-                          f"add --table {qualname(*target)}, or leave the --reference out")
+            raise Refused(
+                f"--reference {qualname(*col[:2])}.{col[2]}",
+                f"names {qualname(*target)}, which this plan does not convert",
+                f"add --table {qualname(*target)}, or leave the --reference out",
+            )
         orphans = snap.reference_orphans.get(col, 0)
         if orphans:
             key = next(t.key.column_name for t in targets if t.table.key == target)
@@ -174,13 +222,20 @@ def _columns(snap: Snapshot, targets: list[Target], order: list[Table], defaults
         for (schema, name, column), root in sorted(snap.columns.items(), key=lambda kv: kv[0]):
             if (schema, name) != table.key:
                 continue
-            columns.append(Column(
-                table_schema=schema, table_name=name, column_name=column,
-                old_type=snap.column_types[(schema, name, column)], root=root, map_table=maps[root],
-                is_key=(schema, name) in target_keys and root == (schema, name)
-                and column == next(t.key.column_name for t in targets if t.table.key == root),
-                **defaults.get((schema, name, column), {}),
-            ))
+            columns.append(
+                Column(
+                    table_schema=schema,
+                    table_name=name,
+                    column_name=column,
+                    old_type=snap.column_types[(schema, name, column)],
+                    root=root,
+                    map_table=maps[root],
+                    is_key=(schema, name) in target_keys
+                    and root == (schema, name)
+                    and column == next(t.key.column_name for t in targets if t.table.key == root),
+                    **defaults.get((schema, name, column), {}),
+                )
+            )
     return columns
 
 
@@ -207,79 +262,10 @@ def _warnings(snap: Snapshot, targets: list[Target]) -> list[str]:
         f"{t.table.display}: {t.uuid_version} keys of existing rows without --timestamp-column carry their old "
         f"ids' order and differences in the time field: whoever knows one row's old id can compute every "
         f"other row's; use --timestamp-column {t.table.display}.<created column>, or v4, to hide the old ids"
-        for t in targets if t.time_ordered and not t.timestamp_column and t.rows
+        for t in targets
+        if t.time_ordered and not t.timestamp_column and t.rows
     ]
     return warnings
-
-
-def resolve_key_options(snap: Snapshot, options: Options, targets: list[Target]) -> list[Target]:
-    """Give each target its uuid version, timestamp column and slug column; refuse bad ones.
-
-    Every option naming a table must name a target of this plan; a timestamp column must
-    exist and be timestamptz, timestamp or date, on a v7/v6 target; a slug column must not
-    exist yet (keyshift adds it, and rollback drops it); slug lengths are 10..22.
-    """
-    by_key = {t.table.key: t for t in targets}
-
-    def target_for(option: str, schema: str, table: str, column: str | None = None) -> Target:
-        shown = qualname(schema, table) + (f".{column}" if column is not None else "")
-        if (schema, table) not in by_key:
-            raise Refused(f"{option} {shown}", f"names table {qualname(schema, table)}, which is not a target of "
-                          "this plan", f"add --table {qualname(schema, table)}, or leave the option out")
-        return by_key[(schema, table)]
-
-    if not SLUG_MIN <= options.slug_length <= SLUG_MAX:
-        raise Refused(f"--slug-length {options.slug_length}", f"is outside {SLUG_MIN}..{SLUG_MAX}",
-                      f"choose a length from {SLUG_MIN} to {SLUG_MAX} ({SLUG_DEFAULT}, the default, encodes "
-                      "128 bits)")
-    settings: dict[tuple[str, str], dict] = {k: {"uuid_version": options.uuid} for k in by_key}
-    seen: set = set()
-    for schema, table, version in options.uuid_tables:
-        target_for("uuid", schema, table)
-        if version not in UUID_VERSIONS:
-            raise Refused(f"uuid.{qualname(schema, table)}", f"unknown version {version!r}",
-                          f"choose one of {', '.join(UUID_VERSIONS)}")
-        if ("uuid", schema, table) in seen:
-            raise Refused(f"uuid.{qualname(schema, table)}", "is given twice", "give one version per table")
-        seen.add(("uuid", schema, table))
-        settings[(schema, table)]["uuid_version"] = version
-    for schema, table, column in options.timestamp_columns:
-        shown = f"--timestamp-column {qualname(schema, table)}.{column}"
-        target = target_for("--timestamp-column", schema, table, column)
-        if "timestamp_column" in settings[target.table.key]:
-            raise Refused(shown, f"is a second timestamp column for {target.table.display}",
-                          "give one --timestamp-column per table")
-        columns = snap.target_columns.get(target.table.key, {})
-        if column not in columns:
-            raise Refused(shown, f"no column {column} in {target.table.display}",
-                          "name an existing timestamptz, timestamp or date column (names are case-sensitive)")
-        data_type = re.sub(r"\(\d+\)", "", columns[column])
-        if data_type not in TIMESTAMP_TYPES:
-            raise Refused(shown, f"is {columns[column]}, not a point in time",
-                          "name a timestamptz, timestamp or date column")
-        if settings[target.table.key]["uuid_version"] not in ("v7", "v6"):
-            raise Refused(shown, f"{target.table.display} gets uuid {settings[target.table.key]['uuid_version']} "
-                          "keys, which carry no time", "add --uuid v7 (or v6) for it")
-        settings[target.table.key].update(timestamp_column=column, timestamp_type=data_type)
-    _slug_settings(snap, options, settings, target_for)
-    return [dataclasses.replace(t, **settings[t.table.key]) for t in targets]
-
-
-def _slug_settings(snap: Snapshot, options: Options, settings: dict, target_for) -> None:
-    """Each --slug-column: a new column of a target, at most one per table, its name within the limit."""
-    for schema, table, column in options.slug_columns:
-        shown = f"--slug-column {qualname(schema, table)}.{column}"
-        target = target_for("--slug-column", schema, table, column)
-        if "slug_column" in settings[target.table.key]:
-            raise Refused(shown, f"is a second slug column for {target.table.display}",
-                          "give one --slug-column per table")
-        columns = snap.target_columns.get(target.table.key, {})
-        if column in columns:
-            raise Refused(shown, f"{target.table.display} has a column {column} already ({columns[column]})",
-                          "name a new column: keyshift adds it, fills it and drops it again on rollback")
-        if len(column.encode()) > NAME_LIMIT:
-            raise Refused(shown, f"is longer than {NAME_LIMIT} bytes", "choose a shorter column name")
-        settings[target.table.key].update(slug_column=column, slug_length=options.slug_length)
 
 
 def _checked_default(snap: Snapshot, col: tuple[str, str, str], root: tuple[str, str], target_keys: set) -> dict:
@@ -301,14 +287,23 @@ def _checked_default(snap: Snapshot, col: tuple[str, str, str], root: tuple[str,
     if top is None:
         return {}
     expr, value = top["default_expr"], top["constant_value"]
-    drop = (f"drop the default (ALTER TABLE {qualname(*col[:2])} ALTER COLUMN {col[2]} DROP DEFAULT), plan and "
-            "migrate, then set a uuid default if one is needed")
+    drop = (
+        f"drop the default (ALTER TABLE {qualname(*col[:2])} ALTER COLUMN {col[2]} DROP DEFAULT), plan and "
+        "migrate, then set a uuid default if one is needed"
+    )
     if not top["is_constant"] or value is None:
-        raise Refused(shown, f"becomes uuid, and its default {expr} is not an integer constant that keyshift can "
-                      "turn into the matching uuid", drop)
+        raise Refused(
+            shown,
+            f"becomes uuid, and its default {expr} is not an integer constant that keyshift can "
+            "turn into the matching uuid",
+            drop,
+        )
     if root not in target_keys or not snap.default_targets_exist.get(col, False):
-        raise Refused(shown, f"becomes uuid, and its default {expr} is no key of {qualname(*root)}: it has no new "
-                      "uuid to become", drop)
+        raise Refused(
+            shown,
+            f"becomes uuid, and its default {expr} is no key of {qualname(*root)}: it has no new uuid to become",
+            drop,
+        )
     return {"default_expr": expr, "default_value": int(value)}
 
 

@@ -39,7 +39,9 @@ class GuardedCatalog(Catalog):
     def row_count(self, schema: str, name: str) -> int:
         relid = self.conn.execute(
             "SELECT c.oid FROM pg_class AS c JOIN pg_namespace AS n ON c.relnamespace = n.oid"
-            " WHERE n.nspname = %s AND c.relname = %s", (schema, name)).fetchone()
+            " WHERE n.nspname = %s AND c.relname = %s",
+            (schema, name),
+        ).fetchone()
         if relid:
             _refuse_not_owned(self._rows("ownership", {"relids": [relid[0]]}))
         return super().row_count(schema, name)
@@ -55,7 +57,9 @@ def ownership(cat: Catalog, snap: Snapshot) -> None:
         if k.seq_name:
             row = cat.conn.execute(
                 "SELECT c.oid FROM pg_class AS c JOIN pg_namespace AS n ON c.relnamespace = n.oid"
-                " WHERE n.nspname = %s AND c.relname = %s", (k.seq_schema, k.seq_name)).fetchone()
+                " WHERE n.nspname = %s AND c.relname = %s",
+                (k.seq_schema, k.seq_name),
+            ).fetchone()
             if row:
                 relids.append(row[0])
     _refuse_not_owned(cat._rows("ownership", {"relids": relids}))
@@ -88,18 +92,22 @@ def create_privileges(cat: Catalog) -> None:
     who = row["current_role_name"]
     if not row["keyshift_exists"] and not row["can_create_schema"]:
         raise Refused(
-            f"database {row['database_name']}", f"role {who} may not create schema keyshift there (CREATE on the "
+            f"database {row['database_name']}",
+            f"role {who} may not create schema keyshift there (CREATE on the "
             "database), where the conversion keeps its mapping tables and registry",
             f"GRANT CREATE ON DATABASE {row['database_name']} TO {who}, or create schema keyshift owned by {who}",
         )
     if row["keyshift_exists"] and not row["keyshift_owned"]:
-        raise Refused("schema keyshift", f"exists and is not owned by role {who}",
-                      f"ALTER SCHEMA keyshift OWNER TO {who}, or run keyshift as its owner")
+        raise Refused(
+            "schema keyshift",
+            f"exists and is not owned by role {who}",
+            f"ALTER SCHEMA keyshift OWNER TO {who}, or run keyshift as its owner",
+        )
     if not yoyo_exists and not row["can_create_tables"]:
         where = row["bookkeeping_schema"] or "(no schema on the search_path exists)"
         raise Refused(
-            f"schema {where}", f"role {who} may not create yoyo's bookkeeping tables there "
-            "(the first schema of its search_path)",
+            f"schema {where}",
+            f"role {who} may not create yoyo's bookkeeping tables there (the first schema of its search_path)",
             f"GRANT CREATE ON SCHEMA {where} TO {who}, or set the role's search_path to a schema it may create in",
         )
 
@@ -131,10 +139,19 @@ def shared_sequences(cat: Catalog, snap: Snapshot) -> None:
             continue
         row = cat.conn.execute(
             "SELECT c.oid FROM pg_class AS c JOIN pg_namespace AS n ON c.relnamespace = n.oid"
-            " WHERE n.nspname = %s AND c.relname = %s", (key.seq_schema, key.seq_name)).fetchone()
-        users = [u for u in cat._rows("sequence_users", {"relid": row[0]})
-                 if (u["table_schema"], u["table_name"], u["column_name"])
-                 != (table.table_schema, table.table_name, key.column_name)] if row else []
+            " WHERE n.nspname = %s AND c.relname = %s",
+            (key.seq_schema, key.seq_name),
+        ).fetchone()
+        users = (
+            [
+                u
+                for u in cat._rows("sequence_users", {"relid": row[0]})
+                if (u["table_schema"], u["table_name"], u["column_name"])
+                != (table.table_schema, table.table_name, key.column_name)
+            ]
+            if row
+            else []
+        )
         seq = qualname(key.seq_schema, key.seq_name)
         # A plain nextval() default on a sequence no column owns: the key stops using it and the
         # other columns keep it (plan keeps such a sequence). An owned (serial) or identity
@@ -157,9 +174,11 @@ def orphans(cat: Catalog, snap: Snapshot) -> None:
         present = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in fk.child_columns)
         match = sql.SQL(" AND ").join(
             sql.SQL("p.{} = c.{}").format(sql.Identifier(p), sql.Identifier(c))
-            for c, p in zip(fk.child_columns, fk.parent_columns))
+            for c, p in zip(fk.child_columns, fk.parent_columns)
+        )
         q = sql.SQL("SELECT count(*) FROM {} AS c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} AS p WHERE {})").format(
-            sql.Identifier(*fk.child), present, sql.Identifier(*fk.parent), match)
+            sql.Identifier(*fk.child), present, sql.Identifier(*fk.parent), match
+        )
         count = cat.conn.execute(q).fetchone()[0]
         if count:
             raise Refused(
@@ -173,7 +192,7 @@ def orphans(cat: Catalog, snap: Snapshot) -> None:
 
 #: keyshift.keyed_uuid_v6 leaves 61 bits for the id: ids 2^61 apart (agreeing in their low 61
 #: bits) can share a key; ids of a table less than 2^61 apart never do.
-V6_ID_SPAN = 2 ** 61
+V6_ID_SPAN = 2**61
 
 
 def v6_id_range(conn, targets) -> None:
@@ -181,8 +200,11 @@ def v6_id_range(conn, targets) -> None:
     rows could get the same key, which step 01's unique mapping index would only find at
     migrate time."""
     for t in targets:
-        lo, hi = conn.execute(sql.SQL("SELECT min({k}), max({k}) FROM {t}").format(
-            k=sql.Identifier(t.key.column_name), t=sql.Identifier(*t.table.key))).fetchone()
+        lo, hi = conn.execute(
+            sql.SQL("SELECT min({k}), max({k}) FROM {t}").format(
+                k=sql.Identifier(t.key.column_name), t=sql.Identifier(*t.table.key)
+            )
+        ).fetchone()
         if lo is not None and hi - lo >= V6_ID_SPAN:
             raise Refused(
                 f"table {t.table.display}",
@@ -210,6 +232,20 @@ def keyshift_schema(cat: Catalog) -> bool:
     return found["schema_exists"]
 
 
+#: What a relation in schema keyshift is, by pg_class.relkind, as a refusal names it.
+_RELATION_KINDS = {
+    "r": "table",
+    "p": "partitioned table",
+    "v": "view",
+    "m": "materialized view",
+    "S": "sequence",
+    "i": "index",
+    "I": "partitioned index",
+    "f": "foreign table",
+    "c": "type",
+}
+
+
 def keyshift_names(cat: Catalog, targets, mode: str) -> None:
     """Refuse a schema named keyshift that keyshift did not create, and any name keyshift needs in
     its own schema (a mapping table, a registry table, the marker, a function) held by an object
@@ -222,14 +258,21 @@ def keyshift_names(cat: Catalog, targets, mode: str) -> None:
     schema = SCHEMA
     if not keyshift_schema(cat):
         return
-    tables = {r[0]: r[1] for r in conn.execute(
-        "SELECT c.relname, c.relkind FROM pg_catalog.pg_class AS c"
-        " WHERE c.relnamespace = to_regnamespace(%s)", (schema,))}
-    kinds = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "S": "sequence",
-             "i": "index", "I": "partitioned index", "f": "foreign table", "c": "type"}
-    types = {r[0] for r in conn.execute(
-        "SELECT t.typname FROM pg_catalog.pg_type AS t"
-        " WHERE t.typnamespace = to_regnamespace(%s) AND t.typrelid = 0 AND t.typelem = 0", (schema,))}
+    tables = {
+        r[0]: r[1]
+        for r in conn.execute(
+            "SELECT c.relname, c.relkind FROM pg_catalog.pg_class AS c WHERE c.relnamespace = to_regnamespace(%s)",
+            (schema,),
+        )
+    }
+    types = {
+        r[0]
+        for r in conn.execute(
+            "SELECT t.typname FROM pg_catalog.pg_type AS t"
+            " WHERE t.typnamespace = to_regnamespace(%s) AND t.typrelid = 0 AND t.typelem = 0",
+            (schema,),
+        )
+    }
     # A relation holding a mapping table's name is refused by plan.check_generated_names; a type
     # (enum, domain, ...) holds it just as well: CREATE TABLE makes a row type of that name.
     maps = [map_table_name(*t.key) for t, _k in targets] if mode != "external" else []
@@ -242,12 +285,17 @@ def keyshift_names(cat: Catalog, targets, mode: str) -> None:
             )
     for name in (*REGISTRY_TABLES, MARKER):
         if (name in tables and tables[name] != "r") or name in types:
-            what = kinds.get(tables.get(name), "type")
+            what = _RELATION_KINDS.get(tables.get(name), "type")
             raise Refused(
                 f"{what} {qualname(schema, name)}",
                 "holds the name of a keyshift registry table, and keyshift did not create it",
                 f"rename or drop that {what}, then plan again",
             )
+    _refuse_foreign_functions(conn, schema)
+
+
+def _refuse_foreign_functions(conn, schema: str) -> None:
+    """Refuse a function in schema keyshift that has a keyshift function's name but not its signature or kind."""
     known = {(f.name, ", ".join(f.args)) for f in FUNCTIONS}
     for name, args, prokind in conn.execute(
         "SELECT p.proname, pg_catalog.oidvectortypes(p.proargtypes), p.prokind FROM pg_catalog.pg_proc AS p"

@@ -14,10 +14,13 @@ def ini_key_settings(names: set) -> tuple[dict, dict[str, list[str]]]:
     (yoyo.ini serves many plans): {(schema, table): version} from uuid.S.T lines, and the
     timestamp_column / slug_column entries naming one of them."""
     ini = ini_defaults()
-    per_table = {parse_qualified(t, "uuid."): v for t, v in ini_table_uuid().items()
-                 if parse_qualified(t, "uuid.") in names}
-    columns = {key: [c for c in ini.get(key, "").split() if parse_qualified(c, key, 3)[:2] in names]
-               for key in ("timestamp_column", "slug_column")}
+    per_table = {
+        parse_qualified(t, "uuid."): v for t, v in ini_table_uuid().items() if parse_qualified(t, "uuid.") in names
+    }
+    columns = {
+        key: [c for c in ini.get(key, "").split() if parse_qualified(c, key, 3)[:2] in names]
+        for key in ("timestamp_column", "slug_column")
+    }
     return per_table, columns
 
 
@@ -60,9 +63,11 @@ def _read_ini(path: Path | None, case_sensitive: bool = False):
         ini.read([where])
     except configparser.Error as exc:
         reason = " ".join(str(exc).split())
-        raise Refused(f"{where}", f"cannot be read as an ini file ({reason})",
-                      "fix that line (each option once per section: list several tables "
-                      "space-separated on one line)") from None
+        raise Refused(
+            f"{where}",
+            f"cannot be read as an ini file ({reason})",
+            "fix that line (each option once per section: list several tables space-separated on one line)",
+        ) from None
     return ini
 
 
@@ -71,7 +76,7 @@ def ini_table_uuid(path: Path | None = None) -> dict[str, str]:
     ini = _read_ini(path, case_sensitive=True)
     if not ini.has_section("keyshift"):
         return {}
-    return {k[len("uuid."):]: v.strip() for k, v in ini["keyshift"].items() if k.lower().startswith("uuid.")}
+    return {k[len("uuid.") :]: v.strip() for k, v in ini["keyshift"].items() if k.lower().startswith("uuid.")}
 
 
 def ini_defaults(path: Path | None = None) -> dict[str, str]:

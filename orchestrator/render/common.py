@@ -29,13 +29,19 @@ class Migration:
     rollback: list[Statement]
 
     def text(self, depends: str | None) -> str:
-        head = comment_block((f"{self.name}: {self.title}", "", *self.header, f"depends: {depends or ''}",
-                              *_LINT_DIRECTIVES))
+        head = comment_block(
+            (f"{self.name}: {self.title}", "", *self.header, f"depends: {depends or ''}", *_LINT_DIRECTIVES)
+        )
         return head + "\n\n" + _written(self.apply)
 
     def rollback_text(self) -> str:
-        head = comment_block((f"{self.name}.rollback: undo of {self.title}",
-                              "Statements run top-down, in undo order.", *_LINT_DIRECTIVES))
+        head = comment_block(
+            (
+                f"{self.name}.rollback: undo of {self.title}",
+                "Statements run top-down, in undo order.",
+                *_LINT_DIRECTIVES,
+            )
+        )
         return head + "\n\n" + _written(self.rollback)
 
 
@@ -59,8 +65,13 @@ class Unlinted(Statement):
     linter's dialect does not parse yet."""
 
     def text(self) -> str:
-        return (comment_block((*self.comment, "noqa: disable=all")) + "\n" + Statement(self.body).text()
-                + "\n" + comment_block(("noqa: enable=all",)))
+        return (
+            comment_block((*self.comment, "noqa: disable=all"))
+            + "\n"
+            + Statement(self.body).text()
+            + "\n"
+            + comment_block(("noqa: enable=all",))
+        )
 
 
 def compose(template: str, *args, **kwargs) -> sql.Composed:
@@ -119,8 +130,11 @@ def regclass(schema: str, name: str) -> sql.Composable:
 
 def lock_statement(plan: Plan) -> Statement:
     """LOCK TABLE of every table the plan locks (plan.lock_order), in both modes."""
-    return stmt("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", sql.SQL(", ").join(table_ident(*k) for k in lock_order(plan)),
-                note="Parents before children, so no application transaction can deadlock us halfway.")
+    return stmt(
+        "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+        sql.SQL(", ").join(table_ident(*k) for k in lock_order(plan)),
+        note="Parents before children, so no application transaction can deadlock us halfway.",
+    )
 
 
 def raise_text(text: str) -> str:
@@ -133,19 +147,23 @@ def reset_acl(kind: str, schema: str, name: str, owner_too: bool) -> Statement:
     default privileges (ALTER DEFAULT PRIVILEGES) or by its creation, from every grantee but its
     owner (and from the owner too when ``owner_too``), so the GRANTs that follow rebuild exactly
     the ACL the plan read. Grantees are found in the catalog at run time: nothing is assumed."""
-    return Statement(do_block(
-        "FOR grantee IN\n"
-        "    SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC'\n"
-        "        ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END\n"
-        "    FROM pg_catalog.pg_class AS c, pg_catalog.aclexplode(c.relacl) AS a\n"
-        "    WHERE c.oid = {rel}::regclass AND ({owner_too} OR a.grantee <> c.relowner)\n"
-        "LOOP\n"
-        "    EXECUTE pg_catalog.format({revoke}, {rel}::regclass, grantee);\n"
-        "END LOOP;",
-        declare="DECLARE\n    grantee text;\n",
-        rel=regclass(schema, name), owner_too=sql.SQL("true" if owner_too else "false"),
-        revoke=L("REVOKE ALL ON SEQUENCE %s FROM %s" if kind == "SEQUENCE" else "REVOKE ALL ON TABLE %s FROM %s"),
-    ), ("Privileges it was created with go; the ACL the plan read is granted below.",))
+    return Statement(
+        do_block(
+            "FOR grantee IN\n"
+            "    SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC'\n"
+            "        ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END\n"
+            "    FROM pg_catalog.pg_class AS c, pg_catalog.aclexplode(c.relacl) AS a\n"
+            "    WHERE c.oid = {rel}::regclass AND ({owner_too} OR a.grantee <> c.relowner)\n"
+            "LOOP\n"
+            "    EXECUTE pg_catalog.format({revoke}, {rel}::regclass, grantee);\n"
+            "END LOOP;",
+            declare="DECLARE\n    grantee text;\n",
+            rel=regclass(schema, name),
+            owner_too=sql.SQL("true" if owner_too else "false"),
+            revoke=L("REVOKE ALL ON SEQUENCE %s FROM %s" if kind == "SEQUENCE" else "REVOKE ALL ON TABLE %s FROM %s"),
+        ),
+        ("Privileges it was created with go; the ACL the plan read is granted below.",),
+    )
 
 
 def tables_with_columns(plan: Plan) -> list[tuple[str, str]]:

@@ -57,13 +57,27 @@ def _reference_guards(plan: Plan) -> list[Statement]:
             "    IF orphans > 0 THEN\n"
             "        RAISE EXCEPTION {msg}, orphans\n        USING HINT = {hint};\n"
             "    END IF;\nEND\n",
-            c=I(*col[:2]), col=I(col[2]), t=I(*target), key=I(key),
-            msg=L("keyshift: % row(s) of " + raise_text(shown) + " hold a value that is no "
-                  + raise_text(key) + " of " + raise_text(qualname(*target))),
+            c=I(*col[:2]),
+            col=I(col[2]),
+            t=I(*target),
+            key=I(key),
+            msg=L(
+                "keyshift: % row(s) of "
+                + raise_text(shown)
+                + " hold a value that is no "
+                + raise_text(key)
+                + " of "
+                + raise_text(qualname(*target))
+            ),
             hint=L("fix or delete those rows (or set them NULL), then plan again"),
         )
-        out.append(stmt("DO {}", dollar_quoted(body),
-                        note=f"{shown} is declared a reference to {qualname(*target)} (--reference, no FK)."))
+        out.append(
+            stmt(
+                "DO {}",
+                dollar_quoted(body),
+                note=f"{shown} is declared a reference to {qualname(*target)} (--reference, no FK).",
+            )
+        )
     return out
 
 
@@ -80,8 +94,9 @@ def convert_migration(plan: Plan) -> Migration:
     for t in plan.targets:
         rollback += _restore_key_default(t)
     rollback += [stmt("DROP FUNCTION {}(uuid)", _old_id_fn(t)) for t in plan.targets]
-    return Migration(f"{plan.plan_id}_03_convert_key_columns", "convert keys and references to uuid",
-                     _header(plan), apply, rollback)
+    return Migration(
+        f"{plan.plan_id}_03_convert_key_columns", "convert keys and references to uuid", _header(plan), apply, rollback
+    )
 
 
 def _convert_table(plan: Plan, table: tuple[str, str]) -> list[Statement]:
@@ -95,17 +110,24 @@ def _convert_table(plan: Plan, table: tuple[str, str]) -> list[Statement]:
             kind = plan.target_of(c.root).key.sequence_kind
             if kind.startswith("identity"):
                 # Must precede the type change, in its own statement (catalog only, no rewrite).
-                apply.append(stmt("ALTER TABLE {} ALTER COLUMN {} DROP IDENTITY", table_ident(*table),
-                                  I(c.column_name)))
+                apply.append(
+                    stmt("ALTER TABLE {} ALTER COLUMN {} DROP IDENTITY", table_ident(*table), I(c.column_name))
+                )
             elif plan.target_of(c.root).key.default_expr:
                 clauses.append(compose("ALTER COLUMN {} DROP DEFAULT", I(c.column_name)))
         elif c.default_expr is not None:
             clauses.append(compose("ALTER COLUMN {} DROP DEFAULT", I(c.column_name)))
-        clauses.append(compose(
-            "ALTER COLUMN {} TYPE uuid USING {}", I(c.column_name), new_key_expr(plan, c, once=True)
-        ))
-    apply.append(stmt("ALTER TABLE {}\n{}", table_ident(*table), sql.SQL(",\n").join(clauses),
-                      note=f"{table[0]}.{table[1]}: {plan.row_counts.get(table, 0)} rows, one rewrite."))
+        clauses.append(
+            compose("ALTER COLUMN {} TYPE uuid USING {}", I(c.column_name), new_key_expr(plan, c, once=True))
+        )
+    apply.append(
+        stmt(
+            "ALTER TABLE {}\n{}",
+            table_ident(*table),
+            sql.SQL(",\n").join(clauses),
+            note=f"{table[0]}.{table[1]}: {plan.row_counts.get(table, 0)} rows, one rewrite.",
+        )
+    )
     apply += [converted_default(plan, c) for c in cols if not c.is_key and c.default_expr is not None]
     return apply
 
@@ -114,17 +136,26 @@ def _old_ids_for_new_rows(plan: Plan) -> list[Statement]:
     """Rollback: rows added since get the next old ids; a function maps new -> old per target."""
     rollback = []
     for t in plan.targets:
-        rollback.append(stmt(
-            "INSERT INTO {m} (old_id, new_id)\n"
-            "SELECT\n    (SELECT coalesce(max(x.old_id), 0) FROM {m} AS x)\n"
-            "    + row_number() OVER (ORDER BY t.{k}) AS old_id,\n"
-            "    t.{k} AS new_id\nFROM {t} AS t\nWHERE NOT EXISTS (\n    SELECT 1 FROM {m} AS m\n    WHERE m.new_id = t.{k}\n)",
-            m=map_ident(t), k=I(t.key.column_name), t=table_ident(*t.table.key),
-            note="Rows inserted after the conversion have no old id yet: give them the next ones.",
-        ))
+        rollback.append(
+            stmt(
+                "INSERT INTO {m} (old_id, new_id)\n"
+                "SELECT\n    (SELECT coalesce(max(x.old_id), 0) FROM {m} AS x)\n"
+                "    + row_number() OVER (ORDER BY t.{k}) AS old_id,\n"
+                "    t.{k} AS new_id\nFROM {t} AS t\nWHERE NOT EXISTS (\n    SELECT 1 FROM {m} AS m\n    WHERE m.new_id = t.{k}\n)",
+                m=map_ident(t),
+                k=I(t.key.column_name),
+                t=table_ident(*t.table.key),
+                note="Rows inserted after the conversion have no old id yet: give them the next ones.",
+            )
+        )
         body = compose(" SELECT old_id FROM {} WHERE new_id = $1 ", map_ident(t))
-        rollback.append(stmt("CREATE FUNCTION {}(uuid) RETURNS bigint\nLANGUAGE sql STABLE\nAS {}",
-                             _old_id_fn(t), dollar_quoted(body)))
+        rollback.append(
+            stmt(
+                "CREATE FUNCTION {}(uuid) RETURNS bigint\nLANGUAGE sql STABLE\nAS {}",
+                _old_id_fn(t),
+                dollar_quoted(body),
+            )
+        )
     return rollback
 
 
@@ -136,9 +167,9 @@ def _restore_table(plan: Plan, table: tuple[str, str]) -> Statement:
         restored = not c.is_key and c.default_expr is not None
         if restored:
             clauses.append(compose("ALTER COLUMN {} DROP DEFAULT", I(c.column_name)))
-        clauses.append(compose(
-            "ALTER COLUMN {} TYPE {} USING {}({})", I(c.column_name), sql.SQL(c.old_type), fn, I(c.column_name)
-        ))
+        clauses.append(
+            compose("ALTER COLUMN {} TYPE {} USING {}({})", I(c.column_name), sql.SQL(c.old_type), fn, I(c.column_name))
+        )
         if restored:
             clauses.append(compose("ALTER COLUMN {} SET DEFAULT {}", I(c.column_name), sql.SQL(c.default_expr)))
     return stmt("ALTER TABLE {}\n{}", table_ident(*table), sql.SQL(",\n").join(clauses))
@@ -150,39 +181,61 @@ def _restore_key_default(t: Target) -> list[Statement]:
     k = t.key
     kind = k.sequence_kind
     if kind.startswith("identity"):
-        rollback.append(stmt(
-            "ALTER TABLE {} ALTER COLUMN {} ADD GENERATED {} AS IDENTITY (\n"
-            "    SEQUENCE NAME {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {} {}\n)",
-            table_ident(*t.table.key), I(k.column_name),
-            sql.SQL("ALWAYS" if kind == "identity_always" else "BY DEFAULT"),
-            table_ident(k.seq_schema, k.seq_name), L(k.seq_increment), L(k.seq_min), L(k.seq_max),
-            L(k.seq_start), L(k.seq_cache), sql.SQL("CYCLE" if k.seq_cycle else "NO CYCLE"),
-        ))
+        rollback.append(
+            stmt(
+                "ALTER TABLE {} ALTER COLUMN {} ADD GENERATED {} AS IDENTITY (\n"
+                "    SEQUENCE NAME {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {} {}\n)",
+                table_ident(*t.table.key),
+                I(k.column_name),
+                sql.SQL("ALWAYS" if kind == "identity_always" else "BY DEFAULT"),
+                table_ident(k.seq_schema, k.seq_name),
+                L(k.seq_increment),
+                L(k.seq_min),
+                L(k.seq_max),
+                L(k.seq_start),
+                L(k.seq_cache),
+                sql.SQL("CYCLE" if k.seq_cycle else "NO CYCLE"),
+            )
+        )
         rollback += sequence_privileges(k)
     elif k.default_expr:
-        rollback.append(stmt(
-            "ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}",
-            table_ident(*t.table.key), I(k.column_name), sql.SQL(k.default_expr),
-        ))
+        rollback.append(
+            stmt(
+                "ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}",
+                table_ident(*t.table.key),
+                I(k.column_name),
+                sql.SQL(k.default_expr),
+            )
+        )
     if k.seq_name:
-        rollback.append(Statement(do_block(
-            "PERFORM setval(\n    {seq},\n"
-            "    greatest(s.last_value, coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value)),\n"
-            "    s.is_called OR coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value) > s.last_value\n"
-            ")\nFROM keyshift.saved_sequence AS s\n"
-            "WHERE s.table_schema = {ts} AND s.table_name = {tn} AND s.column_name = {kc};",
-            seq=regclass(k.seq_schema, k.seq_name), k=I(k.column_name),
-            t=table_ident(*t.table.key), ts=L(t.table.table_schema), tn=L(t.table.table_name),
-            kc=L(k.column_name),
-        ), ("The sequence continues where it was, or after the rows added since.",)))
+        rollback.append(
+            Statement(
+                do_block(
+                    "PERFORM setval(\n    {seq},\n"
+                    "    greatest(s.last_value, coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value)),\n"
+                    "    s.is_called OR coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value) > s.last_value\n"
+                    ")\nFROM keyshift.saved_sequence AS s\n"
+                    "WHERE s.table_schema = {ts} AND s.table_name = {tn} AND s.column_name = {kc};",
+                    seq=regclass(k.seq_schema, k.seq_name),
+                    k=I(k.column_name),
+                    t=table_ident(*t.table.key),
+                    ts=L(t.table.table_schema),
+                    tn=L(t.table.table_name),
+                    kc=L(k.column_name),
+                ),
+                ("The sequence continues where it was, or after the rows added since.",),
+            )
+        )
     return rollback
 
 
 def _header(plan: Plan) -> tuple[str, ...]:
     return (
         "What: converts every key and every column that references one, each table in ONE rewrite:",
-        *(f"    {qualname(*table)}: " + ", ".join(quote_part(c.column_name) for c in plan.columns_of(table))
-          for table in tables_with_columns(plan)),
+        *(
+            f"    {qualname(*table)}: " + ", ".join(quote_part(c.column_name) for c in plan.columns_of(table))
+            for table in tables_with_columns(plan)
+        ),
         "  Old sequences/identities are detached from the keys first. Keys:",
         *(f"    {key_version_line(plan, t)}" for t in plan.targets),
         "Why: the same keyed function of the old id gives a key and all its references the same",

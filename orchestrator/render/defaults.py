@@ -39,13 +39,18 @@ def converted_default(plan: Plan, c: Column) -> Statement:
         "        USING HINT = {hint};\n"
         "    END IF;\n"
         "    EXECUTE format({fmt}, found);\nEND\n",
-        m=map_ident(target), v=L(c.default_value), shown=L(c.display), target=L(target.table.display),
+        m=map_ident(target),
+        v=L(c.default_value),
+        shown=L(c.display),
+        target=L(target.table.display),
         hint=L("a row was deleted since plan: drop or change the default, then plan again"),
         fmt=L(raise_text(alter.as_string(None)) + "%L::uuid"),
     )
-    return stmt("DO {}", dollar_quoted(body),
-                note=f"{c.display}: its default {c.default_expr} becomes the new uuid of that id of "
-                     f"{target.table.display}.")
+    return stmt(
+        "DO {}",
+        dollar_quoted(body),
+        note=f"{c.display}: its default {c.default_expr} becomes the new uuid of that id of {target.table.display}.",
+    )
 
 
 def sequence_privileges(k) -> list[Statement]:
@@ -53,11 +58,15 @@ def sequence_privileges(k) -> list[Statement]:
     seq = table_ident(k.seq_schema, k.seq_name)
     out = [reset_acl("SEQUENCE", k.seq_schema, k.seq_name, k.seq_acl_is_set)]
     for privilege, grantee, grantable in json.loads(k.seq_grants):
-        out.append(stmt(
-            "GRANT {} ON SEQUENCE {} TO {}{}", sql.SQL(privilege), seq,
-            sql.SQL("PUBLIC") if grantee is None else I(grantee),
-            sql.SQL(" WITH GRANT OPTION" if grantable else ""),
-        ))
+        out.append(
+            stmt(
+                "GRANT {} ON SEQUENCE {} TO {}{}",
+                sql.SQL(privilege),
+                seq,
+                sql.SQL("PUBLIC") if grantee is None else I(grantee),
+                sql.SQL(" WITH GRANT OPTION" if grantable else ""),
+            )
+        )
     if k.seq_comment is not None:
         out.append(stmt("COMMENT ON SEQUENCE {} IS {}", seq, L(k.seq_comment)))
     return out
@@ -71,36 +80,66 @@ def defaults_migration(plan: Plan) -> Migration:
         if k.sequence_kind == "serial":
             apply.append(stmt("DROP SEQUENCE {}", table_ident(k.seq_schema, k.seq_name)))
         if _drops_plain_sequence(k):
-            apply.append(stmt("DROP SEQUENCE {}", table_ident(k.seq_schema, k.seq_name),
-                              note="A plain nextval() default whose sequence nothing else uses: no orphan is left."))
+            apply.append(
+                stmt(
+                    "DROP SEQUENCE {}",
+                    table_ident(k.seq_schema, k.seq_name),
+                    note="A plain nextval() default whose sequence nothing else uses: no orphan is left.",
+                )
+            )
     for t in reversed(plan.targets):
-        k = t.key
-        rollback.append(stmt("ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT", table_ident(*t.table.key), I(k.column_name)))
-        if k.sequence_kind == "serial" or _drops_plain_sequence(k):
-            rollback.append(stmt(
-                "CREATE {}SEQUENCE {} AS {}\n"
-                "INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {} {}",
-                sql.SQL("UNLOGGED " if k.sequence_kind == "serial" and k.seq_persistence == "u" else ""),
-                table_ident(k.seq_schema, k.seq_name), sql.SQL(k.seq_type), L(k.seq_increment), L(k.seq_min),
-                L(k.seq_max), L(k.seq_start), L(k.seq_cache), sql.SQL("CYCLE" if k.seq_cycle else "NO CYCLE"),
-            ))
-            rollback.append(stmt("ALTER SEQUENCE {} OWNER TO {}", table_ident(k.seq_schema, k.seq_name), I(k.seq_owner)))
-        if k.sequence_kind == "serial":
-            rollback.append(stmt("ALTER SEQUENCE {} OWNED BY {}", table_ident(k.seq_schema, k.seq_name),
-                                 I(t.table.table_schema, t.table.table_name, k.column_name)))
-        if k.sequence_kind == "serial" or _drops_plain_sequence(k):
-            rollback += sequence_privileges(k)
+        rollback += _restore_default(t)
     header = (
         "What: new rows get their key from the default of the chosen uuid version; the serial sequences",
         "  of the old keys are dropped (identity sequences went with DROP IDENTITY in step 03):",
-        *(f"    {key_version_line(plan, t)}"
-          + (f", drop sequence {t.key.seq_schema}.{t.key.seq_name}"
-             if t.key.sequence_kind == "serial" or _drops_plain_sequence(t.key) else "")
-          for t in plan.targets),
+        *(
+            f"    {key_version_line(plan, t)}"
+            + (
+                f", drop sequence {t.key.seq_schema}.{t.key.seq_name}"
+                if t.key.sequence_kind == "serial" or _drops_plain_sequence(t.key)
+                else ""
+            )
+            for t in plan.targets
+        ),
         "Proven by: checks/keys_are_uuid_primary_keys_with_default.sql, checks/no_integer_key_left.sql",
     )
-    return Migration(f"{plan.plan_id}_05_set_uuid_defaults", "uuid defaults; old sequences dropped", header,
-                     apply, rollback)
+    return Migration(
+        f"{plan.plan_id}_05_set_uuid_defaults", "uuid defaults; old sequences dropped", header, apply, rollback
+    )
+
+
+def _restore_default(t) -> list:
+    """Rollback for one target: its key default dropped, and the sequence it had made again as it was."""
+    out = []
+    k = t.key
+    out.append(stmt("ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT", table_ident(*t.table.key), I(k.column_name)))
+    if k.sequence_kind == "serial" or _drops_plain_sequence(k):
+        out.append(
+            stmt(
+                "CREATE {}SEQUENCE {} AS {}\nINCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {} {}",
+                sql.SQL("UNLOGGED " if k.sequence_kind == "serial" and k.seq_persistence == "u" else ""),
+                table_ident(k.seq_schema, k.seq_name),
+                sql.SQL(k.seq_type),
+                L(k.seq_increment),
+                L(k.seq_min),
+                L(k.seq_max),
+                L(k.seq_start),
+                L(k.seq_cache),
+                sql.SQL("CYCLE" if k.seq_cycle else "NO CYCLE"),
+            )
+        )
+        out.append(stmt("ALTER SEQUENCE {} OWNER TO {}", table_ident(k.seq_schema, k.seq_name), I(k.seq_owner)))
+    if k.sequence_kind == "serial":
+        out.append(
+            stmt(
+                "ALTER SEQUENCE {} OWNED BY {}",
+                table_ident(k.seq_schema, k.seq_name),
+                I(t.table.table_schema, t.table.table_name, k.column_name),
+            )
+        )
+    if k.sequence_kind == "serial" or _drops_plain_sequence(k):
+        out += sequence_privileges(k)
+    return out
 
 
 def _drops_plain_sequence(k) -> bool:

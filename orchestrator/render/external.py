@@ -20,13 +20,18 @@ def session_statements(plan: Plan) -> list[Statement]:
     """
     out = []
     for s in plan.sessions:
-        out.append(stmt(
-            "INSERT INTO keyshift.invalidated_session (plan_id, table_schema, table_name, rows_deleted)\n"
-            "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n"
-            "    count(*) AS rows_deleted\nFROM {}",
-            L(plan.plan_id), L(s.schema), L(s.name), I(*s.key),
-            note=f"{s.display}: {s.rows} sessions at plan time are invalidated; users log in again.",
-        ))
+        out.append(
+            stmt(
+                "INSERT INTO keyshift.invalidated_session (plan_id, table_schema, table_name, rows_deleted)\n"
+                "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n"
+                "    count(*) AS rows_deleted\nFROM {}",
+                L(plan.plan_id),
+                L(s.schema),
+                L(s.name),
+                I(*s.key),
+                note=f"{s.display}: {s.rows} sessions at plan time are invalidated; users log in again.",
+            )
+        )
         out.append(stmt("TRUNCATE TABLE {}", I(*s.key)))
     return out
 
@@ -42,10 +47,15 @@ def session_rollback_note(plan: Plan) -> list[Statement]:
     if not plan.sessions:
         return []
     names = ", ".join(s.display for s in plan.sessions)
-    return [Statement(sql.SQL("SELECT 1 AS sessions_not_restored"), (
-        f"Sessions emptied by this plan ({names}) are NOT restored by this rollback:",
-        "they were deleted on purpose, and their users log in again.",
-    ))]
+    return [
+        Statement(
+            sql.SQL("SELECT 1 AS sessions_not_restored"),
+            (
+                f"Sessions emptied by this plan ({names}) are NOT restored by this rollback:",
+                "they were deleted on purpose, and their users log in again.",
+            ),
+        )
+    ]
 
 
 def session_header(plan: Plan) -> list[str]:
@@ -62,22 +72,30 @@ def _restart_statements(plan: Plan) -> tuple[list[Statement], list[Statement]]:
     checks, moves = [], []
     for r in plan.restarts:
         k = r.key
-        checks.append(Statement(do_block(
-            "SELECT max(t.{k}) INTO m FROM {t} AS t;\n"
-            "IF m >= {n} THEN\n"
-            "    RAISE EXCEPTION USING\n"
-            "    MESSAGE = {msg} || m || {tail},\n"
-            "    HINT = {hint};\n"
-            "END IF;",
-            declare="DECLARE\n    m bigint;\n",
-            k=I(k.column_name), t=I(*r.table.key), n=L(r.value),
-            msg=L(f"keyshift: --restart-sequence {r.table.display}={r.value}: max({k.column_name}) is now "),
-            tail=L(f", not below {r.value}"),
-            hint=L("rows arrived since the plan; nothing was committed; plan again with a higher value"),
-        ), (f"{r.table.display}: max({k.column_name}) was {r.max_id} at plan time; rows may have come since.",)))
+        checks.append(
+            Statement(
+                do_block(
+                    "SELECT max(t.{k}) INTO m FROM {t} AS t;\n"
+                    "IF m >= {n} THEN\n"
+                    "    RAISE EXCEPTION USING\n"
+                    "    MESSAGE = {msg} || m || {tail},\n"
+                    "    HINT = {hint};\n"
+                    "END IF;",
+                    declare="DECLARE\n    m bigint;\n",
+                    k=I(k.column_name),
+                    t=I(*r.table.key),
+                    n=L(r.value),
+                    msg=L(f"keyshift: --restart-sequence {r.table.display}={r.value}: max({k.column_name}) is now "),
+                    tail=L(f", not below {r.value}"),
+                    hint=L("rows arrived since the plan; nothing was committed; plan again with a higher value"),
+                ),
+                (f"{r.table.display}: max({k.column_name}) was {r.max_id} at plan time; rows may have come since.",),
+            )
+        )
         if k.sequence_kind.startswith("identity"):
-            moves.append(stmt("ALTER TABLE {} ALTER COLUMN {} RESTART WITH {}", I(*r.table.key), I(k.column_name),
-                              L(r.value)))
+            moves.append(
+                stmt("ALTER TABLE {} ALTER COLUMN {} RESTART WITH {}", I(*r.table.key), I(k.column_name), L(r.value))
+            )
         else:
             moves.append(stmt("ALTER SEQUENCE {} RESTART WITH {}", r.seq, L(r.value)))
     return checks, moves
@@ -93,25 +111,38 @@ def _restore_sequences(plan: Plan) -> list[Statement]:
     for r in plan.restarts:
         k = r.key
         if k.sequence_kind.startswith("identity"):
-            out.append(stmt("ALTER TABLE {} ALTER COLUMN {} RESTART WITH {}", I(*r.table.key), I(k.column_name),
-                            L(k.seq_start)))
+            out.append(
+                stmt(
+                    "ALTER TABLE {} ALTER COLUMN {} RESTART WITH {}", I(*r.table.key), I(k.column_name), L(k.seq_start)
+                )
+            )
         else:
             out.append(stmt("ALTER SEQUENCE {} RESTART WITH {}", r.seq, L(k.seq_start)))
-        out.append(Statement(do_block(
-            "PERFORM setval(\n    {seq},\n"
-            "    greatest(s.last_value, coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value)),\n"
-            "    s.is_called OR coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value) > s.last_value\n"
-            ")\nFROM keyshift.saved_sequence AS s\n"
-            "WHERE s.table_schema = {ts} AND s.table_name = {tn} AND s.column_name = {kc};\n"
-            "IF NOT FOUND THEN\n"
-            "    RAISE EXCEPTION USING\n"
-            "    MESSAGE = {msg},\n"
-            "    HINT = 'nothing was rolled back; restore the row in keyshift.saved_sequence from a backup';\n"
-            "END IF;",
-            seq=regclass(k.seq_schema, k.seq_name), k=I(k.column_name), t=I(*r.table.key),
-            ts=L(r.table.table_schema), tn=L(r.table.table_name), kc=L(k.column_name),
-            msg=L(f"keyshift: the saved state of sequence {r.seq_display} is missing from keyshift.saved_sequence"),
-        )))
+        out.append(
+            Statement(
+                do_block(
+                    "PERFORM setval(\n    {seq},\n"
+                    "    greatest(s.last_value, coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value)),\n"
+                    "    s.is_called OR coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value) > s.last_value\n"
+                    ")\nFROM keyshift.saved_sequence AS s\n"
+                    "WHERE s.table_schema = {ts} AND s.table_name = {tn} AND s.column_name = {kc};\n"
+                    "IF NOT FOUND THEN\n"
+                    "    RAISE EXCEPTION USING\n"
+                    "    MESSAGE = {msg},\n"
+                    "    HINT = 'nothing was rolled back; restore the row in keyshift.saved_sequence from a backup';\n"
+                    "END IF;",
+                    seq=regclass(k.seq_schema, k.seq_name),
+                    k=I(k.column_name),
+                    t=I(*r.table.key),
+                    ts=L(r.table.table_schema),
+                    tn=L(r.table.table_name),
+                    kc=L(k.column_name),
+                    msg=L(
+                        f"keyshift: the saved state of sequence {r.seq_display} is missing from keyshift.saved_sequence"
+                    ),
+                )
+            )
+        )
     return out
 
 
@@ -131,12 +162,20 @@ def render(plan: Plan) -> list:
 
     rollback = _restore_sequences(plan)
     for e in reversed(plan.external_columns):
-        rollback.append(stmt("ALTER TABLE {}\nDROP CONSTRAINT {},\nDROP COLUMN {}", I(*e.table.key),
-                             I(e.constraint), I(e.column)))
+        rollback.append(
+            stmt("ALTER TABLE {}\nDROP CONSTRAINT {},\nDROP COLUMN {}", I(*e.table.key), I(e.constraint), I(e.column))
+        )
     rollback += session_rollback_note(plan)
     rollback += forget(pid, ("fingerprint", "saved_sequence", "invalidated_session", "converted_table"))
-    return [Migration(f"{plan.plan_id}_01_add_external_ids", "add external uuid ids beside the integer keys",
-                      _header(plan), apply, rollback)]
+    return [
+        Migration(
+            f"{plan.plan_id}_01_add_external_ids",
+            "add external uuid ids beside the integer keys",
+            _header(plan),
+            apply,
+            rollback,
+        )
+    ]
 
 
 def _save_sequences(plan: Plan) -> list[Statement]:
@@ -145,16 +184,25 @@ def _save_sequences(plan: Plan) -> list[Statement]:
     apply = []
     for r in plan.restarts:
         k = r.key
-        apply.append(stmt(
-            "INSERT INTO keyshift.saved_sequence\n"
-            "(plan_id, table_schema, table_name, column_name, sequence_schema, sequence_name, kind, last_value, "
-            "is_called, restart_value)\n"
-            "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    {} AS column_name,\n"
-            "    {} AS sequence_schema,\n    {} AS sequence_name,\n    {} AS kind,\n    s.last_value,\n"
-            "    s.is_called,\n    {} AS restart_value\nFROM {} AS s",
-            pid, L(r.table.table_schema), L(r.table.table_name), L(k.column_name), L(k.seq_schema),
-            L(k.seq_name), L(k.sequence_kind), L(r.value), r.seq,
-        ))
+        apply.append(
+            stmt(
+                "INSERT INTO keyshift.saved_sequence\n"
+                "(plan_id, table_schema, table_name, column_name, sequence_schema, sequence_name, kind, last_value, "
+                "is_called, restart_value)\n"
+                "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    {} AS column_name,\n"
+                "    {} AS sequence_schema,\n    {} AS sequence_name,\n    {} AS kind,\n    s.last_value,\n"
+                "    s.is_called,\n    {} AS restart_value\nFROM {} AS s",
+                pid,
+                L(r.table.table_schema),
+                L(r.table.table_name),
+                L(k.column_name),
+                L(k.seq_schema),
+                L(k.seq_name),
+                L(k.sequence_kind),
+                L(r.value),
+                r.seq,
+            )
+        )
     return apply
 
 
@@ -164,22 +212,39 @@ def _record_tables(plan: Plan) -> list[Statement]:
     default = external_default(plan.options)
     apply = []
     for e in plan.external_columns:
-        apply.append(stmt(
-            "INSERT INTO keyshift.fingerprint (plan_id, table_schema, table_name, row_count, fingerprint)\n"
-            "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    f.row_count,\n"
-            "    f.fingerprint\nFROM keyshift.table_fingerprint({}, {}, FALSE) AS f",
-            pid, L(e.table.table_schema), L(e.table.table_name), L(e.table.table_schema), L(e.table.table_name),
-            note=("Before the column exists: the checks compare this with the rows after it (the external",
-                  "column left out), proving no row and no value changed."),
-        ))
-        apply.append(stmt(
-            "INSERT INTO keyshift.converted_table\n"
-            "(plan_id, table_schema, table_name, key_column, old_type, mode, uuid_version, key_default, map_table, "
-            "external_column, external_constraint)\n"
-            "VALUES ({}, {}, {}, {}, {}, 'external', {}, {}, NULL, {}, {})",
-            pid, L(e.table.table_schema), L(e.table.table_name), L(e.key.column_name), L(e.key.data_type),
-            L(external_version(plan.options)), L(default), L(e.column), L(e.constraint),
-        ))
+        apply.append(
+            stmt(
+                "INSERT INTO keyshift.fingerprint (plan_id, table_schema, table_name, row_count, fingerprint)\n"
+                "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    f.row_count,\n"
+                "    f.fingerprint\nFROM keyshift.table_fingerprint({}, {}, FALSE) AS f",
+                pid,
+                L(e.table.table_schema),
+                L(e.table.table_name),
+                L(e.table.table_schema),
+                L(e.table.table_name),
+                note=(
+                    "Before the column exists: the checks compare this with the rows after it (the external",
+                    "column left out), proving no row and no value changed.",
+                ),
+            )
+        )
+        apply.append(
+            stmt(
+                "INSERT INTO keyshift.converted_table\n"
+                "(plan_id, table_schema, table_name, key_column, old_type, mode, uuid_version, key_default, map_table, "
+                "external_column, external_constraint)\n"
+                "VALUES ({}, {}, {}, {}, {}, 'external', {}, {}, NULL, {}, {})",
+                pid,
+                L(e.table.table_schema),
+                L(e.table.table_name),
+                L(e.key.column_name),
+                L(e.key.data_type),
+                L(external_version(plan.options)),
+                L(default),
+                L(e.column),
+                L(e.constraint),
+            )
+        )
     return apply
 
 
@@ -188,16 +253,27 @@ def _add_columns(plan: Plan) -> list[Statement]:
     default = external_default(plan.options)
     apply = []
     for e in plan.external_columns:
-        apply.append(stmt(
-            "ALTER TABLE {}\nADD COLUMN {} uuid NOT NULL DEFAULT {},\nADD CONSTRAINT {} UNIQUE ({})",
-            I(*e.table.key), I(e.column), sql.SQL(default), I(e.constraint), I(e.column),
-            note=(f"{e.table.display}: {e.rows} rows at plan time. ONE rewrite fills every row with its own",
-                  "value (volatile default): no UPDATE, so no row trigger fires; then the unique index is built."),
-        ))
-        apply.append(stmt(
-            "COMMENT ON COLUMN {} IS {}", I(e.table.table_schema, e.table.table_name, e.column),
-            L(f"keyshift plan {plan.plan_id}: external id of {e.table.display}; the integer key stays internal"),
-        ))
+        apply.append(
+            stmt(
+                "ALTER TABLE {}\nADD COLUMN {} uuid NOT NULL DEFAULT {},\nADD CONSTRAINT {} UNIQUE ({})",
+                I(*e.table.key),
+                I(e.column),
+                sql.SQL(default),
+                I(e.constraint),
+                I(e.column),
+                note=(
+                    f"{e.table.display}: {e.rows} rows at plan time. ONE rewrite fills every row with its own",
+                    "value (volatile default): no UPDATE, so no row trigger fires; then the unique index is built.",
+                ),
+            )
+        )
+        apply.append(
+            stmt(
+                "COMMENT ON COLUMN {} IS {}",
+                I(e.table.table_schema, e.table.table_name, e.column),
+                L(f"keyshift plan {plan.plan_id}: external id of {e.table.display}; the integer key stays internal"),
+            )
+        )
     return apply
 
 
@@ -207,13 +283,23 @@ def _header(plan: Plan) -> tuple[str, ...]:
         "What: dual-ID (external mode). Every integer key and every foreign key stays exactly as it is;",
         f"  each target gets one uuid column, NOT NULL, UNIQUE, DEFAULT {default}, filled for every",
         "  existing row by the same statement that adds it:",
-        *(f"    {e.table.display}.{e.column} (constraint {e.constraint}; {e.rows} rows at plan time)"
-          for e in plan.external_columns),
-        *(("Sequences: new rows continue from the chosen values (re-checked here against max(id),",
-           "  under the lock; the old state is saved in keyshift.saved_sequence for rollback):",
-           *(f"    {r.seq_display} ({r.table.display}.{r.key.column_name}, max {r.max_id} at plan time)"
-             f" -> restart at {r.value}" for r in plan.restarts))
-          if plan.restarts else ("Sequences: untouched.",)),
+        *(
+            f"    {e.table.display}.{e.column} (constraint {e.constraint}; {e.rows} rows at plan time)"
+            for e in plan.external_columns
+        ),
+        *(
+            (
+                "Sequences: new rows continue from the chosen values (re-checked here against max(id),",
+                "  under the lock; the old state is saved in keyshift.saved_sequence for rollback):",
+                *(
+                    f"    {r.seq_display} ({r.table.display}.{r.key.column_name}, max {r.max_id} at plan time)"
+                    f" -> restart at {r.value}"
+                    for r in plan.restarts
+                ),
+            )
+            if plan.restarts
+            else ("Sequences: untouched.",)
+        ),
         *session_header(plan),
         "Why: clients get ids that reveal nothing, joins keep their integer keys, and no reference",
         "  moves. ADD COLUMN with a volatile default rewrites each table once, with no UPDATE and",

@@ -61,9 +61,9 @@ def time_base_setting(target: Target) -> str:
 
 
 def _id_order_time(target: Target, column: str, once: bool = False) -> sql.Composed:
-    return sql.SQL(
-        "transaction_timestamp() - ({}::bigint - {}::bigint) * interval '1 millisecond'"
-    ).format(_setting(max_id_setting(target), once), I(column))
+    return sql.SQL("transaction_timestamp() - ({}::bigint - {}::bigint) * interval '1 millisecond'").format(
+        _setting(max_id_setting(target), once), I(column)
+    )
 
 
 def key_time_expr(target: Target, column: str, once: bool = False) -> sql.Composed:
@@ -79,8 +79,10 @@ def key_time_expr(target: Target, column: str, once: bool = False) -> sql.Compos
 
 
 #: The times each layout can hold; a timestamp outside (or infinity) counts as NULL.
-TIME_RANGE = {"v7": ("1970-01-01 00:00:00+00", "10000-01-01 00:00:00+00"),
-              "v6": ("1582-10-15 00:00:00+00", "5236-01-01 00:00:00+00")}
+TIME_RANGE = {
+    "v7": ("1970-01-01 00:00:00+00", "10000-01-01 00:00:00+00"),
+    "v6": ("1582-10-15 00:00:00+00", "5236-01-01 00:00:00+00"),
+}
 
 
 def new_key_expr(plan: Plan, col: Column, once: bool = False) -> sql.Composed:
@@ -95,11 +97,19 @@ def new_key_expr(plan: Plan, col: Column, once: bool = False) -> sql.Composed:
     if target.timestamp_column is not None and not col.is_key:
         return sql.SQL("{}({}::bigint)").format(new_id_fn(target), I(col.column_name))
     if target.timestamp_column is None:
-        fn, step = (("keyshift.keyed_uuid_v7_at", sql.SQL("")) if target.uuid_version == "v7"
-                    else ("keyshift.keyed_uuid_v6_at", sql.SQL(" * 10000")))
+        fn, step = (
+            ("keyshift.keyed_uuid_v7_at", sql.SQL(""))
+            if target.uuid_version == "v7"
+            else ("keyshift.keyed_uuid_v6_at", sql.SQL(" * 10000"))
+        )
         return sql.SQL("{}({}::bigint + ({}::bigint - {}::bigint){}, {}, {}::bigint)").format(
-            sql.SQL(fn), _setting(time_base_setting(target), once), I(col.column_name),
-            _setting(max_id_setting(target), once), step, k, I(col.column_name)
+            sql.SQL(fn),
+            _setting(time_base_setting(target), once),
+            I(col.column_name),
+            _setting(max_id_setting(target), once),
+            step,
+            k,
+            I(col.column_name),
         )
     fn = sql.SQL("keyshift.keyed_uuid_v7" if target.uuid_version == "v7" else "keyshift.keyed_uuid_v6")
     return sql.SQL("{}({}, {}, {}::bigint)").format(
@@ -121,10 +131,14 @@ def create_new_id_fn(target: Target) -> Statement:
         "        RAISE EXCEPTION 'keyshift: id % of % is referenced but has no row', $1, {shown}\n"
         "        USING HINT = 'a NOT VALID foreign key lets orphans in: delete or fix them, then migrate';\n"
         "    END IF;\n    RETURN found;\nEND\n",
-        m=map_ident(target), shown=L(target.table.display),
+        m=map_ident(target),
+        shown=L(target.table.display),
     )
-    return stmt("CREATE FUNCTION {fn}(bigint) RETURNS uuid\nLANGUAGE plpgsql STABLE\nAS {body}",
-                fn=new_id_fn(target), body=dollar_quoted(body))
+    return stmt(
+        "CREATE FUNCTION {fn}(bigint) RETURNS uuid\nLANGUAGE plpgsql STABLE\nAS {body}",
+        fn=new_id_fn(target),
+        body=dollar_quoted(body),
+    )
 
 
 def key_default_expr(target: Target, native_uuidv7: bool = False) -> str:
@@ -140,7 +154,8 @@ def key_default_value_sql(target: Target) -> sql.Composable:
     """The key default as a SQL text value (for keyshift.converted_table.key_default)."""
     if target.uuid_version == "v7":
         return sql.SQL("CASE WHEN {} THEN {} ELSE {} END").format(
-            sql.SQL(HAS_UUIDV7), L(key_default_expr(target, True)), L(key_default_expr(target, False)))
+            sql.SQL(HAS_UUIDV7), L(key_default_expr(target, True)), L(key_default_expr(target, False))
+        )
     return L(key_default_expr(target))
 
 
@@ -149,17 +164,21 @@ def key_default_sql(plan: Plan, target: Target) -> Statement:
     tab, col = table_ident(*target.table.key), I(target.key.column_name)
 
     def set_default(native: bool) -> sql.Composed:
-        return compose("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}", tab, col,
-                       sql.SQL(key_default_expr(target, native)))
+        return compose(
+            "ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}", tab, col, sql.SQL(key_default_expr(target, native))
+        )
 
     if target.uuid_version != "v7":
         return Statement(set_default(False))
     body = compose(
         "\nBEGIN\n    IF {} THEN\n        {};\n    ELSE\n        {};\n    END IF;\nEND\n",
-        sql.SQL(HAS_UUIDV7), set_default(True), set_default(False),
+        sql.SQL(HAS_UUIDV7),
+        set_default(True),
+        set_default(False),
     )
-    return stmt("DO {}", dollar_quoted(body),
-                note="PostgreSQL 18 has uuidv7() built in; older servers use keyshift.uuid_v7().")
+    return stmt(
+        "DO {}", dollar_quoted(body), note="PostgreSQL 18 has uuidv7() built in; older servers use keyshift.uuid_v7()."
+    )
 
 
 def key_version_line(plan: Plan, target: Target) -> str:
@@ -167,12 +186,16 @@ def key_version_line(plan: Plan, target: Target) -> str:
     default = key_default_expr(target, plan.options.native_uuidv7)
     if target.uuid_version == "v7":
         server = plan.options.server_version_num
-        default = (f"{default} (chosen at plan time: server {server} "
-                   f"{'has' if plan.options.native_uuidv7 else 'lacks'} uuidv7(); rechecked at migrate time)")
+        default = (
+            f"{default} (chosen at plan time: server {server} "
+            f"{'has' if plan.options.native_uuidv7 else 'lacks'} uuidv7(); rechecked at migrate time)"
+        )
     line = f"{target.table.display}.{target.key.column_name}: uuid {target.uuid_version}, default {default}"
     if target.timestamp_column:
-        line += (f"; existing keys timed by {target.timestamp_column} ({target.timestamp_type}), rows where it is "
-                 "NULL (or out of range) in old-id order at the conversion time")
+        line += (
+            f"; existing keys timed by {target.timestamp_column} ({target.timestamp_type}), rows where it is "
+            "NULL (or out of range) in old-id order at the conversion time"
+        )
     elif target.time_ordered:
         line += "; existing keys in old-id order, 1 ms apart, ending at the conversion time"
     if target.slug_column:
@@ -182,25 +205,35 @@ def key_version_line(plan: Plan, target: Target) -> str:
 
 def max_id_statement(target: Target) -> Statement:
     """Step 01: read max(old id) into the setting; refuse a span that would run before the epoch."""
-    return Statement(do_block(
-        "PERFORM set_config({s}, coalesce(max(t.{k}), 0)::text, TRUE)\nFROM {t} AS t;\n"
-        "{why}\n"
-        "PERFORM set_config(\n    {b},\n    (\n        (\n"
-        "            ('x' || encode(timestamptz_send(transaction_timestamp()), 'hex'))::bit(64)::bigint\n"
-        "            {base}\n    )::text,\n    TRUE\n);\n"
-        "IF (SELECT max(t.{k})::numeric - min(t.{k}) FROM {t} AS t)\n"
-        "    > extract(EPOCH FROM transaction_timestamp()) * 1000 THEN\n"
-        "    RAISE EXCEPTION 'keyshift: ids of % span more milliseconds than have passed since 1970', {shown}\n"
-        "    USING HINT = 'use --timestamp-column for this table, or --uuid v4';\nEND IF;",
-        s=L(max_id_setting(target)), k=I(target.key.column_name), t=table_ident(*target.table.key),
-        shown=L(target.table.display), b=L(time_base_setting(target)),
-        why=sql.SQL(comment_block(
-            "the id-order time of id is base + (id - max id) ms (base: v7 unix ms, v6 100-ns since 1582)")),
-        base=sql.SQL(
-            "+ 946684800000000\n            ) / 1000" if target.uuid_version == "v7"
-            else "* 10 + 131659776000000000\n            )"
+    return Statement(
+        do_block(
+            "PERFORM set_config({s}, coalesce(max(t.{k}), 0)::text, TRUE)\nFROM {t} AS t;\n"
+            "{why}\n"
+            "PERFORM set_config(\n    {b},\n    (\n        (\n"
+            "            ('x' || encode(timestamptz_send(transaction_timestamp()), 'hex'))::bit(64)::bigint\n"
+            "            {base}\n    )::text,\n    TRUE\n);\n"
+            "IF (SELECT max(t.{k})::numeric - min(t.{k}) FROM {t} AS t)\n"
+            "    > extract(EPOCH FROM transaction_timestamp()) * 1000 THEN\n"
+            "    RAISE EXCEPTION 'keyshift: ids of % span more milliseconds than have passed since 1970', {shown}\n"
+            "    USING HINT = 'use --timestamp-column for this table, or --uuid v4';\nEND IF;",
+            s=L(max_id_setting(target)),
+            k=I(target.key.column_name),
+            t=table_ident(*target.table.key),
+            shown=L(target.table.display),
+            b=L(time_base_setting(target)),
+            why=sql.SQL(
+                comment_block(
+                    "the id-order time of id is base + (id - max id) ms (base: v7 unix ms, v6 100-ns since 1582)"
+                )
+            ),
+            base=sql.SQL(
+                "+ 946684800000000\n            ) / 1000"
+                if target.uuid_version == "v7"
+                else "* 10 + 131659776000000000\n            )"
+            ),
         ),
-    ), (f"{target.table.display}: max old id for the id-order time of existing {target.uuid_version} keys.",))
+        (f"{target.table.display}: max old id for the id-order time of existing {target.uuid_version} keys.",),
+    )
 
 
 #: Decided when the migration runs: a plan written on PostgreSQL 18 must not fail on 15.

@@ -33,9 +33,13 @@ from orchestrator.render.slugs import slug_constraint_name
 #: on 2 cores. Only tables above min_parallel_table_scan_size get parallel plans at all, so
 #: the catalog queries are untouched; ALTER TABLE and FK validation never run in parallel.
 _SESSION_SETTINGS = (
-    stmt("SET LOCAL maintenance_work_mem = '1GB'", note=(
-        "For this transaction only: index rebuilds and the checks' joins sort in memory, and the",
-        "mapping's keys are computed by parallel workers.")),
+    stmt(
+        "SET LOCAL maintenance_work_mem = '1GB'",
+        note=(
+            "For this transaction only: index rebuilds and the checks' joins sort in memory, and the",
+            "mapping's keys are computed by parallel workers.",
+        ),
+    ),
     stmt("SET LOCAL work_mem = '256MB'"),
     stmt("SET LOCAL parallel_setup_cost = 0"),
     stmt("SET LOCAL parallel_tuple_cost = 0"),
@@ -49,21 +53,28 @@ def map_keys_migration(plan: Plan) -> Migration:
     apply += [max_id_statement(t) for t in plan.targets if t.time_ordered]
     apply += _record_targets(plan) + _record_dependents(plan) + _save_sequences(plan)
     apply += _mapping_tables(plan) + _fingerprints(plan)
-    return Migration(f"{plan.plan_id}_01_map_keys", "map old integer keys to new uuid keys", _header(plan), apply,
-                     _rollback(plan))
+    return Migration(
+        f"{plan.plan_id}_01_map_keys", "map old integer keys to new uuid keys", _header(plan), apply, _rollback(plan)
+    )
 
 
 def _setup(plan: Plan) -> list[Statement]:
     """The schema, the registry and the functions keyshift ships; the locks; the conversion key."""
     return [
-        stmt("SET CONSTRAINTS ALL IMMEDIATE",
-             note="Deferred constraints (every Django FK) must not hold trigger events across ALTER TABLE."),
+        stmt(
+            "SET CONSTRAINTS ALL IMMEDIATE",
+            note="Deferred constraints (every Django FK) must not hold trigger events across ALTER TABLE.",
+        ),
         *_SESSION_SETTINGS,
         shipped_file("schema.sql"),
-        stmt("GRANT USAGE ON SCHEMA keyshift TO public", note=(
-            "New rows' key and slug defaults (keyshift.uuid_v7(), uuid_v6(), unique_slug()) run as the",
-            "inserting role, which therefore needs USAGE here; it gives no access to the mapping and",
-            "registry tables, which keep their owner's privileges only (public: every role).")),
+        stmt(
+            "GRANT USAGE ON SCHEMA keyshift TO public",
+            note=(
+                "New rows' key and slug defaults (keyshift.uuid_v7(), uuid_v6(), unique_slug()) run as the",
+                "inserting role, which therefore needs USAGE here; it gives no access to the mapping and",
+                "registry tables, which keep their owner's privileges only (public: every role).",
+            ),
+        ),
         shipped_file("registry.sql"),
         shipped_file("functions/statement_setting.sql"),
         shipped_file("functions/keyed_uuid_v4.sql"),
@@ -74,10 +85,14 @@ def _setup(plan: Plan) -> list[Statement]:
         shipped_file("functions/base62.sql"),
         shipped_file("functions/table_fingerprint.sql"),
         lock_statement(plan),
-        stmt("DO {}", dollar_quoted(
-            "\nBEGIN\n    PERFORM set_config('keyshift.key', gen_random_uuid()::text, TRUE);\nEND\n"), note=(
-            "The conversion key: drawn by the server, lives for this transaction only, never in any file",
-            "or output (PERFORM returns nothing, so no client prints it).")),
+        stmt(
+            "DO {}",
+            dollar_quoted("\nBEGIN\n    PERFORM set_config('keyshift.key', gen_random_uuid()::text, TRUE);\nEND\n"),
+            note=(
+                "The conversion key: drawn by the server, lives for this transaction only, never in any file",
+                "or output (PERFORM returns nothing, so no client prints it).",
+            ),
+        ),
     ]
 
 
@@ -86,30 +101,51 @@ def _record_targets(plan: Plan) -> list[Statement]:
     pid = L(plan.plan_id)
     apply = []
     for t in plan.targets:
-        apply.append(stmt(
-            "INSERT INTO keyshift.converted_table\n"
-            "(plan_id, table_schema, table_name, key_column, old_type, mode, uuid_version, key_default, map_table)\n"
-            "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
-            pid, L(t.table.table_schema), L(t.table.table_name), L(t.key.column_name),
-            L(t.key.data_type), L(plan.options.mode), L(int(t.uuid_version[1:])), key_default_value_sql(t),
-            L(t.map_table),
-        ))
+        apply.append(
+            stmt(
+                "INSERT INTO keyshift.converted_table\n"
+                "(plan_id, table_schema, table_name, key_column, old_type, mode, uuid_version, key_default, map_table)\n"
+                "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
+                pid,
+                L(t.table.table_schema),
+                L(t.table.table_name),
+                L(t.key.column_name),
+                L(t.key.data_type),
+                L(plan.options.mode),
+                L(int(t.uuid_version[1:])),
+                key_default_value_sql(t),
+                L(t.map_table),
+            )
+        )
         if t.slug_column:
-            apply.append(stmt(
-                "INSERT INTO keyshift.converted_slug\n"
-                "(plan_id, table_schema, table_name, column_name, length, constraint_name)\n"
-                "VALUES ({}, {}, {}, {}, {}, {})",
-                pid, L(t.table.table_schema), L(t.table.table_name), L(t.slug_column), L(t.slug_length),
-                L(slug_constraint_name(t)),
-            ))
+            apply.append(
+                stmt(
+                    "INSERT INTO keyshift.converted_slug\n"
+                    "(plan_id, table_schema, table_name, column_name, length, constraint_name)\n"
+                    "VALUES ({}, {}, {}, {}, {}, {})",
+                    pid,
+                    L(t.table.table_schema),
+                    L(t.table.table_name),
+                    L(t.slug_column),
+                    L(t.slug_length),
+                    L(slug_constraint_name(t)),
+                )
+            )
     for c in plan.columns:
-        apply.append(stmt(
-            "INSERT INTO keyshift.converted_column\n"
-            "(plan_id, table_schema, table_name, column_name, old_type, map_table, is_key)\n"
-            "VALUES ({}, {}, {}, {}, {}, {}, {})",
-            pid, L(c.table_schema), L(c.table_name), L(c.column_name), L(c.old_type), L(c.map_table),
-            sql.SQL("TRUE" if c.is_key else "FALSE"),
-        ))
+        apply.append(
+            stmt(
+                "INSERT INTO keyshift.converted_column\n"
+                "(plan_id, table_schema, table_name, column_name, old_type, map_table, is_key)\n"
+                "VALUES ({}, {}, {}, {}, {}, {}, {})",
+                pid,
+                L(c.table_schema),
+                L(c.table_name),
+                L(c.column_name),
+                L(c.old_type),
+                L(c.map_table),
+                sql.SQL("TRUE" if c.is_key else "FALSE"),
+            )
+        )
     return apply
 
 
@@ -118,43 +154,67 @@ def _record_dependents(plan: Plan) -> list[Statement]:
     pid = L(plan.plan_id)
     apply = []
     for fk in plan.fks:
-        apply.append(stmt(
-            "INSERT INTO keyshift.converted_constraint\n"
-            "(plan_id, table_schema, table_name, constraint_name, constraint_type, definition)\n"
-            "VALUES ({}, {}, {}, {}, 'f', {})",
-            pid, L(fk.child_schema), L(fk.child_table), L(fk.name), L(fk.definition),
-        ))
+        apply.append(
+            stmt(
+                "INSERT INTO keyshift.converted_constraint\n"
+                "(plan_id, table_schema, table_name, constraint_name, constraint_type, definition)\n"
+                "VALUES ({}, {}, {}, {}, 'f', {})",
+                pid,
+                L(fk.child_schema),
+                L(fk.child_table),
+                L(fk.name),
+                L(fk.definition),
+            )
+        )
     for table, indexes in plan.indexes.items():
         for ix in indexes:
-            apply.append(stmt(
-                "INSERT INTO keyshift.converted_index\n"
-                "(plan_id, table_schema, table_name, index_name, constraint_name, definition)\n"
-                "VALUES ({}, {}, {}, {}, {}, {})",
-                pid, L(table[0]), L(table[1]), L(ix.index_name), L(ix.constraint_name), L(ix.definition),
-            ))
-    for v in plan.views:
-        apply.append(stmt(
-            "INSERT INTO keyshift.converted_view\n"
-            "(plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition)\n"
-            "SELECT\n    {} AS plan_id,\n    n.nspname AS view_schema,\n    c.relname AS view_name,\n"
-            "    c.relkind,\n    pg_get_userbyid(c.relowner) AS owner,\n    c.relacl::text AS acl,\n"
-            "    array(\n        SELECT a.attname\n        FROM pg_attribute AS a\n"
-            "        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped\n"
-            "        ORDER BY a.attnum\n    ) AS column_names,\n    pg_get_viewdef(c.oid) AS definition\n"
-            "FROM pg_class AS c\nINNER JOIN pg_namespace AS n ON c.relnamespace = n.oid\n"
-            "WHERE c.oid = to_regclass({})",
-            pid, regclass(v.view_schema, v.view_name),
-        ))
+            apply.append(
+                stmt(
+                    "INSERT INTO keyshift.converted_index\n"
+                    "(plan_id, table_schema, table_name, index_name, constraint_name, definition)\n"
+                    "VALUES ({}, {}, {}, {}, {}, {})",
+                    pid,
+                    L(table[0]),
+                    L(table[1]),
+                    L(ix.index_name),
+                    L(ix.constraint_name),
+                    L(ix.definition),
+                )
+            )
+    apply += [_record_view(pid, v) for v in plan.views]
     recorded = {(table, ix.index_name) for table, indexes in plan.indexes.items() for ix in indexes}
     for obj in plan.carried:
         if obj.kind == "index" and (obj.table, obj.name) not in recorded:
-            apply.append(stmt(
-                "INSERT INTO keyshift.converted_index\n"
-                "(plan_id, table_schema, table_name, index_name, constraint_name, definition)\n"
-                "VALUES ({}, {}, {}, {}, '', {})",
-                pid, L(obj.table_schema), L(obj.table_name), L(obj.name), L(obj.definition),
-            ))
+            apply.append(
+                stmt(
+                    "INSERT INTO keyshift.converted_index\n"
+                    "(plan_id, table_schema, table_name, index_name, constraint_name, definition)\n"
+                    "VALUES ({}, {}, {}, {}, '', {})",
+                    pid,
+                    L(obj.table_schema),
+                    L(obj.table_name),
+                    L(obj.name),
+                    L(obj.definition),
+                )
+            )
     return apply
+
+
+def _record_view(pid: sql.Composable, v) -> Statement:
+    """The registry row of one view the conversion drops and rebuilds, read from the catalog as it is."""
+    return stmt(
+        "INSERT INTO keyshift.converted_view\n"
+        "(plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition)\n"
+        "SELECT\n    {} AS plan_id,\n    n.nspname AS view_schema,\n    c.relname AS view_name,\n"
+        "    c.relkind,\n    pg_get_userbyid(c.relowner) AS owner,\n    c.relacl::text AS acl,\n"
+        "    array(\n        SELECT a.attname\n        FROM pg_attribute AS a\n"
+        "        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped\n"
+        "        ORDER BY a.attnum\n    ) AS column_names,\n    pg_get_viewdef(c.oid) AS definition\n"
+        "FROM pg_class AS c\nINNER JOIN pg_namespace AS n ON c.relnamespace = n.oid\n"
+        "WHERE c.oid = to_regclass({})",
+        pid,
+        regclass(v.view_schema, v.view_name),
+    )
 
 
 def _save_sequences(plan: Plan) -> list[Statement]:
@@ -164,16 +224,24 @@ def _save_sequences(plan: Plan) -> list[Statement]:
     for t in plan.targets:
         k = t.key
         if k.seq_name:
-            apply.append(stmt(
-                "INSERT INTO keyshift.saved_sequence\n"
-                "(plan_id, table_schema, table_name, column_name, sequence_schema, sequence_name, kind, last_value, "
-                "is_called)\n"
-                "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    {} AS column_name,\n"
-                "    {} AS sequence_schema,\n    {} AS sequence_name,\n    {} AS kind,\n    s.last_value,\n"
-                "    s.is_called\nFROM {} AS s",
-                pid, L(t.table.table_schema), L(t.table.table_name), L(k.column_name), L(k.seq_schema),
-                L(k.seq_name), L(k.sequence_kind), table_ident(k.seq_schema, k.seq_name),
-            ))
+            apply.append(
+                stmt(
+                    "INSERT INTO keyshift.saved_sequence\n"
+                    "(plan_id, table_schema, table_name, column_name, sequence_schema, sequence_name, kind, last_value, "
+                    "is_called)\n"
+                    "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    {} AS column_name,\n"
+                    "    {} AS sequence_schema,\n    {} AS sequence_name,\n    {} AS kind,\n    s.last_value,\n"
+                    "    s.is_called\nFROM {} AS s",
+                    pid,
+                    L(t.table.table_schema),
+                    L(t.table.table_name),
+                    L(k.column_name),
+                    L(k.seq_schema),
+                    L(k.seq_name),
+                    L(k.sequence_kind),
+                    table_ident(k.seq_schema, k.seq_name),
+                )
+            )
     return apply
 
 
@@ -182,20 +250,31 @@ def _mapping_tables(plan: Plan) -> list[Statement]:
     apply = []
     for t in plan.targets:
         col = next(c for c in plan.columns if c.root == t.table.key and c.is_key)
-        apply.append(stmt(
-            "CREATE TABLE {} AS\nSELECT\n    {}::bigint AS old_id,\n    {} AS new_id\nFROM {}",
-            map_ident(t), I(t.key.column_name), new_key_expr(plan, col), table_ident(*t.table.key),
-            note=f"{t.table.display}: {t.rows} rows at plan time.",
-        ))
+        apply.append(
+            stmt(
+                "CREATE TABLE {} AS\nSELECT\n    {}::bigint AS old_id,\n    {} AS new_id\nFROM {}",
+                map_ident(t),
+                I(t.key.column_name),
+                new_key_expr(plan, col),
+                table_ident(*t.table.key),
+                note=f"{t.table.display}: {t.rows} rows at plan time.",
+            )
+        )
         # NOT NULL on new_id too: with its unique index, PostgreSQL itself then enforces what
         # checks/mapping_is_bijection.sql would otherwise prove by scanning (see that file).
-        apply.append(stmt(
-            "ALTER TABLE {}\nALTER COLUMN new_id SET NOT NULL,\nADD PRIMARY KEY (old_id),\nADD UNIQUE (new_id)",
-            map_ident(t)))
-        apply.append(stmt(
-            "COMMENT ON TABLE {} IS {}", map_ident(t),
-            L(f"keyshift plan {plan.plan_id}: old {t.key.column_name} -> new uuid of {t.table.display}"),
-        ))
+        apply.append(
+            stmt(
+                "ALTER TABLE {}\nALTER COLUMN new_id SET NOT NULL,\nADD PRIMARY KEY (old_id),\nADD UNIQUE (new_id)",
+                map_ident(t),
+            )
+        )
+        apply.append(
+            stmt(
+                "COMMENT ON TABLE {} IS {}",
+                map_ident(t),
+                L(f"keyshift plan {plan.plan_id}: old {t.key.column_name} -> new uuid of {t.table.display}"),
+            )
+        )
     return apply
 
 
@@ -204,12 +283,18 @@ def _fingerprints(plan: Plan) -> list[Statement]:
     pid = L(plan.plan_id)
     apply = []
     for table in tables_with_columns(plan):
-        apply.append(stmt(
-            "INSERT INTO keyshift.fingerprint (plan_id, table_schema, table_name, row_count, fingerprint)\n"
-            "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    f.row_count,\n"
-            "    f.fingerprint\nFROM keyshift.table_fingerprint({}, {}, FALSE) AS f",
-            pid, L(table[0]), L(table[1]), L(table[0]), L(table[1]),
-        ))
+        apply.append(
+            stmt(
+                "INSERT INTO keyshift.fingerprint (plan_id, table_schema, table_name, row_count, fingerprint)\n"
+                "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    f.row_count,\n"
+                "    f.fingerprint\nFROM keyshift.table_fingerprint({}, {}, FALSE) AS f",
+                pid,
+                L(table[0]),
+                L(table[1]),
+                L(table[0]),
+                L(table[1]),
+            )
+        )
     return apply
 
 
@@ -219,9 +304,20 @@ def _rollback(plan: Plan) -> list[Statement]:
     rollback = list(ownership.refuse_mapping_users(plan.plan_id, [t.map_table for t in plan.targets]))
     rollback += [stmt("DROP TABLE {}", map_ident(t)) for t in reversed(plan.targets)]
     rollback += external.session_rollback_note(plan)
-    rollback += external.forget(pid, ("converted_view", "converted_slug", "fingerprint", "saved_sequence",
-                                      "invalidated_session", "converted_index", "converted_constraint",
-                                      "converted_column", "converted_table"))
+    rollback += external.forget(
+        pid,
+        (
+            "converted_view",
+            "converted_slug",
+            "fingerprint",
+            "saved_sequence",
+            "invalidated_session",
+            "converted_index",
+            "converted_constraint",
+            "converted_column",
+            "converted_table",
+        ),
+    )
     return rollback
 
 
@@ -230,7 +326,10 @@ def _header(plan: Plan) -> tuple[str, ...]:
         "What: records in the keyshift registry what this plan converts, saves the state of each key",
         "  sequence, fingerprints every touched table (rows read in old-id terms), and writes the",
         "  permanent old -> new mapping of each target:",
-        *(f"    {qualname('keyshift', t.map_table)} <- {t.table.display} ({t.rows} rows at plan time)" for t in plan.targets),
+        *(
+            f"    {qualname('keyshift', t.map_table)} <- {t.table.display} ({t.rows} rows at plan time)"
+            for t in plan.targets
+        ),
         "  New keys (version, default for new rows, where the time of existing keys comes from):",
         *(f"    {key_version_line(plan, t)}" for t in plan.targets),
         "Why: the mapping is what rollback, audits, caches and old URLs need; the fingerprints let the",

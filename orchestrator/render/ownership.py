@@ -25,8 +25,9 @@ def _do(declare: sql.Composable, body: sql.Composable) -> sql.Composed:
     tag, n = "$$", 0
     while tag in text:
         tag, n = f"$ks{n or ''}$", n + 1
-    return sql.Composed([sql.SQL("DO "), sql.SQL(tag), sql.SQL("\n"), declare, sql.SQL("BEGIN\n"), body,
-                         sql.SQL("END\n"), sql.SQL(tag)])
+    return sql.Composed(
+        [sql.SQL("DO "), sql.SQL(tag), sql.SQL("\n"), declare, sql.SQL("BEGIN\n"), body, sql.SQL("END\n"), sql.SQL(tag)]
+    )
 
 
 #: The object of pg_depend row ``d`` as "kind schema.name" (pg_identify_object qualifies every
@@ -68,12 +69,16 @@ def forget_plan(plan_id: str | sql.Composable, registries: tuple[str, ...]) -> l
     something outside keyshift is kept (with the functions it calls), and so is the schema with
     its marker while anything is left in it; a NOTICE names each one and what to do."""
     pid = plan_id if isinstance(plan_id, sql.Composable) else L(plan_id)
-    out = [Statement(sql.SQL("DELETE FROM {}\nWHERE plan_id = {}").format(I(SCHEMA, reg), pid))
-           for reg in registries]
-    out.append(Statement(_forget_all(), (
-        "When no conversion is left, keyshift drops what it created, each object by name and alone:",
-        "what something outside keyshift still uses is kept, and a NOTICE says what to do.",
-    )))
+    out = [Statement(sql.SQL("DELETE FROM {}\nWHERE plan_id = {}").format(I(SCHEMA, reg), pid)) for reg in registries]
+    out.append(
+        Statement(
+            _forget_all(),
+            (
+                "When no conversion is left, keyshift drops what it created, each object by name and alone:",
+                "what something outside keyshift still uses is kept, and a NOTICE says what to do.",
+            ),
+        )
+    )
     return out
 
 
@@ -155,30 +160,47 @@ def _owned_objects() -> list[sql.Composed]:
     for f in FUNCTIONS:
         label = _label_function(f)
         callers = [_label_function(g) for g in FUNCTIONS if f.key in g.calls]
-        rows.append(sql.SQL("{}, 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure({})::oid, "
-                            "{}, {}::text []").format(
-            L(label), L(f.composed().as_string(None)), L(f.drop().as_string(None)), sql.SQL("ARRAY[{}]").format(
-                sql.SQL(", ").join(L(c) for c in callers))))
+        rows.append(
+            sql.SQL(
+                "{}, 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure({})::oid, {}, {}::text []"
+            ).format(
+                L(label),
+                L(f.composed().as_string(None)),
+                L(f.drop().as_string(None)),
+                sql.SQL("ARRAY[{}]").format(sql.SQL(", ").join(L(c) for c in callers)),
+            )
+        )
     for name in REGISTRY_TABLES:
-        rows.append(sql.SQL("{}, 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass({})::oid, "
-                            "{}, ARRAY[]::text []").format(
-            L(_label_table(name)), L(I(SCHEMA, name).as_string(None)),
-            L(sql.SQL("DROP TABLE {}").format(I(SCHEMA, name)).as_string(None))))
+        rows.append(
+            sql.SQL(
+                "{}, 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass({})::oid, {}, ARRAY[]::text []"
+            ).format(
+                L(_label_table(name)),
+                L(I(SCHEMA, name).as_string(None)),
+                L(sql.SQL("DROP TABLE {}").format(I(SCHEMA, name)).as_string(None)),
+            )
+        )
     return rows
 
 
 def _forget_all() -> sql.Composed:
     values = sql.SQL(",\n").join(
         sql.Composed([sql.SQL("            ("), L(n), sql.SQL(", "), row]) + sql.SQL(")")
-        for n, row in enumerate(_owned_objects()))
-    declare = sql.SQL("DECLARE\n    o record;\n    users text;\n    others text;\n    remaining bigint;\n"
-                      "    kept text [] := ARRAY[]::text [];\n    kept_oids oid [] := ARRAY[]::oid [];\n")
+        for n, row in enumerate(_owned_objects())
+    )
+    declare = sql.SQL(
+        "DECLARE\n    o record;\n    users text;\n    others text;\n    remaining bigint;\n"
+        "    kept text [] := ARRAY[]::text [];\n    kept_oids oid [] := ARRAY[]::oid [];\n"
+    )
     marker = I(SCHEMA, MARKER)
     body = _FORGET_ALL.format(
-        converted_table=I(SCHEMA, "converted_table"), values=values,
+        converted_table=I(SCHEMA, "converted_table"),
+        values=values,
         users=_USERS.format(describe=_DESCRIBE, classid=sql.SQL("o.classid"), objid=sql.SQL("o.objid")),
         describe=_DESCRIBE,
-        schema=L(I(SCHEMA).as_string(None)), marker_name=L(marker.as_string(None)), marker=marker,
+        schema=L(I(SCHEMA).as_string(None)),
+        marker_name=L(marker.as_string(None)),
+        marker=marker,
         schema_ident=I(SCHEMA),
     )
     return _do(declare, body)
@@ -191,8 +213,8 @@ def refuse_mapping_users(plan_id: str, map_tables: list[str] | tuple[str, ...]) 
     if not map_tables:
         return []
     tables = sql.SQL(", ").join(
-        sql.SQL("pg_catalog.to_regclass({})").format(L(sql.Identifier(SCHEMA, t).as_string(None)))
-        for t in map_tables)
+        sql.SQL("pg_catalog.to_regclass({})").format(L(sql.Identifier(SCHEMA, t).as_string(None))) for t in map_tables
+    )
     declare = sql.SQL("DECLARE\n    users text;\n")
     body = sql.SQL(
         "    SELECT string_agg(DISTINCT pg_catalog.format(\n"
@@ -213,13 +235,22 @@ def refuse_mapping_users(plan_id: str, map_tables: list[str] | tuple[str, ...]) 
         "        HINT = {hint};\n"
         "    END IF;\n"
     ).format(
-        tables=tables, describe=_DESCRIBE,
-        message=L(f"objects keyshift did not create depend on the mapping tables that the rollback of plan "
-                  f"{plan_id} drops: "),
-        hint=L("nothing was changed; drop those objects or make them stop reading the mapping (keyshift never "
-               "drops them for you), then roll back again"),
+        tables=tables,
+        describe=_DESCRIBE,
+        message=L(
+            f"objects keyshift did not create depend on the mapping tables that the rollback of plan {plan_id} drops: "
+        ),
+        hint=L(
+            "nothing was changed; drop those objects or make them stop reading the mapping (keyshift never "
+            "drops them for you), then roll back again"
+        ),
     )
-    return [Statement(_do(declare, body), (
-        "Before anything changes: refuse when an object keyshift did not create depends on a mapping",
-        "table of this plan (the rollback below drops them, and never what depends on them).",
-    ))]
+    return [
+        Statement(
+            _do(declare, body),
+            (
+                "Before anything changes: refuse when an object keyshift did not create depends on a mapping",
+                "table of this plan (the rollback below drops them, and never what depends on them).",
+            ),
+        )
+    ]

@@ -30,9 +30,17 @@ def _create_view(view) -> list[Statement]:
     options = sql.SQL(" WITH ({})").format(sql.SQL(", ".join(view.options))) if view.options else sql.SQL("")
     body = view.definition.rstrip().rstrip(";")
     out: list[Statement] = [
-        Unlinted(compose("CREATE {} {}{} AS\n{}{}", kind, tab, options, sql.SQL(body),
-                         sql.SQL("\nWITH DATA" if view.is_materialized else "")),
-                 (f"{view.display}: depth {view.depth} from a converted column, owner {view.owner}.",)),
+        Unlinted(
+            compose(
+                "CREATE {} {}{} AS\n{}{}",
+                kind,
+                tab,
+                options,
+                sql.SQL(body),
+                sql.SQL("\nWITH DATA" if view.is_materialized else ""),
+            ),
+            (f"{view.display}: depth {view.depth} from a converted column, owner {view.owner}.",),
+        ),
         stmt("ALTER {} {} OWNER TO {}", kind, tab, I(view.owner)),
     ]
     # An explicit ACL, the owner's own entry included: start from empty, grant in stored order.
@@ -40,15 +48,22 @@ def _create_view(view) -> list[Statement]:
     for (column, grantee, grantable), privileges in _grouped_grants(view.grants):
         who = I(grantee) if grantee is not None else sql.SQL("PUBLIC")
         cols = sql.SQL(" ({})").format(I(column)) if column is not None else sql.SQL("")
-        grant = compose("GRANT {}{} ON {} TO {}{}", sql.SQL(", ").join(sql.SQL(p) for p in privileges), cols, tab,
-                        who, sql.SQL(" WITH GRANT OPTION" if grantable else ""))
+        grant = compose(
+            "GRANT {}{} ON {} TO {}{}",
+            sql.SQL(", ").join(sql.SQL(p) for p in privileges),
+            cols,
+            tab,
+            who,
+            sql.SQL(" WITH GRANT OPTION" if grantable else ""),
+        )
         # PostgreSQL 17+ has MAINTAIN, which sqlfluff does not parse yet: valid SQL, kept as is.
         out.append(Unlinted(grant) if any(p not in _LINTER_KNOWS for p in privileges) else Statement(grant))
     if view.comment is not None:
         out.append(stmt("COMMENT ON {} {} IS {}", kind, tab, L(view.comment)))
     for c in view.column_comments:
-        out.append(stmt("COMMENT ON COLUMN {} IS {}", I(view.view_schema, view.view_name, c["column"]),
-                        L(c["comment"])))
+        out.append(
+            stmt("COMMENT ON COLUMN {} IS {}", I(view.view_schema, view.view_name, c["column"]), L(c["comment"]))
+        )
     for definition in (*view.indexes, *view.triggers):
         out.append(Unlinted(sql.SQL(definition.rstrip(";"))))
     for c in view.index_comments:
@@ -105,7 +120,9 @@ def create_carried(plan: Plan) -> list[Statement]:
         text = policy_sql(o, o.table_ident) if o.kind == "policy" else o.definition.rstrip(";")
         out.append(Unlinted(sql.SQL(text), (o.display,)))
         if o.kind == "trigger" and o.enabled in _TRIGGER_STATE:
-            out.append(stmt("ALTER TABLE {} {} {}", table_ident(*o.table), sql.SQL(_TRIGGER_STATE[o.enabled]), I(o.name)))
+            out.append(
+                stmt("ALTER TABLE {} {} {}", table_ident(*o.table), sql.SQL(_TRIGGER_STATE[o.enabled]), I(o.name))
+            )
         if o.comment is not None:
             what = sql.SQL("POLICY" if o.kind == "policy" else "TRIGGER")
             out.append(stmt("COMMENT ON {} {} ON {} IS {}", what, I(o.name), table_ident(*o.table), L(o.comment)))

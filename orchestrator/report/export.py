@@ -33,8 +33,7 @@ def _copy_query(m: Mapping, fmt: str) -> sql.Composed:
     label = sql.Literal(m.display)
     if fmt == "csv":
         return sql.SQL(
-            "COPY (SELECT {label} AS table_name, old_id, new_id FROM {map} ORDER BY old_id)"
-            " TO STDOUT WITH (FORMAT csv)"
+            "COPY (SELECT {label} AS table_name, old_id, new_id FROM {map} ORDER BY old_id) TO STDOUT WITH (FORMAT csv)"
         ).format(label=label, map=m.ident)
     # One JSON object per line. json_build_object escapes every control character (\u0001, \n),
     # so with CSV format and control characters as delimiter and quote, COPY never quotes or
@@ -69,12 +68,16 @@ def check_output(output: str) -> None:
     if path.is_dir():
         raise Refused(f"--output {output}", "is a directory", "name a file, e.g. --output mapping.csv")
     if not path.parent.is_dir():
-        raise Refused(f"--output {output}", f"its directory {path.parent} does not exist",
-                      "create the directory first or choose another path")
+        raise Refused(
+            f"--output {output}",
+            f"its directory {path.parent} does not exist",
+            "create the directory first or choose another path",
+        )
 
 
-def export_map(dsn: str, tables: list[tuple[str, str]], fmt: str, output: str,
-               stdout: BinaryIO | None = None) -> dict[str, int]:
+def export_map(
+    dsn: str, tables: list[tuple[str, str]], fmt: str, output: str, stdout: BinaryIO | None = None
+) -> dict[str, int]:
     """Validate every table, then stream all their mappings to ``output`` ("-" = stdout)."""
     if fmt not in FORMATS:
         raise Refused(f"--format {fmt}", "is not a known format", f"use one of {', '.join(FORMATS)}")
@@ -94,8 +97,11 @@ def export_map(dsn: str, tables: list[tuple[str, str]], fmt: str, output: str,
                 counts = stream(conn, mappings, fmt, out)
                 out.flush()
             except BrokenPipeError:
-                raise KeyshiftError("stdout", "was closed by its reader before the export ended",
-                                    "write to a file with --output FILE to get the whole mapping") from None
+                raise KeyshiftError(
+                    "stdout",
+                    "was closed by its reader before the export ended",
+                    "write to a file with --output FILE to get the whole mapping",
+                ) from None
             finally:
                 if stdout is None:
                     try:

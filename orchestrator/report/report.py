@@ -10,7 +10,8 @@ import json
 import math
 
 from orchestrator.names import comment
-from orchestrator.verify.checks import SAMPLE_ROWS, CheckResult, passed
+from orchestrator.verify.check_result import SAMPLE_ROWS, CheckResult
+from orchestrator.verify.checks import passed
 
 
 def _value(v) -> str:
@@ -40,9 +41,7 @@ def check_lines(results: list[CheckResult]) -> list[str]:
                 lines.append(f"    ... {len(r.rows) - SAMPLE_ROWS} more")
     failed = sum(not r.ok for r in results)
     skipped = sum(r.status == "skipped" for r in results)
-    lines.append(
-        f"{len(results)} checks, {len(results) - failed - skipped} ok, {failed} not ok, {skipped} skipped"
-    )
+    lines.append(f"{len(results)} checks, {len(results) - failed - skipped} ok, {failed} not ok, {skipped} skipped")
     return lines
 
 

@@ -32,7 +32,6 @@ import os
 import platform
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from orchestrator import ROOT, SQL_DIR
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import KeyshiftError
 from orchestrator.tools.bench_chart import draw
+from orchestrator.tools.bench_summary import summarize, table_lines
 
 BENCH_SQL = SQL_DIR / "bench"
 TABLES = ("users", "orders", "order_items", "sessions")
@@ -101,8 +101,11 @@ def build_template(admin: psycopg.Connection, base_dsn: str, scale: int, log) ->
 def fresh_copy(admin: psycopg.Connection, template: str) -> str:
     name = f"{PREFIX}_run"
     _drop_database(admin, name)
-    admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
-        sql.Identifier(name), sql.Identifier(template)))
+    admin.execute(
+        sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+            sql.Identifier(name), sql.Identifier(template)
+        )
+    )
     return name
 
 
@@ -119,6 +122,7 @@ def _vacuum_full(conn: psycopg.Connection) -> None:
 
 
 # --- the approaches: each gets a fresh database and returns extra facts -------------------
+
 
 def run_floor(dsn: str, work: Path) -> dict:
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -142,15 +146,21 @@ def _keyshift(args: list[str]) -> tuple[float, int, str]:
     """Run the real CLI; return seconds, peak RSS of that process (KiB) and its output."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env=env, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.monotonic() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise KeyshiftError(f"keyshift {args[0]}", f"exited {proc.returncode}: {out.strip()[-2000:]}",
-                            "see the output above")
+        raise KeyshiftError(
+            f"keyshift {args[0]}", f"exited {proc.returncode}: {out.strip()[-2000:]}", "see the output above"
+        )
     return seconds, usage.ru_maxrss, out
 
 
@@ -161,8 +171,13 @@ def run_keyshift(dsn: str, work: Path, v7: bool = False) -> dict:
     version = ["--uuid", "v7"] if v7 else []
     plan_s, plan_rss, _ = _keyshift(["plan", "--dsn", dsn, *tables, *version, "--migrations", str(migrations)])
     migrate_s, rss, out = _keyshift(["migrate", "--dsn", dsn, "--migrations", str(migrations)])
-    return {"plan_seconds": plan_s, "peak_rss_kib": rss, "plan_peak_rss_kib": plan_rss,
-            "migrate_seconds": migrate_s, **parse_steps(out)}
+    return {
+        "plan_seconds": plan_s,
+        "peak_rss_kib": rss,
+        "plan_peak_rss_kib": plan_rss,
+        "migrate_seconds": migrate_s,
+        **parse_steps(out),
+    }
 
 
 def parse_steps(out: str) -> dict[str, dict[str, float]]:
@@ -205,48 +220,14 @@ def measure(admin: psycopg.Connection, base_dsn: str, template: str, approach: s
     if approach.startswith("keyshift"):
         # keyshift's own time is plan + migrate as the user runs them; plan is reported apart.
         seconds = extra["migrate_seconds"]
-    return {"seconds": seconds, "wal_bytes": wal, "size_bytes": size, "fresh_size_bytes": fresh,
-            "size_before_bytes": size_before, **extra}
-
-
-def _median(runs: list[dict], key: str):
-    values = [r[key] for r in runs if r.get(key) is not None]
-    return statistics.median(values) if values else None
-
-
-def summarize(runs: dict[str, list[dict]]) -> dict:
-    out = {}
-    floor_s = _median(runs["floor"], "seconds")
-    floor_wal = _median(runs["floor"], "wal_bytes")
-    for approach, rs in runs.items():
-        if not rs:
-            continue
-        s = _median(rs, "seconds")
-        wal = _median(rs, "wal_bytes")
-        row = {
-            "runs": len(rs),
-            "seconds": s,
-            "ratio_to_floor": s / floor_s,
-            "wal_bytes": wal,
-            "wal_ratio_to_floor": wal / floor_wal,
-            "size_bytes": _median(rs, "size_bytes"),
-            "size_ratio_to_fresh": statistics.median(r["size_bytes"] / r["fresh_size_bytes"] for r in rs),
-        }
-        if approach.startswith("keyshift"):
-            row["plan_seconds"] = _median(rs, "plan_seconds")
-            row["peak_rss_mib"] = max(r["peak_rss_kib"] for r in rs) / 1024
-            names = list(rs[0]["steps"])
-            row["steps"] = {n: statistics.median(r["steps"].get(n, 0.0) for r in rs) for n in names}
-            # a check prints its own line only in runs where it took 0.1 s or more: the median
-            # of those runs, and in how many of them it did
-            names = sorted({n for r in rs for n in r.get("checks", {})})
-            row["checks"] = {n: statistics.median(r["checks"][n] for r in rs if n in r.get("checks", {}))
-                             for n in names}
-            row["checks_runs"] = {n: sum(n in r.get("checks", {}) for r in rs) for n in names}
-        if approach == "floor":
-            row["steps"] = {n: statistics.median(r["steps"][n] for r in rs) for n in rs[0]["steps"]}
-        out[approach] = row
-    return out
+    return {
+        "seconds": seconds,
+        "wal_bytes": wal,
+        "size_bytes": size,
+        "fresh_size_bytes": fresh,
+        "size_before_bytes": size_before,
+        **extra,
+    }
 
 
 def bench_scale(admin, base_dsn: str, scale: int, repeat: int, naive_repeat: int, v7: bool, log) -> dict:
@@ -260,52 +241,32 @@ def bench_scale(admin, base_dsn: str, scale: int, repeat: int, naive_repeat: int
                     continue
                 r = measure(admin, base_dsn, template, approach, Path(tmp))
                 runs[approach].append(r)
-                log(f"  N={scale} run {i + 1}/{repeat} {approach:<12} {r['seconds']:8.2f} s"
-                    f"  wal {r['wal_bytes'] / 2**20:8.1f} MiB  size {r['size_bytes'] / 2**20:8.1f} MiB")
-    return {"scale": scale, "rows": {"users": scale, "orders": 10 * scale, "order_items": 30 * scale,
-                                     "sessions": max(scale // 10, 1)},
-            "repeat": repeat, "naive_repeat": min(naive_repeat, repeat),
-            "summary": summarize(runs), "runs": runs}
-
-
-def table_lines(result: dict) -> list[str]:
-    s = result["summary"]
-    head = (f"N={result['scale']:,} users ({result['rows']['orders']:,} orders, {result['rows']['order_items']:,} items);"
-            f" median of {result['repeat']}" + (f" (naive: {result['naive_repeat']})"
-                                               if result["naive_repeat"] != result["repeat"] else ""))
-    lines = [head,
-             f"  {'approach':<12} {'seconds':>9} {'x floor':>8} {'WAL MiB':>9} {'x floor':>8} "
-             f"{'size MiB':>9} {'x fresh':>8} {'peak RSS':>9}"]
-    for name, row in s.items():
-        rss = f"{row['peak_rss_mib']:6.1f} MiB" if "peak_rss_mib" in row else ""
-        lines.append(
-            f"  {name:<12} {row['seconds']:9.2f} {row['ratio_to_floor']:7.2f}x {row['wal_bytes'] / 2**20:9.1f}"
-            f" {row['wal_ratio_to_floor']:7.2f}x {row['size_bytes'] / 2**20:9.1f} {row['size_ratio_to_fresh']:7.3f}x"
-            f" {rss:>9}")
-    if "keyshift" in s and "naive" in s:
-        lines.append(f"  keyshift is {s['naive']['seconds'] / s['keyshift']['seconds']:.1f}x faster than naive;"
-                     f" plan took {s['keyshift']['plan_seconds']:.2f} s (not in the keyshift time)")
-    if "keyshift_v7" in s and "naive" in s:
-        lines.append(f"  keyshift v7 is {s['naive']['seconds'] / s['keyshift_v7']['seconds']:.1f}x faster than naive")
-    for name in ("floor", "keyshift", "keyshift_v7"):
-        if name in s:
-            lines.append(f"  {name} steps: " + ", ".join(f"{k} {v:.2f} s" for k, v in s[name]["steps"].items()))
-            slow = s[name].get("checks", {})
-            total = s[name]["runs"]
-            runs = s[name].get("checks_runs", {})
-            if slow:
-                lines.append(f"  {name} checks (>= 0.1 s): " + ", ".join(
-                    f"{k} {v:.2f} s" + (f" ({runs[k]} of {total} runs)" if runs.get(k, total) < total else "")
-                    for k, v in slow.items()))
-    return lines
+                log(
+                    f"  N={scale} run {i + 1}/{repeat} {approach:<12} {r['seconds']:8.2f} s"
+                    f"  wal {r['wal_bytes'] / 2**20:8.1f} MiB  size {r['size_bytes'] / 2**20:8.1f} MiB"
+                )
+    return {
+        "scale": scale,
+        "rows": {"users": scale, "orders": 10 * scale, "order_items": 30 * scale, "sessions": max(scale // 10, 1)},
+        "repeat": repeat,
+        "naive_repeat": min(naive_repeat, repeat),
+        "summary": summarize(runs),
+        "runs": runs,
+    }
 
 
 def combine(paths: list[Path], out: Path, png: Path | None) -> int:
     """Merge result files of separate runs (e.g. a long N=300,000 run apart) into one."""
     docs = [json.loads(p.read_text()) for p in paths]
     results = sorted((r for d in docs for r in d["results"]), key=lambda r: r["scale"])
-    doc = {"when": max(d["when"] for d in docs), "postgres": docs[0]["postgres"], "cores": docs[0]["cores"],
-           "machine": docs[0]["machine"], "commands": [d["command"] for d in docs], "results": results}
+    doc = {
+        "when": max(d["when"] for d in docs),
+        "postgres": docs[0]["postgres"],
+        "cores": docs[0]["cores"],
+        "machine": docs[0]["machine"],
+        "commands": [d["command"] for d in docs],
+        "results": results,
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {out}")
@@ -317,21 +278,34 @@ def combine(paths: list[Path], out: Path, png: Path | None) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m orchestrator.tools.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--scale", type=int, default=300000, help="users N (default 300000)")
     p.add_argument("--scales", help="comma-separated list of N; overrides --scale, draws the PNG")
     p.add_argument("--repeat", type=int, default=3, help="repetitions per approach, median reported (default 3)")
-    p.add_argument("--naive-repeat", type=int,
-                   help="repetitions of the slow naive approach (default: --repeat below N=100000, else 1; 0 skips it)")
-    p.add_argument("--v7", action="store_true",
-                   help="also run keyshift with --uuid v7 (keys in old-id order, no timestamp column)")
+    p.add_argument(
+        "--naive-repeat",
+        type=int,
+        help="repetitions of the slow naive approach (default: --repeat below N=100000, else 1; 0 skips it)",
+    )
+    p.add_argument(
+        "--v7", action="store_true", help="also run keyshift with --uuid v7 (keys in old-id order, no timestamp column)"
+    )
     p.add_argument("--dsn", help="server to use (default DATABASE_URL, then the embedded cluster)")
     p.add_argument("--json", type=Path, help="result file (default bench/results/bench-<time>.json)")
     p.add_argument("--png", type=Path, help="plot of seconds against scale (default with --scales: next to JSON)")
-    p.add_argument("--combine", nargs="+", type=Path, metavar="JSON",
-                   help="no run: merge earlier result files (one scale each or more) into --json and --png")
-    args = p.parse_args(argv)
+    p.add_argument(
+        "--combine",
+        nargs="+",
+        type=Path,
+        metavar="JSON",
+        help="no run: merge earlier result files (one scale each or more) into --json and --png",
+    )
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
     if args.combine:
         return combine(args.combine, args.json or RESULTS / "combined.json", args.png)
     scales = [int(s.replace("_", "")) for s in args.scales.split(",")] if args.scales else [args.scale]
@@ -347,7 +321,9 @@ def main(argv=None) -> int:
             version = admin.execute("SHOW server_version").fetchone()[0]
             log(f"keyshift bench on {dsnmod.describe(base)} (PostgreSQL {version}, {os.cpu_count()} cores)")
             for scale in scales:
-                naive_repeat = args.naive_repeat if args.naive_repeat is not None else (args.repeat if scale < 100000 else 1)
+                naive_repeat = (
+                    args.naive_repeat if args.naive_repeat is not None else (args.repeat if scale < 100000 else 1)
+                )
                 if naive_repeat == 0:
                     log(f"N={scale}: naive approach skipped (--naive-repeat 0)")
                 elif naive_repeat < args.repeat:
@@ -357,12 +333,23 @@ def main(argv=None) -> int:
     except KeyshiftError as exc:
         print(f"keyshift bench: {exc.line()}", file=sys.stderr)
         return exc.exit_code
+    _write_results(args, argv, scales, version, results)
+    return 0
+
+
+def _write_results(args: argparse.Namespace, argv, scales: list[int], version: str, results: list[dict]) -> None:
+    """The JSON result file, and the plot when asked for or when there are several scales."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out = args.json or RESULTS / f"bench-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"when": stamp, "postgres": version, "cores": os.cpu_count(), "machine": platform.machine(),
-           "command": "python -m orchestrator.tools.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "results": results}
+    doc = {
+        "when": stamp,
+        "postgres": version,
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "command": "python -m orchestrator.tools.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "results": results,
+    }
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {out}")
     if args.png or len(scales) > 1:
@@ -372,7 +359,6 @@ def main(argv=None) -> int:
             print(f"wrote {png}")
         except ImportError:
             print("no plot: matplotlib is missing (pip install '.[bench]', which `make bench` does)")
-    return 0
 
 
 if __name__ == "__main__":

@@ -14,8 +14,12 @@ def draw(results: list[dict], png: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     scales = [r["scale"] for r in results]
     styles = {"naive": "s-", "keyshift": "o-", "keyshift_v7": "o--", "floor": "^-"}
-    labels = {"naive": "naive (UPDATE backfill)", "keyshift": "keyshift migrate (v4 keys)",
-              "keyshift_v7": "keyshift migrate (v7 keys)", "floor": "floor (VACUUM FULL + FK validation)"}
+    labels = {
+        "naive": "naive (UPDATE backfill)",
+        "keyshift": "keyshift migrate (v4 keys)",
+        "keyshift_v7": "keyshift migrate (v7 keys)",
+        "floor": "floor (VACUUM FULL + FK validation)",
+    }
     for approach in ("naive", "keyshift", "keyshift_v7", "floor"):
         pts = [(r["scale"], r["summary"][approach]["seconds"]) for r in results if approach in r["summary"]]
         if pts:

@@ -35,13 +35,12 @@ def _reset(conn: psycopg.Connection, dsn: str, migrations: Path) -> None:
     The previous demo's conversion is undone by keyshift's own rollback, which drops from
     schema keyshift only what keyshift created and nothing a user still uses; then the sample
     tables go, each by name, children before the table they reference."""
-    marked = conn.execute(
-        "SELECT obj_description(to_regclass('public.custom_user'), 'pg_class')"
-    ).fetchone()[0]
+    marked = conn.execute("SELECT obj_description(to_regclass('public.custom_user'), 'pg_class')").fetchone()[0]
     exists = conn.execute("SELECT to_regclass('public.custom_user') IS NOT NULL").fetchone()[0]
     if exists and marked != MARK:
         raise KeyshiftError(
-            "table public.custom_user", "exists and was not created by the demo",
+            "table public.custom_user",
+            "exists and was not created by the demo",
             "run the demo on the embedded cluster (unset DATABASE_URL) or on an empty database",
         )
     if not exists:
@@ -55,8 +54,8 @@ def _reset(conn: psycopg.Connection, dsn: str, migrations: Path) -> None:
         ).fetchone()
         if left:
             raise KeyshiftError(
-                "table public.custom_user", f"is converted by keyshift plan {left[0]}, whose migrations are not in "
-                f"{_shown(migrations)}",
+                "table public.custom_user",
+                f"is converted by keyshift plan {left[0]}, whose migrations are not in {_shown(migrations)}",
                 "roll that plan back first (keyshift rollback --migrations DIR), or run the demo on an empty database",
             )
     for t in SAMPLE_TABLES:
@@ -99,8 +98,10 @@ def run(users: int, migrations: Path = DEMO_DIR / "migrations") -> int:
             " (SELECT coalesce(sum(row_count), 0) FROM keyshift.fingerprint)"
         ).fetchone()
     print("\nreport")
-    print(f"  converted tables: {summary[0]} (public.custom_user)   tables touched: {summary[2]}"
-          f"   foreign keys repointed: {summary[1]}   rows rewritten: {summary[3]}")
+    print(
+        f"  converted tables: {summary[0]} (public.custom_user)   tables touched: {summary[2]}"
+        f"   foreign keys repointed: {summary[1]}   rows rewritten: {summary[3]}"
+    )
     print("  seconds per step:")
     for name, secs in steps:
         print(f"    {name:<42} {secs:8.2f}")
@@ -122,8 +123,12 @@ def _shown(path: Path) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="keyshift-demo")
     p.add_argument("--users", type=int, default=50000)
-    p.add_argument("--migrations", type=Path, default=DEMO_DIR / "migrations",
-                   help="where the demo writes its plan (emptied first)")
+    p.add_argument(
+        "--migrations",
+        type=Path,
+        default=DEMO_DIR / "migrations",
+        help="where the demo writes its plan (emptied first)",
+    )
     args = p.parse_args(argv)
     try:
         return run(args.users, args.migrations.resolve())

@@ -35,7 +35,7 @@ its text reads.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -43,8 +43,7 @@ from psycopg import sql
 
 from orchestrator import CHECKS_DIR
 from orchestrator.errors import KeyshiftError, Refused
-
-SAMPLE_ROWS = 5
+from orchestrator.verify.check_result import CheckResult
 
 #: The directives of a check file's leading comment block.
 APPLIES_TO = "-- applies-to:"
@@ -84,8 +83,10 @@ class Condition:
         if self.op == "is null":
             return sql.SQL("{} IS NULL").format(col), ()
         # The same reading of the setting as the checks that filter on it.
-        return (sql.SQL("{} = any(string_to_array(coalesce(current_setting(%s, TRUE), ''), ','))").format(col),
-                (self.value,))
+        return (
+            sql.SQL("{} = any(string_to_array(coalesce(current_setting(%s, TRUE), ''), ','))").format(col),
+            (self.value,),
+        )
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,9 @@ class AppliesTo:
 
     def count(self, conn: psycopg.Connection) -> int | None:
         """How many registry rows the check proves; None when the registry table does not exist."""
-        exists = conn.execute("SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL",
-                              (REGISTRY_SCHEMA, self.table)).fetchone()[0]
+        exists = conn.execute(
+            "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL", (REGISTRY_SCHEMA, self.table)
+        ).fetchone()[0]
         if not exists:
             return None
         query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(REGISTRY_SCHEMA, self.table))
@@ -120,49 +122,6 @@ class Check:
     text: str
     applies_to: AppliesTo
     skip_reason: str
-
-
-@dataclass
-class CheckResult:
-    name: str
-    columns: list[str] = field(default_factory=list)
-    rows: list[tuple] = field(default_factory=list)
-    error: str | None = None
-    seconds: float = 0.0
-    #: Why the check did not run (no registry row for it to prove); None when it ran.
-    skipped: str | None = None
-    #: How many registry rows the check proved (its applies-to count).
-    subjects: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """No violation: it ran and returned nothing, or it was skipped (which fails nothing
-        but proves nothing either; see :func:`proved_anything`)."""
-        return self.error is None and not self.rows
-
-    @property
-    def status(self) -> str:
-        if self.error is not None:
-            return "error"
-        if self.rows:
-            return "not ok"
-        return "skipped" if self.skipped is not None else "ok"
-
-    def as_json(self) -> dict:
-        return {
-            "check": self.name,
-            "status": self.status,
-            "reason": self.skipped,
-            "subjects": self.subjects,
-            "rows": len(self.rows),
-            "error": self.error,
-            "seconds": round(self.seconds, 3),
-            "sample": [dict(zip(self.columns, map(_plain, r))) for r in self.rows[:SAMPLE_ROWS]],
-        }
-
-
-def _plain(v):
-    return v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
 
 
 def proved_anything(results: list[CheckResult]) -> bool:
@@ -194,7 +153,7 @@ def _unreadable(name: str, line: str, why: str) -> ChecksUnusable:
 
 def parse_applies_to(name: str, line: str) -> AppliesTo:
     """``-- applies-to: keyshift.TABLE [where COND [and COND ...]]`` -> AppliesTo."""
-    words = line[len(APPLIES_TO):].split()
+    words = line[len(APPLIES_TO) :].split()
     if not words:
         raise _unreadable(name, line, "it names no registry table")
     schema, dot, table = words[0].partition(".")
@@ -220,8 +179,12 @@ def parse_applies_to(name: str, line: str) -> AppliesTo:
         elif len(g) == 4 and g[1:3] == ["in", "setting"]:
             conditions.append(Condition(g[0], "in setting", g[3]))
         else:
-            raise _unreadable(name, line, f"the condition {' '.join(g)!r} is none of 'COLUMN = VALUE', "
-                                          "'COLUMN <> VALUE', 'COLUMN is null', 'COLUMN in setting NAME'")
+            raise _unreadable(
+                name,
+                line,
+                f"the condition {' '.join(g)!r} is none of 'COLUMN = VALUE', "
+                "'COLUMN <> VALUE', 'COLUMN is null', 'COLUMN in setting NAME'",
+            )
     return AppliesTo(table, tuple(conditions), " ".join(words))
 
 
@@ -232,22 +195,28 @@ def load_check(path: Path) -> Check:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ChecksUnusable(f"check file {name}", f"is not valid UTF-8 (byte {exc.start}, line {line})",
-                             "save it as UTF-8, or reinstall keyshift's check files") from None
+        raise ChecksUnusable(
+            f"check file {name}",
+            f"is not valid UTF-8 (byte {exc.start}, line {line})",
+            "save it as UTF-8, or reinstall keyshift's check files",
+        ) from None
     applies, reasons = [], []
     for line in leading_comments(text):
         if line.startswith(APPLIES_TO):
             applies.append(line)
         elif line.startswith(SKIP_REASON):
-            reasons.append(line[len(SKIP_REASON):].strip())
+            reasons.append(line[len(SKIP_REASON) :].strip())
     if len(applies) != 1:
         why = f"has no '{APPLIES_TO}' line" if not applies else f"has {len(applies)} '{APPLIES_TO}' lines"
-        raise ChecksUnusable(f"check file {name}", f"{why} in its leading comment block (it needs exactly one)",
-                             _FIX_DIRECTIVES)
+        raise ChecksUnusable(
+            f"check file {name}", f"{why} in its leading comment block (it needs exactly one)", _FIX_DIRECTIVES
+        )
     if len(reasons) != 1 or not reasons[0]:
-        raise ChecksUnusable(f"check file {name}",
-                             f"needs exactly one non-empty '{SKIP_REASON}' line in its leading comment block",
-                             _FIX_DIRECTIVES)
+        raise ChecksUnusable(
+            f"check file {name}",
+            f"needs exactly one non-empty '{SKIP_REASON}' line in its leading comment block",
+            _FIX_DIRECTIVES,
+        )
     return Check(name, path, text, parse_applies_to(name, applies[0]), reasons[0])
 
 
@@ -257,9 +226,12 @@ def load(checks_dir: Path = CHECKS_DIR) -> list[Check]:
     files = check_files(checks_dir) if checks_dir.is_dir() else []
     if not files:
         state = "holds no check file (*.sql)" if checks_dir.is_dir() else "does not exist"
-        raise ChecksUnusable(f"checks directory {checks_dir}", f"{state}, so nothing can be checked",
-                             "reinstall keyshift (checks/ travels inside the package), or point --checks at "
-                             "the directory that holds the check files")
+        raise ChecksUnusable(
+            f"checks directory {checks_dir}",
+            f"{state}, so nothing can be checked",
+            "reinstall keyshift (checks/ travels inside the package), or point --checks at "
+            "the directory that holds the check files",
+        )
     return [load_check(p) for p in files]
 
 
@@ -276,10 +248,14 @@ PLANS_SETTING = "keyshift.checking_plans"
 def session_schemas(conn: psycopg.Connection) -> list[str]:
     """The schemas of the session's search path as they resolve now, without pg_catalog and
     temporary schemas: read before any migration runs, they are the path the checks use."""
-    return [r[0] for r in conn.execute(
-        "SELECT s FROM unnest(current_schemas(false)) WITH ORDINALITY AS u(s, n)"
-        " WHERE s <> 'pg_catalog' AND NOT starts_with(s, 'pg_temp_') AND NOT starts_with(s, 'pg_toast_temp_')"
-        " ORDER BY n")]
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT s FROM unnest(current_schemas(false)) WITH ORDINALITY AS u(s, n)"
+            " WHERE s <> 'pg_catalog' AND NOT starts_with(s, 'pg_temp_') AND NOT starts_with(s, 'pg_toast_temp_')"
+            " ORDER BY n"
+        )
+    ]
 
 
 def check_search_path(conn: psycopg.Connection, schemas: list[str]) -> str:
@@ -320,15 +296,21 @@ def _run_each(conn: psycopg.Connection, loaded: list[Check], path: str) -> list[
         t0 = time.monotonic()
         try:
             with conn.transaction():  # a savepoint: a failing check does not poison the others
-                conn.execute("SELECT set_config('search_path', %s, true),"
-                             " set_config('standard_conforming_strings', 'on', true)", (path,))
+                conn.execute(
+                    "SELECT set_config('search_path', %s, true), set_config('standard_conforming_strings', 'on', true)",
+                    (path,),
+                )
                 subjects = check.applies_to.count(conn)
                 if subjects is None and registry_exists(conn):
-                    results.append(CheckResult(
-                        check.name, error=f"its registry table {REGISTRY_SCHEMA}.{check.applies_to.table} does not "
-                                          f"exist, though {REGISTRY_SCHEMA}.converted_table does: the registry is "
-                                          "incomplete, so the check cannot look",
-                        seconds=time.monotonic() - t0))
+                    results.append(
+                        CheckResult(
+                            check.name,
+                            error=f"its registry table {REGISTRY_SCHEMA}.{check.applies_to.table} does not "
+                            f"exist, though {REGISTRY_SCHEMA}.converted_table does: the registry is "
+                            "incomplete, so the check cannot look",
+                            seconds=time.monotonic() - t0,
+                        )
+                    )
                     continue
                 if not subjects:
                     reason = check.skip_reason
@@ -342,8 +324,9 @@ def _run_each(conn: psycopg.Connection, loaded: list[Check], path: str) -> list[
                     rows = cur.fetchall() if cur.description else []
             results.append(CheckResult(check.name, columns, rows, seconds=time.monotonic() - t0, subjects=subjects))
         except psycopg.Error as exc:
-            results.append(CheckResult(check.name, error=str(exc).strip().splitlines()[0],
-                                       seconds=time.monotonic() - t0))
+            results.append(
+                CheckResult(check.name, error=str(exc).strip().splitlines()[0], seconds=time.monotonic() - t0)
+            )
     return results
 
 
