@@ -88,8 +88,9 @@ test-matrix: test test-pg test-pg-uuid  ## test, then test-pg, then test-pg-uuid
 golden: setup ## regenerate tests/golden/: the exact files keyshift plan writes for each golden case
 	KEYSHIFT_GOLDEN_UPDATE=1 $(VENV)/bin/pytest -q tests/test_golden.py
 
-lint: setup  ## ruff over the Python, sqlfluff over migrations/ sql/ checks/ tests/fixtures/
+lint: setup  ## ruff check and ruff format --check over the Python, sqlfluff over migrations/ sql/ checks/ tests/fixtures/
 	$(VENV)/bin/ruff check orchestrator tests
+	$(VENV)/bin/ruff format --check orchestrator tests
 	$(VENV)/bin/sqlfluff lint migrations sql checks tests/fixtures
 
 plan: setup  ## write migrations: TABLES="public.t ..." PLAN_ARGS="--uuid v7 ..." MIGRATIONS=dir
