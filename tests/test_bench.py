@@ -28,7 +28,7 @@ def test_bench_runs_and_writes_json(dsn, tmp_path):
     assert s["naive"]["size_ratio_to_fresh"] > 1.5
     # At N=2,000 the tables are a few MiB, so free-space and visibility-map forks, which a fresh
     # rewrite may not have yet, weigh several percent (5.7% seen on PostgreSQL 16); the 2% target
-    # of issue #6 is measured at scale by make bench, not here. Dead rows would show as ~2x.
+    # is measured at scale by make bench, not here. Dead rows would show as ~2x.
     assert s["keyshift"]["size_ratio_to_fresh"] < 1.10 and s["floor"]["size_ratio_to_fresh"] < 1.10
     for name in ("keyshift", "keyshift_v7"):
         assert 0 < s[name]["peak_rss_mib"] < 1024

@@ -141,7 +141,7 @@ def test_every_required_claim_has_its_file_and_a_readable_header():
 
 
 def test_make_demo_converts_and_keyshift_check_then_prints_every_check_ok(dsn, tmp_path):
-    """issue #4 Done-when: `make check` on the converted demo database prints every check ok."""
+    """`make check` on the converted demo database prints every check ok."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"DATABASE_URL": dsn}
     demo = subprocess.run(
         [sys.executable, "-m", "orchestrator.tools.demo", "--users", "500", "--migrations", str(tmp_path / "demo")],

@@ -1,4 +1,4 @@
-"""Features of issues #3, #4, #5 and #7 in combination, on real PostgreSQL.
+"""Features in combination, on real PostgreSQL.
 
 Each feature is tested alone elsewhere; here they meet: key versions with timestamp columns
 and slugs on one plan, external mode with restarts and session invalidation, drop-map and

@@ -1,4 +1,4 @@
-"""Drift between plan and migrate, and checksums of applied migration files (issue #7 B).
+"""Drift between plan and migrate, and checksums of applied migration files.
 
 plan fingerprints the catalog objects it read in the plan's manifest (0001.plan.json); migrate
 re-reads them inside its transaction before any DDL and refuses (exit 1, nothing changed)

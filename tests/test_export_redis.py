@@ -1,4 +1,4 @@
-"""Issue #5 part C, the application side of the cutover: export-map and the Redis step.
+"""The application side of the cutover: export-map and the Redis step.
 
 Real PostgreSQL (conftest) and a real redis-server started by this module on a free port.
 """

@@ -1,4 +1,4 @@
-"""External (dual-ID) mode, --restart-sequence and --invalidate-sessions (issue #5 part B).
+"""External (dual-ID) mode, --restart-sequence and --invalidate-sessions.
 
 Every test runs the real CLI against a real PostgreSQL server, on the seed-002 shop fixture
 (the schema as it was BEFORE its dual-ID change), plus a session table and audit triggers.

@@ -1,4 +1,4 @@
-"""The faster proofs of issue #6 still prove what they claim.
+"""The faster proofs still prove what they claim.
 
 keyshift.table_fingerprint hashes rows with hash_record_extended over the binary values
 instead of hashing the text of the row. A hash that sees less than the text would let a

@@ -1,4 +1,4 @@
-"""Hostile names, bad input, passwords and privileges (issue #7 B).
+"""Hostile names, bad input, passwords and privileges.
 
 Bad input is refused by ``plan`` with exit 3 and one line naming the object, the reason and
 the fix, with nothing written and nothing changed; what keyshift can do safely it does, and

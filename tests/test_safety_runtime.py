@@ -1,4 +1,4 @@
-"""Issue #7: crashes, locks and concurrent traffic, on a real server with the real CLI.
+"""Crashes, locks and concurrent traffic, on a real server with the real CLI.
 
 A run is stopped at a chosen point by a *hook*: a statement ``SELECT pg_advisory_xact_lock(HOOK)``
 inserted into a copy of the generated migrations (or a check file that does the same) while

@@ -1,7 +1,7 @@
 """Execute: apply or roll back migrations with yoyo's bookkeeping, all in ONE transaction.
 
-yoyo's own ``apply_migrations`` commits each migration alone, and its ``Migration.load()``
-splits a file with sqlparse (DESIGN.md §5). Instead we read the files ourselves
+yoyo's own ``apply_migrations`` commits each migration alone, and its own file reader does not
+follow PostgreSQL's quoting (DESIGN.md §5). Instead keyshift reads the files itself
 (apply/source.py), take yoyo's lock (apply/run_lock.py), compute the pending list BEFORE opening
 the transaction, check every file that will run (its sha256 against the plan's manifest,
 apply/planned.py, and its statements with PostgreSQL's parser), then inside one

@@ -1,8 +1,8 @@
 """Migration files as keyshift reads them: whole, checked by PostgreSQL's own parser, never split.
 
-yoyo's ``Migration.load()`` splits a ``.sql`` file into statements with ``sqlparse.split``,
-which does not follow PostgreSQL's quoting (DESIGN.md §5): a legal name can move the
-statement boundaries. keyshift therefore never calls ``load()`` or ``process_steps`` of
+yoyo's own ``Migration.load()`` cuts a ``.sql`` file into statements with a lexer that does
+not follow PostgreSQL's quoting (DESIGN.md §5): a legal name can move the statement
+boundaries. keyshift therefore never calls ``load()`` or ``process_steps`` of
 yoyo's own class. :class:`SourceMigration` is the yoyo ``Migration`` that yoyo's backend
 needs for ``to_apply``, ``to_rollback``, ``log_migration`` and ``mark_one``; its ``load()``
 reads the file itself: the text (valid UTF-8, else refused by name) and the directives
