@@ -1,5 +1,5 @@
-"""Real schemas: everything in the catalog that depends on a key moves with it (
-DESIGN.md §3). Every test runs the real CLI on a real server."""
+"""Real schemas: everything in the catalog that depends on a key moves with it
+(DESIGN.md §3). Every test runs the real CLI on a real server."""
 
 from __future__ import annotations
 
