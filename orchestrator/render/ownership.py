@@ -7,7 +7,7 @@ from psycopg import sql
 
 from orchestrator.names import Statement
 from orchestrator.plan.ownership import FUNCTIONS, MARKER, REGISTRY_TABLES, SCHEMA, Function
-from orchestrator.render.common import I, L
+from orchestrator.render.common import I, L, dollar_quoted
 
 
 def _label_table(name: str) -> str:
@@ -19,14 +19,13 @@ def _label_function(f: Function) -> str:
 
 
 def _do(declare: sql.Composable, body: sql.Composable) -> sql.Composed:
-    """``DO $$ DECLARE ... BEGIN body END $$``, with a ``$ksN$`` tag instead when the body holds
-    ``$$`` (a mapping table's name can): no name can end the quoted body early."""
-    text = sql.Composed([declare, body]).as_string(None)
-    tag, n = "$$", 0
-    while tag in text:
-        tag, n = f"$ks{n or ''}$", n + 1
+    """``DO $$ DECLARE ... BEGIN body END $$`` with the dollar tag of every DO block
+    (render.common.dollar_quoted): no name in the body can end it early."""
     return sql.Composed(
-        [sql.SQL("DO "), sql.SQL(tag), sql.SQL("\n"), declare, sql.SQL("BEGIN\n"), body, sql.SQL("END\n"), sql.SQL(tag)]
+        [
+            sql.SQL("DO "),
+            dollar_quoted(sql.Composed([sql.SQL("\n"), declare, sql.SQL("BEGIN\n"), body, sql.SQL("END\n")])),
+        ]
     )
 
 
