@@ -25,7 +25,7 @@ import psycopg
 from yoyo import get_backend
 
 from orchestrator import CHECKS_DIR
-from orchestrator.apply import drift, planned, source
+from orchestrator.apply import drift, planned, preflight, source, yoyo_tables
 from orchestrator.apply.locks import lock_not_granted, lock_plans_before_drift_check, lock_up_front, with_lock_retries
 from orchestrator.apply.lost_mappings import refuse_rollback_without_mappings
 from orchestrator.apply.messages import db_error, to_stderr
@@ -123,14 +123,18 @@ def migrate(
     notice=None,
     before_commit=None,
     accept_edited: bool = False,
+    target=None,
 ) -> Outcome:
     """Apply every pending migration, then every check, in one transaction. ``before_commit(conn)``
     runs last, inside it: whatever it raises rolls everything back. ``accept_edited`` runs a
-    pending file that differs from its plan's manifest as it is, and records it there after COMMIT."""
+    pending file that differs from its plan's manifest as it is, and records it there after COMMIT.
+    ``target(line)`` hears where it connected, before anything is created (apply/preflight.py)."""
     started = time.monotonic()
     migrations = load(migrations_dir)
+    yoyo_before = preflight.ready(dsn, "migrate", migrations_dir, migrations, target)
     backend = backend_for(dsn)
     run = _Run(dsn, backend, lock_timeout, statement_timeout, progress)
+    committed = False
     try:
         start_run(backend, dsn, "migrate", lock_timeout, notice, statement_timeout)
         pending = list(backend.to_apply(migrations))
@@ -155,11 +159,28 @@ def migrate(
                 before_commit(conn)  # raises to roll everything back
 
         with_lock_retries(backend, work, lock_retries, lock_retry_delay, notice)
+        committed = True
     finally:
-        end_run(backend)
-        backend.connection.close()
+        _end(backend, dsn, committed, yoyo_before, notice)
     planned.record_accepted(to_record, notice)
     return run.done(started)
+
+
+def _end(backend, dsn: str, committed: bool, yoyo_before: dict, notice) -> None:
+    """End the run; unless it committed, drop yoyo's tables it created (apply/yoyo_tables.py)."""
+    end_run(backend)
+    try:
+        if not committed:
+            conn = backend.connection
+            if conn.closed or conn.broken:
+                with dsnmod.connect(dsn, autocommit=True) as fresh:
+                    yoyo_tables.drop_created(fresh, yoyo_before, notice or to_stderr)
+            else:
+                yoyo_tables.drop_created(conn, yoyo_before, notice or to_stderr)
+    except Exception as exc:  # noqa: BLE001 - never hide the error that ended the run
+        (notice or to_stderr)(f"yoyo's bookkeeping tables this run created may be left behind ({exc})")
+    finally:
+        backend.connection.close()
 
 
 def _check_pending(migrations_dir: Path, migrations, pending: list, accept_edited: bool) -> tuple:
@@ -242,14 +263,17 @@ def rollback(
     lock_retry_delay: float = 1.0,
     notice=None,
     accept_edited: bool = False,
+    target=None,
 ) -> Outcome:
     """Undo the most recent applied plan, all of its migrations, in one transaction: each
     .rollback.sql file runs whole, as its plan's manifest records it (``accept_edited``: as
     it is now, recorded in the manifest after COMMIT)."""
     started = time.monotonic()
     migrations = load(migrations_dir)
+    yoyo_before = preflight.ready(dsn, "rollback", migrations_dir, migrations, target)
     backend = backend_for(dsn)
     run = _Run(dsn, backend, lock_timeout, statement_timeout, progress)
+    committed = False
     try:
         start_run(backend, dsn, "rollback", lock_timeout, notice, statement_timeout)
         applied = list(backend.to_rollback(migrations))  # newest first
@@ -275,11 +299,11 @@ def rollback(
             _undo_files(conn, run, undo, tables)
 
         with_lock_retries(backend, work, lock_retries, lock_retry_delay, notice)
+        committed = True
         for line in kept:
             (notice or to_stderr)(line)
     finally:
-        end_run(backend)
-        backend.connection.close()
+        _end(backend, dsn, committed, yoyo_before, notice)
     planned.record_accepted(to_record, notice)
     return run.done(started)
 
@@ -341,11 +365,8 @@ def _keep_notice(kept: list[str], diag) -> None:
 
 
 def status(dsn: str, migrations_dir: Path) -> OrderedDict[str, bool]:
-    """Migration id -> applied?, in file order."""
+    """Migration id -> applied?, in file order; read without creating yoyo's tables."""
     migrations = load(migrations_dir)
-    backend = backend_for(dsn)
-    try:
-        applied = set(backend.get_applied_migration_hashes())
-        return OrderedDict((m.id, m.hash in applied) for m in migrations)
-    finally:
-        backend.connection.close()
+    with dsnmod.connect(dsn, autocommit=True) as conn:
+        applied = preflight.applied_hashes(conn)
+    return OrderedDict((m.id, m.hash in applied) for m in migrations)

@@ -54,6 +54,7 @@ def cmd_migrate(args) -> int:
             lock_timeout=args.lock_timeout,
             before_commit=redis_step.mappings_before_commit(redis_jobs),
             accept_edited=args.accept_edited,
+            target=_say_target,
             **_safety_kwargs(args),
         )
     except execute.ChecksFailed as exc:
@@ -99,6 +100,7 @@ def cmd_rollback(args) -> int:
         Path(args.migrations),
         lock_timeout=args.lock_timeout,
         accept_edited=args.accept_edited,
+        target=_say_target,
         **_safety_kwargs(args),
     )
     if outcome.nothing_to_do:
@@ -150,6 +152,11 @@ def cmd_export_map(args) -> int:
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+def _say_target(line: str) -> None:
+    """Where migrate or rollback is connected, said before it changes anything."""
+    print(f"target: {line}", flush=True)
 
 
 def _safety_kwargs(args) -> dict:
