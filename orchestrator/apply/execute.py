@@ -271,6 +271,8 @@ def rollback(
     started = time.monotonic()
     migrations = load(migrations_dir)
     yoyo_before = preflight.ready(dsn, "rollback", migrations_dir, migrations, target)
+    if yoyo_before[MIGRATION_TABLE] is None:  # yoyo never recorded anything: nothing to create either
+        return Outcome(nothing_to_do=True)
     backend = backend_for(dsn)
     run = _Run(dsn, backend, lock_timeout, statement_timeout, progress)
     committed = False

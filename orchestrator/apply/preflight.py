@@ -38,23 +38,46 @@ def ready(dsn: str, command: str, migrations_dir, migrations, target=None, minim
             target(dsnmod.target(conn))
         server_ready(conn, command, minimum)
         before = yoyo_tables.existing(conn)
-        applied = applied_hashes(conn)
+        yoyo_missing = _yoyo_missing(conn, before)
+        if yoyo_missing:  # what yoyo recorded cannot be read: judge every plan of the directory
+            applied = set() if command == "migrate" else {m.hash for m in migrations}
+        else:
+            applied = applied_hashes(conn)
         if command == "migrate":
             batch = [m for m in migrations if m.hash not in applied]
         else:
             done = [m for m in migrations if m.hash in applied]
             batch = [m for m in done if plan_id_of(m.id) == plan_id_of(done[-1].id)] if done else []
         manifests = [found for found in planned.manifests_of(migrations_dir, batch).values() if found is not None]
-        if batch:
-            missing = _missing(conn, command, manifests, before)
-            if missing:
-                raise MigrationFailed(
-                    f"role {conn.info.user}",
-                    f"cannot do the whole {command}: {'; '.join(missing)}",
-                    "run keyshift as the owner of those objects (or a role granted it), or grant what is "
-                    "missing; nothing was created or changed",
-                )
+        needs = yoyo_missing + (_create_missing(conn, command, before) if batch or command == "migrate" else [])
+        _refuse(conn, command, needs + (_owner_missing(conn, command, manifests) if batch else []))
         return before
+
+
+def _refuse(conn: psycopg.Connection, command: str, missing: list[str]) -> None:
+    if missing:
+        raise MigrationFailed(
+            f"role {conn.info.user}",
+            f"cannot do the whole {command}: {'; '.join(missing)}",
+            "run keyshift as the owner of those objects (or a role granted it), or grant what is "
+            "missing; nothing was created or changed",
+        )
+
+
+def _yoyo_missing(conn: psycopg.Connection, before: dict) -> list[str]:
+    """yoyo's existing tables the role cannot read and write (its record, log and lock row)."""
+    out = []
+    for oid in before.values():
+        if oid is None:
+            continue
+        shown, owner, ok = conn.execute(
+            "SELECT %s::regclass::text, pg_get_userbyid(relowner),"
+            " has_table_privilege(%s::oid, 'SELECT, INSERT, UPDATE, DELETE') FROM pg_catalog.pg_class WHERE oid = %s",
+            (oid, oid, oid),
+        ).fetchone()
+        if not ok:
+            out.append(f"SELECT, INSERT, UPDATE and DELETE on yoyo's table {shown} (owned by {owner})")
+    return out
 
 
 def server_ready(conn: psycopg.Connection, command: str, minimum: int = MIN_SERVER_VERSION) -> None:
@@ -93,9 +116,9 @@ def applied_hashes(conn: psycopg.Connection) -> set[str]:
     return {row[0] for row in conn.execute(query)}
 
 
-def _missing(conn: psycopg.Connection, command: str, manifests: list[Manifest], yoyo_before: dict) -> list[str]:
-    """Everything the role lacks for the whole job, one item each."""
-    out = _create_missing(conn, command, yoyo_before)
+def _owner_missing(conn: psycopg.Connection, command: str, manifests: list[Manifest]) -> list[str]:
+    """Each relation the plans change that the role cannot alter (it must own it)."""
+    out = []
     relids: set[int] = set()
     for found in manifests:
         relids |= _relations(conn, found, command)
@@ -133,7 +156,10 @@ def _relations(conn: psycopg.Connection, found: Manifest, command: str) -> set[i
     oids = {_oid(conn, schema, name) for schema, name in [*found.locks, *found.sessions]}
     if command == "migrate":
         oids |= _snapshot_relations(conn, found)
-    elif conn.execute("SELECT to_regclass('keyshift.converted_view')").fetchone()[0] is not None:
+    elif conn.execute(
+        "SELECT to_regclass('keyshift.converted_view') IS NOT NULL"
+        " AND has_table_privilege('keyshift.converted_view', 'SELECT')"
+    ).fetchone()[0]:
         rows = conn.execute(
             "SELECT view_schema::text, view_name::text FROM keyshift.converted_view WHERE plan_id = %s",
             (found.plan_id,),
