@@ -353,6 +353,8 @@ def test_a_role_owning_nothing_is_refused_and_leaves_nothing_then_the_owner_migr
         migrated = keyshift(dsn, "migrate", migrations=planned_db)
         assert migrated.returncode == 0, migrated.stdout + migrated.stderr
         assert keyshift(dsn, "status", migrations=planned_db).returncode == 0
+        status = run_keyshift("status", "--dsn", with_params(dsn, user=role), "--migrations", str(planned_db))
+        assert_one_line(status, "yoyo's table _yoyo_migration", f"cannot be read by role {role}")
         refused = run_keyshift("rollback", "--dsn", with_params(dsn, user=role), "--migrations", str(planned_db))
         assert_one_line(refused, f"role {role}", "owner of table public.users", "owner of schema keyshift")
         rolled = keyshift(dsn, "rollback", migrations=planned_db)

@@ -113,7 +113,17 @@ def applied_hashes(conn: psycopg.Connection) -> set[str]:
     if conn.execute("SELECT to_regclass(%s)", (MIGRATION_TABLE,)).fetchone()[0] is None:
         return set()
     query = sql.SQL("SELECT migration_hash FROM {}").format(sql.Identifier(MIGRATION_TABLE))
-    return {row[0] for row in conn.execute(query)}
+    try:
+        return {row[0] for row in conn.execute(query)}
+    except psycopg.errors.InsufficientPrivilege:
+        owner = conn.execute(
+            "SELECT pg_get_userbyid(relowner) FROM pg_catalog.pg_class WHERE oid = to_regclass(%s)", (MIGRATION_TABLE,)
+        ).fetchone()[0]
+        raise MigrationFailed(
+            f"yoyo's table {MIGRATION_TABLE}",
+            f"cannot be read by role {conn.info.user} (it is owned by {owner})",
+            f"run keyshift as {owner}, or GRANT SELECT, INSERT, UPDATE, DELETE on yoyo's tables to {conn.info.user}",
+        ) from None
 
 
 def _owner_missing(conn: psycopg.Connection, command: str, manifests: list[Manifest]) -> list[str]:
