@@ -310,7 +310,7 @@ def test_a_table_dropped_between_plan_and_migrate_is_one_line_and_leaves_nothing
     result = keyshift(dsn, "migrate", migrations=planned_db)
     assert_one_line(result, "public.orders")
     assert fingerprint(dsn) == before
-    assert yoyo_and_keyshift(conn) == []  # yoyo's tables, created by this run, did not survive it
+    assert yoyo_and_keyshift(conn) == []  # yoyo's tables, created inside the transaction, went with it
 
 
 def test_migrate_and_rollback_print_their_target_without_the_password(world):

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-from yoyo import get_backend
 
 from orchestrator import CHECKS_DIR
 from orchestrator.apply import drift, planned, preflight, source, yoyo_tables
@@ -101,7 +100,7 @@ class _Run:
 
 def backend_for(dsn: str):
     try:
-        return get_backend(dsnmod.yoyo_uri(dsn), migration_table=MIGRATION_TABLE)
+        return yoyo_tables.backend(dsnmod.yoyo_uri(dsn))
     except psycopg.Error as exc:
         raise dsnmod.connection_failed(dsn, exc) from None
 
@@ -131,12 +130,12 @@ def migrate(
     ``target(line)`` hears where it connected, before anything is created (apply/preflight.py)."""
     started = time.monotonic()
     migrations = load(migrations_dir)
-    yoyo_before = preflight.ready(dsn, "migrate", migrations_dir, migrations, target)
+    preflight.ready(dsn, "migrate", migrations_dir, migrations, target)
     backend = backend_for(dsn)
     run = _Run(dsn, backend, lock_timeout, statement_timeout, progress)
-    committed = False
     try:
         start_run(backend, dsn, "migrate", lock_timeout, notice, statement_timeout)
+        yoyo_tables.defer(backend)  # created inside the transaction, or not at all
         pending = list(backend.to_apply(migrations))
         if not pending:
             run.outcome.nothing_to_do = True
@@ -148,6 +147,7 @@ def migrate(
 
         def work(conn):
             run.begin(conn)
+            _create_yoyo_tables(backend)
             conn.execute("SELECT set_config('keyshift.checking_plans', %s, true)", (plans,))
             schemas = checks.session_schemas(conn)  # the checks' search path, read before any file runs
             # so no DDL lands between the drift check and step 01:
@@ -159,28 +159,19 @@ def migrate(
                 before_commit(conn)  # raises to roll everything back
 
         with_lock_retries(backend, work, lock_retries, lock_retry_delay, notice)
-        committed = True
     finally:
-        _end(backend, dsn, committed, yoyo_before, notice)
+        end_run(backend)
+        backend.connection.close()
     planned.record_accepted(to_record, notice)
     return run.done(started)
 
 
-def _end(backend, dsn: str, committed: bool, yoyo_before: dict, notice) -> None:
-    """End the run; unless it committed, drop yoyo's tables it created (apply/yoyo_tables.py)."""
-    end_run(backend)
+def _create_yoyo_tables(backend) -> None:
+    """yoyo's tables that do not exist yet, inside the transaction (apply/yoyo_tables.py)."""
     try:
-        if not committed:
-            conn = backend.connection
-            if conn.closed or conn.broken:
-                with dsnmod.connect(dsn, autocommit=True) as fresh:
-                    yoyo_tables.drop_created(fresh, yoyo_before, notice or to_stderr)
-            else:
-                yoyo_tables.drop_created(conn, yoyo_before, notice or to_stderr)
-    except Exception as exc:  # noqa: BLE001 - never hide the error that ended the run
-        (notice or to_stderr)(f"yoyo's bookkeeping tables this run created may be left behind ({exc})")
-    finally:
-        backend.connection.close()
+        yoyo_tables.create_inside(backend)
+    except psycopg.Error as exc:
+        raise db_error("yoyo's bookkeeping tables", exc) from None
 
 
 def _check_pending(migrations_dir: Path, migrations, pending: list, accept_edited: bool) -> tuple:
@@ -270,12 +261,10 @@ def rollback(
     it is now, recorded in the manifest after COMMIT)."""
     started = time.monotonic()
     migrations = load(migrations_dir)
-    yoyo_before = preflight.ready(dsn, "rollback", migrations_dir, migrations, target)
-    if yoyo_before[MIGRATION_TABLE] is None:  # yoyo never recorded anything: nothing to create either
-        return Outcome(nothing_to_do=True)
+    if preflight.ready(dsn, "rollback", migrations_dir, migrations, target)[MIGRATION_TABLE] is None:
+        return Outcome(nothing_to_do=True)  # yoyo never recorded anything here
     backend = backend_for(dsn)
     run = _Run(dsn, backend, lock_timeout, statement_timeout, progress)
-    committed = False
     try:
         start_run(backend, dsn, "rollback", lock_timeout, notice, statement_timeout)
         applied = list(backend.to_rollback(migrations))  # newest first
@@ -294,6 +283,7 @@ def rollback(
 
         def work(conn):
             run.begin(conn)
+            _create_yoyo_tables(backend)
             kept.clear()
             _lock_for_undo(conn, run, where, tables)
             drift.record_checksums(conn, accepted)
@@ -301,11 +291,11 @@ def rollback(
             _undo_files(conn, run, undo, tables)
 
         with_lock_retries(backend, work, lock_retries, lock_retry_delay, notice)
-        committed = True
         for line in kept:
             (notice or to_stderr)(line)
     finally:
-        _end(backend, dsn, committed, yoyo_before, notice)
+        end_run(backend)
+        backend.connection.close()
     planned.record_accepted(to_record, notice)
     return run.done(started)
 

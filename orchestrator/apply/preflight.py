@@ -1,15 +1,14 @@
 """Before migrate or rollback creates anything: the server, the session and the role.
 
 ``ready`` connects once, says where (database, host, port, user; never the password), and
-refuses in one line, before yoyo's backend exists (so before yoyo creates its bookkeeping
-tables): a server below MIN_SERVER_VERSION, a standby (``pg_is_in_recovery()``), a session whose
+refuses in one line, before yoyo's backend exists: a server below MIN_SERVER_VERSION, a standby (``pg_is_in_recovery()``), a session whose
 transactions are read-only by default, and a role that cannot do the whole job: it must own (or
 hold the owner's role of) every table, sequence and view the pending plans touch (rollback: the
 plan's tables, the views it recreates, schema keyshift), and may create schema keyshift and
 yoyo's tables where they are missing. The refusal lists everything that is missing at once.
 
-It also returns which of yoyo's bookkeeping tables exist before the run, so that
-``yoyo_tables.drop_created`` can drop the ones the run created when it does not commit.
+It returns which of yoyo's bookkeeping tables exist (``yoyo_tables.existing``): rollback has
+nothing to do, and creates nothing, where yoyo never recorded anything.
 """
 
 from __future__ import annotations

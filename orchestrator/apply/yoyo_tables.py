@@ -1,23 +1,26 @@
-"""yoyo's bookkeeping tables: the ones a migrate or rollback created do not outlive it unless it committed.
+"""yoyo's bookkeeping tables: created inside keyshift's one transaction, or not at all.
 
-yoyo creates its lock table when its backend connects and its migration, log and version tables
-the first time it reads what is applied, each in a transaction of its own. A run that then
-refuses or fails would leave them behind, owned by its role (and another role's status or
-migrate would then fail on them). ``existing`` records each table's oid before the backend
-exists; ``drop_created`` drops, by oid, each one that appeared since, when the run did not
-commit. It drops nothing else, never with CASCADE: a table something else came to depend on
-meanwhile is kept and named.
+yoyo creates its lock table when its backend connects (``get_backend`` → ``init_database``) and
+its migration, log and version tables the first time it reads what is applied, each in a
+transaction of its own: a run that then refused or failed (or was killed) would leave them
+behind, owned by its role. keyshift therefore builds the backend without ``init_database``
+(``backend``), reads an absent record as empty without creating it (``defer``), and creates
+whatever is missing inside the one transaction (``create_inside``): a run that does not commit
+leaves no yoyo table, and one that commits leaves them as yoyo would.
 """
 
 from __future__ import annotations
 
 import psycopg
-from psycopg import sql
+from yoyo import internalmigrations
+from yoyo.backends import get_backend_class
+from yoyo.connections import parse_uri
 
 from orchestrator.plan.ownership import MIGRATION_TABLE
 
 #: yoyo's tables, as its backend names them (resolved on the connection's search_path).
-TABLES = (MIGRATION_TABLE, "_yoyo_log", "_yoyo_version", "yoyo_lock")
+LOCK_TABLE = "yoyo_lock"
+TABLES = (MIGRATION_TABLE, "_yoyo_log", "_yoyo_version", LOCK_TABLE)
 
 
 def existing(conn: psycopg.Connection) -> dict[str, int | None]:
@@ -25,22 +28,28 @@ def existing(conn: psycopg.Connection) -> dict[str, int | None]:
     return {name: conn.execute("SELECT to_regclass(%s)::oid", (name,)).fetchone()[0] for name in TABLES}
 
 
-def drop_created(conn: psycopg.Connection, before: dict[str, int | None], notice) -> None:
-    """Drop each of yoyo's tables that did not exist in ``before`` (same search path), in one
-    transaction; a table that cannot be dropped is named with ``notice``."""
-    now = existing(conn)
-    created = [oid for name, oid in now.items() if oid is not None and before.get(name) is None]
-    if not created:
-        return
-    try:
-        with conn.transaction():
-            for oid in created:
-                schema, name = conn.execute(
-                    "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class AS c"
-                    " JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = %s",
-                    (oid,),
-                ).fetchone()
-                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(schema, name)))
-    except psycopg.Error as exc:
-        message = exc.diag.message_primary or str(exc).strip().splitlines()[0]
-        notice(f"yoyo's bookkeeping tables this run created were kept ({message}); drop them by hand")
+def backend(uri: str):
+    """yoyo's backend for ``uri``, connected, without creating anything (no ``init_database``)."""
+    parsed = parse_uri(uri)
+    return get_backend_class(parsed.scheme.lower())(parsed, MIGRATION_TABLE)
+
+
+def defer(backend) -> None:
+    """Until ``create_inside`` ran in a transaction that committed, an absent record reads as
+    empty: yoyo's ``to_apply`` and ``to_rollback`` then create nothing."""
+    if _missing(backend.connection):
+        backend.get_applied_migration_hashes = list  # an instance attribute: yoyo's method stays
+
+
+def create_inside(backend) -> None:
+    """Inside keyshift's open transaction: yoyo's tables that do not exist yet, as yoyo creates
+    them (its internal schema migrations, its lock table). Rolled back with the transaction."""
+    missing = _missing(backend.connection)
+    if MIGRATION_TABLE in missing or "_yoyo_log" in missing or "_yoyo_version" in missing:
+        internalmigrations.upgrade(backend)  # savepoints inside our transaction
+    if LOCK_TABLE in missing:
+        backend.execute(backend.format_sql(backend.create_lock_table_sql))
+
+
+def _missing(conn: psycopg.Connection) -> list[str]:
+    return [name for name, oid in existing(conn).items() if oid is None]
