@@ -49,6 +49,9 @@ def create_inside(backend) -> None:
         internalmigrations.upgrade(backend)  # savepoints inside our transaction
     if LOCK_TABLE in missing:
         backend.execute(backend.format_sql(backend.create_lock_table_sql))
+    # yoyo would look again before each mark, on the search path a migration file may have
+    # changed (and refuse to upgrade inside a transaction): they exist, at yoyo's version.
+    backend._internal_schema_updated = True
 
 
 def _missing(conn: psycopg.Connection) -> list[str]:
