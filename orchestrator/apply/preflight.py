@@ -48,8 +48,9 @@ def ready(dsn: str, command: str, migrations_dir, migrations, target=None, minim
             done = [m for m in migrations if m.hash in applied]
             batch = [m for m in done if plan_id_of(m.id) == plan_id_of(done[-1].id)] if done else []
         manifests = [found for found in planned.manifests_of(migrations_dir, batch).values() if found is not None]
-        needs = yoyo_missing + (_create_missing(conn, command, before) if batch or command == "migrate" else [])
-        _refuse(conn, command, needs + (_owner_missing(conn, command, manifests) if batch else []))
+        if batch:  # with nothing to do, nothing is created or changed
+            yoyo_missing += _create_missing(conn, command, before) + _owner_missing(conn, command, manifests)
+        _refuse(conn, command, yoyo_missing)
         return before
 
 
