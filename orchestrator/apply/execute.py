@@ -139,7 +139,7 @@ def migrate(
             return run.outcome
         manifests, to_record = _check_pending(migrations_dir, migrations, pending, accept_edited)
         locks = OrderedDict((pid, found.locks) for pid, found in manifests.items())
-        loaded_checks = checks.load(checks_dir)
+        loaded_checks = checks.load(checks_dir) + planned.plan_checks(migrations_dir, manifests)
         plans = ",".join(sorted({plan_id_of(m.id) or m.id for m in pending}))
 
         def work(conn):

@@ -189,8 +189,11 @@ def parse_applies_to(name: str, line: str) -> AppliesTo:
 
 
 def load_check(path: Path) -> Check:
-    name = f"checks/{path.name}"
-    data = path.read_bytes()
+    return check_of(f"checks/{path.name}", path, path.read_bytes())
+
+
+def check_of(name: str, path: Path, data: bytes) -> Check:
+    """The check ``name`` whose file ``path`` held ``data`` (read once: what is checked is what runs)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
