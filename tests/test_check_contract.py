@@ -226,10 +226,7 @@ def test_migrate_reports_skipped_checks_and_commits(dsn, conn, tmp_path):
     assert planned.returncode == 0, planned.stderr
     d = check_dir(
         tmp_path,
-        {
-            name: (CHECKS / name).read_text()
-            for name in (SLUGS, "keys_are_uuid_primary_keys_with_default.sql")
-        },
+        {name: (CHECKS / name).read_text() for name in (SLUGS, "keys_are_uuid_primary_keys_with_default.sql")},
     )
     result = keyshift(dsn, "migrate", "--checks", str(d), migrations=migrations)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -8,7 +8,8 @@
 --     public.custom_user.id: uuid v4, default gen_random_uuid()
 -- Why: the mapping is what rollback, audits, caches and old URLs need; the fingerprints let the
 --   checks prove, inside this transaction, that no row and no reference changed.
--- Proven by: checks/mapping_is_bijection.sql, checks/rows_unchanged_through_mapping.sql
+-- Proven by: checks/mapping_is_enforced_one_to_one.sql, 0001.checks/every_row_has_a_mapping_row.sql,
+--   0001.checks/rows_unchanged_through_mapping.sql
 -- Tables (rows at plan time):
 --     public.custom_user: 300 rows
 --     public.social_account: 200 rows

@@ -11,7 +11,7 @@
 --   moves. ADD COLUMN with a volatile default rewrites each table once, with no UPDATE and
 --   no trigger; rollback drops the column and its constraint and restores the sequences.
 -- Proven by: checks/external_ids_are_unique_not_null_with_default.sql,
---   checks/rows_unchanged_through_mapping.sql, checks/row_counts_unchanged.sql,
+--   0001.checks/rows_unchanged_through_mapping.sql, 0001.checks/row_counts_unchanged.sql,
 --   checks/uuid_version_matches.sql
 -- depends:
 -- sqlfluff:rules:references.special_chars:quoted_identifiers_policy:none

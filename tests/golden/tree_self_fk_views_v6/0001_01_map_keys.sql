@@ -10,7 +10,8 @@
 --     public.item.id: uuid v6, default keyshift.uuid_v6(); existing keys in old-id order, 1 ms apart, ending at the conversion time
 -- Why: the mapping is what rollback, audits, caches and old URLs need; the fingerprints let the
 --   checks prove, inside this transaction, that no row and no reference changed.
--- Proven by: checks/mapping_is_bijection.sql, checks/rows_unchanged_through_mapping.sql
+-- Proven by: checks/mapping_is_enforced_one_to_one.sql, 0001.checks/every_row_has_a_mapping_row.sql,
+--   0001.checks/rows_unchanged_through_mapping.sql
 -- Tables (rows at plan time):
 --     public.category: 7 rows
 --     public.item: 20 rows
