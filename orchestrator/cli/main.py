@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from orchestrator import CHECKS_DIR, DEFAULT_MIGRATIONS
 from orchestrator.apply.redis_step import ACTIONS, DEFAULT_BATCH
 from orchestrator.cli.commands import (
     cmd_check,
@@ -25,6 +24,7 @@ from orchestrator.cli.plan_command import cmd_plan
 from orchestrator.errors import EXIT_FAILED, EXIT_NO_CHECKS, EXIT_OK, EXIT_REFUSED, KeyshiftError
 from orchestrator.plan import options as planoptions
 from orchestrator.plan.settings import ini_defaults
+from orchestrator.resources import CHECKS_DIR, DEFAULT_MIGRATIONS
 
 #: keyshift check's exit codes, as its --help prints them.
 CHECK_EXIT_CODES = f"""exit codes:
