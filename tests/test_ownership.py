@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from conftest import convert, keyshift, load_seed000
 
-from orchestrator import SQL_DIR
 from orchestrator.plan import ownership
+from orchestrator.resources import SQL_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 
