@@ -155,5 +155,5 @@ def plan_checks(migrations_dir: Path, manifests: dict) -> list[checks.Check]:
                     f"was {how}: it differs from what {manifestmod.file_name(pid)} records",
                     "restore it as plan wrote it (e.g. git checkout), or plan again; nothing was changed",
                 )
-            loaded.append(checks.check_of(f"{folder.name}/{name}", folder / name, data))
+            loaded.append(checks.check_of(f"{folder.name}/{name}", folder / name, data, pid))
     return loaded

@@ -166,7 +166,7 @@ def render(plan: Plan) -> list:
             stmt("ALTER TABLE {}\nDROP CONSTRAINT {},\nDROP COLUMN {}", I(*e.table.key), I(e.constraint), I(e.column))
         )
     rollback += session_rollback_note(plan)
-    rollback += forget(pid, ("fingerprint", "saved_sequence", "invalidated_session", "converted_table"))
+    rollback += forget(pid, ("plan_check", "fingerprint", "saved_sequence", "invalidated_session", "converted_table"))
     return [
         Migration(
             f"{plan.plan_id}_01_add_external_ids",

@@ -307,6 +307,7 @@ def _rollback(plan: Plan) -> list[Statement]:
     rollback += external.forget(
         pid,
         (
+            "plan_check",
             "converted_view",
             "converted_slug",
             "fingerprint",

@@ -34,6 +34,7 @@ its text reads.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,11 +118,13 @@ class AppliesTo:
 class Check:
     """One check file, read once: its text is what runs."""
 
-    name: str  # checks/<file>.sql, as reported
+    name: str  # checks/<file>.sql or <plan_id>.checks/<file>.sql, as reported
     path: Path
     text: str
     applies_to: AppliesTo
     skip_reason: str
+    #: the plan that wrote it (its own checks, <plan_id>.checks/); None for checks/*.sql
+    plan_id: str | None = None
 
 
 def proved_anything(results: list[CheckResult]) -> bool:
@@ -192,7 +195,7 @@ def load_check(path: Path) -> Check:
     return check_of(f"checks/{path.name}", path, path.read_bytes())
 
 
-def check_of(name: str, path: Path, data: bytes) -> Check:
+def check_of(name: str, path: Path, data: bytes, plan_id: str | None = None) -> Check:
     """The check ``name`` whose file ``path`` held ``data`` (read once: what is checked is what runs)."""
     try:
         text = data.decode("utf-8")
@@ -220,7 +223,7 @@ def check_of(name: str, path: Path, data: bytes) -> Check:
             f"needs exactly one non-empty '{SKIP_REASON}' line in its leading comment block",
             _FIX_DIRECTIVES,
         )
-    return Check(name, path, text, parse_applies_to(name, applies[0]), reasons[0])
+    return Check(name, path, text, parse_applies_to(name, applies[0]), reasons[0], plan_id)
 
 
 def load(checks_dir: Path = CHECKS_DIR) -> list[Check]:
@@ -348,14 +351,62 @@ def refuse_unless_converted(conn: psycopg.Connection, where: str = "") -> None:
 
 
 def run_standalone(conn: psycopg.Connection, checks_dir: Path = CHECKS_DIR, where: str = "") -> list[CheckResult]:
-    """Run every check in a transaction that is rolled back afterwards.
+    """Run every check of ``checks_dir`` and every plan's own checks recorded in the registry
+    that hold at any time (the conversion-time ones, gated on keyshift.checking_plans, ran
+    inside migrate and could only be skipped here), in a transaction that is rolled back
+    afterwards.
 
     Raises ChecksUnusable (no usable check file) or NothingToCheck (nothing was converted in
     this database) before any check runs."""
     loaded = load(checks_dir)
     with conn.transaction(force_rollback=True):
         refuse_unless_converted(conn, where)
-        return run_checks(conn, loaded)
+        return run_checks(conn, loaded + [c for c in recorded_plan_checks(conn) if not plan_gated(c)])
+
+
+#: The registry table of each applied plan's own checks, as migrate ran them.
+PLAN_CHECKS = "plan_check"
+
+
+def record_plan_checks(conn: psycopg.Connection, loaded: list[Check]) -> None:
+    """Inside migrate, after its files ran: each plan's own checks, the bytes that were
+    compared with the manifest, go into the registry so keyshift check can run them later
+    without the migration files."""
+    for c in loaded:
+        if c.plan_id is None:
+            continue
+        conn.execute(
+            sql.SQL("INSERT INTO {} (plan_id, check_name, sha256, body) VALUES (%s, %s, %s, %s)").format(
+                sql.Identifier(REGISTRY_SCHEMA, PLAN_CHECKS)
+            ),
+            (c.plan_id, c.path.name, hashlib.sha256(c.text.encode("utf-8")).hexdigest(), c.text),
+        )
+
+
+def recorded_plan_checks(conn: psycopg.Connection) -> list[Check]:
+    """Every applied plan's own checks, as recorded by migrate, in plan and name order; a
+    recorded text that no longer matches its recorded sha256 is refused by name."""
+    exists = conn.execute(
+        "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL", (REGISTRY_SCHEMA, PLAN_CHECKS)
+    ).fetchone()[0]
+    if not exists:
+        return []
+    rows = conn.execute(
+        sql.SQL("SELECT plan_id, check_name, sha256, body FROM {} ORDER BY plan_id, check_name").format(
+            sql.Identifier(REGISTRY_SCHEMA, PLAN_CHECKS)
+        )
+    ).fetchall()
+    out = []
+    for plan_id, name, digest, body in rows:
+        shown = f"{plan_id}.checks/{name}"
+        if hashlib.sha256(body.encode("utf-8")).hexdigest() != digest:
+            raise ChecksUnusable(
+                f"check {shown} in {REGISTRY_SCHEMA}.{PLAN_CHECKS}",
+                "does not match the sha256 recorded with it",
+                f"restore it from the plan's file (migrations/{shown}); nothing was checked",
+            )
+        out.append(check_of(shown, Path(shown), body.encode("utf-8"), plan_id))
+    return out
 
 
 def nothing_proved(results: list[CheckResult], where: str = "") -> NothingToCheck:
