@@ -494,7 +494,8 @@ def test_v7_timestamp_column_and_slug_on_one_plan_with_children_export_and_roll_
     assert sorted(p.name for p in mig.glob("*.sql") if "rollback" not in p.name)[-1] == "0001_06_add_slugs.sql"
     lint(mig)
     out = check_all_ok(dsn)
-    assert "slugs_are_unique_base62" in out and "uuid_version_matches" in out
+    assert "slug_columns_are_unique_text" in out and "0001.checks/slugs_are_base62" in out
+    assert "0001.checks/uuid_version_matches" in out
     assert status_of(dsn, mig) == (6, 0)
     rows = [
         json.loads(line)

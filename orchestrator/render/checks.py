@@ -15,42 +15,28 @@ to the check runner. Afterwards the application writes rows of its own and they 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from psycopg import sql
 
-from orchestrator.names import Literal, comment_block, qualname
+from orchestrator.names import Literal, qualname
 from orchestrator.plan.model import Plan
+from orchestrator.render import checks_lasting as lasting
+from orchestrator.render.check_file import CheckFile, gate, union
 from orchestrator.render.common import LINT_DIRECTIVES, I, map_ident, table_ident, tables_with_columns
 
 #: The folder of a plan's checks, next to its migrations: ``<plan_id>.checks``.
 SUFFIX = ".checks"
-
-#: True only while keyshift migrate applies the plan: every branch of a plan's check is gated on it.
-_APPLYING = "{pid} = any(string_to_array(coalesce(current_setting('keyshift.checking_plans', TRUE), ''), ','))"
 
 
 def folder_name(plan_id: str) -> str:
     return f"{plan_id}{SUFFIX}"
 
 
-@dataclass(frozen=True)
-class CheckFile:
-    """One claim of a plan: ``name`` (``<claim>.sql``), its header lines and its SELECT."""
-
-    name: str
-    header: tuple[str, ...]
-    body: sql.Composable
-
-    def text(self) -> str:
-        return comment_block(self.header) + "\n" + self.body.as_string(None).strip() + ";\n"
-
-
 def plan_checks(plan: Plan) -> list[CheckFile]:
     """The plan's check files, in name order."""
-    files = [_row_counts_unchanged(plan), _rows_unchanged_through_mapping(plan)]
+    files = [_row_counts_unchanged(plan), _rows_unchanged_through_mapping(plan), lasting.uuid_versions_match(plan)]
     if plan.options.mode != "external":
         files += [_every_row_has_a_mapping_row(plan), _every_mapping_row_names_a_row(plan)]
+        files += [f for f in (lasting.no_orphan_references(plan), lasting.slugs_are_base62(plan)) if f]
     return sorted(files, key=lambda f: f.name)
 
 
@@ -80,23 +66,12 @@ def _header(plan: Plan, name: str, claim: tuple[str, ...], row: tuple[str, ...],
     )
 
 
-def _union(branches: list[sql.Composable], order: str) -> sql.Composable:
-    """The branches joined by UNION ALL; ordered when there are several (one branch gives one row)."""
-    if len(branches) == 1:
-        return branches[0]
-    return sql.SQL("{}\nORDER BY {}").format(sql.SQL("\nUNION ALL\n").join(branches), sql.SQL(order))
-
-
-def _gate(plan: Plan) -> sql.Composable:
-    return sql.SQL(_APPLYING).format(pid=Literal(plan.plan_id))
-
-
 def _recorded_for(plan: Plan, table: tuple[str, str]) -> sql.Composable:
     """Conditions on ``f`` (keyshift.fingerprint): the row the plan recorded for ``table``,
     while the plan is being applied."""
     return sql.SQL(
         "f.plan_id = {pid}\n    AND f.table_schema = {s}\n    AND f.table_name = {t}\n    AND {gate}"
-    ).format(pid=Literal(plan.plan_id), s=Literal(table[0]), t=Literal(table[1]), gate=_gate(plan))
+    ).format(pid=Literal(plan.plan_id), s=Literal(table[0]), t=Literal(table[1]), gate=gate(plan.plan_id))
 
 
 def _row_counts_unchanged(plan: Plan) -> CheckFile:
@@ -123,7 +98,7 @@ def _row_counts_unchanged(plan: Plan) -> CheckFile:
             ("One row: one table whose row count differs from the recorded one.",),
             "fingerprint",
         ),
-        _union(branches, "table_schema, table_name"),
+        union(branches, "table_schema, table_name"),
     )
 
 
@@ -159,7 +134,7 @@ def _rows_unchanged_through_mapping(plan: Plan) -> CheckFile:
             ("One row: one table whose row count or fingerprint differs; `problem` says which.",),
             "fingerprint",
         ),
-        _union(branches, "table_schema, table_name"),
+        union(branches, "table_schema, table_name"),
     )
 
 
@@ -187,7 +162,7 @@ def _every_row_has_a_mapping_row(plan: Plan) -> CheckFile:
             ("One row: one converted table with rows that have no mapping row; `sample` shows one key.",),
             "converted_table",
         ),
-        _union(branches, "table_schema, table_name"),
+        union(branches, "table_schema, table_name"),
     )
 
 
@@ -215,7 +190,7 @@ def _every_mapping_row_names_a_row(plan: Plan) -> CheckFile:
             ("One row: one mapping table with rows whose new_id is no key; `sample` shows one new_id.",),
             "converted_table",
         ),
-        _union(branches, "table_schema, table_name"),
+        union(branches, "table_schema, table_name"),
     )
 
 
@@ -228,5 +203,5 @@ def _target_parts(plan: Plan, t) -> dict[str, sql.Composable]:
         "k": I(t.key.column_name),
         "table": table_ident(*t.table.key),
         "m": map_ident(t),
-        "gate": _gate(plan),
+        "gate": gate(plan.plan_id),
     }

@@ -306,5 +306,5 @@ def _header(plan: Plan) -> tuple[str, ...]:
         "  no trigger; rollback drops the column and its constraint and restores the sequences.",
         "Proven by: checks/external_ids_are_unique_not_null_with_default.sql,",
         f"  {plan.plan_id}.checks/rows_unchanged_through_mapping.sql, {plan.plan_id}.checks/row_counts_unchanged.sql,",
-        "  checks/uuid_version_matches.sql",
+        f"  {plan.plan_id}.checks/uuid_version_matches.sql",
     )
