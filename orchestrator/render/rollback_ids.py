@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from orchestrator.names import Statement
+from orchestrator.names import Statement, qualname, quote_part
 from orchestrator.plan.model import Target
 from orchestrator.render.common import I, L, compose, do_block, map_ident, regclass, table_ident
 
@@ -59,7 +59,9 @@ def refuse_overflow(t: Target) -> Statement:
             "END IF;",
             declare=_RECORD,
             shown=L(t.table.display),
-            grid=L(f"sequence {k.seq_schema}.{k.seq_name}" if k.seq_name else f"key {k.column_name}"),
+            grid=L(
+                f"sequence {qualname(k.seq_schema, k.seq_name)}" if k.seq_name else f"key {quote_part(k.column_name)}"
+            ),
             type=L(k.data_type),
             hint=L(
                 "nothing was changed; an integer key of this type cannot take them all without reissuing ids: "
@@ -148,8 +150,10 @@ _CLAIM_BODY = (
     "IF next_value BETWEEN s.seqmin AND s.seqmax AND sign(s.seqincrement) * (next_value - extreme) <= 0 THEN\n"
     "    RAISE EXCEPTION USING\n"
     "    MESSAGE = format(\n"
-    "        'keyshift: claim " + CLAIM + " failed: the next value of %s is %s, not beyond %s, a key of %s',\n"
-    "        {seq_name}, next_value, extreme, {shown}\n"
+    "        'keyshift: claim "
+    + CLAIM
+    + " failed: the next value of %s is %s, not beyond %s, the furthest key or old id of %s',\n"
+    "        {seq_shown}, next_value, extreme, {shown}\n"
     "    ),\n"
     "    HINT = 'nothing was changed; the rollback files do not restore this sequence: restore them as planned';\n"
     "END IF;"
@@ -167,6 +171,7 @@ def claim_sequence_after_every_key(t: Target) -> Statement:
             declare="DECLARE\n    s record;\n    next_value numeric;\n    extreme numeric;\n",
             seq=table_ident(k.seq_schema, k.seq_name),
             seq_name=regclass(k.seq_schema, k.seq_name),
+            seq_shown=L(qualname(k.seq_schema, k.seq_name)),
             shown=L(t.table.display),
             **_names(t),
         ),
