@@ -50,9 +50,15 @@ INSERT INTO noseq VALUES (1, 'old1'), (2, 'old2'), (10, 'old10');
 
 CREATE TABLE timed (id serial PRIMARY KEY, name text NOT NULL);
 INSERT INTO timed (name) SELECT 'old' || g FROM generate_series(1, 3) AS g;
+
+-- A sequence another table keeps drawing from: kept by migrate, ahead of its saved state at rollback.
+CREATE SEQUENCE shared_seq AS integer;
+CREATE TABLE shared (id integer PRIMARY KEY DEFAULT nextval('shared_seq'), name text NOT NULL);
+CREATE TABLE other (n integer NOT NULL DEFAULT nextval('shared_seq'));
+INSERT INTO shared (name) SELECT 'old' || g FROM generate_series(1, 5) AS g;
 """
 
-TABLES = ("called_false", "ahead", "ident_always", "ident_default", "descending", "big", "noseq", "timed")
+TABLES = ("called_false", "ahead", "ident_always", "ident_default", "descending", "big", "noseq", "timed", "shared")
 
 KIDS = (
     "CREATE TABLE kids (id serial PRIMARY KEY, name text NOT NULL, "
@@ -71,6 +77,7 @@ LAST_OLD = {
     "big": "old3",
     "noseq": "old10",
     "timed": "old3",
+    "shared": "old5",
 }
 
 #: table -> (the ids rows written since migrate must get, in write order where known; the next id)
@@ -83,6 +90,7 @@ EXPECTED = {
     "big": ([3000000003, 3000000004, 3000000005], 3000000006),
     "noseq": ([11, 12, 13], None),
     "timed": ([4, 5, 6], 7),
+    "shared": ([16, 17, 18], 19),  # other drew 6..15 after migrate
 }
 
 
@@ -123,12 +131,13 @@ def last_issued(conn: psycopg.Connection, seq: str) -> int | None:
 
 def test_rows_written_since_migrate_get_fresh_ids_and_the_next_insert_works(dsn, conn, tmp_path):
     conn.execute(PARENTS + KIDS)
-    issued = {t: last_issued(conn, f"{t}_id_seq") for t in TABLES if t != "noseq"}
+    issued = {t: last_issued(conn, f"{t}_id_seq") for t in TABLES if t not in ("noseq", "shared")}
     old_ids = {t: {r[0] for r in conn.execute(sql.SQL("SELECT id FROM {}").format(sql.Identifier(t)))} for t in TABLES}
     mig = tmp_path / "m"
     plan_and_migrate(
         dsn, mig, *(a for t in TABLES for a in ("--table", f"public.{t}")), "--uuid-for", "public.timed=v7"
     )
+    conn.execute("INSERT INTO other SELECT FROM generate_series(1, 10)")
     for t in TABLES:
         write_as_the_application(conn, t)
 
@@ -172,6 +181,8 @@ def test_rows_written_since_migrate_get_fresh_ids_and_the_next_insert_works(dsn,
                 0
             ]
             assert got == next_id, t
+    # the table that shares the kept sequence goes on after every id it and rollback gave out
+    assert conn.execute("INSERT INTO other DEFAULT VALUES RETURNING n").fetchone() == (20,)
 
 
 def dump(dsn: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Rows written since migrate: per converted table, how many the mapping lacks and which integer
 ids rollback will give them (keyshift.rollback_ids, the function the rollback file itself calls),
-or that rollback will refuse because too few are left. Said by `keyshift status`, and by
-`keyshift rollback` before it runs."""
+or that rollback will refuse because too few are left. Said by `keyshift status` for each table
+that has such rows, and by `keyshift rollback`, before it runs, for every table of its plan."""
 
 from __future__ import annotations
 
@@ -16,7 +16,12 @@ _TABLES = sql.SQL(
     "WHERE\n"
     "    c.mode = 'replace' AND c.map_dropped_at IS NULL\n"
     "    AND to_regclass(format('keyshift.%%I', c.map_table)) IS NOT NULL\n"
-    "    AND (NOT %(last)s OR c.plan_id = (SELECT max(x.plan_id) FROM keyshift.converted_table AS x))\n"
+    "    AND (\n"
+    "        NOT %(last)s\n"
+    "        OR c.plan_id = (\n"
+    "            SELECT x.plan_id FROM keyshift.converted_table AS x ORDER BY x.converted_at DESC, x.plan_id DESC LIMIT 1\n"
+    "        )\n"
+    "    )\n"
     "ORDER BY c.plan_id, c.table_schema, c.table_name"
 )
 
@@ -31,8 +36,9 @@ _IDS = (
 
 
 def lines(conn: psycopg.Connection, last_plan_only: bool = False) -> list[str]:
-    """One line per converted table (replace mode, mapping kept): of every applied plan, or of the
-    plan rollback undoes next (``last_plan_only``). Nothing when keyshift has converted nothing here."""
+    """One line per converted table (replace mode, mapping kept): of the plan rollback undoes next,
+    every table (``last_plan_only``); else of every applied plan, each table that has rows written
+    since migrate. Nothing when keyshift has converted nothing here."""
     ready = conn.execute(
         "SELECT to_regclass('keyshift.converted_table') IS NOT NULL"
         " AND to_regprocedure('keyshift.rollback_ids(name, name, bigint)') IS NOT NULL"
@@ -45,7 +51,7 @@ def lines(conn: psycopg.Connection, last_plan_only: bool = False) -> list[str]:
             t=sql.Identifier(schema, table), m=sql.Identifier("keyshift", map_table), k=sql.Identifier(key)
         )
         row = conn.execute(query, {"schema": schema, "table": table}).fetchone()
-        if row is not None:
+        if row is not None and (last_plan_only or row[0] > 0):
             out.append(_line(qualname(schema, table), *row))
     return out
 
