@@ -174,3 +174,11 @@ CREATE TABLE IF NOT EXISTS keyshift.plan_check (
 
 COMMENT ON TABLE keyshift.plan_check IS
 'The check files keyshift plan wrote for a plan (<plan_id>.checks/<check_name>), recorded by migrate as they ran, for keyshift check.';
+
+-- The rules of each saved sequence, so rollback (keyshift.rollback_ids) and keyshift status give
+-- rows written since migrate ids on its grid and within its bounds.
+ALTER TABLE keyshift.saved_sequence
+ADD COLUMN IF NOT EXISTS increment_by bigint,
+ADD COLUMN IF NOT EXISTS min_value bigint,
+ADD COLUMN IF NOT EXISTS max_value bigint,
+ADD COLUMN IF NOT EXISTS cycle boolean;

@@ -371,6 +371,7 @@ SAMPLE_CALLS = {
     "base62": ("SELECT keyshift.base62(gen_random_uuid(), 12)",),
     "statement_setting": ("SELECT keyshift.statement_setting('application_name')",),
     "table_fingerprint": ("SELECT * FROM keyshift.table_fingerprint('public', 'slugs', FALSE)",),
+    "rollback_ids": ("SELECT count(*) FROM keyshift.rollback_ids('public', 'slugs', 0)",),
 }
 
 

@@ -12,7 +12,7 @@
 --   no trigger; rollback drops the column and its constraint and restores the sequences.
 -- Proven by: checks/external_ids_are_unique_not_null_with_default.sql,
 --   0001.checks/rows_unchanged_through_mapping.sql, 0001.checks/row_counts_unchanged.sql,
---   checks/uuid_version_matches.sql
+--   0001.checks/uuid_version_matches.sql
 -- depends:
 -- sqlfluff:rules:references.special_chars:quoted_identifiers_policy:none
 -- sqlfluff:layout:type:table_reference:spacing_after:any
@@ -266,6 +266,14 @@ CREATE TABLE IF NOT EXISTS keyshift.plan_check (
 
 COMMENT ON TABLE keyshift.plan_check IS
 'The check files keyshift plan wrote for a plan (<plan_id>.checks/<check_name>), recorded by migrate as they ran, for keyshift check.';
+
+-- The rules of each saved sequence, so rollback (keyshift.rollback_ids) and keyshift status give
+-- rows written since migrate ids on its grid and within its bounds.
+ALTER TABLE keyshift.saved_sequence
+ADD COLUMN IF NOT EXISTS increment_by bigint,
+ADD COLUMN IF NOT EXISTS min_value bigint,
+ADD COLUMN IF NOT EXISTS max_value bigint,
+ADD COLUMN IF NOT EXISTS cycle boolean;
 
 -- keyshift.table_fingerprint(p_schema name, p_table name, p_through_map boolean,
 --                            OUT row_count bigint, OUT fingerprint numeric)
