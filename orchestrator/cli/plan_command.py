@@ -253,6 +253,7 @@ def _write(migrations_dir: Path, files: list[tuple[str, bytes]], manifest: tuple
     manifest moves last. A manifest left by a plan whose files were all deleted is replaced
     (the new plan takes its plan id only because none of its .sql files is left)."""
     migrations_dir.mkdir(parents=True, exist_ok=True)
+    _clear_orphaned_checks(migrations_dir, manifest[0][: -len(manifestmod.SUFFIX)])
     for name in dict.fromkeys(Path(name).parts[0] for name, _ in files):
         if (migrations_dir / name).exists():
             raise Refused(
@@ -274,6 +275,23 @@ def _write(migrations_dir: Path, files: list[tuple[str, bytes]], manifest: tuple
         for entry in entries:
             os.replace(Path(tmp) / entry, migrations_dir / entry)
     return [migrations_dir / name for name, _ in [*files, manifest]]
+
+
+def _clear_orphaned_checks(migrations_dir: Path, plan_id: str) -> None:
+    """A plan whose .sql files were all deleted leaves its manifest and its checks folder; the
+    new plan takes the plan id, so the check files that orphaned manifest lists are removed,
+    and the folder with them when nothing else is in it (anything else stays, and is refused)."""
+    folder = migrations_dir / plancheck.folder_name(plan_id)
+    if not folder.is_dir() or any(migrations_dir.glob(f"{plan_id}_*.sql")):
+        return
+    try:
+        old = manifestmod.read(migrations_dir, plan_id)
+    except KeyshiftError:
+        return
+    for name in old.checks if old else ():
+        (folder / name).unlink(missing_ok=True)
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str) -> None:
