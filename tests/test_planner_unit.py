@@ -21,7 +21,14 @@ from pathlib import Path
 import pytest
 
 from orchestrator import catalog
-from orchestrator.catalog import KeyshiftFunction, KeyshiftSchema, Publication, SequenceUser, Snapshot
+from orchestrator.catalog import (
+    KeyshiftFunction,
+    KeyshiftSchema,
+    Publication,
+    ReferenceColumn,
+    SequenceUser,
+    Snapshot,
+)
 from orchestrator.errors import EXIT_REFUSED, Refused
 from orchestrator.plan import model, planner, safety
 from orchestrator.plan.options import Options
@@ -305,3 +312,33 @@ def test_restart_below_the_highest_id_is_refused():
     err = refusal(name, snap)
     assert err.obj == "--restart-sequence public.users=1000000"
     assert err.reason == "1000000 is not above every existing id (max(id) is 2000000)"
+
+
+def test_a_reference_column_that_is_no_integer_is_refused_before_anything_else():
+    snap = _not_alterable(load("seed003_chat"), ("public", "core_room"))
+    message = snap.tables[("public", "core_message")]
+    col = ("public", "core_message", "body")
+    snap = dataclasses.replace(snap, reference_columns={col: ReferenceColumn(message, "text")})
+    err = refusal("seed003_chat", snap)
+    assert (err.obj, err.reason) == ("--reference public.core_message.body", "is text, not an integer column")
+    snap = dataclasses.replace(snap, reference_columns={col: ReferenceColumn(message, None)})
+    assert refusal("seed003_chat", snap).reason == "no such column"
+    snap = dataclasses.replace(snap, reference_columns={col: ReferenceColumn(None)})
+    assert refusal("seed003_chat", snap).reason == "public.core_message is no table"
+
+
+def test_a_reference_a_foreign_key_converts_already_is_refused():
+    col = ("public", "core_message", "user_id")
+    snap = dataclasses.replace(load("seed003_chat"), reference_conflicts={col: "core_message_user_id_fk"})
+    err = refusal("seed003_chat", snap)
+    assert (err.obj, err.reason) == (
+        "--reference public.core_message.user_id",
+        "foreign key core_message_user_id_fk converts it already",
+    )
+
+
+def test_a_table_the_probe_could_not_copy_is_refused():
+    snap = dataclasses.replace(load("seed003_chat"), scratch_failure=(("public", "core_room"), "permission denied"))
+    err = refusal("seed003_chat", snap)
+    assert err.obj == "table public.core_room"
+    assert err.reason.endswith("on uuid (permission denied)")

@@ -97,6 +97,15 @@ class SessionTable:
 
 
 @dataclass(frozen=True)
+class ReferenceColumn:
+    """A --reference column as the catalog found it: its table (None: no such relation) and its
+    type (None: no such column, or the relation is no table)."""
+
+    table: Table | None
+    data_type: str | None = None
+
+
+@dataclass(frozen=True)
 class Request:
     """What one plan asks the catalog besides the snapshot: the mode and the names it would create."""
 
@@ -160,6 +169,8 @@ class Snapshot:
     carried: list[Carried] = field(default_factory=list)
     #: (carried object, PostgreSQL's error) for each one that does not accept uuid columns
     carried_failures: list[tuple[Carried, str]] = field(default_factory=list)
+    #: (table, PostgreSQL's error) when the probe could not make a scratch copy of a table
+    scratch_failure: tuple | None = None
     #: carried object's oid -> the converted columns it uses, displayed (schema.table.column)
     carried_columns: dict[int, list[str]] = field(default_factory=dict)
     #: partition -> the converted columns of its root, for the scratch copies of the probe
@@ -170,6 +181,10 @@ class Snapshot:
     id_text_columns: list[dict] = field(default_factory=list)
     #: --reference: (schema, table, column) -> target, declared by the user (no FK)
     references: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
+    #: every --reference column, in the order given -> what the catalog found
+    reference_columns: dict[tuple[str, str, str], ReferenceColumn] = field(default_factory=dict)
+    #: --reference column that a foreign key converts already -> that foreign key's name
+    reference_conflicts: dict[tuple[str, str, str], str] = field(default_factory=dict)
     #: --reference column -> rows whose value is no id of the target (counted at plan time)
     reference_orphans: dict[tuple[str, str, str], int] = field(default_factory=dict)
     #: (schema, table) of each target -> {column name: type}; for options naming a column

@@ -37,6 +37,7 @@ CLASSES = {
         facts.KeyshiftFunction,
         facts.KeyshiftSchema,
         facts.SessionTable,
+        facts.ReferenceColumn,
     )
 }
 

@@ -9,10 +9,9 @@ import psycopg
 from psycopg import sql
 
 from orchestrator.catalog import gather
-from orchestrator.catalog.facts import Request, Snapshot
+from orchestrator.catalog.facts import ReferenceColumn, Request, Snapshot
 from orchestrator.catalog.model import INTEGER_TYPES, Carried, ForeignKey, KeyColumn, Table, View
 from orchestrator.catalog.read import Catalog
-from orchestrator.errors import Refused
 from orchestrator.names import qualname, quote_part
 
 
@@ -59,33 +58,16 @@ def snapshot(
 
 
 def _add_references(snap: Snapshot, cat: Catalog, references, keys: dict) -> None:
-    """The --reference columns, each refused unless it is an integer column FKs do not convert."""
+    """The --reference columns as found (``reference_columns``); each one that is an integer
+    column of an ordinary or partitioned table, and no target's key, converts like an FK column.
+    plan refuses the others (plan/references.py)."""
     for col, target in references:
-        shown = f"{qualname(*col[:2])}.{quote_part(col[2])}"
         table = snap.tables.get(col[:2]) or cat.table(*col[:2])
-        if table is None or table.relkind not in ("r", "p"):
-            raise Refused(
-                f"--reference {shown}",
-                f"{qualname(*col[:2])} is no table",
-                "name an ordinary or partitioned table (SCHEMA.TABLE.COLUMN)",
-            )
-        if table.is_partition:
-            raise Refused(
-                f"--reference {shown}",
-                "is a column of a partition",
-                "name the column of the partitioned table it belongs to",
-            )
-        data_type = cat.column_type(table.relid, col[2])
-        if data_type is None:
-            raise Refused(f"--reference {shown}", "no such column", "check the column name (case-sensitive)")
-        if data_type not in INTEGER_TYPES:
-            raise Refused(
-                f"--reference {shown}",
-                f"is {data_type}, not an integer column",
-                "only integer columns can follow an integer key to uuid",
-            )
-        if col in snap.columns:
-            raise Refused(f"--reference {shown}", "is a key keyshift converts already", "leave it out of --reference")
+        usable = table is not None and table.relkind in ("r", "p")
+        data_type = cat.column_type(table.relid, col[2]) if usable else None
+        snap.reference_columns[col] = ReferenceColumn(table, data_type)
+        if not usable or table.is_partition or data_type not in INTEGER_TYPES or col in snap.columns:
+            continue
         snap.tables[table.key] = table
         snap.columns[col] = target
         snap.column_types[col] = data_type
@@ -119,11 +101,7 @@ def _follow_foreign_keys(snap: Snapshot, cat: Catalog) -> None:
                                 snap.tables[root] = cat.table(*root)
                                 changed = True
                     if child_key in snap.references and parent_key in snap.columns:
-                        raise Refused(
-                            f"--reference {qualname(*child_key[:2])}.{quote_part(child_key[2])}",
-                            f"foreign key {fk.name} converts it already",
-                            "leave it out of --reference",
-                        )
+                        snap.reference_conflicts.setdefault(child_key, fk.name)
                     if parent_key in snap.columns and child_key not in snap.columns:
                         snap.columns[child_key] = snap.columns[parent_key]
                         snap.column_types[child_key] = fk.child_types[fk.child_columns.index(child_col)]
@@ -216,8 +194,9 @@ def probe_carried(conn: psycopg.Connection, snap: Snapshot) -> list[tuple[Carrie
     no constraints), its converted columns altered to uuid, then each object created on the copy
     from its own definition, each in a savepoint. An object that PostgreSQL refuses there (CHECK
     (id > 0), WHERE id > 100, a policy comparing the key with an integer, an opclass without uuid
-    support) would fail the real migration the same way, so plan refuses it first. Nothing
-    persists: the whole probe is one transaction that is rolled back.
+    support) would fail the real migration the same way, so plan refuses it first. A table that
+    cannot be copied ends the probe and is recorded in ``snap.scratch_failure`` (plan refuses it).
+    Nothing persists: the whole probe is one transaction that is rolled back.
     """
     failures: list[tuple[Carried, str]] = []
     if not snap.carried:
@@ -233,12 +212,8 @@ def probe_carried(conn: psycopg.Connection, snap: Snapshot) -> list[tuple[Carrie
                 with conn.transaction():
                     conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(copy, sql.Identifier(*table)))
             except psycopg.Error as exc:
-                raise Refused(
-                    f"table {qualname(*table)}",
-                    "plan could not make an empty scratch copy of it to try its constraints, indexes, triggers "
-                    f"and policies on uuid ({exc.diag.message_primary or exc})",
-                    "plan as a role that may create temporary tables (GRANT TEMP ON DATABASE ...) and read it",
-                ) from None
+                snap.scratch_failure = (table, exc.diag.message_primary or str(exc))
+                return []
             converted = {c for (s, t, c) in snap.columns if (s, t) == table} | snap.partition_columns.get(table, set())
             for column in sorted(converted):
                 conn.execute(

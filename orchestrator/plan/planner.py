@@ -11,7 +11,7 @@ from __future__ import annotations
 from orchestrator.catalog import INTEGER_TYPES, ForeignKey, Snapshot, Table
 from orchestrator.errors import Refused
 from orchestrator.names import qualname
-from orchestrator.plan import external, safety
+from orchestrator.plan import external, references, safety
 from orchestrator.plan.key_options import resolve_key_options
 from orchestrator.plan.model import Column, Plan, Target, map_table_name
 from orchestrator.plan.options import (
@@ -107,9 +107,15 @@ def _validate_key(shown: str, table: Table, converted_plan: str | None) -> str |
 
 def make_plan(snap: Snapshot, options: Options, plan_id: str) -> Plan:
     """The plan for ``snap`` (read with a catalog.Request) and ``options``, or Refused: the
-    safety refusals, then the conversion's, then external mode's and v6's."""
+    --reference columns, the tables the role cannot alter, the probe, the safety refusals, then
+    the conversion's, then external mode's and v6's."""
     mode_snap = external.targets_only(snap) if options.mode == "external" else snap
+    references.refuse_references(snap)
+    safety.not_owned(mode_snap)
+    if options.mode != "external":
+        references.refuse_scratch_failure(snap)
     safety.refuse_unsafe(mode_snap, options.mode)
+    references.refuse_scratch_failure(snap)
     the_plan = build(mode_snap, options, plan_id)
     external.validate(the_plan, external.facts_of(snap, options))
     # uuid versions are known only now, per table (--uuid, --uuid-for, yoyo.ini)
