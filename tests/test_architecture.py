@@ -22,6 +22,7 @@ LOOSE = {
     "orchestrator": "foundation",
     "orchestrator.errors": "foundation",
     "orchestrator.names": "foundation",
+    "orchestrator.resources": "foundation",
     "orchestrator.__main__": "cli",
 }
 

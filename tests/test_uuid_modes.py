@@ -19,7 +19,7 @@ import uuid6
 from conftest import ROOT, convert, keyshift, pg_dump_schema, run_keyshift, without_restrict
 from psycopg import sql
 
-from orchestrator import SQL_DIR
+from orchestrator.resources import SQL_DIR
 
 UTC = timezone.utc
 GREGORIAN_EPOCH = datetime(1582, 10, 15, tzinfo=UTC)

@@ -24,7 +24,6 @@ from pathlib import Path
 import psycopg
 from yoyo import get_backend
 
-from orchestrator import CHECKS_DIR
 from orchestrator.apply import drift, planned, source
 from orchestrator.apply.locks import lock_not_granted, lock_plans_before_drift_check, lock_up_front, with_lock_retries
 from orchestrator.apply.lost_mappings import refuse_rollback_without_mappings
@@ -35,6 +34,7 @@ from orchestrator.apply.source import plan_id_of
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import MigrationFailed
 from orchestrator.plan.ownership import MIGRATION_TABLE
+from orchestrator.resources import CHECKS_DIR
 from orchestrator.verify import checks
 
 

@@ -13,7 +13,6 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from orchestrator import SQL_DIR
 from orchestrator.catalog.facts import (
     CreatePrivileges,
     KeyshiftFunction,
@@ -23,11 +22,12 @@ from orchestrator.catalog.facts import (
     SequenceUser,
 )
 from orchestrator.catalog.model import Carried, Converted, Dependent, ForeignKey, Index, KeyColumn, Table, View
+from orchestrator.resources import sql_text
 
 
 @cache
 def query(name: str) -> str:
-    return (SQL_DIR / "catalog" / f"{name}.sql").read_text()
+    return sql_text("catalog", f"{name}.sql")
 
 
 def _build(cls, row: dict):

@@ -99,6 +99,7 @@ FUNCTIONS = (
     Function("base62", ("uuid", "integer")),
     Function("statement_setting", ("text",)),
     Function("table_fingerprint", ("name", "name", "boolean")),
+    Function("rollback_ids", ("name", "name", "bigint")),
 )
 
 FUNCTION_NAMES = tuple(dict.fromkeys(f.name for f in FUNCTIONS))

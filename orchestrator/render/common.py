@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from orchestrator import SQL_DIR
 from orchestrator.names import Literal, Statement, comment_block
 from orchestrator.plan.model import Plan, lock_order
+from orchestrator.resources import sql_text
 
 I = sql.Identifier
 L = Literal
@@ -112,7 +112,7 @@ def _dollar_tag(body: str) -> str:
 
 def shipped_file(path: str) -> Statement:
     """A file shipped in sql/, included verbatim."""
-    return Statement(sql.SQL((SQL_DIR / path).read_text().strip()), verbatim=True)
+    return Statement(sql.SQL(sql_text(path).strip()), verbatim=True)
 
 
 def table_ident(schema: str, name: str) -> sql.Identifier:

@@ -84,6 +84,7 @@ def _setup(plan: Plan) -> list[Statement]:
         shipped_file("functions/uuid_v6.sql"),
         shipped_file("functions/base62.sql"),
         shipped_file("functions/table_fingerprint.sql"),
+        shipped_file("functions/rollback_ids.sql"),
         lock_statement(plan),
         stmt(
             "DO {}",
@@ -218,7 +219,7 @@ def _record_view(pid: sql.Composable, v) -> Statement:
 
 
 def _save_sequences(plan: Plan) -> list[Statement]:
-    """The state of each key sequence, saved for rollback."""
+    """The state and the rules of each key sequence, saved for rollback and status."""
     pid = L(plan.plan_id)
     apply = []
     for t in plan.targets:
@@ -228,10 +229,11 @@ def _save_sequences(plan: Plan) -> list[Statement]:
                 stmt(
                     "INSERT INTO keyshift.saved_sequence\n"
                     "(plan_id, table_schema, table_name, column_name, sequence_schema, sequence_name, kind, last_value, "
-                    "is_called)\n"
+                    "is_called, increment_by, min_value, max_value, cycle)\n"
                     "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    {} AS column_name,\n"
                     "    {} AS sequence_schema,\n    {} AS sequence_name,\n    {} AS kind,\n    s.last_value,\n"
-                    "    s.is_called\nFROM {} AS s",
+                    "    s.is_called,\n    {} AS increment_by,\n    {} AS min_value,\n    {} AS max_value,\n"
+                    "    {} AS cycle\nFROM {} AS s",
                     pid,
                     L(t.table.table_schema),
                     L(t.table.table_name),
@@ -239,6 +241,10 @@ def _save_sequences(plan: Plan) -> list[Statement]:
                     L(k.seq_schema),
                     L(k.seq_name),
                     L(k.sequence_kind),
+                    L(k.seq_increment),
+                    L(k.seq_min),
+                    L(k.seq_max),
+                    sql.SQL("TRUE" if k.seq_cycle else "FALSE"),
                     table_ident(k.seq_schema, k.seq_name),
                 )
             )

@@ -41,8 +41,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from orchestrator import CHECKS_DIR
 from orchestrator.errors import KeyshiftError, Refused
+from orchestrator.resources import CHECKS_DIR
 from orchestrator.verify.check_result import CheckResult
 
 #: The directives of a check file's leading comment block.

@@ -256,6 +256,14 @@ CREATE TABLE IF NOT EXISTS keyshift.converted_slug (
 COMMENT ON TABLE keyshift.converted_slug IS
 'Every Base62 slug column keyshift added (--slug-column): its exact length and the UNIQUE constraint that guards it.';
 
+-- The rules of each saved sequence, so rollback (keyshift.rollback_ids) and keyshift status give
+-- rows written since migrate ids on its grid and within its bounds.
+ALTER TABLE keyshift.saved_sequence
+ADD COLUMN IF NOT EXISTS increment_by bigint,
+ADD COLUMN IF NOT EXISTS min_value bigint,
+ADD COLUMN IF NOT EXISTS max_value bigint,
+ADD COLUMN IF NOT EXISTS cycle boolean;
+
 -- keyshift.table_fingerprint(p_schema name, p_table name, p_through_map boolean,
 --                            OUT row_count bigint, OUT fingerprint numeric)
 --
