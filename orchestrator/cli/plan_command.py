@@ -14,7 +14,7 @@ from orchestrator.apply import manifest as manifestmod
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import EXIT_OK, KeyshiftError, Refused
 from orchestrator.names import parse_qualified, qualname
-from orchestrator.plan import external, planner, safety
+from orchestrator.plan import external, ownership, planner, safety
 from orchestrator.plan import model as planmodel
 from orchestrator.plan import options as planoptions
 from orchestrator.plan.model import Plan
@@ -54,20 +54,24 @@ def cmd_plan(args) -> int:
         raise Refused(exc.obj, exc.reason, exc.fix) from None
     with conn:
         cat = catalog.Catalog(conn)
-        safety.keyshift_schema(cat)  # before the registry is read: a foreign one is refused, not read
+        keyshift = cat.keyshift_schema(ownership.SCHEMA)
+        safety.keyshift_schema(keyshift)  # before the registry is read: a foreign one is refused, not read
         targets = _targets(cat, names, args.mode)
         if not targets:
             print("nothing to do")
             return EXIT_OK
         _refuse_pending(migrations_dir, dsn)
-        snap, shape, options, facts = _read_database(args, cat, options, targets, references)
+        options = dataclasses.replace(options, **key_options(args, cat.server_facts()))
+        request = catalog.Request(
+            migration_table=ownership.MIGRATION_TABLE,
+            mode=args.mode,
+            keyshift=keyshift,
+            **external.wanted_names(options, targets),
+        )
+        snap = catalog.snapshot(cat, targets, references, request)
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
-    the_plan = planner.build(snap, options, plan_id)
-    external.validate(the_plan, facts)
-    v6 = [t for t in the_plan.targets if t.uuid_version == "v6"]
-    if v6:  # versions are known only now, per table (--uuid, --uuid-for, yoyo.ini)
-        with dsnmod.connect(dsn) as conn:
-            safety.v6_id_range(conn, v6)
+    the_plan = planner.make_plan(snap, options, plan_id)
+    shape = drift.objects(snap, snap.shape_columns)
     written = _write_plan(migrations_dir, the_plan, [t.key for t, _k in targets], references, shape)
     if args.mode == "external":
         _print_external_plan(the_plan, written[:-1], dsnmod.describe(dsn))
@@ -140,24 +144,6 @@ def _refuse_pending(migrations_dir: Path, dsn: str) -> None:
             f"{', ...' if len(pending) > 3 else ''})",
             "run keyshift migrate first, or delete them before planning again",
         )
-
-
-def _read_database(args, cat: catalog.Catalog, options: planoptions.Options, targets: list, references: list):
-    """(snapshot, catalog shape for the drift guard, options with the key options, external facts),
-    after the plan-time refusals that read the live catalog."""
-    conn = cat.conn
-    if args.mode == "external":
-        snap = external.snapshot(safety.guarded(cat), targets)
-    else:
-        snap = catalog.snapshot(safety.guarded(cat), targets, references)
-    safety.keyshift_names(cat, targets, args.mode)
-    safety.refuse_unsafe(cat, snap)
-    shape = drift.live_objects(conn, [t.key for t, _k in targets], references)
-    server = cat.server_facts()
-    # Before read_facts: it checks the names the key options will create (slug constraints).
-    options = dataclasses.replace(options, **key_options(args, server))
-    facts = external.read_facts(conn, options, targets, cat.table)
-    return snap, shape, options, facts
 
 
 def _write_plan(migrations_dir: Path, the_plan: Plan, target_keys: list, references: list, shape) -> list[Path]:
