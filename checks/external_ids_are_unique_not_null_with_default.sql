@@ -103,7 +103,7 @@ CROSS JOIN
         ),
         (
             s.attnum IS NOT NULL AND s.unique_constraints = 0,
-            'unique constraint on the external column alone missing',
+            'unique constraint (not deferrable) on the external column alone missing',
             format('expected constraint %I', s.external_constraint)
         ),
         (

@@ -154,6 +154,8 @@ def test_rollback_after_drop_map_is_refused_before_anything_changes(dsn, shop, t
     # The fix the message names works: restore the mapping, and the rollback goes through.
     shop.execute(
         "CREATE TABLE keyshift.map_public__orders AS SELECT * FROM backup_map; DROP TABLE backup_map;"
+        "ALTER TABLE keyshift.map_public__orders ALTER COLUMN new_id SET NOT NULL,"
+        " ADD PRIMARY KEY (old_id), ADD UNIQUE (new_id);"
         "UPDATE keyshift.converted_table SET map_dropped_at = NULL WHERE table_name = 'orders'"
     )
     check_all_ok(dsn)

@@ -34,3 +34,8 @@ def union(branches: list[sql.Composable], order: str) -> sql.Composable:
     if len(branches) == 1:
         return branches[0]
     return sql.SQL("{}\nORDER BY {}").format(sql.SQL("\nUNION ALL\n").join(branches), sql.SQL(order))
+
+
+def subject(plan_id: str, table: tuple[str, str]) -> dict[str, sql.Composable]:
+    """The columns every row of a plan's check starts with: plan_id, table_schema, table_name."""
+    return {"pid": Literal(plan_id), "s": Literal(table[0]), "t": Literal(table[1])}

@@ -20,7 +20,7 @@ from psycopg import sql
 from orchestrator.names import Literal, qualname
 from orchestrator.plan.model import Plan
 from orchestrator.render import checks_lasting as lasting
-from orchestrator.render.check_file import CheckFile, gate, union
+from orchestrator.render.check_file import CheckFile, gate, subject, union
 from orchestrator.render.common import LINT_DIRECTIVES, I, map_ident, table_ident, tables_with_columns
 
 #: The folder of a plan's checks, next to its migrations: ``<plan_id>.checks``.
@@ -196,9 +196,7 @@ def _every_mapping_row_names_a_row(plan: Plan) -> CheckFile:
 
 def _target_parts(plan: Plan, t) -> dict[str, sql.Composable]:
     return {
-        "pid": Literal(plan.plan_id),
-        "s": Literal(t.table.table_schema),
-        "t": Literal(t.table.table_name),
+        **subject(plan.plan_id, t.table.key),
         "mshown": Literal(qualname("keyshift", t.map_table)),
         "k": I(t.key.column_name),
         "table": table_ident(*t.table.key),

@@ -13,7 +13,7 @@ from psycopg import sql
 from orchestrator.names import Literal, qualname
 from orchestrator.plan.model import Plan
 from orchestrator.plan.options import external_version
-from orchestrator.render.check_file import CheckFile, union
+from orchestrator.render.check_file import CheckFile, subject, union
 from orchestrator.render.common import LINT_DIRECTIVES, I, table_ident
 
 #: The version and variant a key must carry: the 13th hex digit, and the top 2 bits of the 17th.
@@ -60,9 +60,7 @@ def uuid_versions_match(plan: Plan) -> CheckFile:
                 "    {col} AS key_column,\n    {v} AS expected_version,\n    count(*) AS bad_keys,\n"
                 "    min({c}::text) AS sample_key\nFROM {table} AS t\nWHERE\n    {bad}\nHAVING count(*) > 0"
             ).format(
-                pid=Literal(plan.plan_id),
-                s=Literal(table[0]),
-                t=Literal(table[1]),
+                **subject(plan.plan_id, table),
                 col=Literal(column),
                 v=Literal(version),
                 c=c,
@@ -114,9 +112,7 @@ def _orphan_branch(plan, child_table, parent_table, columns: str, name: str, chi
         "    min(concat_ws(', ', {sample})) AS sample_value\nFROM {child} AS c\nWHERE\n    {not_null}\n"
         "    AND NOT EXISTS (\n        SELECT 1 FROM {parent_table} AS p\n        WHERE {join}\n    )\nHAVING count(*) > 0"
     ).format(
-        pid=Literal(plan.plan_id),
-        s=Literal(child_table[0]),
-        t=Literal(child_table[1]),
+        **subject(plan.plan_id, child_table),
         cols=Literal(columns),
         parent=Literal(qualname(*parent_table)),
         name=Literal(name),
@@ -178,9 +174,7 @@ def slugs_are_base62(plan: Plan) -> CheckFile | None:
                 "    min(coalesce({c}, 'NULL')) AS sample\nFROM {table} AS t\nWHERE\n    {c} IS NULL\n"
                 "    OR length({c}) <> {n}\n    OR {c} !~ '^[0-9A-Za-z]*$'\nHAVING count(*) > 0"
             ).format(
-                pid=Literal(plan.plan_id),
-                s=Literal(t.table.table_schema),
-                t=Literal(t.table.table_name),
+                **subject(plan.plan_id, t.table.key),
                 col=Literal(t.slug_column),
                 n=Literal(t.slug_length),
                 c=c,
