@@ -140,6 +140,7 @@ def migrate(
         manifests, to_record = _check_pending(migrations_dir, migrations, pending, accept_edited)
         locks = OrderedDict((pid, found.locks) for pid, found in manifests.items())
         loaded_checks = checks.load(checks_dir)
+        pending_plan_checks = planned.plan_checks(migrations_dir, manifests)
         plans = ",".join(sorted({plan_id_of(m.id) or m.id for m in pending}))
 
         def work(conn):
@@ -150,7 +151,14 @@ def migrate(
             lock_plans_before_drift_check(conn, locks, dsn, lock_timeout, statement_timeout)
             drift.guard_migrate(conn, migrations, pending, manifests)  # edited applied files, catalog drift: refuse
             _apply_files(conn, run, pending, locks)
-            _run_checks(conn, run, loaded_checks, schemas, plans, plans_pending=bool(manifests))
+            # The plans' own checks join the registry; of earlier plans', those that hold at any
+            # time are read back from it (their conversion-time ones ran in their own migrate).
+            checks.record_plan_checks(conn, pending_plan_checks)
+            earlier = [
+                c for c in checks.recorded_plan_checks(conn) if c.plan_id not in manifests and not checks.plan_gated(c)
+            ]
+            every_check = loaded_checks + pending_plan_checks + earlier
+            _run_checks(conn, run, every_check, schemas, plans, plans_pending=bool(manifests))
             if before_commit is not None:
                 before_commit(conn)  # raises to roll everything back
 

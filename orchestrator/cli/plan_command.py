@@ -20,6 +20,7 @@ from orchestrator.plan import options as planoptions
 from orchestrator.plan.model import Plan
 from orchestrator.plan.options import external_default
 from orchestrator.plan.settings import ini_key_settings, key_options
+from orchestrator.render import checks as plancheck
 from orchestrator.render import migrations as rendermod
 from orchestrator.render.common import Migration
 from orchestrator.render.keys import key_version_line
@@ -149,6 +150,10 @@ def _write_plan(migrations_dir: Path, the_plan: Plan, target_keys: list, referen
     """The plan's migrations and its manifest written to disk; the paths, the manifest last."""
     files = _files(rendermod.render(the_plan))
     plan_id = the_plan.plan_id
+    checks = [
+        (f"{plancheck.folder_name(plan_id)}/{c.name}", c.text().encode("utf-8"))
+        for c in plancheck.plan_checks(the_plan)
+    ]
     the_manifest = manifestmod.Manifest(
         plan_id=plan_id,
         mode=the_plan.options.mode,
@@ -159,8 +164,9 @@ def _write_plan(migrations_dir: Path, the_plan: Plan, target_keys: list, referen
         objects=shape,
         files={name: manifestmod.sha256(data) for name, data in files},
         sessions=[s.key for s in the_plan.sessions],
+        checks={name.rpartition("/")[2]: manifestmod.sha256(data) for name, data in checks},
     )
-    return _write(migrations_dir, files, (manifestmod.file_name(plan_id), the_manifest.to_json().encode()))
+    return _write(migrations_dir, [*files, *checks], (manifestmod.file_name(plan_id), the_manifest.to_json().encode()))
 
 
 #: Options that shape the new key of replace mode; external mode keeps the integer key.
@@ -233,7 +239,8 @@ def _write(migrations_dir: Path, files: list[tuple[str, bytes]], manifest: tuple
     manifest moves last. A manifest left by a plan whose files were all deleted is replaced
     (the new plan takes its plan id only because none of its .sql files is left)."""
     migrations_dir.mkdir(parents=True, exist_ok=True)
-    for name, _ in files:
+    _clear_orphaned_checks(migrations_dir, manifest[0][: -len(manifestmod.SUFFIX)])
+    for name in dict.fromkeys(Path(name).parts[0] for name, _ in files):
         if (migrations_dir / name).exists():
             raise Refused(
                 f"file {migrations_dir / name}", "exists already", "remove it or plan into another --migrations"
@@ -247,10 +254,30 @@ def _write(migrations_dir: Path, files: list[tuple[str, bytes]], manifest: tuple
         )
     with tempfile.TemporaryDirectory(dir=migrations_dir, prefix=".keyshift-plan-") as tmp:
         for name, data in [*files, manifest]:
+            (Path(tmp) / name).parent.mkdir(exist_ok=True)
             (Path(tmp) / name).write_bytes(data)
-        for name, _ in [*files, manifest]:
-            os.replace(Path(tmp) / name, migrations_dir / name)
+        # A plan's checks travel as one folder: each top-level entry moves once, the manifest last.
+        entries = list(dict.fromkeys(Path(name).parts[0] for name, _ in [*files, manifest]))
+        for entry in entries:
+            os.replace(Path(tmp) / entry, migrations_dir / entry)
     return [migrations_dir / name for name, _ in [*files, manifest]]
+
+
+def _clear_orphaned_checks(migrations_dir: Path, plan_id: str) -> None:
+    """A plan whose .sql files were all deleted leaves its manifest and its checks folder; the
+    new plan takes the plan id, so the check files that orphaned manifest lists are removed,
+    and the folder with them when nothing else is in it (anything else stays, and is refused)."""
+    folder = migrations_dir / plancheck.folder_name(plan_id)
+    if not folder.is_dir() or any(migrations_dir.glob(f"{plan_id}_*.sql")):
+        return
+    try:
+        old = manifestmod.read(migrations_dir, plan_id)
+    except KeyshiftError:
+        return
+    for name in old.checks if old else ():
+        (folder / name).unlink(missing_ok=True)
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str) -> None:

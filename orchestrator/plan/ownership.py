@@ -43,6 +43,7 @@ REGISTRY_TABLES = (
     "converted_view",
     "invalidated_session",
     "converted_slug",
+    "plan_check",
 )
 
 

@@ -30,7 +30,7 @@ class Migration:
 
     def text(self, depends: str | None) -> str:
         head = comment_block(
-            (f"{self.name}: {self.title}", "", *self.header, f"depends: {depends or ''}", *_LINT_DIRECTIVES)
+            (f"{self.name}: {self.title}", "", *self.header, f"depends: {depends or ''}", *LINT_DIRECTIVES)
         )
         return head + "\n\n" + _written(self.apply)
 
@@ -39,7 +39,7 @@ class Migration:
             (
                 f"{self.name}.rollback: undo of {self.title}",
                 "Statements run top-down, in undo order.",
-                *_LINT_DIRECTIVES,
+                *LINT_DIRECTIVES,
             )
         )
         return head + "\n\n" + _written(self.rollback)
@@ -52,7 +52,7 @@ def _written(statements: list[Statement]) -> str:
 #: sqlfluff settings of every generated file. Every identifier is quoted by psycopg and is the
 #: user's own name, spaces and all: sqlfluff must not ask for it to be renamed. A foreign key
 #: is written as PostgreSQL printed it, ``REFERENCES s.t(col)``, with no space after the table.
-_LINT_DIRECTIVES = (
+LINT_DIRECTIVES = (
     "sqlfluff:rules:references.special_chars:quoted_identifiers_policy:none",
     "sqlfluff:layout:type:table_reference:spacing_after:any",
 )

@@ -267,7 +267,7 @@ def _mapping_tables(plan: Plan) -> list[Statement]:
             )
         )
         # NOT NULL on new_id too: with its unique index, PostgreSQL itself then enforces what
-        # checks/mapping_is_bijection.sql would otherwise prove by scanning (see that file).
+        # checks/mapping_is_enforced_one_to_one.sql reads in the catalog (see that file).
         apply.append(
             stmt(
                 "ALTER TABLE {}\nALTER COLUMN new_id SET NOT NULL,\nADD PRIMARY KEY (old_id),\nADD UNIQUE (new_id)",
@@ -313,6 +313,7 @@ def _rollback(plan: Plan) -> list[Statement]:
     rollback += external.forget(
         pid,
         (
+            "plan_check",
             "converted_view",
             "converted_slug",
             "fingerprint",
@@ -341,6 +342,7 @@ def _header(plan: Plan) -> tuple[str, ...]:
         "Why: the mapping is what rollback, audits, caches and old URLs need; the fingerprints let the",
         "  checks prove, inside this transaction, that no row and no reference changed.",
         *external.session_header(plan),
-        "Proven by: checks/mapping_is_bijection.sql, checks/rows_unchanged_through_mapping.sql",
+        f"Proven by: checks/mapping_is_enforced_one_to_one.sql, {plan.plan_id}.checks/every_row_has_a_mapping_row.sql,",
+        f"  {plan.plan_id}.checks/rows_unchanged_through_mapping.sql",
         *plan_facts(plan),
     )

@@ -188,7 +188,7 @@ def parse_steps(out: str) -> dict[str, dict[str, float]]:
         m = re.match(r"^(\S+)\s+([\d.]+) s$", line)
         if m:
             steps[re.sub(r"^\d{4}_", "", m.group(1))] = float(m.group(2))
-        m = re.match(r"^  checks/(\S+)\.sql\s+([\d.]+) s$", line)
+        m = re.match(r"^  (?:\d+\.)?checks/(\S+)\.sql\s+([\d.]+) s$", line)
         if m:
             slow_checks[m.group(1)] = float(m.group(2))
     return {"steps": steps, "checks": slow_checks}

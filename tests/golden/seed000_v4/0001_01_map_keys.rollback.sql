@@ -43,6 +43,9 @@ $$;
 
 DROP TABLE "keyshift"."map_public__custom_user";
 
+DELETE FROM "keyshift"."plan_check"
+WHERE plan_id = '0001';
+
 DELETE FROM "keyshift"."converted_view"
 WHERE plan_id = '0001';
 
@@ -110,7 +113,8 @@ BEGIN
             (20, 'table keyshift.converted_index', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_index"')::oid, 'DROP TABLE "keyshift"."converted_index"', ARRAY[]::text []),
             (21, 'table keyshift.converted_view', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_view"')::oid, 'DROP TABLE "keyshift"."converted_view"', ARRAY[]::text []),
             (22, 'table keyshift.invalidated_session', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."invalidated_session"')::oid, 'DROP TABLE "keyshift"."invalidated_session"', ARRAY[]::text []),
-            (23, 'table keyshift.converted_slug', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_slug"')::oid, 'DROP TABLE "keyshift"."converted_slug"', ARRAY[]::text [])
+            (23, 'table keyshift.converted_slug', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_slug"')::oid, 'DROP TABLE "keyshift"."converted_slug"', ARRAY[]::text []),
+            (24, 'table keyshift.plan_check', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."plan_check"')::oid, 'DROP TABLE "keyshift"."plan_check"', ARRAY[]::text [])
         ) AS v (ord, label, classid, objid, drop_statement, callers)
         WHERE v.objid IS NOT NULL
         ORDER BY v.ord

@@ -11,8 +11,8 @@
 --   moves. ADD COLUMN with a volatile default rewrites each table once, with no UPDATE and
 --   no trigger; rollback drops the column and its constraint and restores the sequences.
 -- Proven by: checks/external_ids_are_unique_not_null_with_default.sql,
---   checks/rows_unchanged_through_mapping.sql, checks/row_counts_unchanged.sql,
---   checks/uuid_version_matches.sql
+--   0001.checks/rows_unchanged_through_mapping.sql, 0001.checks/row_counts_unchanged.sql,
+--   0001.checks/uuid_version_matches.sql
 -- depends:
 -- sqlfluff:rules:references.special_chars:quoted_identifiers_policy:none
 -- sqlfluff:layout:type:table_reference:spacing_after:any
@@ -255,6 +255,17 @@ CREATE TABLE IF NOT EXISTS keyshift.converted_slug (
 
 COMMENT ON TABLE keyshift.converted_slug IS
 'Every Base62 slug column keyshift added (--slug-column): its exact length and the UNIQUE constraint that guards it.';
+
+CREATE TABLE IF NOT EXISTS keyshift.plan_check (
+    plan_id text NOT NULL,
+    check_name text NOT NULL,
+    sha256 text NOT NULL,
+    body text NOT NULL,
+    PRIMARY KEY (plan_id, check_name)
+);
+
+COMMENT ON TABLE keyshift.plan_check IS
+'The check files keyshift plan wrote for a plan (<plan_id>.checks/<check_name>), recorded by migrate as they ran, for keyshift check.';
 
 -- The rules of each saved sequence, so rollback (keyshift.rollback_ids) and keyshift status give
 -- rows written since migrate ids on its grid and within its bounds.

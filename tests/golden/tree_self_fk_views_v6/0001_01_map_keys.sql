@@ -10,7 +10,8 @@
 --     public.item.id: uuid v6, default keyshift.uuid_v6(); existing keys in old-id order, 1 ms apart, ending at the conversion time
 -- Why: the mapping is what rollback, audits, caches and old URLs need; the fingerprints let the
 --   checks prove, inside this transaction, that no row and no reference changed.
--- Proven by: checks/mapping_is_bijection.sql, checks/rows_unchanged_through_mapping.sql
+-- Proven by: checks/mapping_is_enforced_one_to_one.sql, 0001.checks/every_row_has_a_mapping_row.sql,
+--   0001.checks/rows_unchanged_through_mapping.sql
 -- Tables (rows at plan time):
 --     public.category: 7 rows
 --     public.item: 20 rows
@@ -283,6 +284,17 @@ CREATE TABLE IF NOT EXISTS keyshift.converted_slug (
 
 COMMENT ON TABLE keyshift.converted_slug IS
 'Every Base62 slug column keyshift added (--slug-column): its exact length and the UNIQUE constraint that guards it.';
+
+CREATE TABLE IF NOT EXISTS keyshift.plan_check (
+    plan_id text NOT NULL,
+    check_name text NOT NULL,
+    sha256 text NOT NULL,
+    body text NOT NULL,
+    PRIMARY KEY (plan_id, check_name)
+);
+
+COMMENT ON TABLE keyshift.plan_check IS
+'The check files keyshift plan wrote for a plan (<plan_id>.checks/<check_name>), recorded by migrate as they ran, for keyshift check.';
 
 -- The rules of each saved sequence, so rollback (keyshift.rollback_ids) and keyshift status give
 -- rows written since migrate ids on its grid and within its bounds.
