@@ -6,7 +6,7 @@ It holds, from the Plan structure, what migrate and rollback need without readin
 - ``mode`` and ``locks``: the tables the plan locks, in order (``plan.lock_order``), as
   [schema, table]; migrate takes these locks before its drift check, rollback up front.
 - ``targets``, ``references``, ``fingerprint`` and ``objects``: the catalog the plan relied
-  on (drift.objects / drift.fingerprint); migrate refuses when it changed.
+  on (shape.objects / shape.fingerprint); migrate refuses when it changed.
 - ``checks``: the sha256 of every check file of the plan (``<plan_id>.checks/<claim>.sql``, the
   claims that read the plan's own tables); migrate refuses one that differs, is missing or was
   added, and runs them with checks/*.sql.
@@ -140,7 +140,7 @@ def _plain_file_name(name: str, plan_id: str) -> bool:
 
 
 def _columns_of(schema: str, table: str) -> str:
-    """The name under which drift.objects fingerprints a table's columns."""
+    """The name under which shape.objects fingerprints a table's columns."""
     from orchestrator.names import qualname
 
     return f"columns of {qualname(schema, table)}"

@@ -9,8 +9,9 @@ import tempfile
 from pathlib import Path
 
 from orchestrator import catalog
-from orchestrator.apply import applied, drift, source
+from orchestrator.apply import applied, source
 from orchestrator.apply import manifest as manifestmod
+from orchestrator.apply import shape as shapemod
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import EXIT_OK, KeyshiftError, Refused
 from orchestrator.names import parse_qualified, qualname
@@ -71,7 +72,7 @@ def cmd_plan(args) -> int:
         snap = catalog.snapshot(cat, targets, references, request)
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
     the_plan = planner.make_plan(snap, options, plan_id)
-    shape = drift.objects(snap, snap.shape_columns)
+    shape = shapemod.objects(snap, snap.shape_columns)
     written = _write_plan(migrations_dir, the_plan, [t.key for t, _k in targets], references, shape)
     if args.mode == "external":
         _print_external_plan(the_plan, written[:-1], dsnmod.describe(dsn))
@@ -160,7 +161,7 @@ def _write_plan(migrations_dir: Path, the_plan: Plan, target_keys: list, referen
         locks=planmodel.lock_order(the_plan),
         targets=target_keys,
         references=list(references),
-        fingerprint=drift.fingerprint(target_keys, shape, references),
+        fingerprint=shapemod.fingerprint(target_keys, shape, references),
         objects=shape,
         files={name: manifestmod.sha256(data) for name, data in files},
         sessions=[s.key for s in the_plan.sessions],
