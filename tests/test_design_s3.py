@@ -315,6 +315,21 @@ def test_indexes_kept_with_name_and_definition(dsn, conn, tmp_path):
     assert indexes(conn) == before
 
 
+def test_index_with_an_operator_class_from_an_extension_in_public_converts_and_passes_every_check(dsn, conn, tmp_path):
+    """pg_get_indexdef qualifies an operator class by the search path it runs under: the
+    recorded definition and the checked one are read under the same path, so a trigram index
+    from an extension installed in public is no false alarm."""
+    conn.execute(USERS + "CREATE EXTENSION pg_trgm SCHEMA public;")
+    conn.execute("CREATE INDEX users_id_trgm ON users USING gin ((id::text) gin_trgm_ops)")
+    before = indexes(conn)
+    convert(dsn, tmp_path / "m", "public.users")
+    checked = keyshift(dsn, "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert indexes(conn) == before
+    rollback(dsn, tmp_path / "m")
+    assert indexes(conn) == before
+
+
 def test_partial_index_comparing_the_key_with_an_integer_is_refused(dsn, conn, tmp_path):
     conn.execute(USERS + "CREATE INDEX users_recent ON users (email) WHERE id > 100;")
     err = refused(dsn, tmp_path, "public.users")

@@ -168,37 +168,31 @@ def _record_dependents(plan: Plan) -> list[Statement]:
             )
         )
     for table, indexes in plan.indexes.items():
-        for ix in indexes:
-            apply.append(
-                stmt(
-                    "INSERT INTO keyshift.converted_index\n"
-                    "(plan_id, table_schema, table_name, index_name, constraint_name, definition)\n"
-                    "VALUES ({}, {}, {}, {}, {}, {})",
-                    pid,
-                    L(table[0]),
-                    L(table[1]),
-                    L(ix.index_name),
-                    L(ix.constraint_name),
-                    L(ix.definition),
-                )
-            )
+        apply += [_record_index(pid, table, ix.index_name, ix.constraint_name) for ix in indexes]
     apply += [_record_view(pid, v) for v in plan.views]
     recorded = {(table, ix.index_name) for table, indexes in plan.indexes.items() for ix in indexes}
     for obj in plan.carried:
         if obj.kind == "index" and (obj.table, obj.name) not in recorded:
-            apply.append(
-                stmt(
-                    "INSERT INTO keyshift.converted_index\n"
-                    "(plan_id, table_schema, table_name, index_name, constraint_name, definition)\n"
-                    "VALUES ({}, {}, {}, {}, '', {})",
-                    pid,
-                    L(obj.table_schema),
-                    L(obj.table_name),
-                    L(obj.name),
-                    L(obj.definition),
-                )
-            )
+            apply.append(_record_index(pid, obj.table, obj.name, ""))
     return apply
+
+
+def _record_index(pid: sql.Composable, table: tuple[str, str], index: str, constraint: str) -> Statement:
+    """The registry row of one index on a converted column. Its definition is deparsed here, by
+    the migration, under the session's search path, as checks/indexes_restored.sql deparses it
+    again: an operator class or function from an extension reads the same both times."""
+    return stmt(
+        "INSERT INTO keyshift.converted_index\n"
+        "(plan_id, table_schema, table_name, index_name, constraint_name, definition)\n"
+        "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    {} AS index_name,\n"
+        "    {} AS constraint_name,\n    pg_get_indexdef(to_regclass({})) AS definition",
+        pid,
+        L(table[0]),
+        L(table[1]),
+        L(index),
+        L(constraint),
+        regclass(table[0], index),
+    )
 
 
 def _record_view(pid: sql.Composable, v) -> Statement:

@@ -1182,7 +1182,13 @@ id") REFERENCES public."t""; DROP TABLE victim; --"(id)');
 
 INSERT INTO keyshift.converted_index
 (plan_id, table_schema, table_name, index_name, constraint_name, definition)
-VALUES ('0001', 'public', 't"; DROP TABLE victim; --', 't"; DROP TABLE victim; --_pkey', 't"; DROP TABLE victim; --_pkey', 'CREATE UNIQUE INDEX "t""; DROP TABLE victim; --_pkey" ON public."t""; DROP TABLE victim; --" USING btree (id)');
+SELECT
+    '0001' AS plan_id,
+    'public' AS table_schema,
+    't"; DROP TABLE victim; --' AS table_name,
+    't"; DROP TABLE victim; --_pkey' AS index_name,
+    't"; DROP TABLE victim; --_pkey' AS constraint_name,
+    pg_get_indexdef(to_regclass('"public"."t""; DROP TABLE victim; --_pkey"')) AS definition;
 
 INSERT INTO keyshift.saved_sequence
 (plan_id, table_schema, table_name, column_name, sequence_schema, sequence_name, kind, last_value, is_called, increment_by, min_value, max_value, cycle)

@@ -1201,19 +1201,43 @@ VALUES ('0001', 'public', 'verification_token', 'verification_token_user_id_dfb9
 
 INSERT INTO keyshift.converted_index
 (plan_id, table_schema, table_name, index_name, constraint_name, definition)
-VALUES ('0001', 'public', 'custom_user', 'custom_user_pkey', 'custom_user_pkey', 'CREATE UNIQUE INDEX custom_user_pkey ON public.custom_user USING btree (id)');
+SELECT
+    '0001' AS plan_id,
+    'public' AS table_schema,
+    'custom_user' AS table_name,
+    'custom_user_pkey' AS index_name,
+    'custom_user_pkey' AS constraint_name,
+    pg_get_indexdef(to_regclass('"public"."custom_user_pkey"')) AS definition;
 
 INSERT INTO keyshift.converted_index
 (plan_id, table_schema, table_name, index_name, constraint_name, definition)
-VALUES ('0001', 'public', 'social_account', 'social_account_user_id_5e6e9a7d', '', 'CREATE INDEX social_account_user_id_5e6e9a7d ON public.social_account USING btree (user_id)');
+SELECT
+    '0001' AS plan_id,
+    'public' AS table_schema,
+    'social_account' AS table_name,
+    'social_account_user_id_5e6e9a7d' AS index_name,
+    '' AS constraint_name,
+    pg_get_indexdef(to_regclass('"public"."social_account_user_id_5e6e9a7d"')) AS definition;
 
 INSERT INTO keyshift.converted_index
 (plan_id, table_schema, table_name, index_name, constraint_name, definition)
-VALUES ('0001', 'public', 'user_profile', 'user_profile_user_id_key', 'user_profile_user_id_key', 'CREATE UNIQUE INDEX user_profile_user_id_key ON public.user_profile USING btree (user_id)');
+SELECT
+    '0001' AS plan_id,
+    'public' AS table_schema,
+    'user_profile' AS table_name,
+    'user_profile_user_id_key' AS index_name,
+    'user_profile_user_id_key' AS constraint_name,
+    pg_get_indexdef(to_regclass('"public"."user_profile_user_id_key"')) AS definition;
 
 INSERT INTO keyshift.converted_index
 (plan_id, table_schema, table_name, index_name, constraint_name, definition)
-VALUES ('0001', 'public', 'verification_token', 'verification_token_user_id_dfb9f3f2', '', 'CREATE INDEX verification_token_user_id_dfb9f3f2 ON public.verification_token USING btree (user_id)');
+SELECT
+    '0001' AS plan_id,
+    'public' AS table_schema,
+    'verification_token' AS table_name,
+    'verification_token_user_id_dfb9f3f2' AS index_name,
+    '' AS constraint_name,
+    pg_get_indexdef(to_regclass('"public"."verification_token_user_id_dfb9f3f2"')) AS definition;
 
 INSERT INTO keyshift.saved_sequence
 (plan_id, table_schema, table_name, column_name, sequence_schema, sequence_name, kind, last_value, is_called, increment_by, min_value, max_value, cycle)

@@ -1250,15 +1250,33 @@ VALUES ('0001', 'public', 'item', 'item_category_id_fkey', 'f', 'FOREIGN KEY (ca
 
 INSERT INTO keyshift.converted_index
 (plan_id, table_schema, table_name, index_name, constraint_name, definition)
-VALUES ('0001', 'public', 'category', 'category_pkey', 'category_pkey', 'CREATE UNIQUE INDEX category_pkey ON public.category USING btree (id)');
+SELECT
+    '0001' AS plan_id,
+    'public' AS table_schema,
+    'category' AS table_name,
+    'category_pkey' AS index_name,
+    'category_pkey' AS constraint_name,
+    pg_get_indexdef(to_regclass('"public"."category_pkey"')) AS definition;
 
 INSERT INTO keyshift.converted_index
 (plan_id, table_schema, table_name, index_name, constraint_name, definition)
-VALUES ('0001', 'public', 'item', 'item_category_id', '', 'CREATE INDEX item_category_id ON public.item USING btree (category_id)');
+SELECT
+    '0001' AS plan_id,
+    'public' AS table_schema,
+    'item' AS table_name,
+    'item_category_id' AS index_name,
+    '' AS constraint_name,
+    pg_get_indexdef(to_regclass('"public"."item_category_id"')) AS definition;
 
 INSERT INTO keyshift.converted_index
 (plan_id, table_schema, table_name, index_name, constraint_name, definition)
-VALUES ('0001', 'public', 'item', 'item_pkey', 'item_pkey', 'CREATE UNIQUE INDEX item_pkey ON public.item USING btree (id)');
+SELECT
+    '0001' AS plan_id,
+    'public' AS table_schema,
+    'item' AS table_name,
+    'item_pkey' AS index_name,
+    'item_pkey' AS constraint_name,
+    pg_get_indexdef(to_regclass('"public"."item_pkey"')) AS definition;
 
 INSERT INTO keyshift.converted_view
 (plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition)
