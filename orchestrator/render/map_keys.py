@@ -199,12 +199,15 @@ def _record_view(pid: sql.Composable, v) -> Statement:
     """The registry row of one view the conversion drops and rebuilds, read from the catalog as it is."""
     return stmt(
         "INSERT INTO keyshift.converted_view\n"
-        "(plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition)\n"
+        "(plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition, clustered_index)\n"
         "SELECT\n    {} AS plan_id,\n    n.nspname AS view_schema,\n    c.relname AS view_name,\n"
         "    c.relkind,\n    pg_get_userbyid(c.relowner) AS owner,\n    c.relacl::text AS acl,\n"
         "    array(\n        SELECT a.attname\n        FROM pg_attribute AS a\n"
         "        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped\n"
-        "        ORDER BY a.attnum\n    ) AS column_names,\n    pg_get_viewdef(c.oid) AS definition\n"
+        "        ORDER BY a.attnum\n    ) AS column_names,\n    pg_get_viewdef(c.oid) AS definition,\n"
+        "    (\n        SELECT ic.relname\n        FROM pg_index AS i\n"
+        "        INNER JOIN pg_class AS ic ON i.indexrelid = ic.oid\n"
+        "        WHERE i.indrelid = c.oid AND i.indisclustered\n    ) AS clustered_index\n"
         "FROM pg_class AS c\nINNER JOIN pg_namespace AS n ON c.relnamespace = n.oid\n"
         "WHERE c.oid = to_regclass({})",
         pid,

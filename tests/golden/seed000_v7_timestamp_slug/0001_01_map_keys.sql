@@ -217,6 +217,7 @@ CREATE TABLE IF NOT EXISTS keyshift.converted_view (
     acl text,
     column_names name[] NOT NULL,
     definition text NOT NULL,
+    clustered_index name,
     PRIMARY KEY (view_schema, view_name, plan_id)
 );
 
@@ -302,6 +303,10 @@ ADD COLUMN IF NOT EXISTS increment_by bigint,
 ADD COLUMN IF NOT EXISTS min_value bigint,
 ADD COLUMN IF NOT EXISTS max_value bigint,
 ADD COLUMN IF NOT EXISTS cycle boolean;
+
+-- The index a materialized view is CLUSTERed ON, so views_restored.sql can prove it came back.
+ALTER TABLE keyshift.converted_view
+ADD COLUMN IF NOT EXISTS clustered_index name;
 
 -- keyshift.statement_setting(setting_name text) RETURNS text
 --

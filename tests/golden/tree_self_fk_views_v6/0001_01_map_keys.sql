@@ -218,6 +218,7 @@ CREATE TABLE IF NOT EXISTS keyshift.converted_view (
     acl text,
     column_names name[] NOT NULL,
     definition text NOT NULL,
+    clustered_index name,
     PRIMARY KEY (view_schema, view_name, plan_id)
 );
 
@@ -303,6 +304,10 @@ ADD COLUMN IF NOT EXISTS increment_by bigint,
 ADD COLUMN IF NOT EXISTS min_value bigint,
 ADD COLUMN IF NOT EXISTS max_value bigint,
 ADD COLUMN IF NOT EXISTS cycle boolean;
+
+-- The index a materialized view is CLUSTERed ON, so views_restored.sql can prove it came back.
+ALTER TABLE keyshift.converted_view
+ADD COLUMN IF NOT EXISTS clustered_index name;
 
 -- keyshift.statement_setting(setting_name text) RETURNS text
 --
@@ -1279,7 +1284,7 @@ SELECT
     pg_get_indexdef(to_regclass('"public"."item_pkey"')) AS definition;
 
 INSERT INTO keyshift.converted_view
-(plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition)
+(plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition, clustered_index)
 SELECT
     '0001' AS plan_id,
     n.nspname AS view_schema,
@@ -1293,13 +1298,19 @@ SELECT
         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
         ORDER BY a.attnum
     ) AS column_names,
-    pg_get_viewdef(c.oid) AS definition
+    pg_get_viewdef(c.oid) AS definition,
+    (
+        SELECT ic.relname
+        FROM pg_index AS i
+        INNER JOIN pg_class AS ic ON i.indexrelid = ic.oid
+        WHERE i.indrelid = c.oid AND i.indisclustered
+    ) AS clustered_index
 FROM pg_class AS c
 INNER JOIN pg_namespace AS n ON c.relnamespace = n.oid
 WHERE c.oid = to_regclass('"public"."category_tree"');
 
 INSERT INTO keyshift.converted_view
-(plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition)
+(plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition, clustered_index)
 SELECT
     '0001' AS plan_id,
     n.nspname AS view_schema,
@@ -1313,7 +1324,13 @@ SELECT
         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
         ORDER BY a.attnum
     ) AS column_names,
-    pg_get_viewdef(c.oid) AS definition
+    pg_get_viewdef(c.oid) AS definition,
+    (
+        SELECT ic.relname
+        FROM pg_index AS i
+        INNER JOIN pg_class AS ic ON i.indexrelid = ic.oid
+        WHERE i.indrelid = c.oid AND i.indisclustered
+    ) AS clustered_index
 FROM pg_class AS c
 INNER JOIN pg_namespace AS n ON c.relnamespace = n.oid
 WHERE c.oid = to_regclass('"public"."item_title"');
