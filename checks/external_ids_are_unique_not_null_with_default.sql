@@ -2,21 +2,21 @@
 --
 -- Claim: every table given external ids (keyshift.converted_table rows with mode
 -- 'external') has its external column (external_column): it exists, is of type uuid, is
--- NOT NULL, has exactly the planned default (pg_get_expr equals key_default, e.g.
--- gen_random_uuid()), and is on its own the column of a UNIQUE constraint under the
--- recorded name (external_constraint); in the data, no row has a NULL external id and no
--- external id appears twice; and the integer key (key_column) is still, alone, the table's
--- PRIMARY KEY, of its old type (old_type).
+-- NOT NULL (validated), has exactly the planned default (pg_get_expr equals key_default, e.g.
+-- gen_random_uuid()), and is on its own the column of a UNIQUE constraint, not deferrable,
+-- under the recorded name (external_constraint), so PostgreSQL itself refuses a NULL or a
+-- duplicate external id on every row at every statement; and the integer key (key_column) is
+-- still, alone, the table's PRIMARY KEY, of its old type (old_type).
 --
 -- Why: clients address rows by the external id only. A NULL gives a row no address, a
 -- duplicate gives two rows one address, a missing default makes every INSERT that relies on
--- it fail or store NULL, and a lost UNIQUE constraint lets duplicates in later. The data
--- probes do not trust the constraints: they count the rows themselves. External mode keeps
--- the integer key and every foreign key on purpose; a changed key means something else
--- converted it.
+-- it fail or store NULL, and a lost or deferrable UNIQUE constraint lets duplicates in. The
+-- version of every external id is the plan's own check <plan_id>.checks/uuid_version_matches.sql.
+-- External mode keeps the integer key and every foreign key on purpose; a changed key means
+-- something else converted it.
 --
 -- One row: one external-mode table and one way it falls short (`problem`); `detail` shows
--- what the catalog or the data holds instead.
+-- what the catalog holds instead.
 --
 -- Applies to (orchestrator/verify/checks.py): with no such registry row the check is skipped.
 -- applies-to: keyshift.converted_table where mode = external
@@ -41,7 +41,13 @@ column_state AS (
         t.*,
         a.attnum,
         a.atttypid,
-        a.attnotnull,
+        coalesce(a.attnotnull, TRUE) AND NOT EXISTS (
+            -- PostgreSQL 18: attnotnull is also set by a NOT NULL ... NOT VALID constraint
+            SELECT 1 FROM pg_constraint AS nn
+            WHERE
+                nn.conrelid = t.relid AND nn.contype = 'n' AND NOT nn.convalidated
+                AND a.attnum = any(nn.conkey)
+        ) AS attnotnull,
         pg_get_expr(ad.adbin, ad.adrelid) AS current_default,
         (
             SELECT count(*)
@@ -50,6 +56,8 @@ column_state AS (
                 uc.conrelid = t.relid
                 AND uc.conname = t.external_constraint
                 AND uc.contype = 'u'
+                -- deferrable: duplicates allowed until COMMIT, so not enforced on every row
+                AND NOT uc.condeferrable
                 AND uc.conkey = ARRAY[a.attnum]
         ) AS unique_constraints,
         (
@@ -71,36 +79,6 @@ column_state AS (
             AND t.external_column = a.attname
             AND NOT a.attisdropped
     LEFT JOIN pg_attrdef AS ad ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
-),
-
-measured AS (
-    -- Only a column that exists can be counted; the catalog rows below report a missing one.
-    SELECT
-        cs.*,
-        CASE
-            WHEN cs.attnum IS NOT NULL
-                THEN query_to_xml(
-                    format(
-                        'SELECT count(*) FILTER (WHERE t.%1$I IS NULL) AS nulls,'
-                        ' count(t.%1$I) - count(DISTINCT t.%1$I) AS duplicates,'
-                        ' (SELECT min(d.v::text) FROM (SELECT x.%1$I AS v FROM %2$I.%3$I AS x'
-                        ' WHERE x.%1$I IS NOT NULL GROUP BY x.%1$I HAVING count(*) > 1) AS d) AS sample'
-                        ' FROM %2$I.%3$I AS t',
-                        cs.external_column, cs.table_schema, cs.table_name
-                    ),
-                    FALSE, TRUE, ''
-                )
-        END AS result
-    FROM column_state AS cs
-),
-
-state AS (
-    SELECT
-        m.*,
-        coalesce((xpath('/row/nulls/text()', m.result))[1]::text::bigint, 0) AS null_rows,
-        coalesce((xpath('/row/duplicates/text()', m.result))[1]::text::bigint, 0) AS duplicate_rows,
-        (xpath('/row/sample/text()', m.result))[1]::text AS duplicate_sample
-    FROM measured AS m
 )
 
 SELECT
@@ -110,7 +88,7 @@ SELECT
     s.external_column,
     p.problem,
     p.detail
-FROM state AS s
+FROM column_state AS s
 CROSS JOIN
     LATERAL (
         VALUES
@@ -125,14 +103,8 @@ CROSS JOIN
         ),
         (
             s.attnum IS NOT NULL AND s.unique_constraints = 0,
-            'unique constraint on the external column alone missing',
+            'unique constraint (not deferrable) on the external column alone missing',
             format('expected constraint %I', s.external_constraint)
-        ),
-        (s.null_rows > 0, 'rows with a NULL external id', format('%s rows', s.null_rows)),
-        (
-            s.duplicate_rows > 0,
-            'external id used by more than one row',
-            format('%s surplus rows, e.g. %s', s.duplicate_rows, s.duplicate_sample)
         ),
         (
             s.relid IS NOT NULL AND s.pk_columns IS DISTINCT FROM format('%I', s.key_column),

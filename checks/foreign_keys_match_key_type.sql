@@ -8,7 +8,8 @@
 -- checked against the converted data, and a uuid key referenced by an integer (or an integer
 -- key by a uuid) means one side missed the conversion. An FK that was already NOT VALID
 -- before the conversion (keyshift.converted_constraint records it so) keeps that state on
--- purpose and is not reported for it; checks/no_orphan_references.sql proves its data.
+-- purpose and is not reported for it; the plan's own check <plan_id>.checks/no_orphan_references.sql
+-- proves its data.
 --
 -- One row: one column pair of one such foreign key that is not validated, or whose
 -- referencing column's type differs from the referenced column's type; `problem` says which.

@@ -10,8 +10,8 @@
 -- Why: the conversion must leave a key as strong as the one it replaced. Without the
 -- PRIMARY KEY, duplicates and NULLs become possible and foreign keys cannot reference it;
 -- without the default, every INSERT that relied on the old sequence fails; with another
--- default, new keys no longer have the version the plan (and uuid_version_matches.sql)
--- promised.
+-- default, new keys no longer have the version the plan (and its own check
+-- <plan_id>.checks/uuid_version_matches.sql) promised.
 --
 -- One row: one converted table and one way its key falls short (`problem`); `detail`
 -- shows what the catalog holds instead.

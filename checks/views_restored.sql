@@ -5,7 +5,7 @@
 -- name, of the same kind, with the same owner, the same ACL (grants; a default ACL counts as
 -- what it grants), the same columns in
 -- the same order and the same definition (pg_get_viewdef), and a materialized view holds
--- data (it was refilled, not left unpopulated).
+-- data (it was refilled, not left unpopulated) and is CLUSTERed ON the same index, if any.
 --
 -- Why: a key cannot change type while a view reads it, so the conversion drops these
 -- views and creates them again. A view that is missing, narrower, owned by someone else or
@@ -35,6 +35,7 @@ WITH recorded AS (
         coalesce(rec.acl, acldefault('r', to_regrole(quote_ident(rec.owner)))::text) AS acl,
         rec.column_names,
         rec.definition,
+        rec.clustered_index,
         to_regclass(format('%I.%I', rec.view_schema, rec.view_name)) AS relid
     FROM keyshift.converted_view AS rec
     ORDER BY rec.view_schema ASC, rec.view_name ASC, length(rec.plan_id) DESC, rec.plan_id DESC
@@ -53,7 +54,13 @@ current_state AS (
             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
             ORDER BY a.attnum
         ) AS current_columns,
-        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END AS current_definition
+        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END AS current_definition,
+        (
+            SELECT ic.relname
+            FROM pg_index AS i
+            INNER JOIN pg_class AS ic ON i.indexrelid = ic.oid
+            WHERE i.indrelid = c.oid AND i.indisclustered
+        ) AS current_clustered_index
     FROM recorded AS r
     LEFT JOIN pg_class AS c ON r.relid = c.oid
 ),
@@ -69,6 +76,7 @@ verdict AS (
             WHEN s.current_columns <> s.column_names THEN 'columns differ'
             WHEN s.current_definition <> s.definition THEN 'definition differs'
             WHEN s.relkind = 'm' AND NOT s.relispopulated THEN 'materialized view not populated'
+            WHEN coalesce(s.current_clustered_index, '') <> coalesce(s.clustered_index, '') THEN 'CLUSTER ON differs'
         END AS problem
     FROM current_state AS s
 )

@@ -22,6 +22,7 @@ LOOSE = {
     "orchestrator": "foundation",
     "orchestrator.errors": "foundation",
     "orchestrator.names": "foundation",
+    "orchestrator.resources": "foundation",
     "orchestrator.__main__": "cli",
 }
 
@@ -176,3 +177,45 @@ def test_known_exceptions_are_still_exceptions(table):
         sizes, known, limit = _functions(), KNOWN_LONG_FUNCTIONS, MAX_FUNCTION_LINES
     stale = sorted(name for name in known if sizes.get(name, 0) <= limit)
     assert not stale, f"no longer over the limit, remove them from the known exceptions: {stale}"
+
+
+#: What plan/ may take from psycopg: composing SQL text, never running it.
+PLAN_PSYCOPG_NAMES = {"sql"}
+#: Modules that read the live database; plan/ decides on the dataclasses they return.
+READERS = {
+    "orchestrator.connect",
+    "orchestrator.catalog.read",
+    "orchestrator.catalog.survey",
+    "orchestrator.catalog.gather",
+}
+READER_NAMES = {"Catalog", "snapshot"}
+#: Methods of a connection or cursor: a call of any of them runs or fetches a query.
+QUERY_METHODS = {"execute", "executemany", "cursor", "fetchone", "fetchall", "fetchmany", "transaction", "connect"}
+
+
+def _plan_module_faults(module: str) -> list[str]:
+    faults = []
+    for node in ast.walk(TREES[module]):
+        if isinstance(node, ast.Import):
+            faults += [f"import {a.name}" for a in node.names if a.name.split(".")[0] == "psycopg"]
+        elif isinstance(node, ast.ImportFrom):
+            source = _resolve(module, node)
+            names = {a.name for a in node.names}
+            if source.split(".")[0] == "psycopg" and (source != "psycopg" or names - PLAN_PSYCOPG_NAMES):
+                faults.append(f"from {source} import {', '.join(sorted(names))}")
+            if any(source == r or source.startswith(r + ".") for r in READERS) or (
+                source == "orchestrator.catalog" and names & READER_NAMES
+            ):
+                faults.append(f"from {source} import {', '.join(sorted(names))}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in QUERY_METHODS:
+            faults.append(f"line {node.lineno}: .{node.func.attr}(...)")
+    return faults
+
+
+def test_plan_is_pure():
+    """plan/ decides on the snapshot and its facts and never reads the database: its modules import
+    from psycopg only ``sql`` (to compose names), import no reader of the catalog (connect/,
+    catalog.read, catalog.survey, catalog.gather, nor the names Catalog and snapshot), and call
+    no method that runs or fetches a query (.execute, .cursor, .fetchone, ... by name, on anything)."""
+    faults = {m: f for m in MODULES if _stage(m) == "plan" and (f := _plan_module_faults(m))}
+    assert not faults, f"plan/ modules that could read the database: {faults}"

@@ -20,7 +20,7 @@ from orchestrator.verify import checks
 
 CHECKS = ROOT / "checks"
 SCALE = 30
-SLUGS = "slugs_are_unique_base62.sql"
+SLUGS = "slug_columns_are_unique_text.sql"
 
 
 def one_line(result) -> str:
@@ -164,7 +164,8 @@ def test_a_check_without_registry_rows_is_skipped_without_running(dsn, converted
         r"checks/external_only\.sql \.+ skipped \(nothing of that kind was converted\)$", text.stdout, re.M
     )
     assert re.search(r"checks/runs\.sql \.+ not ok \(1 rows\)$", text.stdout, re.M), text.stdout
-    assert "3 checks, 0 ok, 1 not ok, 2 skipped" in text.stdout, text.stdout
+    # plan 0001's own checks that hold at any time run too, from the registry
+    assert "5 checks, 2 ok, 1 not ok, 2 skipped" in text.stdout, text.stdout
     data = json.loads(keyshift(dsn, "check", "--checks", str(d), "--json").stdout)
     by_name = {c["check"]: c for c in data["checks"]}
     assert by_name["checks/never_runs.sql"]["status"] == "skipped"
@@ -173,7 +174,8 @@ def test_a_check_without_registry_rows_is_skipped_without_running(dsn, converted
     assert data["ok"] is False
 
 
-def test_every_check_skipped_is_no_pass(dsn, converted, tmp_path):
+def test_every_check_skipped_is_no_pass(dsn, conn, converted, tmp_path):
+    conn.execute("DELETE FROM keyshift.plan_check")  # only the one check file below is left to run
     d = check_dir(tmp_path, {SLUGS: (CHECKS / SLUGS).read_text()})
     result = keyshift(dsn, "check", "--checks", str(d))
     assert result.returncode == EXIT_REFUSED, result.stdout + result.stderr
@@ -226,17 +228,14 @@ def test_migrate_reports_skipped_checks_and_commits(dsn, conn, tmp_path):
     assert planned.returncode == 0, planned.stderr
     d = check_dir(
         tmp_path,
-        {
-            name: (CHECKS / name).read_text()
-            for name in (SLUGS, "row_counts_unchanged.sql", "keys_are_uuid_primary_keys_with_default.sql")
-        },
+        {name: (CHECKS / name).read_text() for name in (SLUGS, "keys_are_uuid_primary_keys_with_default.sql")},
     )
     result = keyshift(dsn, "migrate", "--checks", str(d), migrations=migrations)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(rf"checks/{SLUGS} \.+ skipped \(no slug column was converted\)", result.stdout), result.stdout
-    # Inside migrate the plan being applied is named: the row counts are compared.
-    assert re.search(r"checks/row_counts_unchanged\.sql \.+ ok$", result.stdout, re.M), result.stdout
-    assert "3 checks, 2 ok, 0 not ok, 1 skipped" in result.stdout
+    # Inside migrate the plan being applied is named: its own checks compare the row counts.
+    assert re.search(r"^0001\.checks/row_counts_unchanged\.sql \.+ ok$", result.stdout, re.M), result.stdout
+    assert "8 checks, 7 ok, 0 not ok, 1 skipped" in result.stdout
     assert conn.execute("SELECT count(*) FROM keyshift.converted_table").fetchone()[0] == 1
 
 
@@ -291,7 +290,6 @@ def test_a_migration_cannot_reset_the_plans_or_shadow_the_catalog_for_the_checks
     d = check_dir(
         tmp_path,
         {
-            "row_counts_unchanged.sql": (CHECKS / "row_counts_unchanged.sql").read_text(),
             "catalog.sql": check_file(
                 "keyshift.converted_table",
                 "SELECT 'read a temporary pg_constraint' AS problem FROM pg_constraint HAVING count(*) = 0;",
@@ -305,8 +303,8 @@ def test_a_migration_cannot_reset_the_plans_or_shadow_the_catalog_for_the_checks
     )
     result = keyshift(dsn, "migrate", "--accept-edited", "--checks", str(d), migrations=migrations)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"checks/row_counts_unchanged\.sql \.+ ok$", result.stdout, re.M), result.stdout
-    assert "3 checks, 3 ok, 0 not ok, 0 skipped" in result.stdout, result.stdout
+    assert re.search(r"^0001\.checks/row_counts_unchanged\.sql \.+ ok$", result.stdout, re.M), result.stdout
+    assert "8 checks, 8 ok, 0 not ok, 0 skipped" in result.stdout, result.stdout
 
 
 def test_pg_temp_listed_last_is_searched_last(conn):
@@ -327,28 +325,20 @@ def test_pg_temp_listed_last_is_searched_last(conn):
 
 @pytest.mark.parametrize(
     "extra",
-    ["DELETE FROM keyshift.fingerprint;", "DELETE FROM keyshift.converted_table;"],
+    ["DELETE FROM keyshift.fingerprint;", "DELETE FROM keyshift.converted_table; DELETE FROM keyshift.fingerprint;"],
     ids=["plan-gated skipped", "all skipped"],
 )
 def test_migrate_commits_nothing_when_a_check_that_proves_the_plan_is_skipped(dsn, conn, tmp_path, extra):
     migrations = _plan_with_appended(dsn, conn, tmp_path, extra)
-    d = check_dir(
-        tmp_path,
-        {
-            "row_counts_unchanged.sql": (CHECKS / "row_counts_unchanged.sql").read_text(),
-            "table.sql": check_file("keyshift.converted_table", "SELECT 1 WHERE FALSE;"),
-        }
-        if "fingerprint" in extra
-        else {"table.sql": check_file("keyshift.converted_table", "SELECT 1 WHERE FALSE;")},
-    )
+    d = check_dir(tmp_path, {"table.sql": check_file("keyshift.converted_table", "SELECT 1 WHERE FALSE;")})
     result = keyshift(dsn, "migrate", "--accept-edited", "--checks", str(d), migrations=migrations)
     assert result.returncode == EXIT_FAILED, result.stdout + result.stderr
     err = result.stderr.strip().splitlines()
     assert len(err) == 1 and "Traceback" not in result.stderr, result.stderr
     assert (
-        "checks/row_counts_unchanged.sql" in err[0]
-        if "fingerprint" in extra
-        else "every one of the 1 checks was skipped" in err[0]
+        "0001.checks/row_counts_unchanged.sql" in err[0]
+        if "converted_table" not in extra
+        else "4 check(s) that prove plan(s) 0001 were skipped" in err[0]
     ), err
     assert "nothing was committed" in err[0]
     assert conn.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None

@@ -315,6 +315,74 @@ def test_indexes_kept_with_name_and_definition(dsn, conn, tmp_path):
     assert indexes(conn) == before
 
 
+def test_index_with_an_operator_class_from_an_extension_in_public_converts_and_passes_every_check(dsn, conn, tmp_path):
+    """pg_get_indexdef qualifies an operator class by the search path it runs under: the
+    recorded definition and the checked one are read under the same path, so a trigram index
+    from an extension installed in public is no false alarm."""
+    conn.execute(USERS + "CREATE EXTENSION pg_trgm SCHEMA public;")
+    conn.execute("CREATE INDEX users_id_trgm ON users USING gin ((id::text) gin_trgm_ops)")
+    before = indexes(conn)
+    convert(dsn, tmp_path / "m", "public.users")
+    checked = keyshift(dsn, "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert indexes(conn) == before
+    rollback(dsn, tmp_path / "m")
+    assert indexes(conn) == before
+
+
+PROPERTIES_SQL = (
+    USERS
+    + """
+ALTER TABLE users SET (fillfactor = 80);
+ALTER TABLE users REPLICA IDENTITY FULL;
+CREATE TABLE post (id serial PRIMARY KEY, user_id int NOT NULL REFERENCES users, body text)
+    WITH (fillfactor = 70, autovacuum_enabled = false);
+INSERT INTO post (user_id, body) SELECT g % 20 + 1, 'b' FROM generate_series(1, 40) g;
+CREATE INDEX post_user ON post (user_id) WITH (fillfactor = 60);
+ALTER TABLE post CLUSTER ON post_user;
+CREATE UNIQUE INDEX post_user_id ON post (user_id, id);
+ALTER TABLE post REPLICA IDENTITY USING INDEX post_user_id;
+ALTER TABLE post ALTER COLUMN user_id SET STATISTICS 500;
+CREATE MATERIALIZED VIEW user_posts AS
+    SELECT u.id, count(p.*) AS n FROM users AS u LEFT JOIN post AS p ON p.user_id = u.id GROUP BY u.id;
+CREATE UNIQUE INDEX user_posts_id ON user_posts (id);
+ALTER MATERIALIZED VIEW user_posts CLUSTER ON user_posts_id;
+"""
+)
+
+#: Storage properties of the tables, their indexes and columns, in a stable order.
+PROPERTIES = """
+SELECT c.relname, c.relreplident::text, c.reloptions, c.reltablespace,
+    array(
+        SELECT ic.relname || ':' || i.indisclustered || ':' || i.indisreplident || ':' || coalesce(ic.reloptions::text, '')
+        FROM pg_index AS i JOIN pg_class AS ic ON ic.oid = i.indexrelid
+        WHERE i.indrelid = c.oid ORDER BY ic.relname
+    ),
+    array(
+        SELECT a.attname || ':' || a.attstattarget || ':' || a.attstorage::text
+        FROM pg_attribute AS a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+    )
+FROM pg_class AS c WHERE c.relname IN ('users', 'post', 'user_posts') ORDER BY c.relname
+"""
+
+
+def test_cluster_replica_identity_storage_and_statistics_survive_and_come_back(dsn, conn, tmp_path):
+    """CLUSTER ON (a table's index and a materialized view's), replica identity, reloptions of
+    tables and indexes and per-column statistics targets: kept by the conversion, proven by
+    the checks (a lost CLUSTER ON of a materialized view is reported), and as before after
+    rollback."""
+    conn.execute(PROPERTIES_SQL)
+    before = conn.execute(PROPERTIES).fetchall()
+    convert(dsn, tmp_path / "m", "public.users")
+    assert conn.execute(PROPERTIES).fetchall() == before
+    with conn.transaction(force_rollback=True):
+        conn.execute("ALTER MATERIALIZED VIEW user_posts SET WITHOUT CLUSTER")
+        broken = conn.execute((ROOT / "checks" / "views_restored.sql").read_text()).fetchall()
+    assert [(r[2], r[4]) for r in broken] == [("user_posts", "CLUSTER ON differs")], broken
+    rollback(dsn, tmp_path / "m")
+    assert conn.execute(PROPERTIES).fetchall() == before
+
+
 def test_partial_index_comparing_the_key_with_an_integer_is_refused(dsn, conn, tmp_path):
     conn.execute(USERS + "CREATE INDEX users_recent ON users (email) WHERE id > 100;")
     err = refused(dsn, tmp_path, "public.users")

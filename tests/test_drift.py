@@ -80,6 +80,19 @@ DRIFTS = {
         "foreign key post_account_id_fkey on public.post changed",
     ),
     "target dropped": ("DROP TABLE post; DROP TABLE account", "columns of public.account is gone"),
+    "new CHECK on a converted column": (
+        "ALTER TABLE post ADD CONSTRAINT post_account_known CHECK (account_id IS NOT NULL)",
+        "carried check constraint post_account_known on public.post is new",
+    ),
+    "new trigger on a converted column": (
+        "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;"
+        "CREATE TRIGGER post_account_touch BEFORE UPDATE OF account_id ON post FOR EACH ROW EXECUTE FUNCTION touch()",
+        "carried trigger post_account_touch on public.post is new",
+    ),
+    "new policy on a converted column": (
+        "CREATE POLICY post_own ON post USING (account_id IS NOT NULL)",
+        "carried policy post_own on public.post is new",
+    ),
 }
 
 

@@ -414,17 +414,16 @@ CORRUPTIONS = [
     (
         "ALTER TABLE users ALTER COLUMN external_id DROP NOT NULL;"
         "UPDATE users SET external_id = NULL WHERE id = (SELECT min(id) FROM users)",
-        "rows with a NULL external id",
+        "external column is nullable",
     ),
     (
         "ALTER TABLE users DROP CONSTRAINT users_external_id_key;"
-        "UPDATE users SET external_id = (SELECT external_id FROM users ORDER BY id LIMIT 1)"
-        " WHERE id = (SELECT max(id) FROM users)",
-        "external id used by more than one row",
+        "ALTER TABLE users ADD CONSTRAINT users_external_id_key UNIQUE (external_id) DEFERRABLE",
+        "unique constraint (not deferrable) on the external column alone missing",
     ),
     (
         "ALTER TABLE users DROP CONSTRAINT users_external_id_key",
-        "unique constraint on the external column alone missing",
+        "unique constraint (not deferrable) on the external column alone missing",
     ),
     ("ALTER TABLE users DROP COLUMN external_id", "external column no longer exists"),
     ("ALTER TABLE users ALTER COLUMN external_id TYPE text", "external column is not uuid"),

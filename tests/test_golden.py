@@ -207,7 +207,8 @@ def _first_difference(case: str, got: dict[str, bytes], want: dict[str, bytes]) 
 
 
 def _read_dir(path: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file()}
+    """Every file plan wrote, by its path inside the migrations folder (a plan's checks folder included)."""
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -231,6 +232,7 @@ def test_plan_writes_the_golden_files(case, conn, dsn, tmp_path):
         shutil.rmtree(golden, ignore_errors=True)
         golden.mkdir(parents=True)
         for name, data in got.items():
+            (golden / name).parent.mkdir(parents=True, exist_ok=True)
             (golden / name).write_bytes(data)
         PG_MAJOR_FILE.write_text(major + "\n")
         return

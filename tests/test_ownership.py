@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from conftest import convert, keyshift, load_seed000
 
-from orchestrator import SQL_DIR
 from orchestrator.plan import ownership
+from orchestrator.resources import SQL_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -371,6 +371,7 @@ SAMPLE_CALLS = {
     "base62": ("SELECT keyshift.base62(gen_random_uuid(), 12)",),
     "statement_setting": ("SELECT keyshift.statement_setting('application_name')",),
     "table_fingerprint": ("SELECT * FROM keyshift.table_fingerprint('public', 'slugs', FALSE)",),
+    "rollback_ids": ("SELECT count(*) FROM keyshift.rollback_ids('public', 'slugs', 0)",),
 }
 
 

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from orchestrator import SQL_DIR
+from orchestrator.resources import SQL_DIR
 
 ROOT = SQL_DIR.parent
 

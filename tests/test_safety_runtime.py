@@ -26,8 +26,8 @@ import psycopg
 from conftest import ROOT, keyshift, load_seed000, without_restrict, yoyo_was_here
 from psycopg.conninfo import conninfo_to_dict
 
-from orchestrator import CHECKS_DIR
 from orchestrator.connect import embedded
+from orchestrator.resources import CHECKS_DIR
 
 HOOK = 4242
 HOOK_SQL = f"\nSELECT pg_advisory_xact_lock({HOOK});\n"

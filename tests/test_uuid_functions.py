@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import uuid6
 
-from orchestrator import SQL_DIR
+from orchestrator.resources import SQL_DIR
 
 FUNCTION_FILES = [
     "uuid_v7.sql",

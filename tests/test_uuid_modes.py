@@ -19,7 +19,7 @@ import uuid6
 from conftest import ROOT, convert, keyshift, pg_dump_schema, run_keyshift, without_restrict
 from psycopg import sql
 
-from orchestrator import SQL_DIR
+from orchestrator.resources import SQL_DIR
 
 UTC = timezone.utc
 GREGORIAN_EPOCH = datetime(1582, 10, 15, tzinfo=UTC)
@@ -370,7 +370,8 @@ def test_slugs_unique_base62_over_100k_rows_and_default_for_new_rows(dsn, conn, 
     )
     checked = keyshift(dsn, "check")
     assert checked.returncode == 0, checked.stdout
-    assert re.search(r"checks/slugs_are_unique_base62\.sql \.+ ok", checked.stdout), checked.stdout
+    assert re.search(r"checks/slug_columns_are_unique_text\.sql \.+ ok", checked.stdout), checked.stdout
+    assert re.search(r"0001\.checks/slugs_are_base62\.sql \.+ ok", checked.stdout), checked.stdout
 
 
 def test_slug_of_22_chars_reveals_neither_old_id_nor_key(dsn, conn, tmp_path):
@@ -467,54 +468,61 @@ def test_slug_default_redraws_a_slug_a_row_already_holds(dsn, conn, tmp_path):
     assert "--slug-length" in caught.value.diag.message_hint
 
 
-SLUG_CHECK = (ROOT / "checks" / "slugs_are_unique_base62.sql").read_text()
+SLUG_CATALOG = (ROOT / "checks" / "slug_columns_are_unique_text.sql").read_text()
+MALFORMED = {"too short", "bad character", "non-ascii letter", "null"}
 CORRUPTIONS = {
     "duplicate": (
         "ALTER TABLE users DROP CONSTRAINT users_handle_key;"
         "UPDATE users SET handle = (SELECT min(handle) FROM users WHERE name <> 'u2') WHERE name = 'u2'",
-        {"slug used by more than one row", "no UNIQUE constraint on the slug column alone"},
+        {"no UNIQUE constraint, not deferrable, on the slug column alone"},
     ),
-    "too short": (
-        "UPDATE users SET handle = left(handle, 21) WHERE name = 'u3'",
-        {"slug of wrong length or with a character outside 0-9a-zA-Z"},
+    "deferrable": (
+        "ALTER TABLE users DROP CONSTRAINT users_handle_key;"
+        "ALTER TABLE users ADD CONSTRAINT users_handle_key UNIQUE (handle) DEFERRABLE",
+        {"no UNIQUE constraint, not deferrable, on the slug column alone"},
     ),
-    "bad character": (
-        "UPDATE users SET handle = overlay(handle PLACING '-' FROM 5 FOR 1) WHERE name = 'u4'",
-        {"slug of wrong length or with a character outside 0-9a-zA-Z"},
-    ),
-    "non-ascii letter": (
-        "UPDATE users SET handle = overlay(handle PLACING 'é' FROM 5 FOR 1) WHERE name = 'u4'",
-        {"slug of wrong length or with a character outside 0-9a-zA-Z"},
-    ),
+    "too short": ("UPDATE users SET handle = left(handle, 21) WHERE name = 'u3'", set()),
+    "bad character": ("UPDATE users SET handle = overlay(handle PLACING '-' FROM 5 FOR 1) WHERE name = 'u4'", set()),
+    "non-ascii letter": ("UPDATE users SET handle = overlay(handle PLACING 'é' FROM 5 FOR 1) WHERE name = 'u4'", set()),
     "null": (
         "ALTER TABLE users ALTER COLUMN handle DROP NOT NULL; UPDATE users SET handle = NULL WHERE name = 'u5'",
-        {"rows without a slug"},
+        set(),
     ),
     "dropped": ("ALTER TABLE users DROP COLUMN handle", {"slug column no longer exists"}),
     "retyped": ("ALTER TABLE users ALTER COLUMN handle TYPE varchar(22)", {"slug column is not text"}),
 }
 
 
-def test_slug_check_passes_healthy_and_names_each_corruption(dsn, conn, tmp_path):
+def _rows(conn, text: str) -> list[dict]:
+    with conn.cursor() as cur:
+        cur.execute(text)
+        cols = [d.name for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def test_slug_checks_pass_healthy_and_name_each_corruption(dsn, conn, tmp_path):
+    """The catalog claim (text, UNIQUE on the column alone) and the plan's own data claim (every
+    row a Base62 slug of the recorded length) each report what they exist to catch."""
     setup_schema(conn, n=30)
     convert(dsn, tmp_path / "m", "public.users", extra=("--slug-column", "public.users.handle"))
-    assert conn.execute(SLUG_CHECK).fetchall() == []
+    data_check = (tmp_path / "m" / "0001.checks" / "slugs_are_base62.sql").read_text()
+    assert conn.execute(SLUG_CATALOG).fetchall() == [] and conn.execute(data_check).fetchall() == []
     for name, (corruption, problems) in CORRUPTIONS.items():
         with conn.transaction(force_rollback=True):
             conn.execute("ALTER TABLE users DISABLE TRIGGER USER")
             conn.execute(corruption)
-            with conn.cursor() as cur:
-                cur.execute(SLUG_CHECK)
-                cols = [d.name for d in cur.description]
-                rows = [dict(zip(cols, r)) for r in cur.fetchall()]
+            rows = _rows(conn, SLUG_CATALOG)
+            malformed = _rows(conn, data_check) if name in MALFORMED else []
         assert {r["problem"] for r in rows} == problems, (name, rows)
         assert all(r["table_name"] == "users" and r["column_name"] == "handle" for r in rows)
-    # the CLI reports it too: a committed duplicate makes `keyshift check` exit 1
+        if name in MALFORMED:
+            assert [(r["column_name"], r["bad_rows"]) for r in malformed] == [("handle", 1)], (name, malformed)
+    # the CLI reports it too: a committed malformed slug makes `keyshift check` exit 1
     conn.execute("ALTER TABLE users DISABLE TRIGGER USER")
     conn.execute(CORRUPTIONS["too short"][0])
     checked = keyshift(dsn, "check")
     assert checked.returncode == 1
-    assert re.search(r"checks/slugs_are_unique_base62\.sql \.+ not ok \(1 rows\)", checked.stdout), checked.stdout
+    assert re.search(r"0001\.checks/slugs_are_base62\.sql \.+ not ok \(1 rows\)", checked.stdout), checked.stdout
 
 
 # --- refusals -----------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Drift. ``plan`` records in the plan's manifest (``<plan_id>.plan.json``, apply/manifest.py)
 a fingerprint of every catalog object the plan relies on (DESIGN.md §2: status shows drift):
 the targets, the --reference columns, one digest per object (the columns of each touched
-table, each target's key and its sequence, each foreign key, index, dependent view and
+table, each target's key and its sequence, each foreign key, index, dependent view, each
+CHECK or exclusion constraint, trigger and policy that uses a converted column, and each
 blocking dependent), so a refusal can name what changed, and the fingerprint over all of
 them. Row counts and sequence values are left out: rows may change freely between plan and
 migrate, the shape may not.
@@ -35,9 +36,6 @@ a plan whose manifest is missing or unreadable.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 from pathlib import Path
 
 import psycopg
@@ -48,87 +46,13 @@ from orchestrator.apply import manifest as manifestmod
 from orchestrator.apply import source
 from orchestrator.apply.lost_mappings import lost_mappings
 from orchestrator.apply.manifest import Manifest
+from orchestrator.apply.shape import differences, fingerprint, objects
 from orchestrator.apply.source import plan_id_of
 from orchestrator.catalog import Catalog, Snapshot
 from orchestrator.errors import MigrationFailed
-from orchestrator.names import qualname
 from orchestrator.plan.ownership import MIGRATION_TABLE
 
 CHECKSUM_TABLE = "_yoyo_keyshift_applied_file"
-
-
-# --- pure: snapshot in, digests out -----------------------------------------------------
-
-
-def _digest(value) -> str:
-    text = json.dumps(value, sort_keys=True, default=list, ensure_ascii=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def objects(snap: Snapshot, columns: dict[tuple[str, str], list[dict]]) -> dict[str, str]:
-    """Object name -> sha256 of its shape. Pure and deterministic; no oids, counts or values."""
-    out: dict[str, dict | list] = {}
-    for key, table in snap.tables.items():
-        out[f"columns of {qualname(*key)}"] = {
-            "relkind": table.relkind,
-            "persistence": table.persistence,
-            "owner": table.owner,
-            "is_partition": table.is_partition,
-            "has_parent": table.has_parent,
-            "has_children": table.has_children,
-            "pk_name": table.pk_name,
-            "pk_columns": list(table.pk_columns),
-            "pk_types": list(table.pk_types),
-            "columns": columns.get(key, []),
-        }
-    for table, key in snap.targets:
-        out[f"key {qualname(*table.key)}.{key.column_name}"] = {
-            "data_type": key.data_type,
-            "not_null": key.not_null,
-            "default": key.default_expr,
-            "identity": key.identity,
-            "sequence": [key.seq_schema, key.seq_name, key.seq_type],
-            "kind": key.sequence_kind,
-            "owner": key.seq_owner,
-            "grants": json.loads(key.seq_grants),
-        }
-    for fk in snap.fks:
-        out[f"foreign key {fk.name} on {qualname(*fk.child)}"] = {
-            "definition": fk.definition,
-            "deferrable": fk.is_deferrable,
-            "deferred": fk.is_deferred,
-            "validated": fk.is_validated,
-            "child_columns": list(fk.child_columns),
-            "child_types": list(fk.child_types),
-            "parent": list(fk.parent),
-            "parent_columns": list(fk.parent_columns),
-        }
-    for key, indexes in snap.indexes.items():
-        for ix in indexes:
-            out[f"index {ix.index_name} on {qualname(*key)}"] = dataclasses.asdict(ix)
-    for view in snap.views:
-        facts = dataclasses.asdict(view)
-        facts.pop("oid")
-        out[view.display] = facts
-    for (schema, name, column), deps in snap.dependents.items():
-        if deps:
-            out[f"dependents of {qualname(schema, name)}.{column}"] = sorted([d.kind, d.object_name] for d in deps)
-    return {name: _digest(facts)[:16] for name, facts in out.items()}
-
-
-def fingerprint(targets: list[tuple[str, str]], objs: dict[str, str], references=()) -> str:
-    facts = {"targets": [list(t) for t in targets], "objects": objs}
-    if references:  # --reference columns (plan reads them as part of the catalog it relies on)
-        facts["references"] = [[list(c), list(t)] for c, t in references]
-    return "sha256:" + _digest(facts)
-
-
-def differences(recorded: dict[str, str], now: dict[str, str]) -> list[str]:
-    """Human lines: what appeared, what went, what changed."""
-    lines = [f"{name} changed" for name in sorted(recorded) if name in now and now[name] != recorded[name]]
-    lines += [f"{name} is gone" for name in sorted(recorded) if name not in now]
-    lines += [f"{name} is new" for name in sorted(now) if name not in recorded]
-    return lines
 
 
 # --- reading the live catalog -----------------------------------------------------------

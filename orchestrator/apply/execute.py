@@ -23,7 +23,6 @@ from pathlib import Path
 
 import psycopg
 
-from orchestrator import CHECKS_DIR
 from orchestrator.apply import drift, planned, preflight, source, yoyo_tables
 from orchestrator.apply.locks import lock_not_granted, lock_plans_before_drift_check, lock_up_front, with_lock_retries
 from orchestrator.apply.lost_mappings import refuse_rollback_without_mappings
@@ -34,6 +33,7 @@ from orchestrator.apply.source import plan_id_of
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import MigrationFailed
 from orchestrator.plan.ownership import MIGRATION_TABLE
+from orchestrator.resources import CHECKS_DIR
 from orchestrator.verify import checks
 
 
@@ -130,12 +130,10 @@ def migrate(
     ``target(line)`` hears where it connected, before anything is created (apply/preflight.py)."""
     started = time.monotonic()
     migrations = load(migrations_dir)
-    preflight.ready(dsn, "migrate", migrations_dir, migrations, target)
-    backend = backend_for(dsn)
+    backend = _ready_backend(dsn, migrations_dir, migrations, target)
     run = _Run(dsn, backend, lock_timeout, statement_timeout, progress)
     try:
         start_run(backend, dsn, "migrate", lock_timeout, notice, statement_timeout)
-        yoyo_tables.defer(backend)  # created inside the transaction, or not at all
         pending = list(backend.to_apply(migrations))
         if not pending:
             run.outcome.nothing_to_do = True
@@ -143,6 +141,7 @@ def migrate(
         manifests, to_record = _check_pending(migrations_dir, migrations, pending, accept_edited)
         locks = OrderedDict((pid, found.locks) for pid, found in manifests.items())
         loaded_checks = checks.load(checks_dir)
+        pending_plan_checks = planned.plan_checks(migrations_dir, manifests)
         plans = ",".join(sorted({plan_id_of(m.id) or m.id for m in pending}))
 
         def work(conn):
@@ -154,7 +153,14 @@ def migrate(
             lock_plans_before_drift_check(conn, locks, dsn, lock_timeout, statement_timeout)
             drift.guard_migrate(conn, migrations, pending, manifests)  # edited applied files, catalog drift: refuse
             _apply_files(conn, run, pending, locks)
-            _run_checks(conn, run, loaded_checks, schemas, plans, plans_pending=bool(manifests))
+            # The plans' own checks join the registry; of earlier plans', those that hold at any
+            # time are read back from it (their conversion-time ones ran in their own migrate).
+            checks.record_plan_checks(conn, pending_plan_checks)
+            earlier = [
+                c for c in checks.recorded_plan_checks(conn) if c.plan_id not in manifests and not checks.plan_gated(c)
+            ]
+            every_check = loaded_checks + pending_plan_checks + earlier
+            _run_checks(conn, run, every_check, schemas, plans, plans_pending=bool(manifests))
             if before_commit is not None:
                 before_commit(conn)  # raises to roll everything back
 
@@ -164,6 +170,15 @@ def migrate(
         backend.connection.close()
     planned.record_accepted(to_record, notice)
     return run.done(started)
+
+
+def _ready_backend(dsn: str, migrations_dir: Path, migrations, target):
+    """The preflight (apply/preflight.py: nothing exists of this run before it refuses), then
+    yoyo's backend, which creates nothing: its tables come inside the transaction, or never."""
+    preflight.ready(dsn, "migrate", migrations_dir, migrations, target)
+    backend = backend_for(dsn)
+    yoyo_tables.defer(backend)
+    return backend
 
 
 def _create_yoyo_tables(backend) -> None:

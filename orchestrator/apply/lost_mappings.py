@@ -41,7 +41,8 @@ def refuse_rollback_without_mappings(conn, plan_id: str | None) -> None:
         raise MigrationFailed(
             f"rollback of plan {plan_id}",
             "cannot turn the uuid keys back into the old ids of " + ", ".join(lost),
-            "nothing was changed; restore each mapping table from a backup taken before it was dropped "
-            "(after drop-map also set keyshift.converted_table.map_dropped_at back to NULL), then roll back "
+            "nothing was changed; restore each mapping table from a backup taken before it was dropped, "
+            "with its PRIMARY KEY (old_id), UNIQUE (new_id) and NOT NULL (after drop-map also set "
+            "keyshift.converted_table.map_dropped_at back to NULL), then roll back "
             "again; without it the plan stays applied",
         )

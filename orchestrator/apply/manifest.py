@@ -6,7 +6,10 @@ It holds, from the Plan structure, what migrate and rollback need without readin
 - ``mode`` and ``locks``: the tables the plan locks, in order (``plan.lock_order``), as
   [schema, table]; migrate takes these locks before its drift check, rollback up front.
 - ``targets``, ``references``, ``fingerprint`` and ``objects``: the catalog the plan relied
-  on (drift.objects / drift.fingerprint); migrate refuses when it changed.
+  on (shape.objects / shape.fingerprint); migrate refuses when it changed.
+- ``checks``: the sha256 of every check file of the plan (``<plan_id>.checks/<claim>.sql``, the
+  claims that read the plan's own tables); migrate refuses one that differs, is missing or was
+  added, and runs them with checks/*.sql.
 - ``files``: the sha256 of every .sql and .rollback.sql file written for the plan. migrate
   (and rollback, for a .rollback.sql) refuses a file that differs: what was reviewed is what
   runs. ``--accept-edited`` runs it as it is and records its new sha256 here. Each name is
@@ -55,6 +58,8 @@ class Manifest:
     files: dict[str, str]
     #: external mode's --invalidate-sessions tables: locked and emptied, not fingerprinted
     sessions: list[tuple[str, str]] = field(default_factory=list)
+    #: the sha256 of each of the plan's check files, by file name inside ``<plan_id>.checks/``
+    checks: dict[str, str] = field(default_factory=dict)
     path: Path | None = field(default=None, compare=False)
 
     def to_json(self) -> str:
@@ -68,6 +73,7 @@ class Manifest:
             "fingerprint": self.fingerprint,
             "objects": dict(sorted(self.objects.items())),
             "files": dict(sorted(self.files.items())),
+            "checks": dict(sorted(self.checks.items())),
         }
         if self.sessions:
             data["sessions"] = [list(t) for t in self.sessions]
@@ -134,7 +140,7 @@ def _plain_file_name(name: str, plan_id: str) -> bool:
 
 
 def _columns_of(schema: str, table: str) -> str:
-    """The name under which drift.objects fingerprints a table's columns."""
+    """The name under which shape.objects fingerprints a table's columns."""
     from orchestrator.names import qualname
 
     return f"columns of {qualname(schema, table)}"
@@ -148,6 +154,13 @@ def _check(path: Path, found: Manifest) -> Manifest:
                 path,
                 f"lists the file {json.dumps(name, ensure_ascii=True)[:80]}, which is not a plain "
                 f"file name of plan {found.plan_id} ({found.plan_id}_*.sql)",
+            )
+    for name in found.checks:
+        if not (name.endswith(".sql") and Path(name).name == name and "\\" not in name and "\0" not in name):
+            raise _bad(
+                path,
+                f"lists the check file {json.dumps(name, ensure_ascii=True)[:80]}, which is not a plain file "
+                f"name in {found.plan_id}.checks/",
             )
     sessions = set(found.sessions)
     for schema, table in [*found.locks, *found.sessions]:
@@ -177,13 +190,14 @@ def read(migrations_dir: Path, plan_id: str) -> Manifest | None:
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("plan_id") != plan_id:
         raise _bad(path, f"is not a format-{FORMAT} manifest of plan {plan_id}")
     try:
-        files, objects = data["files"], data["objects"]
+        files, objects, checks = data["files"], data["objects"], data["checks"]
         if not (
             isinstance(files, dict)
             and isinstance(objects, dict)
-            and all(isinstance(v, str) for v in [*files.values(), *objects.values()])
+            and isinstance(checks, dict)
+            and all(isinstance(v, str) for v in [*files.values(), *objects.values(), *checks.values()])
         ):
-            raise _bad(path, "has files or objects that are not name -> digest maps")
+            raise _bad(path, "has files, objects or checks that are not name -> digest maps")
         return _check(
             path,
             Manifest(
@@ -196,6 +210,7 @@ def read(migrations_dir: Path, plan_id: str) -> Manifest | None:
                 objects=dict(objects),
                 files=dict(files),
                 sessions=[_pair(t, 2, path) for t in data.get("sessions", [])],
+                checks=dict(checks),
                 path=path,
             ),
         )

@@ -17,6 +17,10 @@ from orchestrator.apply import manifest as manifestmod
 from orchestrator.apply.messages import to_stderr
 from orchestrator.apply.source import plan_id_of
 from orchestrator.errors import MigrationFailed
+from orchestrator.verify import checks
+
+#: The folder of a plan's own checks, next to its migrations (orchestrator/render/checks.py writes it).
+CHECKS_SUFFIX = ".checks"
 
 
 def manifests_of(migrations_dir: Path, batch: list) -> OrderedDict[str, manifestmod.Manifest | None]:
@@ -123,3 +127,33 @@ def refuse_partial_plans(pending, applied_ids: set[str]) -> None:
                 "a plan's migrations share a per-transaction key and must be applied together; "
                 "roll back the applied part (keyshift rollback) and migrate again",
             )
+
+
+def plan_checks(migrations_dir: Path, manifests: dict) -> list[checks.Check]:
+    """The check files of every plan in ``manifests`` (``<plan_id>.checks/*.sql``), each read
+    once and compared with the sha256 its manifest records: a check file edited, added or
+    deleted since plan is refused, in one line, before anything runs (--accept-edited does not
+    take it: a claim is not edited into passing)."""
+    loaded = []
+    for pid, found in manifests.items():
+        folder = migrations_dir / f"{pid}{CHECKS_SUFFIX}"
+        on_disk = sorted(p.name for p in folder.glob("*.sql")) if folder.is_dir() else []
+        for name in sorted({*on_disk, *found.checks}):
+            data = source.read_bytes(folder / name)
+            recorded = found.checks.get(name)
+            digest = None if data is None else source.sha256(data)
+            if digest != recorded:
+                how = (
+                    "added after plan"
+                    if recorded is None
+                    else "deleted after plan"
+                    if data is None
+                    else "edited after plan"
+                )
+                raise MigrationFailed(
+                    f"check file {folder.name}/{name}",
+                    f"was {how}: it differs from what {manifestmod.file_name(pid)} records",
+                    "restore it as plan wrote it (e.g. git checkout), or plan again; nothing was changed",
+                )
+            loaded.append(checks.check_of(f"{folder.name}/{name}", folder / name, data, pid))
+    return loaded

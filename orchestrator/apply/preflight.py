@@ -133,9 +133,10 @@ def _owner_missing(conn: psycopg.Connection, command: str, manifests: list[Manif
     for found in manifests:
         relids |= _relations(conn, found, command)
     cat = Catalog(conn)  # sets search_path = pg_catalog: after the create checks above
-    for r in cat._rows("ownership", {"relids": sorted(relids)}):
-        kind = _KINDS.get(r["relkind"], "relation")
-        out.append(f"owner of {kind} {qualname(r['rel_schema'], r['rel_name'])} (owned by {r['owner']})")
+    for r in cat.ownership(sorted(relids)):
+        if not r.can_alter:
+            kind = _KINDS.get(r.relkind, "relation")
+            out.append(f"owner of {kind} {qualname(r.rel_schema, r.rel_name)} (owned by {r.owner})")
     return out
 
 

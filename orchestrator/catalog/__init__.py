@@ -1,12 +1,28 @@
 """Catalog: what the live database holds, as small frozen dataclasses.
 
-model   one dataclass per object kind that sql/catalog/*.sql returns
-read    Catalog: runs those queries (search_path = pg_catalog) and builds the dataclasses
-survey  Snapshot: the part of the catalog one plan touches, read once; the plan-time probe
+model      one dataclass per object kind that sql/catalog/*.sql returns
+facts      Snapshot, and the Facts a plan's refusals are decided on (what a Request asks for)
+read       Catalog: runs those queries (search_path = pg_catalog) and builds the dataclasses
+survey     snapshot(): the part of the catalog one plan touches, read once; the plan-time probe
+gather     the facts read with a snapshot: owners, privileges, publications, orphan rows, ...
+serialize  a snapshot as JSON and back (the planner's unit tests run on stored snapshots)
 
 This face names the stage's interface; modules inside the stage import each other directly.
 """
 
+from orchestrator.catalog.facts import (
+    CreatePrivileges,
+    Facts,
+    KeyshiftFunction,
+    KeyshiftSchema,
+    Publication,
+    ReferenceColumn,
+    Relation,
+    Request,
+    SequenceUser,
+    SessionTable,
+    Snapshot,
+)
 from orchestrator.catalog.model import (
     INTEGER_TYPES,
     Carried,
@@ -20,20 +36,33 @@ from orchestrator.catalog.model import (
     policy_sql,
 )
 from orchestrator.catalog.read import Catalog
-from orchestrator.catalog.survey import Snapshot, snapshot
+from orchestrator.catalog.serialize import snapshot_from_json, snapshot_to_json
+from orchestrator.catalog.survey import snapshot
 
 __all__ = [
     "INTEGER_TYPES",
     "Carried",
     "Catalog",
     "Converted",
+    "CreatePrivileges",
     "Dependent",
+    "Facts",
     "ForeignKey",
     "Index",
     "KeyColumn",
+    "KeyshiftFunction",
+    "KeyshiftSchema",
+    "Publication",
+    "ReferenceColumn",
+    "Relation",
+    "Request",
+    "SequenceUser",
+    "SessionTable",
     "Snapshot",
     "Table",
     "View",
     "policy_sql",
     "snapshot",
+    "snapshot_from_json",
+    "snapshot_to_json",
 ]

@@ -139,6 +139,8 @@ class View:
     #: {"column", "comment"}
     column_comments: tuple = ()
     indexes: tuple = ()
+    #: the index a materialized view is CLUSTERed ON, if any
+    clustered_index: str | None = None
     triggers: tuple = ()
     #: {"name", "comment"} of the view's indexes and triggers that have a comment
     index_comments: tuple = ()

@@ -13,13 +13,21 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from orchestrator import SQL_DIR
+from orchestrator.catalog.facts import (
+    CreatePrivileges,
+    KeyshiftFunction,
+    KeyshiftSchema,
+    Publication,
+    Relation,
+    SequenceUser,
+)
 from orchestrator.catalog.model import Carried, Converted, Dependent, ForeignKey, Index, KeyColumn, Table, View
+from orchestrator.resources import sql_text
 
 
 @cache
 def query(name: str) -> str:
-    return (SQL_DIR / "catalog" / f"{name}.sql").read_text()
+    return sql_text("catalog", f"{name}.sql")
 
 
 def _build(cls, row: dict):
@@ -66,6 +74,10 @@ class Catalog:
     def table_columns(self, relid: int) -> dict[str, str]:
         """column name -> type (format_type) of every live column of one table."""
         return {r["column_name"]: r["data_type"] for r in self._rows("table_columns", {"relid": relid})}
+
+    def column_rows(self, relid: int) -> list[dict]:
+        """table_columns.sql rows of one table: the shape the drift fingerprint covers."""
+        return [dict(r) for r in self._rows("table_columns", {"relid": relid})]
 
     def server_facts(self) -> dict:
         """server_version_num and has_native_uuidv7 (PostgreSQL 18's uuidv7())."""
@@ -119,9 +131,73 @@ class Catalog:
         q = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
         return self.conn.execute(q).fetchone()[0]
 
-    def keyshift_schema(self, schema: str) -> dict:
-        """schema_exists, marker_ok, registry_ok (sql/catalog/keyshift_schema.sql)."""
-        return self._rows("keyshift_schema", {"schema": schema})[0]
+    def keyshift_schema(self, schema: str) -> KeyshiftSchema:
+        """Whether the schema exists and is keyshift's (keyshift_schema.sql), and the relations,
+        types and functions it holds (keyshift_relations.sql, keyshift_types.sql, keyshift_functions.sql)."""
+        found = self._rows("keyshift_schema", {"schema": schema})[0]
+        params = {"schema": schema}
+        return KeyshiftSchema(
+            schema_exists=found["schema_exists"],
+            marker_ok=found["marker_ok"],
+            registry_ok=found["registry_ok"],
+            relations={r["relname"]: r["relkind"] for r in self._rows("keyshift_relations", params)},
+            types=frozenset(r["typname"] for r in self._rows("keyshift_types", params)),
+            functions=tuple(_build(KeyshiftFunction, r) for r in self._rows("keyshift_functions", params)),
+        )
+
+    def relation_oid(self, schema: str, name: str) -> int | None:
+        rows = self._rows("relation_oid", {"schema": schema, "table": name})
+        return rows[0]["relid"] if rows else None
+
+    def ownership(self, relids: list[int]) -> list[Relation]:
+        return [_build(Relation, r) for r in self._rows("ownership", {"relids": relids})]
+
+    def create_privileges(self, migration_table: str) -> CreatePrivileges:
+        """create_privileges.sql, read with the role's default search_path: yoyo connects with it."""
+        path = self.conn.execute("SELECT current_setting('search_path')").fetchone()[0]
+        try:
+            self.conn.execute(
+                "SELECT set_config('search_path', reset_val, false) FROM pg_settings WHERE name = 'search_path'"
+            )
+            row = self._rows("create_privileges", {"migration_table": migration_table})[0]
+        finally:
+            self.conn.execute("SELECT set_config('search_path', %s, false)", (path,))
+        return _build(CreatePrivileges, row)
+
+    def publications(self, relids: list[int]) -> list[Publication]:
+        return [_build(Publication, r) for r in self._rows("publications", {"relids": relids})]
+
+    def sequence_users(self, relid: int) -> list[SequenceUser]:
+        return [_build(SequenceUser, r) for r in self._rows("sequence_users", {"relid": relid})]
+
+    def referencing_foreign_keys(self, relid: int) -> list[str]:
+        """Foreign keys of other tables that reference this one, shown "name on table"."""
+        return [r["shown"] for r in self._rows("referencing_foreign_keys", {"relid": relid})]
+
+    def has_constraint(self, relid: int, name: str) -> bool:
+        return bool(self._rows("table_constraint", {"relid": relid, "name": name}))
+
+    def fk_orphans(self, fk: ForeignKey) -> int:
+        """Rows of the child that reference no row of the parent (all key columns non-null)."""
+        present = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in fk.child_columns)
+        match = sql.SQL(" AND ").join(
+            sql.SQL("p.{} = c.{}").format(sql.Identifier(p), sql.Identifier(c))
+            for c, p in zip(fk.child_columns, fk.parent_columns)
+        )
+        q = sql.SQL("SELECT count(*) FROM {} AS c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} AS p WHERE {})").format(
+            sql.Identifier(*fk.child), present, sql.Identifier(*fk.parent), match
+        )
+        return self.conn.execute(q).fetchone()[0]
+
+    def id_range(self, table: tuple[str, str], column: str) -> tuple:
+        """(min, max) of one column; (None, None) for an empty table."""
+        q = sql.SQL("SELECT min({k}), max({k}) FROM {t}").format(k=sql.Identifier(column), t=sql.Identifier(*table))
+        return tuple(self.conn.execute(q).fetchone())
+
+    def sequence_position(self, seq: tuple[str, str]) -> tuple:
+        """(last_value, is_called) of one sequence."""
+        q = sql.SQL("SELECT last_value, is_called FROM {}").format(sql.Identifier(*seq))
+        return tuple(self.conn.execute(q).fetchone())
 
     def converted(self, schema: str, name: str) -> Converted | None:
         exists = self.conn.execute("SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]

@@ -4,66 +4,32 @@ that recreates carried objects in a savepoint to see what PostgreSQL accepts."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
 
-from orchestrator.catalog.model import INTEGER_TYPES, Carried, Dependent, ForeignKey, Index, KeyColumn, Table, View
+from orchestrator.catalog import gather
+from orchestrator.catalog.facts import ReferenceColumn, Request, Snapshot
+from orchestrator.catalog.model import INTEGER_TYPES, Carried, ForeignKey, KeyColumn, Table, View
 from orchestrator.catalog.read import Catalog
-from orchestrator.errors import Refused
 from orchestrator.names import qualname, quote_part
 
 
-@dataclass
-class Snapshot:
-    """Everything the planner needs, read in one pass: pure data, no connection."""
-
-    targets: list[tuple[Table, KeyColumn]] = field(default_factory=list)
-    tables: dict[tuple[str, str], Table] = field(default_factory=dict)
-    #: (schema, table, column) -> (root schema, root table); targets' keys map to themselves
-    columns: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
-    column_types: dict[tuple[str, str, str], str] = field(default_factory=dict)
-    fks: list[ForeignKey] = field(default_factory=list)
-    dependents: dict[tuple[str, str, str], list[Dependent]] = field(default_factory=dict)
-    indexes: dict[tuple[str, str], list[Index]] = field(default_factory=dict)
-    row_counts: dict[tuple[str, str], int] = field(default_factory=dict)
-    lookalikes: list[dict] = field(default_factory=list)
-    #: dependent views, in creation order (a view after every view it reads)
-    views: list[View] = field(default_factory=list)
-    #: constraints, indexes, triggers and policies carried across (column_carried.sql)
-    carried: list[Carried] = field(default_factory=list)
-    #: (carried object, PostgreSQL's error) for each one that does not accept uuid columns
-    carried_failures: list[tuple[Carried, str]] = field(default_factory=list)
-    #: carried object's oid -> the converted columns it uses, displayed (schema.table.column)
-    carried_columns: dict[int, list[str]] = field(default_factory=dict)
-    #: partition -> the converted columns of its root, for the scratch copies of the probe
-    partition_columns: dict[tuple[str, str], set] = field(default_factory=dict)
-    #: key_functions.sql rows: functions with integer key parameters or a target's row type
-    key_functions: list[dict] = field(default_factory=list)
-    #: id_text_columns.sql rows: text/json columns named like ids of a target
-    id_text_columns: list[dict] = field(default_factory=list)
-    #: --reference: (schema, table, column) -> target, declared by the user (no FK)
-    references: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
-    #: --reference column -> rows whose value is no id of the target (counted at plan time)
-    reference_orphans: dict[tuple[str, str, str], int] = field(default_factory=dict)
-    #: (schema, table) of each target -> {column name: type}; for options naming a column
-    target_columns: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
-    #: converted column that is no target's key -> column_defaults.sql rows (table, partitions)
-    column_defaults: dict[tuple[str, str, str], list[dict]] = field(default_factory=dict)
-    #: converted column with an integer constant default -> whether its target has that key
-    default_targets_exist: dict[tuple[str, str, str], bool] = field(default_factory=dict)
-    #: rowtype_columns.sql rows: columns that store rows of a table whose columns change type
-    rowtype_columns: list[dict] = field(default_factory=list)
-
-
-def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()) -> Snapshot:
+def snapshot(
+    cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=(), request: Request | None = None
+) -> Snapshot:
     """Follow foreign keys from the targets' keys to every column that must convert with them.
 
     ``references`` are ((schema, table, column), (target schema, target table)) pairs the user
     declared with --reference: integer columns without an FK that hold a target's ids. They
     convert like FK columns; each is refused at plan time when it is not an integer column of
     an ordinary or partitioned table, or when FKs already convert it.
+
+    With a ``request`` (keyshift plan), the snapshot also holds the facts its refusals are
+    decided on (``Snapshot.facts``, catalog/gather.py) and the columns of every touched table
+    (``shape_columns``, for the drift fingerprint); in external mode only the targets' rows are
+    counted. When a table whose rows plan reads is not the role's to alter, reading stops
+    before the first row: plan refuses that table.
     """
     snap = Snapshot(targets=list(targets))
     for table, key in targets:
@@ -77,38 +43,31 @@ def snapshot(cat: Catalog, targets: list[tuple[Table, KeyColumn]], references=()
     _follow_foreign_keys(snap, cat)
     _keep_touched_and_defaults(snap, cat, targets, keys)
     _add_dependents(snap, cat)
+    if request is not None:
+        snap.shape_columns = {key: cat.column_rows(t.relid) for key, t in snap.tables.items()}
+        found = gather.relations(cat, snap)
+        if not gather.rows_readable(snap, found, request.mode):
+            snap.facts = gather.unread(request, found)
+            return snap
+    counted = gather.locked_tables(snap, request.mode) if request is not None else list(snap.tables)
+    snap.row_counts = {key: cat.row_count(*key) for key in counted}
     _add_lookalikes_and_carried(snap, cat, targets)
+    if request is not None:
+        snap.facts = gather.facts(cat, snap, request, found)
     return snap
 
 
 def _add_references(snap: Snapshot, cat: Catalog, references, keys: dict) -> None:
-    """The --reference columns, each refused unless it is an integer column FKs do not convert."""
+    """The --reference columns as found (``reference_columns``); each one that is an integer
+    column of an ordinary or partitioned table, and no target's key, converts like an FK column.
+    plan refuses the others (plan/references.py)."""
     for col, target in references:
-        shown = f"{qualname(*col[:2])}.{quote_part(col[2])}"
         table = snap.tables.get(col[:2]) or cat.table(*col[:2])
-        if table is None or table.relkind not in ("r", "p"):
-            raise Refused(
-                f"--reference {shown}",
-                f"{qualname(*col[:2])} is no table",
-                "name an ordinary or partitioned table (SCHEMA.TABLE.COLUMN)",
-            )
-        if table.is_partition:
-            raise Refused(
-                f"--reference {shown}",
-                "is a column of a partition",
-                "name the column of the partitioned table it belongs to",
-            )
-        data_type = cat.column_type(table.relid, col[2])
-        if data_type is None:
-            raise Refused(f"--reference {shown}", "no such column", "check the column name (case-sensitive)")
-        if data_type not in INTEGER_TYPES:
-            raise Refused(
-                f"--reference {shown}",
-                f"is {data_type}, not an integer column",
-                "only integer columns can follow an integer key to uuid",
-            )
-        if col in snap.columns:
-            raise Refused(f"--reference {shown}", "is a key keyshift converts already", "leave it out of --reference")
+        usable = table is not None and table.relkind in ("r", "p")
+        data_type = cat.column_type(table.relid, col[2]) if usable else None
+        snap.reference_columns[col] = ReferenceColumn(table, data_type)
+        if not usable or table.is_partition or data_type not in INTEGER_TYPES or col in snap.columns:
+            continue
         snap.tables[table.key] = table
         snap.columns[col] = target
         snap.column_types[col] = data_type
@@ -142,11 +101,7 @@ def _follow_foreign_keys(snap: Snapshot, cat: Catalog) -> None:
                                 snap.tables[root] = cat.table(*root)
                                 changed = True
                     if child_key in snap.references and parent_key in snap.columns:
-                        raise Refused(
-                            f"--reference {qualname(*child_key[:2])}.{quote_part(child_key[2])}",
-                            f"foreign key {fk.name} converts it already",
-                            "leave it out of --reference",
-                        )
+                        snap.reference_conflicts.setdefault(child_key, fk.name)
                     if parent_key in snap.columns and child_key not in snap.columns:
                         snap.columns[child_key] = snap.columns[parent_key]
                         snap.column_types[child_key] = fk.child_types[fk.child_columns.index(child_col)]
@@ -180,7 +135,7 @@ def _keep_touched_and_defaults(snap: Snapshot, cat: Catalog, targets, keys: dict
 
 
 def _add_dependents(snap: Snapshot, cat: Catalog) -> None:
-    """Row types, dependent objects and views, row counts and indexes of the touched tables."""
+    """Row types, dependent objects and views, and indexes of the touched tables."""
     with_columns = sorted({(s, t) for (s, t, _c) in snap.columns})
     snap.rowtype_columns = cat.rowtype_columns([snap.tables[k].relid for k in with_columns])
     views: dict[int, View] = {}
@@ -191,7 +146,6 @@ def _add_dependents(snap: Snapshot, cat: Catalog) -> None:
             views[view.oid] = view if view.oid not in views or views[view.oid].depth < view.depth else views[view.oid]
     snap.views = sorted(views.values(), key=lambda v: (v.depth, v.view_schema, v.view_name))
     for key, table in snap.tables.items():
-        snap.row_counts[key] = cat.row_count(*key)
         cols = [c for (s, t, c) in snap.columns if (s, t) == key]
         snap.indexes[key] = cat.indexes(table.relid, cols) if cols else []
 
@@ -240,8 +194,9 @@ def probe_carried(conn: psycopg.Connection, snap: Snapshot) -> list[tuple[Carrie
     no constraints), its converted columns altered to uuid, then each object created on the copy
     from its own definition, each in a savepoint. An object that PostgreSQL refuses there (CHECK
     (id > 0), WHERE id > 100, a policy comparing the key with an integer, an opclass without uuid
-    support) would fail the real migration the same way, so plan refuses it first. Nothing
-    persists: the whole probe is one transaction that is rolled back.
+    support) would fail the real migration the same way, so plan refuses it first. A table that
+    cannot be copied ends the probe and is recorded in ``snap.scratch_failure`` (plan refuses it).
+    Nothing persists: the whole probe is one transaction that is rolled back.
     """
     failures: list[tuple[Carried, str]] = []
     if not snap.carried:
@@ -257,12 +212,8 @@ def probe_carried(conn: psycopg.Connection, snap: Snapshot) -> list[tuple[Carrie
                 with conn.transaction():
                     conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(copy, sql.Identifier(*table)))
             except psycopg.Error as exc:
-                raise Refused(
-                    f"table {qualname(*table)}",
-                    "plan could not make an empty scratch copy of it to try its constraints, indexes, triggers "
-                    f"and policies on uuid ({exc.diag.message_primary or exc})",
-                    "plan as a role that may create temporary tables (GRANT TEMP ON DATABASE ...) and read it",
-                ) from None
+                snap.scratch_failure = (table, exc.diag.message_primary or str(exc))
+                return []
             converted = {c for (s, t, c) in snap.columns if (s, t) == table} | snap.partition_columns.get(table, set())
             for column in sorted(converted):
                 conn.execute(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from orchestrator.apply import drift, drop_map, execute, redis_step
+import psycopg
+
+from orchestrator.apply import drift, drop_map, execute, redis_step, since_migrate
 from orchestrator.catalog import mappings
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import EXIT_FAILED, EXIT_NO_CHECKS, EXIT_OK, ConnectionFailed, Refused
@@ -95,6 +97,12 @@ def cmd_check(args) -> int:
 
 def cmd_rollback(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
+    try:
+        since = _since_migrate(dsn, last_plan_only=True)
+    except psycopg.errors.InsufficientPrivilege:
+        since = []  # a role that may not read keyshift's registry: rollback's preflight names all it lacks
+    for line in since:
+        print(line)
     outcome = execute.rollback(
         dsn,
         Path(args.migrations),
@@ -121,7 +129,7 @@ def cmd_status(args) -> int:
         print(f"{'applied' if applied else 'pending'}  {mid}")
     print(f"{sum(state.values())} applied, {len(state) - sum(state.values())} pending")
     lines, warnings = drift.status_lines(dsn, Path(args.migrations))
-    for line in lines:
+    for line in lines + _since_migrate(dsn):
         print(line)
     for w in warnings:
         print(f"keyshift: warning: {w}", file=sys.stderr)
@@ -157,6 +165,12 @@ def cmd_export_map(args) -> int:
 def _say_target(line: str) -> None:
     """Where migrate or rollback is connected, said before it changes anything."""
     print(f"target: {line}", flush=True)
+
+
+def _since_migrate(dsn: str, last_plan_only: bool = False) -> list[str]:
+    """Rows written since migrate and the ids rollback gives them (apply/since_migrate.py)."""
+    with dsnmod.connect(dsn, autocommit=True) as conn:
+        return since_migrate.lines(conn, last_plan_only)
 
 
 def _safety_kwargs(args) -> dict:

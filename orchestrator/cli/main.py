@@ -1,4 +1,4 @@
-"""The keyshift command (DESIGN.md §2): plan, migrate, check, rollback, status.
+"""The keyshift command (DESIGN.md §2): plan, migrate, check, rollback, status, init, --version.
 
 Exit codes: 0 done or nothing to do; 1 failed (nothing changed); 2 the command line is
 malformed or an argument value is invalid (found before any connection); 3 plan refused
@@ -13,7 +13,6 @@ import argparse
 import sys
 import traceback
 
-from orchestrator import CHECKS_DIR, DEFAULT_MIGRATIONS
 from orchestrator.apply.redis_step import ACTIONS, DEFAULT_BATCH
 from orchestrator.cli.arguments import DebugParser, check_arguments, non_negative
 from orchestrator.cli.commands import (
@@ -25,10 +24,12 @@ from orchestrator.cli.commands import (
     cmd_rollback,
     cmd_status,
 )
+from orchestrator.cli.init_command import cmd_init
 from orchestrator.cli.plan_command import cmd_plan
 from orchestrator.errors import EXIT_FAILED, EXIT_NO_CHECKS, EXIT_OK, EXIT_REFUSED, KeyshiftError
 from orchestrator.plan import options as planoptions
 from orchestrator.plan.settings import ini_defaults
+from orchestrator.resources import CHECKS_DIR, DEFAULT_MIGRATIONS, version
 
 #: keyshift check's exit codes, as its --help prints them.
 CHECK_EXIT_CODES = f"""exit codes:
@@ -179,6 +180,7 @@ def _add_rollback_command(sub, defaults: dict) -> None:
 def parser() -> argparse.ArgumentParser:
     p = DebugParser(prog="keyshift", description="Convert integer primary keys to UUID keys.")
     p.add_argument("--debug", action="store_true", help="print the Python traceback of an error")
+    p.add_argument("--version", action="version", version=f"keyshift {version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     defaults = ini_defaults()
@@ -224,6 +226,10 @@ def parser() -> argparse.ArgumentParser:
     )
     add_rewrite_options(sp)
     sp.set_defaults(func=cmd_redis_rewrite)
+
+    sp = sub.add_parser("init", help="write a commented yoyo.ini and an empty migrations/ for a project")
+    sp.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the project directory (default: .)")
+    sp.set_defaults(func=cmd_init)
     return p
 
 

@@ -9,17 +9,19 @@ import tempfile
 from pathlib import Path
 
 from orchestrator import catalog
-from orchestrator.apply import applied, drift, source
+from orchestrator.apply import applied, source
 from orchestrator.apply import manifest as manifestmod
+from orchestrator.apply import shape as shapemod
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import EXIT_OK, KeyshiftError, Refused
 from orchestrator.names import parse_qualified, qualname
-from orchestrator.plan import external, planner, safety
+from orchestrator.plan import external, ownership, planner, safety
 from orchestrator.plan import model as planmodel
 from orchestrator.plan import options as planoptions
 from orchestrator.plan.model import Plan
 from orchestrator.plan.options import external_default
 from orchestrator.plan.settings import ini_key_settings, key_options
+from orchestrator.render import checks as plancheck
 from orchestrator.render import migrations as rendermod
 from orchestrator.render.common import Migration
 from orchestrator.render.keys import key_version_line
@@ -53,20 +55,24 @@ def cmd_plan(args) -> int:
         raise Refused(exc.obj, exc.reason, exc.fix) from None
     with conn:
         cat = catalog.Catalog(conn)
-        safety.keyshift_schema(cat)  # before the registry is read: a foreign one is refused, not read
+        keyshift = cat.keyshift_schema(ownership.SCHEMA)
+        safety.keyshift_schema(keyshift)  # before the registry is read: a foreign one is refused, not read
         targets = _targets(cat, names, args.mode)
         if not targets:
             print("nothing to do")
             return EXIT_OK
         _refuse_pending(migrations_dir, dsn)
-        snap, shape, options, facts = _read_database(args, cat, options, targets, references)
+        options = dataclasses.replace(options, **key_options(args, cat.server_facts()))
+        request = catalog.Request(
+            migration_table=ownership.MIGRATION_TABLE,
+            mode=args.mode,
+            keyshift=keyshift,
+            **external.wanted_names(options, targets),
+        )
+        snap = catalog.snapshot(cat, targets, references, request)
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
-    the_plan = planner.build(snap, options, plan_id)
-    external.validate(the_plan, facts)
-    v6 = [t for t in the_plan.targets if t.uuid_version == "v6"]
-    if v6:  # versions are known only now, per table (--uuid, --uuid-for, yoyo.ini)
-        with dsnmod.connect(dsn) as conn:
-            safety.v6_id_range(conn, v6)
+    the_plan = planner.make_plan(snap, options, plan_id)
+    shape = shapemod.objects(snap, snap.shape_columns)
     written = _write_plan(migrations_dir, the_plan, [t.key for t, _k in targets], references, shape)
     if args.mode == "external":
         _print_external_plan(the_plan, written[:-1], dsnmod.describe(dsn))
@@ -141,40 +147,27 @@ def _refuse_pending(migrations_dir: Path, dsn: str) -> None:
         )
 
 
-def _read_database(args, cat: catalog.Catalog, options: planoptions.Options, targets: list, references: list):
-    """(snapshot, catalog shape for the drift guard, options with the key options, external facts),
-    after the plan-time refusals that read the live catalog."""
-    conn = cat.conn
-    if args.mode == "external":
-        snap = external.snapshot(safety.guarded(cat), targets)
-    else:
-        snap = catalog.snapshot(safety.guarded(cat), targets, references)
-    safety.keyshift_names(cat, targets, args.mode)
-    safety.refuse_unsafe(cat, snap)
-    shape = drift.live_objects(conn, [t.key for t, _k in targets], references)
-    server = cat.server_facts()
-    # Before read_facts: it checks the names the key options will create (slug constraints).
-    options = dataclasses.replace(options, **key_options(args, server))
-    facts = external.read_facts(conn, options, targets, cat.table)
-    return snap, shape, options, facts
-
-
 def _write_plan(migrations_dir: Path, the_plan: Plan, target_keys: list, references: list, shape) -> list[Path]:
     """The plan's migrations and its manifest written to disk; the paths, the manifest last."""
     files = _files(rendermod.render(the_plan))
     plan_id = the_plan.plan_id
+    checks = [
+        (f"{plancheck.folder_name(plan_id)}/{c.name}", c.text().encode("utf-8"))
+        for c in plancheck.plan_checks(the_plan)
+    ]
     the_manifest = manifestmod.Manifest(
         plan_id=plan_id,
         mode=the_plan.options.mode,
         locks=planmodel.lock_order(the_plan),
         targets=target_keys,
         references=list(references),
-        fingerprint=drift.fingerprint(target_keys, shape, references),
+        fingerprint=shapemod.fingerprint(target_keys, shape, references),
         objects=shape,
         files={name: manifestmod.sha256(data) for name, data in files},
         sessions=[s.key for s in the_plan.sessions],
+        checks={name.rpartition("/")[2]: manifestmod.sha256(data) for name, data in checks},
     )
-    return _write(migrations_dir, files, (manifestmod.file_name(plan_id), the_manifest.to_json().encode()))
+    return _write(migrations_dir, [*files, *checks], (manifestmod.file_name(plan_id), the_manifest.to_json().encode()))
 
 
 #: Options that shape the new key of replace mode; external mode keeps the integer key.
@@ -247,7 +240,8 @@ def _write(migrations_dir: Path, files: list[tuple[str, bytes]], manifest: tuple
     manifest moves last. A manifest left by a plan whose files were all deleted is replaced
     (the new plan takes its plan id only because none of its .sql files is left)."""
     migrations_dir.mkdir(parents=True, exist_ok=True)
-    for name, _ in files:
+    _clear_orphaned_checks(migrations_dir, manifest[0][: -len(manifestmod.SUFFIX)])
+    for name in dict.fromkeys(Path(name).parts[0] for name, _ in files):
         if (migrations_dir / name).exists():
             raise Refused(
                 f"file {migrations_dir / name}", "exists already", "remove it or plan into another --migrations"
@@ -261,10 +255,30 @@ def _write(migrations_dir: Path, files: list[tuple[str, bytes]], manifest: tuple
         )
     with tempfile.TemporaryDirectory(dir=migrations_dir, prefix=".keyshift-plan-") as tmp:
         for name, data in [*files, manifest]:
+            (Path(tmp) / name).parent.mkdir(exist_ok=True)
             (Path(tmp) / name).write_bytes(data)
-        for name, _ in [*files, manifest]:
-            os.replace(Path(tmp) / name, migrations_dir / name)
+        # A plan's checks travel as one folder: each top-level entry moves once, the manifest last.
+        entries = list(dict.fromkeys(Path(name).parts[0] for name, _ in [*files, manifest]))
+        for entry in entries:
+            os.replace(Path(tmp) / entry, migrations_dir / entry)
     return [migrations_dir / name for name, _ in [*files, manifest]]
+
+
+def _clear_orphaned_checks(migrations_dir: Path, plan_id: str) -> None:
+    """A plan whose .sql files were all deleted leaves its manifest and its checks folder; the
+    new plan takes the plan id, so the check files that orphaned manifest lists are removed,
+    and the folder with them when nothing else is in it (anything else stays, and is refused)."""
+    folder = migrations_dir / plancheck.folder_name(plan_id)
+    if not folder.is_dir() or any(migrations_dir.glob(f"{plan_id}_*.sql")):
+        return
+    try:
+        old = manifestmod.read(migrations_dir, plan_id)
+    except KeyshiftError:
+        return
+    for name in old.checks if old else ():
+        (folder / name).unlink(missing_ok=True)
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str) -> None:

@@ -21,10 +21,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from orchestrator import ROOT
 from orchestrator.errors import KeyshiftError
+from orchestrator.resources import PROJECT
 
-STATE = Path(os.environ.get("KEYSHIFT_HOME", ROOT / ".keyshift"))
+STATE = Path(os.environ.get("KEYSHIFT_HOME", PROJECT / ".keyshift"))
 DBNAME = "keyshift"
 USER = "postgres"
 

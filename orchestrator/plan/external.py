@@ -10,16 +10,16 @@ there is no whole-table UPDATE, no row trigger fires and no dead tuple is left b
 ``--restart-sequence SCHEMA.TABLE=N`` moves a target's key sequence so new rows continue from
 N (checked against max(id) at plan time, and again under the table lock at migrate time).
 ``--invalidate-sessions SCHEMA.TABLE`` empties a session table inside the migrate transaction
-(both modes). The pieces that read the live catalog (``read_facts``) are kept apart from the
-pure validation (``validate``); its option checks are in orchestrator/plan/options.py and its
-migration in orchestrator/render/external.py.
+(both modes). Pure: ``wanted_names`` says which names the catalog is asked about
+(catalog.Request), ``facts_of`` reads its answer from the snapshot's facts, ``validate`` decides;
+its option checks are in orchestrator/plan/options.py and its migration in
+orchestrator/render/external.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import psycopg
 from psycopg import sql
 
 from orchestrator.catalog import KeyColumn, Snapshot, Table
@@ -94,100 +94,65 @@ def constraint_name(table: Table, column: str) -> str:
     return short_name(f"{table.table_name}_{column}_key")
 
 
-# --- reading the live database (plan time) ------------------------------------------------------
+# --- what the plan asks of the catalog, and what it answered ------------------------------------
 
 
-def snapshot(cat, targets: list[tuple[Table, KeyColumn]]) -> Snapshot:
+def targets_only(snap: Snapshot) -> Snapshot:
     """External mode touches only the targets: no column changes type, no FK moves."""
-    snap = Snapshot(targets=list(targets))
-    for table, _key in targets:
-        snap.tables[table.key] = table
-        snap.row_counts[table.key] = cat.row_count(*table.key)
-    return snap
+    return Snapshot(
+        targets=list(snap.targets),
+        tables={t.key: t for t, _k in snap.targets},
+        row_counts={t.key: snap.row_counts[t.key] for t, _k in snap.targets if t.key in snap.row_counts},
+        target_columns=dict(snap.target_columns),
+        facts=snap.facts,
+    )
 
 
-def read_facts(
-    conn: psycopg.Connection, options: Options, targets: list[tuple[Table, KeyColumn]], table_lookup
-) -> Facts:
-    """Everything ``validate`` needs, read with schema-qualified queries only."""
-    facts = Facts(existing_columns=set(), taken_names=set(), max_ids={}, seq_last={}, sessions={})
+def wanted_names(options: Options, targets: list[tuple[Table, KeyColumn]]) -> dict:
+    """The names this plan would create and the tables its options name, as catalog.Request's
+    fields: relations (schema, name) and constraints (schema, table, name) whose names must be
+    free, the targets whose key sequence --restart-sequence moves, the --invalidate-sessions tables."""
     column = external_column_name(options)
+    relations, constraints = [], []
     if options.mode == "external":
         for table, _key in targets:
-            if conn.execute(
-                "SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = %s AND attname = %s AND NOT attisdropped",
-                (table.relid, column),
-            ).fetchone():
-                facts.existing_columns.add((*table.key, column))
             name = constraint_name(table, column)
-            if conn.execute(
-                "SELECT 1 FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
-                " WHERE n.nspname = %s AND c.relname = %s"
-                " UNION ALL SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = %s AND conname = %s",
-                (table.table_schema, name, table.relid, name),
-            ).fetchone():
-                facts.taken_names.add((table.table_schema, name))
+            relations.append((table.table_schema, name))
+            constraints.append((*table.key, name))
     else:
         # Names replace mode creates: each target's mapping table, each slug's UNIQUE constraint.
-        for table, _key in targets:
-            name = map_table_name(*table.key)
-            if _relation_taken(conn, "keyshift", name):
-                facts.taken_names.add(("keyshift", name))
-        by_table = {t.key: t for t, _k in targets}
-        for schema, table_name, column in options.slug_columns:
-            table = by_table.get((schema, table_name))
-            if table is None:
-                continue  # plan.build refuses an option that names no target
-            name = slug_constraint_name(table_name, column)
-            if (
-                _relation_taken(conn, schema, name)
-                or conn.execute(
-                    "SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = %s AND conname = %s",
-                    (table.relid, name),
-                ).fetchone()
-            ):
-                facts.taken_names.add((schema, name))
-    by_key = {t.key: (t, k) for t, k in targets}
-    for schema, name, _value in options.restarts:
-        if (schema, name) in by_key:
-            table, key = by_key[(schema, name)]
-            q = sql.SQL("SELECT max({}) FROM {}").format(I(key.column_name), I(schema, name))
-            facts.max_ids[(schema, name)] = conn.execute(q).fetchone()[0]
-            if key.seq_name:
-                q = sql.SQL("SELECT last_value, is_called FROM {}").format(I(key.seq_schema, key.seq_name))
-                facts.seq_last[(schema, name)] = tuple(conn.execute(q).fetchone())
-    _read_sessions(conn, options, table_lookup, facts)
-    return facts
+        relations += [("keyshift", map_table_name(*table.key)) for table, _key in targets]
+        by_table = {t.key for t, _k in targets}
+        for schema, table_name, slug in options.slug_columns:
+            if (schema, table_name) in by_table:  # else plan.build refuses an option that names no target
+                name = slug_constraint_name(table_name, slug)
+                relations.append((schema, name))
+                constraints.append((schema, table_name, name))
+    keys = {t.key for t, _k in targets}
+    return dict(
+        relations=tuple(relations),
+        constraints=tuple(constraints),
+        sequence_positions=tuple((s, n) for s, n, _v in options.restarts if (s, n) in keys),
+        sessions=tuple(options.sessions),
+    )
 
 
-def _read_sessions(conn: psycopg.Connection, options: Options, table_lookup, facts: Facts) -> None:
-    """Each --invalidate-sessions table: the table, the foreign keys that reference it, its row count."""
-    for schema, name in options.sessions:
-        table = table_lookup(schema, name)
-        refs, rows = [], 0
-        if table is not None and table.relkind in ("r", "p"):
-            refs = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT format('%%s on %%s', con.conname, con.conrelid::pg_catalog.regclass)"
-                    " FROM pg_catalog.pg_constraint AS con"
-                    " WHERE con.contype = 'f' AND con.confrelid = %s AND con.conrelid <> con.confrelid"
-                    " ORDER BY 1",
-                    (table.relid,),
-                )
-            ]
-            rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(I(schema, name))).fetchone()[0]
-        facts.sessions[(schema, name)] = (table, refs, rows)
-
-
-def _relation_taken(conn: psycopg.Connection, schema: str, name: str) -> bool:
-    return (
-        conn.execute(
-            "SELECT 1 FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = %s AND c.relname = %s",
-            (schema, name),
-        ).fetchone()
-        is not None
+def facts_of(snap: Snapshot, options: Options) -> Facts:
+    """What ``validate`` needs, from the snapshot's facts (read for ``wanted_names``)."""
+    found = snap.facts
+    column = external_column_name(options)
+    existing = set()
+    if options.mode == "external":
+        existing = {(*t.key, column) for t, _k in snap.targets if column in snap.target_columns.get(t.key, {})}
+    keys = {t.key for t, _k in snap.targets}
+    return Facts(
+        existing_columns=existing,
+        taken_names=set(found.taken_relations) | {(s, name) for s, _t, name in found.taken_constraints},
+        max_ids={
+            (s, n): found.id_ranges.get((s, n), (None, None))[1] for s, n, _v in options.restarts if (s, n) in keys
+        },
+        seq_last=dict(found.sequence_positions),
+        sessions={key: (s.table, list(s.referencing), s.rows) for key, s in found.sessions.items()},
     )
 
 

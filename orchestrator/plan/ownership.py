@@ -43,6 +43,7 @@ REGISTRY_TABLES = (
     "converted_view",
     "invalidated_session",
     "converted_slug",
+    "plan_check",
 )
 
 
@@ -99,6 +100,7 @@ FUNCTIONS = (
     Function("base62", ("uuid", "integer")),
     Function("statement_setting", ("text",)),
     Function("table_fingerprint", ("name", "name", "boolean")),
+    Function("rollback_ids", ("name", "name", "bigint")),
 )
 
 FUNCTION_NAMES = tuple(dict.fromkeys(f.name for f in FUNCTIONS))

@@ -1,7 +1,9 @@
 """Plan: a catalog snapshot in, an ordered conversion out. Pure: no I/O, easy to test.
 
-``build`` validates every target and everything that must move with it, and raises
-``Refused`` (exit 3) naming the object, the reason and the fix before anything is written.
+``make_plan`` is the whole of it: the refusals of plan/safety.py, ``build`` and external
+mode's ``validate``, all decided on the snapshot and its facts. ``build`` validates every
+target and everything that must move with it. Each raises ``Refused`` (exit 3) naming the
+object, the reason and the fix before anything is written.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from orchestrator.catalog import INTEGER_TYPES, ForeignKey, Snapshot, Table
 from orchestrator.errors import Refused
 from orchestrator.names import qualname
+from orchestrator.plan import external, references, safety
 from orchestrator.plan.key_options import resolve_key_options
 from orchestrator.plan.model import Column, Plan, Target, map_table_name
 from orchestrator.plan.options import (
@@ -100,6 +103,24 @@ def _validate_key(shown: str, table: Table, converted_plan: str | None) -> str |
             "keyshift converts smallint, integer and bigint keys",
         )
     return None
+
+
+def make_plan(snap: Snapshot, options: Options, plan_id: str) -> Plan:
+    """The plan for ``snap`` (read with a catalog.Request) and ``options``, or Refused: the
+    --reference columns, the tables the role cannot alter, the probe, the safety refusals, then
+    the conversion's, then external mode's and v6's."""
+    mode_snap = external.targets_only(snap) if options.mode == "external" else snap
+    references.refuse_references(snap)
+    safety.not_owned(mode_snap)
+    if options.mode != "external":
+        references.refuse_scratch_failure(snap)
+    safety.refuse_unsafe(mode_snap, options.mode)
+    references.refuse_scratch_failure(snap)
+    the_plan = build(mode_snap, options, plan_id)
+    external.validate(the_plan, external.facts_of(snap, options))
+    # uuid versions are known only now, per table (--uuid, --uuid-for, yoyo.ini)
+    safety.v6_id_range(snap.facts, [t for t in the_plan.targets if t.uuid_version == "v6"])
+    return the_plan
 
 
 def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:

@@ -1,110 +1,87 @@
 """Safety: refuse at plan time what would fail halfway through migrate, lose data, or break
 something outside the database.
 
-Called by ``keyshift plan`` after ``catalog.snapshot``, before anything is written. Each
-check raises ``Refused`` (exit 3) naming the object, the reason and the fix:
+Pure: every check reads the snapshot and its ``Facts`` (catalog/facts.py, read by
+catalog/gather.py), never the database. ``keyshift plan`` runs them before anything is
+written; each raises ``Refused`` (exit 3) naming the object, the reason and the fix:
 
 - relations the current role cannot ALTER/DROP (ALTER TABLE needs ownership), and the
   CREATE privileges migrate needs for schema keyshift and yoyo's bookkeeping tables;
 - tables published for logical replication (subscribers keep integer columns);
 - a serial/identity sequence keyshift would drop while another column draws from it;
 - rows under a NOT VALID foreign key that reference nothing: they have no mapping, so
-  their references could not survive the conversion or a rollback.
+  their references could not survive the conversion or a rollback;
+- v6 keys of ids 2^61 or more apart; a schema keyshift, or a name keyshift needs in it, that
+  keyshift did not create.
 """
 
 from __future__ import annotations
 
-from psycopg import sql
-
-from orchestrator.catalog import Catalog, Snapshot
+from orchestrator.catalog import Facts, KeyshiftSchema, Relation, Snapshot
 from orchestrator.errors import Refused
 from orchestrator.names import qualname
 from orchestrator.plan.model import map_table_name
-from orchestrator.plan.ownership import FUNCTION_NAMES, FUNCTIONS, MARKER, MIGRATION_TABLE, REGISTRY_TABLES, SCHEMA
+from orchestrator.plan.ownership import FUNCTION_NAMES, FUNCTIONS, MARKER, REGISTRY_TABLES, SCHEMA
 
 
-def refuse_unsafe(cat: Catalog, snap: Snapshot) -> None:
-    ownership(cat, snap)
-    create_privileges(cat)
-    publications(cat, snap)
-    shared_sequences(cat, snap)
-    orphans(cat, snap)
+def refuse_unsafe(snap: Snapshot, mode: str) -> None:
+    """Every refusal of this module but v6_id_range, in order, for the snapshot of one plan's
+    mode (external mode's holds only its targets: external.targets_only)."""
+    not_owned(snap)
+    keyshift_names(snap.facts.keyshift, snap.targets, mode)
+    ownership(snap)
+    create_privileges(snap.facts)
+    publications(snap)
+    shared_sequences(snap)
+    orphans(snap)
 
 
-class GuardedCatalog(Catalog):
-    """The catalog plan reads through: before counting a table's rows (the one read of user
-    data), make sure the current role may alter it, so that a table of another role is
-    refused by name rather than failing on a privilege the count needs."""
-
-    def row_count(self, schema: str, name: str) -> int:
-        relid = self.conn.execute(
-            "SELECT c.oid FROM pg_class AS c JOIN pg_namespace AS n ON c.relnamespace = n.oid"
-            " WHERE n.nspname = %s AND c.relname = %s",
-            (schema, name),
-        ).fetchone()
-        if relid:
-            _refuse_not_owned(self._rows("ownership", {"relids": [relid[0]]}))
-        return super().row_count(schema, name)
+def not_owned(snap: Snapshot) -> None:
+    """Refuse the first table whose rows plan reads that the role may not alter (its rows were not
+    read: counting them could need a privilege the role lacks)."""
+    found = {r.key: r for r in snap.facts.relations}
+    _refuse_not_owned([found[key] for key in snap.tables if key in found and not found[key].can_alter])
 
 
-def guarded(cat: Catalog) -> GuardedCatalog:
-    return GuardedCatalog(cat.conn)
+def ownership(snap: Snapshot) -> None:
+    """Refuse a table, view or key sequence the conversion alters that the role may not alter."""
+    wanted = {t.key for t in snap.tables.values()} | {v.key for v in snap.views}
+    wanted |= {(k.seq_schema, k.seq_name) for _t, k in snap.targets if k.seq_name}
+    _refuse_not_owned([r for r in snap.facts.relations if r.key in wanted and not r.can_alter])
 
 
-def ownership(cat: Catalog, snap: Snapshot) -> None:
-    relids = [t.relid for t in snap.tables.values()] + [v.oid for v in snap.views]
-    for _t, k in snap.targets:
-        if k.seq_name:
-            row = cat.conn.execute(
-                "SELECT c.oid FROM pg_class AS c JOIN pg_namespace AS n ON c.relnamespace = n.oid"
-                " WHERE n.nspname = %s AND c.relname = %s",
-                (k.seq_schema, k.seq_name),
-            ).fetchone()
-            if row:
-                relids.append(row[0])
-    _refuse_not_owned(cat._rows("ownership", {"relids": relids}))
-
-
-def _refuse_not_owned(rows: list[dict]) -> None:
+def _refuse_not_owned(rows: list[Relation]) -> None:
     kinds = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "S": "sequence"}
     for r in rows:
-        kind = kinds.get(r["relkind"], "relation")
-        shown = qualname(r["rel_schema"], r["rel_name"])
+        kind = kinds.get(r.relkind, "relation")
+        shown = qualname(r.rel_schema, r.rel_name)
         raise Refused(
             f"{kind} {shown}",
-            f"is owned by role {r['owner']}, and role {r['current_role_name']} cannot alter it "
+            f"is owned by role {r.owner}, and role {r.current_role_name} cannot alter it "
             f"(ALTER on a {kind} needs ownership), but the conversion must change it",
-            f"run keyshift as {r['owner']} (or a role granted it: GRANT {r['owner']} TO {r['current_role_name']}), "
-            f"or ALTER {kind.split()[-1].upper()} {shown} OWNER TO {r['current_role_name']}",
+            f"run keyshift as {r.owner} (or a role granted it: GRANT {r.owner} TO {r.current_role_name}), "
+            f"or ALTER {kind.split()[-1].upper()} {shown} OWNER TO {r.current_role_name}",
         )
 
 
-def create_privileges(cat: Catalog) -> None:
-    conn = cat.conn
-    path = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
-    try:
-        # yoyo connects with the role's default search_path, not the catalog's pg_catalog.
-        conn.execute("SELECT set_config('search_path', reset_val, false) FROM pg_settings WHERE name = 'search_path'")
-        row = cat._rows("create_privileges", {})[0]
-        yoyo_exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (MIGRATION_TABLE,)).fetchone()[0]
-    finally:
-        conn.execute("SELECT set_config('search_path', %s, false)", (path,))
-    who = row["current_role_name"]
-    if not row["keyshift_exists"] and not row["can_create_schema"]:
+def create_privileges(facts: Facts) -> None:
+    row = facts.create
+    who = row.current_role_name
+    if not row.keyshift_exists and not row.can_create_schema:
         raise Refused(
-            f"database {row['database_name']}",
+            f"database {row.database_name}",
             f"role {who} may not create schema keyshift there (CREATE on the "
             "database), where the conversion keeps its mapping tables and registry",
-            f"GRANT CREATE ON DATABASE {row['database_name']} TO {who}, or create schema keyshift owned by {who}",
+            f"GRANT CREATE ON DATABASE {row.database_name} TO {who}, or create schema keyshift owned by {who}",
         )
-    if row["keyshift_exists"] and not row["keyshift_owned"]:
+    if row.keyshift_exists and not row.keyshift_owned:
         raise Refused(
             "schema keyshift",
             f"exists and is not owned by role {who}",
             f"ALTER SCHEMA keyshift OWNER TO {who}, or run keyshift as its owner",
         )
-    if not yoyo_exists and not row["can_create_tables"]:
-        where = row["bookkeeping_schema"] or "(no schema on the search_path exists)"
+    if not row.yoyo_exists and not row.can_create_tables:
+        where = row.bookkeeping_schema or "(no schema on the search_path exists)"
         raise Refused(
             f"schema {where}",
             f"role {who} may not create yoyo's bookkeeping tables there (the first schema of its search_path)",
@@ -112,52 +89,43 @@ def create_privileges(cat: Catalog) -> None:
         )
 
 
-def publications(cat: Catalog, snap: Snapshot) -> None:
-    relids = [t.relid for t in snap.tables.values()]
-    for r in cat._rows("publications", {"relids": relids}):
-        shown = qualname(r["table_schema"], r["table_name"])
-        if r["all_tables"]:
+def publications(snap: Snapshot) -> None:
+    for r in snap.facts.publications:
+        if (r.table_schema, r.table_name) not in snap.tables:
+            continue
+        shown = qualname(r.table_schema, r.table_name)
+        if r.all_tables:
             raise Refused(
                 f"table {shown}",
-                f"is published by publication {r['pubname']} (FOR ALL TABLES): subscribers' copies keep integer "
+                f"is published by publication {r.pubname} (FOR ALL TABLES): subscribers' copies keep integer "
                 "columns and replication would stop at the first converted row",
-                f"convert the subscribers' tables together with this one, or drop publication {r['pubname']} "
+                f"convert the subscribers' tables together with this one, or drop publication {r.pubname} "
                 "for the conversion and create it again afterwards",
             )
         raise Refused(
             f"table {shown}",
-            f"is published by publication {r['pubname']}: subscribers' copies keep integer columns and "
+            f"is published by publication {r.pubname}: subscribers' copies keep integer columns and "
             "replication would stop at the first converted row",
-            f"ALTER PUBLICATION {r['pubname']} DROP TABLE {shown}; convert it here and on the subscribers; "
-            f"then ALTER PUBLICATION {r['pubname']} ADD TABLE {shown}",
+            f"ALTER PUBLICATION {r.pubname} DROP TABLE {shown}; convert it here and on the subscribers; "
+            f"then ALTER PUBLICATION {r.pubname} ADD TABLE {shown}",
         )
 
 
-def shared_sequences(cat: Catalog, snap: Snapshot) -> None:
+def shared_sequences(snap: Snapshot) -> None:
     for table, key in snap.targets:
         if not key.seq_name:
             continue
-        row = cat.conn.execute(
-            "SELECT c.oid FROM pg_class AS c JOIN pg_namespace AS n ON c.relnamespace = n.oid"
-            " WHERE n.nspname = %s AND c.relname = %s",
-            (key.seq_schema, key.seq_name),
-        ).fetchone()
-        users = (
-            [
-                u
-                for u in cat._rows("sequence_users", {"relid": row[0]})
-                if (u["table_schema"], u["table_name"], u["column_name"])
-                != (table.table_schema, table.table_name, key.column_name)
-            ]
-            if row
-            else []
-        )
+        users = [
+            u
+            for u in snap.facts.sequence_users.get((key.seq_schema, key.seq_name), ())
+            if (u.table_schema, u.table_name, u.column_name) != (table.table_schema, table.table_name, key.column_name)
+        ]
         seq = qualname(key.seq_schema, key.seq_name)
         # A plain nextval() default on a sequence no column owns: the key stops using it and the
         # other columns keep it (plan keeps such a sequence). An owned (serial) or identity
         # sequence goes with the key, so another column drawing from it must be refused.
         if users and key.sequence_kind != "default":
-            others = ", ".join(f"{qualname(u['table_schema'], u['table_name'])}.{u['column_name']}" for u in users)
+            others = ", ".join(f"{qualname(u.table_schema, u.table_name)}.{u.column_name}" for u in users)
             raise Refused(
                 f"sequence {seq}",
                 f"gives {table.display}.{key.column_name} its integer keys, but {others} also draws its "
@@ -167,19 +135,11 @@ def shared_sequences(cat: Catalog, snap: Snapshot) -> None:
             )
 
 
-def orphans(cat: Catalog, snap: Snapshot) -> None:
+def orphans(snap: Snapshot) -> None:
     for fk in snap.fks:
         if fk.is_validated:
             continue
-        present = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in fk.child_columns)
-        match = sql.SQL(" AND ").join(
-            sql.SQL("p.{} = c.{}").format(sql.Identifier(p), sql.Identifier(c))
-            for c, p in zip(fk.child_columns, fk.parent_columns)
-        )
-        q = sql.SQL("SELECT count(*) FROM {} AS c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} AS p WHERE {})").format(
-            sql.Identifier(*fk.child), present, sql.Identifier(*fk.parent), match
-        )
-        count = cat.conn.execute(q).fetchone()[0]
+        count = snap.facts.orphans.get(fk.oid, 0)
         if count:
             raise Refused(
                 f"foreign key {fk.name} on {qualname(*fk.child)}",
@@ -195,16 +155,12 @@ def orphans(cat: Catalog, snap: Snapshot) -> None:
 V6_ID_SPAN = 2**61
 
 
-def v6_id_range(conn, targets) -> None:
+def v6_id_range(facts: Facts, targets) -> None:
     """Refuse a v6 target whose ids lie 2^61 or more apart (snowflake-sized ids): two of its
     rows could get the same key, which step 01's unique mapping index would only find at
     migrate time."""
     for t in targets:
-        lo, hi = conn.execute(
-            sql.SQL("SELECT min({k}), max({k}) FROM {t}").format(
-                k=sql.Identifier(t.key.column_name), t=sql.Identifier(*t.table.key)
-            )
-        ).fetchone()
+        lo, hi = facts.id_ranges.get(t.table.key, (None, None))
         if lo is not None and hi - lo >= V6_ID_SPAN:
             raise Refused(
                 f"table {t.table.display}",
@@ -214,14 +170,13 @@ def v6_id_range(conn, targets) -> None:
             )
 
 
-def keyshift_schema(cat: Catalog) -> bool:
+def keyshift_schema(found: KeyshiftSchema) -> bool:
     """Whether schema keyshift exists; refuse when it exists and is not keyshift's.
 
     It is keyshift's when it holds the marker keyshift writes (keyshift.installation with exactly
     its columns and comment) or a registry an earlier keyshift wrote (sql/catalog/keyshift_schema.sql):
     a table that merely has one of those names is someone else's, and so is the schema."""
-    found = cat.keyshift_schema(SCHEMA)
-    if found["schema_exists"] and not (found["marker_ok"] or found["registry_ok"]):
+    if found.schema_exists and not (found.marker_ok or found.registry_ok):
         raise Refused(
             f"schema {SCHEMA}",
             "exists and was not created by keyshift (it has no keyshift.installation marker and no keyshift "
@@ -229,7 +184,7 @@ def keyshift_schema(cat: Catalog) -> bool:
             "functions in a schema of that name",
             f"rename that schema (ALTER SCHEMA {SCHEMA} RENAME TO ...) or drop it, then plan again",
         )
-    return found["schema_exists"]
+    return found.schema_exists
 
 
 #: What a relation in schema keyshift is, by pg_class.relkind, as a refusal names it.
@@ -246,7 +201,7 @@ _RELATION_KINDS = {
 }
 
 
-def keyshift_names(cat: Catalog, targets, mode: str) -> None:
+def keyshift_names(found: KeyshiftSchema, targets, mode: str) -> None:
     """Refuse a schema named keyshift that keyshift did not create, and any name keyshift needs in
     its own schema (a mapping table, a registry table, the marker, a function) held by an object
     keyshift did not create (orchestrator/plan/ownership.py lists them).
@@ -254,25 +209,10 @@ def keyshift_names(cat: Catalog, targets, mode: str) -> None:
     Schema keyshift is keyshift's when it holds the marker keyshift.installation, or a registry
     (keyshift.converted_table) an earlier keyshift wrote. In it, a table with a registry name and a
     function with the exact signature of a keyshift function are keyshift's: keyshift made them."""
-    conn = cat.conn
     schema = SCHEMA
-    if not keyshift_schema(cat):
+    if not keyshift_schema(found):
         return
-    tables = {
-        r[0]: r[1]
-        for r in conn.execute(
-            "SELECT c.relname, c.relkind FROM pg_catalog.pg_class AS c WHERE c.relnamespace = to_regnamespace(%s)",
-            (schema,),
-        )
-    }
-    types = {
-        r[0]
-        for r in conn.execute(
-            "SELECT t.typname FROM pg_catalog.pg_type AS t"
-            " WHERE t.typnamespace = to_regnamespace(%s) AND t.typrelid = 0 AND t.typelem = 0",
-            (schema,),
-        )
-    }
+    tables, types = found.relations, found.types
     # A relation holding a mapping table's name is refused by plan.check_generated_names; a type
     # (enum, domain, ...) holds it just as well: CREATE TABLE makes a row type of that name.
     maps = [map_table_name(*t.key) for t, _k in targets] if mode != "external" else []
@@ -291,18 +231,17 @@ def keyshift_names(cat: Catalog, targets, mode: str) -> None:
                 "holds the name of a keyshift registry table, and keyshift did not create it",
                 f"rename or drop that {what}, then plan again",
             )
-    _refuse_foreign_functions(conn, schema)
+    _refuse_foreign_functions(found, schema)
 
 
-def _refuse_foreign_functions(conn, schema: str) -> None:
+def _refuse_foreign_functions(found: KeyshiftSchema, schema: str) -> None:
     """Refuse a function in schema keyshift that has a keyshift function's name but not its signature or kind."""
     known = {(f.name, ", ".join(f.args)) for f in FUNCTIONS}
-    for name, args, prokind in conn.execute(
-        "SELECT p.proname, pg_catalog.oidvectortypes(p.proargtypes), p.prokind FROM pg_catalog.pg_proc AS p"
-        " WHERE p.pronamespace = to_regnamespace(%s) AND p.proname = ANY(%s) ORDER BY 1, 2",
-        (schema, list(FUNCTION_NAMES)),
-    ):
-        if (name, args) not in known or prokind != "f":
+    for f in found.functions:
+        name, args = f.name, f.args
+        if name not in FUNCTION_NAMES:
+            continue
+        if (name, args) not in known or f.prokind != "f":
             raise Refused(
                 f"function {qualname(schema, name)}({args})",
                 f"holds the name of a function keyshift creates ({schema}.{name}), and keyshift did not create it",

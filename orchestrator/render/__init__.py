@@ -17,4 +17,5 @@ slugs       06 slug columns         views         dependent views and carried ob
 facts       the plan facts a header states
 external    external mode's one migration
 ownership   rollback's forget statements and the mapping-users refusal
+checks      the plan's own checks: claims that read its tables, one SELECT per table
 """

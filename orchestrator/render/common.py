@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from orchestrator import SQL_DIR
 from orchestrator.names import Literal, Statement, comment_block
 from orchestrator.plan.model import Plan, lock_order
+from orchestrator.resources import sql_text
 
 I = sql.Identifier
 L = Literal
@@ -30,7 +30,7 @@ class Migration:
 
     def text(self, depends: str | None) -> str:
         head = comment_block(
-            (f"{self.name}: {self.title}", "", *self.header, f"depends: {depends or ''}", *_LINT_DIRECTIVES)
+            (f"{self.name}: {self.title}", "", *self.header, f"depends: {depends or ''}", *LINT_DIRECTIVES)
         )
         return head + "\n\n" + _written(self.apply)
 
@@ -39,7 +39,7 @@ class Migration:
             (
                 f"{self.name}.rollback: undo of {self.title}",
                 "Statements run top-down, in undo order.",
-                *_LINT_DIRECTIVES,
+                *LINT_DIRECTIVES,
             )
         )
         return head + "\n\n" + _written(self.rollback)
@@ -52,7 +52,7 @@ def _written(statements: list[Statement]) -> str:
 #: sqlfluff settings of every generated file. Every identifier is quoted by psycopg and is the
 #: user's own name, spaces and all: sqlfluff must not ask for it to be renamed. A foreign key
 #: is written as PostgreSQL printed it, ``REFERENCES s.t(col)``, with no space after the table.
-_LINT_DIRECTIVES = (
+LINT_DIRECTIVES = (
     "sqlfluff:rules:references.special_chars:quoted_identifiers_policy:none",
     "sqlfluff:layout:type:table_reference:spacing_after:any",
 )
@@ -112,7 +112,7 @@ def _dollar_tag(body: str) -> str:
 
 def shipped_file(path: str) -> Statement:
     """A file shipped in sql/, included verbatim."""
-    return Statement(sql.SQL((SQL_DIR / path).read_text().strip()), verbatim=True)
+    return Statement(sql.SQL(sql_text(path).strip()), verbatim=True)
 
 
 def table_ident(schema: str, name: str) -> sql.Identifier:

@@ -6,16 +6,15 @@ from psycopg import sql
 
 from orchestrator.names import Statement, qualname, quote_part
 from orchestrator.plan.model import Plan, Target, short_name
+from orchestrator.render import rollback_ids
 from orchestrator.render.common import (
     I,
     L,
     Migration,
     compose,
-    do_block,
     dollar_quoted,
     map_ident,
     raise_text,
-    regclass,
     stmt,
     table_ident,
     tables_with_columns,
@@ -133,21 +132,11 @@ def _convert_table(plan: Plan, table: tuple[str, str]) -> list[Statement]:
 
 
 def _old_ids_for_new_rows(plan: Plan) -> list[Statement]:
-    """Rollback: rows added since get the next old ids; a function maps new -> old per target."""
-    rollback = []
+    """Rollback: refuse first when rows written since migrate cannot all get a fresh id; then give
+    them their ids (render/rollback_ids.py); a function maps new -> old per target."""
+    rollback = [rollback_ids.refuse_overflow(t) for t in plan.targets]
     for t in plan.targets:
-        rollback.append(
-            stmt(
-                "INSERT INTO {m} (old_id, new_id)\n"
-                "SELECT\n    (SELECT coalesce(max(x.old_id), 0) FROM {m} AS x)\n"
-                "    + row_number() OVER (ORDER BY t.{k}) AS old_id,\n"
-                "    t.{k} AS new_id\nFROM {t} AS t\nWHERE NOT EXISTS (\n    SELECT 1 FROM {m} AS m\n    WHERE m.new_id = t.{k}\n)",
-                m=map_ident(t),
-                k=I(t.key.column_name),
-                t=table_ident(*t.table.key),
-                note="Rows inserted after the conversion have no old id yet: give them the next ones.",
-            )
-        )
+        rollback.append(rollback_ids.old_ids_for_new_rows(t))
         body = compose(" SELECT old_id FROM {} WHERE new_id = $1 ", map_ident(t))
         rollback.append(
             stmt(
@@ -208,24 +197,8 @@ def _restore_key_default(t: Target) -> list[Statement]:
             )
         )
     if k.seq_name:
-        rollback.append(
-            Statement(
-                do_block(
-                    "PERFORM setval(\n    {seq},\n"
-                    "    greatest(s.last_value, coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value)),\n"
-                    "    s.is_called OR coalesce((SELECT max(t.{k}) FROM {t} AS t), s.last_value) > s.last_value\n"
-                    ")\nFROM keyshift.saved_sequence AS s\n"
-                    "WHERE s.table_schema = {ts} AND s.table_name = {tn} AND s.column_name = {kc};",
-                    seq=regclass(k.seq_schema, k.seq_name),
-                    k=I(k.column_name),
-                    t=table_ident(*t.table.key),
-                    ts=L(t.table.table_schema),
-                    tn=L(t.table.table_name),
-                    kc=L(k.column_name),
-                ),
-                ("The sequence continues where it was, or after the rows added since.",),
-            )
-        )
+        rollback.append(rollback_ids.sequence_after_every_key(t))
+        rollback.append(rollback_ids.claim_sequence_after_every_key(t))
     return rollback
 
 
@@ -241,5 +214,5 @@ def _header(plan: Plan) -> tuple[str, ...]:
         "Why: the same keyed function of the old id gives a key and all its references the same",
         "  uuid, so no join and no UPDATE is needed, and row triggers never fire. Columns referencing",
         "  a table keyed by a timestamp column cannot see that timestamp: they read the mapping.",
-        "Proven by: checks/rows_unchanged_through_mapping.sql, checks/no_integer_key_left.sql",
+        f"Proven by: {plan.plan_id}.checks/rows_unchanged_through_mapping.sql, checks/no_integer_key_left.sql",
     )

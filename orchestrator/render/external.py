@@ -166,7 +166,7 @@ def render(plan: Plan) -> list:
             stmt("ALTER TABLE {}\nDROP CONSTRAINT {},\nDROP COLUMN {}", I(*e.table.key), I(e.constraint), I(e.column))
         )
     rollback += session_rollback_note(plan)
-    rollback += forget(pid, ("fingerprint", "saved_sequence", "invalidated_session", "converted_table"))
+    rollback += forget(pid, ("plan_check", "fingerprint", "saved_sequence", "invalidated_session", "converted_table"))
     return [
         Migration(
             f"{plan.plan_id}_01_add_external_ids",
@@ -305,6 +305,6 @@ def _header(plan: Plan) -> tuple[str, ...]:
         "  moves. ADD COLUMN with a volatile default rewrites each table once, with no UPDATE and",
         "  no trigger; rollback drops the column and its constraint and restores the sequences.",
         "Proven by: checks/external_ids_are_unique_not_null_with_default.sql,",
-        "  checks/rows_unchanged_through_mapping.sql, checks/row_counts_unchanged.sql,",
-        "  checks/uuid_version_matches.sql",
+        f"  {plan.plan_id}.checks/rows_unchanged_through_mapping.sql, {plan.plan_id}.checks/row_counts_unchanged.sql,",
+        f"  {plan.plan_id}.checks/uuid_version_matches.sql",
     )

@@ -65,7 +65,7 @@ def reattach(plan: Plan) -> Migration:
         "  comment; row security settings of the tables are never touched):",
         *recreated_lines(plan),
         "Proven by: checks/foreign_keys_restored.sql, checks/foreign_keys_match_key_type.sql,",
-        "  checks/no_orphan_references.sql",
+        f"  {plan.plan_id}.checks/no_orphan_references.sql",
     )
     return Migration(
         f"{plan.plan_id}_04_reattach_foreign_keys",

@@ -84,6 +84,7 @@ def _setup(plan: Plan) -> list[Statement]:
         shipped_file("functions/uuid_v6.sql"),
         shipped_file("functions/base62.sql"),
         shipped_file("functions/table_fingerprint.sql"),
+        shipped_file("functions/rollback_ids.sql"),
         lock_statement(plan),
         stmt(
             "DO {}",
@@ -167,49 +168,46 @@ def _record_dependents(plan: Plan) -> list[Statement]:
             )
         )
     for table, indexes in plan.indexes.items():
-        for ix in indexes:
-            apply.append(
-                stmt(
-                    "INSERT INTO keyshift.converted_index\n"
-                    "(plan_id, table_schema, table_name, index_name, constraint_name, definition)\n"
-                    "VALUES ({}, {}, {}, {}, {}, {})",
-                    pid,
-                    L(table[0]),
-                    L(table[1]),
-                    L(ix.index_name),
-                    L(ix.constraint_name),
-                    L(ix.definition),
-                )
-            )
+        apply += [_record_index(pid, table, ix.index_name, ix.constraint_name) for ix in indexes]
     apply += [_record_view(pid, v) for v in plan.views]
     recorded = {(table, ix.index_name) for table, indexes in plan.indexes.items() for ix in indexes}
     for obj in plan.carried:
         if obj.kind == "index" and (obj.table, obj.name) not in recorded:
-            apply.append(
-                stmt(
-                    "INSERT INTO keyshift.converted_index\n"
-                    "(plan_id, table_schema, table_name, index_name, constraint_name, definition)\n"
-                    "VALUES ({}, {}, {}, {}, '', {})",
-                    pid,
-                    L(obj.table_schema),
-                    L(obj.table_name),
-                    L(obj.name),
-                    L(obj.definition),
-                )
-            )
+            apply.append(_record_index(pid, obj.table, obj.name, ""))
     return apply
+
+
+def _record_index(pid: sql.Composable, table: tuple[str, str], index: str, constraint: str) -> Statement:
+    """The registry row of one index on a converted column. Its definition is deparsed here, by
+    the migration, under the session's search path, as checks/indexes_restored.sql deparses it
+    again: an operator class or function from an extension reads the same both times."""
+    return stmt(
+        "INSERT INTO keyshift.converted_index\n"
+        "(plan_id, table_schema, table_name, index_name, constraint_name, definition)\n"
+        "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    {} AS index_name,\n"
+        "    {} AS constraint_name,\n    pg_get_indexdef(to_regclass({})) AS definition",
+        pid,
+        L(table[0]),
+        L(table[1]),
+        L(index),
+        L(constraint),
+        regclass(table[0], index),
+    )
 
 
 def _record_view(pid: sql.Composable, v) -> Statement:
     """The registry row of one view the conversion drops and rebuilds, read from the catalog as it is."""
     return stmt(
         "INSERT INTO keyshift.converted_view\n"
-        "(plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition)\n"
+        "(plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition, clustered_index)\n"
         "SELECT\n    {} AS plan_id,\n    n.nspname AS view_schema,\n    c.relname AS view_name,\n"
         "    c.relkind,\n    pg_get_userbyid(c.relowner) AS owner,\n    c.relacl::text AS acl,\n"
         "    array(\n        SELECT a.attname\n        FROM pg_attribute AS a\n"
         "        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped\n"
-        "        ORDER BY a.attnum\n    ) AS column_names,\n    pg_get_viewdef(c.oid) AS definition\n"
+        "        ORDER BY a.attnum\n    ) AS column_names,\n    pg_get_viewdef(c.oid) AS definition,\n"
+        "    (\n        SELECT ic.relname\n        FROM pg_index AS i\n"
+        "        INNER JOIN pg_class AS ic ON i.indexrelid = ic.oid\n"
+        "        WHERE i.indrelid = c.oid AND i.indisclustered\n    ) AS clustered_index\n"
         "FROM pg_class AS c\nINNER JOIN pg_namespace AS n ON c.relnamespace = n.oid\n"
         "WHERE c.oid = to_regclass({})",
         pid,
@@ -218,7 +216,7 @@ def _record_view(pid: sql.Composable, v) -> Statement:
 
 
 def _save_sequences(plan: Plan) -> list[Statement]:
-    """The state of each key sequence, saved for rollback."""
+    """The state and the rules of each key sequence, saved for rollback and status."""
     pid = L(plan.plan_id)
     apply = []
     for t in plan.targets:
@@ -228,10 +226,11 @@ def _save_sequences(plan: Plan) -> list[Statement]:
                 stmt(
                     "INSERT INTO keyshift.saved_sequence\n"
                     "(plan_id, table_schema, table_name, column_name, sequence_schema, sequence_name, kind, last_value, "
-                    "is_called)\n"
+                    "is_called, increment_by, min_value, max_value, cycle)\n"
                     "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    {} AS column_name,\n"
                     "    {} AS sequence_schema,\n    {} AS sequence_name,\n    {} AS kind,\n    s.last_value,\n"
-                    "    s.is_called\nFROM {} AS s",
+                    "    s.is_called,\n    {} AS increment_by,\n    {} AS min_value,\n    {} AS max_value,\n"
+                    "    {} AS cycle\nFROM {} AS s",
                     pid,
                     L(t.table.table_schema),
                     L(t.table.table_name),
@@ -239,6 +238,10 @@ def _save_sequences(plan: Plan) -> list[Statement]:
                     L(k.seq_schema),
                     L(k.seq_name),
                     L(k.sequence_kind),
+                    L(k.seq_increment),
+                    L(k.seq_min),
+                    L(k.seq_max),
+                    sql.SQL("TRUE" if k.seq_cycle else "FALSE"),
                     table_ident(k.seq_schema, k.seq_name),
                 )
             )
@@ -261,7 +264,7 @@ def _mapping_tables(plan: Plan) -> list[Statement]:
             )
         )
         # NOT NULL on new_id too: with its unique index, PostgreSQL itself then enforces what
-        # checks/mapping_is_bijection.sql would otherwise prove by scanning (see that file).
+        # checks/mapping_is_enforced_one_to_one.sql reads in the catalog (see that file).
         apply.append(
             stmt(
                 "ALTER TABLE {}\nALTER COLUMN new_id SET NOT NULL,\nADD PRIMARY KEY (old_id),\nADD UNIQUE (new_id)",
@@ -307,6 +310,7 @@ def _rollback(plan: Plan) -> list[Statement]:
     rollback += external.forget(
         pid,
         (
+            "plan_check",
             "converted_view",
             "converted_slug",
             "fingerprint",
@@ -335,6 +339,7 @@ def _header(plan: Plan) -> tuple[str, ...]:
         "Why: the mapping is what rollback, audits, caches and old URLs need; the fingerprints let the",
         "  checks prove, inside this transaction, that no row and no reference changed.",
         *external.session_header(plan),
-        "Proven by: checks/mapping_is_bijection.sql, checks/rows_unchanged_through_mapping.sql",
+        f"Proven by: checks/mapping_is_enforced_one_to_one.sql, {plan.plan_id}.checks/every_row_has_a_mapping_row.sql,",
+        f"  {plan.plan_id}.checks/rows_unchanged_through_mapping.sql",
         *plan_facts(plan),
     )

@@ -61,7 +61,7 @@ def slugs_migration(plan: Plan) -> Migration | None:
         "  hash of the old id; any duplicate is redrawn before the UNIQUE constraint is added. New rows",
         "  draw a random slug, redrawn while a row already holds it (keyshift.unique_slug); the UNIQUE",
         "  constraint still refuses the one remaining race, two concurrent INSERTs drawing the same slug.",
-        "Proven by: checks/slugs_are_unique_base62.sql",
+        f"Proven by: checks/slug_columns_are_unique_text.sql, {plan.plan_id}.checks/slugs_are_base62.sql",
     )
     return Migration(f"{plan.plan_id}_06_add_slugs", "add unique Base62 slug columns", header, apply, rollback)
 

@@ -66,6 +66,8 @@ def _create_view(view) -> list[Statement]:
         )
     for definition in (*view.indexes, *view.triggers):
         out.append(Unlinted(sql.SQL(definition.rstrip(";"))))
+    if view.clustered_index is not None:
+        out.append(stmt("ALTER MATERIALIZED VIEW {} CLUSTER ON {}", tab, I(view.clustered_index)))
     for c in view.index_comments:
         out.append(stmt("COMMENT ON INDEX {} IS {}", I(view.view_schema, c["name"]), L(c["comment"])))
     for c in view.trigger_comments:

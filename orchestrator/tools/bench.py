@@ -42,9 +42,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from orchestrator import ROOT, SQL_DIR
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import KeyshiftError
+from orchestrator.resources import PROJECT, SQL_DIR
 from orchestrator.tools.bench_chart import draw
 from orchestrator.tools.bench_summary import summarize, table_lines
 
@@ -53,7 +53,7 @@ TABLES = ("users", "orders", "order_items", "sessions")
 TARGETS = ("public.users", "public.orders")
 APPROACHES = ("floor", "keyshift", "naive")
 PREFIX = "keyshift_bench"
-RESULTS = ROOT / "bench" / "results"
+RESULTS = PROJECT / "bench" / "results"
 
 
 def _with_db(dsn: str, dbname: str) -> str:
@@ -144,7 +144,7 @@ def run_naive(dsn: str, work: Path) -> dict:
 
 def _keyshift(args: list[str]) -> tuple[float, int, str]:
     """Run the real CLI; return seconds, peak RSS of that process (KiB) and its output."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(PROJECT))
     t0 = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestrator", *args],
@@ -188,7 +188,7 @@ def parse_steps(out: str) -> dict[str, dict[str, float]]:
         m = re.match(r"^(\S+)\s+([\d.]+) s$", line)
         if m:
             steps[re.sub(r"^\d{4}_", "", m.group(1))] = float(m.group(2))
-        m = re.match(r"^  checks/(\S+)\.sql\s+([\d.]+) s$", line)
+        m = re.match(r"^  (?:\d+\.)?checks/(\S+)\.sql\s+([\d.]+) s$", line)
         if m:
             slow_checks[m.group(1)] = float(m.group(2))
     return {"steps": steps, "checks": slow_checks}

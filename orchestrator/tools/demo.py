@@ -16,17 +16,17 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from orchestrator import ROOT, SQL_DIR
 from orchestrator.apply import execute
 from orchestrator.cli.main import main as keyshift_main
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import KeyshiftError
 from orchestrator.report import report
+from orchestrator.resources import PROJECT, SQL_DIR
 from orchestrator.verify import checks
 
 SAMPLE_TABLES = ["django_session", "social_account", "verification_token", "user_profile", "custom_user"]
 MARK = "keyshift demo sample (seed 000)"
-DEMO_DIR = ROOT / ".keyshift" / "demo"
+DEMO_DIR = PROJECT / ".keyshift" / "demo"
 
 
 def _reset(conn: psycopg.Connection, dsn: str, migrations: Path) -> None:
@@ -117,7 +117,7 @@ def run(users: int, migrations: Path = DEMO_DIR / "migrations") -> int:
 
 def _shown(path: Path) -> str:
     """The migrations directory as the reader typed it: relative to the project when inside it."""
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+    return str(path.relative_to(PROJECT)) if path.is_relative_to(PROJECT) else str(path)
 
 
 def main(argv=None) -> int:

@@ -1,29 +1,10 @@
-"""Run checks/*.sql: each file is one claim, zero rows = pass (dbt tests / pgTAP style).
+"""Run checks/*.sql and the plans' own checks: each file is one claim, zero rows = pass (dbt tests / pgTAP style).
 
 Inside ``migrate`` the checks run on the migrating connection before COMMIT, each in a
 savepoint; standalone they run in a transaction that is always rolled back, so a check can
-never change the database.
-
-A check never passes without looking. Each file declares, in its leading comment block (the
-``--`` lines before the first other line, where yoyo reads its directives too), which rows
-of the keyshift registry it proves, and what to say when there are none::
-
-    -- applies-to: keyshift.converted_slug
-    -- skip-reason: no slug column was converted
-
-``applies-to`` names one table of the schema ``keyshift``, optionally followed by
-``where`` and conditions joined by ``and``, each one of::
-
-    COLUMN = VALUE          COLUMN <> VALUE          COLUMN is null
-    COLUMN in setting NAME  (VALUE is one of the comma-separated values of current_setting(NAME))
-
-Words are separated by spaces; names and values are bare words, never quoted. Before a check
-runs, the matching registry rows are counted (names as identifiers, values as bound
-parameters). None: the check is skipped with its reason and does not run. So each check
-reports ok (it looked and found nothing wrong), not ok (rows or an error) or skipped (there
-was nothing for it to look at). A file without both directives cannot be run: a new check
-cannot skip silently. A registry table that does not exist skips the check only while there
-is no registry at all; once keyshift.converted_table exists, it is an error.
+never change the database. A check never passes without looking: each declares which rows
+of the registry it proves (orchestrator/verify/directives.py), and is skipped, with its reason,
+when there are none.
 
 Every check runs with the search path ``pg_catalog, <the session's schemas>, pg_temp`` (the
 temporary schema last; the session's schemas as they were before any migration ran) and
@@ -34,6 +15,7 @@ its text reads.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,25 +23,19 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from orchestrator import CHECKS_DIR
-from orchestrator.errors import KeyshiftError, Refused
+from orchestrator.errors import Refused
+from orchestrator.resources import CHECKS_DIR
 from orchestrator.verify.check_result import CheckResult
-
-#: The directives of a check file's leading comment block.
-APPLIES_TO = "-- applies-to:"
-SKIP_REASON = "-- skip-reason:"
-#: The only schema a check may declare it proves rows of.
-REGISTRY_SCHEMA = "keyshift"
-
-_FIX_DIRECTIVES = (
-    f"declare in its leading comment block which registry rows it proves, e.g. "
-    f"'{APPLIES_TO} keyshift.converted_table where mode = external' and "
-    f"'{SKIP_REASON} no table was given external ids' (orchestrator/verify/checks.py describes the form)"
+from orchestrator.verify.directives import (
+    APPLIES_TO,
+    FIX_DIRECTIVES,
+    REGISTRY_SCHEMA,
+    SKIP_REASON,
+    AppliesTo,
+    ChecksUnusable,
+    leading_comments,
+    parse_applies_to,
 )
-
-
-class ChecksUnusable(KeyshiftError):
-    """No check file was found, or one cannot be run as a check: nothing was checked."""
 
 
 class NothingToCheck(Refused):
@@ -67,61 +43,16 @@ class NothingToCheck(Refused):
 
 
 @dataclass(frozen=True)
-class Condition:
-    """One condition of an ``applies-to`` directive: ``column op value``."""
-
-    column: str
-    op: str  # "=", "<>", "is null", "in setting"
-    value: str | None = None
-
-    def composed(self) -> tuple[sql.Composable, tuple]:
-        col = sql.Identifier(self.column)
-        if self.op == "=":
-            return sql.SQL("{} = %s").format(col), (self.value,)
-        if self.op == "<>":
-            return sql.SQL("{} <> %s").format(col), (self.value,)
-        if self.op == "is null":
-            return sql.SQL("{} IS NULL").format(col), ()
-        # The same reading of the setting as the checks that filter on it.
-        return (
-            sql.SQL("{} = any(string_to_array(coalesce(current_setting(%s, TRUE), ''), ','))").format(col),
-            (self.value,),
-        )
-
-
-@dataclass(frozen=True)
-class AppliesTo:
-    """The registry rows a check proves: rows of keyshift.<table> meeting every condition."""
-
-    table: str
-    conditions: tuple[Condition, ...] = ()
-    text: str = ""  # as the file writes it
-
-    def count(self, conn: psycopg.Connection) -> int | None:
-        """How many registry rows the check proves; None when the registry table does not exist."""
-        exists = conn.execute(
-            "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL", (REGISTRY_SCHEMA, self.table)
-        ).fetchone()[0]
-        if not exists:
-            return None
-        query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(REGISTRY_SCHEMA, self.table))
-        params: tuple = ()
-        if self.conditions:
-            parts = [c.composed() for c in self.conditions]
-            query = sql.SQL("{} WHERE {}").format(query, sql.SQL(" AND ").join(p for p, _ in parts))
-            params = tuple(v for _, values in parts for v in values)
-        return conn.execute(query, params).fetchone()[0]
-
-
-@dataclass(frozen=True)
 class Check:
     """One check file, read once: its text is what runs."""
 
-    name: str  # checks/<file>.sql, as reported
+    name: str  # checks/<file>.sql or <plan_id>.checks/<file>.sql, as reported
     path: Path
     text: str
     applies_to: AppliesTo
     skip_reason: str
+    #: the plan that wrote it (its own checks, <plan_id>.checks/); None for checks/*.sql
+    plan_id: str | None = None
 
 
 def proved_anything(results: list[CheckResult]) -> bool:
@@ -137,60 +68,12 @@ def check_files(checks_dir: Path = CHECKS_DIR) -> list[Path]:
     return sorted(checks_dir.glob("*.sql"))
 
 
-def leading_comments(text: str) -> list[str]:
-    """The ``--`` lines a file starts with, up to its first other line."""
-    block = []
-    for line in text.splitlines():
-        if not line.startswith("--"):
-            break
-        block.append(line.rstrip())
-    return block
-
-
-def _unreadable(name: str, line: str, why: str) -> ChecksUnusable:
-    return ChecksUnusable(f"check file {name}", f"cannot read {line.strip()!r}: {why}", _FIX_DIRECTIVES)
-
-
-def parse_applies_to(name: str, line: str) -> AppliesTo:
-    """``-- applies-to: keyshift.TABLE [where COND [and COND ...]]`` -> AppliesTo."""
-    words = line[len(APPLIES_TO) :].split()
-    if not words:
-        raise _unreadable(name, line, "it names no registry table")
-    schema, dot, table = words[0].partition(".")
-    if not dot or schema != REGISTRY_SCHEMA or not table or "." in table:
-        raise _unreadable(name, line, f"{words[0]!r} is not a table of the schema {REGISTRY_SCHEMA} (keyshift.TABLE)")
-    rest = words[1:]
-    if not rest:
-        return AppliesTo(table, (), " ".join(words))
-    if rest[0] != "where" or len(rest) == 1:
-        raise _unreadable(name, line, "after the table comes nothing, or 'where' and conditions")
-    groups: list[list[str]] = [[]]
-    for word in rest[1:]:
-        if word == "and":
-            groups.append([])
-        else:
-            groups[-1].append(word)
-    conditions = []
-    for g in groups:
-        if len(g) == 3 and g[1] in ("=", "<>"):
-            conditions.append(Condition(g[0], g[1], g[2]))
-        elif len(g) == 3 and g[1:] == ["is", "null"]:
-            conditions.append(Condition(g[0], "is null"))
-        elif len(g) == 4 and g[1:3] == ["in", "setting"]:
-            conditions.append(Condition(g[0], "in setting", g[3]))
-        else:
-            raise _unreadable(
-                name,
-                line,
-                f"the condition {' '.join(g)!r} is none of 'COLUMN = VALUE', "
-                "'COLUMN <> VALUE', 'COLUMN is null', 'COLUMN in setting NAME'",
-            )
-    return AppliesTo(table, tuple(conditions), " ".join(words))
-
-
 def load_check(path: Path) -> Check:
-    name = f"checks/{path.name}"
-    data = path.read_bytes()
+    return check_of(f"checks/{path.name}", path, path.read_bytes())
+
+
+def check_of(name: str, path: Path, data: bytes, plan_id: str | None = None) -> Check:
+    """The check ``name`` whose file ``path`` held ``data`` (read once: what is checked is what runs)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -209,15 +92,15 @@ def load_check(path: Path) -> Check:
     if len(applies) != 1:
         why = f"has no '{APPLIES_TO}' line" if not applies else f"has {len(applies)} '{APPLIES_TO}' lines"
         raise ChecksUnusable(
-            f"check file {name}", f"{why} in its leading comment block (it needs exactly one)", _FIX_DIRECTIVES
+            f"check file {name}", f"{why} in its leading comment block (it needs exactly one)", FIX_DIRECTIVES
         )
     if len(reasons) != 1 or not reasons[0]:
         raise ChecksUnusable(
             f"check file {name}",
             f"needs exactly one non-empty '{SKIP_REASON}' line in its leading comment block",
-            _FIX_DIRECTIVES,
+            FIX_DIRECTIVES,
         )
-    return Check(name, path, text, parse_applies_to(name, applies[0]), reasons[0])
+    return Check(name, path, text, parse_applies_to(name, applies[0]), reasons[0], plan_id)
 
 
 def load(checks_dir: Path = CHECKS_DIR) -> list[Check]:
@@ -345,14 +228,62 @@ def refuse_unless_converted(conn: psycopg.Connection, where: str = "") -> None:
 
 
 def run_standalone(conn: psycopg.Connection, checks_dir: Path = CHECKS_DIR, where: str = "") -> list[CheckResult]:
-    """Run every check in a transaction that is rolled back afterwards.
+    """Run every check of ``checks_dir`` and every plan's own checks recorded in the registry
+    that hold at any time (the conversion-time ones, gated on keyshift.checking_plans, ran
+    inside migrate and could only be skipped here), in a transaction that is rolled back
+    afterwards.
 
     Raises ChecksUnusable (no usable check file) or NothingToCheck (nothing was converted in
     this database) before any check runs."""
     loaded = load(checks_dir)
     with conn.transaction(force_rollback=True):
         refuse_unless_converted(conn, where)
-        return run_checks(conn, loaded)
+        return run_checks(conn, loaded + [c for c in recorded_plan_checks(conn) if not plan_gated(c)])
+
+
+#: The registry table of each applied plan's own checks, as migrate ran them.
+PLAN_CHECKS = "plan_check"
+
+
+def record_plan_checks(conn: psycopg.Connection, loaded: list[Check]) -> None:
+    """Inside migrate, after its files ran: each plan's own checks, the bytes that were
+    compared with the manifest, go into the registry so keyshift check can run them later
+    without the migration files."""
+    for c in loaded:
+        if c.plan_id is None:
+            continue
+        conn.execute(
+            sql.SQL("INSERT INTO {} (plan_id, check_name, sha256, body) VALUES (%s, %s, %s, %s)").format(
+                sql.Identifier(REGISTRY_SCHEMA, PLAN_CHECKS)
+            ),
+            (c.plan_id, c.path.name, hashlib.sha256(c.text.encode("utf-8")).hexdigest(), c.text),
+        )
+
+
+def recorded_plan_checks(conn: psycopg.Connection) -> list[Check]:
+    """Every applied plan's own checks, as recorded by migrate, in plan and name order; a
+    recorded text that no longer matches its recorded sha256 is refused by name."""
+    exists = conn.execute(
+        "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL", (REGISTRY_SCHEMA, PLAN_CHECKS)
+    ).fetchone()[0]
+    if not exists:
+        return []
+    rows = conn.execute(
+        sql.SQL("SELECT plan_id, check_name, sha256, body FROM {} ORDER BY plan_id, check_name").format(
+            sql.Identifier(REGISTRY_SCHEMA, PLAN_CHECKS)
+        )
+    ).fetchall()
+    out = []
+    for plan_id, name, digest, body in rows:
+        shown = f"{plan_id}.checks/{name}"
+        if hashlib.sha256(body.encode("utf-8")).hexdigest() != digest:
+            raise ChecksUnusable(
+                f"check {shown} in {REGISTRY_SCHEMA}.{PLAN_CHECKS}",
+                "does not match the sha256 recorded with it",
+                f"restore it from the plan's file (migrations/{shown}); nothing was checked",
+            )
+        out.append(check_of(shown, Path(shown), body.encode("utf-8"), plan_id))
+    return out
 
 
 def nothing_proved(results: list[CheckResult], where: str = "") -> NothingToCheck:

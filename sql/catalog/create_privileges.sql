@@ -1,7 +1,8 @@
 -- create_privileges.sql: what migrate must be allowed to create: schema keyshift (CREATE on
 -- the database, unless it exists and we own it) and yoyo's bookkeeping tables (CREATE on the
 -- first schema of the search path, unless they exist).
--- No parameters. One row.
+-- Run with the role's default search_path (yoyo's), not pg_catalog.
+-- Parameters: %(migration_table)s (yoyo's bookkeeping table, unqualified). One row.
 SELECT
     current_user::text AS current_role_name,
     current_database()::text AS database_name,
@@ -16,4 +17,5 @@ SELECT
         FALSE
     ) AS keyshift_owned,
     has_database_privilege(current_database(), 'CREATE') AS can_create_schema,
-    coalesce(has_schema_privilege(current_schema(), 'CREATE'), FALSE) AS can_create_tables;
+    coalesce(has_schema_privilege(current_schema(), 'CREATE'), FALSE) AS can_create_tables,
+    to_regclass(%(migration_table)s) IS NOT NULL AS yoyo_exists;

@@ -107,6 +107,12 @@ SELECT
         ),
         '{}'
     ) AS indexes,
+    (
+        SELECT ic.relname
+        FROM pg_index AS i
+        INNER JOIN pg_class AS ic ON i.indexrelid = ic.oid
+        WHERE i.indrelid = v.oid AND i.indisclustered
+    ) AS clustered_index,
     coalesce(
         (
             SELECT array_agg(pg_get_triggerdef(t.oid) ORDER BY t.tgname)

@@ -8,7 +8,7 @@
 -- Why: the same keyed function of the old id gives a key and all its references the same
 --   uuid, so no join and no UPDATE is needed, and row triggers never fire. Columns referencing
 --   a table keyed by a timestamp column cannot see that timestamp: they read the mapping.
--- Proven by: checks/rows_unchanged_through_mapping.sql, checks/no_integer_key_left.sql
+-- Proven by: 0001.checks/rows_unchanged_through_mapping.sql, checks/no_integer_key_left.sql
 -- depends: 0001_02_detach_foreign_keys
 -- sqlfluff:rules:references.special_chars:quoted_identifiers_policy:none
 -- sqlfluff:layout:type:table_reference:spacing_after:any

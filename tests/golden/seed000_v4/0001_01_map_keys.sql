@@ -8,7 +8,8 @@
 --     public.custom_user.id: uuid v4, default gen_random_uuid()
 -- Why: the mapping is what rollback, audits, caches and old URLs need; the fingerprints let the
 --   checks prove, inside this transaction, that no row and no reference changed.
--- Proven by: checks/mapping_is_bijection.sql, checks/rows_unchanged_through_mapping.sql
+-- Proven by: checks/mapping_is_enforced_one_to_one.sql, 0001.checks/every_row_has_a_mapping_row.sql,
+--   0001.checks/rows_unchanged_through_mapping.sql
 -- Tables (rows at plan time):
 --     public.custom_user: 300 rows
 --     public.social_account: 200 rows
@@ -216,6 +217,7 @@ CREATE TABLE IF NOT EXISTS keyshift.converted_view (
     acl text,
     column_names name[] NOT NULL,
     definition text NOT NULL,
+    clustered_index name,
     PRIMARY KEY (view_schema, view_name, plan_id)
 );
 
@@ -282,6 +284,29 @@ CREATE TABLE IF NOT EXISTS keyshift.converted_slug (
 
 COMMENT ON TABLE keyshift.converted_slug IS
 'Every Base62 slug column keyshift added (--slug-column): its exact length and the UNIQUE constraint that guards it.';
+
+CREATE TABLE IF NOT EXISTS keyshift.plan_check (
+    plan_id text NOT NULL,
+    check_name text NOT NULL,
+    sha256 text NOT NULL,
+    body text NOT NULL,
+    PRIMARY KEY (plan_id, check_name)
+);
+
+COMMENT ON TABLE keyshift.plan_check IS
+'The check files keyshift plan wrote for a plan (<plan_id>.checks/<check_name>), recorded by migrate as they ran, for keyshift check.';
+
+-- The rules of each saved sequence, so rollback (keyshift.rollback_ids) and keyshift status give
+-- rows written since migrate ids on its grid and within its bounds.
+ALTER TABLE keyshift.saved_sequence
+ADD COLUMN IF NOT EXISTS increment_by bigint,
+ADD COLUMN IF NOT EXISTS min_value bigint,
+ADD COLUMN IF NOT EXISTS max_value bigint,
+ADD COLUMN IF NOT EXISTS cycle boolean;
+
+-- The index a materialized view is CLUSTERed ON, so views_restored.sql can prove it came back.
+ALTER TABLE keyshift.converted_view
+ADD COLUMN IF NOT EXISTS clustered_index name;
 
 -- keyshift.statement_setting(setting_name text) RETURNS text
 --
@@ -1036,6 +1061,106 @@ $fn$;
 COMMENT ON FUNCTION keyshift.table_fingerprint(name, name, boolean) IS
 'Row count and order-independent hash of a table with converted columns read as their old integer ids.';
 
+-- keyshift.rollback_ids(p_schema name, p_table name, p_rows bigint)
+--   RETURNS TABLE (first_id, last_id, step, ids_left, lowest, highest, start_value, start_called, sequence_next)
+--
+-- The integer ids rollback gives the p_rows rows of a converted table that its mapping lacks
+-- (rows written since migrate): first_id, first_id + step, ..., last_id, on the grid of the key's
+-- sequence as keyshift.saved_sequence recorded it at migrate (its last_value and is_called, its
+-- increment, MINVALUE and MAXVALUE). The first id is the next value that sequence would have
+-- issued (sequence_next), moved along the grid past every old id in the mapping (an id above the
+-- sequence, inserted by hand, is never reused); so no id is one the sequence issued before
+-- migrate. A sequence that exists now and stands further along (one kept for other columns) is
+-- read as it is now (start_value, start_called). A key without a sequence continues after
+-- max(old_id), step 1. lowest..highest is what the column type and MINVALUE/MAXVALUE allow, and
+-- ids_left how many grid ids are left there from first_id: rollback refuses when p_rows >
+-- ids_left (with CYCLE too: a cycled id would be one issued before). With p_rows = 0 the answer
+-- says where the sequence must stand after rollback: it restores (start_value, start_called)
+-- when first_id = sequence_next, else it stands at first_id - step, called.
+--
+-- No row: the table is not converted in replace mode, or its mapping was retired (drop-map).
+-- STABLE: reads only. Dynamic SQL composes identifiers with format('%I').
+CREATE OR REPLACE FUNCTION keyshift.rollback_ids(p_schema name, p_table name, p_rows bigint)
+RETURNS TABLE (
+    first_id numeric,
+    last_id numeric,
+    step bigint,
+    ids_left numeric,
+    lowest numeric,
+    highest numeric,
+    start_value bigint,
+    start_called boolean,
+    sequence_next numeric
+)
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog
+AS $fn$
+DECLARE
+    ct record;
+    ss record;
+    seq regclass;
+    live_value bigint;
+    live_called boolean;
+    max_old numeric;
+    min_old numeric;
+BEGIN
+    SELECT c.key_column, c.old_type, c.map_table INTO ct
+    FROM keyshift.converted_table AS c
+    WHERE
+        c.table_schema = p_schema AND c.table_name = p_table AND c.mode = 'replace'
+        AND c.map_dropped_at IS NULL AND to_regclass(format('keyshift.%I', c.map_table)) IS NOT NULL;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    EXECUTE format('SELECT max(m.old_id), min(m.old_id) FROM keyshift.%I AS m', ct.map_table) INTO max_old, min_old;
+    lowest := CASE ct.old_type
+        WHEN 'smallint' THEN -32768 WHEN 'integer' THEN -2147483648 ELSE -9223372036854775808
+    END;
+    highest := CASE ct.old_type WHEN 'smallint' THEN 32767 WHEN 'integer' THEN 2147483647 ELSE 9223372036854775807 END;
+    SELECT s.* INTO ss
+    FROM keyshift.saved_sequence AS s
+    WHERE s.table_schema = p_schema AND s.table_name = p_table AND s.column_name = ct.key_column;
+    IF FOUND THEN
+        step := coalesce(ss.increment_by, 1);
+        lowest := greatest(lowest, ss.min_value);
+        highest := least(highest, ss.max_value);
+        start_value := ss.last_value;
+        start_called := ss.is_called;
+        seq := to_regclass(format('%I.%I', ss.sequence_schema, ss.sequence_name));
+        IF seq IS NOT NULL THEN
+            EXECUTE format('SELECT s.last_value, s.is_called FROM %s AS s', seq) INTO live_value, live_called;
+            IF
+                sign(step) * (
+                    (live_value + CASE WHEN live_called THEN step ELSE 0 END)
+                    - (start_value + CASE WHEN start_called THEN step ELSE 0 END)
+                ) > 0
+                THEN
+                start_value := live_value;
+                start_called := live_called;
+            END IF;
+        END IF;
+        sequence_next := start_value::numeric + CASE WHEN start_called THEN step ELSE 0 END;
+    ELSE
+        step := 1;
+        sequence_next := coalesce(max_old + 1, 1);
+    END IF;
+    first_id := sequence_next;
+    IF step > 0 AND first_id <= max_old THEN
+        first_id := first_id + (floor((max_old - first_id) / step) + 1) * step;
+    ELSIF step < 0 AND first_id >= min_old THEN
+        first_id := first_id + (floor((first_id - min_old) / -step) + 1) * step;
+    END IF;
+    ids_left := CASE
+        WHEN first_id < lowest OR first_id > highest THEN 0
+        WHEN step > 0 THEN floor((highest - first_id) / step) + 1
+        ELSE floor((first_id - lowest) / -step) + 1
+    END;
+    last_id := first_id + (p_rows - 1) * step;
+    RETURN NEXT;
+END
+$fn$;
+
 -- Parents before children, so no application transaction can deadlock us halfway.
 LOCK TABLE "public"."custom_user", "public"."social_account", "public"."user_profile", "public"."verification_token" IN ACCESS EXCLUSIVE MODE;
 
@@ -1081,22 +1206,46 @@ VALUES ('0001', 'public', 'verification_token', 'verification_token_user_id_dfb9
 
 INSERT INTO keyshift.converted_index
 (plan_id, table_schema, table_name, index_name, constraint_name, definition)
-VALUES ('0001', 'public', 'custom_user', 'custom_user_pkey', 'custom_user_pkey', 'CREATE UNIQUE INDEX custom_user_pkey ON public.custom_user USING btree (id)');
+SELECT
+    '0001' AS plan_id,
+    'public' AS table_schema,
+    'custom_user' AS table_name,
+    'custom_user_pkey' AS index_name,
+    'custom_user_pkey' AS constraint_name,
+    pg_get_indexdef(to_regclass('"public"."custom_user_pkey"')) AS definition;
 
 INSERT INTO keyshift.converted_index
 (plan_id, table_schema, table_name, index_name, constraint_name, definition)
-VALUES ('0001', 'public', 'social_account', 'social_account_user_id_5e6e9a7d', '', 'CREATE INDEX social_account_user_id_5e6e9a7d ON public.social_account USING btree (user_id)');
+SELECT
+    '0001' AS plan_id,
+    'public' AS table_schema,
+    'social_account' AS table_name,
+    'social_account_user_id_5e6e9a7d' AS index_name,
+    '' AS constraint_name,
+    pg_get_indexdef(to_regclass('"public"."social_account_user_id_5e6e9a7d"')) AS definition;
 
 INSERT INTO keyshift.converted_index
 (plan_id, table_schema, table_name, index_name, constraint_name, definition)
-VALUES ('0001', 'public', 'user_profile', 'user_profile_user_id_key', 'user_profile_user_id_key', 'CREATE UNIQUE INDEX user_profile_user_id_key ON public.user_profile USING btree (user_id)');
+SELECT
+    '0001' AS plan_id,
+    'public' AS table_schema,
+    'user_profile' AS table_name,
+    'user_profile_user_id_key' AS index_name,
+    'user_profile_user_id_key' AS constraint_name,
+    pg_get_indexdef(to_regclass('"public"."user_profile_user_id_key"')) AS definition;
 
 INSERT INTO keyshift.converted_index
 (plan_id, table_schema, table_name, index_name, constraint_name, definition)
-VALUES ('0001', 'public', 'verification_token', 'verification_token_user_id_dfb9f3f2', '', 'CREATE INDEX verification_token_user_id_dfb9f3f2 ON public.verification_token USING btree (user_id)');
+SELECT
+    '0001' AS plan_id,
+    'public' AS table_schema,
+    'verification_token' AS table_name,
+    'verification_token_user_id_dfb9f3f2' AS index_name,
+    '' AS constraint_name,
+    pg_get_indexdef(to_regclass('"public"."verification_token_user_id_dfb9f3f2"')) AS definition;
 
 INSERT INTO keyshift.saved_sequence
-(plan_id, table_schema, table_name, column_name, sequence_schema, sequence_name, kind, last_value, is_called)
+(plan_id, table_schema, table_name, column_name, sequence_schema, sequence_name, kind, last_value, is_called, increment_by, min_value, max_value, cycle)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
@@ -1106,7 +1255,11 @@ SELECT
     'custom_user_id_seq' AS sequence_name,
     'identity_by_default' AS kind,
     s.last_value,
-    s.is_called
+    s.is_called,
+    1 AS increment_by,
+    1 AS min_value,
+    2147483647 AS max_value,
+    FALSE AS cycle
 FROM "public"."custom_user_id_seq" AS s;
 
 -- public.custom_user: 300 rows at plan time.

@@ -6,7 +6,7 @@
 --   hash of the old id; any duplicate is redrawn before the UNIQUE constraint is added. New rows
 --   draw a random slug, redrawn while a row already holds it (keyshift.unique_slug); the UNIQUE
 --   constraint still refuses the one remaining race, two concurrent INSERTs drawing the same slug.
--- Proven by: checks/slugs_are_unique_base62.sql
+-- Proven by: checks/slug_columns_are_unique_text.sql, 0001.checks/slugs_are_base62.sql
 -- depends: 0001_05_set_uuid_defaults
 -- sqlfluff:rules:references.special_chars:quoted_identifiers_policy:none
 -- sqlfluff:layout:type:table_reference:spacing_after:any

@@ -11,8 +11,8 @@
 --   moves. ADD COLUMN with a volatile default rewrites each table once, with no UPDATE and
 --   no trigger; rollback drops the column and its constraint and restores the sequences.
 -- Proven by: checks/external_ids_are_unique_not_null_with_default.sql,
---   checks/rows_unchanged_through_mapping.sql, checks/row_counts_unchanged.sql,
---   checks/uuid_version_matches.sql
+--   0001.checks/rows_unchanged_through_mapping.sql, 0001.checks/row_counts_unchanged.sql,
+--   0001.checks/uuid_version_matches.sql
 -- depends:
 -- sqlfluff:rules:references.special_chars:quoted_identifiers_policy:none
 -- sqlfluff:layout:type:table_reference:spacing_after:any
@@ -189,6 +189,7 @@ CREATE TABLE IF NOT EXISTS keyshift.converted_view (
     acl text,
     column_names name[] NOT NULL,
     definition text NOT NULL,
+    clustered_index name,
     PRIMARY KEY (view_schema, view_name, plan_id)
 );
 
@@ -255,6 +256,29 @@ CREATE TABLE IF NOT EXISTS keyshift.converted_slug (
 
 COMMENT ON TABLE keyshift.converted_slug IS
 'Every Base62 slug column keyshift added (--slug-column): its exact length and the UNIQUE constraint that guards it.';
+
+CREATE TABLE IF NOT EXISTS keyshift.plan_check (
+    plan_id text NOT NULL,
+    check_name text NOT NULL,
+    sha256 text NOT NULL,
+    body text NOT NULL,
+    PRIMARY KEY (plan_id, check_name)
+);
+
+COMMENT ON TABLE keyshift.plan_check IS
+'The check files keyshift plan wrote for a plan (<plan_id>.checks/<check_name>), recorded by migrate as they ran, for keyshift check.';
+
+-- The rules of each saved sequence, so rollback (keyshift.rollback_ids) and keyshift status give
+-- rows written since migrate ids on its grid and within its bounds.
+ALTER TABLE keyshift.saved_sequence
+ADD COLUMN IF NOT EXISTS increment_by bigint,
+ADD COLUMN IF NOT EXISTS min_value bigint,
+ADD COLUMN IF NOT EXISTS max_value bigint,
+ADD COLUMN IF NOT EXISTS cycle boolean;
+
+-- The index a materialized view is CLUSTERed ON, so views_restored.sql can prove it came back.
+ALTER TABLE keyshift.converted_view
+ADD COLUMN IF NOT EXISTS clustered_index name;
 
 -- keyshift.table_fingerprint(p_schema name, p_table name, p_through_map boolean,
 --                            OUT row_count bigint, OUT fingerprint numeric)

@@ -12,7 +12,7 @@
 --   comment; row security settings of the tables are never touched):
 --     (none)
 -- Proven by: checks/foreign_keys_restored.sql, checks/foreign_keys_match_key_type.sql,
---   checks/no_orphan_references.sql
+--   0001.checks/no_orphan_references.sql
 -- depends: 0001_03_convert_key_columns
 -- sqlfluff:rules:references.special_chars:quoted_identifiers_policy:none
 -- sqlfluff:layout:type:table_reference:spacing_after:any

@@ -1,0 +1,41 @@
+"""One check file a plan writes: its header (claim, scope, directives) and its SELECT, kept
+as a psycopg.sql composition until it is written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from orchestrator.names import Literal, comment_block
+
+#: True only while keyshift migrate applies the plan: every branch of a conversion-time claim is gated on it.
+APPLYING = "{pid} = any(string_to_array(coalesce(current_setting('keyshift.checking_plans', TRUE), ''), ','))"
+
+
+@dataclass(frozen=True)
+class CheckFile:
+    """One claim of a plan: ``name`` (``<claim>.sql``), its header lines and its SELECT."""
+
+    name: str
+    header: tuple[str, ...]
+    body: sql.Composable
+
+    def text(self) -> str:
+        return comment_block(self.header) + "\n" + self.body.as_string(None).strip() + ";\n"
+
+
+def gate(plan_id: str) -> sql.Composable:
+    return sql.SQL(APPLYING).format(pid=Literal(plan_id))
+
+
+def union(branches: list[sql.Composable], order: str) -> sql.Composable:
+    """The branches joined by UNION ALL; ordered when there are several (one branch gives one row)."""
+    if len(branches) == 1:
+        return branches[0]
+    return sql.SQL("{}\nORDER BY {}").format(sql.SQL("\nUNION ALL\n").join(branches), sql.SQL(order))
+
+
+def subject(plan_id: str, table: tuple[str, str]) -> dict[str, sql.Composable]:
+    """The columns every row of a plan's check starts with: plan_id, table_schema, table_name."""
+    return {"pid": Literal(plan_id), "s": Literal(table[0]), "t": Literal(table[1])}
