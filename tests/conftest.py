@@ -209,6 +209,19 @@ def convert(dsn: str, migrations: Path, *tables: str, extra: tuple[str, ...] = (
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
 
 
+def yoyo_was_here(dsn: str) -> None:
+    """yoyo's bookkeeping tables, created by yoyo itself as on a database it managed before
+    (keyshift creates them only inside a migrate transaction that commits)."""
+    from yoyo import get_backend
+
+    from orchestrator.connect import dsn as dsnmod
+    from orchestrator.plan.ownership import MIGRATION_TABLE
+
+    backend = get_backend(dsnmod.yoyo_uri(dsn), migration_table=MIGRATION_TABLE)
+    backend.ensure_internal_schema_updated()
+    backend.connection.close()
+
+
 def pg_dump_schema(dsn: str, *extra: str) -> str:
     """pg_dump --schema-only of the user's objects: keyshift's registry and yoyo's tables left out."""
     return subprocess.run(

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 import sqlparse
 import yoyo.migrations
-from conftest import keyshift, pg_dump_schema, without_restrict
+from conftest import keyshift, pg_dump_schema, without_restrict, yoyo_was_here
 from pglast import parser as pgparser
 
 from orchestrator.apply import manifest, messages, run_lock, runner, source
@@ -636,7 +636,7 @@ def test_rollback_accept_edited_runs_an_undo_edited_after_apply(dsn, conn, tmp_p
 def test_errors_in_yoyos_bookkeeping_and_the_checksum_table_are_one_line(dsn, conn, tmp_path):
     mig = tmp_path / "m"
     mig.mkdir()
-    assert keyshift(dsn, "migrate", migrations=mig).returncode == 0  # yoyo's tables
+    yoyo_was_here(dsn)  # yoyo's tables, as yoyo itself creates them
     (mig / "0001_a.sql").write_text("CREATE TABLE a (x int);\n")
     conn.execute(
         "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'log refused'; END$$"

@@ -250,7 +250,7 @@ def test_migrate_without_usable_check_files_commits_nothing(dsn, conn, tmp_path,
     assert result.returncode == EXIT_FAILED, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and ("no check file" in result.stderr or "applies-to" in result.stderr)
     assert conn.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
-    assert conn.execute("SELECT count(*) FROM _yoyo_migration").fetchone()[0] == 0
+    assert conn.execute("SELECT to_regclass('_yoyo_migration') IS NULL").fetchone()[0]  # made inside the transaction
 
 
 def test_shipped_check_files_all_declare_what_they_prove():
@@ -342,7 +342,7 @@ def test_migrate_commits_nothing_when_a_check_that_proves_the_plan_is_skipped(ds
     ), err
     assert "nothing was committed" in err[0]
     assert conn.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
-    assert conn.execute("SELECT count(*) FROM _yoyo_migration").fetchone()[0] == 0
+    assert conn.execute("SELECT to_regclass('_yoyo_migration') IS NULL").fetchone()[0]  # made inside the transaction
 
 
 # --- what a check reports cannot forge a line, and is valid JSON --------------------------------

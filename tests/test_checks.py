@@ -944,5 +944,5 @@ def test_migrate_refuses_a_corrupted_conversion_and_commits_nothing(dsn, conn, t
     ).fetchall()
     assert {t for _, t in types} == {"integer"} and len(types) == 4
     assert conn.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
-    assert conn.execute("SELECT count(*) FROM _yoyo_migration").fetchone()[0] == 0
+    assert conn.execute("SELECT to_regclass('_yoyo_migration') IS NULL").fetchone()[0]  # made inside the transaction
     assert conn.execute("SELECT count(*) FROM social_account").fetchone()[0] == 2 * SCALE // 3

@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-from yoyo import get_backend
 
-from orchestrator.apply import drift, planned, source
+from orchestrator.apply import drift, planned, preflight, source, yoyo_tables
 from orchestrator.apply.locks import lock_not_granted, lock_plans_before_drift_check, lock_up_front, with_lock_retries
 from orchestrator.apply.lost_mappings import refuse_rollback_without_mappings
 from orchestrator.apply.messages import db_error, to_stderr
@@ -101,7 +100,7 @@ class _Run:
 
 def backend_for(dsn: str):
     try:
-        return get_backend(dsnmod.yoyo_uri(dsn), migration_table=MIGRATION_TABLE)
+        return yoyo_tables.backend(dsnmod.yoyo_uri(dsn))
     except psycopg.Error as exc:
         raise dsnmod.connection_failed(dsn, exc) from None
 
@@ -123,13 +122,15 @@ def migrate(
     notice=None,
     before_commit=None,
     accept_edited: bool = False,
+    target=None,
 ) -> Outcome:
     """Apply every pending migration, then every check, in one transaction. ``before_commit(conn)``
     runs last, inside it: whatever it raises rolls everything back. ``accept_edited`` runs a
-    pending file that differs from its plan's manifest as it is, and records it there after COMMIT."""
+    pending file that differs from its plan's manifest as it is, and records it there after COMMIT.
+    ``target(line)`` hears where it connected, before anything is created (apply/preflight.py)."""
     started = time.monotonic()
     migrations = load(migrations_dir)
-    backend = backend_for(dsn)
+    backend = _ready_backend(dsn, migrations_dir, migrations, target)
     run = _Run(dsn, backend, lock_timeout, statement_timeout, progress)
     try:
         start_run(backend, dsn, "migrate", lock_timeout, notice, statement_timeout)
@@ -145,6 +146,7 @@ def migrate(
 
         def work(conn):
             run.begin(conn)
+            _create_yoyo_tables(backend)
             conn.execute("SELECT set_config('keyshift.checking_plans', %s, true)", (plans,))
             schemas = checks.session_schemas(conn)  # the checks' search path, read before any file runs
             # so no DDL lands between the drift check and step 01:
@@ -168,6 +170,23 @@ def migrate(
         backend.connection.close()
     planned.record_accepted(to_record, notice)
     return run.done(started)
+
+
+def _ready_backend(dsn: str, migrations_dir: Path, migrations, target):
+    """The preflight (apply/preflight.py: nothing exists of this run before it refuses), then
+    yoyo's backend, which creates nothing: its tables come inside the transaction, or never."""
+    preflight.ready(dsn, "migrate", migrations_dir, migrations, target)
+    backend = backend_for(dsn)
+    yoyo_tables.defer(backend)
+    return backend
+
+
+def _create_yoyo_tables(backend) -> None:
+    """yoyo's tables that do not exist yet, inside the transaction (apply/yoyo_tables.py)."""
+    try:
+        yoyo_tables.create_inside(backend)
+    except psycopg.Error as exc:
+        raise db_error("yoyo's bookkeeping tables", exc) from None
 
 
 def _check_pending(migrations_dir: Path, migrations, pending: list, accept_edited: bool) -> tuple:
@@ -250,12 +269,15 @@ def rollback(
     lock_retry_delay: float = 1.0,
     notice=None,
     accept_edited: bool = False,
+    target=None,
 ) -> Outcome:
     """Undo the most recent applied plan, all of its migrations, in one transaction: each
     .rollback.sql file runs whole, as its plan's manifest records it (``accept_edited``: as
     it is now, recorded in the manifest after COMMIT)."""
     started = time.monotonic()
     migrations = load(migrations_dir)
+    if preflight.ready(dsn, "rollback", migrations_dir, migrations, target)[MIGRATION_TABLE] is None:
+        return Outcome(nothing_to_do=True)  # yoyo never recorded anything here
     backend = backend_for(dsn)
     run = _Run(dsn, backend, lock_timeout, statement_timeout, progress)
     try:
@@ -276,6 +298,7 @@ def rollback(
 
         def work(conn):
             run.begin(conn)
+            _create_yoyo_tables(backend)
             kept.clear()
             _lock_for_undo(conn, run, where, tables)
             drift.record_checksums(conn, accepted)
@@ -349,11 +372,8 @@ def _keep_notice(kept: list[str], diag) -> None:
 
 
 def status(dsn: str, migrations_dir: Path) -> OrderedDict[str, bool]:
-    """Migration id -> applied?, in file order."""
+    """Migration id -> applied?, in file order; read without creating yoyo's tables."""
     migrations = load(migrations_dir)
-    backend = backend_for(dsn)
-    try:
-        applied = set(backend.get_applied_migration_hashes())
-        return OrderedDict((m.id, m.hash in applied) for m in migrations)
-    finally:
-        backend.connection.close()
+    with dsnmod.connect(dsn, autocommit=True) as conn:
+        applied = preflight.applied_hashes(conn)
+    return OrderedDict((m.id, m.hash in applied) for m in migrations)

@@ -60,12 +60,16 @@ def start_run(backend, dsn: str, command: str, lock_timeout: str, notice=None, s
     finally:
         conn.execute("RESET lock_timeout")
     table = psycopg.sql.Identifier(backend.lock_table)
-    if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (backend.lock_table,)).fetchone()[0]:
-        for pid, ctime in conn.execute(psycopg.sql.SQL("DELETE FROM {} RETURNING pid, ctime").format(table)):
-            notice(
-                f"removed a stale yoyo lock left by process {pid} at {ctime:%Y-%m-%d %H:%M:%S} UTC "
-                "(no keyshift run holds the database, so that process is gone)"
-            )
+    if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (backend.lock_table,)).fetchone()[0]:
+        # No yoyo lock table yet: RUN_KEY alone guards the run, and the table is created inside
+        # its transaction (apply/yoyo_tables.py); yoyo's lock() is then a no-op for this backend.
+        backend._is_locked = True
+        return
+    for pid, ctime in conn.execute(psycopg.sql.SQL("DELETE FROM {} RETURNING pid, ctime").format(table)):
+        notice(
+            f"removed a stale yoyo lock left by process {pid} at {ctime:%Y-%m-%d %H:%M:%S} UTC "
+            "(no keyshift run holds the database, so that process is gone)"
+        )
     lock = backend.lock(timeout=10)
     try:
         lock.__enter__()

@@ -177,13 +177,17 @@ def load_dir(migrations_dir: Path) -> MigrationList:
     for UTF-8 and directives. ``post-apply`` files are kept apart as yoyo does (keyshift
     never runs them); a Python migration is refused: it can only run through yoyo's steps."""
     if not migrations_dir.is_dir():
+        why = "is not a directory" if migrations_dir.exists() else "does not exist"
         raise KeyshiftError(
-            f"migrations directory {migrations_dir}", "does not exist", "run keyshift plan first, or pass --migrations"
+            f"migrations directory {migrations_dir}", why, "run keyshift plan first, or pass --migrations"
         )
     items, post_apply = [], []
     registry: dict[str, SourceMigration] = {}
     for path in sorted(migrations_dir.iterdir()):
-        if not path.is_file() or path.name.startswith(_YOYO_TEMP_PREFIX):
+        if path.name.startswith(_YOYO_TEMP_PREFIX) or path.suffix not in (".sql", ".py"):
+            continue
+        if not path.is_file():
+            _refuse_unreadable(path)
             continue
         if path.suffix == ".py":
             raise MigrationFailed(
@@ -198,8 +202,25 @@ def load_dir(migrations_dir: Path) -> MigrationList:
         registry[m.id] = m
         (post_apply if m.id.startswith("post-apply") else items).append(m)
     for m in items:
-        m.load()
+        try:
+            m.load()
+        except OSError as exc:
+            raise MigrationFailed(
+                f"migration file {m.path}",
+                f"cannot be read ({exc.strerror or exc})",
+                "restore it or remove it from the migrations directory; nothing was changed",
+            ) from None
     return MigrationList(items, post_apply)
+
+
+def _refuse_unreadable(path: Path) -> None:
+    """A .sql entry that is no file: a symbolic link to nothing is refused, a directory is skipped."""
+    if path.is_symlink() and not path.exists():
+        raise MigrationFailed(
+            f"migration file {path}",
+            "is a symbolic link to nothing",
+            "restore its target or remove the link; nothing was changed",
+        )
 
 
 # --- what may run: PostgreSQL's parser decides -------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import psycopg
+
 from orchestrator.apply import drift, drop_map, execute, redis_step, since_migrate
 from orchestrator.catalog import mappings
 from orchestrator.connect import dsn as dsnmod
@@ -54,6 +56,7 @@ def cmd_migrate(args) -> int:
             lock_timeout=args.lock_timeout,
             before_commit=redis_step.mappings_before_commit(redis_jobs),
             accept_edited=args.accept_edited,
+            target=_say_target,
             **_safety_kwargs(args),
         )
     except execute.ChecksFailed as exc:
@@ -94,13 +97,18 @@ def cmd_check(args) -> int:
 
 def cmd_rollback(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
-    for line in _since_migrate(dsn, last_plan_only=True):
+    try:
+        since = _since_migrate(dsn, last_plan_only=True)
+    except psycopg.errors.InsufficientPrivilege:
+        since = []  # a role that may not read keyshift's registry: rollback's preflight names all it lacks
+    for line in since:
         print(line)
     outcome = execute.rollback(
         dsn,
         Path(args.migrations),
         lock_timeout=args.lock_timeout,
         accept_edited=args.accept_edited,
+        target=_say_target,
         **_safety_kwargs(args),
     )
     if outcome.nothing_to_do:
@@ -152,6 +160,11 @@ def cmd_export_map(args) -> int:
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+def _say_target(line: str) -> None:
+    """Where migrate or rollback is connected, said before it changes anything."""
+    print(f"target: {line}", flush=True)
 
 
 def _since_migrate(dsn: str, last_plan_only: bool = False) -> list[str]:

@@ -1,16 +1,20 @@
 """The keyshift command (DESIGN.md §2): plan, migrate, check, rollback, status, init, --version.
 
-Exit codes: 0 done or nothing to do; 1 failed (nothing changed); 3 plan refused (nothing
-written) or nothing to check; 4 keyshift check found no usable check file. Every error is one
-line naming the object, the reason and the fix.
+Exit codes: 0 done or nothing to do; 1 failed (nothing changed); 2 the command line is
+malformed or an argument value is invalid (found before any connection); 3 plan refused
+(nothing written) or nothing to check; 4 keyshift check found no usable check file. Every
+error is one line on stderr naming the object, the reason and the fix; ``--debug`` adds the
+Python traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 
 from orchestrator.apply.redis_step import ACTIONS, DEFAULT_BATCH
+from orchestrator.cli.arguments import DebugParser, check_arguments, non_negative
 from orchestrator.cli.commands import (
     cmd_check,
     cmd_drop_map,
@@ -38,19 +42,6 @@ Each check prints ok, not ok (N rows) with the first rows, or skipped (why): a c
 skipped when the registry holds no row of what it proves (its '-- applies-to:' line)."""
 
 
-def _non_negative(kind):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = -1
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative {kind.__name__}")
-        return value
-
-    return parse
-
-
 def safety_options(sp, defaults: dict, lock_timeout: bool = True) -> None:
     """Lock and statement limits of migrate and rollback; yoyo.ini [keyshift] gives defaults."""
     if lock_timeout:
@@ -67,20 +58,23 @@ def safety_options(sp, defaults: dict, lock_timeout: bool = True) -> None:
     )
     sp.add_argument(
         "--lock-retries",
-        type=_non_negative(int),
-        default=_non_negative(int)(defaults.get("lock_retries", "3")),
+        type=non_negative(int),
+        default=defaults.get("lock_retries", "3"),  # argparse applies type= to a text default
         help="after a lock timeout, try again this many times, each in a fresh transaction (default 3)",
     )
     sp.add_argument(
         "--lock-retry-delay",
-        type=_non_negative(float),
-        default=_non_negative(float)(defaults.get("lock_retry_delay", "1")),
+        type=non_negative(float),
+        default=defaults.get("lock_retry_delay", "1"),
         help="seconds before the first retry; doubles each retry, with random jitter (default 1)",
     )
 
 
 def _common(sp, migrations=True):
     sp.add_argument("--dsn", help="libpq DSN or URL (default: DATABASE_URL, then the embedded cluster)")
+    sp.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="print the Python traceback of an error"
+    )
     if migrations:
         sp.add_argument("--migrations", default=str(DEFAULT_MIGRATIONS), help="migrations directory")
     return sp
@@ -184,7 +178,8 @@ def _add_rollback_command(sub, defaults: dict) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="keyshift", description="Convert integer primary keys to UUID keys.")
+    p = DebugParser(prog="keyshift", description="Convert integer primary keys to UUID keys.")
+    p.add_argument("--debug", action="store_true", help="print the Python traceback of an error")
     p.add_argument("--version", action="version", version=f"keyshift {version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -239,15 +234,36 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
     try:
         args = parser().parse_args(argv)  # reads yoyo.ini for the defaults
+        check_arguments(args)  # before any connection
         return args.func(args)
-    except KeyshiftError as exc:
-        print(f"keyshift: {exc.line()}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
-        print("keyshift: interrupted; nothing was committed", file=sys.stderr)
-        return EXIT_FAILED
+        return _fail(debug, "interrupted; nothing was committed", EXIT_FAILED)
+    except KeyshiftError as exc:
+        return _fail(debug, exc.line(), exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - whatever escaped is still one line, unless --debug
+        return _fail(debug, unexpected(exc), EXIT_FAILED)
+
+
+def _fail(debug: bool, line: str, code: int) -> int:
+    if debug:
+        traceback.print_exc()
+    print(f"keyshift: {' '.join(line.split())}", file=sys.stderr)
+    return code
+
+
+def unexpected(exc: BaseException) -> str:
+    """One line for an error no keyshift code named: what it is, and how to see more."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or text}; check the path and its permissions; nothing was changed"
+    kind = (
+        "database error" if type(exc).__module__.startswith("psycopg") else f"unexpected error ({type(exc).__name__})"
+    )
+    return f"{kind}: {text or type(exc).__name__}; run again with --debug for the traceback, and report it"
 
 
 if __name__ == "__main__":
