@@ -381,3 +381,31 @@ def test_a_check_file_that_is_not_utf8_is_refused_in_one_line(dsn, converted, tm
     assert result.returncode == EXIT_NO_CHECKS
     line = one_line(result)
     assert "check file checks/bad.sql: is not valid UTF-8 (byte" in line and "line 3" in line, line
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "COMMIT; CREATE TABLE public.pwned (); SELECT 1 WHERE false;",
+        "CREATE TABLE public.pwned ();",
+        "WITH gone AS (DELETE FROM public.custom_user RETURNING id) SELECT id FROM gone;",
+        "SELECT 1 INTO public.pwned;",
+    ],
+    ids=["second statement", "not a select", "writing with", "select into"],
+)
+def test_a_recorded_check_that_is_not_one_select_is_refused_and_changes_nothing(dsn, conn, converted, body):
+    """A check is one SELECT, read by PostgreSQL's parser before it runs: a second statement could
+    end the transaction the check runs in and commit what follows."""
+    import hashlib
+
+    text = f"-- applies-to: keyshift.converted_table\n-- skip-reason: x\n{body}\n"
+    conn.execute(
+        "INSERT INTO keyshift.plan_check (plan_id, check_name, sha256, body) VALUES ('0001', 'evil.sql', %s, %s)",
+        (hashlib.sha256(text.encode()).hexdigest(), text),
+    )
+    users = conn.execute("SELECT count(*) FROM custom_user").fetchone()[0]
+    result = keyshift(dsn, "check")
+    assert result.returncode == EXIT_NO_CHECKS, result.stdout + result.stderr
+    assert "0001.checks/evil.sql" in one_line(result) and "SELECT" in one_line(result)
+    assert conn.execute("SELECT to_regclass('public.pwned')").fetchone()[0] is None
+    assert conn.execute("SELECT count(*) FROM custom_user").fetchone()[0] == users

@@ -35,6 +35,7 @@ REQUIRED = [
     "mapping_is_enforced_one_to_one.sql",
     "mapping_tables_exist.sql",
     "no_integer_key_left.sql",
+    "plan_checks_are_recorded.sql",
     "views_restored.sql",
     "slug_columns_are_unique_text.sql",
     "external_ids_are_unique_not_null_with_default.sql",
@@ -849,6 +850,7 @@ BROKEN_FOR = {
         "UPDATE custom_user SET slug = left(slug, 5) WHERE username = 'user1'"
     ),
     "slug_columns_are_unique_text.sql": "ALTER TABLE custom_user DROP CONSTRAINT custom_user_slug_key",
+    "plan_checks_are_recorded.sql": "DELETE FROM keyshift.plan_check WHERE check_name = 'no_orphan_references.sql'",
     "0002.checks/uuid_version_matches.sql": (
         "UPDATE ext_account SET external_id = '018f3c2e-7a10-7abc-8def-0123456789ab' WHERE id = 3"
     ),
@@ -946,3 +948,12 @@ def test_migrate_refuses_a_corrupted_conversion_and_commits_nothing(dsn, conn, t
     assert conn.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
     assert conn.execute("SELECT to_regclass('_yoyo_migration') IS NULL").fetchone()[0]  # made inside the transaction
     assert conn.execute("SELECT count(*) FROM social_account").fetchone()[0] == 2 * SCALE // 3
+
+
+def test_plan_checks_taken_out_of_the_registry_are_reported(dsn, conn, converted):
+    """keyshift check runs a plan's own checks from keyshift.plan_check: rows taken out of it
+    are named, never a quieter pass."""
+    conn.execute("DELETE FROM keyshift.plan_check")
+    rows = run_check(conn, "plan_checks_are_recorded.sql")
+    assert {(r["plan_id"], r["check_name"]) for r in rows} == {("0001", n) for n in PLAN_CHECKS}, rows
+    assert_cli_names(dsn, "plan_checks_are_recorded.sql")

@@ -886,3 +886,27 @@ def test_referencing_column_default_that_names_a_parent_id_follows_it_to_uuid(ds
         conn,
         "SELECT column_default FROM information_schema.columns WHERE table_name = 'post' AND column_name = 'user_id'",
     ) == [("1",)]
+
+
+SHARED_SEQUENCE_SQL = """
+CREATE SEQUENCE shared_seq AS integer;
+CREATE TABLE a (id integer PRIMARY KEY DEFAULT nextval('shared_seq'), name text);
+CREATE TABLE b (id integer PRIMARY KEY DEFAULT nextval('shared_seq'), name text);
+INSERT INTO a (name) SELECT 'old' FROM generate_series(1, 3);
+INSERT INTO b (name) SELECT 'old' FROM generate_series(1, 3);
+"""
+
+
+def test_two_targets_sharing_one_key_sequence_are_refused_together_and_convert_one_plan_each(dsn, conn, tmp_path):
+    conn.execute(SHARED_SEQUENCE_SQL)
+    message = refused(dsn, tmp_path, "public.a", "public.b")
+    assert "sequence public.shared_seq" in message and "separate plans" in message, message
+    mig = tmp_path / "separate"
+    convert(dsn, mig, "public.a")
+    convert(dsn, mig, "public.b")
+    assert key_type(conn, "a", "id") == key_type(conn, "b", "id") == "uuid"
+    assert keyshift(dsn, "check").returncode == 0
+    rollback(dsn, mig)
+    rollback(dsn, mig)
+    conn.execute("INSERT INTO a (name) VALUES ('after'); INSERT INTO b (name) VALUES ('after')")
+    assert conn.execute("SELECT count(*) FROM a JOIN b USING (id)").fetchone()[0] == 0

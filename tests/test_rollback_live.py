@@ -265,3 +265,25 @@ def test_the_claim_inside_rollback_fails_when_the_sequence_would_collide(dsn, co
     ok(keyshift(dsn, "rollback", migrations=mig))
     assert conn.execute("SELECT id FROM tiny WHERE name = 'new1'").fetchone() == (101,)
     assert conn.execute("INSERT INTO tiny (name) VALUES ('next') RETURNING id").fetchone() == (102,)
+
+
+CYCLED = """
+CREATE SEQUENCE cyc AS integer MINVALUE 1 MAXVALUE 10 CYCLE;
+CREATE TABLE wrapped (id integer PRIMARY KEY DEFAULT nextval('cyc'), name text);
+ALTER SEQUENCE cyc OWNED BY wrapped.id;
+INSERT INTO wrapped (name) SELECT 'old' FROM generate_series(1, 10);
+DELETE FROM wrapped WHERE id <= 5;
+INSERT INTO wrapped (name) SELECT 'again' FROM generate_series(1, 3);
+"""
+
+
+def test_a_cycle_sequence_that_had_wrapped_comes_back_as_it_was_when_nothing_was_written(dsn, conn, tmp_path):
+    """Ids 6..10 and 1..3 in use, the sequence at 3 after wrapping: with no row written since
+    migrate, rollback gives no id out and puts the sequence back exactly where it stood."""
+    conn.execute(CYCLED)
+    before = conn.execute("SELECT last_value, is_called FROM cyc").fetchone()
+    mig = tmp_path / "m"
+    plan_and_migrate(dsn, mig, "--table", "public.wrapped")
+    ok(keyshift(dsn, "rollback", migrations=mig))
+    assert conn.execute("SELECT last_value, is_called FROM cyc").fetchone() == before
+    assert conn.execute("INSERT INTO wrapped (name) VALUES ('next') RETURNING id").fetchone()[0] == 4

@@ -190,7 +190,8 @@ def read(migrations_dir: Path, plan_id: str) -> Manifest | None:
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("plan_id") != plan_id:
         raise _bad(path, f"is not a format-{FORMAT} manifest of plan {plan_id}")
     try:
-        files, objects, checks = data["files"], data["objects"], data["checks"]
+        # A manifest without "checks" predates the plan's own checks: its plan has none to compare.
+        files, objects, checks = data["files"], data["objects"], data.get("checks", {})
         if not (
             isinstance(files, dict)
             and isinstance(objects, dict)

@@ -123,6 +123,25 @@ def make_plan(snap: Snapshot, options: Options, plan_id: str) -> Plan:
     return the_plan
 
 
+def _refuse_shared_key_sequence(targets: list[Target]) -> None:
+    """Two targets drawing their keys from one sequence: one plan would drop it while the other
+    still needs it, and rollback could not restore it for both. Separate plans can."""
+    seen: dict[tuple[str, str], Target] = {}
+    for t in targets:
+        if not t.key.seq_name:
+            continue
+        seq = (t.key.seq_schema, t.key.seq_name)
+        if seq in seen:
+            first = seen[seq]
+            raise Refused(
+                f"sequence {qualname(*seq)}",
+                f"gives the keys of both {first.table.display} and {t.table.display}, which this plan converts together",
+                f"convert them in separate plans: plan and migrate --table {first.table.display}, "
+                f"then plan --table {t.table.display}",
+            )
+        seen[seq] = t
+
+
 def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
     """Validate the snapshot and order the conversion. Raises Refused; never touches a database."""
     if options.mode not in MODES:
@@ -135,6 +154,8 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
         Target(table=t, key=k, map_table=map_table_name(*t.key), rows=snap.row_counts[t.key]) for t, k in snap.targets
     ]
     targets = resolve_key_options(snap, options, targets)
+    if options.mode != "external":
+        _refuse_shared_key_sequence(targets)
     target_keys = {t.table.key for t in targets}
     _refuse_columns(snap)
     _refuse_blockers(snap, targets, target_keys)

@@ -13,6 +13,8 @@ proves that its next value is beyond every key.
 
 from __future__ import annotations
 
+import hashlib
+
 from psycopg import sql
 
 from orchestrator.names import Statement, qualname, quote_part
@@ -30,6 +32,17 @@ _ROWS_SINCE = (
     "WHERE NOT EXISTS (SELECT 1 FROM {m} AS m WHERE m.new_id = t.{k});\n"
     "SELECT * INTO STRICT r FROM keyshift.rollback_ids({ts}, {tn}, rows_since);\n"
 )
+
+
+def given_setting(t: Target) -> str:
+    """The transaction-local setting in which the rollback notes how many ids it gave out for
+    ``t``: a name of letters and digits only, whatever the table's name."""
+    digest = hashlib.md5(f"{t.table.table_schema}\0{t.table.table_name}".encode()).hexdigest()[:16]
+    return f"keyshift.ids_given_{digest}"
+
+
+#: How many ids the rollback gave out for the table (0 when none, or not noted).
+_GIVEN = "coalesce(nullif(current_setting({given}, TRUE), ''), '0')::bigint"
 
 
 def _names(t: Target) -> dict:
@@ -98,9 +111,11 @@ def old_ids_for_new_rows(t: Target) -> Statement:
             "    (r.first_id + (row_number() OVER (ORDER BY {order}) - 1) * r.step)::bigint AS old_id,\n"
             "    t.{k} AS new_id\n"
             "FROM {t} AS t\n"
-            "WHERE NOT EXISTS (SELECT 1 FROM {m} AS m WHERE m.new_id = t.{k});",
+            "WHERE NOT EXISTS (SELECT 1 FROM {m} AS m WHERE m.new_id = t.{k});\n"
+            "PERFORM set_config({given}, rows_since::text, TRUE);",
             declare=_RECORD,
             order=write_order(t),
+            given=L(given_setting(t)),
             **_names(t),
         ),
         (
@@ -111,11 +126,12 @@ def old_ids_for_new_rows(t: Target) -> Statement:
 
 
 def sequence_after_every_key(t: Target) -> Statement:
-    """The restored sequence: as it was saved when no id was given out since, else after the last one."""
+    """The restored sequence: as it was saved when no id was given out since (a CYCLE sequence
+    that had wrapped included), else after the last one."""
     return Statement(
         do_block(
             "SELECT * INTO STRICT r FROM keyshift.rollback_ids({ts}, {tn}, 0);\n"
-            "IF r.first_id = r.sequence_next THEN\n"
+            "IF " + _GIVEN + " = 0 OR r.first_id = r.sequence_next THEN\n"
             "    PERFORM setval({seq}, r.start_value, r.start_called);\n"
             "ELSIF r.step > 0 THEN\n"
             "    PERFORM setval({seq}, least(r.first_id - r.step, r.highest)::bigint, TRUE);\n"
@@ -126,13 +142,30 @@ def sequence_after_every_key(t: Target) -> Statement:
             ts=L(t.table.table_schema),
             tn=L(t.table.table_name),
             seq=regclass(t.key.seq_schema, t.key.seq_name),
+            given=L(given_setting(t)),
         ),
         ("The sequence continues where it was, or after the last id rollback gave out.",),
     )
 
 
-#: The claim's body: the sequence's next value (CYCLE wrapping included) against the extreme key.
+#: The claim's body. No id given out: the sequence stands exactly as it was saved (or as another
+#: column kept it since), the state the application had before migrate. Ids given out: its next
+#: value (CYCLE wrapping included) lies beyond the extreme key and old id.
 _CLAIM_BODY = (
+    "SELECT * INTO STRICT r FROM keyshift.rollback_ids({ts}, {tn}, 0);\n"
+    "IF " + _GIVEN + " = 0 THEN\n"
+    "    IF (SELECT (q.last_value, q.is_called) FROM {seq} AS q) IS DISTINCT FROM (r.start_value, r.start_called) THEN\n"
+    "        RAISE EXCEPTION USING\n"
+    "        MESSAGE = format(\n"
+    "            'keyshift: claim "
+    + CLAIM
+    + " failed: no id was given out, yet %s does not stand as it was saved (%s, called %s)',\n"
+    "            {seq_shown}, r.start_value, r.start_called\n"
+    "        ),\n"
+    "        HINT = 'nothing was changed; the rollback files do not restore this sequence: restore them as planned';\n"
+    "    END IF;\n"
+    "    RETURN;\n"
+    "END IF;\n"
     "SELECT q.last_value, q.is_called, p.seqincrement, p.seqmin, p.seqmax, p.seqcycle INTO STRICT s\n"
     "FROM {seq} AS q, pg_catalog.pg_sequence AS p\n"
     "WHERE p.seqrelid = {seq_name}::regclass;\n"
@@ -168,7 +201,8 @@ def claim_sequence_after_every_key(t: Target) -> Statement:
     return Statement(
         do_block(
             _CLAIM_BODY,
-            declare="DECLARE\n    s record;\n    next_value numeric;\n    extreme numeric;\n",
+            declare="DECLARE\n    r record;\n    s record;\n    next_value numeric;\n    extreme numeric;\n",
+            given=L(given_setting(t)),
             seq=table_ident(k.seq_schema, k.seq_name),
             seq_name=regclass(k.seq_schema, k.seq_name),
             seq_shown=L(qualname(k.seq_schema, k.seq_name)),

@@ -35,6 +35,7 @@ from orchestrator.verify.directives import (
     ChecksUnusable,
     leading_comments,
     parse_applies_to,
+    refuse_unless_one_select,
 )
 
 
@@ -100,6 +101,7 @@ def check_of(name: str, path: Path, data: bytes, plan_id: str | None = None) -> 
             f"needs exactly one non-empty '{SKIP_REASON}' line in its leading comment block",
             FIX_DIRECTIVES,
         )
+    refuse_unless_one_select(name, text)
     return Check(name, path, text, parse_applies_to(name, applies[0]), reasons[0], plan_id)
 
 
@@ -237,6 +239,7 @@ def run_standalone(conn: psycopg.Connection, checks_dir: Path = CHECKS_DIR, wher
     this database) before any check runs."""
     loaded = load(checks_dir)
     with conn.transaction(force_rollback=True):
+        conn.execute("SET TRANSACTION READ ONLY")  # a check only reads; this one cannot write
         refuse_unless_converted(conn, where)
         return run_checks(conn, loaded + [c for c in recorded_plan_checks(conn) if not plan_gated(c)])
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import psycopg
+from pglast import ast, parser
 from psycopg import sql
 
 from orchestrator.errors import KeyshiftError
@@ -144,3 +145,32 @@ def parse_applies_to(name: str, line: str) -> AppliesTo:
                 "'COLUMN <> VALUE', 'COLUMN is null', 'COLUMN in setting NAME'",
             )
     return AppliesTo(table, tuple(conditions), " ".join(words))
+
+
+def refuse_unless_one_select(name: str, text: str) -> None:
+    """A check is one plain SELECT: PostgreSQL's own parser (pglast, standard_conforming_strings
+    on, as the checks run) must find exactly one statement, a SELECT that writes nothing (no INTO,
+    no data-modifying WITH). A second statement could end the transaction the check runs in."""
+    try:
+        statements = parser.parse_sql(text)
+    except parser.ParseError as exc:
+        raise ChecksUnusable(
+            f"check file {name}", f"does not parse as PostgreSQL ({exc.args[0]})", FIX_ONE_SELECT
+        ) from None
+    if len(statements) != 1:
+        raise ChecksUnusable(
+            f"check file {name}", f"holds {len(statements)} statements, not one SELECT", FIX_ONE_SELECT
+        )
+    stmt = statements[0].stmt
+    ctes = stmt.withClause.ctes if isinstance(stmt, ast.SelectStmt) and stmt.withClause else ()
+    if (
+        not isinstance(stmt, ast.SelectStmt)
+        or stmt.intoClause is not None
+        or any(not isinstance(c.ctequery, ast.SelectStmt) for c in ctes)
+    ):
+        raise ChecksUnusable(
+            f"check file {name}", f"holds a {type(stmt).__name__}, not one plain SELECT", FIX_ONE_SELECT
+        )
+
+
+FIX_ONE_SELECT = "a check is one SELECT returning the offending rows: restore the file as keyshift wrote it"
