@@ -44,6 +44,7 @@ BEGIN
         t."id" AS new_id
     FROM "public"."t""; DROP TABLE victim; --" AS t
     WHERE NOT EXISTS (SELECT 1 FROM "keyshift"."map_public__t""; DROP TABLE victim; --" AS m WHERE m.new_id = t."id");
+    PERFORM set_config('keyshift.ids_given_f44441f02dd0df38', rows_since::text, TRUE);
 END
 $$;
 
@@ -85,7 +86,7 @@ DECLARE
     r record;
 BEGIN
     SELECT * INTO STRICT r FROM keyshift.rollback_ids('public', 't"; DROP TABLE victim; --', 0);
-    IF r.first_id = r.sequence_next THEN
+    IF coalesce(nullif(current_setting('keyshift.ids_given_f44441f02dd0df38', TRUE), ''), '0')::bigint = 0 OR r.first_id = r.sequence_next THEN
         PERFORM setval('"public"."t""; DROP TABLE victim; --_id_seq"', r.start_value, r.start_called);
     ELSIF r.step > 0 THEN
         PERFORM setval('"public"."t""; DROP TABLE victim; --_id_seq"', least(r.first_id - r.step, r.highest)::bigint, TRUE);
@@ -99,10 +100,23 @@ $$;
 -- of public."t""; DROP TABLE victim; --" lies beyond every key and every old id, so the next INSERT cannot collide.
 DO $$
 DECLARE
+    r record;
     s record;
     next_value numeric;
     extreme numeric;
 BEGIN
+    SELECT * INTO STRICT r FROM keyshift.rollback_ids('public', 't"; DROP TABLE victim; --', 0);
+    IF coalesce(nullif(current_setting('keyshift.ids_given_f44441f02dd0df38', TRUE), ''), '0')::bigint = 0 THEN
+        IF (SELECT (q.last_value, q.is_called) FROM "public"."t""; DROP TABLE victim; --_id_seq" AS q) IS DISTINCT FROM (r.start_value, r.start_called) THEN
+            RAISE EXCEPTION USING
+            MESSAGE = format(
+                'keyshift: claim sequence_after_every_key failed: no id was given out, yet %s does not stand as it was saved (%s, called %s)',
+                'public."t""; DROP TABLE victim; --_id_seq"', r.start_value, r.start_called
+            ),
+            HINT = 'nothing was changed; the rollback files do not restore this sequence: restore them as planned';
+        END IF;
+        RETURN;
+    END IF;
     SELECT q.last_value, q.is_called, p.seqincrement, p.seqmin, p.seqmax, p.seqcycle INTO STRICT s
     FROM "public"."t""; DROP TABLE victim; --_id_seq" AS q, pg_catalog.pg_sequence AS p
     WHERE p.seqrelid = '"public"."t""; DROP TABLE victim; --_id_seq"'::regclass;

@@ -44,6 +44,7 @@ BEGIN
         t."id" AS new_id
     FROM "public"."custom_user" AS t
     WHERE NOT EXISTS (SELECT 1 FROM "keyshift"."map_public__custom_user" AS m WHERE m.new_id = t."id");
+    PERFORM set_config('keyshift.ids_given_e3e21bb533e2ca64', rows_since::text, TRUE);
 END
 $$;
 
@@ -89,7 +90,7 @@ DECLARE
     r record;
 BEGIN
     SELECT * INTO STRICT r FROM keyshift.rollback_ids('public', 'custom_user', 0);
-    IF r.first_id = r.sequence_next THEN
+    IF coalesce(nullif(current_setting('keyshift.ids_given_e3e21bb533e2ca64', TRUE), ''), '0')::bigint = 0 OR r.first_id = r.sequence_next THEN
         PERFORM setval('"public"."custom_user_id_seq"', r.start_value, r.start_called);
     ELSIF r.step > 0 THEN
         PERFORM setval('"public"."custom_user_id_seq"', least(r.first_id - r.step, r.highest)::bigint, TRUE);
@@ -103,10 +104,23 @@ $$;
 -- of public.custom_user lies beyond every key and every old id, so the next INSERT cannot collide.
 DO $$
 DECLARE
+    r record;
     s record;
     next_value numeric;
     extreme numeric;
 BEGIN
+    SELECT * INTO STRICT r FROM keyshift.rollback_ids('public', 'custom_user', 0);
+    IF coalesce(nullif(current_setting('keyshift.ids_given_e3e21bb533e2ca64', TRUE), ''), '0')::bigint = 0 THEN
+        IF (SELECT (q.last_value, q.is_called) FROM "public"."custom_user_id_seq" AS q) IS DISTINCT FROM (r.start_value, r.start_called) THEN
+            RAISE EXCEPTION USING
+            MESSAGE = format(
+                'keyshift: claim sequence_after_every_key failed: no id was given out, yet %s does not stand as it was saved (%s, called %s)',
+                'public.custom_user_id_seq', r.start_value, r.start_called
+            ),
+            HINT = 'nothing was changed; the rollback files do not restore this sequence: restore them as planned';
+        END IF;
+        RETURN;
+    END IF;
     SELECT q.last_value, q.is_called, p.seqincrement, p.seqmin, p.seqmax, p.seqcycle INTO STRICT s
     FROM "public"."custom_user_id_seq" AS q, pg_catalog.pg_sequence AS p
     WHERE p.seqrelid = '"public"."custom_user_id_seq"'::regclass;

@@ -68,6 +68,7 @@ BEGIN
         t."id" AS new_id
     FROM "public"."category" AS t
     WHERE NOT EXISTS (SELECT 1 FROM "keyshift"."map_public__category" AS m WHERE m.new_id = t."id");
+    PERFORM set_config('keyshift.ids_given_5c2ca5980fc8ab0a', rows_since::text, TRUE);
 END
 $$;
 
@@ -92,6 +93,7 @@ BEGIN
         t."id" AS new_id
     FROM "public"."item" AS t
     WHERE NOT EXISTS (SELECT 1 FROM "keyshift"."map_public__item" AS m WHERE m.new_id = t."id");
+    PERFORM set_config('keyshift.ids_given_563b1851339bc556', rows_since::text, TRUE);
 END
 $$;
 
@@ -133,7 +135,7 @@ DECLARE
     r record;
 BEGIN
     SELECT * INTO STRICT r FROM keyshift.rollback_ids('public', 'category', 0);
-    IF r.first_id = r.sequence_next THEN
+    IF coalesce(nullif(current_setting('keyshift.ids_given_5c2ca5980fc8ab0a', TRUE), ''), '0')::bigint = 0 OR r.first_id = r.sequence_next THEN
         PERFORM setval('"public"."category_id_seq"', r.start_value, r.start_called);
     ELSIF r.step > 0 THEN
         PERFORM setval('"public"."category_id_seq"', least(r.first_id - r.step, r.highest)::bigint, TRUE);
@@ -147,10 +149,23 @@ $$;
 -- of public.category lies beyond every key and every old id, so the next INSERT cannot collide.
 DO $$
 DECLARE
+    r record;
     s record;
     next_value numeric;
     extreme numeric;
 BEGIN
+    SELECT * INTO STRICT r FROM keyshift.rollback_ids('public', 'category', 0);
+    IF coalesce(nullif(current_setting('keyshift.ids_given_5c2ca5980fc8ab0a', TRUE), ''), '0')::bigint = 0 THEN
+        IF (SELECT (q.last_value, q.is_called) FROM "public"."category_id_seq" AS q) IS DISTINCT FROM (r.start_value, r.start_called) THEN
+            RAISE EXCEPTION USING
+            MESSAGE = format(
+                'keyshift: claim sequence_after_every_key failed: no id was given out, yet %s does not stand as it was saved (%s, called %s)',
+                'public.category_id_seq', r.start_value, r.start_called
+            ),
+            HINT = 'nothing was changed; the rollback files do not restore this sequence: restore them as planned';
+        END IF;
+        RETURN;
+    END IF;
     SELECT q.last_value, q.is_called, p.seqincrement, p.seqmin, p.seqmax, p.seqcycle INTO STRICT s
     FROM "public"."category_id_seq" AS q, pg_catalog.pg_sequence AS p
     WHERE p.seqrelid = '"public"."category_id_seq"'::regclass;
@@ -184,7 +199,7 @@ DECLARE
     r record;
 BEGIN
     SELECT * INTO STRICT r FROM keyshift.rollback_ids('public', 'item', 0);
-    IF r.first_id = r.sequence_next THEN
+    IF coalesce(nullif(current_setting('keyshift.ids_given_563b1851339bc556', TRUE), ''), '0')::bigint = 0 OR r.first_id = r.sequence_next THEN
         PERFORM setval('"public"."item_id_seq"', r.start_value, r.start_called);
     ELSIF r.step > 0 THEN
         PERFORM setval('"public"."item_id_seq"', least(r.first_id - r.step, r.highest)::bigint, TRUE);
@@ -198,10 +213,23 @@ $$;
 -- of public.item lies beyond every key and every old id, so the next INSERT cannot collide.
 DO $$
 DECLARE
+    r record;
     s record;
     next_value numeric;
     extreme numeric;
 BEGIN
+    SELECT * INTO STRICT r FROM keyshift.rollback_ids('public', 'item', 0);
+    IF coalesce(nullif(current_setting('keyshift.ids_given_563b1851339bc556', TRUE), ''), '0')::bigint = 0 THEN
+        IF (SELECT (q.last_value, q.is_called) FROM "public"."item_id_seq" AS q) IS DISTINCT FROM (r.start_value, r.start_called) THEN
+            RAISE EXCEPTION USING
+            MESSAGE = format(
+                'keyshift: claim sequence_after_every_key failed: no id was given out, yet %s does not stand as it was saved (%s, called %s)',
+                'public.item_id_seq', r.start_value, r.start_called
+            ),
+            HINT = 'nothing was changed; the rollback files do not restore this sequence: restore them as planned';
+        END IF;
+        RETURN;
+    END IF;
     SELECT q.last_value, q.is_called, p.seqincrement, p.seqmin, p.seqmax, p.seqcycle INTO STRICT s
     FROM "public"."item_id_seq" AS q, pg_catalog.pg_sequence AS p
     WHERE p.seqrelid = '"public"."item_id_seq"'::regclass;
