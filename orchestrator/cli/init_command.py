@@ -7,7 +7,7 @@ from pathlib import Path
 from orchestrator.errors import EXIT_OK, Refused
 
 #: The yoyo.ini that keyshift init writes: yoyo's settings, and every [keyshift] setting that
-#: plan, migrate and rollback read (orchestrator/plan/settings.py, orchestrator/cli/main.py).
+#: plan, migrate and rollback read (orchestrator/cli/settings.py, orchestrator/cli/main.py).
 YOYO_INI = """\
 # keyshift's project settings (written by `keyshift init`).
 #

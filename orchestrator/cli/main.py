@@ -26,9 +26,9 @@ from orchestrator.cli.commands import (
 )
 from orchestrator.cli.init_command import cmd_init
 from orchestrator.cli.plan_command import cmd_plan
+from orchestrator.cli.settings import ini_defaults
 from orchestrator.errors import EXIT_FAILED, EXIT_NO_CHECKS, EXIT_OK, EXIT_REFUSED, KeyshiftError
 from orchestrator.plan import options as planoptions
-from orchestrator.plan.settings import ini_defaults
 from orchestrator.resources import CHECKS_DIR, DEFAULT_MIGRATIONS, version
 
 #: keyshift check's exit codes, as its --help prints them.
