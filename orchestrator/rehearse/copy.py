@@ -1,0 +1,100 @@
+"""The schema-only copy a rehearsal runs on: a throwaway database on the target's server (or
+the database ``--rehearse-dsn`` names), filled from ``pg_dump --schema-only`` of the target."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+import subprocess
+from collections.abc import Iterator
+
+import psycopg
+from psycopg import conninfo, sql
+
+from orchestrator.connect import dsn as dsnmod
+from orchestrator.connect import embedded
+from orchestrator.errors import Refused
+
+#: What a schema comparison leaves out: keyshift's own schema and yoyo's bookkeeping tables.
+EXCLUDED = ("--exclude-schema=keyshift", "--exclude-table=public._yoyo*", "--exclude-table=public.yoyo_lock")
+
+_FIX = "pass --rehearse-dsn DSN (an empty staging database) or --no-rehearse"
+
+
+def _tool(name: str) -> str:
+    return str(embedded.bindir() / name)
+
+
+def _run(argv: list[str], what: str, stdin: str | None = None) -> str:
+    try:
+        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise Refused(f"rehearsal ({what})", f"cannot run {argv[0]}: {exc.strerror}", _FIX) from None
+    if done.returncode != 0:
+        first = (done.stderr.strip().splitlines() or ["no message"])[0]
+        raise Refused(f"rehearsal ({what})", f"{argv[0]} failed: {first}", _FIX)
+    return done.stdout
+
+
+def dump_schema(dsn: str, *extra: str) -> str:
+    """``pg_dump --schema-only`` of ``dsn`` (pg_dump's \\restrict token lines left out)."""
+    text = _run([_tool("pg_dump"), "--schema-only", *extra, "-d", dsn], "pg_dump")
+    return "\n".join(line for line in text.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
+
+
+def check_pg_dump(conn: psycopg.Connection) -> None:
+    """pg_dump must be of the server's major version or newer, or it refuses to dump."""
+    out = _run([_tool("pg_dump"), "--version"], "pg_dump --version")
+    found = re.search(r"(\d+)(?:\.\d+)?", out)
+    ours = int(found.group(1)) if found else 0
+    server = conn.info.server_version // 10000
+    if ours < server:
+        raise Refused(
+            f"rehearsal ({_tool('pg_dump')})",
+            f"pg_dump {ours} cannot dump a PostgreSQL {server} server",
+            f"point KEYSHIFT_PG_BINDIR at PostgreSQL {server} binaries, or {_FIX}",
+        )
+
+
+def _may_create_database(conn: psycopg.Connection) -> bool:
+    row = conn.execute("SELECT rolcreatedb OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")
+    return bool(row.fetchone()[0])
+
+
+def _free_name(conn: psycopg.Connection, plan_id: str) -> str:
+    for _ in range(5):
+        name = f"keyshift_rehearsal_{plan_id}_{secrets.token_hex(4)}"
+        taken = conn.execute("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (name,)).fetchone()
+        if taken is None:
+            return name
+    raise Refused("rehearsal", "found no free database name keyshift_rehearsal_*", _FIX)
+
+
+@contextlib.contextmanager
+def schema_copy(dsn: str, plan_id: str, rehearse_dsn: str | None) -> Iterator[str]:
+    """The DSN of a database holding the target's schema and no rows; a database created here
+    is dropped when the block ends, however it ends. ``rehearse_dsn`` is used as it is given."""
+    dump = ""
+    with dsnmod.connect(dsn, autocommit=True) as conn:
+        check_pg_dump(conn)
+        dump = dump_schema(dsn)
+        if rehearse_dsn is not None:
+            _restore(rehearse_dsn, dump)
+            yield rehearse_dsn
+            return
+        if not _may_create_database(conn):
+            raise Refused("rehearsal", "the role may not create the throwaway database it runs on", _FIX)
+        name = _free_name(conn, plan_id)
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+    try:
+        copy = conninfo.make_conninfo(dsn, dbname=name)
+        _restore(copy, dump)
+        yield copy
+    finally:
+        with dsnmod.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def _restore(dsn: str, dump: str) -> None:
+    _run([_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn], "restoring the schema copy", stdin=dump)

@@ -1,0 +1,81 @@
+"""The rehearsal: a plan's files migrated, checked and rolled back on a schema-only copy of the
+target, through the same code migrate and rollback run; the schema compared with the start."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from orchestrator.apply import execute
+from orchestrator.connect import dsn as dsnmod
+from orchestrator.errors import KeyshiftError, Refused
+from orchestrator.plan.model import Plan
+from orchestrator.rehearse import blockers as blockersmod
+from orchestrator.rehearse.copy import EXCLUDED, dump_schema, schema_copy
+from orchestrator.render.common import Migration
+
+
+class Blocked(Refused):
+    """The rehearsal found objects that cannot follow the new type: one line each."""
+
+    def __init__(self, plan_id: str, found: list[blockersmod.Blocker]):
+        self.blockers = found
+        super().__init__(
+            f"plan {plan_id}",
+            f"the rehearsal on a schema-only copy found {len(found)} blocker(s)",
+            "nothing was written and the target is untouched",
+        )
+
+    def line(self) -> str:
+        return "\n".join([super().line(), *(f"keyshift: {b.line()}" for b in self.blockers)])
+
+
+def rehearse(
+    dsn: str,
+    staged: Path,
+    plan: Plan,
+    migrations: list[Migration],
+    carried_failures: list,
+    rehearse_dsn: str | None = None,
+) -> None:
+    """Migrate ``staged`` (the plan's files, not yet in --migrations) on a copy, with the checks,
+    roll it back, and compare the schema with the start; raises Blocked naming every blocker.
+    ``carried_failures`` ((object, PostgreSQL's message) from plan's probe) are blockers too."""
+    known = [blockersmod.carried_blocker(obj, error) for obj, error in carried_failures]
+    failure = None
+    with schema_copy(dsn, plan.plan_id, rehearse_dsn) as copy:
+        if not known:
+            failure = _round_trip(copy, staged)
+            if failure is None:
+                return
+        with dsnmod.connect(copy, autocommit=True) as conn:
+            found = known + blockersmod.find(conn, plan, migrations, [obj for obj, _e in carried_failures])
+    if not found and failure is not None:
+        found = [failure]
+    raise Blocked(plan.plan_id, found)
+
+
+def _round_trip(copy: str, staged: Path) -> blockersmod.Blocker | None:
+    """migrate (files, checks, COMMIT), rollback, and the schema compared; the first failure."""
+    before = dump_schema(copy, *EXCLUDED)
+    try:
+        execute.migrate(copy, staged, lock_retries=0)
+    except KeyshiftError as exc:
+        return blockersmod.Blocker("keyshift migrate", exc.line(), "fix the objects named, then plan again")
+    try:
+        execute.rollback(copy, staged, lock_retries=0)
+    except KeyshiftError as exc:
+        return blockersmod.Blocker("keyshift rollback", exc.line(), "report this: rollback must always succeed")
+    after = dump_schema(copy, *EXCLUDED)
+    if before != after:
+        diff = [
+            line
+            for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))
+        ]
+        return blockersmod.Blocker(
+            "keyshift rollback",
+            f"the schema differs from the start after migrate and rollback ({len(diff)} lines, first: {diff[0]})",
+            "report this: rollback must restore the schema exactly",
+        )
+    return None
