@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import psycopg
-
 from conftest import keyshift, pg_dump_schema, without_restrict
 
 SCHEMA = """
