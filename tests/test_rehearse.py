@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 from conftest import keyshift, pg_dump_schema, without_restrict
+from psycopg import conninfo, sql
 
 SCHEMA = """
 CREATE TABLE person (person_id serial PRIMARY KEY, name text NOT NULL);
@@ -73,3 +74,35 @@ def test_no_rehearse_says_it_skipped(conn, dsn, tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "rehearsal skipped (--no-rehearse)" in out.stdout
     assert _rehearsal_databases(conn) == []
+
+
+def test_throwaway_database_dropped_after_a_failure(conn, dsn, tmp_path):
+    """A rehearsal that fails midway (migrate refused on the copy) drops its database all the same."""
+    conn.execute("CREATE TABLE a (id serial PRIMARY KEY); CREATE TABLE b (a_id integer)")
+    conn.execute("CREATE VIEW joined AS SELECT a.id FROM a JOIN b ON b.a_id = a.id")
+    out = keyshift(dsn, "plan", "--table", "public.a", "--rehearse", migrations=tmp_path / "m")
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "--reference public.b.a_id=public.a" in out.stderr
+    assert not (tmp_path / "m").exists()
+    assert _rehearsal_databases(conn) == []
+
+
+def test_rehearse_dsn_is_used_instead_of_a_throwaway_database(conn, dsn, tmp_path):
+    conn.execute("CREATE TABLE t (id serial PRIMARY KEY, parent_id integer REFERENCES t)")
+    name = f"{conn.info.dbname}_staging"
+    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        staging = conninfo.make_conninfo(dsn, dbname=name)
+        out = keyshift(
+            dsn, "plan", "--table", "public.t", "--rehearse", f"--rehearse-dsn={staging}", migrations=tmp_path
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "rehearsed on a schema-only copy" in out.stdout
+        assert _rehearsal_databases(conn) == []
+        with psycopg.connect(staging) as staged:
+            kind = staged.execute(
+                "SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'id'"
+            )
+            assert kind.fetchone()[0] == "integer"  # rehearsed, and rolled back there
+    finally:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))

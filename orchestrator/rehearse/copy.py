@@ -14,7 +14,7 @@ from psycopg import conninfo, sql
 
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.connect import embedded
-from orchestrator.errors import Refused
+from orchestrator.errors import KeyshiftError, Refused
 
 #: What a schema comparison leaves out: keyshift's own schema and yoyo's bookkeeping tables.
 EXCLUDED = ("--exclude-schema=keyshift", "--exclude-table=public._yoyo*", "--exclude-table=public.yoyo_lock")
@@ -92,8 +92,20 @@ def schema_copy(dsn: str, plan_id: str, rehearse_dsn: str | None) -> Iterator[st
         _restore(copy, dump)
         yield copy
     finally:
+        _drop(dsn, name)
+
+
+def _drop(dsn: str, name: str) -> None:
+    """Drop the database ``schema_copy`` created (and only that one), or say how to."""
+    try:
         with dsnmod.connect(dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    except (psycopg.Error, KeyshiftError) as exc:
+        raise KeyshiftError(
+            f"database {name}",
+            f"the rehearsal's throwaway copy could not be dropped ({str(exc).splitlines()[0]})",
+            f"drop it yourself: DROP DATABASE {name}",
+        ) from None
 
 
 def _restore(dsn: str, dump: str) -> None:
