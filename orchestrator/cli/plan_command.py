@@ -75,7 +75,7 @@ def cmd_plan(args) -> int:
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
     rehearsing = not getattr(args, "no_rehearse", False)
     # Rehearsed, the objects plan's probe finds failing are named with every other blocker.
-    carried_failures = snap.carried_failures if rehearsing else []
+    carried_failures = snap.carried_failures if rehearsing and args.mode != "external" else []
     if carried_failures:
         failing = [obj for obj, _error in carried_failures]
         snap = dataclasses.replace(snap, carried=[o for o in snap.carried if o not in failing], carried_failures=[])

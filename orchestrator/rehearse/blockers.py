@@ -71,7 +71,9 @@ def find(conn: psycopg.Connection, plan: Plan, migrations: list[Migration], drop
                     try:
                         conn.execute(st.text().encode())
                     except psycopg.Error as exc:
-                        found.append(Blocker(f"migration {m.name}", _message(exc), "see the objects named above"))
+                        found.append(
+                            Blocker(f"migration {m.name}", _message(exc), "fix what PostgreSQL names, then plan again")
+                        )
                         return found
                     continue
                 if st.subject in failed:
