@@ -106,3 +106,17 @@ def test_rehearse_dsn_is_used_instead_of_a_throwaway_database(conn, dsn, tmp_pat
             assert kind.fetchone()[0] == "integer"  # rehearsed, and rolled back there
     finally:
         conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_a_plan_after_an_applied_plan_rehearses(conn, dsn, tmp_path):
+    """The copy of a database keyshift already converted: yoyo's tables are left for migrate to make."""
+    conn.execute(
+        "CREATE TABLE a (id serial PRIMARY KEY); CREATE TABLE b (id serial PRIMARY KEY, a_id integer REFERENCES a)"
+    )
+    mig = tmp_path / "m"
+    assert keyshift(dsn, "plan", "--table", "public.a", "--rehearse", migrations=mig).returncode == 0
+    assert keyshift(dsn, "migrate", migrations=mig).returncode == 0
+    out = keyshift(dsn, "plan", "--table", "public.b", "--rehearse", migrations=mig)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "rehearsed on a schema-only copy" in out.stdout
+    assert _rehearsal_databases(conn) == []

@@ -16,8 +16,11 @@ from orchestrator.connect import dsn as dsnmod
 from orchestrator.connect import embedded
 from orchestrator.errors import KeyshiftError, Refused
 
+#: yoyo's bookkeeping tables: not copied (their rows would be missing, and yoyo refuses a
+#: version table without them); migrate on the copy creates its own.
+YOYO = ("--exclude-table=public._yoyo*", "--exclude-table=public.yoyo_lock")
 #: What a schema comparison leaves out: keyshift's own schema and yoyo's bookkeeping tables.
-EXCLUDED = ("--exclude-schema=keyshift", "--exclude-table=public._yoyo*", "--exclude-table=public.yoyo_lock")
+EXCLUDED = ("--exclude-schema=keyshift", *YOYO)
 
 _FIX = "pass --rehearse-dsn DSN (an empty staging database) or --no-rehearse"
 
@@ -78,7 +81,7 @@ def schema_copy(dsn: str, plan_id: str, rehearse_dsn: str | None) -> Iterator[st
     dump = ""
     with dsnmod.connect(dsn, autocommit=True) as conn:
         check_pg_dump(conn)
-        dump = dump_schema(dsn)
+        dump = dump_schema(dsn, *YOYO)
         if rehearse_dsn is not None:
             _restore(rehearse_dsn, dump)
             yield rehearse_dsn
