@@ -89,7 +89,10 @@ def schema_copy(dsn: str, plan_id: str, rehearse_dsn: str | None) -> Iterator[st
         if not _may_create_database(conn):
             raise Refused("rehearsal", "the role may not create the throwaway database it runs on", _FIX)
         name = _free_name(conn, plan_id)
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+        except psycopg.Error as exc:
+            raise Refused(f"rehearsal (database {name})", f"cannot be created ({_first(exc)})", _FIX) from None
     try:
         copy = conninfo.make_conninfo(dsn, dbname=name)
         _restore(copy, dump)
@@ -106,9 +109,13 @@ def _drop(dsn: str, name: str) -> None:
     except (psycopg.Error, KeyshiftError) as exc:
         raise KeyshiftError(
             f"database {name}",
-            f"the rehearsal's throwaway copy could not be dropped ({str(exc).splitlines()[0]})",
+            f"the rehearsal's throwaway copy could not be dropped ({_first(exc)})",
             f"drop it yourself: DROP DATABASE {name}",
         ) from None
+
+
+def _first(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _restore(dsn: str, dump: str) -> None:
