@@ -120,3 +120,22 @@ def test_a_plan_after_an_applied_plan_rehearses(conn, dsn, tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "rehearsed on a schema-only copy" in out.stdout
     assert _rehearsal_databases(conn) == []
+
+
+def test_a_role_that_may_not_create_databases_is_told_what_to_pass(conn, dsn, tmp_path):
+    conn.execute(
+        "DO $$ BEGIN CREATE ROLE rehearse_owner LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;"
+        " EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    )
+    conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO rehearse_owner").format(sql.Identifier(conn.info.dbname)))
+    conn.execute("SET ROLE rehearse_owner; CREATE TABLE t (id serial PRIMARY KEY); RESET ROLE")
+    owner = conninfo.make_conninfo(dsn, user="rehearse_owner")
+    out = keyshift(owner, "plan", "--table", "public.t", "--rehearse", migrations=tmp_path / "m")
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "keyshift: rehearsal: the role may not create the throwaway database it runs on; "
+        "pass --rehearse-dsn DSN (an empty staging database) or --no-rehearse"
+    ]
+    assert not (tmp_path / "m").exists()
+    out = keyshift(owner, "plan", "--table", "public.t", "--no-rehearse", migrations=tmp_path / "m")
+    assert out.returncode == 0, out.stdout + out.stderr
