@@ -29,26 +29,35 @@ def _tool(name: str) -> str:
     return str(embedded.bindir() / name)
 
 
-def _run(argv: list[str], what: str, stdin: str | None = None) -> str:
+def _run(argv: list[str], what: str, stdin: bytes | None = None) -> bytes:
+    """Run a PostgreSQL client; its output as bytes. A dump is never decoded or re-split here:
+    a name may hold any character, a line separator of some other convention included."""
     try:
-        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+        done = subprocess.run(argv, input=stdin, capture_output=True, check=False)
     except OSError as exc:
         raise Refused(f"rehearsal ({what})", f"cannot run {argv[0]}: {exc.strerror}", _FIX) from None
     if done.returncode != 0:
-        first = (done.stderr.strip().splitlines() or ["no message"])[0]
-        raise Refused(f"rehearsal ({what})", f"{argv[0]} failed: {first}", _FIX)
+        first = done.stderr.strip().split(b"\n")[0].decode("utf-8", "replace") or "no message"
+        raise Refused(f"rehearsal ({what})", f"{argv[0]} failed: {first!r}", _FIX)
     return done.stdout
 
 
-def dump_schema(dsn: str, *extra: str) -> str:
-    """``pg_dump --schema-only`` of ``dsn`` (pg_dump's \\restrict token lines left out)."""
-    text = _run([_tool("pg_dump"), "--schema-only", *extra, "-d", dsn], "pg_dump")
-    return "\n".join(line for line in text.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
+def dump_schema(dsn: str, *extra: str) -> bytes:
+    """``pg_dump --schema-only`` of ``dsn``, as pg_dump wrote it."""
+    return _run([_tool("pg_dump"), "--schema-only", *extra, "-d", dsn], "pg_dump")
+
+
+def schema_lines(dsn: str, *extra: str) -> list[bytes]:
+    """The dump's lines (split at LF only, as psql reads them), pg_dump's random \\restrict
+    token lines left out: two dumps of one schema give the same lines."""
+    return [
+        line for line in dump_schema(dsn, *extra).split(b"\n") if not line.startswith((b"\\restrict", b"\\unrestrict"))
+    ]
 
 
 def check_pg_dump(conn: psycopg.Connection) -> None:
     """pg_dump must be of the server's major version or newer, or it refuses to dump."""
-    out = _run([_tool("pg_dump"), "--version"], "pg_dump --version")
+    out = _run([_tool("pg_dump"), "--version"], "pg_dump --version").decode("ascii", "replace")
     found = re.search(r"(\d+)(?:\.\d+)?", out)
     ours = int(found.group(1)) if found else 0
     server = conn.info.server_version // 10000
@@ -78,7 +87,6 @@ def _free_name(conn: psycopg.Connection, plan_id: str) -> str:
 def schema_copy(dsn: str, plan_id: str, rehearse_dsn: str | None) -> Iterator[str]:
     """The DSN of a database holding the target's schema and no rows; a database created here
     is dropped when the block ends, however it ends. ``rehearse_dsn`` is used as it is given."""
-    dump = ""
     with dsnmod.connect(dsn, autocommit=True) as conn:
         check_pg_dump(conn)
         dump = dump_schema(dsn, *YOYO)
@@ -118,5 +126,6 @@ def _first(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def _restore(dsn: str, dump: str) -> None:
-    _run([_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn], "restoring the schema copy", stdin=dump)
+def _restore(dsn: str, dump: bytes) -> None:
+    argv = [_tool("psql"), "-X", "-q", "--single-transaction", "-v", "ON_ERROR_STOP=1", "-d", dsn]
+    _run(argv, "restoring the schema copy", stdin=dump)

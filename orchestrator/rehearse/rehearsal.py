@@ -3,7 +3,6 @@ target, through the same code migrate and rollback run; the schema compared with
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 from orchestrator.apply import execute
@@ -11,7 +10,7 @@ from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import KeyshiftError, Refused
 from orchestrator.plan.model import Plan
 from orchestrator.rehearse import blockers as blockersmod
-from orchestrator.rehearse.copy import EXCLUDED, dump_schema, schema_copy
+from orchestrator.rehearse.copy import EXCLUDED, schema_copy, schema_lines
 from orchestrator.render.common import Migration
 
 
@@ -57,7 +56,7 @@ def rehearse(
 
 def _round_trip(copy: str, staged: Path) -> blockersmod.Blocker | None:
     """migrate (files, checks, COMMIT), rollback, and the schema compared; the first failure."""
-    before = dump_schema(copy, *EXCLUDED)
+    before = schema_lines(copy, *EXCLUDED)
     try:
         execute.migrate(copy, staged, lock_retries=0)
     except KeyshiftError as exc:
@@ -66,16 +65,15 @@ def _round_trip(copy: str, staged: Path) -> blockersmod.Blocker | None:
         execute.rollback(copy, staged, lock_retries=0)
     except KeyshiftError as exc:
         return blockersmod.Blocker("keyshift rollback", exc.line(), "report this: rollback must always succeed")
-    after = dump_schema(copy, *EXCLUDED)
+    after = schema_lines(copy, *EXCLUDED)
     if before != after:
-        diff = [
-            line
-            for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
-            if line[:1] in "+-" and not line.startswith(("+++", "---"))
+        changed = [line for line in after if line not in set(before)] or [
+            line for line in before if line not in set(after)
         ]
+        shown = changed[0].decode("utf-8", "replace") if changed else ""
         return blockersmod.Blocker(
             "keyshift rollback",
-            f"the schema differs from the start after migrate and rollback ({len(diff)} lines, first: {diff[0]})",
+            f"the schema differs from the start after migrate and rollback (first differing line: {shown!r})",
             "report this: rollback must restore the schema exactly",
         )
     return None
