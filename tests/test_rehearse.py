@@ -37,8 +37,8 @@ def test_every_blocker_named_in_one_run(conn, dsn, tmp_path):
     out = keyshift(dsn, "plan", "--table", "public.person", "--rehearse", migrations=migrations)
     assert out.returncode == 3, out.stdout + out.stderr
     lines = out.stderr.splitlines()
-    assert "found 4 blocker(s)" in lines[0], out.stderr
-    by_object = {line.split(": ", 2)[1]: line for line in lines[1:]}
+    assert "found 4 blocker(s), each named above" in lines[-1], out.stderr
+    by_object = {line.split(": ", 2)[1]: line for line in lines[:-1]}
     assert set(by_object) == {
         "view public.shop_managers",
         "view public.every_id",

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from orchestrator.plan import options as planoptions
 from orchestrator.plan.model import Plan
 from orchestrator.plan.options import external_default
 from orchestrator.plan.settings import ini_key_settings, key_options
-from orchestrator.rehearse import rehearse
+from orchestrator.rehearse import Blocked, rehearse
 from orchestrator.render import checks as plancheck
 from orchestrator.render import migrations as rendermod
 from orchestrator.render.common import Migration
@@ -74,18 +75,10 @@ def cmd_plan(args) -> int:
         snap = catalog.snapshot(cat, targets, references, request)
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
     rehearsing = not getattr(args, "no_rehearse", False)
-    # Rehearsed, the objects plan's probe finds failing are named with every other blocker.
-    carried_failures = snap.carried_failures if rehearsing and args.mode != "external" else []
-    if carried_failures:
-        failing = [obj for obj, _error in carried_failures]
-        snap = dataclasses.replace(snap, carried=[o for o in snap.carried if o not in failing], carried_failures=[])
+    snap, carried_failures = _set_aside(snap, rehearsing and args.mode != "external")
     the_plan = planner.make_plan(snap, options, plan_id)
     shape = shapemod.objects(snap, snap.shape_columns)
-
-    def rehearsal(staged: Path, migrations: list[Migration]) -> None:
-        if rehearsing:
-            rehearse(dsn, staged, the_plan, migrations, carried_failures, getattr(args, "rehearse_dsn", None))
-
+    rehearsal = _rehearsal(args, dsn, the_plan, carried_failures) if rehearsing else None
     written = _write_plan(migrations_dir, the_plan, [t.key for t, _k in targets], references, shape, rehearsal)
     if args.mode == "external":
         _print_external_plan(the_plan, written[:-1], dsnmod.describe(dsn))
@@ -103,6 +96,31 @@ def cmd_plan(args) -> int:
     else:
         print("rehearsal skipped (--no-rehearse): migrate may still fail on an object that cannot follow the new type")
     return EXIT_OK
+
+
+def _set_aside(snap, rehearsing: bool) -> tuple:
+    """Rehearsed, the carried objects plan's probe finds failing are named with every other
+    blocker: the plan is made without them, and the rehearsal reports them."""
+    if not rehearsing or not snap.carried_failures:
+        return snap, []
+    failing = [obj for obj, _error in snap.carried_failures]
+    kept = [o for o in snap.carried if o not in failing]
+    return dataclasses.replace(snap, carried=kept, carried_failures=[]), snap.carried_failures
+
+
+def _rehearsal(args, dsn: str, the_plan: Plan, carried_failures: list):
+    """What runs on the staged files before they move into --migrations: the rehearsal, whose
+    blockers are printed one line each before its summary line."""
+
+    def run(staged: Path, migrations: list[Migration]) -> None:
+        try:
+            rehearse(dsn, staged, the_plan, migrations, carried_failures, getattr(args, "rehearse_dsn", None))
+        except Blocked as exc:
+            for blocker in exc.blockers:
+                print(f"keyshift: {' '.join(blocker.line().split())}", file=sys.stderr)
+            raise
+
+    return run
 
 
 def _options(args) -> tuple[list, list, planoptions.Options]:
@@ -170,7 +188,7 @@ def _write_plan(
     migrations_dir: Path, the_plan: Plan, target_keys: list, references: list, shape, rehearsal
 ) -> list[Path]:
     """The plan's migrations and its manifest written to disk once ``rehearsal(folder, migrations)``
-    passes on them; the paths, the manifest last."""
+    passes on them (``None``: at once); the paths, the manifest last."""
     migrations = rendermod.render(the_plan)
     files = _files(migrations)
     plan_id = the_plan.plan_id
@@ -191,7 +209,9 @@ def _write_plan(
         checks={name.rpartition("/")[2]: manifestmod.sha256(data) for name, data in checks},
     )
     manifest = (manifestmod.file_name(plan_id), the_manifest.to_json().encode())
-    return _write(migrations_dir, [*files, *checks], manifest, lambda staged: rehearsal(staged, migrations))
+    return _write(
+        migrations_dir, [*files, *checks], manifest, lambda staged: rehearsal and rehearsal(staged, migrations)
+    )
 
 
 #: Options that shape the new key of replace mode; external mode keeps the integer key.

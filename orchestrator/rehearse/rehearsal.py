@@ -15,18 +15,16 @@ from orchestrator.render.common import Migration
 
 
 class Blocked(Refused):
-    """The rehearsal found objects that cannot follow the new type: one line each."""
+    """The rehearsal found objects that cannot follow the new type. ``blockers`` are printed
+    one line each before this error's own line (the summary)."""
 
     def __init__(self, plan_id: str, found: list[blockersmod.Blocker]):
         self.blockers = found
         super().__init__(
             f"plan {plan_id}",
-            f"the rehearsal on a schema-only copy found {len(found)} blocker(s)",
+            f"the rehearsal on a schema-only copy found {len(found)} blocker(s), each named above",
             "nothing was written and the target is untouched",
         )
-
-    def line(self) -> str:
-        return "\n".join([super().line(), *(f"keyshift: {b.line()}" for b in self.blockers)])
 
 
 def rehearse(
