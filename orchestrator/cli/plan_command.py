@@ -103,9 +103,9 @@ def _set_aside(snap, rehearsing: bool) -> tuple:
     blocker: the plan is made without them, and the rehearsal reports them."""
     if not rehearsing or not snap.carried_failures:
         return snap, []
-    failing = [obj for obj, _error in snap.carried_failures]
-    kept = [o for o in snap.carried if o not in failing]
-    return dataclasses.replace(snap, carried=kept, carried_failures=[]), snap.carried_failures
+    failing = [(obj, error, snap.carried_columns.get(obj.oid, [])) for obj, error in snap.carried_failures]
+    kept = [o for o in snap.carried if o not in [f[0] for f in failing]]
+    return dataclasses.replace(snap, carried=kept, carried_failures=[]), failing
 
 
 def _rehearsal(args, dsn: str, the_plan: Plan, carried_failures: list):

@@ -44,13 +44,15 @@ class Blocker:
         return f"{self.subject}: PostgreSQL refuses it on uuid ({self.reason}); {self.fix}"
 
 
-def carried_blocker(obj, error: str) -> Blocker:
-    """An object ALTER ... TYPE would rebuild (found by plan's probe on empty scratch copies)."""
+def carried_blocker(obj, error: str, columns: list[str]) -> Blocker:
+    """An object ALTER ... TYPE would rebuild, or a trigger or policy, that plan's probe found
+    PostgreSQL refuses on empty scratch copies with uuid columns."""
     if obj.kind in ("check constraint", "trigger", "policy"):
         fix = "this constraint compares the key with integer constants: rewrite or drop it, then plan again"
     else:
         fix = "rewrite it so that it does not treat the key as a number, then plan again"
-    return Blocker(obj.display, error, fix)
+    reason = f"{error}; it uses {', '.join(columns)}, which becomes uuid: {obj.shown_definition}"
+    return Blocker(obj.display, reason, fix)
 
 
 def find(conn: psycopg.Connection, plan: Plan, migrations: list[Migration], dropped: list) -> list[Blocker]:
