@@ -139,6 +139,8 @@ def _options(args) -> tuple[list, list, planoptions.Options]:
         references=tuple(references),
     )
     planoptions.validate_options(options)
+    if getattr(args, "rehearse_dsn", None) is not None:
+        dsnmod.check(args.rehearse_dsn, "--rehearse-dsn")
     _refuse_replace_only_options(args)
     seen = set()
     for n in names:
