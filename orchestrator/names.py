@@ -68,11 +68,15 @@ class Statement:
     ``body`` is written with ``as_string`` only when the migration file is written; nothing
     reads the text back. ``verbatim`` marks a body that is a file shipped with keyshift
     (``sql/registry.sql``, ``sql/functions/*.sql``): its text carries its own comments and may
-    hold several statements, none of which a database name can reach."""
+    hold several statements, none of which a database name can reach. ``subject`` names the
+    dependent object (view, foreign key, trigger, policy) the statement re-creates, as plan shows
+    it: the rehearsal runs each such statement under its own savepoint and names the object when
+    PostgreSQL refuses it. It is never written into the file."""
 
     body: sql.Composable
     comment: tuple[str, ...] = ()
     verbatim: bool = False
+    subject: str | None = None
 
     def text(self) -> str:
         body = self.body.as_string(None).strip()

@@ -192,8 +192,18 @@ def load_seed000(conn: psycopg.Connection, scale: int = 300) -> None:
     load_sql(conn, SAMPLE / "seed000_schema.sql", SAMPLE / "seed000_data.sql", scale=scale)
 
 
+#: KEYSHIFT_TEST_REHEARSE=1: every plan the helpers run rehearses (as a user's does by default).
+REHEARSE = os.environ.get("KEYSHIFT_TEST_REHEARSE") == "1"
+
+
 def keyshift(dsn: str, command: str, *args: str, migrations: Path | None = None) -> subprocess.CompletedProcess:
-    """Run one keyshift command against ``dsn`` (and ``migrations``), as a user would."""
+    """Run one keyshift command against ``dsn`` (and ``migrations``), as a user would. A plan
+    runs with --no-rehearse unless its arguments hold ``--rehearse`` (taken out here) or
+    KEYSHIFT_TEST_REHEARSE=1: the rehearsal has its own tests (tests/test_rehearse.py)."""
+    if command == "plan" and "--rehearse" in args:
+        args = tuple(a for a in args if a != "--rehearse")
+    elif command == "plan" and not REHEARSE and "--no-rehearse" not in args:
+        args = (*args, "--no-rehearse")
     full = [command, "--dsn", dsn, *args]
     if migrations is not None:
         full += ["--migrations", str(migrations)]

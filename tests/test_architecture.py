@@ -16,7 +16,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "orchestrator"
 
 #: The stages in import order: a module may import only its own stage and those before it.
-STAGES = ("foundation", "connect", "catalog", "plan", "render", "verify", "apply", "report", "cli", "tools")
+STAGES = ("foundation", "connect", "catalog", "plan", "render", "verify", "apply", "rehearse", "report", "cli", "tools")
 #: Modules that sit outside a stage folder, and the stage they belong to.
 LOOSE = {
     "orchestrator": "foundation",

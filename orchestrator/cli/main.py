@@ -118,6 +118,16 @@ def _add_key_options(sp, defaults: dict) -> None:
 def _add_plan_options(sp, defaults: dict) -> None:
     sp.add_argument("--table", action="append", required=True, help="SCHEMA.TABLE to convert (repeatable)")
     sp.add_argument("--mode", default=defaults.get("mode", "replace"), choices=planoptions.MODES)
+    sp.add_argument(
+        "--no-rehearse",
+        action="store_true",
+        help="write the plan without rehearsing it on a schema-only copy of the database",
+    )
+    sp.add_argument(
+        "--rehearse-dsn",
+        help="rehearse on this empty database (e.g. a staging server) instead of a throwaway "
+        "database keyshift creates on the target's server",
+    )
     _add_key_options(sp, defaults)
     sp.add_argument(
         "--reference",

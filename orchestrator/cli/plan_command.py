@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from orchestrator.plan import model as planmodel
 from orchestrator.plan import options as planoptions
 from orchestrator.plan.model import Plan
 from orchestrator.plan.options import external_default
+from orchestrator.rehearse import Blocked, rehearse
 from orchestrator.render import checks as plancheck
 from orchestrator.render import migrations as rendermod
 from orchestrator.render.common import Migration
@@ -71,9 +74,12 @@ def cmd_plan(args) -> int:
         )
         snap = catalog.snapshot(cat, targets, references, request)
     plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
+    rehearsing = not getattr(args, "no_rehearse", False)
+    snap, carried_failures = _set_aside(snap, rehearsing and args.mode != "external")
     the_plan = planner.make_plan(snap, options, plan_id)
     shape = shapemod.objects(snap, snap.shape_columns)
-    written = _write_plan(migrations_dir, the_plan, [t.key for t, _k in targets], references, shape)
+    rehearsal = _rehearsal(args, dsn, the_plan, carried_failures) if rehearsing else None
+    written = _write_plan(migrations_dir, the_plan, [t.key for t, _k in targets], references, shape, rehearsal)
     if args.mode == "external":
         _print_external_plan(the_plan, written[:-1], dsnmod.describe(dsn))
     else:
@@ -83,7 +89,38 @@ def cmd_plan(args) -> int:
         f"wrote {written[-1]} (locks, catalog fingerprint and sha256 of every file: "
         "migrate runs the files only as planned)"
     )
+    if rehearsing:
+        print(
+            "rehearsed on a schema-only copy: migrate, its checks and rollback passed; the schema came back unchanged"
+        )
+    else:
+        print("rehearsal skipped (--no-rehearse): migrate may still fail on an object that cannot follow the new type")
     return EXIT_OK
+
+
+def _set_aside(snap, rehearsing: bool) -> tuple:
+    """Rehearsed, the carried objects plan's probe finds failing are named with every other
+    blocker: the plan is made without them, and the rehearsal reports them."""
+    if not rehearsing or not snap.carried_failures:
+        return snap, []
+    failing = [(obj, error, snap.carried_columns.get(obj.oid, [])) for obj, error in snap.carried_failures]
+    kept = [o for o in snap.carried if o not in [f[0] for f in failing]]
+    return dataclasses.replace(snap, carried=kept, carried_failures=[]), failing
+
+
+def _rehearsal(args, dsn: str, the_plan: Plan, carried_failures: list):
+    """What runs on the staged files before they move into --migrations: the rehearsal, whose
+    blockers are printed one line each before its summary line."""
+
+    def run(staged: Path, migrations: list[Migration]) -> None:
+        try:
+            rehearse(dsn, staged, the_plan, migrations, carried_failures, getattr(args, "rehearse_dsn", None))
+        except Blocked as exc:
+            for blocker in exc.blockers:
+                print(f"keyshift: {' '.join(blocker.line().split())}", file=sys.stderr)
+            raise
+
+    return run
 
 
 def _options(args) -> tuple[list, list, planoptions.Options]:
@@ -102,6 +139,8 @@ def _options(args) -> tuple[list, list, planoptions.Options]:
         references=tuple(references),
     )
     planoptions.validate_options(options)
+    if getattr(args, "rehearse_dsn", None) is not None:
+        dsnmod.check(args.rehearse_dsn, "--rehearse-dsn")
     _refuse_replace_only_options(args)
     seen = set()
     for n in names:
@@ -147,9 +186,13 @@ def _refuse_pending(migrations_dir: Path, dsn: str) -> None:
         )
 
 
-def _write_plan(migrations_dir: Path, the_plan: Plan, target_keys: list, references: list, shape) -> list[Path]:
-    """The plan's migrations and its manifest written to disk; the paths, the manifest last."""
-    files = _files(rendermod.render(the_plan))
+def _write_plan(
+    migrations_dir: Path, the_plan: Plan, target_keys: list, references: list, shape, rehearsal
+) -> list[Path]:
+    """The plan's migrations and its manifest written to disk once ``rehearsal(folder, migrations)``
+    passes on them (``None``: at once); the paths, the manifest last."""
+    migrations = rendermod.render(the_plan)
+    files = _files(migrations)
     plan_id = the_plan.plan_id
     checks = [
         (f"{plancheck.folder_name(plan_id)}/{c.name}", c.text().encode("utf-8"))
@@ -167,7 +210,10 @@ def _write_plan(migrations_dir: Path, the_plan: Plan, target_keys: list, referen
         sessions=[s.key for s in the_plan.sessions],
         checks={name.rpartition("/")[2]: manifestmod.sha256(data) for name, data in checks},
     )
-    return _write(migrations_dir, [*files, *checks], (manifestmod.file_name(plan_id), the_manifest.to_json().encode()))
+    manifest = (manifestmod.file_name(plan_id), the_manifest.to_json().encode())
+    return _write(
+        migrations_dir, [*files, *checks], manifest, lambda staged: rehearsal and rehearsal(staged, migrations)
+    )
 
 
 #: Options that shape the new key of replace mode; external mode keeps the integer key.
@@ -235,12 +281,13 @@ def _files(migrations: list[Migration]) -> list[tuple[str, bytes]]:
     return files
 
 
-def _write(migrations_dir: Path, files: list[tuple[str, bytes]], manifest: tuple[str, bytes]) -> list[Path]:
-    """Write every file or none: all go to a temporary folder first, then move into place; the
-    manifest moves last. A manifest left by a plan whose files were all deleted is replaced
-    (the new plan takes its plan id only because none of its .sql files is left)."""
-    migrations_dir.mkdir(parents=True, exist_ok=True)
-    _clear_orphaned_checks(migrations_dir, manifest[0][: -len(manifestmod.SUFFIX)])
+def _write(migrations_dir: Path, files: list[tuple[str, bytes]], manifest: tuple[str, bytes], staged) -> list[Path]:
+    """Write every file or none: all go to a temporary folder first, ``staged(folder)`` runs on
+    them there (it raises to write nothing), then they move into place, the manifest last. A
+    manifest left by a plan whose files were all deleted is replaced (the new plan takes its
+    plan id only because none of its .sql files is left)."""
+    if migrations_dir.is_dir():
+        _clear_orphaned_checks(migrations_dir, manifest[0][: -len(manifestmod.SUFFIX)])
     for name in dict.fromkeys(Path(name).parts[0] for name, _ in files):
         if (migrations_dir / name).exists():
             raise Refused(
@@ -253,14 +300,20 @@ def _write(migrations_dir: Path, files: list[tuple[str, bytes]], manifest: tuple
             "exists already, with files of its plan",
             "remove them or plan into another --migrations",
         )
-    with tempfile.TemporaryDirectory(dir=migrations_dir, prefix=".keyshift-plan-") as tmp:
+    near = migrations_dir if migrations_dir.is_dir() else None  # a folder plan does not create yet
+    with tempfile.TemporaryDirectory(dir=near, prefix=".keyshift-plan-") as tmp:
         for name, data in [*files, manifest]:
             (Path(tmp) / name).parent.mkdir(exist_ok=True)
             (Path(tmp) / name).write_bytes(data)
+        staged(Path(tmp))
+        migrations_dir.mkdir(parents=True, exist_ok=True)
         # A plan's checks travel as one folder: each top-level entry moves once, the manifest last.
         entries = list(dict.fromkeys(Path(name).parts[0] for name, _ in [*files, manifest]))
         for entry in entries:
-            os.replace(Path(tmp) / entry, migrations_dir / entry)
+            if near is None:
+                shutil.move(Path(tmp) / entry, migrations_dir / entry)
+            else:
+                os.replace(Path(tmp) / entry, migrations_dir / entry)
     return [migrations_dir / name for name, _ in [*files, manifest]]
 
 

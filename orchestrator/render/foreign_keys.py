@@ -8,7 +8,7 @@ from orchestrator.names import Statement
 from orchestrator.plan.model import Plan
 from orchestrator.render.common import I, L, Migration, stmt, table_ident
 from orchestrator.render.facts import fk_lines, recreated_lines, view_lines
-from orchestrator.render.views import create_carried, create_views, drop_carried, drop_views
+from orchestrator.render.views import about, create_carried, create_views, drop_carried, drop_views
 
 
 def _drop_fk(fk) -> Statement:
@@ -20,8 +20,11 @@ def _add_fk(fk) -> list[Statement]:
     constraint loses it."""
     add = stmt("ALTER TABLE {} ADD CONSTRAINT {} {}", table_ident(*fk.child), I(fk.name), sql.SQL(fk.definition))
     if fk.comment is None:
-        return [add]
-    return [add, stmt("COMMENT ON CONSTRAINT {} ON {} IS {}", I(fk.name), table_ident(*fk.child), L(fk.comment))]
+        return about(fk.display, [add])
+    return about(
+        fk.display,
+        [add, stmt("COMMENT ON CONSTRAINT {} ON {} IS {}", I(fk.name), table_ident(*fk.child), L(fk.comment))],
+    )
 
 
 def _add_fks(fks) -> list[Statement]:

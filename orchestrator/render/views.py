@@ -3,6 +3,8 @@ dropped and re-created (or rebuilt by ALTER ... TYPE) around the conversion."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from psycopg import sql
 
 from orchestrator.catalog.model import policy_sql
@@ -91,13 +93,19 @@ def _grouped_grants(grants) -> list[tuple[tuple, list[str]]]:
     return out
 
 
+def about(subject: str, statements: list[Statement]) -> list[Statement]:
+    """``statements`` marked as re-creating ``subject`` (the rehearsal runs them under one savepoint
+    each and names ``subject`` when PostgreSQL refuses one); their text is unchanged."""
+    return [dataclasses.replace(s, subject=subject) for s in statements]
+
+
 def drop_views(plan: Plan) -> list[Statement]:
     """Dependents first: the reverse of creation order."""
     return [_drop_view(v) for v in reversed(plan.views)]
 
 
 def create_views(plan: Plan) -> list[Statement]:
-    return [s for v in plan.views for s in _create_view(v)]
+    return [s for v in plan.views for s in about(v.display, _create_view(v))]
 
 
 def recreated(plan: Plan) -> list:
@@ -117,15 +125,15 @@ _TRIGGER_STATE = {"D": "DISABLE TRIGGER", "R": "ENABLE REPLICA TRIGGER", "A": "E
 
 def create_carried(plan: Plan) -> list[Statement]:
     """Each trigger and policy as it was: PostgreSQL's own definition, enabled state, comment."""
-    out: list[Statement] = []
-    for o in recreated(plan):
-        text = policy_sql(o, o.table_ident) if o.kind == "policy" else o.definition.rstrip(";")
-        out.append(Unlinted(sql.SQL(text), (o.display,)))
-        if o.kind == "trigger" and o.enabled in _TRIGGER_STATE:
-            out.append(
-                stmt("ALTER TABLE {} {} {}", table_ident(*o.table), sql.SQL(_TRIGGER_STATE[o.enabled]), I(o.name))
-            )
-        if o.comment is not None:
-            what = sql.SQL("POLICY" if o.kind == "policy" else "TRIGGER")
-            out.append(stmt("COMMENT ON {} {} ON {} IS {}", what, I(o.name), table_ident(*o.table), L(o.comment)))
+    return [s for o in recreated(plan) for s in about(o.display, _create_one_carried(o))]
+
+
+def _create_one_carried(o) -> list[Statement]:
+    text = policy_sql(o, o.table_ident) if o.kind == "policy" else o.definition.rstrip(";")
+    out: list[Statement] = [Unlinted(sql.SQL(text), (o.display,))]
+    if o.kind == "trigger" and o.enabled in _TRIGGER_STATE:
+        out.append(stmt("ALTER TABLE {} {} {}", table_ident(*o.table), sql.SQL(_TRIGGER_STATE[o.enabled]), I(o.name)))
+    if o.comment is not None:
+        what = sql.SQL("POLICY" if o.kind == "policy" else "TRIGGER")
+        out.append(stmt("COMMENT ON {} {} ON {} IS {}", what, I(o.name), table_ident(*o.table), L(o.comment)))
     return out

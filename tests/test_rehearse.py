@@ -1,0 +1,141 @@
+"""plan rehearses on a schema-only copy and names every blocker in one run."""
+
+from __future__ import annotations
+
+import psycopg
+from conftest import keyshift, pg_dump_schema, without_restrict
+from psycopg import conninfo, sql
+
+SCHEMA = """
+CREATE TABLE person (person_id serial PRIMARY KEY, name text NOT NULL);
+CREATE TABLE shop (shop_id serial PRIMARY KEY, manager_person_id integer, name text NOT NULL);
+CREATE TABLE robot (robot_id serial PRIMARY KEY);
+CREATE VIEW shop_managers AS
+    SELECT s.name AS shop, p.name AS manager FROM shop AS s JOIN person AS p ON s.manager_person_id = p.person_id;
+CREATE VIEW every_id AS SELECT person_id AS id FROM person UNION SELECT robot_id FROM robot;
+ALTER TABLE person ADD CONSTRAINT not_the_first CHECK (person_id <> 0);
+CREATE FUNCTION keep_founders() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TRIGGER founders BEFORE DELETE ON person
+    FOR EACH ROW WHEN (OLD.person_id IN (1, 2)) EXECUTE FUNCTION keep_founders();
+INSERT INTO person (name) VALUES ('ada'), ('grace'), ('edsger');
+INSERT INTO shop (manager_person_id, name) VALUES (3, 'north');
+INSERT INTO robot DEFAULT VALUES;
+"""
+
+REFERENCE = "--reference=public.shop.manager_person_id=public.person"
+
+
+def _rehearsal_databases(conn: psycopg.Connection) -> list[str]:
+    rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'keyshift_rehearsal_%'").fetchall()
+    return [r[0] for r in rows]
+
+
+def test_every_blocker_named_in_one_run(conn, dsn, tmp_path):
+    conn.execute(SCHEMA)
+    before = without_restrict(pg_dump_schema(dsn))
+    migrations = tmp_path / "migrations"
+    out = keyshift(dsn, "plan", "--table", "public.person", "--rehearse", migrations=migrations)
+    assert out.returncode == 3, out.stdout + out.stderr
+    lines = out.stderr.splitlines()
+    assert "found 4 blocker(s), each named above" in lines[-1], out.stderr
+    by_object = {line.split(": ", 2)[1]: line for line in lines[:-1]}
+    assert set(by_object) == {
+        "view public.shop_managers",
+        "view public.every_id",
+        "check constraint not_the_first on public.person",
+        "trigger founders on public.person",
+    }, out.stderr
+    assert "plan with --reference public.shop.manager_person_id=public.person" in by_object["view public.shop_managers"]
+    assert "operator does not exist: integer = uuid" in by_object["view public.shop_managers"]
+    assert "rewrite this view" in by_object["view public.every_id"]
+    assert "UNION types" in by_object["view public.every_id"]
+    assert "compares the key with integer constants" in by_object["check constraint not_the_first on public.person"]
+    assert "compares the key with integer constants" in by_object["trigger founders on public.person"]
+    assert not migrations.exists() or not any(migrations.iterdir())
+    assert without_restrict(pg_dump_schema(dsn)) == before
+    assert _rehearsal_databases(conn) == []
+
+    # The fixes the lines name: the reference declared, the view and the constants rewritten.
+    conn.execute("DROP VIEW every_id")
+    conn.execute("ALTER TABLE person DROP CONSTRAINT not_the_first")
+    conn.execute("DROP TRIGGER founders ON person")
+    out = keyshift(dsn, "plan", "--table", "public.person", REFERENCE, "--rehearse", migrations=migrations)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "rehearsed on a schema-only copy" in out.stdout
+    assert _rehearsal_databases(conn) == []
+    migrated = keyshift(dsn, "migrate", migrations=migrations)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert conn.execute("SELECT count(*) FROM shop_managers").fetchone()[0] == 1
+
+
+def test_no_rehearse_says_it_skipped(conn, dsn, tmp_path):
+    conn.execute("CREATE TABLE t (id serial PRIMARY KEY)")
+    out = keyshift(dsn, "plan", "--table", "public.t", "--no-rehearse", migrations=tmp_path / "m")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "rehearsal skipped (--no-rehearse)" in out.stdout
+    assert _rehearsal_databases(conn) == []
+
+
+def test_throwaway_database_dropped_after_a_failure(conn, dsn, tmp_path):
+    """A rehearsal that fails midway (migrate refused on the copy) drops its database all the same."""
+    conn.execute("CREATE TABLE a (id serial PRIMARY KEY); CREATE TABLE b (a_id integer)")
+    conn.execute("CREATE VIEW joined AS SELECT a.id FROM a JOIN b ON b.a_id = a.id")
+    out = keyshift(dsn, "plan", "--table", "public.a", "--rehearse", migrations=tmp_path / "m")
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "--reference public.b.a_id=public.a" in out.stderr
+    assert not (tmp_path / "m").exists()
+    assert _rehearsal_databases(conn) == []
+
+
+def test_rehearse_dsn_is_used_instead_of_a_throwaway_database(conn, dsn, tmp_path):
+    conn.execute("CREATE TABLE t (id serial PRIMARY KEY, parent_id integer REFERENCES t)")
+    name = f"{conn.info.dbname}_staging"
+    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        staging = conninfo.make_conninfo(dsn, dbname=name)
+        out = keyshift(
+            dsn, "plan", "--table", "public.t", "--rehearse", f"--rehearse-dsn={staging}", migrations=tmp_path
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "rehearsed on a schema-only copy" in out.stdout
+        assert _rehearsal_databases(conn) == []
+        with psycopg.connect(staging) as staged:
+            kind = staged.execute(
+                "SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'id'"
+            )
+            assert kind.fetchone()[0] == "integer"  # rehearsed, and rolled back there
+    finally:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_a_plan_after_an_applied_plan_rehearses(conn, dsn, tmp_path):
+    """The copy of a database keyshift already converted: yoyo's tables are left for migrate to make."""
+    conn.execute(
+        "CREATE TABLE a (id serial PRIMARY KEY); CREATE TABLE b (id serial PRIMARY KEY, a_id integer REFERENCES a)"
+    )
+    mig = tmp_path / "m"
+    assert keyshift(dsn, "plan", "--table", "public.a", "--rehearse", migrations=mig).returncode == 0
+    assert keyshift(dsn, "migrate", migrations=mig).returncode == 0
+    out = keyshift(dsn, "plan", "--table", "public.b", "--rehearse", migrations=mig)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "rehearsed on a schema-only copy" in out.stdout
+    assert _rehearsal_databases(conn) == []
+
+
+def test_a_role_that_may_not_create_databases_is_told_what_to_pass(conn, dsn, tmp_path):
+    conn.execute(
+        "DO $$ BEGIN CREATE ROLE rehearse_owner LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;"
+        " EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    )
+    conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO rehearse_owner").format(sql.Identifier(conn.info.dbname)))
+    conn.execute("SET ROLE rehearse_owner; CREATE TABLE t (id serial PRIMARY KEY); RESET ROLE")
+    owner = conninfo.make_conninfo(dsn, user="rehearse_owner")
+    out = keyshift(owner, "plan", "--table", "public.t", "--rehearse", migrations=tmp_path / "m")
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "keyshift: rehearsal: the role may not create the throwaway database it runs on; "
+        "pass --rehearse-dsn DSN (an empty staging database) or --no-rehearse"
+    ]
+    assert not (tmp_path / "m").exists()
+    out = keyshift(owner, "plan", "--table", "public.t", "--no-rehearse", migrations=tmp_path / "m")
+    assert out.returncode == 0, out.stdout + out.stderr
