@@ -16,7 +16,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from orchestrator.apply import drift, planned, yoyo_tables
+from orchestrator.apply import drift, planned, run_lock, yoyo_tables
 from orchestrator.apply.manifest import Manifest
 from orchestrator.apply.source import plan_id_of
 from orchestrator.catalog import Catalog, snapshot
@@ -36,6 +36,7 @@ def ready(dsn: str, command: str, migrations_dir, migrations, target=None, minim
         if target is not None:
             target(dsnmod.target(conn))
         server_ready(conn, command, minimum)
+        run_lock.refuse_if_running(conn)  # its locks would hold the reads below
         before = yoyo_tables.existing(conn)
         yoyo_missing = _yoyo_missing(conn, before)
         if yoyo_missing:  # what yoyo recorded cannot be read: judge every plan of the directory

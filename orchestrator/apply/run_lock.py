@@ -51,12 +51,7 @@ def start_run(backend, dsn: str, command: str, lock_timeout: str, notice=None, s
     try:
         conn.execute("SELECT pg_advisory_lock(%s)", (RUN_KEY,))
     except psycopg.errors.LockNotAvailable:
-        raise MigrationFailed(
-            "keyshift run",
-            f"another keyshift run is working on this database ({_run_holder(conn)})",
-            "nothing was changed; wait for it to finish and run this again, or, if that run is hung, "
-            "end its session with SELECT pg_terminate_backend(<pid>) (its transaction rolls back)",
-        ) from None
+        raise another_run(conn) from None
     finally:
         conn.execute("RESET lock_timeout")
     table = psycopg.sql.Identifier(backend.lock_table)
@@ -78,6 +73,29 @@ def start_run(backend, dsn: str, command: str, lock_timeout: str, notice=None, s
             "yoyo lock", str(exc), "wait for that yoyo process to finish; nothing was changed"
         ) from None
     backend._keyshift_lock = lock
+
+
+def another_run(conn) -> MigrationFailed:
+    """The refusal when another keyshift run holds RUN_KEY on this database."""
+    return MigrationFailed(
+        "keyshift run",
+        f"another keyshift run is working on this database ({_run_holder(conn)})",
+        "nothing was changed; wait for it to finish and run this again, or, if that run is hung, "
+        "end its session with SELECT pg_terminate_backend(<pid>) (its transaction rolls back)",
+    )
+
+
+def refuse_if_running(conn) -> None:
+    """Before anything reads the tables a run may hold locked: refuse at once when another
+    keyshift run holds RUN_KEY, instead of waiting behind its locks."""
+    held = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_locks AS l WHERE l.locktype = 'advisory' AND l.granted"
+        " AND l.pid <> pg_backend_pid() AND l.database = (SELECT oid FROM pg_database"
+        " WHERE datname = current_database()) AND l.classid = 0 AND l.objid = %s AND l.objsubid = 1)",
+        (RUN_KEY,),
+    ).fetchone()[0]
+    if held:
+        raise another_run(conn)
 
 
 def _run_holder(conn) -> str:
