@@ -130,7 +130,7 @@ def migrate(
     ``target(line)`` hears where it connected, before anything is created (apply/preflight.py)."""
     started = time.monotonic()
     migrations = load(migrations_dir)
-    backend = _ready_backend(dsn, migrations_dir, migrations, target)
+    backend = _ready_backend(dsn, migrations_dir, migrations, target, lock_timeout)
     run = _Run(dsn, backend, lock_timeout, statement_timeout, progress)
     try:
         start_run(backend, dsn, "migrate", lock_timeout, notice, statement_timeout)
@@ -172,10 +172,10 @@ def migrate(
     return run.done(started)
 
 
-def _ready_backend(dsn: str, migrations_dir: Path, migrations, target):
+def _ready_backend(dsn: str, migrations_dir: Path, migrations, target, lock_timeout: str):
     """The preflight (apply/preflight.py: nothing exists of this run before it refuses), then
     yoyo's backend, which creates nothing: its tables come inside the transaction, or never."""
-    preflight.ready(dsn, "migrate", migrations_dir, migrations, target)
+    preflight.ready(dsn, "migrate", migrations_dir, migrations, target, lock_timeout=lock_timeout)
     backend = backend_for(dsn)
     yoyo_tables.defer(backend)
     return backend
@@ -276,7 +276,8 @@ def rollback(
     it is now, recorded in the manifest after COMMIT)."""
     started = time.monotonic()
     migrations = load(migrations_dir)
-    if preflight.ready(dsn, "rollback", migrations_dir, migrations, target)[MIGRATION_TABLE] is None:
+    ready = preflight.ready(dsn, "rollback", migrations_dir, migrations, target, lock_timeout=lock_timeout)
+    if ready[MIGRATION_TABLE] is None:
         return Outcome(nothing_to_do=True)  # yoyo never recorded anything here
     backend = backend_for(dsn)
     run = _Run(dsn, backend, lock_timeout, statement_timeout, progress)

@@ -30,13 +30,21 @@ MIN_SERVER_VERSION = 140000
 _KINDS = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "S": "sequence"}
 
 
-def ready(dsn: str, command: str, migrations_dir, migrations, target=None, minimum: int = MIN_SERVER_VERSION) -> dict:
+def ready(
+    dsn: str,
+    command: str,
+    migrations_dir,
+    migrations,
+    target=None,
+    minimum: int = MIN_SERVER_VERSION,
+    lock_timeout: str = "5s",
+) -> dict:
     """Say where (``target(line)``), refuse what cannot work, and return yoyo's tables as they are."""
     with dsnmod.connect(dsn, autocommit=True) as conn:
         if target is not None:
             target(dsnmod.target(conn))
         server_ready(conn, command, minimum)
-        run_lock.refuse_if_running(conn)  # its locks would hold the reads below
+        run_lock.wait_for_other_run(conn, lock_timeout)  # its locks would hold the reads below
         before = yoyo_tables.existing(conn)
         yoyo_missing = _yoyo_missing(conn, before)
         if yoyo_missing:  # what yoyo recorded cannot be read: judge every plan of the directory

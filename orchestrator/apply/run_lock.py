@@ -85,17 +85,18 @@ def another_run(conn) -> MigrationFailed:
     )
 
 
-def refuse_if_running(conn) -> None:
-    """Before anything reads the tables a run may hold locked: refuse at once when another
-    keyshift run holds RUN_KEY, instead of waiting behind its locks."""
-    held = conn.execute(
-        "SELECT EXISTS (SELECT FROM pg_locks AS l WHERE l.locktype = 'advisory' AND l.granted"
-        " AND l.pid <> pg_backend_pid() AND l.database = (SELECT oid FROM pg_database"
-        " WHERE datname = current_database()) AND l.classid = 0 AND l.objid = %s AND l.objsubid = 1)",
-        (RUN_KEY,),
-    ).fetchone()[0]
-    if held:
-        raise another_run(conn)
+def wait_for_other_run(conn, lock_timeout: str) -> None:
+    """Before anything reads the tables a run may hold locked: wait for another keyshift run
+    holding RUN_KEY at most lock_timeout, as start_run does, then let go of RUN_KEY at once (the
+    run takes it again on its own connection). Refuses naming that run when it is still there."""
+    conn.execute("SELECT set_config('lock_timeout', %s, false)", (lock_timeout,))
+    try:
+        conn.execute("SELECT pg_advisory_lock(%s)", (RUN_KEY,))
+        conn.execute("SELECT pg_advisory_unlock(%s)", (RUN_KEY,))
+    except psycopg.errors.LockNotAvailable:
+        raise another_run(conn) from None
+    finally:
+        conn.execute("RESET lock_timeout")
 
 
 def _run_holder(conn) -> str:
