@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from orchestrator.names import Literal, comment_block
+from orchestrator.render.common import LINT_DIRECTIVES
 
 #: True only while keyshift migrate applies the plan: every branch of a conversion-time claim is gated on it.
 APPLYING = "{pid} = any(string_to_array(coalesce(current_setting('keyshift.checking_plans', TRUE), ''), ','))"
@@ -39,3 +40,29 @@ def union(branches: list[sql.Composable], order: str) -> sql.Composable:
 def subject(plan_id: str, table: tuple[str, str]) -> dict[str, sql.Composable]:
     """The columns every row of a plan's check starts with: plan_id, table_schema, table_name."""
     return {"pid": Literal(plan_id), "s": Literal(table[0]), "t": Literal(table[1])}
+
+
+def header(
+    name: str,
+    plan_id: str,
+    claim: tuple[str, ...],
+    scope: tuple[str, ...],
+    row: tuple[str, ...],
+    applies_to: str,
+    skip_reason: str,
+) -> tuple[str, ...]:
+    """The leading comment block of a plan's check file: what it claims, when it speaks, what one
+    row means, then the directives the check runner reads and sqlfluff's."""
+    return (
+        f"{name}, plan {plan_id}",
+        "",
+        *claim,
+        "",
+        *scope,
+        "",
+        *row,
+        "",
+        f"applies-to: {applies_to}",
+        f"skip-reason: {skip_reason}",
+        *LINT_DIRECTIVES,
+    )

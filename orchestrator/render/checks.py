@@ -20,8 +20,8 @@ from psycopg import sql
 from orchestrator.names import Literal, qualname
 from orchestrator.plan.model import Plan
 from orchestrator.render import checks_lasting as lasting
-from orchestrator.render.check_file import CheckFile, gate, subject, union
-from orchestrator.render.common import LINT_DIRECTIVES, I, map_ident, table_ident, tables_with_columns
+from orchestrator.render.check_file import CheckFile, gate, header, subject, union
+from orchestrator.render.common import I, map_ident, table_ident, tables_with_columns
 
 #: The folder of a plan's checks, next to its migrations: ``<plan_id>.checks``.
 SUFFIX = ".checks"
@@ -49,20 +49,19 @@ def _fingerprinted(plan: Plan) -> list[tuple[str, str]]:
 
 def _header(plan: Plan, name: str, claim: tuple[str, ...], row: tuple[str, ...], registry: str) -> tuple[str, ...]:
     pid = plan.plan_id
-    return (
-        f"{name}, plan {pid}",
-        "",
-        *claim,
-        "",
+    scope = (
         f"Scope: only while keyshift migrate applies plan {pid} (the setting keyshift.checking_plans",
         "names it); every branch is gated on it, so elsewhere the file returns no rows. To replay it",
         f"by hand right after the conversion: SELECT set_config('keyshift.checking_plans', '{pid}', TRUE);",
-        "",
-        *row,
-        "",
-        f"applies-to: keyshift.{registry} where plan_id = {pid} and plan_id in setting keyshift.checking_plans",
-        f"skip-reason: plan {pid} is not being applied; keyshift migrate checks this claim before COMMIT",
-        *LINT_DIRECTIVES,
+    )
+    return header(
+        name,
+        pid,
+        claim,
+        scope,
+        row,
+        f"keyshift.{registry} where plan_id = {pid} and plan_id in setting keyshift.checking_plans",
+        f"plan {pid} is not being applied; keyshift migrate checks this claim before COMMIT",
     )
 
 

@@ -13,8 +13,8 @@ from psycopg import sql
 from orchestrator.names import Literal, qualname
 from orchestrator.plan.model import Plan
 from orchestrator.plan.options import external_version
-from orchestrator.render.check_file import CheckFile, subject, union
-from orchestrator.render.common import LINT_DIRECTIVES, I, table_ident
+from orchestrator.render.check_file import CheckFile, header, subject, union
+from orchestrator.render.common import I, table_ident
 
 #: The version and variant a key must carry: the 13th hex digit, and the top 2 bits of the 17th.
 _BAD_VERSION = (
@@ -26,20 +26,11 @@ def _header(
     plan: Plan, name: str, claim: tuple[str, ...], row: tuple[str, ...], registry: str, nothing: str
 ) -> tuple[str, ...]:
     pid = plan.plan_id
-    return (
-        f"{name}, plan {pid}",
-        "",
-        *claim,
-        "",
+    scope = (
         f"Scope: at any time while plan {pid} is applied: keyshift migrate runs it before COMMIT and",
         "records it in keyshift.plan_check, from where keyshift check runs it later.",
-        "",
-        *row,
-        "",
-        f"applies-to: keyshift.{registry} where plan_id = {pid}",
-        f"skip-reason: {nothing}",
-        *LINT_DIRECTIVES,
     )
+    return header(name, pid, claim, scope, row, f"keyshift.{registry} where plan_id = {pid}", nothing)
 
 
 def _keyed(plan: Plan) -> list[tuple[tuple[str, str], str, int]]:
