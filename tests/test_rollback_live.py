@@ -11,7 +11,7 @@ import subprocess
 import time
 
 import psycopg
-from conftest import keyshift
+from conftest import keyshift, without_restrict
 from psycopg import sql
 
 from orchestrator.connect import embedded
@@ -199,7 +199,7 @@ def dump(dsn: str) -> list[str]:
         text=True,
         check=True,
     ).stdout
-    return [line for line in out.splitlines() if not line.startswith(("\\restrict", "\\unrestrict"))]
+    return without_restrict(out)
 
 
 TINY = """
