@@ -7,6 +7,7 @@ rollback transaction fails when a sequence would collide. Real PostgreSQL, the r
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import time
 
@@ -287,3 +288,91 @@ def test_a_cycle_sequence_that_had_wrapped_comes_back_as_it_was_when_nothing_was
     ok(keyshift(dsn, "rollback", migrations=mig))
     assert conn.execute("SELECT last_value, is_called FROM cyc").fetchone() == before
     assert conn.execute("INSERT INTO wrapped (name) VALUES ('next') RETURNING id").fetchone()[0] == 4
+
+
+def export_rows(dsn: str, table: str) -> tuple[dict[int, str], str]:
+    """export-map of one table: {old_id: new_id}, and what it said on stderr."""
+    result = ok(keyshift(dsn, "export-map", "--table", table))
+    rows = list(csv.DictReader(result.stdout.splitlines()))
+    pairs = {int(r["old_id"]): r["new_id"] for r in rows}
+    assert len(pairs) == len(rows)
+    return pairs, result.stderr
+
+
+def test_rollback_keeps_the_mapping_and_drop_map_removes_it(dsn, conn, tmp_path):
+    conn.execute(TINY.replace("2147483645", "100"))
+    mig = tmp_path / "m"
+    plan_and_migrate(dsn, mig, "--table", "public.tiny")
+    for n in (1, 2):
+        conn.execute("INSERT INTO tiny (name) VALUES (%s)", (f"new{n}",))
+    uuids = dict(conn.execute("SELECT name, id::text FROM tiny").fetchall())  # what the application saw
+
+    rolled = ok(keyshift(dsn, "rollback", migrations=mig))
+    assert "kept mapping table keyshift.map_public__tiny of public.tiny (4 rows" in rolled.stderr, rolled.stderr
+    assert "keyshift drop-map --table public.tiny removes it" in rolled.stderr, rolled.stderr
+    ids = dict(conn.execute("SELECT name, id FROM tiny").fetchall())
+    assert (ids["old1"], ids["old2"], sorted((ids["new1"], ids["new2"]))) == (1, 2, [101, 102])  # v4: key order
+
+    # Every uuid the application may have seen maps to the integer id its row has now.
+    pairs, said = export_rows(dsn, "public.tiny")
+    assert pairs == {ids[name]: uuids[name] for name in ids}
+    line = [s for s in said.splitlines() if "rolled back" in s]
+    assert len(line) == 1 and "comes from plan 0001, rolled back at " in line[0], said
+
+    status = ok(keyshift(dsn, "status", migrations=mig)).stdout
+    assert "KEPT MAPPING public.tiny: keyshift.map_public__tiny, kept by the rollback of plan 0001 at " in status
+    assert "remove it with: keyshift drop-map --table public.tiny" in status, status
+
+    # A new plan for the table would need the kept mapping's name: refused, naming drop-map.
+    again = keyshift(dsn, "plan", "--table", "public.tiny", migrations=tmp_path / "m2")
+    assert again.returncode == 3, again.stdout + again.stderr
+    err = again.stderr.strip()
+    assert len(err.splitlines()) == 1 and "keyshift.map_public__tiny" in err, err
+    assert "rollback of plan 0001" in err and "keyshift drop-map --table public.tiny" in err, err
+
+    # drop-map never drops what keyshift did not create: a view over the mapping makes it refuse.
+    conn.execute("CREATE VIEW public.old_tiny_ids AS SELECT old_id FROM keyshift.map_public__tiny")
+    refused = keyshift(dsn, "drop-map", "--table", "public.tiny")
+    assert refused.returncode == 3 and "view public.old_tiny_ids" in refused.stderr, refused.stderr
+    assert conn.execute("SELECT to_regclass('keyshift.map_public__tiny') IS NOT NULL").fetchone()[0]
+    conn.execute("DROP VIEW public.old_tiny_ids")
+
+    dropped = ok(keyshift(dsn, "drop-map", "--table", "public.tiny"))
+    assert "dropped keyshift.map_public__tiny (public.tiny), kept by the rollback of plan 0001" in dropped.stdout
+    # nothing of keyshift's is left once no conversion and no kept mapping is
+    assert conn.execute("SELECT to_regnamespace('keyshift') IS NULL").fetchone()[0]
+    assert "KEPT MAPPING" not in ok(keyshift(dsn, "status", migrations=mig)).stdout
+    gone = keyshift(dsn, "export-map", "--table", "public.tiny")
+    assert gone.returncode == 3 and "public.tiny" in gone.stderr, gone.stderr
+
+    # plan, migrate and rollback again
+    mig2 = tmp_path / "m2"
+    plan_and_migrate(dsn, mig2, "--table", "public.tiny")
+    conn.execute("INSERT INTO tiny (name) VALUES ('new3')")
+    ok(keyshift(dsn, "rollback", migrations=mig2))
+    assert conn.execute("SELECT id FROM tiny WHERE name = 'new3'").fetchone() == (103,)
+    pairs, _ = export_rows(dsn, "public.tiny")
+    assert sorted(pairs) == [1, 2, 101, 102, 103]
+
+
+def test_the_claim_inside_rollback_fails_when_the_kept_mapping_misses_a_row(dsn, conn, tmp_path):
+    conn.execute(TINY.replace("2147483645", "100"))
+    mig = tmp_path / "m"
+    plan_and_migrate(dsn, mig, "--table", "public.tiny")
+    conn.execute("INSERT INTO tiny (name) VALUES ('new1')")
+    undo = next(mig.glob("*_01_map_keys.rollback.sql"))
+    planned = undo.read_text()
+    claim = "-- Claim mapping_covers_every_row"
+    assert planned.count(claim) == 1
+    # What a hand-edited rollback could leave: the mapping without the row of id 2.
+    undo.write_text(planned.replace(claim, "DELETE FROM keyshift.map_public__tiny WHERE old_id = 2;\n\n" + claim))
+    before = dump(dsn)
+    failed = keyshift(dsn, "rollback", "--accept-edited", migrations=mig)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "claim mapping_covers_every_row failed: 1 row(s) of public.tiny" in failed.stderr, failed.stderr
+    assert "e.g. id 2" in failed.stderr, failed.stderr
+    assert dump(dsn) == before
+    undo.write_text(planned)
+    ok(keyshift(dsn, "rollback", migrations=mig))
+    pairs, _ = export_rows(dsn, "public.tiny")
+    assert sorted(pairs) == [1, 2, 101]

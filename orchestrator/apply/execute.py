@@ -295,7 +295,7 @@ def rollback(
         )
         # What the rollback kept for a user (render/ownership.py): said once it committed.
         kept: list[str] = []
-        backend.connection.add_notice_handler(lambda diag: _keep_notice(kept, diag))
+        backend.connection.add_notice_handler(lambda diag: keep_notice(kept, diag))
 
         def work(conn):
             run.begin(conn)
@@ -364,7 +364,7 @@ def _undo_files(conn, run: _Run, undo: list, tables: list[tuple[str, str]]) -> N
         run.outcome.applied.append((m.id, time.monotonic() - t0))
 
 
-def _keep_notice(kept: list[str], diag) -> None:
+def keep_notice(kept: list[str], diag) -> None:
     """A NOTICE the rollback's own SQL raised ('keyshift: kept ...'), as one line with its hint."""
     message = diag.message_primary or ""
     if diag.severity_nonlocalized == "NOTICE" and message.startswith("keyshift: "):

@@ -84,6 +84,8 @@ class KeyshiftSchema:
     #: types that are no row type and no array type
     types: frozenset[str] = frozenset()
     functions: tuple[KeyshiftFunction, ...] = ()
+    #: mapping table a rollback kept -> (plan id, table schema, table name, rolled back at, UTC)
+    kept_mappings: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

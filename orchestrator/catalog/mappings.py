@@ -1,9 +1,11 @@
 """Mapping tables: where the old -> new mapping of a converted table lives, found from keyshift's registry
-and checked before anything reads it; a table of external mode has none."""
+and checked before anything reads it; a table of external mode has none. A table whose plan was rolled
+back has the mapping its rollback kept (keyshift.rolled_back_mapping), until drop-map removes it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import psycopg
 from psycopg import sql
@@ -20,6 +22,8 @@ class Mapping:
     table_name: str
     map_table: str
     plan_id: str
+    #: when the plan was rolled back and rollback kept this mapping (keyshift.rolled_back_mapping)
+    rolled_back_at: datetime | None = None
 
     @property
     def display(self) -> str:
@@ -44,6 +48,10 @@ def mapping(conn: psycopg.Connection, schema: str, name: str) -> Mapping:
             (schema, name),
         ).fetchone()
     if row is None:
+        found = _kept(conn, schema, name)
+        if found:
+            _verify_columns(conn, found[0], display)
+            return found[0]
         raise Refused(
             f"table {display}",
             "was not converted by keyshift (no row in keyshift.converted_table), so it has no old -> new mapping",
@@ -58,6 +66,32 @@ def mapping(conn: psycopg.Connection, schema: str, name: str) -> Mapping:
             f"was retired with keyshift drop-map at {dropped_at:%Y-%m-%d %H:%M:%S %Z}".rstrip(),
             "restore it from a backup taken before the drop-map; without it old ids cannot be translated",
         )
+    found = Mapping(schema, name, map_table, plan_id)
+    _verify_columns(conn, found, display)
+    return found
+
+
+def kept(conn: psycopg.Connection) -> list[Mapping]:
+    """Every mapping table a rollback kept (keyshift.rolled_back_mapping), oldest rollback first."""
+    return _kept(conn)
+
+
+def _kept(conn: psycopg.Connection, schema: str | None = None, name: str | None = None) -> list[Mapping]:
+    if conn.execute("SELECT to_regclass('keyshift.rolled_back_mapping') IS NULL").fetchone()[0]:
+        return []
+    rows = conn.execute(
+        "SELECT table_schema::text, table_name::text, map_table::text, plan_id, rolled_back_at"
+        " FROM keyshift.rolled_back_mapping"
+        " WHERE (%(s)s::name IS NULL OR (table_schema, table_name) = (%(s)s::name, %(t)s::name))"
+        " ORDER BY rolled_back_at, table_schema, table_name",
+        {"s": schema, "t": name},
+    ).fetchall()
+    return [Mapping(*r) for r in rows]
+
+
+def _verify_columns(conn: psycopg.Connection, m: Mapping, display: str) -> None:
+    """Refuse a mapping table that is gone or does not have the columns old_id bigint, new_id uuid."""
+    map_table, plan_id = m.map_table, m.plan_id
     columns = conn.execute(
         "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)"
         " FROM pg_catalog.pg_attribute AS a"
@@ -77,7 +111,6 @@ def mapping(conn: psycopg.Connection, schema: str, name: str) -> Mapping:
             f"does not have the columns old_id bigint, new_id uuid (found {', '.join(f'{c} {t}' for c, t in columns)})",
             "restore it from a backup taken after the migrate",
         )
-    return Mapping(schema, name, map_table, plan_id)
 
 
 def no_mapping(shown: str, plan_id: str, key_column: str, external_column: str, action: str) -> Refused:

@@ -133,16 +133,25 @@ class Catalog:
 
     def keyshift_schema(self, schema: str) -> KeyshiftSchema:
         """Whether the schema exists and is keyshift's (keyshift_schema.sql), and the relations,
-        types and functions it holds (keyshift_relations.sql, keyshift_types.sql, keyshift_functions.sql)."""
+        types and functions it holds (keyshift_relations.sql, keyshift_types.sql, keyshift_functions.sql),
+        and the mapping tables rollbacks kept there (kept_mappings.sql)."""
         found = self._rows("keyshift_schema", {"schema": schema})[0]
         params = {"schema": schema}
+        relations = {r["relname"]: r["relkind"] for r in self._rows("keyshift_relations", params)}
+        kept = {}
+        if (found["marker_ok"] or found["registry_ok"]) and relations.get("rolled_back_mapping") == "r":
+            kept = {
+                r["map_table"]: (r["plan_id"], r["table_schema"], r["table_name"], r["rolled_back_at"])
+                for r in self._rows("kept_mappings", {})
+            }
         return KeyshiftSchema(
             schema_exists=found["schema_exists"],
             marker_ok=found["marker_ok"],
             registry_ok=found["registry_ok"],
-            relations={r["relname"]: r["relkind"] for r in self._rows("keyshift_relations", params)},
+            relations=relations,
             types=frozenset(r["typname"] for r in self._rows("keyshift_types", params)),
             functions=tuple(_build(KeyshiftFunction, r) for r in self._rows("keyshift_functions", params)),
+            kept_mappings=kept,
         )
 
     def relation_oid(self, schema: str, name: str) -> int | None:

@@ -11,7 +11,7 @@ from orchestrator.apply import drift, drop_map, execute, redis_step, since_migra
 from orchestrator.catalog import mappings
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import EXIT_FAILED, EXIT_NO_CHECKS, EXIT_OK, ConnectionFailed, Refused
-from orchestrator.names import parse_qualified
+from orchestrator.names import parse_qualified, qualname
 from orchestrator.report import export, report
 from orchestrator.verify import checks
 
@@ -129,7 +129,7 @@ def cmd_status(args) -> int:
         print(f"{'applied' if applied else 'pending'}  {mid}")
     print(f"{sum(state.values())} applied, {len(state) - sum(state.values())} pending")
     lines, warnings = drift.status_lines(dsn, Path(args.migrations))
-    for line in lines + _since_migrate(dsn):
+    for line in lines + _since_migrate(dsn) + _kept_mappings(dsn):
         print(line)
     for w in warnings:
         print(f"keyshift: warning: {w}", file=sys.stderr)
@@ -140,19 +140,27 @@ def cmd_drop_map(args) -> int:
     """Retire the old -> new mapping of converted tables: the checks stop asking for it."""
     dsn = dsnmod.resolve(args.dsn)
     names = [parse_qualified(t) for t in args.table]
-    dropped = drop_map.drop_maps(dsn, names)
-    for shown, map_table, plan_id in dropped:
-        print(
-            f"dropped keyshift.{map_table} ({shown}); plan {plan_id} can no longer be rolled back "
-            "or exported, and old ids no longer resolve"
-        )
+    dropped = drop_map.drop_maps(dsn, names, notice=lambda line: print(f"keyshift: {line}", file=sys.stderr))
+    for d in dropped:
+        if d.rolled_back_at is not None:
+            print(
+                f"dropped {qualname('keyshift', d.map_table)} ({d.shown}), kept by the rollback of plan {d.plan_id} at "
+                f"{d.rolled_back_at:%Y-%m-%d %H:%M:%S %Z}; old ids no longer resolve"
+            )
+        else:
+            print(
+                f"dropped keyshift.{d.map_table} ({d.shown}); plan {d.plan_id} can no longer be rolled back "
+                "or exported, and old ids no longer resolve"
+            )
     return EXIT_OK
 
 
 def cmd_export_map(args) -> int:
     dsn = dsnmod.resolve(args.dsn)
     names = [parse_qualified(t) for t in args.table]
-    counts = export.export_map(dsn, names, args.format, args.output)
+    counts = export.export_map(
+        dsn, names, args.format, args.output, notice=lambda line: print(f"export-map: {line}", file=sys.stderr)
+    )
     where = "stdout" if args.output == "-" else args.output
     print(
         f"export-map: wrote {sum(counts.values())} rows ({', '.join(f'{t} {n}' for t, n in counts.items())})"
@@ -171,6 +179,17 @@ def _since_migrate(dsn: str, last_plan_only: bool = False) -> list[str]:
     """Rows written since migrate and the ids rollback gives them (apply/since_migrate.py)."""
     with dsnmod.connect(dsn, autocommit=True) as conn:
         return since_migrate.lines(conn, last_plan_only)
+
+
+def _kept_mappings(dsn: str) -> list[str]:
+    """The mapping tables rollbacks kept, each with the command that removes it."""
+    with dsnmod.connect(dsn, autocommit=True) as conn:
+        kept = mappings.kept(conn)
+    return [
+        f"KEPT MAPPING {m.display}: {qualname('keyshift', m.map_table)}, kept by the rollback of plan {m.plan_id} at "
+        f"{m.rolled_back_at:%Y-%m-%d %H:%M:%S %Z}; remove it with: keyshift drop-map --table {m.display}"
+        for m in kept
+    ]
 
 
 def _safety_kwargs(args) -> dict:

@@ -8,12 +8,14 @@ mapping table per converted table. Those names, with their exact signatures, are
 once; ``keyshift plan`` refuses a schema of that name that keyshift did not create, and a name
 keyshift needs that another object holds (``orchestrator/plan/safety.py``).
 
-Rollback drops only these objects, each by its name and never together with what depends on
-them (no cascading drop), and only once the last conversion is gone. An object that something outside keyshift still uses (a column
-default calling ``keyshift.uuid_v7()``, a view over a registry table) is kept, with the
-functions it calls, and so are the schema and its marker while anything is left in it: a
-NOTICE names the user and what to do. A mapping table of the plan being rolled back that a
-user's object depends on makes the rollback refuse before anything changes.
+Rollback keeps the plan's mapping tables (every row's old integer id and its uuid, rows written
+since migrate with the ids rollback gave them) and records each in ``keyshift.rolled_back_mapping``;
+``keyshift drop-map`` removes one. The other objects are dropped only once the last conversion is
+gone and no mapping is kept (by rollback, or by the drop-map that removes the last kept mapping),
+each by its name and never together with what depends on them (no cascading drop). An object that
+something outside keyshift still uses (a column default calling ``keyshift.uuid_v7()``, a view over
+a registry table) is kept, with the functions it calls, and so are the schema and its marker while
+anything is left in it: a NOTICE names the user and what to do.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ REGISTRY_TABLES = (
     "invalidated_session",
     "converted_slug",
     "plan_check",
+    "rolled_back_mapping",
 )
 
 

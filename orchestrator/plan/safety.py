@@ -216,6 +216,7 @@ def keyshift_names(found: KeyshiftSchema, targets, mode: str) -> None:
     # A relation holding a mapping table's name is refused by plan.check_generated_names; a type
     # (enum, domain, ...) holds it just as well: CREATE TABLE makes a row type of that name.
     maps = [map_table_name(*t.key) for t, _k in targets] if mode != "external" else []
+    _refuse_kept_mappings(found, maps)
     for name in maps:
         if name in types and name not in tables:
             raise Refused(
@@ -232,6 +233,21 @@ def keyshift_names(found: KeyshiftSchema, targets, mode: str) -> None:
                 f"rename or drop that {what}, then plan again",
             )
     _refuse_foreign_functions(found, schema)
+
+
+def _refuse_kept_mappings(found: KeyshiftSchema, maps: list[str]) -> None:
+    """Refuse a mapping table name that a rollback's kept mapping holds: keyshift never writes over it."""
+    for name in maps:
+        if name in found.kept_mappings:
+            plan_id, table_schema, table_name, rolled_back_at = found.kept_mappings[name]
+            shown = qualname(table_schema, table_name)
+            raise Refused(
+                f"mapping table {qualname(SCHEMA, name)} of {shown}",
+                f"was kept by the rollback of plan {plan_id} at {rolled_back_at}, and this plan would create "
+                "a mapping table of that name",
+                f"export it if you need it (keyshift export-map --table {shown}), remove it with keyshift drop-map "
+                f"--table {shown}, then plan again",
+            )
 
 
 def _refuse_foreign_functions(found: KeyshiftSchema, schema: str) -> None:

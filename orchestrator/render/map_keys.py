@@ -6,7 +6,7 @@ from psycopg import sql
 
 from orchestrator.names import Statement, qualname
 from orchestrator.plan.model import Plan
-from orchestrator.render import external, ownership
+from orchestrator.render import external, kept_mapping
 from orchestrator.render.common import (
     I,
     L,
@@ -302,10 +302,10 @@ def _fingerprints(plan: Plan) -> list[Statement]:
 
 
 def _rollback(plan: Plan) -> list[Statement]:
-    """Refuse while a user's object depends on a mapping table; drop them; forget the plan."""
+    """Prove each mapping table covers every row; keep them (render/kept_mapping.py); forget the plan."""
     pid = L(plan.plan_id)
-    rollback = list(ownership.refuse_mapping_users(plan.plan_id, [t.map_table for t in plan.targets]))
-    rollback += [stmt("DROP TABLE {}", map_ident(t)) for t in reversed(plan.targets)]
+    rollback = [kept_mapping.claim_mapping_covers_every_row(t) for t in plan.targets]
+    rollback += [s for t in plan.targets for s in kept_mapping.keep_mapping(plan.plan_id, t)]
     rollback += external.session_rollback_note(plan)
     rollback += external.forget(
         pid,
@@ -337,7 +337,8 @@ def _header(plan: Plan) -> tuple[str, ...]:
         "  New keys (version, default for new rows, where the time of existing keys comes from):",
         *(f"    {key_version_line(plan, t)}" for t in plan.targets),
         "Why: the mapping is what rollback, audits, caches and old URLs need; the fingerprints let the",
-        "  checks prove, inside this transaction, that no row and no reference changed.",
+        "  checks prove, inside this transaction, that no row and no reference changed. Rollback keeps",
+        "  the mapping (rows written since migrate included); keyshift drop-map removes it.",
         *external.session_header(plan),
         f"Proven by: checks/mapping_is_enforced_one_to_one.sql, {plan.plan_id}.checks/every_row_has_a_mapping_row.sql,",
         f"  {plan.plan_id}.checks/rows_unchanged_through_mapping.sql",

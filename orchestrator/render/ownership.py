@@ -1,5 +1,5 @@
-"""Ownership statements: what rollback runs to forget a plan, and the refusal that keeps a mapping
-table a user still depends on. The names keyshift owns are listed in orchestrator/plan/ownership.py."""
+"""Ownership statements: what rollback runs to forget a plan, and what drop-map runs once it removed
+the last kept mapping. The names keyshift owns are listed in orchestrator/plan/ownership.py."""
 
 from __future__ import annotations
 
@@ -69,23 +69,28 @@ def forget_plan(plan_id: str | sql.Composable, registries: tuple[str, ...]) -> l
     its marker while anything is left in it; a NOTICE names each one and what to do."""
     pid = plan_id if isinstance(plan_id, sql.Composable) else L(plan_id)
     out = [Statement(sql.SQL("DELETE FROM {}\nWHERE plan_id = {}").format(I(SCHEMA, reg), pid)) for reg in registries]
-    out.append(
-        Statement(
-            _forget_all(),
-            (
-                "When no conversion is left, keyshift drops what it created, each object by name and alone:",
-                "what something outside keyshift still uses is kept, and a NOTICE says what to do.",
-            ),
-        )
-    )
+    out.append(forget_all())
     return out
+
+
+def forget_all() -> Statement:
+    """Once no conversion is left and no mapping is kept: drop what keyshift created (rollback's
+    last statement, and drop-map's after it removed the last kept mapping)."""
+    return Statement(
+        _forget_all(),
+        (
+            "When no conversion is left and no mapping is kept, keyshift drops what it created, each",
+            "object by name and alone: what something outside keyshift still uses is kept, and a NOTICE",
+            "says what to do.",
+        ),
+    )
 
 
 #: Rollback's last step: once no conversion is left, drop by name what keyshift created and nothing
 #: uses, then the marker and the schema when nothing else is in it; say what was kept and why.
 _FORGET_ALL = sql.SQL(
-    "    IF EXISTS (SELECT 1 FROM {converted_table}) THEN\n"
-    "        RETURN;  -- other conversions remain: keyshift keeps all it made\n"
+    "    IF EXISTS (SELECT 1 FROM {converted_table}) OR EXISTS (SELECT 1 FROM {kept_mappings}) THEN\n"
+    "        RETURN;  -- conversions or kept mappings remain: keyshift keeps all it made\n"
     "    END IF;\n"
     "    FOR o IN\n"
     "        SELECT v.label, v.classid, v.objid, v.drop_statement, v.callers\n"
@@ -194,6 +199,7 @@ def _forget_all() -> sql.Composed:
     marker = I(SCHEMA, MARKER)
     body = _FORGET_ALL.format(
         converted_table=I(SCHEMA, "converted_table"),
+        kept_mappings=I(SCHEMA, "rolled_back_mapping"),
         values=values,
         users=_USERS.format(describe=_DESCRIBE, classid=sql.SQL("o.classid"), objid=sql.SQL("o.objid")),
         describe=_DESCRIBE,
@@ -203,53 +209,3 @@ def _forget_all() -> sql.Composed:
         schema_ident=I(SCHEMA),
     )
     return _do(declare, body)
-
-
-def refuse_mapping_users(plan_id: str, map_tables: list[str] | tuple[str, ...]) -> list[Statement]:
-    """The first statement of the rollback that drops the plan's mapping tables: refuse (the whole
-    rollback is one transaction, so nothing changes) when a user's object depends on one of them.
-    keyshift never drops a user's view, foreign key or function along with its own table."""
-    if not map_tables:
-        return []
-    tables = sql.SQL(", ").join(
-        sql.SQL("pg_catalog.to_regclass({})").format(L(sql.Identifier(SCHEMA, t).as_string(None))) for t in map_tables
-    )
-    declare = sql.SQL("DECLARE\n    users text;\n")
-    body = sql.SQL(
-        "    SELECT string_agg(DISTINCT pg_catalog.format(\n"
-        "        '%s (on %s)',\n"
-        "        {describe},\n"
-        "        (SELECT i.identity FROM pg_catalog.pg_identify_object(d.refclassid, d.refobjid, 0) AS i)\n"
-        "    ), '; ')\n"
-        "    INTO users\n"
-        "    FROM pg_catalog.pg_depend AS d\n"
-        "    WHERE\n"
-        "        d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass\n"
-        "        AND d.refobjid IN ({tables})\n"
-        "        AND d.deptype = 'n'\n"
-        "        AND NOT (d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid IN ({tables}));\n"
-        "    IF users IS NOT NULL THEN\n"
-        "        RAISE EXCEPTION USING\n"
-        "        MESSAGE = {message} || users,\n"
-        "        HINT = {hint};\n"
-        "    END IF;\n"
-    ).format(
-        tables=tables,
-        describe=_DESCRIBE,
-        message=L(
-            f"objects keyshift did not create depend on the mapping tables that the rollback of plan {plan_id} drops: "
-        ),
-        hint=L(
-            "nothing was changed; drop those objects or make them stop reading the mapping (keyshift never "
-            "drops them for you), then roll back again"
-        ),
-    )
-    return [
-        Statement(
-            _do(declare, body),
-            (
-                "Before anything changes: refuse when an object keyshift did not create depends on a mapping",
-                "table of this plan (the rollback below drops them, and never what depends on them).",
-            ),
-        )
-    ]

@@ -76,9 +76,10 @@ def check_output(output: str) -> None:
 
 
 def export_map(
-    dsn: str, tables: list[tuple[str, str]], fmt: str, output: str, stdout: BinaryIO | None = None
+    dsn: str, tables: list[tuple[str, str]], fmt: str, output: str, stdout: BinaryIO | None = None, notice=None
 ) -> dict[str, int]:
-    """Validate every table, then stream all their mappings to ``output`` ("-" = stdout)."""
+    """Validate every table, then stream all their mappings to ``output`` ("-" = stdout).
+    ``notice(line)`` hears, per mapping a rollback kept, which plan it comes from and when."""
     if fmt not in FORMATS:
         raise Refused(f"--format {fmt}", "is not a known format", f"use one of {', '.join(FORMATS)}")
     seen = set()
@@ -91,6 +92,9 @@ def export_map(
         conn.read_only = True
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         mappings = [mapping(conn, *t) for t in tables]
+        for m in mappings:
+            if m.rolled_back_at is not None and notice is not None:
+                notice(rolled_back_line(m))
         if output == "-":
             out = stdout if stdout is not None else os.fdopen(os.dup(1), "wb")
             try:
@@ -110,6 +114,14 @@ def export_map(
                         pass
             return counts
         return _write_atomically(Path(output), lambda out: stream(conn, mappings, fmt, out))
+
+
+def rolled_back_line(m: Mapping) -> str:
+    """Where a kept mapping comes from: its old ids are the integer ids the rows have now."""
+    return (
+        f"the mapping of {m.display} comes from plan {m.plan_id}, rolled back at "
+        f"{m.rolled_back_at:%Y-%m-%d %H:%M:%S %Z}: its old ids are the integer ids the rows have now"
+    )
 
 
 def _write_atomically(path: Path, write) -> dict[str, int]:

@@ -3,45 +3,50 @@
 -- sqlfluff:rules:references.special_chars:quoted_identifiers_policy:none
 -- sqlfluff:layout:type:table_reference:spacing_after:any
 
--- Before anything changes: refuse when an object keyshift did not create depends on a mapping
--- table of this plan (the rollback below drops them, and never what depends on them).
+-- Claim mapping_covers_every_row, proven here, inside the rollback transaction: every row of public."t""; DROP TABLE victim; --"
+-- has its integer id exactly once in the mapping table that rollback keeps.
 DO $$
 DECLARE
-    users text;
+    bad bigint;
+    sample text;
 BEGIN
-    SELECT string_agg(DISTINCT pg_catalog.format(
-        '%s (on %s)',
-        CASE
-            WHEN d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN (
-                SELECT i.type || ' ' || i.identity
-                FROM pg_catalog.pg_rewrite AS r
-                CROSS JOIN LATERAL
-                    pg_catalog.pg_identify_object('pg_catalog.pg_class'::pg_catalog.regclass, r.ev_class, 0) AS i
-                WHERE r.oid = d.objid
-            )
-            ELSE (
-                SELECT i.type || ' ' || i.identity
-                FROM pg_catalog.pg_identify_object(d.classid, d.objid, d.objsubid) AS i
-            )
-        END,
-        (SELECT i.identity FROM pg_catalog.pg_identify_object(d.refclassid, d.refobjid, 0) AS i)
-    ), '; ')
-    INTO users
-    FROM pg_catalog.pg_depend AS d
-    WHERE
-        d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-        AND d.refobjid IN (pg_catalog.to_regclass('"keyshift"."map_public__t""; DROP TABLE victim; --"'))
-        AND d.deptype = 'n'
-        AND NOT (d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid IN (pg_catalog.to_regclass('"keyshift"."map_public__t""; DROP TABLE victim; --"')));
-    IF users IS NOT NULL THEN
+    SELECT count(*), min(t."id"::text) INTO bad, sample
+    FROM "public"."t""; DROP TABLE victim; --" AS t
+    LEFT JOIN (
+        SELECT m.old_id, count(*) AS n FROM "keyshift"."map_public__t""; DROP TABLE victim; --" AS m GROUP BY m.old_id
+    ) AS m ON t."id" = m.old_id
+    WHERE m.n IS DISTINCT FROM 1;
+    IF bad > 0 THEN
         RAISE EXCEPTION USING
-        MESSAGE = 'objects keyshift did not create depend on the mapping tables that the rollback of plan 0001 drops: ' || users,
-        HINT = 'nothing was changed; drop those objects or make them stop reading the mapping (keyshift never drops them for you), then roll back again';
+        MESSAGE = format(
+            'keyshift: claim mapping_covers_every_row failed: %s row(s) of %s have an id that %s holds not exactly once '
+            || '(as old_id), e.g. id %s',
+            bad, 'public."t""; DROP TABLE victim; --"', 'keyshift."map_public__t""; DROP TABLE victim; --"', sample
+        ),
+        HINT = 'nothing was changed; the mapping rollback keeps would not translate every uuid to the id its '
+        || 'row has: restore the rollback files as planned and the mapping table from a backup';
     END IF;
 END
 $$;
 
-DROP TABLE "keyshift"."map_public__t""; DROP TABLE victim; --";
+-- public."t""; DROP TABLE victim; --": rollback keeps its mapping table (old id -> uuid of every row, rows written since
+-- migrate with the ids rollback gave them); keyshift drop-map removes it.
+INSERT INTO keyshift.rolled_back_mapping (plan_id, table_schema, table_name, key_column, map_table)
+VALUES ('0001', 'public', 't"; DROP TABLE victim; --', 'id', 'map_public__t"; DROP TABLE victim; --');
+
+DO $$
+BEGIN
+    RAISE NOTICE USING
+    MESSAGE = format(
+        'keyshift: kept mapping table %s of %s (%s rows: old integer id -> uuid, rows written since '
+        || 'migrate included)',
+        'keyshift."map_public__t""; DROP TABLE victim; --"',
+        'public."t""; DROP TABLE victim; --"',
+        (SELECT count(*) FROM "keyshift"."map_public__t""; DROP TABLE victim; --")
+    ),
+    HINT = 'keyshift export-map --table public."t""; DROP TABLE victim; --" exports it; keyshift drop-map --table public."t""; DROP TABLE victim; --" removes it';
+END
+$$;
 
 DELETE FROM "keyshift"."plan_check"
 WHERE plan_id = '0001';
@@ -73,8 +78,9 @@ WHERE plan_id = '0001';
 DELETE FROM "keyshift"."converted_table"
 WHERE plan_id = '0001';
 
--- When no conversion is left, keyshift drops what it created, each object by name and alone:
--- what something outside keyshift still uses is kept, and a NOTICE says what to do.
+-- When no conversion is left and no mapping is kept, keyshift drops what it created, each
+-- object by name and alone: what something outside keyshift still uses is kept, and a NOTICE
+-- says what to do.
 DO $$
 DECLARE
     o record;
@@ -84,8 +90,8 @@ DECLARE
     kept text [] := ARRAY[]::text [];
     kept_oids oid [] := ARRAY[]::oid [];
 BEGIN
-    IF EXISTS (SELECT 1 FROM "keyshift"."converted_table") THEN
-        RETURN;  -- other conversions remain: keyshift keeps all it made
+    IF EXISTS (SELECT 1 FROM "keyshift"."converted_table") OR EXISTS (SELECT 1 FROM "keyshift"."rolled_back_mapping") THEN
+        RETURN;  -- conversions or kept mappings remain: keyshift keeps all it made
     END IF;
     FOR o IN
         SELECT v.label, v.classid, v.objid, v.drop_statement, v.callers
@@ -114,7 +120,8 @@ BEGIN
             (21, 'table keyshift.converted_view', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_view"')::oid, 'DROP TABLE "keyshift"."converted_view"', ARRAY[]::text []),
             (22, 'table keyshift.invalidated_session', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."invalidated_session"')::oid, 'DROP TABLE "keyshift"."invalidated_session"', ARRAY[]::text []),
             (23, 'table keyshift.converted_slug', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_slug"')::oid, 'DROP TABLE "keyshift"."converted_slug"', ARRAY[]::text []),
-            (24, 'table keyshift.plan_check', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."plan_check"')::oid, 'DROP TABLE "keyshift"."plan_check"', ARRAY[]::text [])
+            (24, 'table keyshift.plan_check', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."plan_check"')::oid, 'DROP TABLE "keyshift"."plan_check"', ARRAY[]::text []),
+            (25, 'table keyshift.rolled_back_mapping', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."rolled_back_mapping"')::oid, 'DROP TABLE "keyshift"."rolled_back_mapping"', ARRAY[]::text [])
         ) AS v (ord, label, classid, objid, drop_statement, callers)
         WHERE v.objid IS NOT NULL
         ORDER BY v.ord

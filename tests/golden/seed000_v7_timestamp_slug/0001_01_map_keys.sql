@@ -7,7 +7,8 @@
 --   New keys (version, default for new rows, where the time of existing keys comes from):
 --     public.custom_user.id: uuid v7, default keyshift.uuid_v7() (chosen at plan time: server 150018 lacks uuidv7(); rechecked at migrate time); existing keys timed by date_joined (timestamp with time zone), rows where it is NULL (or out of range) in old-id order at the conversion time; slug public_id (22 chars)
 -- Why: the mapping is what rollback, audits, caches and old URLs need; the fingerprints let the
---   checks prove, inside this transaction, that no row and no reference changed.
+--   checks prove, inside this transaction, that no row and no reference changed. Rollback keeps
+--   the mapping (rows written since migrate included); keyshift drop-map removes it.
 -- Proven by: checks/mapping_is_enforced_one_to_one.sql, 0001.checks/every_row_has_a_mapping_row.sql,
 --   0001.checks/rows_unchanged_through_mapping.sql
 -- Tables (rows at plan time):
@@ -307,6 +308,20 @@ ADD COLUMN IF NOT EXISTS cycle boolean;
 -- The index a materialized view is CLUSTERed ON, so views_restored.sql can prove it came back.
 ALTER TABLE keyshift.converted_view
 ADD COLUMN IF NOT EXISTS clustered_index name;
+
+CREATE TABLE IF NOT EXISTS keyshift.rolled_back_mapping (
+    plan_id text NOT NULL,
+    table_schema name NOT NULL,
+    table_name name NOT NULL,
+    key_column name NOT NULL,
+    map_table name NOT NULL,
+    rolled_back_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (table_schema, table_name)
+);
+
+COMMENT ON TABLE keyshift.rolled_back_mapping IS
+'The mapping table each rollback kept: map_table (schema keyshift) holds old_id -> new_id of every row, '
+'rows written since migrate with the ids rollback gave them. keyshift drop-map removes it and its row here.';
 
 -- keyshift.statement_setting(setting_name text) RETURNS text
 --

@@ -41,8 +41,9 @@ WHERE plan_id = '0001';
 DELETE FROM "keyshift"."converted_table"
 WHERE plan_id = '0001';
 
--- When no conversion is left, keyshift drops what it created, each object by name and alone:
--- what something outside keyshift still uses is kept, and a NOTICE says what to do.
+-- When no conversion is left and no mapping is kept, keyshift drops what it created, each
+-- object by name and alone: what something outside keyshift still uses is kept, and a NOTICE
+-- says what to do.
 DO $$
 DECLARE
     o record;
@@ -52,8 +53,8 @@ DECLARE
     kept text [] := ARRAY[]::text [];
     kept_oids oid [] := ARRAY[]::oid [];
 BEGIN
-    IF EXISTS (SELECT 1 FROM "keyshift"."converted_table") THEN
-        RETURN;  -- other conversions remain: keyshift keeps all it made
+    IF EXISTS (SELECT 1 FROM "keyshift"."converted_table") OR EXISTS (SELECT 1 FROM "keyshift"."rolled_back_mapping") THEN
+        RETURN;  -- conversions or kept mappings remain: keyshift keeps all it made
     END IF;
     FOR o IN
         SELECT v.label, v.classid, v.objid, v.drop_statement, v.callers
@@ -82,7 +83,8 @@ BEGIN
             (21, 'table keyshift.converted_view', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_view"')::oid, 'DROP TABLE "keyshift"."converted_view"', ARRAY[]::text []),
             (22, 'table keyshift.invalidated_session', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."invalidated_session"')::oid, 'DROP TABLE "keyshift"."invalidated_session"', ARRAY[]::text []),
             (23, 'table keyshift.converted_slug', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_slug"')::oid, 'DROP TABLE "keyshift"."converted_slug"', ARRAY[]::text []),
-            (24, 'table keyshift.plan_check', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."plan_check"')::oid, 'DROP TABLE "keyshift"."plan_check"', ARRAY[]::text [])
+            (24, 'table keyshift.plan_check', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."plan_check"')::oid, 'DROP TABLE "keyshift"."plan_check"', ARRAY[]::text []),
+            (25, 'table keyshift.rolled_back_mapping', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."rolled_back_mapping"')::oid, 'DROP TABLE "keyshift"."rolled_back_mapping"', ARRAY[]::text [])
         ) AS v (ord, label, classid, objid, drop_statement, callers)
         WHERE v.objid IS NOT NULL
         ORDER BY v.ord

@@ -280,6 +280,20 @@ ADD COLUMN IF NOT EXISTS cycle boolean;
 ALTER TABLE keyshift.converted_view
 ADD COLUMN IF NOT EXISTS clustered_index name;
 
+CREATE TABLE IF NOT EXISTS keyshift.rolled_back_mapping (
+    plan_id text NOT NULL,
+    table_schema name NOT NULL,
+    table_name name NOT NULL,
+    key_column name NOT NULL,
+    map_table name NOT NULL,
+    rolled_back_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (table_schema, table_name)
+);
+
+COMMENT ON TABLE keyshift.rolled_back_mapping IS
+'The mapping table each rollback kept: map_table (schema keyshift) holds old_id -> new_id of every row, '
+'rows written since migrate with the ids rollback gave them. keyshift drop-map removes it and its row here.';
+
 -- keyshift.table_fingerprint(p_schema name, p_table name, p_through_map boolean,
 --                            OUT row_count bigint, OUT fingerprint numeric)
 --
