@@ -147,6 +147,11 @@ def test_rollback_restores_integer_ids_sequences_and_constraints(dsn, conn, tmp_
     assert schema_dump(dsn) == schema_before
     assert data_dump(conn) == data_before
     assert sequences(conn) == seq_before
+    # the mappings rollback kept stand in the way of applying the plan again, until drop-map
+    refused = keyshift(dsn, "migrate", migrations=tmp_path / "m")
+    assert refused.returncode == 1 and "keyshift drop-map --table public." in refused.stderr, refused.stderr
+    dropped = keyshift(dsn, "drop-map", "--table", "public.custom_user", "--table", "public.verification_token")
+    assert dropped.returncode == 0, dropped.stdout + dropped.stderr
     assert conn.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
     # and the conversion can be applied again afterwards
     again = keyshift(dsn, "migrate", migrations=tmp_path / "m")

@@ -1,6 +1,7 @@
 """keyshift owns only what it creates: a schema named keyshift that is not its own is refused at
-plan time, rollback drops keyshift's objects by name (never CASCADE) and keeps whatever a user's
-object still uses, and a user's object over this plan's mapping makes rollback refuse."""
+plan time, rollback keeps the plan's mapping tables, and rollback or the drop-map that removes the
+last kept mapping drops keyshift's objects by name (never CASCADE) and keeps whatever a user's
+object still uses; a user's object over a kept mapping makes drop-map refuse."""
 
 from __future__ import annotations
 
@@ -175,7 +176,8 @@ def test_a_default_calling_uuid_v7_survives_rollback_and_inserts_still_work(dsn,
     convert(dsn, tmp_path / "m", "public.custom_user", extra=("--uuid", "v7"))
     conn.execute("CREATE TABLE public.events (id uuid PRIMARY KEY DEFAULT keyshift.uuid_v7(), what text)")
 
-    back = keyshift(dsn, "rollback", migrations=tmp_path / "m")
+    assert keyshift(dsn, "rollback", migrations=tmp_path / "m").returncode == 0
+    back = keyshift(dsn, "drop-map", "--table", "public.custom_user")  # the mapping rollback kept
 
     assert back.returncode == 0, back.stdout + back.stderr
     assert "kept function keyshift.uuid_v7()" in back.stderr and "public.events" in back.stderr
@@ -206,7 +208,8 @@ def test_a_user_table_inside_schema_keyshift_survives_rollback(dsn, conn, tmp_pa
     conn.execute("CREATE TABLE keyshift.my_audit (id int PRIMARY KEY, note text)")
     conn.execute("INSERT INTO keyshift.my_audit VALUES (1, 'keep me')")
 
-    back = keyshift(dsn, "rollback", migrations=tmp_path / "m")
+    assert keyshift(dsn, "rollback", migrations=tmp_path / "m").returncode == 0
+    back = keyshift(dsn, "drop-map", "--table", "public.custom_user")  # the mapping rollback kept
 
     assert back.returncode == 0, back.stdout + back.stderr
     assert "kept schema keyshift" in back.stderr and "table keyshift.my_audit" in back.stderr
@@ -219,7 +222,8 @@ def test_a_view_over_the_registry_keeps_that_table(dsn, conn, tmp_path):
     convert(dsn, tmp_path / "m", "public.custom_user")
     conn.execute("CREATE VIEW public.conversions AS SELECT table_name, converted_at FROM keyshift.converted_table")
 
-    back = keyshift(dsn, "rollback", migrations=tmp_path / "m")
+    assert keyshift(dsn, "rollback", migrations=tmp_path / "m").returncode == 0
+    back = keyshift(dsn, "drop-map", "--table", "public.custom_user")  # the mapping rollback kept
 
     assert back.returncode == 0, back.stdout + back.stderr
     assert "kept table keyshift.converted_table" in back.stderr and "public.conversions" in back.stderr
@@ -227,37 +231,27 @@ def test_a_view_over_the_registry_keeps_that_table(dsn, conn, tmp_path):
     assert keyshift_objects(conn) == {"table keyshift.converted_table", "table keyshift.installation"}
 
 
-def test_a_view_over_the_plans_mapping_makes_rollback_refuse_and_changes_nothing(dsn, conn, tmp_path):
+def test_a_view_over_the_plans_mapping_keeps_working_and_makes_drop_map_refuse(dsn, conn, tmp_path):
     load_seed000(conn, scale=20)
     convert(dsn, tmp_path / "m", "public.custom_user")
     conn.execute("CREATE VIEW public.old_ids AS SELECT old_id, new_id FROM keyshift.map_public__custom_user")
-    objects = keyshift_objects(conn)
-    key_type = conn.execute(
-        "SELECT atttypid::regtype::text FROM pg_attribute"
-        " WHERE attrelid = 'public.custom_user'::regclass AND attname = 'id'"
-    ).fetchone()[0]
-    applied = conn.execute("SELECT count(*) FROM _yoyo_migration").fetchone()[0]
+    rows = conn.execute("SELECT count(*) FROM public.old_ids").fetchone()[0]
 
     back = keyshift(dsn, "rollback", migrations=tmp_path / "m")
 
-    assert back.returncode == 1, back.stdout + back.stderr
-    lines = back.stderr.strip().splitlines()
-    assert len(lines) == 1, back.stderr
-    assert "public.old_ids" in lines[0] and "mapping" in lines[0] and "nothing was changed" in lines[0]
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert conn.execute("SELECT count(*) FROM public.old_ids").fetchone()[0] == rows > 0
+    objects = keyshift_objects(conn)
+    refused = keyshift(dsn, "drop-map", "--table", "public.custom_user")
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert "view public.old_ids" in lines[0] and "nothing was changed" in lines[0]
     assert keyshift_objects(conn) == objects
-    assert key_type == "uuid"
-    assert (
-        conn.execute(
-            "SELECT atttypid::regtype::text FROM pg_attribute"
-            " WHERE attrelid = 'public.custom_user'::regclass AND attname = 'id'"
-        ).fetchone()[0]
-        == "uuid"
-    )
-    assert conn.execute("SELECT count(*) FROM _yoyo_migration").fetchone()[0] == applied
-    assert conn.execute("SELECT count(*) FROM public.old_ids").fetchone()[0] > 0
+    assert conn.execute("SELECT count(*) FROM public.old_ids").fetchone()[0] == rows
 
 
-def test_plain_plan_migrate_rollback_leaves_no_schema_keyshift(dsn, conn, tmp_path):
+def test_plain_plan_migrate_rollback_drop_map_leaves_no_schema_keyshift(dsn, conn, tmp_path):
     load_seed000(conn, scale=20)
     convert(dsn, tmp_path / "m", "public.custom_user", extra=("--uuid", "v7"))
     assert conn.execute("SELECT how FROM keyshift.installation").fetchall() == [("created",)]
@@ -265,7 +259,11 @@ def test_plain_plan_migrate_rollback_leaves_no_schema_keyshift(dsn, conn, tmp_pa
     back = keyshift(dsn, "rollback", migrations=tmp_path / "m")
 
     assert back.returncode == 0, back.stdout + back.stderr
-    assert "kept" not in back.stderr, back.stderr
+    assert "kept mapping table keyshift.map_public__custom_user" in back.stderr, back.stderr
+    assert keyshift_objects(conn) >= {"table keyshift.map_public__custom_user", "table keyshift.rolled_back_mapping"}
+    dropped = keyshift(dsn, "drop-map", "--table", "public.custom_user")
+    assert dropped.returncode == 0, dropped.stdout + dropped.stderr
+    assert "kept" not in dropped.stderr, dropped.stderr
     assert no_schema(conn)
 
 
@@ -279,6 +277,10 @@ def test_two_plans_keep_the_schema_until_the_last_rollback(dsn, conn, tmp_path):
     assert conn.execute("SELECT table_name FROM keyshift.converted_table").fetchall() == [("custom_user",)]
     second = keyshift(dsn, "rollback", migrations=tmp_path / "m")
     assert second.returncode == 0, second.stdout + second.stderr
+    assert conn.execute("SELECT how FROM keyshift.installation").fetchall() == [("created",)]
+    # the mappings both rollbacks kept hold the schema until drop-map removes the last
+    dropped = keyshift(dsn, "drop-map", "--table", "public.custom_user", "--table", "public.verification_token")
+    assert dropped.returncode == 0, dropped.stdout + dropped.stderr
     assert no_schema(conn)
 
 

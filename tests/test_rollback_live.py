@@ -330,6 +330,14 @@ def test_rollback_keeps_the_mapping_and_drop_map_removes_it(dsn, conn, tmp_path)
     assert len(err.splitlines()) == 1 and "keyshift.map_public__tiny" in err, err
     assert "rollback of plan 0001" in err and "keyshift drop-map --table public.tiny" in err, err
 
+    # So would migrating the same plan again.
+    before = dump(dsn)
+    refused = keyshift(dsn, "migrate", migrations=mig)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "kept by the rollback of plan 0001" in refused.stderr, refused.stderr
+    assert "keyshift drop-map --table public.tiny" in refused.stderr, refused.stderr
+    assert dump(dsn) == before
+
     # drop-map never drops what keyshift did not create: a view over the mapping makes it refuse.
     conn.execute("CREATE VIEW public.old_tiny_ids AS SELECT old_id FROM keyshift.map_public__tiny")
     refused = keyshift(dsn, "drop-map", "--table", "public.tiny")

@@ -93,3 +93,34 @@ def keep_mapping(plan_id: str, t: Target) -> list[Statement]:
             )
         ),
     ]
+
+
+def refuse_kept(t: Target) -> Statement:
+    """Before the mapping table is created: refuse when a rollback kept a mapping table of that name
+    (a plan applied again after its rollback): keyshift never writes over it."""
+    shown = t.table.display
+    return Statement(
+        do_block(
+            "SELECT k.plan_id, k.rolled_back_at INTO r\n"
+            "FROM keyshift.rolled_back_mapping AS k\n"
+            "WHERE k.map_table = {name};\n"
+            "IF FOUND THEN\n"
+            "    RAISE EXCEPTION USING\n"
+            "    MESSAGE = format(\n"
+            "        'keyshift: mapping table %s of %s was kept by the rollback of plan %s at %s, and this plan '\n"
+            "        || 'creates a mapping table of that name',\n"
+            "        {mshown}, {shown}, r.plan_id, r.rolled_back_at\n"
+            "    ),\n"
+            "    HINT = {hint};\n"
+            "END IF;",
+            declare="DECLARE\n    r record;\n",
+            name=L(t.map_table),
+            mshown=L(qualname("keyshift", t.map_table)),
+            shown=L(shown),
+            hint=L(
+                f"nothing was changed; export it if you need it (keyshift export-map --table {shown}), remove it "
+                f"with keyshift drop-map --table {shown}, then migrate again"
+            ),
+        ),
+        (f"{shown}: refuse when a rollback kept a mapping table of this name; keyshift never writes over it.",),
+    )

@@ -253,6 +253,7 @@ def _mapping_tables(plan: Plan) -> list[Statement]:
     apply = []
     for t in plan.targets:
         col = next(c for c in plan.columns if c.root == t.table.key and c.is_key)
+        apply.append(kept_mapping.refuse_kept(t))
         apply.append(
             stmt(
                 "CREATE TABLE {} AS\nSELECT\n    {}::bigint AS old_id,\n    {} AS new_id\nFROM {}",

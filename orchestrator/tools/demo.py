@@ -16,7 +16,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from orchestrator.apply import execute
+from orchestrator.apply import drop_map, execute
+from orchestrator.catalog import mappings
 from orchestrator.cli.main import main as keyshift_main
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import KeyshiftError
@@ -32,9 +33,10 @@ DEMO_DIR = PROJECT / ".keyshift" / "demo"
 def _reset(conn: psycopg.Connection, dsn: str, migrations: Path) -> None:
     """Undo what a previous demo left; refuse to touch tables the demo did not create.
 
-    The previous demo's conversion is undone by keyshift's own rollback, which drops from
-    schema keyshift only what keyshift created and nothing a user still uses; then the sample
-    tables go, each by name, children before the table they reference."""
+    The previous demo's conversion is undone by keyshift's own rollback and the mappings it kept of
+    the sample tables by drop-map, which drop from schema keyshift only what keyshift created and
+    nothing a user still uses; then the sample tables go, each by name, children before the table
+    they reference."""
     marked = conn.execute("SELECT obj_description(to_regclass('public.custom_user'), 'pg_class')").fetchone()[0]
     exists = conn.execute("SELECT to_regclass('public.custom_user') IS NOT NULL").fetchone()[0]
     if exists and marked != MARK:
@@ -47,6 +49,10 @@ def _reset(conn: psycopg.Connection, dsn: str, migrations: Path) -> None:
         return
     if migrations.is_dir() and any(execute.status(dsn, migrations).values()):
         execute.rollback(dsn, migrations)
+    kept = [(m.table_schema, m.table_name) for m in mappings.kept(conn) if m.table_schema == "public"]
+    kept = [k for k in kept if k[1] in SAMPLE_TABLES]
+    if kept:  # the sample tables go below; so do the mappings rollback kept of them
+        drop_map.drop_maps(dsn, kept)
     if conn.execute("SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]:
         left = conn.execute(
             "SELECT plan_id FROM keyshift.converted_table WHERE table_schema = 'public' AND table_name = ANY(%s)",

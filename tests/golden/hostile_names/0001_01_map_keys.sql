@@ -1228,6 +1228,26 @@ SELECT
     FALSE AS cycle
 FROM "public"."t""; DROP TABLE victim; --_id_seq" AS s;
 
+-- public."t""; DROP TABLE victim; --": refuse when a rollback kept a mapping table of this name; keyshift never writes over it.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    SELECT k.plan_id, k.rolled_back_at INTO r
+    FROM keyshift.rolled_back_mapping AS k
+    WHERE k.map_table = 'map_public__t"; DROP TABLE victim; --';
+    IF FOUND THEN
+        RAISE EXCEPTION USING
+        MESSAGE = format(
+            'keyshift: mapping table %s of %s was kept by the rollback of plan %s at %s, and this plan '
+            || 'creates a mapping table of that name',
+            'keyshift."map_public__t""; DROP TABLE victim; --"', 'public."t""; DROP TABLE victim; --"', r.plan_id, r.rolled_back_at
+        ),
+        HINT = 'nothing was changed; export it if you need it (keyshift export-map --table public."t""; DROP TABLE victim; --"), remove it with keyshift drop-map --table public."t""; DROP TABLE victim; --", then migrate again';
+    END IF;
+END
+$$;
+
 -- public."t""; DROP TABLE victim; --": 5 rows at plan time.
 CREATE TABLE "keyshift"."map_public__t""; DROP TABLE victim; --" AS
 SELECT

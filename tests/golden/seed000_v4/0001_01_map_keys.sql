@@ -1277,6 +1277,26 @@ SELECT
     FALSE AS cycle
 FROM "public"."custom_user_id_seq" AS s;
 
+-- public.custom_user: refuse when a rollback kept a mapping table of this name; keyshift never writes over it.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    SELECT k.plan_id, k.rolled_back_at INTO r
+    FROM keyshift.rolled_back_mapping AS k
+    WHERE k.map_table = 'map_public__custom_user';
+    IF FOUND THEN
+        RAISE EXCEPTION USING
+        MESSAGE = format(
+            'keyshift: mapping table %s of %s was kept by the rollback of plan %s at %s, and this plan '
+            || 'creates a mapping table of that name',
+            'keyshift.map_public__custom_user', 'public.custom_user', r.plan_id, r.rolled_back_at
+        ),
+        HINT = 'nothing was changed; export it if you need it (keyshift export-map --table public.custom_user), remove it with keyshift drop-map --table public.custom_user, then migrate again';
+    END IF;
+END
+$$;
+
 -- public.custom_user: 300 rows at plan time.
 CREATE TABLE "keyshift"."map_public__custom_user" AS
 SELECT

@@ -1386,6 +1386,26 @@ SELECT
     FALSE AS cycle
 FROM "public"."item_id_seq" AS s;
 
+-- public.category: refuse when a rollback kept a mapping table of this name; keyshift never writes over it.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    SELECT k.plan_id, k.rolled_back_at INTO r
+    FROM keyshift.rolled_back_mapping AS k
+    WHERE k.map_table = 'map_public__category';
+    IF FOUND THEN
+        RAISE EXCEPTION USING
+        MESSAGE = format(
+            'keyshift: mapping table %s of %s was kept by the rollback of plan %s at %s, and this plan '
+            || 'creates a mapping table of that name',
+            'keyshift.map_public__category', 'public.category', r.plan_id, r.rolled_back_at
+        ),
+        HINT = 'nothing was changed; export it if you need it (keyshift export-map --table public.category), remove it with keyshift drop-map --table public.category, then migrate again';
+    END IF;
+END
+$$;
+
 -- public.category: 7 rows at plan time.
 CREATE TABLE "keyshift"."map_public__category" AS
 SELECT
@@ -1399,6 +1419,26 @@ ADD PRIMARY KEY (old_id),
 ADD UNIQUE (new_id);
 
 COMMENT ON TABLE "keyshift"."map_public__category" IS 'keyshift plan 0001: old id -> new uuid of public.category';
+
+-- public.item: refuse when a rollback kept a mapping table of this name; keyshift never writes over it.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    SELECT k.plan_id, k.rolled_back_at INTO r
+    FROM keyshift.rolled_back_mapping AS k
+    WHERE k.map_table = 'map_public__item';
+    IF FOUND THEN
+        RAISE EXCEPTION USING
+        MESSAGE = format(
+            'keyshift: mapping table %s of %s was kept by the rollback of plan %s at %s, and this plan '
+            || 'creates a mapping table of that name',
+            'keyshift.map_public__item', 'public.item', r.plan_id, r.rolled_back_at
+        ),
+        HINT = 'nothing was changed; export it if you need it (keyshift export-map --table public.item), remove it with keyshift drop-map --table public.item, then migrate again';
+    END IF;
+END
+$$;
 
 -- public.item: 20 rows at plan time.
 CREATE TABLE "keyshift"."map_public__item" AS
