@@ -243,6 +243,7 @@ def test_second_plan_over_an_index_and_a_view_the_first_recorded_converts_checks
     assert without_restrict(pg_dump_schema(dsn)) == dump1
     check_all_ok(dsn)
     assert status_of(dsn, mig) == (5, 5)
+    ok(keyshift(dsn, "drop-map", *tables("public.orders")))  # the mapping its rollback kept
     ok(keyshift(dsn, "migrate", migrations=mig))  # the same plan 0002 again
     check_all_ok(dsn)
     ok(keyshift(dsn, "rollback", migrations=mig))
@@ -281,6 +282,7 @@ def test_convert_rollback_plan_again_and_migrate_again_with_other_options(dsn, s
     )
     ok(keyshift(dsn, "rollback", migrations=mig))
     assert without_restrict(pg_dump_schema(dsn)) == dump0
+    ok(keyshift(dsn, "drop-map", *tables("public.users", "public.orders")))  # the mappings rollback kept
     assert shop.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
     for f in mig.glob("0001_*"):
         f.unlink()
@@ -775,6 +777,7 @@ def test_drop_map_of_a_replace_and_an_external_table_together_drops_nothing(dsn,
     check_all_ok(dsn)
     ok(keyshift(dsn, "rollback", migrations=mig))
     ok(keyshift(dsn, "rollback", migrations=mig))
+    ok(keyshift(dsn, "drop-map", *tables("public.orders")))  # the mapping its rollback kept
     assert shop.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
     nothing = keyshift(dsn, "check")  # nothing converted any more: no check can pass by looking at nothing
     assert nothing.returncode == 3 and len(nothing.stderr.strip().splitlines()) == 1, nothing.stderr
@@ -845,6 +848,7 @@ def test_a_pending_plan_written_against_a_rolled_back_conversion_is_refused_as_d
     assert snapshot(dsn, shop) == before  # plan 0001, pending too, did not run either
     for f in mig.glob("0002_*"):
         f.unlink()
+    ok(keyshift(dsn, "drop-map", *tables("public.users")))  # the mapping its rollback kept
     ok(keyshift(dsn, "migrate", migrations=mig))
     plan_migrate(dsn, mig, *tables("public.orders"))
     check_all_ok(dsn)

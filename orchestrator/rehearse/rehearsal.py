@@ -85,7 +85,7 @@ def _migrate_and_roll_back(copy: str, staged: Path) -> blockersmod.Blocker | Non
     except KeyshiftError as exc:
         return blockersmod.Blocker("keyshift migrate", exc.line(), "fix the objects named, then plan again")
     try:
-        execute.rollback(copy, staged, lock_retries=0)
+        execute.rollback(copy, staged, lock_retries=0, notice=_unsaid)  # the mappings kept on the copy are no news
     except KeyshiftError as exc:
         return blockersmod.Blocker("keyshift rollback", exc.line(), "report this: rollback must always succeed")
     after = schema_lines(copy, *EXCLUDED)
@@ -100,3 +100,7 @@ def _migrate_and_roll_back(copy: str, staged: Path) -> blockersmod.Blocker | Non
             "report this: rollback must restore the schema exactly",
         )
     return None
+
+
+def _unsaid(_line: str) -> None:
+    """What the rollback on the copy kept there: the copy is thrown away, the user is not told."""

@@ -109,7 +109,8 @@ def refuse_kept(t: Target) -> Statement:
             "    MESSAGE = format(\n"
             "        'keyshift: mapping table %s of %s was kept by the rollback of plan %s at %s, and this plan '\n"
             "        || 'creates a mapping table of that name',\n"
-            "        {mshown}, {shown}, r.plan_id, r.rolled_back_at\n"
+            "        {mshown}, {shown}, r.plan_id,\n"
+            "        to_char(r.rolled_back_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"')\n"
             "    ),\n"
             "    HINT = {hint};\n"
             "END IF;",

@@ -1241,7 +1241,8 @@ BEGIN
         MESSAGE = format(
             'keyshift: mapping table %s of %s was kept by the rollback of plan %s at %s, and this plan '
             || 'creates a mapping table of that name',
-            'keyshift."map_public__t""; DROP TABLE victim; --"', 'public."t""; DROP TABLE victim; --"', r.plan_id, r.rolled_back_at
+            'keyshift."map_public__t""; DROP TABLE victim; --"', 'public."t""; DROP TABLE victim; --"', r.plan_id,
+            to_char(r.rolled_back_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
         ),
         HINT = 'nothing was changed; export it if you need it (keyshift export-map --table public."t""; DROP TABLE victim; --"), remove it with keyshift drop-map --table public."t""; DROP TABLE victim; --", then migrate again';
     END IF;

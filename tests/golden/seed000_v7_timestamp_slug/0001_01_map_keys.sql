@@ -1318,7 +1318,8 @@ BEGIN
         MESSAGE = format(
             'keyshift: mapping table %s of %s was kept by the rollback of plan %s at %s, and this plan '
             || 'creates a mapping table of that name',
-            'keyshift.map_public__custom_user', 'public.custom_user', r.plan_id, r.rolled_back_at
+            'keyshift.map_public__custom_user', 'public.custom_user', r.plan_id,
+            to_char(r.rolled_back_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
         ),
         HINT = 'nothing was changed; export it if you need it (keyshift export-map --table public.custom_user), remove it with keyshift drop-map --table public.custom_user, then migrate again';
     END IF;

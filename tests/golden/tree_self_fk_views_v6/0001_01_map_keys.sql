@@ -1399,7 +1399,8 @@ BEGIN
         MESSAGE = format(
             'keyshift: mapping table %s of %s was kept by the rollback of plan %s at %s, and this plan '
             || 'creates a mapping table of that name',
-            'keyshift.map_public__category', 'public.category', r.plan_id, r.rolled_back_at
+            'keyshift.map_public__category', 'public.category', r.plan_id,
+            to_char(r.rolled_back_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
         ),
         HINT = 'nothing was changed; export it if you need it (keyshift export-map --table public.category), remove it with keyshift drop-map --table public.category, then migrate again';
     END IF;
@@ -1433,7 +1434,8 @@ BEGIN
         MESSAGE = format(
             'keyshift: mapping table %s of %s was kept by the rollback of plan %s at %s, and this plan '
             || 'creates a mapping table of that name',
-            'keyshift.map_public__item', 'public.item', r.plan_id, r.rolled_back_at
+            'keyshift.map_public__item', 'public.item', r.plan_id,
+            to_char(r.rolled_back_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
         ),
         HINT = 'nothing was changed; export it if you need it (keyshift export-map --table public.item), remove it with keyshift drop-map --table public.item, then migrate again';
     END IF;
