@@ -384,3 +384,18 @@ def test_the_claim_inside_rollback_fails_when_the_kept_mapping_misses_a_row(dsn,
     ok(keyshift(dsn, "rollback", migrations=mig))
     pairs, _ = export_rows(dsn, "public.tiny")
     assert sorted(pairs) == [1, 2, 101]
+
+
+def test_a_kept_mapping_stays_reachable_while_the_table_is_converted_in_external_mode(dsn, conn, tmp_path):
+    conn.execute(TINY.replace("2147483645", "100"))
+    plan_and_migrate(dsn, tmp_path / "m", "--table", "public.tiny")
+    ok(keyshift(dsn, "rollback", migrations=tmp_path / "m"))
+    plan_and_migrate(dsn, tmp_path / "x", "--mode", "external", "--table", "public.tiny")  # needs no mapping name
+    pairs, said = export_rows(dsn, "public.tiny")
+    assert sorted(pairs) == [1, 2] and "comes from plan 0001, rolled back at" in said, said
+    assert "KEPT MAPPING public.tiny" in ok(keyshift(dsn, "status", migrations=tmp_path / "x")).stdout
+    ok(keyshift(dsn, "drop-map", "--table", "public.tiny"))
+    refused = keyshift(dsn, "drop-map", "--table", "public.tiny")  # only the external ids are left
+    assert refused.returncode == 3 and "external mode" in refused.stderr, refused.stderr
+    ok(keyshift(dsn, "rollback", migrations=tmp_path / "x"))
+    assert conn.execute("SELECT to_regnamespace('keyshift') IS NULL").fetchone()[0]

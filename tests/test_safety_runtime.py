@@ -511,6 +511,10 @@ def test_migrate_twice_is_a_no_op_and_rollback_then_migrate_again_works(dsn, con
     back = keyshift(dsn, "rollback", migrations=mdir)
     assert back.returncode == 0, back.stderr
     assert user_key_type(conn) == "integer"
+    # the mapping rollback kept holds the name the plan's mapping needs: refused until drop-map
+    kept = keyshift(dsn, "migrate", migrations=mdir)
+    assert kept.returncode == 1 and "keyshift drop-map --table public.custom_user" in kept.stderr, kept.stderr
+    assert keyshift(dsn, "drop-map", "--table", "public.custom_user").returncode == 0
     third = keyshift(dsn, "migrate", migrations=mdir)
     assert third.returncode == 0, third.stdout + third.stderr
     assert user_key_type(conn) == "uuid"

@@ -96,6 +96,8 @@ def _drop_one(conn: psycopg.Connection, schema: str, table: str, converted: bool
         return _drop_kept(conn, schema, table)
     plan_id, map_table, dropped_at, mode, key_column, external_column = row
     if mode == "external" or map_table is None:
+        if mappings.kept_of(conn, schema, table) is not None:  # an earlier plan's, kept by its rollback
+            return _drop_kept(conn, schema, table)
         raise mappings.no_mapping(shown, plan_id, key_column, external_column, "drop")
     if dropped_at is not None:
         raise Refused(

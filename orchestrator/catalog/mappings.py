@@ -48,10 +48,10 @@ def mapping(conn: psycopg.Connection, schema: str, name: str) -> Mapping:
             (schema, name),
         ).fetchone()
     if row is None:
-        found = _kept(conn, schema, name)
-        if found:
-            _verify_columns(conn, found[0], display)
-            return found[0]
+        found = kept_of(conn, schema, name)
+        if found is not None:
+            _verify_columns(conn, found, display)
+            return found
         raise Refused(
             f"table {display}",
             "was not converted by keyshift (no row in keyshift.converted_table), so it has no old -> new mapping",
@@ -59,6 +59,10 @@ def mapping(conn: psycopg.Connection, schema: str, name: str) -> Mapping:
         )
     map_table, plan_id, mode, key_column, external_column, dropped_at = row
     if mode == "external" or map_table is None:
+        found = kept_of(conn, schema, name)  # an earlier plan's, kept by its rollback
+        if found is not None:
+            _verify_columns(conn, found, display)
+            return found
         raise no_mapping(display, plan_id, key_column, external_column, "export")
     if dropped_at is not None:
         raise Refused(
@@ -74,6 +78,12 @@ def mapping(conn: psycopg.Connection, schema: str, name: str) -> Mapping:
 def kept(conn: psycopg.Connection) -> list[Mapping]:
     """Every mapping table a rollback kept (keyshift.rolled_back_mapping), oldest rollback first."""
     return _kept(conn)
+
+
+def kept_of(conn: psycopg.Connection, schema: str, name: str) -> Mapping | None:
+    """The mapping a rollback kept of one table, or None."""
+    found = _kept(conn, schema, name)
+    return found[0] if found else None
 
 
 def _kept(conn: psycopg.Connection, schema: str | None = None, name: str | None = None) -> list[Mapping]:
