@@ -266,6 +266,17 @@ def test_a_type_holding_the_mapping_tables_name_is_refused():
     assert refusal("seed003_chat", snap).obj == "type keyshift.map_public__core_room"
 
 
+def test_a_mapping_kept_by_a_rollback_under_the_mapping_tables_name_is_refused_naming_drop_map():
+    kept = {"map_public__core_room": ("0007", "public", "core_room", "2026-01-02 03:04:05 UTC")}
+    snap = with_facts(
+        load("seed003_chat"), keyshift=_keyshift(relations={"map_public__core_room": "r"}, kept_mappings=kept)
+    )
+    err = refusal("seed003_chat", snap)
+    assert err.obj == "mapping table keyshift.map_public__core_room of public.core_room"
+    assert "rollback of plan 0007 at 2026-01-02 03:04:05 UTC" in err.reason
+    assert "keyshift drop-map --table public.core_room" in err.fix
+
+
 def test_a_schema_keyshift_keyshift_did_not_create_is_refused():
     found = KeyshiftSchema(schema_exists=True)
     with pytest.raises(Refused) as info:
