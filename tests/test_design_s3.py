@@ -833,6 +833,7 @@ def test_objects_on_partitions_are_carried_or_refused_like_the_root_s(dsn, conn,
     assert rows(conn, data) == rows_before
     rollback(dsn, tmp_path / "m")
     assert (indexes(conn), rows(conn, q_trig)) == before
+    assert keyshift(dsn, "drop-map", "--table", "public.users").returncode == 0  # the mapping rollback kept
 
     conn.execute(
         "CREATE TRIGGER visit_a_positive BEFORE UPDATE ON visit_a FOR EACH ROW "

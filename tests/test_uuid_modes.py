@@ -598,7 +598,9 @@ def test_rollback_of_v7_timestamp_and_slug_plan_restores_schema_and_data_exactly
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     assert without_restrict(pg_dump_schema(dsn)) == schema_before
     assert [conn.execute(q).fetchall() for q in data] == data_before
-    # the generators went with the keyshift schema: no conversion is left
+    # the generators go with the keyshift schema once no conversion and no kept mapping is left
+    dropped = keyshift(dsn, "drop-map", "--table", "public.users", "--table", "public.orders")
+    assert dropped.returncode == 0, dropped.stdout + dropped.stderr
     assert conn.execute("SELECT to_regnamespace('keyshift')").fetchone()[0] is None
 
 
