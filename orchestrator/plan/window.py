@@ -38,7 +38,7 @@ def measured(probe_bytes: int, seconds: float, error: str | None) -> Throughput:
     return Throughput(
         probe_bytes / MB / seconds,
         f"measured on this server: rewriting the key of a {size_text(probe_bytes)} temporary table "
-        f"took {seconds:.3f} s",
+        f"took {seconds:.3g} s",
     )
 
 
