@@ -199,11 +199,15 @@ REHEARSE = os.environ.get("KEYSHIFT_TEST_REHEARSE") == "1"
 def keyshift(dsn: str, command: str, *args: str, migrations: Path | None = None) -> subprocess.CompletedProcess:
     """Run one keyshift command against ``dsn`` (and ``migrations``), as a user would. A plan
     runs with --no-rehearse unless its arguments hold ``--rehearse`` (taken out here) or
-    KEYSHIFT_TEST_REHEARSE=1: the rehearsal has its own tests (tests/test_rehearse.py)."""
+    KEYSHIFT_TEST_REHEARSE=1: the rehearsal has its own tests (tests/test_rehearse.py). A plan
+    without --throughput gets one, sparing it the throughput probe, which has its own tests
+    (tests/test_lock_window.py)."""
     if command == "plan" and "--rehearse" in args:
         args = tuple(a for a in args if a != "--rehearse")
     elif command == "plan" and not REHEARSE and "--no-rehearse" not in args:
         args = (*args, "--no-rehearse")
+    if command == "plan" and not any(a.startswith("--throughput") for a in args):
+        args = (*args, "--throughput", "100")
     full = [command, "--dsn", dsn, *args]
     if migrations is not None:
         full += ["--migrations", str(migrations)]

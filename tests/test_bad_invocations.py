@@ -164,6 +164,9 @@ COMMANDS_WITH_DSN = {
     ],
 }
 
+#: Values --throughput refuses (exit 2), with a name for each case.
+THROUGHPUTS = (("zero", "0"), ("negative", "-1"), ("nan", "nan"), ("inf", "inf"), ("text", "abc"))
+
 #: (case id, argv with {placeholders} from the world fixture, text the one line must hold)
 CASES = [
     # every flag with a wrong type or value, refused before any connection
@@ -191,6 +194,15 @@ CASES = [
         "slug-length-text",
         ["plan", "--dsn", "{dsn}", "--table", "public.users", "--slug-length", "ten"],
         "--slug-length",
+    ),
+    # --throughput: checked before any connection (the database named does not exist)
+    *(
+        (
+            f"throughput-{name}",
+            ["plan", "--dsn", "{missing_db}", "--table", "public.users", f"--throughput={value}"],
+            f"--throughput: '{value}' is not a finite number above 0",
+        )
+        for name, value in THROUGHPUTS
     ),
     ("mode-unknown", ["plan", "--dsn", "{dsn}", "--table", "public.users", "--mode", "sideways"], "--mode"),
     ("format-unknown", ["export-map", "--dsn", "{dsn}", "--table", "public.users", "--format", "xml"], "--format"),
@@ -339,6 +351,10 @@ def test_debug_prints_the_traceback_as_well(world):
 def test_bad_values_are_usage_errors_with_exit_2(world):
     for argv in (["migrate", "--lock-retry-delay", "nan"], ["status", "--dsn", ""], ["migrate", "--lock-timeout", "x"]):
         assert run_keyshift(*argv).returncode == 2
+    for _name, value in THROUGHPUTS:
+        refused = run_keyshift("plan", "--dsn", world["missing_db"], "--table", "public.users", "--throughput", value)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert_one_line(refused, "--throughput")
 
 
 # --- cases that change the database on purpose -------------------------------------------------

@@ -211,3 +211,8 @@ class Catalog:
             )
             row = cur.fetchone()
         return _build(Converted, row) if row else None
+
+    def table_sizes(self, tables: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """Bytes on disk of each table with its indexes, TOAST and partitions (table_sizes.sql)."""
+        rows = self._rows("table_sizes", {"schemas": [t[0] for t in tables], "names": [t[1] for t in tables]})
+        return {(r["table_schema"], r["table_name"]): r["total_bytes"] for r in rows}

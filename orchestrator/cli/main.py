@@ -14,7 +14,7 @@ import sys
 import traceback
 
 from orchestrator.apply.redis_step import ACTIONS, DEFAULT_BATCH
-from orchestrator.cli.arguments import DebugParser, check_arguments, non_negative
+from orchestrator.cli.arguments import DebugParser, check_arguments, non_negative, positive
 from orchestrator.cli.commands import (
     cmd_check,
     cmd_drop_map,
@@ -127,6 +127,12 @@ def _add_plan_options(sp, defaults: dict) -> None:
         "--rehearse-dsn",
         help="rehearse on this empty database (e.g. a staging server) instead of a throwaway "
         "database keyshift creates on the target's server",
+    )
+    sp.add_argument(
+        "--throughput",
+        type=positive(float),
+        metavar="MB_PER_S",
+        help="estimate the lock window at this many MB rewritten per second instead of measuring it on the server",
     )
     _add_key_options(sp, defaults)
     sp.add_argument(

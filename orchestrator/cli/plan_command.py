@@ -14,11 +14,11 @@ from orchestrator import catalog
 from orchestrator.apply import applied, source
 from orchestrator.apply import manifest as manifestmod
 from orchestrator.apply import shape as shapemod
-from orchestrator.cli.settings import ini_key_settings, key_options
+from orchestrator.cli.settings import ini_key_settings, key_options, parse_reference
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import EXIT_OK, KeyshiftError, Refused
 from orchestrator.names import parse_qualified, qualname
-from orchestrator.plan import external, ownership, planner, safety
+from orchestrator.plan import external, ownership, planner, safety, window
 from orchestrator.plan import model as planmodel
 from orchestrator.plan import options as planoptions
 from orchestrator.plan.model import Plan
@@ -73,17 +73,20 @@ def cmd_plan(args) -> int:
             **external.wanted_names(options, targets),
         )
         snap = catalog.snapshot(cat, targets, references, request)
-    plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
-    rehearsing = not getattr(args, "no_rehearse", False)
-    snap, carried_failures = _set_aside(snap, rehearsing and args.mode != "external")
-    the_plan = planner.make_plan(snap, options, plan_id)
+        plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
+        rehearsing = not getattr(args, "no_rehearse", False)
+        snap, carried_failures = _set_aside(snap, rehearsing and args.mode != "external")
+        the_plan = planner.make_plan(snap, options, plan_id)  # decides on the snapshot alone
+        given = getattr(args, "throughput", None)
+        rate = window.given(given) if given else window.measured(*catalog.measure_throughput(conn))
+        lock_window = window.estimate(the_plan, cat.table_sizes(planmodel.lock_order(the_plan)), rate)
     shape = shapemod.objects(snap, snap.shape_columns)
     rehearsal = _rehearsal(args, dsn, the_plan, carried_failures) if rehearsing else None
     written = _write_plan(migrations_dir, the_plan, [t.key for t, _k in targets], references, shape, rehearsal)
     if args.mode == "external":
-        _print_external_plan(the_plan, written[:-1], dsnmod.describe(dsn))
+        _print_external_plan(the_plan, written[:-1], dsnmod.describe(dsn), lock_window)
     else:
-        _print_plan(the_plan, written[:-1], dsn)
+        _print_plan(the_plan, written[:-1], dsn, lock_window)
         _print_sessions(the_plan)
     print(
         f"wrote {written[-1]} (locks, catalog fingerprint and sha256 of every file: "
@@ -126,7 +129,7 @@ def _rehearsal(args, dsn: str, the_plan: Plan, carried_failures: list):
 def _options(args) -> tuple[list, list, planoptions.Options]:
     """The tables, the declared references and the options, refused before the database is read."""
     names = [parse_qualified(t) for t in args.table]
-    references = [_parse_reference(r) for r in (getattr(args, "reference", None) or [])]
+    references = [parse_reference(r) for r in (getattr(args, "reference", None) or [])]
     if len({c for c, _t in references}) < len(references):
         raise Refused("--reference", "names one column twice", "name each column once")
     options = planoptions.Options(
@@ -253,16 +256,6 @@ def _refuse_replace_only_options(args) -> None:
         )
 
 
-def _parse_reference(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``SCHEMA.TABLE.COL=SCHEMA.TARGET`` -> ((schema, table, col), (schema, target))."""
-    column, sep, target = text.partition("=")
-    if not sep:
-        raise Refused(
-            f"--reference {text!r}", "has no '=TARGET'", "write --reference SCHEMA.TABLE.COLUMN=SCHEMA.TARGET_TABLE"
-        )
-    return (parse_qualified(column, "--reference", parts=3), parse_qualified(target, "--reference", parts=2))
-
-
 def _pending_files(migrations_dir: Path, applied: set[str]) -> list[str]:
     if not migrations_dir.is_dir():
         return []
@@ -334,7 +327,7 @@ def _clear_orphaned_checks(migrations_dir: Path, plan_id: str) -> None:
         folder.rmdir()
 
 
-def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str) -> None:
+def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str, lock_window: window.Window) -> None:
     print(f"keyshift plan {p.plan_id} ({p.options.mode}, uuid {p.options.uuid}) on {dsnmod.describe(dsn)}")
     print("tables:")
     for t in p.tables:
@@ -365,6 +358,7 @@ def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str) -> None:
             f"declared reference {qualname(*c[:2])}.{c[2]} -> {qualname(*t)} (no FK; "
             f"{p.row_counts.get(c[:2], 0)} rows, every value checked against the target)"
         )
+    print(*window.lines(lock_window), sep="\n")
     for w in p.warnings:
         print(f"WARN {w}")
     for path in written:
@@ -372,7 +366,7 @@ def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str) -> None:
             print(f"wrote {path} (+ .rollback.sql)")
 
 
-def _print_external_plan(p: Plan, written, describe: str) -> None:
+def _print_external_plan(p: Plan, written, describe: str, lock_window: window.Window) -> None:
     print(f"keyshift plan {p.plan_id} (external, uuid {p.options.uuid}) on {describe}")
     print("integer keys and foreign keys stay as they are; external ids added:")
     for e in p.external_columns:
@@ -385,6 +379,7 @@ def _print_external_plan(p: Plan, written, describe: str) -> None:
             f"restart {r.seq_display} ({r.table.display}.{r.key.column_name}, max {r.max_id}): new rows from {r.value}"
         )
     _print_sessions(p)
+    print(*window.lines(lock_window), sep="\n")
     for w in p.warnings:
         print(f"WARN {w}")
     for path in written:
