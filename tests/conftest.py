@@ -214,6 +214,30 @@ def keyshift(dsn: str, command: str, *args: str, migrations: Path | None = None)
     return run_keyshift(*full)
 
 
+def start(dsn: str, command: str, *args: str) -> subprocess.Popen:
+    """The real CLI in a new interpreter (``python -m orchestrator``), not waited for: a test
+    signals it, watches it from another connection, or runs threads meanwhile (no fork)."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", command, "--dsn", dsn, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(fn, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
 def convert(dsn: str, migrations: Path, *tables: str, extra: tuple[str, ...] = ()) -> None:
     """plan + migrate; fails the test with the tool's own output when either does not exit 0."""
     args = [a for t in tables for a in ("--table", t)] + list(extra)

@@ -211,6 +211,7 @@ def _write_plan(
         objects=shape,
         files={name: manifestmod.sha256(data) for name, data in files},
         sessions=[s.key for s in the_plan.sessions],
+        sequences_and_views=planmodel.sequences_and_views(the_plan),
         checks={name.rpartition("/")[2]: manifestmod.sha256(data) for name, data in checks},
     )
     manifest = (manifestmod.file_name(plan_id), the_manifest.to_json().encode())
