@@ -14,6 +14,7 @@ from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import KeyshiftError, Refused
 from orchestrator.plan.model import Plan
 from orchestrator.rehearse import blockers as blockersmod
+from orchestrator.rehearse import standins
 from orchestrator.rehearse.copy import EXCLUDED, schema_copy, schema_lines
 from orchestrator.render.common import Migration
 
@@ -46,6 +47,9 @@ def rehearse(
     known = [blockersmod.carried_blocker(*failure) for failure in carried_failures]
     failure = None
     with schema_copy(dsn, plan.plan_id, rehearse_dsn) as copy:
+        refused = standins.plant(copy, plan)
+        if refused is not None:
+            raise Blocked(plan.plan_id, [*known, refused])
         if not known:
             failure = _round_trip(copy, staged, plan.plan_id)
             if failure is None:
