@@ -13,6 +13,7 @@ This face names the stage's interface; modules inside the stage import each othe
 from orchestrator.catalog.facts import (
     CreatePrivileges,
     Facts,
+    FunctionUse,
     KeyshiftFunction,
     KeyshiftSchema,
     Publication,
@@ -48,6 +49,7 @@ __all__ = [
     "Dependent",
     "Facts",
     "ForeignKey",
+    "FunctionUse",
     "Index",
     "KeyColumn",
     "KeyshiftFunction",

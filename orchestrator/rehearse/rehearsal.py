@@ -39,12 +39,13 @@ def rehearse(
     migrations: list[Migration],
     carried_failures: list,
     rehearse_dsn: str | None = None,
+    known: list | None = None,
 ) -> None:
     """Migrate ``staged`` (the plan's files, not yet in --migrations) on a copy, with the checks,
     roll it back, and compare the schema with the start; raises Blocked naming every blocker.
     ``carried_failures`` ((object, PostgreSQL's message, the converted columns it uses) from
-    plan's probe) are blockers too."""
-    known = [blockersmod.carried_blocker(*failure) for failure in carried_failures]
+    plan's probe) are blockers too, and so are ``known`` (the plan's own, each with ``line()``)."""
+    known = [*(known or []), *(blockersmod.carried_blocker(*failure) for failure in carried_failures)]
     failure = None
     with schema_copy(dsn, plan.plan_id, rehearse_dsn) as copy:
         refused = standins.plant(copy, plan)
