@@ -175,19 +175,20 @@ def _tables_named(name: str, schema: str | None, scope: _Scope) -> list[tuple[st
     return [t for t in scope.converted if t[1] == name and (schema is None or t[0] == schema)]
 
 
-def _ranges(stmt, scope: _Scope) -> dict[str, tuple[str, str]]:
-    """The converted tables a statement reads, by the name or alias it gives them."""
-    found: dict[str, tuple[str, str]] = {}
+def _ranges(stmt, scope: _Scope) -> dict[str, tuple[str, str] | None]:
+    """The relations a statement reads, by the name or alias it gives them: the converted table
+    it names, or None for any other relation (a column name alone is then no evidence)."""
+    found: dict[str, tuple[str, str] | None] = {}
     for node in _walk(stmt):
         if isinstance(node, ast.RangeVar):
-            for table in _tables_named(node.relname, node.schemaname, scope):
-                found[node.alias.aliasname if node.alias else node.relname] = table
+            tables = _tables_named(node.relname, node.schemaname, scope)
+            found[node.alias.aliasname if node.alias else node.relname] = tables[0] if len(tables) == 1 else None
     return found
 
 
 def _statement(stmt, scope: _Scope) -> None:
     ranges = _ranges(stmt, scope)
-    if ranges:
+    if any(ranges.values()):
         scope.mentioned = True
     for node in _walk(stmt):
         if isinstance(node, ast.A_Expr):
@@ -239,12 +240,15 @@ def _key(node, scope: _Scope, ranges: dict) -> str | None:
     if len(parts) == 1:
         if column in scope.key_vars:
             return scope.key_vars[column]
+        if None in ranges.values():
+            return None
         tables = [t for t in set(ranges.values()) if column in scope.converted[t]]
     elif len(parts) == 2 and parts[0] in ("new", "old") and parts[0] not in ranges:
         tables = [t for t in scope.trigger_tables if column in scope.converted[t]]
         return f"{parts[0].upper()}.{quote_part(column)} ({_shown(tables[0], column)})" if tables else None
     elif len(parts) == 2:
-        tables = [ranges[parts[0]]] if parts[0] in ranges and column in scope.converted[ranges[parts[0]]] else []
+        table = ranges.get(parts[0])
+        tables = [table] if table is not None and column in scope.converted[table] else []
     else:
         tables = [t for t in _tables_named(parts[-2], parts[-3], scope) if column in scope.converted[t]]
     return _shown(tables[0], column) if len(tables) == 1 else None
