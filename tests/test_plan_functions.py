@@ -49,6 +49,14 @@ CREATE FUNCTION names_of_users() RETURNS SETOF text LANGUAGE sql STABLE AS $$
     SELECT name FROM users WHERE name <> 'x' ORDER BY id
 $$;
 
+CREATE FUNCTION ada_number() RETURNS integer LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    n integer;
+BEGIN
+    SELECT id INTO n FROM users WHERE name = 'ada';
+    RETURN n;
+END $$;
+
 CREATE TABLE robots (id serial PRIMARY KEY);
 CREATE FUNCTION first_robot_if_users() RETURNS bigint LANGUAGE sql STABLE AS $$
     SELECT count(*) FROM robots WHERE id = 1 AND EXISTS (SELECT 1 FROM users)
@@ -74,6 +82,7 @@ BLOCKED = {
     "public.is_admin(text)": ["compares variable who (public.users.id%TYPE) with the constant 1"],
     "public.order_total(bigint)": ["compares public.orders.user_id with integer parameter uid"],
     "public.bump_names()": ["does arithmetic on public.users.id (+)"],
+    "public.ada_number()": ["stores public.users.id in integer variable n"],
 }
 
 
@@ -89,7 +98,7 @@ def test_every_function_using_the_key_as_an_integer_blocks_in_one_run(conn, dsn,
     conn.execute(SCHEMA)
     out = keyshift(dsn, "plan", "--table", "public.users", "--no-rehearse", migrations=tmp_path / "m")
     assert out.returncode == 3, out.stdout + out.stderr
-    assert "5 function(s) use a converted key as an integer" in out.stderr.strip().splitlines()[-1], out.stderr
+    assert "6 function(s) use a converted key as an integer" in out.stderr.strip().splitlines()[-1], out.stderr
     lines = _blocker_lines(out.stderr)
     assert set(lines) == set(BLOCKED), out.stderr
     for signature, findings in BLOCKED.items():
@@ -105,7 +114,7 @@ def test_functions_named_with_the_rehearsals_blockers(conn, dsn, tmp_path):
     out = keyshift(dsn, "plan", "--table", "public.users", "--rehearse", migrations=tmp_path / "m")
     assert out.returncode == 3, out.stdout + out.stderr
     lines = out.stderr.strip().splitlines()
-    assert "found 6 blocker(s)" in lines[-1], out.stderr
+    assert "found 7 blocker(s)" in lines[-1], out.stderr
     named = [line.split(": ", 2)[1] for line in lines[:-1]]
     assert set(named) == {f"function {s}" for s in BLOCKED} | {"view public.every_id"}, out.stderr
 

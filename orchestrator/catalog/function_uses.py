@@ -103,8 +103,8 @@ def _plpgsql(definition: str, scope: _Scope) -> None:
             scope.integers[var["refname"]] = f"integer variable {var['refname']}"
         elif typname.lower().endswith("%type"):
             _percent_type(var["refname"], typname, scope)
-    for query, mode, target in _expressions(tree.get("action", {}), names):
-        _expression(query, mode, target, scope)
+    for query, mode, targets in _expressions(tree.get("action", {}), names):
+        _expression(query, mode, targets, scope)
 
 
 def _percent_type(name: str, typname: str, scope: _Scope) -> None:
@@ -124,24 +124,36 @@ def _percent_type(name: str, typname: str, scope: _Scope) -> None:
             scope.add(f"declares variable {name} as {shown}%TYPE, which becomes uuid", strong=False)
 
 
-def _expressions(node, names: list, target: str | None = None):
-    """Every (query, parse mode, assigned variable) in a plpgsql tree."""
+def _expressions(node, names: list, targets: tuple = ()):
+    """Every (query, parse mode, variables it assigns in order) in a plpgsql tree: ``x := ...``
+    assigns x, ``SELECT ... INTO a, b`` assigns a and b."""
     if isinstance(node, list):
         for item in node:
             yield from _expressions(item, names)
     elif isinstance(node, dict):
         for key, value in node.items():
             if key == "PLpgSQL_expr":
-                yield value.get("query", ""), value.get("parseMode", _STATEMENT), target
+                yield value.get("query", ""), value.get("parseMode", _STATEMENT), targets
             elif key == "PLpgSQL_stmt_assign":
                 varno = value.get("varno", -1)
                 assigned = names[varno] if 0 <= varno < len(names) else None
-                yield from _expressions(value.get("expr"), names, assigned)
+                yield from _expressions(value.get("expr"), names, (assigned,))
+            elif key == "PLpgSQL_stmt_execsql" and value.get("into"):
+                yield from _expressions(value.get("sqlstmt"), names, _into(value.get("target", {})))
             else:
                 yield from _expressions(value, names)
 
 
-def _expression(query: str, mode: int, target: str | None, scope: _Scope) -> None:
+def _into(target: dict) -> tuple:
+    """The variables ``INTO`` fills, in order (a record target fills none by name)."""
+    row = target.get("PLpgSQL_row")
+    if row is not None:
+        return tuple(f.get("name") for f in row.get("fields", []))
+    var = target.get("PLpgSQL_var")
+    return (var.get("refname"),) if var else ()
+
+
+def _expression(query: str, mode: int, targets: tuple, scope: _Scope) -> None:
     """One plpgsql expression or statement; an assignment is read from its right-hand side."""
     if mode == _STATEMENT:
         text = query
@@ -155,11 +167,11 @@ def _expression(query: str, mode: int, target: str | None, scope: _Scope) -> Non
         return
     for raw in stmts:
         _statement(raw.stmt, scope)
-        if mode not in (_STATEMENT, _EXPRESSION) and target in scope.integers:
-            for item in raw.stmt.targetList or ():
-                key = _key(item.val, scope, _ranges(raw.stmt, scope))
-                if key is not None:
-                    scope.add(f"assigns {key} to {scope.integers[target]}")
+        items = getattr(raw.stmt, "targetList", None) or ()
+        for item, target in zip(items, targets):
+            key = _key(item.val, scope, _ranges(raw.stmt, scope)) if target in scope.integers else None
+            if key is not None:
+                scope.add(f"stores {key} in {scope.integers[target]}")
 
 
 def _right_hand_side(query: str) -> str:
