@@ -4,6 +4,7 @@ plan and its rehearsal saying the same."""
 from __future__ import annotations
 
 from conftest import keyshift, pg_dump_schema, without_restrict
+from psycopg import conninfo, sql
 
 SCHEMA = """
 CREATE TABLE parent (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL CHECK (name <> ''));
@@ -94,3 +95,38 @@ def test_stand_in_rows_hold_when_every_blocker_is_named(conn, dsn, tmp_path):
     lines = out.stderr.strip().splitlines()
     assert "found 1 blocker(s)" in lines[-1], out.stderr
     assert lines[0].startswith("keyshift: view public.ids: "), out.stderr
+
+
+def test_stand_in_rows_for_a_role_that_is_no_superuser(conn, dsn, tmp_path):
+    """The owner of the tables rehearses too: the parent's triggers are turned off while the
+    stand-in row goes in, and on again as they were (the schema comparison would see it)."""
+    conn.execute(
+        "DO $$ BEGIN CREATE ROLE standin_owner LOGIN NOSUPERUSER CREATEDB NOCREATEROLE;"
+        " EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    )
+    conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO standin_owner").format(sql.Identifier(conn.info.dbname)))
+    conn.execute("GRANT CREATE ON SCHEMA public TO standin_owner")
+    conn.execute("SET ROLE standin_owner")
+    conn.execute(SCHEMA + "ALTER TABLE parent ENABLE ALWAYS TRIGGER names;")
+    conn.execute("RESET ROLE")
+    owner = conninfo.make_conninfo(dsn, user="standin_owner")
+    planned = keyshift(owner, "plan", "--table", "public.parent", "--rehearse", migrations=tmp_path / "m")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "rehearsed on a schema-only copy" in planned.stdout
+
+
+def test_a_stand_in_row_the_copy_refuses_is_said_in_one_line(conn, dsn, tmp_path):
+    """A CHECK that a NULL name fails: the copy cannot hold the row the default names, and
+    the rehearsal says so rather than blame the default."""
+    conn.execute(SCHEMA + "ALTER TABLE parent ADD CONSTRAINT named CHECK (name IS NOT NULL);")
+    out = keyshift(dsn, "plan", "--table", "public.parent", "--rehearse", migrations=tmp_path / "m")
+    assert out.returncode == 3, out.stdout + out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 2, out.stderr
+    assert lines[0].startswith("keyshift: rehearsal of public.parent: the copy refuses the stand-in row(s) id = 1")
+    assert "plan with --no-rehearse" in lines[0]
+    assert "found 1 blocker(s)" in lines[1]
+    out = keyshift(dsn, "plan", "--table", "public.parent", "--no-rehearse", migrations=tmp_path / "m")
+    assert out.returncode == 0, out.stdout + out.stderr
+    migrated = keyshift(dsn, "migrate", migrations=tmp_path / "m")
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
