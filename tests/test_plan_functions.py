@@ -20,6 +20,15 @@ BEGIN
 END $$;
 CREATE TRIGGER founders BEFORE DELETE ON users FOR EACH ROW EXECUTE FUNCTION keep_founders();
 
+CREATE FUNCTION renumber() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.id BETWEEN 1 AND 9 THEN
+        NEW.id := 10;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER renumbered BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION renumber();
+
 CREATE FUNCTION user_name(p_user integer) RETURNS text LANGUAGE plpgsql STABLE AS $$
 DECLARE
     found_name text;
@@ -78,6 +87,10 @@ END $$;
 
 BLOCKED = {
     "public.keep_founders()": ["compares OLD.id (public.users.id) with the constant 1, the constant 2"],
+    "public.renumber()": [
+        "compares NEW.id (public.users.id) with the constant 1, the constant 9",
+        "assigns the constant 10 to NEW.id (public.users.id)",
+    ],
     "public.user_name(integer)": ["compares public.users.id with integer parameter p_user"],
     "public.is_admin(text)": ["compares variable who (public.users.id%TYPE) with the constant 1"],
     "public.order_total(bigint)": ["compares public.orders.user_id with integer parameter uid"],
@@ -98,7 +111,7 @@ def test_every_function_using_the_key_as_an_integer_blocks_in_one_run(conn, dsn,
     conn.execute(SCHEMA)
     out = keyshift(dsn, "plan", "--table", "public.users", "--no-rehearse", migrations=tmp_path / "m")
     assert out.returncode == 3, out.stdout + out.stderr
-    assert "6 function(s) use a converted key as an integer" in out.stderr.strip().splitlines()[-1], out.stderr
+    assert "7 function(s) use a converted key as an integer" in out.stderr.strip().splitlines()[-1], out.stderr
     lines = _blocker_lines(out.stderr)
     assert set(lines) == set(BLOCKED), out.stderr
     for signature, findings in BLOCKED.items():
@@ -114,7 +127,7 @@ def test_functions_named_with_the_rehearsals_blockers(conn, dsn, tmp_path):
     out = keyshift(dsn, "plan", "--table", "public.users", "--rehearse", migrations=tmp_path / "m")
     assert out.returncode == 3, out.stdout + out.stderr
     lines = out.stderr.strip().splitlines()
-    assert "found 7 blocker(s)" in lines[-1], out.stderr
+    assert "found 8 blocker(s)" in lines[-1], out.stderr
     named = [line.split(": ", 2)[1] for line in lines[:-1]]
     assert set(named) == {f"function {s}" for s in BLOCKED} | {"view public.every_id"}, out.stderr
 

@@ -95,7 +95,7 @@ def _plpgsql(definition: str, scope: _Scope) -> None:
     names = []
     for datum in datums:
         var = datum.get("PLpgSQL_var")
-        names.append(var["refname"] if var else None)
+        names.append(_datum_name(datum, datums))
         if var is None or "promise" in var or var["refname"] in scope.integers:
             continue  # a record, an implicit trigger variable (tg_nargs), or a parameter
         typname = var.get("datatype", {}).get("PLpgSQL_type", {}).get("typname", "")
@@ -107,13 +107,22 @@ def _plpgsql(definition: str, scope: _Scope) -> None:
         _expression(query, mode, targets, scope)
 
 
+def _datum_name(datum: dict, datums: list):
+    """A variable's name, or (record, field) for a field of a record (NEW.id); None otherwise."""
+    var = datum.get("PLpgSQL_var")
+    if var is not None:
+        return var["refname"]
+    field_ = datum.get("PLpgSQL_recfield")
+    if field_ is None:
+        return None
+    parent = field_.get("recparentno", 0)
+    record = datums[parent].get("PLpgSQL_rec", {}).get("refname") if 0 <= parent < len(datums) else None
+    return (record, field_.get("fieldname")) if record else None
+
+
 def _percent_type(name: str, typname: str, scope: _Scope) -> None:
-    """A variable declared ``table.column%TYPE``: the name read by the grammar of a parameter."""
-    try:
-        stmt = parse_sql(f"CREATE FUNCTION keyshift_probe(a {typname}) RETURNS void LANGUAGE sql AS ''")[0].stmt
-    except ParseError:
-        return
-    parts = [s.sval for s in stmt.parameters[0].argType.names]
+    """A variable declared ``[schema.]table.column%TYPE`` of a converted column."""
+    parts = _type_reference(typname)
     if len(parts) < 2:
         return
     for table in _tables_named(parts[-2], parts[-3] if len(parts) > 2 else None, scope):
@@ -122,6 +131,31 @@ def _percent_type(name: str, typname: str, scope: _Scope) -> None:
             scope.mentioned = True
             scope.key_vars[name] = f"variable {name} ({shown}%TYPE)"
             scope.add(f"declares variable {name} as {shown}%TYPE, which becomes uuid", strong=False)
+
+
+def _type_reference(typname: str) -> list[str]:
+    """The names of ``a.b.c%TYPE`` as PostgreSQL's scanner reads them (quoted names kept as
+    written, others folded to lower case); [] for anything else."""
+    raw = typname.encode()
+    try:
+        tokens = scan(typname)
+    except ParseError:
+        return []
+    if [t.name for t in tokens[-2:]] != ["ASCII_37", "TYPE_P"]:
+        return []
+    names = []
+    for i, token in enumerate(tokens[:-2]):
+        text = raw[token.start : token.end + 1].decode()
+        if i % 2 == 1:
+            if token.name != "ASCII_46":
+                return []
+        elif text.startswith('"'):
+            names.append(text[1:-1].replace('""', '"'))
+        elif token.name == "ASCII_46":
+            return []
+        else:
+            names.append(text.lower())
+    return names
 
 
 def _expressions(node, names: list, targets: tuple = ()):
@@ -169,9 +203,22 @@ def _expression(query: str, mode: int, targets: tuple, scope: _Scope) -> None:
         _statement(raw.stmt, scope)
         items = getattr(raw.stmt, "targetList", None) or ()
         for item, target in zip(items, targets):
-            key = _key(item.val, scope, _ranges(raw.stmt, scope)) if target in scope.integers else None
-            if key is not None:
-                scope.add(f"stores {key} in {scope.integers[target]}")
+            _assigned(item.val, target, raw.stmt, scope)
+
+
+def _assigned(value, target, stmt, scope: _Scope) -> None:
+    """What an assignment or INTO does with a key: the key into an integer variable, or an
+    integer into a key field of NEW or OLD."""
+    if isinstance(target, tuple):
+        record, column = target
+        tables = [t for t in scope.trigger_tables if column in scope.converted[t]] if record in ("new", "old") else []
+        number = _integer(value, scope) if tables else None
+        if number is not None:
+            scope.add(f"assigns {number} to {record.upper()}.{quote_part(column)} ({_shown(tables[0], column)})")
+    elif target in scope.integers:
+        key = _key(value, scope, _ranges(stmt, scope))
+        if key is not None:
+            scope.add(f"stores {key} in {scope.integers[target]}")
 
 
 def _right_hand_side(query: str) -> str:
@@ -214,7 +261,8 @@ def _statement(stmt, scope: _Scope) -> None:
 def _operator(node: ast.A_Expr, scope: _Scope, ranges: dict) -> None:
     op = node.name[-1].sval if node.name else ""
     left, right = _key(node.lexpr, scope, ranges), None
-    if node.kind == enums.A_Expr_Kind.AEXPR_IN and left is not None and isinstance(node.rexpr, tuple):
+    listed = (enums.A_Expr_Kind.AEXPR_IN, enums.A_Expr_Kind.AEXPR_BETWEEN, enums.A_Expr_Kind.AEXPR_NOT_BETWEEN)
+    if node.kind in listed and left is not None and isinstance(node.rexpr, tuple):
         constants = [_integer(v, scope) for v in node.rexpr]
         shown = [c for c in constants if c is not None]
         if shown:
