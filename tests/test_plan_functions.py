@@ -157,3 +157,9 @@ def test_a_percent_type_variable_alone_is_a_warning(conn, dsn, tmp_path):
     out = keyshift(dsn, "plan", "--table", "public.users", "--no-rehearse", migrations=tmp_path / "m")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "function public.last_user() declares variable v as public.users.id%TYPE" in out.stdout, out.stdout
+
+
+def test_external_mode_keeps_integer_keys_and_the_functions_that_use_them(conn, dsn, tmp_path):
+    conn.execute(SCHEMA)
+    out = keyshift(dsn, "plan", "--table", "public.users", "--mode", "external", migrations=tmp_path / "m")
+    assert out.returncode == 0, out.stdout + out.stderr
