@@ -14,6 +14,7 @@ This face names the stage's interface; modules inside the stage import each othe
 from orchestrator.catalog.facts import (
     CreatePrivileges,
     Facts,
+    FunctionUse,
     KeyshiftFunction,
     KeyshiftSchema,
     Publication,
@@ -50,6 +51,7 @@ __all__ = [
     "Dependent",
     "Facts",
     "ForeignKey",
+    "FunctionUse",
     "Index",
     "KeyColumn",
     "KeyshiftFunction",

@@ -92,6 +92,9 @@ class Catalog:
     def key_functions(self, names: list[str], rowtypes: list[int]) -> list[dict]:
         return self._rows("key_functions", {"names": names, "rowtypes": rowtypes})
 
+    def function_bodies(self, relids: list[int], names: list[str]) -> list[dict]:
+        return self._rows("function_bodies", {"relids": relids, "names": [n.lower() for n in names]})
+
     def column_type(self, relid: int, column: str) -> str | None:
         rows = self._rows("column_type", {"relid": relid, "column": column})
         return rows[0]["data_type"] if rows else None

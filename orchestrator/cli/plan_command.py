@@ -6,7 +6,6 @@ import dataclasses
 import os
 import re
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from orchestrator import catalog
 from orchestrator.apply import applied, source
 from orchestrator.apply import manifest as manifestmod
 from orchestrator.apply import shape as shapemod
+from orchestrator.cli.plan_rehearsal import print_blockers, rehearsal_step, set_aside
 from orchestrator.cli.settings import ini_key_settings, key_options, parse_reference
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import EXIT_OK, KeyshiftError, Refused
@@ -21,9 +21,9 @@ from orchestrator.names import parse_qualified, qualname
 from orchestrator.plan import external, ownership, planner, safety, window
 from orchestrator.plan import model as planmodel
 from orchestrator.plan import options as planoptions
+from orchestrator.plan.functions import FunctionsBlocked
 from orchestrator.plan.model import Plan
 from orchestrator.plan.options import external_default
-from orchestrator.rehearse import Blocked, rehearse
 from orchestrator.render import checks as plancheck
 from orchestrator.render import migrations as rendermod
 from orchestrator.render.common import Migration
@@ -75,13 +75,17 @@ def cmd_plan(args) -> int:
         snap = catalog.snapshot(cat, targets, references, request)
         plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
         rehearsing = not getattr(args, "no_rehearse", False)
-        snap, carried_failures = _set_aside(snap, rehearsing and args.mode != "external")
-        the_plan = planner.make_plan(snap, options, plan_id)  # decides on the snapshot alone
+        snap, carried_failures, held = set_aside(snap, rehearsing and args.mode != "external")
+        try:
+            the_plan = planner.make_plan(snap, options, plan_id)  # decides on the snapshot alone
+        except FunctionsBlocked as exc:
+            print_blockers(exc.blockers)
+            raise
         given = getattr(args, "throughput", None)
         rate = window.given(given) if given else window.measured(*catalog.measure_throughput(conn))
         lock_window = window.estimate(the_plan, cat.table_sizes(planmodel.lock_order(the_plan)), rate)
     shape = shapemod.objects(snap, snap.shape_columns)
-    rehearsal = _rehearsal(args, dsn, the_plan, carried_failures) if rehearsing else None
+    rehearsal = rehearsal_step(args, dsn, the_plan, carried_failures, held) if rehearsing else None
     written = _write_plan(migrations_dir, the_plan, [t.key for t, _k in targets], references, shape, rehearsal)
     if args.mode == "external":
         _print_external_plan(the_plan, written[:-1], dsnmod.describe(dsn), lock_window)
@@ -99,31 +103,6 @@ def cmd_plan(args) -> int:
     else:
         print("rehearsal skipped (--no-rehearse): migrate may still fail on an object that cannot follow the new type")
     return EXIT_OK
-
-
-def _set_aside(snap, rehearsing: bool) -> tuple:
-    """Rehearsed, the carried objects plan's probe finds failing are named with every other
-    blocker: the plan is made without them, and the rehearsal reports them."""
-    if not rehearsing or not snap.carried_failures:
-        return snap, []
-    failing = [(obj, error, snap.carried_columns.get(obj.oid, [])) for obj, error in snap.carried_failures]
-    kept = [o for o in snap.carried if o not in [f[0] for f in failing]]
-    return dataclasses.replace(snap, carried=kept, carried_failures=[]), failing
-
-
-def _rehearsal(args, dsn: str, the_plan: Plan, carried_failures: list):
-    """What runs on the staged files before they move into --migrations: the rehearsal, whose
-    blockers are printed one line each before its summary line."""
-
-    def run(staged: Path, migrations: list[Migration]) -> None:
-        try:
-            rehearse(dsn, staged, the_plan, migrations, carried_failures, getattr(args, "rehearse_dsn", None))
-        except Blocked as exc:
-            for blocker in exc.blockers:
-                print(f"keyshift: {' '.join(blocker.line().split())}", file=sys.stderr)
-            raise
-
-    return run
 
 
 def _options(args) -> tuple[list, list, planoptions.Options]:
