@@ -1,0 +1,201 @@
+"""keyshift django-migration against a real Django 5 project on real PostgreSQL.
+
+A small project (contenttypes, auth, sessions, admin, messages, a custom user model in app
+``accounts`` and ``shop.Order`` pointing at it) is written into tmp_path and migrated by Django
+itself; keyshift converts ``accounts_user`` (and every table that references it), writes the
+state-only migration, the model line is edited as a user would, and Django must then agree with
+the database: migrate records the migration, makemigrations sees no change, the orders still
+reach their users through the ORM, and new rows can be written.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import convert, keyshift
+
+pytest.importorskip("django")
+
+SETTINGS = """\
+SECRET_KEY = "keyshift-test"
+DEBUG = True
+USE_TZ = True
+ROOT_URLCONF = "proj.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+AUTH_USER_MODEL = "accounts.User"
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "accounts",
+    "shop",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {{
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {{
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        }},
+    }}
+]
+DATABASES = {{"default": {{"ENGINE": "django.db.backends.postgresql", {database}}}}}
+"""
+
+MANAGE = """\
+import os
+import sys
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")
+from django.core.management import execute_from_command_line
+
+execute_from_command_line(sys.argv)
+"""
+
+ACCOUNTS_MODELS = """\
+from django.contrib.auth.models import AbstractUser
+
+
+class User(AbstractUser):
+    pass
+"""
+
+SHOP_MODELS = """\
+from django.conf import settings
+from django.db import models
+
+
+class Order(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    total = models.IntegerField()
+"""
+
+SEED = """\
+from accounts.models import User
+from shop.models import Order
+for i in range(3):
+    u = User.objects.create_user(username=f"user{i}", password="x")
+    for n in range(i + 1):
+        Order.objects.create(user=u, total=100 * i + n)
+"""
+
+AFTER = """\
+import uuid
+from accounts.models import User
+from shop.models import Order
+users = {u.username: u for u in User.objects.all()}
+assert len(users) == 3 and all(isinstance(u.pk, uuid.UUID) for u in users.values()), users
+for i in range(3):
+    totals = sorted(o.total for o in Order.objects.filter(user__username=f"user{i}"))
+    assert totals == [100 * i + n for n in range(i + 1)], (i, totals)
+    assert sorted(o.total for o in users[f"user{i}"].order_set.all()) == totals
+new = User.objects.create_user(username="fresh", password="x")
+assert isinstance(new.pk, uuid.UUID)
+order = Order.objects.create(user=new, total=7)
+assert Order.objects.get(pk=order.pk).user.username == "fresh"
+group = new.groups.create(name="buyers")
+assert list(group.user_set.all()) == [new]
+print("orm ok")
+"""
+
+
+def _database(dsn: str) -> str:
+    parts = dict(p.split("=", 1) for p in dsn.split())
+    keys = {"host": "HOST", "port": "PORT", "user": "USER", "dbname": "NAME"}
+    return ", ".join(f"{keys[k]!r}: {v!r}" for k, v in parts.items() if k in keys)
+
+
+def _project(root: Path, dsn: str) -> Path:
+    files = {
+        "manage.py": MANAGE,
+        "proj/__init__.py": "",
+        "proj/urls.py": "urlpatterns = []\n",
+        "proj/settings.py": SETTINGS.format(database=_database(dsn)),
+        "accounts/__init__.py": "",
+        "accounts/models.py": ACCOUNTS_MODELS,
+        "accounts/migrations/__init__.py": "",
+        "shop/__init__.py": "",
+        "shop/models.py": SHOP_MODELS,
+        "shop/migrations/__init__.py": "",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def _manage(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=project, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def _ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def _refused(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode == 3, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("keyshift: "), result.stderr
+    assert all(w in lines[0] for w in words), lines[0]
+
+
+def _django_migration(dsn: str, table: str, app: Path) -> subprocess.CompletedProcess:
+    return keyshift(dsn, "django-migration", "--table", table, "--app-dir", str(app))
+
+
+def test_django_project_follows_the_converted_user(dsn, tmp_path):
+    started = time.monotonic()
+    project = _project(tmp_path / "site", dsn)
+    _ok(_manage(project, "makemigrations", "accounts", "shop"))
+    _ok(_manage(project, "migrate"))
+    _ok(_manage(project, "shell", "-c", SEED))
+    accounts = project / "accounts"
+
+    _refused(_django_migration(dsn, "public.accounts_user", accounts), "public.accounts_user", "not converted")
+    convert(dsn, tmp_path / "keyshift-migrations", "public.accounts_user")
+
+    # the refusals, on the same project
+    _refused(_django_migration(dsn, "public.shop_order", project / "shop"), "public.shop_order", "not converted")
+    _refused(_django_migration(dsn, "public.accounts_user", project / "shop"), "app shop", "accounts_user")
+    _refused(_django_migration(dsn, "public.accounts_user", project / "proj"), "proj", "no migrations/ folder")
+    assert sorted(p.name for p in (accounts / "migrations").glob("*.py")) == ["0001_initial.py", "__init__.py"]
+
+    written = _django_migration(dsn, "public.accounts_user", accounts)
+    assert written.returncode == 0, written.stdout + written.stderr
+    new_file = accounts / "migrations" / "0002_keyshift_uuid_user.py"
+    assert f"wrote {new_file}" in written.stdout
+    line = next(x.strip() for x in written.stdout.splitlines() if x.startswith("    "))
+    assert line == "id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)"
+    models = accounts / "models.py"
+    models.write_text("import uuid\n\nfrom django.db import models\n" + ACCOUNTS_MODELS.replace("pass", line))
+
+    # running it again writes nothing: Django's state already holds the uuid key
+    _refused(_django_migration(dsn, "public.accounts_user", accounts), "accounts.User", "already has a UUIDField")
+
+    migrated = _ok(_manage(project, "migrate", "-v", "2"))
+    assert "accounts.0002_keyshift_uuid_user... OK" in migrated, migrated
+    sqlmigrate = _ok(_manage(project, "sqlmigrate", "accounts", "0002"))
+    assert "ALTER" not in sqlmigrate.upper(), sqlmigrate
+    _ok(_manage(project, "makemigrations", "--check", "--dry-run"))
+    assert "orm ok" in _ok(_manage(project, "shell", "-c", AFTER))
+    print(f"django-migration test: {time.monotonic() - started:.1f} s")
