@@ -87,16 +87,29 @@ class Order(models.Model):
 """
 
 SEED = """\
+from django.core.management import call_command
+call_command("makemigrations", "accounts", "shop", verbosity=0)
+call_command("migrate", verbosity=0)
 from accounts.models import User
 from shop.models import Order
 for i in range(3):
     u = User.objects.create_user(username=f"user{i}", password="x")
     for n in range(i + 1):
         Order.objects.create(user=u, total=100 * i + n)
+from django.contrib.sessions.backends.db import SessionStore
+session = SessionStore()
+session.update({"_auth_user_id": str(u.pk), "_auth_user_backend": "django.contrib.auth.backends.ModelBackend"})
+session.create()
+print("session", session.session_key)
 """
 
 AFTER = """\
+import io
 import uuid
+from django.core.management import call_command
+out = io.StringIO()
+call_command("sqlmigrate", "accounts", "0002", stdout=out)
+assert "ALTER" not in out.getvalue().upper(), out.getvalue()
 from accounts.models import User
 from shop.models import Order
 users = {u.username: u for u in User.objects.all()}
@@ -111,6 +124,9 @@ order = Order.objects.create(user=new, total=7)
 assert Order.objects.get(pk=order.pk).user.username == "fresh"
 group = new.groups.create(name="buyers")
 assert list(group.user_set.all()) == [new]
+# a session from before migrate held the old integer id, which UUIDField rejects: it is gone
+from django.contrib.sessions.backends.db import SessionStore
+assert not SessionStore().exists(SESSION_KEY)
 print("orm ok")
 """
 
@@ -166,13 +182,17 @@ def _django_migration(dsn: str, table: str, app: Path) -> subprocess.CompletedPr
 def test_django_project_follows_the_converted_user(dsn, tmp_path):
     started = time.monotonic()
     project = _project(tmp_path / "site", dsn)
-    _ok(_manage(project, "makemigrations", "accounts", "shop"))
-    _ok(_manage(project, "migrate"))
-    _ok(_manage(project, "shell", "-c", SEED))
+    seeded = _ok(_manage(project, "shell", "-c", SEED))  # makemigrations, migrate, users, orders, a login
+    session_key = seeded.split("session ")[1].split()[0]
     accounts = project / "accounts"
 
     _refused(_django_migration(dsn, "public.accounts_user", accounts), "public.accounts_user", "not converted")
-    convert(dsn, tmp_path / "keyshift-migrations", "public.accounts_user")
+    convert(
+        dsn,
+        tmp_path / "keyshift-migrations",
+        "public.accounts_user",
+        extra=("--uuid", "v7", "--invalidate-sessions", "public.django_session"),
+    )
 
     # the refusals, on the same project
     _refused(_django_migration(dsn, "public.shop_order", project / "shop"), "public.shop_order", "not converted")
@@ -186,6 +206,7 @@ def test_django_project_follows_the_converted_user(dsn, tmp_path):
     assert f"wrote {new_file}" in written.stdout
     line = next(x.strip() for x in written.stdout.splitlines() if x.startswith("    "))
     assert line == "id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)"
+    assert "time-ordered uuid v7 keys" in written.stdout  # the database default; Django's stays uuid4
     models = accounts / "models.py"
     models.write_text("import uuid\n\nfrom django.db import models\n" + ACCOUNTS_MODELS.replace("pass", line))
 
@@ -194,8 +215,6 @@ def test_django_project_follows_the_converted_user(dsn, tmp_path):
 
     migrated = _ok(_manage(project, "migrate", "-v", "2"))
     assert "accounts.0002_keyshift_uuid_user... OK" in migrated, migrated
-    sqlmigrate = _ok(_manage(project, "sqlmigrate", "accounts", "0002"))
-    assert "ALTER" not in sqlmigrate.upper(), sqlmigrate
     _ok(_manage(project, "makemigrations", "--check", "--dry-run"))
-    assert "orm ok" in _ok(_manage(project, "shell", "-c", AFTER))
+    assert "orm ok" in _ok(_manage(project, "shell", "-c", AFTER.replace("SESSION_KEY", repr(session_key))))
     print(f"django-migration test: {time.monotonic() - started:.1f} s")
