@@ -13,11 +13,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 import pytest
 from conftest import convert, keyshift
+
+from orchestrator.errors import Refused
+from orchestrator.report import django_app
+from orchestrator.report.django_migration import StateMigration, render
 
 pytest.importorskip("django")
 
@@ -218,3 +223,79 @@ def test_django_project_follows_the_converted_user(dsn, tmp_path):
     _ok(_manage(project, "makemigrations", "--check", "--dry-run"))
     assert "orm ok" in _ok(_manage(project, "shell", "-c", AFTER.replace("SESSION_KEY", repr(session_key))))
     print(f"django-migration test: {time.monotonic() - started:.1f} s")
+
+
+def _app(root: Path, migrations: dict[str, str], apps: str | None = None) -> Path:
+    (root / "migrations").mkdir(parents=True)
+    (root / "migrations" / "__init__.py").write_text("")
+    for name, body in migrations.items():
+        (root / "migrations" / f"{name}.py").write_text(
+            "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n"
+            + textwrap.indent(textwrap.dedent(body), "    ")
+        )
+    if apps is not None:
+        (root / "apps.py").write_text(apps)
+    return root
+
+
+def test_app_reading_finds_tables_leaves_and_squashes(tmp_path):
+    root = _app(
+        tmp_path / "billing",
+        {
+            "0001_initial": """
+                operations = [
+                    migrations.CreateModel("Invoice", [("number", models.IntegerField(primary_key=True,
+                        db_column="no"))], options={"db_table": "ledger"}),
+                    migrations.CreateModel(name=LONG, fields=[("id", models.BigAutoField(primary_key=True))]),
+                    migrations.CreateModel(name="Gone", fields=[("id", models.AutoField(primary_key=True))]),
+                ]
+            """.replace("LONG", repr("A" * 70)),
+            "0002_more": """
+                dependencies = [("money", "0001_initial"), migrations.swappable_dependency("x.Y")]
+                operations = [migrations.DeleteModel("Gone"), migrations.RenameModel("Invoice", "Bill"),
+                              migrations.AlterModelTable("Bill", "bills")]
+            """,
+            "0003_a": 'dependencies = [("money", "0002_more")]',
+            "0001_squashed_0003_a": 'replaces = [("money", "0001_initial"), ("money", "0002_more"),'
+            ' ("money", "0003_a")]',
+            "0004_b": 'dependencies = [("money", "0003_a")]',
+        },
+        apps="from django.apps import AppConfig\n\n\nclass C(AppConfig):\n    name = 'x.billing'\n"
+        "    label = 'money'\n",
+    )
+    app = django_app.read_app(root)
+    assert app.label == "money"
+    bill = app.model_for_table("bills")
+    assert (bill.name, bill.pk_field, bill.pk_column) == ("Bill", "number", "no")
+    assert app.model_for_table("ledger") is None and app.model_for_table("money_gone") is None
+    from django.db.backends.utils import truncate_name
+
+    long_table = truncate_name("money_" + "a" * 70, 63)
+    assert django_app.truncate_name("money_" + "a" * 70) == long_table
+    assert app.model_for_table(long_table).name == "A" * 70
+    assert app.leaves() == ["0004_b"]  # 0004 depends on 0003, which the squash stands for
+    assert django_app.parse_number("0001_squashed_0003_a") == 3
+
+
+def test_app_with_two_leaves_is_refused(tmp_path):
+    after_initial = 'dependencies = [("shop", "0001_initial")]'
+    root = _app(tmp_path / "shop", {"0001_initial": "initial = True", "0002_a": after_initial, "0002_b": after_initial})
+    with pytest.raises(Refused, match=r"has 2 leaf migrations \(0002_a, 0002_b\).*--merge"):
+        django_app.read_app(root).leaf("public.shop_order")
+
+
+def test_rendered_migration_holds_any_name_as_a_literal():
+    hostile = "x'\"\n) ; import os #"
+    migration = StateMigration("shop", "0007_" + hostile, "Order", "id", hostile)
+    text = render(migration)
+    assert "import os" not in [line.strip() for line in text.splitlines()]
+    assert migration.file_name(8) == "0008_keyshift_uuid_order.py"
+    assert migration.model_line() == (
+        f"id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, db_column={hostile!r})"
+    )
+
+
+def test_migration_python_cannot_parse_is_refused(tmp_path):
+    root = _app(tmp_path / "shop", {"0001_initial": "operations = ["})
+    with pytest.raises(Refused, match=r"0001_initial.py: is not Python that can be read"):
+        django_app.read_app(root)
