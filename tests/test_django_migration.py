@@ -60,7 +60,8 @@ TEMPLATES = [
         }},
     }}
 ]
-DATABASES = {{"default": {{"ENGINE": "django.db.backends.postgresql", {database}}}}}
+# The test database is built from the models: its migrations alone would create an integer key.
+DATABASES = {{"default": {{"ENGINE": "django.db.backends.postgresql", "TEST": {{"MIGRATE": False}}, {database}}}}}
 """
 
 MANAGE = """\
@@ -89,6 +90,22 @@ from django.db import models
 class Order(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     total = models.IntegerField()
+"""
+
+SHOP_TESTS = """\
+import uuid
+
+from django.test import TestCase
+
+from accounts.models import User
+from shop.models import Order
+
+
+class OrderTest(TestCase):
+    def test_order_of_a_new_user(self):
+        user = User.objects.create_user(username="t")
+        self.assertIsInstance(user.pk, uuid.UUID)
+        self.assertEqual(Order.objects.create(user=user, total=1).user, user)
 """
 
 SEED = """\
@@ -154,6 +171,7 @@ def _project(root: Path, dsn: str) -> Path:
         "shop/__init__.py": "",
         "shop/models.py": SHOP_MODELS,
         "shop/migrations/__init__.py": "",
+        "shop/tests.py": SHOP_TESTS,
     }
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -211,6 +229,7 @@ def test_django_project_follows_the_converted_user(dsn, tmp_path):
     assert f"wrote {new_file}" in written.stdout
     line = next(x.strip() for x in written.stdout.splitlines() if x.startswith("    "))
     assert line == "id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)"
+    assert "{'MIGRATE': False}" in written.stdout  # what a database built from migrations alone needs
     assert "time-ordered uuid v7 keys" in written.stdout  # the database default; Django's stays uuid4
     models = accounts / "models.py"
     models.write_text("import uuid\n\nfrom django.db import models\n" + ACCOUNTS_MODELS.replace("pass", line))
@@ -221,6 +240,8 @@ def test_django_project_follows_the_converted_user(dsn, tmp_path):
     migrated = _ok(_manage(project, "migrate", "-v", "2"))
     assert "accounts.0002_keyshift_uuid_user... OK" in migrated, migrated
     _ok(_manage(project, "makemigrations", "--check", "--dry-run"))
+    tested = _manage(project, "test", "shop")
+    assert tested.returncode == 0 and "OK" in tested.stderr, tested.stdout + tested.stderr
     assert "orm ok" in _ok(_manage(project, "shell", "-c", AFTER.replace("SESSION_KEY", repr(session_key))))
     print(f"django-migration test: {time.monotonic() - started:.1f} s")
 

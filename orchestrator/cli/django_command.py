@@ -59,7 +59,7 @@ def cmd_django_migration(args) -> int:
     migration = StateMigration(app.label, leaf, model.name, model.pk_field, model.pk_db_column)
     path = app.migrations_dir / migration.file_name((django_app.parse_number(leaf) or 0) + 1)
     _write(path, render(migration))
-    _say(path, migration, model, key)
+    _say(path, migration, model, key, shown)
     return EXIT_OK
 
 
@@ -115,11 +115,19 @@ def _write(path: Path, text: str) -> None:
         ) from None
 
 
-def _say(path: Path, migration: StateMigration, model: django_app.Model, key: mappings.ConvertedKey) -> None:
+def _say(
+    path: Path, migration: StateMigration, model: django_app.Model, key: mappings.ConvertedKey, shown: str
+) -> None:
     print(f"wrote {path} (depends on {migration.app_label}.{migration.leaf}; changes Django's state only, no SQL)")
     print(f"in {path.parent.parent / 'models.py'}, class {model.name}, declare the key as:")
     print(f"    {migration.model_line()}")
     print("with `import uuid` at the top of that file; then run python manage.py migrate (it records the migration)")
+    print(
+        "note: a database built from the migrations alone (manage.py test, a new checkout) creates the key as an "
+        "integer and then fails on the first foreign key to it: give tests DATABASES[...]['TEST'] = "
+        f"{{'MIGRATE': False}}, and build a new database with manage.py migrate {migration.app_label} {migration.leaf}, "
+        f"keyshift plan --table {shown} and keyshift migrate, then manage.py migrate"
+    )
     if key.uuid_version in TIME_ORDERED:
         print(
             f"note: the database default makes time-ordered uuid {TIME_ORDERED[key.uuid_version]} keys for rows inserted "
