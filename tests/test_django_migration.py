@@ -17,14 +17,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import django  # noqa: F401 - a dev dependency: missing, this file fails rather than skips
 import pytest
 from conftest import convert, keyshift
 
 from orchestrator.errors import Refused
 from orchestrator.report import django_app
 from orchestrator.report.django_migration import StateMigration, render
-
-pytest.importorskip("django")
 
 SETTINGS = """\
 SECRET_KEY = "keyshift-test"
