@@ -1,4 +1,4 @@
-"""The keyshift command (DESIGN.md §2): plan, migrate, check, rollback, status, init, --version.
+"""The keyshift command (DESIGN.md §2): plan, migrate, check, rollback, status, django-migration, init, --version.
 
 Exit codes: 0 done or nothing to do; 1 failed (nothing changed); 2 the command line is
 malformed or an argument value is invalid (found before any connection); 3 plan refused
@@ -24,6 +24,7 @@ from orchestrator.cli.commands import (
     cmd_rollback,
     cmd_status,
 )
+from orchestrator.cli.django_command import add_django_command
 from orchestrator.cli.init_command import cmd_init
 from orchestrator.cli.plan_command import cmd_plan
 from orchestrator.cli.settings import ini_defaults
@@ -242,6 +243,8 @@ def parser() -> argparse.ArgumentParser:
     )
     add_rewrite_options(sp)
     sp.set_defaults(func=cmd_redis_rewrite)
+
+    add_django_command(sub, _common)
 
     sp = sub.add_parser("init", help="write a commented yoyo.ini and an empty migrations/ for a project")
     sp.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the project directory (default: .)")
