@@ -13,6 +13,7 @@ import argparse
 import sys
 import traceback
 
+from orchestrator import names
 from orchestrator.apply.redis_step import ACTIONS, DEFAULT_BATCH
 from orchestrator.cli.arguments import DebugParser, check_arguments, non_negative, positive
 from orchestrator.cli.commands import (
@@ -270,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
 def _fail(debug: bool, line: str, code: int) -> int:
     if debug:
         traceback.print_exc()
-    print(f"keyshift: {' '.join(line.split())}", file=sys.stderr)
+    print(f"keyshift: {names.visible(' '.join(line.split()))}", file=sys.stderr)
     return code
 
 

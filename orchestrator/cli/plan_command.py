@@ -17,7 +17,7 @@ from orchestrator.cli.plan_rehearsal import print_blockers, rehearsal_step, set_
 from orchestrator.cli.settings import ini_key_settings, key_options, parse_reference
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import EXIT_OK, KeyshiftError, Refused
-from orchestrator.names import parse_qualified, qualname
+from orchestrator.names import parse_qualified, qualname, visible
 from orchestrator.plan import external, ownership, planner, safety, window
 from orchestrator.plan import model as planmodel
 from orchestrator.plan import options as planoptions
@@ -340,7 +340,7 @@ def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str, lock_window: w
         )
     print(*window.lines(lock_window), sep="\n")
     for w in p.warnings:
-        print(f"WARN {w}")
+        print(f"WARN {visible(w)}")
     for path in written:
         if not path.name.endswith(".rollback.sql"):
             print(f"wrote {path} (+ .rollback.sql)")
@@ -361,7 +361,7 @@ def _print_external_plan(p: Plan, written, describe: str, lock_window: window.Wi
     _print_sessions(p)
     print(*window.lines(lock_window), sep="\n")
     for w in p.warnings:
-        print(f"WARN {w}")
+        print(f"WARN {visible(w)}")
     for path in written:
         if not path.name.endswith(".rollback.sql"):
             print(f"wrote {path} (+ .rollback.sql)")
