@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psycopg
+
 from orchestrator.cli.arguments import non_negative
 from orchestrator.cli.plan_command import cmd_plan
 from orchestrator.connect import dsn as dsnmod
@@ -29,7 +31,8 @@ EXIT_CODES = f"""exit codes:
   {EXIT_OK}  every stage passed: migrate and its checks, keyshift check, rollback, and the
      schema after rollback is the schema before migrate
   {EXIT_FAILED}  a check failed, migrate or rollback failed, or the schema came back different
-  {EXIT_REFUSED}  plan refused, or an object cannot follow the new type (each blocker is named)
+  {EXIT_REFUSED}  plan refused, an object cannot follow the new type (each blocker is named),
+     or the copy cannot be made (pg_dump, psql, a role that may not create databases)
 The target database is only read, and the project's --migrations folder is only read."""
 
 #: The stages in the order they run; the sample only with --sample-rows.
@@ -85,6 +88,8 @@ def cmd_rehearse(args) -> int:
             _error(out, started, "blockers found, each named below", EXIT_REFUSED)
         except KeyshiftError as exc:
             _error(out, started, exc.line(), exc.exit_code)
+        except psycopg.Error as exc:
+            _error(out, started, f"database error: {_first_line(exc)}", EXIT_FAILED)
     if not out.stages:
         out.record("plan", started, "ok", " ".join(printed.getvalue().split()) or "nothing to do")
     _print_report(args, out)
@@ -99,6 +104,10 @@ def _error(out: stages.Outcome, started: float, line: str, code: int) -> None:
     elif out.stages[-1].result == "ok":
         out.stages.append(stages.Stage("error", 0.0, result, line))
     out.fail(code)
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _summary(p: Plan) -> str:

@@ -12,6 +12,7 @@ import psycopg
 from psycopg import IsolationLevel, sql
 
 from orchestrator.connect import dsn as dsnmod
+from orchestrator.errors import KeyshiftError
 from orchestrator.names import qualname
 from orchestrator.plan.model import Plan, lock_order
 
@@ -43,6 +44,16 @@ Table = tuple[str, str]
 
 def copy_rows(source: str, copy: str, plan: Plan, per_table: int) -> int:
     """Copy the sample from ``source`` into ``copy``; how many rows were copied."""
+    try:
+        return _copy_rows(source, copy, plan, per_table)
+    except psycopg.Error as exc:
+        reason = exc.diag.message_primary or str(exc).strip().splitlines()[0]
+        raise KeyshiftError(
+            "rehearsal (--sample-rows)", f"the sample could not be copied ({reason})", "rehearse without --sample-rows"
+        ) from None
+
+
+def _copy_rows(source: str, copy: str, plan: Plan, per_table: int) -> int:
     with dsnmod.connect(source) as src:
         src.isolation_level = IsolationLevel.REPEATABLE_READ
         src.read_only = True
