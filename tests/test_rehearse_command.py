@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import psycopg
 from conftest import keyshift, load_fixture, load_seed000, pg_dump_schema, without_restrict
+from psycopg import sql
+
+from orchestrator.rehearse import sample
+from orchestrator.rehearse.copy import schema_copy
 
 STAGES = ("plan", "copy", "migrate", "check", "rollback", "compare")
 
@@ -101,3 +105,35 @@ def test_multi_schema_with_a_sample_of_rows(conn, dsn, tmp_path):
     assert "rehearsal passed (exit 0)" in out.stdout
     assert _state(conn, dsn) == before
     assert _rehearsal_databases(conn) == []
+
+
+def test_the_sample_brings_every_row_its_rows_reference(conn, dsn):
+    """Two rows of the link table bring their documents, folders (up the parent chain), authors
+    (up the invited-by chain), organizations and tags: every foreign key holds on the copy."""
+    load_fixture(conn, "multischema")
+    with schema_copy(dsn, "sample", None) as copy:
+        copied = sample.copy_rows(dsn, copy, [("content", "document_tag")], 2)
+        with psycopg.connect(copy) as target:
+            counts = dict(target.execute(ROWS).fetchall())
+            fks = target.execute(sample._FOREIGN_KEYS).fetchall()
+            orphans = {
+                f"{child_schema}.{child}": target.execute(
+                    _orphans(child_schema, child, parent_schema, parent, cols, pcols)
+                ).fetchone()[0]
+                for child_schema, child, parent_schema, parent, cols, pcols in fks
+            }
+    assert counts["content.document_tag"] == "2"
+    assert all(counts[t] != "0" for t in ("content.document", "content.folder", "accounts.member", "content.tag"))
+    assert counts["billing.invoice"] == "0"  # nothing sampled references it
+    assert copied == sum(int(n) for n in counts.values())
+    assert set(orphans.values()) == {0}, orphans
+
+
+def _orphans(child_schema, child, parent_schema, parent, cols, pcols) -> sql.Composed:
+    match = sql.SQL(" AND ").join(
+        sql.SQL("p.{} = c.{}").format(sql.Identifier(p), sql.Identifier(c)) for c, p in zip(cols, pcols)
+    )
+    present = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in cols)
+    return sql.SQL("SELECT count(*) FROM {} AS c WHERE {} AND NOT EXISTS (SELECT FROM {} AS p WHERE {})").format(
+        sql.Identifier(child_schema, child), present, sql.Identifier(parent_schema, parent), match
+    )

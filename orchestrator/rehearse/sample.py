@@ -14,7 +14,6 @@ from psycopg import IsolationLevel, sql
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import KeyshiftError
 from orchestrator.names import qualname
-from orchestrator.plan.model import Plan, lock_order
 
 #: Every foreign key: the child table, its columns, the parent table, its columns (in key order).
 _FOREIGN_KEYS = """
@@ -42,10 +41,11 @@ ORDER BY a.attnum
 Table = tuple[str, str]
 
 
-def copy_rows(source: str, copy: str, plan: Plan, per_table: int) -> int:
-    """Copy the sample from ``source`` into ``copy``; how many rows were copied."""
+def copy_rows(source: str, copy: str, tables: list[Table], per_table: int) -> int:
+    """Copy up to ``per_table`` rows of each of ``tables`` (the plan's lock_order), and the rows
+    they reference, from ``source`` into ``copy``; how many rows were copied."""
     try:
-        return _copy_rows(source, copy, plan, per_table)
+        return _copy_rows(source, copy, tables, per_table)
     except psycopg.Error as exc:
         reason = exc.diag.message_primary or str(exc).strip().splitlines()[0]
         raise KeyshiftError(
@@ -53,13 +53,13 @@ def copy_rows(source: str, copy: str, plan: Plan, per_table: int) -> int:
         ) from None
 
 
-def _copy_rows(source: str, copy: str, plan: Plan, per_table: int) -> int:
+def _copy_rows(source: str, copy: str, tables: list[Table], per_table: int) -> int:
     with dsnmod.connect(source) as src:
         src.isolation_level = IsolationLevel.REPEATABLE_READ
         src.read_only = True
         with src.transaction():
             fks = [((r[0], r[1]), r[4], (r[2], r[3]), r[5]) for r in src.execute(_FOREIGN_KEYS).fetchall()]
-            chosen = _choose(src, lock_order(plan), fks, per_table)
+            chosen = _choose(src, tables, fks, per_table)
             with dsnmod.connect(copy) as dst:
                 superuser = dst.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")
                 if superuser.fetchone()[0]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from orchestrator.apply import execute
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, KeyshiftError
-from orchestrator.plan.model import Plan
+from orchestrator.plan.model import Plan, lock_order
 from orchestrator.rehearse import blockers as blockersmod
 from orchestrator.rehearse import sample, standins
 from orchestrator.rehearse.copy import EXCLUDED, schema_copy, schema_lines
@@ -96,7 +96,7 @@ def run(source: Copy, staged: Path, plan: Plan, migrations: list[Migration], fai
         out.record("copy", started, "ok", f"schema-only dump restored into {where}")
         if source.sample_rows:
             with out.stage("sample"):
-                copied = sample.copy_rows(source.dsn, copy, plan, source.sample_rows)
+                copied = sample.copy_rows(source.dsn, copy, lock_order(plan), source.sample_rows)
             out.note(f"{copied} rows copied (at most {source.sample_rows} per touched table, and their parents)")
         refused = standins.plant(copy, plan)
         if refused is not None:
