@@ -199,15 +199,43 @@ REHEARSE = os.environ.get("KEYSHIFT_TEST_REHEARSE") == "1"
 def keyshift(dsn: str, command: str, *args: str, migrations: Path | None = None) -> subprocess.CompletedProcess:
     """Run one keyshift command against ``dsn`` (and ``migrations``), as a user would. A plan
     runs with --no-rehearse unless its arguments hold ``--rehearse`` (taken out here) or
-    KEYSHIFT_TEST_REHEARSE=1: the rehearsal has its own tests (tests/test_rehearse.py)."""
+    KEYSHIFT_TEST_REHEARSE=1: the rehearsal has its own tests (tests/test_rehearse.py). A plan
+    without --throughput gets one, sparing it the throughput probe, which has its own tests
+    (tests/test_lock_window.py)."""
     if command == "plan" and "--rehearse" in args:
         args = tuple(a for a in args if a != "--rehearse")
     elif command == "plan" and not REHEARSE and "--no-rehearse" not in args:
         args = (*args, "--no-rehearse")
+    if command == "plan" and not any(a.startswith("--throughput") for a in args):
+        args = (*args, "--throughput", "100")
     full = [command, "--dsn", dsn, *args]
     if migrations is not None:
         full += ["--migrations", str(migrations)]
     return run_keyshift(*full)
+
+
+def start(dsn: str, command: str, *args: str) -> subprocess.Popen:
+    """The real CLI in a new interpreter (``python -m orchestrator``), not waited for: a test
+    signals it, watches it from another connection, or runs threads meanwhile (no fork)."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", command, "--dsn", dsn, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(fn, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def convert(dsn: str, migrations: Path, *tables: str, extra: tuple[str, ...] = ()) -> None:

@@ -164,6 +164,9 @@ COMMANDS_WITH_DSN = {
     ],
 }
 
+#: Values --throughput refuses (exit 2), with a name for each case.
+THROUGHPUTS = (("zero", "0"), ("negative", "-1"), ("nan", "nan"), ("inf", "inf"), ("text", "abc"))
+
 #: (case id, argv with {placeholders} from the world fixture, text the one line must hold)
 CASES = [
     # every flag with a wrong type or value, refused before any connection
@@ -191,6 +194,15 @@ CASES = [
         "slug-length-text",
         ["plan", "--dsn", "{dsn}", "--table", "public.users", "--slug-length", "ten"],
         "--slug-length",
+    ),
+    # --throughput: checked before any connection (the database named does not exist)
+    *(
+        (
+            f"throughput-{name}",
+            ["plan", "--dsn", "{missing_db}", "--table", "public.users", f"--throughput={value}"],
+            f"--throughput: '{value}' is not a finite number above 0",
+        )
+        for name, value in THROUGHPUTS
     ),
     ("mode-unknown", ["plan", "--dsn", "{dsn}", "--table", "public.users", "--mode", "sideways"], "--mode"),
     ("format-unknown", ["export-map", "--dsn", "{dsn}", "--table", "public.users", "--format", "xml"], "--format"),
@@ -339,6 +351,10 @@ def test_debug_prints_the_traceback_as_well(world):
 def test_bad_values_are_usage_errors_with_exit_2(world):
     for argv in (["migrate", "--lock-retry-delay", "nan"], ["status", "--dsn", ""], ["migrate", "--lock-timeout", "x"]):
         assert run_keyshift(*argv).returncode == 2
+    for _name, value in THROUGHPUTS:
+        refused = run_keyshift("plan", "--dsn", world["missing_db"], "--table", "public.users", "--throughput", value)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert_one_line(refused, "--throughput")
 
 
 # --- cases that change the database on purpose -------------------------------------------------
@@ -434,3 +450,15 @@ def test_a_server_below_the_supported_version_is_refused(conn):
     with pytest.raises(MigrationFailed, match="below the oldest keyshift supports"):
         preflight.server_ready(conn, "migrate", minimum=version + 10000)
     assert version >= preflight.MIN_SERVER_VERSION
+
+
+def test_invisible_characters_in_a_name_are_shown_as_escapes(dsn, conn):
+    """A zero-width space or a right-to-left override in a name can neither hide in nor reorder
+    the error line a DBA reads: each is shown as its \\uXXXX escape."""
+    name = "a\u200bb\u202ec"
+    conn.execute(sql.SQL("CREATE TABLE {} (id serial PRIMARY KEY)").format(sql.Identifier("public", name)))
+    result = keyshift(dsn, "plan", "--table", 'public."a\u200bb\u202ed"')
+    assert result.returncode != 0
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert '"a\\u200bb\\u202ed"' in result.stderr, result.stderr
+    assert "\u200b" not in result.stderr and "\u202e" not in result.stderr

@@ -641,9 +641,9 @@ def test_warnings_for_references_the_catalog_cannot_see(dsn, conn, tmp_path):
         CREATE TABLE team (id serial PRIMARY KEY, user_ids jsonb, lead_user_id text);
         CREATE TABLE ext_ref (id serial PRIMARY KEY, user_id varchar(20));
         CREATE FUNCTION get_user(user_id integer) RETURNS text LANGUAGE sql AS
-            $$ SELECT email FROM users WHERE id = user_id $$;
+            $$ SELECT email FROM users ORDER BY email OFFSET user_id LIMIT 1 $$;
         CREATE FUNCTION active_users() RETURNS SETOF users LANGUAGE sql AS $$ SELECT * FROM users $$;
-        CREATE FUNCTION one_user(n bigint) RETURNS users LANGUAGE sql AS $$ SELECT * FROM users WHERE id = n $$;
+        CREATE FUNCTION one_user(n bigint) RETURNS users LANGUAGE sql AS $$ SELECT * FROM users LIMIT n $$;
         CREATE FUNCTION unrelated(n integer) RETURNS integer LANGUAGE sql AS $$ SELECT n $$;
     """
     )

@@ -353,3 +353,36 @@ def test_a_table_the_probe_could_not_copy_is_refused():
     err = refusal("seed003_chat", snap)
     assert err.obj == "table public.core_room"
     assert err.reason.endswith("on uuid (permission denied)")
+
+
+# --- functions that use a converted key as an integer (Snapshot.function_uses) ----------------
+
+
+def test_functions_with_strong_findings_block_each_named_once():
+    from orchestrator.catalog import FunctionUse
+    from orchestrator.plan.functions import FunctionsBlocked
+
+    uses = [
+        FunctionUse("public.f(integer)", "compares public.custom_user.id with integer parameter p"),
+        FunctionUse("public.f(integer)", "does arithmetic on public.custom_user.id (+)"),
+        FunctionUse("public.g()", "compares OLD.id (public.custom_user.id) with the constant 1"),
+        FunctionUse("public.h()", "declares variable v as public.custom_user.id%TYPE, which becomes uuid", False),
+    ]
+    snap = dataclasses.replace(load("seed000_custom_user"), function_uses=uses)
+    refused = refusal("seed000_custom_user", snap)
+    assert isinstance(refused, FunctionsBlocked)
+    lines = [b.line() for b in refused.blockers]
+    assert len(lines) == 2
+    assert lines[0].startswith("function public.f(integer): its body compares public.custom_user.id with integer")
+    assert "; does arithmetic on public.custom_user.id (+)" in lines[0]
+    assert "drop it before the plan and create the uuid version after migrate" in lines[1]
+    assert "2 function(s) use a converted key as an integer" in refused.line()
+
+
+def test_a_weak_function_finding_is_a_warning():
+    from orchestrator.catalog import FunctionUse
+
+    use = FunctionUse("public.h()", "declares variable v as public.custom_user.id%TYPE, which becomes uuid", False)
+    snap = dataclasses.replace(load("seed000_custom_user"), function_uses=[use])
+    warnings = plan("seed000_custom_user", snap).warnings
+    assert any(w.startswith("function public.h() declares variable v") for w in warnings), warnings

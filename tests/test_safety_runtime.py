@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import psycopg
-from conftest import ROOT, keyshift, load_seed000, without_restrict, yoyo_was_here
+from conftest import ROOT, keyshift, load_seed000, start, wait_for, without_restrict, yoyo_was_here
 from psycopg.conninfo import conninfo_to_dict
 
 from orchestrator.connect import embedded
@@ -52,28 +52,6 @@ def full_dump(dsn: str) -> list[str]:
         check=True,
     ).stdout
     return without_restrict(out)
-
-
-def start(dsn: str, command: str, *args: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", command, "--dsn", dsn, *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_for(fn, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def waiting_backend(conn, query_like: str, app: str = APP_NAME):
@@ -335,8 +313,9 @@ def test_waiting_keyshift_never_holds_application_queries_longer_than_lock_timeo
         "--lock-retry-delay",
         "0.2",
     )
-    # keyshift holds the parent and queues for the child: application reads of both now wait.
-    wait_for(lambda: waiting_backend(conn, "%LOCK TABLE%"), what="keyshift to queue behind the holder")
+    # keyshift queues for the child (holding the parent for half of deadlock_timeout at most,
+    # then nothing): application reads of both wait, each at most what is left of lock_timeout.
+    first = wait_for(lambda: queued_since(conn), what="keyshift to queue behind the holder")
     waits = []
     with psycopg.connect(dsn, autocommit=True) as reader:
         for table in ("custom_user", "social_account", "custom_user"):
@@ -345,8 +324,7 @@ def test_waiting_keyshift_never_holds_application_queries_longer_than_lock_timeo
             waits.append(time.monotonic() - t0)
     assert max(waits) < 1 + 2, f"an application read waited {waits} s behind keyshift's queued lock"
     assert proc.poll() is None  # still retrying
-    # The first attempt has given up (the reads above went through): wait for a retry to queue.
-    first = queued_since(conn)
+    # The first attempt gives up after lock_timeout: wait for a retry (a new transaction) to queue.
     wait_for(lambda: queued_since(conn) not in (None, first), what="a retry to queue")
     holder.commit()
     holder.close()
@@ -387,32 +365,31 @@ def test_the_lock_wait_is_bounded_in_all_not_per_table(dsn, conn, tmp_path):
     assert user_key_type(conn) == "integer"
 
 
-def test_a_deadlock_with_an_application_transaction_is_retried(dsn, conn, tmp_path):
-    """An application that locks a child and then the parent closes a cycle with keyshift
-    (parent held, child awaited); PostgreSQL cancels keyshift, which retries and succeeds."""
+def test_an_application_locking_child_then_parent_is_never_a_deadlock_victim(dsn, conn, tmp_path):
+    """An application that locks a child and then the parent would close a cycle with a tool
+    that holds the parent and waits for the child. keyshift waits for a lock only while it holds
+    none, or for half of deadlock_timeout at most: the application's read goes through, no
+    deadlock is ever detected, and migrate succeeds without a retry."""
     mdir = planned(dsn, conn, tmp_path, scale=50)
+    deadlocks = conn.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
     app = psycopg.connect(dsn)
     app.execute("SELECT id FROM social_account ORDER BY id LIMIT 1 FOR UPDATE")
-    proc = start(
-        dsn,
-        "migrate",
-        "--migrations",
-        str(mdir),
-        "--lock-timeout",
-        "30s",
-        "--lock-retries",
-        "2",
-        "--lock-retry-delay",
-        "0.5",
-    )
-    wait_for(lambda: waiting_backend(conn, "%LOCK TABLE%"), what="keyshift to hold the parent and queue for a child")
-    time.sleep(0.3)  # keyshift has waited longer, so its deadlock check (deadlock_timeout 1s) runs first
-    app.execute("SELECT count(*) FROM custom_user")  # waits for keyshift: the cycle is closed
+    proc = start(dsn, "migrate", "--migrations", str(mdir), "--lock-timeout", "30s", "--lock-retries", "0")
+    wait_for(lambda: waiting_backend(conn, "%LOCK TABLE%"), what="keyshift to queue for the held child")
+    t0 = time.monotonic()
+    app.execute("SELECT count(*) FROM custom_user")  # the application's next lock: the parent
+    waited = time.monotonic() - t0
     app.commit()
     app.close()
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, out + err
-    assert "deadlocked with an application transaction" in err and "retry 1 of 2" in err, err
+    assert "deadlock" not in err and "retry" not in err, err
+    assert waited < 1.0, f"the application waited {waited:.2f} s for the parent (deadlock_timeout is 1 s)"
+    assert (
+        conn.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+        == deadlocks
+    )
+    assert "lock window: " in out, out
     assert user_key_type(conn) == "uuid"
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 
 from orchestrator.apply import drift, planned, preflight, source, yoyo_tables
-from orchestrator.apply.locks import lock_not_granted, lock_plans_before_drift_check, lock_up_front, with_lock_retries
+from orchestrator.apply.locks import take_every_lock, with_lock_retries
 from orchestrator.apply.lost_mappings import refuse_rollback_without_mappings
 from orchestrator.apply.messages import db_error, to_stderr
 from orchestrator.apply.run_lock import end_run, start_run
@@ -43,6 +43,11 @@ class Outcome:
     checks: list[checks.CheckResult] = field(default_factory=list)
     nothing_to_do: bool = False
     seconds: float = 0.0
+    #: how many tables, sequences and views were locked, in how many rounds (locks.take_every_lock),
+    #: and for how long: from the last lock granted to COMMIT
+    locked_objects: int = 0
+    lock_rounds: int = 0
+    locked_seconds: float | None = None
 
 
 class ChecksFailed(MigrationFailed):
@@ -85,6 +90,7 @@ class _Run:
     statement_timeout: str
     progress: object = None
     outcome: Outcome = field(default_factory=Outcome)
+    _locked_at: float | None = None
 
     def begin(self, conn) -> None:
         """The transaction's own timeouts: never sit in the lock queue behind a long application
@@ -93,8 +99,18 @@ class _Run:
         conn.execute("SELECT set_config('statement_timeout', %s, true)", (self.statement_timeout,))
         self.outcome.applied.clear()  # a retry starts the list again
 
+    def lock(self, conn, where: str, objects: list[tuple[str, str]]) -> None:
+        """Every lock of the run, up front (apply/locks.take_every_lock); the lock window starts."""
+        self.outcome.lock_rounds = take_every_lock(conn, where, objects, self.dsn, self.lock_timeout)
+        self.outcome.locked_objects = len(objects)
+        self._locked_at = time.monotonic()
+
     def done(self, started: float) -> Outcome:
-        self.outcome.seconds = time.monotonic() - started
+        """After COMMIT: the run's time and how long its locks were held."""
+        now = time.monotonic()
+        self.outcome.seconds = now - started
+        if self._locked_at is not None:
+            self.outcome.locked_seconds = now - self._locked_at
         return self.outcome
 
 
@@ -140,6 +156,7 @@ def migrate(
             return run.outcome
         manifests, to_record = _check_pending(migrations_dir, migrations, pending, accept_edited)
         locks = OrderedDict((pid, found.locks) for pid, found in manifests.items())
+        every_lock = [o for found in manifests.values() for o in (*found.locks, *found.sequences_and_views)]
         loaded_checks = checks.load(checks_dir)
         pending_plan_checks = planned.plan_checks(migrations_dir, manifests)
         plans = ",".join(sorted({plan_id_of(m.id) or m.id for m in pending}))
@@ -149,8 +166,7 @@ def migrate(
             _create_yoyo_tables(backend)
             conn.execute("SELECT set_config('keyshift.checking_plans', %s, true)", (plans,))
             schemas = checks.session_schemas(conn)  # the checks' search path, read before any file runs
-            # so no DDL lands between the drift check and step 01:
-            lock_plans_before_drift_check(conn, locks, dsn, lock_timeout, statement_timeout)
+            run.lock(conn, f"plan(s) {plans}", every_lock)  # before the drift check: no DDL lands after it
             drift.guard_migrate(conn, migrations, pending, manifests)  # edited applied files, catalog drift: refuse
             _apply_files(conn, run, pending, locks)
             # The plans' own checks join the registry; of earlier plans', those that hold at any
@@ -301,7 +317,7 @@ def rollback(
             run.begin(conn)
             _create_yoyo_tables(backend)
             kept.clear()
-            _lock_for_undo(conn, run, where, tables)
+            run.lock(conn, where, tables)
             drift.record_checksums(conn, accepted)
             refuse_rollback_without_mappings(conn, last_plan)
             _undo_files(conn, run, undo, tables)
@@ -337,18 +353,9 @@ def _check_undo(
     )
     undo = [(m, m.rollback_source()) for m in batch]
     source.validate_files([(m.rollback_path, text) for m, text in undo])
-    tables = manifests[last_plan].locks if last_plan else []
+    found = manifests.get(last_plan) if last_plan else None
+    tables = [*found.locks, *found.sequences_and_views] if found else []
     return accepted, to_record, undo, tables
-
-
-def _lock_for_undo(conn, run: _Run, where: str, tables: list[tuple[str, str]]) -> None:
-    """Every table of the plan's lock list, up front, before the rollback changes anything."""
-    try:
-        lock_up_front(conn, tables, run.lock_timeout, run.statement_timeout)
-    except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
-        raise lock_not_granted(where, exc, run.dsn, tables, run.lock_timeout) from None
-    except psycopg.Error as exc:
-        raise db_error(where, exc) from None
 
 
 def _undo_files(conn, run: _Run, undo: list, tables: list[tuple[str, str]]) -> None:

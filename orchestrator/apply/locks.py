@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections import OrderedDict
 
 import psycopg
 import psycopg.sql
@@ -19,6 +18,7 @@ from yoyo.exceptions import LockTimeout
 
 from orchestrator.apply.messages import to_stderr
 from orchestrator.errors import MigrationFailed
+from orchestrator.names import qualname
 
 #: pg_advisory_xact_lock key: held for the whole migrate/rollback transaction.
 ADVISORY_KEY = 0x6B657973  # 'keys'
@@ -84,32 +84,111 @@ def with_lock_retries(backend, work, retries: int, delay: float, notice=None) ->
             ) from None
 
 
-def lock_up_front(conn, tables: list[tuple[str, str]], lock_timeout: str, statement_timeout: str) -> None:
-    """LOCK TABLE every table of the manifest's lock list, in its order (parents before
-    children), in one statement, so rollback waits (at most lock_timeout) before it changes
-    anything, not halfway through."""
-    if tables:
-        lock_within(conn, lock_statement(tables), lock_timeout, statement_timeout)
+#: how each kind of relation is locked. LOCK TABLE takes tables only (and views, but a view's
+#: lock reaches every table it reads); a sequence, view or materialized view is locked by
+#: giving it the owner it has, which takes its ACCESS EXCLUSIVE lock and changes nothing.
+_OWNER_KINDS = {
+    "S": "ALTER SEQUENCE {} OWNER TO {}",
+    "v": "ALTER VIEW {} OWNER TO {}",
+    "m": "ALTER MATERIALIZED VIEW {} OWNER TO {}",
+}
+_TABLE_KINDS = ("r", "p")
 
 
-def lock_plans_before_drift_check(
-    conn, locks: OrderedDict[str, list[tuple[str, str]]], dsn: str, lock_timeout: str, statement_timeout: str
-) -> None:
-    """Lock each pending plan's tables (its manifest's lock list, parents first: the order of
-    its step 01) before the drift check reads the catalog, so the catalog it checks is the
-    one the migrations meet. Step 01 takes the same locks again (a no-op then)."""
-    for pid, tables in locks.items():
-        if not tables:
-            continue
+class _Release(Exception):
+    """A lock after the first was not granted within the burst: release them all, wait for it first."""
+
+    def __init__(self, index: int):
+        self.index = index
+
+
+def take_every_lock(conn, where: str, objects: list[tuple[str, str]], dsn: str, lock_timeout: str) -> int:
+    """ACCESS EXCLUSIVE on every one of ``objects`` (the plans' tables, parents first, then
+    their key sequences and views), before anything is changed; returns how many rounds it took.
+
+    keyshift never waits for a lock while it holds one an application may want next, so it is
+    never part of a deadlock: it waits (at most what is left of lock_timeout) for the first lock
+    holding none, then takes the others within half of deadlock_timeout in all, which ends
+    before any application transaction that queued behind it runs its deadlock check. When one
+    of them is not granted in that time, every lock taken is released (a savepoint) and the next
+    round waits for that one first. Objects that are gone are not locked: the drift check names them."""
+    budget = _setting_ms(conn, "lock_timeout")
+    burst = max(1, _setting_ms(conn, "deadlock_timeout") // 2)
+    deadline = time.monotonic() + budget / 1000 if budget else None
+    order = list(dict.fromkeys(objects))
+    first, rounds = 0, 0
+    while order:
+        rounds += 1
         try:
-            with conn.transaction():  # a savepoint: a table that is gone is for the drift check to name
-                lock_within(conn, lock_statement(tables), lock_timeout, statement_timeout)
-        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
-            continue
+            with conn.transaction():  # a savepoint: leaving it by an error releases every lock taken in it
+                _lock(conn, order[first], _left(deadline))
+                rest = time.monotonic() + burst / 1000
+                for i, obj in enumerate(order):
+                    if i != first and not _try_lock(
+                        conn, obj, _left(rest if deadline is None else min(rest, deadline))
+                    ):
+                        raise _Release(i)
+            break
+        except _Release as exc:
+            first = exc.index
+            if deadline is not None and time.monotonic() >= deadline:
+                raise lock_not_granted(where, None, dsn, [order[first]], lock_timeout) from None
         except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
-            raise lock_not_granted(f"plan {pid}", exc, dsn, tables, lock_timeout) from None
+            raise lock_not_granted(where, exc, dsn, [order[first]], lock_timeout) from None
         except psycopg.errors.DeadlockDetected as exc:
-            raise deadlocked(f"plan {pid}", exc) from None
+            raise deadlocked(where, exc) from None
+    conn.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
+    return rounds
+
+
+def _setting_ms(conn, name: str) -> int:
+    return int(conn.execute("SELECT setting FROM pg_catalog.pg_settings WHERE name = %s", (name,)).fetchone()[0])
+
+
+def _left(deadline: float | None) -> int:
+    """Milliseconds until ``deadline`` for lock_timeout: at least 1 (0 would wait for ever); 0 without one."""
+    if deadline is None:
+        return 0
+    return max(1, int((deadline - time.monotonic()) * 1000))
+
+
+def _try_lock(conn, obj: tuple[str, str], ms: int) -> bool:
+    try:
+        _lock(conn, obj, ms)
+    except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
+        return False
+    return True
+
+
+def _lock(conn, obj: tuple[str, str], ms: int) -> None:
+    """ACCESS EXCLUSIVE on one table, sequence, view or materialized view, waiting at most ``ms``."""
+    row = conn.execute(
+        "SELECT c.relkind::text, pg_catalog.pg_get_userbyid(c.relowner)::text, c.xmin::text"
+        " FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s",
+        obj,
+    ).fetchone()
+    if row is None:
+        return
+    kind, owner, xmin = row
+    conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{ms}ms",))
+    if kind in _TABLE_KINDS:
+        conn.execute(lock_statement([obj]))
+    elif kind in _OWNER_KINDS:
+        conn.execute(
+            psycopg.sql.SQL(_OWNER_KINDS[kind]).format(psycopg.sql.Identifier(*obj), psycopg.sql.Identifier(owner))
+        )
+        now = conn.execute(
+            "SELECT c.xmin::text FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n"
+            " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+            obj,
+        ).fetchone()
+        if now is None or now[0] != xmin:
+            raise LockNotGranted(
+                qualname(*obj),
+                "changed owner (or was replaced) while keyshift locked it",
+                "nothing was committed; keyshift retries with its owner as it is now",
+            )
 
 
 def lock_statement(tables: list[tuple[str, str]]) -> psycopg.sql.Composed:
@@ -118,24 +197,12 @@ def lock_statement(tables: list[tuple[str, str]]) -> psycopg.sql.Composed:
     )
 
 
-def lock_within(conn, statement, lock_timeout: str, statement_timeout: str) -> None:
-    """Run one LOCK TABLE a, b, c … statement so that it waits at most lock_timeout IN ALL.
-
-    lock_timeout bounds each table's wait on its own, so a statement that queues for three
-    tables in turn could hold the first (and every application query behind it) for three
-    times as long. statement_timeout bounds the whole statement; it is set to lock_timeout
-    for this statement only, then put back. The caller treats the cancel like a lock timeout."""
-    conn.execute("SELECT set_config('statement_timeout', %s, true)", (lock_timeout,))
-    conn.execute(statement)
-    conn.execute("SELECT set_config('statement_timeout', %s, true)", (statement_timeout,))
-
-
 def lock_not_granted(where: str, exc, dsn: str, tables: list[tuple[str, str]], lock_timeout: str) -> LockNotGranted:
     """The one wording of 'a lock waited out lock_timeout', naming who holds it."""
     detail = (
         exc.diag.message_primary
         if isinstance(exc, psycopg.errors.LockNotAvailable)
-        else "the tables were not all locked within it, counted over all of them"
+        else "the tables, sequences and views were not all locked within it, counted over all of them"
     )
     return LockNotGranted(
         where,

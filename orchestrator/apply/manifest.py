@@ -3,8 +3,10 @@ the plan's .sql files (yoyo reads only .sql and .py files, so it never takes it 
 
 It holds, from the Plan structure, what migrate and rollback need without reading SQL back:
 
-- ``mode`` and ``locks``: the tables the plan locks, in order (``plan.lock_order``), as
-  [schema, table]; migrate takes these locks before its drift check, rollback up front.
+- ``mode``, ``locks`` and ``sequences_and_views``: the tables the plan locks, in order
+  (``plan.lock_order``), then its key sequences and views (``plan.sequences_and_views``), as
+  [schema, name]; migrate takes every one of these locks before its drift check, rollback
+  before it changes anything (apply/locks.take_every_lock).
 - ``targets``, ``references``, ``fingerprint`` and ``objects``: the catalog the plan relied
   on (shape.objects / shape.fingerprint); migrate refuses when it changed.
 - ``checks``: the sha256 of every check file of the plan (``<plan_id>.checks/<claim>.sql``, the
@@ -58,6 +60,8 @@ class Manifest:
     files: dict[str, str]
     #: external mode's --invalidate-sessions tables: locked and emptied, not fingerprinted
     sessions: list[tuple[str, str]] = field(default_factory=list)
+    #: the key sequences and views locked after the tables (none in a manifest written without them)
+    sequences_and_views: list[tuple[str, str]] = field(default_factory=list)
     #: the sha256 of each of the plan's check files, by file name inside ``<plan_id>.checks/``
     checks: dict[str, str] = field(default_factory=dict)
     path: Path | None = field(default=None, compare=False)
@@ -68,6 +72,7 @@ class Manifest:
             "plan_id": self.plan_id,
             "mode": self.mode,
             "locks": [list(t) for t in self.locks],
+            "sequences_and_views": [list(t) for t in self.sequences_and_views],
             "targets": [list(t) for t in self.targets],
             "references": [[list(c), list(t)] for c, t in self.references],
             "fingerprint": self.fingerprint,
@@ -174,6 +179,12 @@ def _check(path: Path, found: Manifest) -> Manifest:
                 f"locks {json.dumps([schema, table], ensure_ascii=True)[:80]}, which is not a table "
                 "the plan fingerprints or empties",
             )
+    for schema, name in found.sequences_and_views:
+        if schema.startswith("pg_") or schema == "information_schema":
+            raise _bad(
+                path,
+                f"locks {json.dumps([schema, name], ensure_ascii=True)[:80]}, which is in a system schema",
+            )
     return found
 
 
@@ -211,6 +222,7 @@ def read(migrations_dir: Path, plan_id: str) -> Manifest | None:
                 objects=dict(objects),
                 files=dict(files),
                 sessions=[_pair(t, 2, path) for t in data.get("sessions", [])],
+                sequences_and_views=[_pair(t, 2, path) for t in data.get("sequences_and_views", [])],
                 checks=dict(checks),
                 path=path,
             ),

@@ -6,6 +6,7 @@ read       Catalog: runs those queries (search_path = pg_catalog) and builds the
 survey     snapshot(): the part of the catalog one plan touches, read once; the plan-time probe
 gather     the facts read with a snapshot: owners, privileges, publications, orphan rows, ...
 serialize  a snapshot as JSON and back (the planner's unit tests run on stored snapshots)
+throughput measure_throughput(): how fast the server rewrites a key, on a temporary table of its own
 
 This face names the stage's interface; modules inside the stage import each other directly.
 """
@@ -13,6 +14,7 @@ This face names the stage's interface; modules inside the stage import each othe
 from orchestrator.catalog.facts import (
     CreatePrivileges,
     Facts,
+    FunctionUse,
     KeyshiftFunction,
     KeyshiftSchema,
     Publication,
@@ -38,6 +40,7 @@ from orchestrator.catalog.model import (
 from orchestrator.catalog.read import Catalog
 from orchestrator.catalog.serialize import snapshot_from_json, snapshot_to_json
 from orchestrator.catalog.survey import snapshot
+from orchestrator.catalog.throughput import measure as measure_throughput
 
 __all__ = [
     "INTEGER_TYPES",
@@ -48,6 +51,7 @@ __all__ = [
     "Dependent",
     "Facts",
     "ForeignKey",
+    "FunctionUse",
     "Index",
     "KeyColumn",
     "KeyshiftFunction",
@@ -61,6 +65,7 @@ __all__ = [
     "Snapshot",
     "Table",
     "View",
+    "measure_throughput",
     "policy_sql",
     "snapshot",
     "snapshot_from_json",

@@ -64,6 +64,17 @@ class SequenceUser:
 
 
 @dataclass(frozen=True)
+class FunctionUse:
+    """One thing a function body does with a converted key (function_bodies.sql, read by
+    catalog/function_uses.py): ``strong`` when the function fails on uuid keys as it runs,
+    else it may (a variable of the key's type whose uses the body does not show)."""
+
+    signature: str
+    finding: str
+    strong: bool = True
+
+
+@dataclass(frozen=True)
 class KeyshiftFunction:
     """A routine in schema keyshift (keyshift_functions.sql): name, input argument types, kind."""
 
@@ -179,6 +190,8 @@ class Snapshot:
     partition_columns: dict[tuple[str, str], set] = field(default_factory=dict)
     #: key_functions.sql rows: functions with integer key parameters or a target's row type
     key_functions: list[dict] = field(default_factory=list)
+    #: what function bodies do with a converted key (function_bodies.sql, catalog/function_uses.py)
+    function_uses: list[FunctionUse] = field(default_factory=list)
     #: id_text_columns.sql rows: text/json columns named like ids of a target
     id_text_columns: list[dict] = field(default_factory=list)
     #: --reference: (schema, table, column) -> target, declared by the user (no FK)

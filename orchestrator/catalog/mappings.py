@@ -137,3 +137,31 @@ def no_mapping(shown: str, plan_id: str, key_column: str, external_column: str, 
         f"{external_column} holds its uuid, so it has no old -> new mapping table",
         fix,
     )
+
+
+@dataclass(frozen=True)
+class ConvertedKey:
+    """What keyshift's registry says about a converted table's key, and the key column's type now."""
+
+    plan_id: str
+    key_column: str
+    mode: str
+    uuid_version: int
+    key_type: str | None
+
+
+def converted_key(conn: psycopg.Connection, schema: str, name: str) -> ConvertedKey | None:
+    """The registry's row of ``schema.name`` and its key column's type today; None when keyshift never converted it."""
+    if not conn.execute("SELECT to_regclass('keyshift.converted_table') IS NOT NULL").fetchone()[0]:
+        return None
+    row = conn.execute(
+        "SELECT ct.plan_id, ct.key_column::text, ct.mode, ct.uuid_version,"
+        " (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute AS a"
+        "   JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid"
+        "   JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
+        "   WHERE n.nspname = ct.table_schema AND c.relname = ct.table_name"
+        "   AND a.attname = ct.key_column AND NOT a.attisdropped)"
+        " FROM keyshift.converted_table AS ct WHERE ct.table_schema = %s AND ct.table_name = %s",
+        (schema, name),
+    ).fetchone()
+    return None if row is None else ConvertedKey(*row)

@@ -92,6 +92,9 @@ class Catalog:
     def key_functions(self, names: list[str], rowtypes: list[int]) -> list[dict]:
         return self._rows("key_functions", {"names": names, "rowtypes": rowtypes})
 
+    def function_bodies(self, relids: list[int], names: list[str]) -> list[dict]:
+        return self._rows("function_bodies", {"relids": relids, "names": [n.lower() for n in names]})
+
     def column_type(self, relid: int, column: str) -> str | None:
         rows = self._rows("column_type", {"relid": relid, "column": column})
         return rows[0]["data_type"] if rows else None
@@ -220,3 +223,8 @@ class Catalog:
             )
             row = cur.fetchone()
         return _build(Converted, row) if row else None
+
+    def table_sizes(self, tables: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """Bytes on disk of each table with its indexes, TOAST and partitions (table_sizes.sql)."""
+        rows = self._rows("table_sizes", {"schemas": [t[0] for t in tables], "names": [t[1] for t in tables]})
+        return {(r["table_schema"], r["table_name"]): r["total_bytes"] for r in rows}

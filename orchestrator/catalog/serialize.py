@@ -35,6 +35,7 @@ CLASSES = {
         facts.Publication,
         facts.SequenceUser,
         facts.KeyshiftFunction,
+        facts.FunctionUse,
         facts.KeyshiftSchema,
         facts.SessionTable,
         facts.ReferenceColumn,

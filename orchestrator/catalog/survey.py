@@ -10,6 +10,7 @@ from psycopg import sql
 
 from orchestrator.catalog import gather
 from orchestrator.catalog.facts import ReferenceColumn, Request, Snapshot
+from orchestrator.catalog.function_uses import function_uses
 from orchestrator.catalog.model import INTEGER_TYPES, Carried, ForeignKey, KeyColumn, Table, View
 from orchestrator.catalog.read import Catalog
 from orchestrator.names import qualname, quote_part
@@ -175,6 +176,12 @@ def _add_lookalikes_and_carried(snap: Snapshot, cat: Catalog, targets) -> None:
         )
     ]
     snap.key_functions = cat.key_functions(names, rowtypes)
+    converted: dict[tuple[str, str], set[str]] = {}
+    for schema, name, column in snap.columns:
+        converted.setdefault((schema, name), set()).add(column)
+    relids = [snap.tables[t].relid for t in converted]
+    bodies = cat.function_bodies(relids, sorted({t[1] for t in converted}))
+    snap.function_uses = function_uses(bodies, converted)
     doc_names = sorted({n for t, _k in targets for n in _document_names(t.table_name)})
     snap.id_text_columns = cat.id_text_columns(doc_names)
 

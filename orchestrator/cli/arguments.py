@@ -35,6 +35,15 @@ class DebugParser(argparse.ArgumentParser):
 
 def non_negative(kind):
     """An argparse type: a finite number of ``kind`` (int or float) that is at least 0."""
+    return _finite(kind, "of at least 0", lambda value: value >= 0)
+
+
+def positive(kind):
+    """An argparse type: a finite number of ``kind`` (int or float) above 0."""
+    return _finite(kind, "above 0", lambda value: value > 0)
+
+
+def _finite(kind, bound: str, within):
     name = "whole number" if kind is int else "number"
 
     def parse(text: str):
@@ -42,8 +51,8 @@ def non_negative(kind):
             value = kind(text)
         except (TypeError, ValueError):
             value = None
-        if value is None or not math.isfinite(value) or value < 0:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a finite {name} of at least 0")
+        if value is None or not math.isfinite(value) or not within(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite {name} {bound}")
         return value
 
     return parse

@@ -73,7 +73,17 @@ def cmd_migrate(args) -> int:
     for line in report.check_lines(outcome.checks):
         print(line)
     print(f"committed {len(outcome.applied) - 1} migration(s) in {outcome.seconds:.2f} s")
+    print(_lock_window(outcome))
     return redis_step.run_after_commit(dsn, redis_url, redis_jobs, args.redis_action, args.redis_batch)
+
+
+def _lock_window(outcome) -> str:
+    """The measured lock window: what application queries on these objects waited for at most."""
+    rounds = f" (taken in {outcome.lock_rounds} rounds)" if outcome.lock_rounds > 1 else ""
+    return (
+        f"lock window: {outcome.locked_objects} tables, sequences and views locked{rounds} "
+        f"for {outcome.locked_seconds or 0.0:.2f} s, from the last lock granted to COMMIT"
+    )
 
 
 def cmd_check(args) -> int:
@@ -117,6 +127,7 @@ def cmd_rollback(args) -> int:
     for mid, secs in outcome.applied:
         print(f"rolled back {mid:<40} {secs:8.2f} s")
     print(f"committed rollback of {len(outcome.applied)} migration(s) in {outcome.seconds:.2f} s")
+    print(_lock_window(outcome))
     return EXIT_OK
 
 

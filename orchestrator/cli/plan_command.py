@@ -6,7 +6,6 @@ import dataclasses
 import os
 import re
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -14,16 +13,17 @@ from orchestrator import catalog
 from orchestrator.apply import applied, source
 from orchestrator.apply import manifest as manifestmod
 from orchestrator.apply import shape as shapemod
-from orchestrator.cli.settings import ini_key_settings, key_options
+from orchestrator.cli.plan_rehearsal import print_blockers, rehearsal_step, set_aside
+from orchestrator.cli.settings import ini_key_settings, key_options, parse_reference
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import EXIT_OK, KeyshiftError, Refused
-from orchestrator.names import parse_qualified, qualname
-from orchestrator.plan import external, ownership, planner, safety
+from orchestrator.names import parse_qualified, qualname, visible
+from orchestrator.plan import external, ownership, planner, safety, window
 from orchestrator.plan import model as planmodel
 from orchestrator.plan import options as planoptions
+from orchestrator.plan.functions import FunctionsBlocked
 from orchestrator.plan.model import Plan
 from orchestrator.plan.options import external_default
-from orchestrator.rehearse import Blocked, rehearse
 from orchestrator.render import checks as plancheck
 from orchestrator.render import migrations as rendermod
 from orchestrator.render.common import Migration
@@ -48,9 +48,13 @@ def _next_plan_id(migrations_dir: Path) -> str:
     return f"{(max(ids) if ids else 0) + 1:04d}"
 
 
-def cmd_plan(args) -> int:
+def cmd_plan(args, step=rehearsal_step, into: Path | None = None) -> int:
+    """``step(args, dsn, plan, carried_failures, held)`` gives what runs on the staged files
+    (plan's rehearsal); ``into`` is where the files go instead of --migrations, which then only
+    numbers the plan."""
     dsn = dsnmod.resolve(args.dsn)
-    migrations_dir = Path(args.migrations)
+    numbered = Path(args.migrations)
+    migrations_dir = into or numbered
     names, references, options = _options(args)
     try:
         conn = dsnmod.connect(dsn, autocommit=True)
@@ -73,17 +77,24 @@ def cmd_plan(args) -> int:
             **external.wanted_names(options, targets),
         )
         snap = catalog.snapshot(cat, targets, references, request)
-    plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
-    rehearsing = not getattr(args, "no_rehearse", False)
-    snap, carried_failures = _set_aside(snap, rehearsing and args.mode != "external")
-    the_plan = planner.make_plan(snap, options, plan_id)
+        plan_id = _next_plan_id(numbered) if numbered.is_dir() else "0001"
+        rehearsing = not getattr(args, "no_rehearse", False)
+        snap, carried_failures, held = set_aside(snap, rehearsing and args.mode != "external")
+        try:
+            the_plan = planner.make_plan(snap, options, plan_id)  # decides on the snapshot alone
+        except FunctionsBlocked as exc:
+            print_blockers(exc.blockers)
+            raise
+        given = getattr(args, "throughput", None)
+        rate = window.given(given) if given else window.measured(*catalog.measure_throughput(conn))
+        lock_window = window.estimate(the_plan, cat.table_sizes(planmodel.lock_order(the_plan)), rate)
     shape = shapemod.objects(snap, snap.shape_columns)
-    rehearsal = _rehearsal(args, dsn, the_plan, carried_failures) if rehearsing else None
+    rehearsal = step(args, dsn, the_plan, carried_failures, held) if rehearsing else None
     written = _write_plan(migrations_dir, the_plan, [t.key for t, _k in targets], references, shape, rehearsal)
     if args.mode == "external":
-        _print_external_plan(the_plan, written[:-1], dsnmod.describe(dsn))
+        _print_external_plan(the_plan, written[:-1], dsnmod.describe(dsn), lock_window)
     else:
-        _print_plan(the_plan, written[:-1], dsn)
+        _print_plan(the_plan, written[:-1], dsn, lock_window)
         _print_sessions(the_plan)
     print(
         f"wrote {written[-1]} (locks, catalog fingerprint and sha256 of every file: "
@@ -98,35 +109,10 @@ def cmd_plan(args) -> int:
     return EXIT_OK
 
 
-def _set_aside(snap, rehearsing: bool) -> tuple:
-    """Rehearsed, the carried objects plan's probe finds failing are named with every other
-    blocker: the plan is made without them, and the rehearsal reports them."""
-    if not rehearsing or not snap.carried_failures:
-        return snap, []
-    failing = [(obj, error, snap.carried_columns.get(obj.oid, [])) for obj, error in snap.carried_failures]
-    kept = [o for o in snap.carried if o not in [f[0] for f in failing]]
-    return dataclasses.replace(snap, carried=kept, carried_failures=[]), failing
-
-
-def _rehearsal(args, dsn: str, the_plan: Plan, carried_failures: list):
-    """What runs on the staged files before they move into --migrations: the rehearsal, whose
-    blockers are printed one line each before its summary line."""
-
-    def run(staged: Path, migrations: list[Migration]) -> None:
-        try:
-            rehearse(dsn, staged, the_plan, migrations, carried_failures, getattr(args, "rehearse_dsn", None))
-        except Blocked as exc:
-            for blocker in exc.blockers:
-                print(f"keyshift: {' '.join(blocker.line().split())}", file=sys.stderr)
-            raise
-
-    return run
-
-
 def _options(args) -> tuple[list, list, planoptions.Options]:
     """The tables, the declared references and the options, refused before the database is read."""
     names = [parse_qualified(t) for t in args.table]
-    references = [_parse_reference(r) for r in (getattr(args, "reference", None) or [])]
+    references = [parse_reference(r) for r in (getattr(args, "reference", None) or [])]
     if len({c for c, _t in references}) < len(references):
         raise Refused("--reference", "names one column twice", "name each column once")
     options = planoptions.Options(
@@ -208,6 +194,7 @@ def _write_plan(
         objects=shape,
         files={name: manifestmod.sha256(data) for name, data in files},
         sessions=[s.key for s in the_plan.sessions],
+        sequences_and_views=planmodel.sequences_and_views(the_plan),
         checks={name.rpartition("/")[2]: manifestmod.sha256(data) for name, data in checks},
     )
     manifest = (manifestmod.file_name(plan_id), the_manifest.to_json().encode())
@@ -251,16 +238,6 @@ def _refuse_replace_only_options(args) -> None:
             "and only adds a v4 external uuid column",
             "remove that line for these tables, or plan without --mode external",
         )
-
-
-def _parse_reference(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``SCHEMA.TABLE.COL=SCHEMA.TARGET`` -> ((schema, table, col), (schema, target))."""
-    column, sep, target = text.partition("=")
-    if not sep:
-        raise Refused(
-            f"--reference {text!r}", "has no '=TARGET'", "write --reference SCHEMA.TABLE.COLUMN=SCHEMA.TARGET_TABLE"
-        )
-    return (parse_qualified(column, "--reference", parts=3), parse_qualified(target, "--reference", parts=2))
 
 
 def _pending_files(migrations_dir: Path, applied: set[str]) -> list[str]:
@@ -334,7 +311,7 @@ def _clear_orphaned_checks(migrations_dir: Path, plan_id: str) -> None:
         folder.rmdir()
 
 
-def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str) -> None:
+def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str, lock_window: window.Window) -> None:
     print(f"keyshift plan {p.plan_id} ({p.options.mode}, uuid {p.options.uuid}) on {dsnmod.describe(dsn)}")
     print("tables:")
     for t in p.tables:
@@ -365,14 +342,15 @@ def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str) -> None:
             f"declared reference {qualname(*c[:2])}.{c[2]} -> {qualname(*t)} (no FK; "
             f"{p.row_counts.get(c[:2], 0)} rows, every value checked against the target)"
         )
+    print(*window.lines(lock_window), sep="\n")
     for w in p.warnings:
-        print(f"WARN {w}")
+        print(f"WARN {visible(w)}")
     for path in written:
         if not path.name.endswith(".rollback.sql"):
             print(f"wrote {path} (+ .rollback.sql)")
 
 
-def _print_external_plan(p: Plan, written, describe: str) -> None:
+def _print_external_plan(p: Plan, written, describe: str, lock_window: window.Window) -> None:
     print(f"keyshift plan {p.plan_id} (external, uuid {p.options.uuid}) on {describe}")
     print("integer keys and foreign keys stay as they are; external ids added:")
     for e in p.external_columns:
@@ -385,8 +363,9 @@ def _print_external_plan(p: Plan, written, describe: str) -> None:
             f"restart {r.seq_display} ({r.table.display}.{r.key.column_name}, max {r.max_id}): new rows from {r.value}"
         )
     _print_sessions(p)
+    print(*window.lines(lock_window), sep="\n")
     for w in p.warnings:
-        print(f"WARN {w}")
+        print(f"WARN {visible(w)}")
     for path in written:
         if not path.name.endswith(".rollback.sql"):
             print(f"wrote {path} (+ .rollback.sql)")

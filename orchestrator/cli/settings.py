@@ -51,6 +51,16 @@ def key_options(args, facts: dict) -> dict:
     )
 
 
+def parse_reference(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``SCHEMA.TABLE.COL=SCHEMA.TARGET`` -> ((schema, table, col), (schema, target))."""
+    column, sep, target = text.partition("=")
+    if not sep:
+        raise Refused(
+            f"--reference {text!r}", "has no '=TARGET'", "write --reference SCHEMA.TABLE.COLUMN=SCHEMA.TARGET_TABLE"
+        )
+    return (parse_qualified(column, "--reference", parts=3), parse_qualified(target, "--reference", parts=2))
+
+
 def _read_ini(path: Path | None, case_sensitive: bool = False):
     """yoyo.ini (in the current directory) parsed; a malformed file is refused by name."""
     import configparser

@@ -94,6 +94,17 @@ def lock_order(plan: Plan) -> list[tuple[str, str]]:
     return list(dict.fromkeys(keys))
 
 
+def sequences_and_views(plan: Plan) -> list[tuple[str, str]]:
+    """The key sequences and the views the plan locks after its tables (lock_order), in this
+    order: each target's key sequence, then the views and materialized views it drops and
+    creates again, in creation order. migrate takes these locks with the tables', before it
+    changes anything, so that an application transaction holding one (a nextval() not yet
+    committed, a query on the view) is waited for before the rewrite, never after it."""
+    keys = [(t.key.seq_schema, t.key.seq_name) for t in plan.targets if t.key.seq_schema and t.key.seq_name]
+    keys += [(v.view_schema, v.view_name) for v in plan.views]
+    return list(dict.fromkeys(keys))
+
+
 def short_name(prefix: str, *parts: str) -> str:
     """A deterministic identifier within 63 bytes; a hash keeps truncated names unique."""
     raw = prefix + "__".join(parts)

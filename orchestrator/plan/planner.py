@@ -11,7 +11,7 @@ from __future__ import annotations
 from orchestrator.catalog import INTEGER_TYPES, ForeignKey, Snapshot, Table
 from orchestrator.errors import Refused
 from orchestrator.names import qualname
-from orchestrator.plan import external, references, safety
+from orchestrator.plan import external, functions, references, safety
 from orchestrator.plan.key_options import resolve_key_options
 from orchestrator.plan.model import Column, Plan, Target, map_table_name
 from orchestrator.plan.options import (
@@ -159,6 +159,7 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
     target_keys = {t.table.key for t in targets}
     _refuse_columns(snap)
     _refuse_blockers(snap, targets, target_keys)
+    functions.refuse(snap)
     defaults = {
         col: _checked_default(snap, col, root, target_keys)
         for col, root in snap.columns.items()
@@ -166,7 +167,7 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
     }
     order = _parents_first(list(snap.tables.values()), snap.fks, target_keys)
     columns = _columns(snap, targets, order, defaults)
-    warnings = _warnings(snap, targets)
+    warnings = _warnings(snap, targets) + functions.warnings(snap)
     return Plan(
         plan_id=plan_id,
         options=options,

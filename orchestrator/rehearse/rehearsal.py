@@ -14,6 +14,7 @@ from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import KeyshiftError, Refused
 from orchestrator.plan.model import Plan
 from orchestrator.rehearse import blockers as blockersmod
+from orchestrator.rehearse import standins
 from orchestrator.rehearse.copy import EXCLUDED, schema_copy, schema_lines
 from orchestrator.render.common import Migration
 
@@ -38,14 +39,18 @@ def rehearse(
     migrations: list[Migration],
     carried_failures: list,
     rehearse_dsn: str | None = None,
+    known: list | None = None,
 ) -> None:
     """Migrate ``staged`` (the plan's files, not yet in --migrations) on a copy, with the checks,
     roll it back, and compare the schema with the start; raises Blocked naming every blocker.
     ``carried_failures`` ((object, PostgreSQL's message, the converted columns it uses) from
-    plan's probe) are blockers too."""
-    known = [blockersmod.carried_blocker(*failure) for failure in carried_failures]
+    plan's probe) are blockers too, and so are ``known`` (the plan's own, each with ``line()``)."""
+    known = [*(known or []), *(blockersmod.carried_blocker(*failure) for failure in carried_failures)]
     failure = None
     with schema_copy(dsn, plan.plan_id, rehearse_dsn) as copy:
+        refused = standins.plant(copy, plan)
+        if refused is not None:
+            raise Blocked(plan.plan_id, [*known, refused])
         if not known:
             failure = _round_trip(copy, staged, plan.plan_id)
             if failure is None:
@@ -62,11 +67,11 @@ def _round_trip(copy: str, staged: Path, plan_id: str) -> blockersmod.Blocker | 
     with tempfile.TemporaryDirectory(prefix="keyshift-rehearsal-") as tmp:
         folder = Path(tmp) / "migrations"
         shutil.copytree(staged, folder)
-        _fingerprint_of_copy(copy, folder, plan_id)
+        fingerprint_of_copy(copy, folder, plan_id)
         return _migrate_and_roll_back(copy, folder)
 
 
-def _fingerprint_of_copy(copy: str, folder: Path, plan_id: str) -> None:
+def fingerprint_of_copy(copy: str, folder: Path, plan_id: str) -> None:
     """The rehearsal's manifest records the copy's catalog shape, not the target's: a restore
     may store the same grants in another order, which is no drift of the target."""
     recorded = manifestmod.read(folder, plan_id)
