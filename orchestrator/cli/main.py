@@ -144,6 +144,25 @@ def _add_plan_options(sp, defaults: dict) -> None:
         help="an integer column without an FK that holds ids of a --table target: converted with it (repeatable)",
     )
     sp.add_argument(
+        "--polymorphic",
+        action="append",
+        default=[],
+        metavar="SCHEMA.TABLE.TYPE_COL,ID_COL",
+        help="a generic relation: rows whose type names a converted table get that table's new ids (repeatable)",
+    )
+    sp.add_argument(
+        "--polymorphic-type",
+        action="append",
+        default=[],
+        metavar="VALUE=SCHEMA.TABLE",
+        help="the type value VALUE names that table (repeatable; default: Rails' Post -> posts)",
+    )
+    sp.add_argument(
+        "--no-polymorphic-default",
+        action="store_true",
+        help="leave Django's django_admin_log as it is unless a --polymorphic names it",
+    )
+    sp.add_argument(
         "--external-column",
         default=defaults.get("external_column"),
         metavar="NAME",

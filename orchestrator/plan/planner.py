@@ -11,7 +11,7 @@ from __future__ import annotations
 from orchestrator.catalog import INTEGER_TYPES, ForeignKey, Snapshot, Table
 from orchestrator.errors import Refused
 from orchestrator.names import qualname
-from orchestrator.plan import external, functions, references, safety
+from orchestrator.plan import external, functions, polymorphic, references, safety
 from orchestrator.plan.key_options import resolve_key_options
 from orchestrator.plan.model import Column, Plan, Target, map_table_name
 from orchestrator.plan.options import (
@@ -117,6 +117,7 @@ def make_plan(snap: Snapshot, options: Options, plan_id: str) -> Plan:
     safety.refuse_unsafe(mode_snap, options.mode)
     references.refuse_scratch_failure(snap)
     the_plan = build(mode_snap, options, plan_id)
+    the_plan.polymorphic = polymorphic.resolve(snap, options, the_plan.targets)
     external.validate(the_plan, external.facts_of(snap, options))
     # uuid versions are known only now, per table (--uuid, --uuid-for, yoyo.ini)
     safety.v6_id_range(snap.facts, [t for t in the_plan.targets if t.uuid_version == "v6"])

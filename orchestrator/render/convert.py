@@ -6,7 +6,7 @@ from psycopg import sql
 
 from orchestrator.names import Statement, qualname, quote_part
 from orchestrator.plan.model import Plan, Target, short_name
-from orchestrator.render import rollback_ids
+from orchestrator.render import polymorphic, rollback_ids
 from orchestrator.render.common import (
     I,
     L,
@@ -87,8 +87,10 @@ def convert_migration(plan: Plan) -> Migration:
     for table in tables_with_columns(plan):
         apply += _convert_table(plan, table)
     apply += [stmt("DROP FUNCTION {}(bigint)", new_id_fn(t)) for t in looked_up]
+    apply += polymorphic.apply(plan)
 
     rollback = _old_ids_for_new_rows(plan)
+    rollback += polymorphic.rollback(plan, _old_id_fn)
     rollback += [_restore_table(plan, table) for table in reversed(tables_with_columns(plan))]
     for t in plan.targets:
         rollback += _restore_key_default(t)
