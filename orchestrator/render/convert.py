@@ -87,7 +87,6 @@ def convert_migration(plan: Plan) -> Migration:
     for table in tables_with_columns(plan):
         apply += _convert_table(plan, table)
     apply += [stmt("DROP FUNCTION {}(bigint)", new_id_fn(t)) for t in looked_up]
-    apply += polymorphic.apply(plan)
 
     rollback = _old_ids_for_new_rows(plan)
     rollback += polymorphic.rollback(plan, _old_id_fn)

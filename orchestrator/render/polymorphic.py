@@ -1,12 +1,12 @@
-"""03's generic relations (plan/polymorphic.py): the id column of each follows the converted
-tables its type column names, in one ALTER TABLE per relation, and rollback gives it back.
+"""Generic relations (plan/polymorphic.py): the id column of each follows the converted tables
+its type column names, in one ALTER TABLE per relation, and rollback gives it back.
 
-Inside step 03, after the keys are uuid and while the mappings exist: the rows per type value
+In step 01, once the mappings exist and before the tables are fingerprinted: the rows per type value
 and a hash of their ids are recorded for the checks (a temporary table of migrate's
 transaction), then an integer id column becomes uuid (each id through its type's mapping; an id
 the mapping lacks is an error, never NULL) and a text id column gets the new key's text where
-its text is exactly an old id (other text is left as it is). Rollback, once the rows written
-since migrate have their old ids in the mapping, reads each id back through it.
+its text is exactly an old id (other text is left as it is). Rollback, in step 03's undo once
+the rows written since migrate have their old ids in the mapping, reads each id back through it.
 """
 
 from __future__ import annotations
@@ -94,6 +94,18 @@ def apply(plan: Plan) -> list[Statement]:
     out += [stmt("DROP FUNCTION {}(bigint)", _fn("keyshift_poly_uuid_", r)) for r in _by_map(plan, True)]
     out += [stmt("DROP FUNCTION {}(text)", _fn("keyshift_poly_text_", r)) for r in _by_map(plan, False)]
     return out
+
+
+def header(plan: Plan) -> tuple[str, ...]:
+    """01's header lines about the generic relations it remaps (none without one)."""
+    if not plan.polymorphic:
+        return ()
+    return (
+        "  Generic relations (no foreign key) follow the mapping before anything is fingerprinted:",
+        *(f"    {p.display}" for p in plan.polymorphic),
+        f"  Proven by: {plan.plan_id}.checks/polymorphic_ids_resolve.sql, "
+        f"{plan.plan_id}.checks/polymorphic_rows_unchanged.sql",
+    )
 
 
 def _note(p: Polymorphic) -> tuple[str, ...]:

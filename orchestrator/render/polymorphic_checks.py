@@ -2,7 +2,7 @@
 relation and type, joined with UNION ALL, written into ``<plan_id>.checks/`` like the others.
 
 Both speak only while ``keyshift migrate`` applies the plan (the setting keyshift.checking_plans
-names it). ``polymorphic_rows_unchanged`` compares with the rows per type that step 03 recorded
+names it). ``polymorphic_rows_unchanged`` compares with the rows per type that step 01 recorded
 in a temporary table of migrate's own transaction, so it runs inside keyshift migrate only.
 """
 
@@ -138,7 +138,7 @@ def _rows_branch(plan: Plan, p: Polymorphic) -> sql.Composable:
 def _rows_unchanged(plan: Plan) -> CheckFile:
     name = "polymorphic_rows_unchanged.sql"
     claim = (
-        "Claim: every generic relation the plan remaps has as many rows of each type value as step 03",
+        "Claim: every generic relation the plan remaps has as many rows of each type value as step 01",
         "counted just before it remapped them, and their ids, each read back through its type's",
         "mapping (a text id that was left as it is, as it is), hash as they did then. Relations:",
         *_relations(plan),
