@@ -72,12 +72,12 @@ def _resolve_branch(plan: Plan, p: Polymorphic, r: Remap) -> sql.Composable:
         "gate": gate(plan.plan_id),
     }
     if p.to_uuid:
-        wrong = "NOT EXISTS (SELECT 1 FROM {target} AS t WHERE t.{key} = c.{id})"
+        wrong = "NOT EXISTS (\n        SELECT 1 FROM {target} AS t\n        WHERE t.{key} = c.{id}\n    )"
     else:  # an old id left behind, or a uuid's text that names no row
         wrong = (
-            "NOT EXISTS (SELECT 1 FROM {target} AS t WHERE t.{key}::text = c.{id})\n"
-            "    AND (\n        c.{id} ~ {uuid}\n"
-            "        OR EXISTS (SELECT 1 FROM {m} AS m WHERE m.old_id::text = c.{id})\n    )"
+            "NOT EXISTS (\n        SELECT 1 FROM {target} AS t\n        WHERE t.{key}::text = c.{id}\n    )\n"
+            "    AND (\n        c.{id} ~ {uuid}\n        OR EXISTS (\n            SELECT 1 FROM {m} AS m\n"
+            "            WHERE m.old_id::text = c.{id}\n        )\n    )"
         )
     return sql.SQL(
         "SELECT\n    {pid} AS plan_id,\n    {s} AS table_schema,\n    {t} AS table_name,\n    {tc} AS type_column,\n"
