@@ -8,13 +8,22 @@ claims about these relations report rows on a database broken for them.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import keyshift, without_restrict
 
+from orchestrator import catalog
+from orchestrator.catalog.facts import PolymorphicColumns, Relation, Snapshot
 from orchestrator.connect import embedded
+from orchestrator.errors import Refused
+from orchestrator.plan import model, planner, polymorphic
+from orchestrator.plan.options import Options
+
+SNAPSHOTS = Path(__file__).parent / "fixtures" / "snapshots"
 
 RAILS = """
 CREATE TABLE posts (id serial PRIMARY KEY, title text NOT NULL);
@@ -269,3 +278,86 @@ def test_rails_table_names():
         "boxes",
         "days",
     ]
+
+
+# --- plan decides on the snapshot alone (stored snapshot of seed003_chat) -----------------------
+
+CHAT = Options(tables=(("public", "core_user"), ("public", "core_room")))
+PAIR = ("public", "comments", "subject_type", "subject_id")
+LOG = ("public", "django_admin_log", "content_type_id", "object_id")
+
+
+def chat_with(pair, found, **options) -> Snapshot:
+    snap = catalog.snapshot_from_json((SNAPSHOTS / "seed003_chat.json").read_text())
+    table = dataclasses.replace(snap.tables[("public", "core_message")], table_name=pair[1], relid=1)
+    return dataclasses.replace(snap, polymorphic={pair: dataclasses.replace(found, table=table)})
+
+
+def chat_plan(snap: Snapshot, **options):
+    return planner.make_plan(snap, dataclasses.replace(CHAT, **options), "0001")
+
+
+def chat_refusal(snap: Snapshot, **options) -> str:
+    with pytest.raises(Refused) as info:
+        chat_plan(snap, **options)
+    return info.value.line()
+
+
+def test_plan_resolves_given_types_and_locks_the_relation_after_the_tables():
+    counts = (("Room", 2), ("User", 3))
+    snap = chat_with(PAIR, PolymorphicColumns(None, "text", "bigint", counts))
+    given = (("User", "public", "core_user"), ("Room", "public", "core_room"))
+    p = chat_plan(snap, polymorphic=(PAIR,), polymorphic_types=given)
+    [poly] = p.polymorphic
+    assert poly.to_uuid and [(r.value, r.target, r.rows) for r in poly.remaps] == [
+        ("Room", ("public", "core_room"), 2),
+        ("User", ("public", "core_user"), 3),
+    ]
+    assert model.lock_order(p)[-1] == ("public", "comments")
+
+
+@pytest.mark.parametrize(
+    "id_type, counts, given, expected",
+    [
+        ("bigint", (("Video", 4),), (), "'Video' (4 rows) name no table this plan converts"),
+        ("bigint", (("Video", 4),), (("Video", "public", "videos"),), "'Video' (4 rows) name no table"),
+        ("integer", ((None, 2),), (), "NULL (2 rows)"),
+        ("character varying(20)", (), (), "a uuid's text has 36 characters"),
+        ("jsonb", (), (), "is jsonb"),
+        ("text", (("User", 1),), (("User", "public", "nowhere"), ("User", "public", "core_user")), "twice"),
+    ],
+)
+def test_plan_refuses_what_cannot_follow(id_type, counts, given, expected):
+    snap = chat_with(PAIR, PolymorphicColumns(None, "text", id_type, counts))
+    assert expected in chat_refusal(snap, polymorphic=(PAIR,), polymorphic_types=given)
+
+
+def test_text_ids_of_a_type_mapped_to_an_unconverted_table_are_left_alone():
+    snap = chat_with(PAIR, PolymorphicColumns(None, "text", "text", (("User", 1), ("Video", 2))))
+    given = (("Video", "public", "videos"), ("User", "public", "core_user"))
+    p = chat_plan(snap, polymorphic=(PAIR,), polymorphic_types=given)
+    assert p.polymorphic[0].untouched == (("Video", 2),)
+    assert "  'Video': left as it is (2 rows; its type names no converted table)" in polymorphic.lines(p.polymorphic)
+    assert "type value(s) 'User' (1 rows)" in chat_refusal(snap, polymorphic=(PAIR,), polymorphic_types=given[:1])
+
+
+def test_django_admin_log_is_remapped_by_default_only_for_converted_models():
+    types = (("7", "core", "user"), ("8", "core", "thing"))
+    found = PolymorphicColumns(None, "integer", "text", (("7", 3), ("8", 1)), types, detected=True)
+    p = chat_plan(chat_with(LOG, found))
+    [poly] = p.polymorphic
+    assert [(r.value, r.target, r.how) for r in poly.remaps] == [
+        ("7", ("public", "core_user"), "Django content type core.user")
+    ]
+    assert poly.untouched == (("8", 1),) and not poly.to_uuid
+    assert chat_plan(chat_with(LOG, found), polymorphic_default=False).polymorphic == []
+    thing = chat_plan(chat_with(LOG, found), polymorphic_types=(("core.thing", "public", "core_room"),))
+    assert [r.target for r in thing.polymorphic[0].remaps] == [("public", "core_user"), ("public", "core_room")]
+
+
+def test_a_relation_the_role_may_not_alter_is_refused_when_named_and_left_when_detected():
+    relation = Relation("public", "comments", "r", "app_owner", "deployer", False)
+    named = chat_with(PAIR, PolymorphicColumns(None, "text", "text", (), relation=relation))
+    assert "belongs to app_owner" in chat_refusal(named, polymorphic=(PAIR,))
+    detected = chat_with(LOG, PolymorphicColumns(None, "integer", "text", (), detected=True, relation=relation))
+    assert chat_plan(detected).polymorphic == []

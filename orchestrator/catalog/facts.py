@@ -122,7 +122,7 @@ class PolymorphicColumns:
     django_admin_log found beside django_content_type): its table (None: no such relation), the
     types of its two columns (None: no such column), and per distinct type value (as text, None
     for NULL) the rows whose id is not NULL. ``content_types``: Django's (id as text, app_label,
-    model) rows when the pair is the admin log's; ``detected``: found by keyshift, not named."""
+    model) rows when the pair is the admin log's; ``detected``: found by keyshift, not named; ``relation``: whether the role may alter it."""
 
     table: Table | None
     type_type: str | None = None
@@ -130,6 +130,8 @@ class PolymorphicColumns:
     type_counts: tuple[tuple[str | None, int], ...] = ()
     content_types: tuple[tuple[str, str, str], ...] = ()
     detected: bool = False
+    #: the table's owner and whether the role may alter it (ownership.sql); None: no table
+    relation: Relation | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ plan refuses that table by name. ``facts`` reads the rest once the snapshot is c
 
 from __future__ import annotations
 
+import dataclasses
+
 from orchestrator.catalog.facts import Facts, PolymorphicColumns, Relation, Request, SessionTable, Snapshot
 from orchestrator.catalog.read import Catalog
 
@@ -101,14 +103,7 @@ def polymorphic(cat: Catalog, snap: Snapshot, request: Request) -> dict:
             continue
         found = _pair(cat, pair)
         if found.table is not None and found.type_type and found.id_type:
-            out[pair] = PolymorphicColumns(
-                found.table,
-                found.type_type,
-                found.id_type,
-                found.type_counts,
-                tuple(cat.content_types(schema)),
-                detected=True,
-            )
+            out[pair] = dataclasses.replace(found, detected=True)
     return out
 
 
@@ -119,8 +114,11 @@ def _pair(cat: Catalog, pair: tuple[str, str, str, str]) -> PolymorphicColumns:
     type_type, id_type = cat.column_type(table.relid, pair[2]), cat.column_type(table.relid, pair[3])
     if type_type is None or id_type is None:
         return PolymorphicColumns(table, type_type, id_type)
+    relation = next(iter(cat.ownership([table.relid])), None)
+    if relation is not None and not relation.can_alter:  # its rows are not read: plan refuses it
+        return PolymorphicColumns(table, type_type, id_type, relation=relation)
     counts = tuple(cat.type_counts(pair[:2], pair[2], pair[3]))
     content_types = ()
     if pair[1:] == DJANGO_ADMIN_LOG and cat.table(pair[0], DJANGO_CONTENT_TYPE) is not None:
         content_types = tuple(cat.content_types(pair[0]))
-    return PolymorphicColumns(table, type_type, id_type, counts, content_types)
+    return PolymorphicColumns(table, type_type, id_type, counts, content_types, relation=relation)

@@ -69,8 +69,10 @@ def resolve(snap: Snapshot, options: Options, targets: list[Target]) -> list[Pol
         return []
     out = []
     for pair, found in snap.polymorphic.items():
-        if found.detected and not options.polymorphic_default:
-            continue
+        if found.detected and (
+            not options.polymorphic_default or (found.relation is not None and not found.relation.can_alter)
+        ):
+            continue  # not asked for: left as it is (plan's warning about ids in text still names it)
         shown = f"--polymorphic {qualname(*pair[:2])}.{pair[2]},{pair[3]}"
         _refuse_columns(shown, pair, found, snap)
         poly = _resolve_pair(shown, pair, found, options, targets)
@@ -82,6 +84,13 @@ def resolve(snap: Snapshot, options: Options, targets: list[Target]) -> list[Pol
 def _refuse_columns(shown: str, pair: tuple, found: PolymorphicColumns, snap: Snapshot) -> None:
     if found.table is None or found.table.relkind not in ("r", "p"):
         raise Refused(shown, f"{qualname(*pair[:2])} is no table", "name the table that holds the type and id columns")
+    if found.relation is not None and not found.relation.can_alter:
+        raise Refused(
+            shown,
+            f"{qualname(*pair[:2])} belongs to {found.relation.owner}, and role {found.relation.current_role_name} "
+            "may not alter it",
+            f"plan and migrate as {found.relation.owner} (or a member of it)",
+        )
     for column, data_type in ((pair[2], found.type_type), (pair[3], found.id_type)):
         if data_type is None:
             raise Refused(shown, f"{qualname(*pair[:2])} has no column {column}", "check the column names")
