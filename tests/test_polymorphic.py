@@ -361,3 +361,9 @@ def test_a_relation_the_role_may_not_alter_is_refused_when_named_and_left_when_d
     assert "belongs to app_owner" in chat_refusal(named, polymorphic=(PAIR,))
     detected = chat_with(LOG, PolymorphicColumns(None, "integer", "text", (), detected=True, relation=relation))
     assert chat_plan(detected).polymorphic == []
+
+
+def test_one_id_column_named_twice_is_refused():
+    twice = (PAIR, (*PAIR[:2], "other_type", PAIR[3]))
+    snap = chat_with(PAIR, PolymorphicColumns(None, "text", "text", ()))
+    assert "names one id column twice" in chat_refusal(snap, polymorphic=twice)

@@ -109,8 +109,10 @@ def validate_options(options: Options) -> None:
             "is for --mode replace only: in external mode the integer keys stay",
             "leave --polymorphic and --polymorphic-type out with --mode external",
         )
-    if len(set(options.polymorphic)) != len(options.polymorphic):
-        raise Refused("--polymorphic", "names one type and id column pair twice", "name each pair once")
+    if len({(s, t, i) for s, t, _type, i in options.polymorphic}) != len(options.polymorphic):
+        raise Refused(
+            "--polymorphic", "names one id column twice: its ids would be remapped twice", "name each id column once"
+        )
     if len({v for v, _s, _t in options.polymorphic_types}) != len(options.polymorphic_types):
         raise Refused("--polymorphic-type", "maps one type value twice", "map each value to one table")
     if len(set(options.sessions)) != len(options.sessions):
