@@ -70,9 +70,12 @@ def table_columns(cat: Catalog, snap: Snapshot) -> dict[tuple[str, str], list[di
     return {key: [dict(r) for r in cat._rows("table_columns", {"relid": t.relid})] for key, t in snap.tables.items()}
 
 
-def live_objects(conn: psycopg.Connection, targets: list[tuple[str, str]], references=()) -> dict[str, str]:
-    """Read the catalog for ``targets`` (and --reference columns) the same way at plan and at
-    migrate time, whatever the mode; keep the connection's search_path."""
+def live_objects(
+    conn: psycopg.Connection, targets: list[tuple[str, str]], references=(), polymorphic=()
+) -> dict[str, str]:
+    """Read the catalog for ``targets`` (and --reference columns, and the tables of generic
+    relations) the same way at plan and at migrate time, whatever the mode; keep the
+    connection's search_path."""
     path = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
     try:
         cat = _ShapeCatalog(conn)
@@ -83,14 +86,17 @@ def live_objects(conn: psycopg.Connection, targets: list[tuple[str, str]], refer
                 continue  # its "columns of"/"key" objects go missing: reported as gone
             found.append((table, cat.key_column(table.relid, table.pk_columns[0])))
         snap = catalog.snapshot(cat, found, references)
-        return objects(snap, table_columns(cat, snap))
+        generic = [t for t in (cat.table(*key) for key in polymorphic) if t is not None]
+        columns = table_columns(cat, snap)
+        columns.update({t.key: [dict(r) for r in cat._rows("table_columns", {"relid": t.relid})] for t in generic})
+        return objects(snap, columns, generic)
     finally:
         conn.execute("SELECT set_config('search_path', %s, false)", (path,))
 
 
 def drift_of(conn: psycopg.Connection, rec: Manifest) -> list[str]:
     """Differences between the catalog a plan's manifest records and the live catalog."""
-    now = live_objects(conn, rec.targets, rec.references)
+    now = live_objects(conn, rec.targets, rec.references, rec.polymorphic)
     if fingerprint(rec.targets, now, rec.references) == rec.fingerprint:
         return []
     return differences(rec.objects, now) or ["the catalog fingerprint differs"]

@@ -64,6 +64,8 @@ class Manifest:
     sequences_and_views: list[tuple[str, str]] = field(default_factory=list)
     #: the sha256 of each of the plan's check files, by file name inside ``<plan_id>.checks/``
     checks: dict[str, str] = field(default_factory=dict)
+    #: the tables of the generic relations the plan remaps (--polymorphic): locked and fingerprinted
+    polymorphic: list[tuple[str, str]] = field(default_factory=list)
     path: Path | None = field(default=None, compare=False)
 
     def to_json(self) -> str:
@@ -82,6 +84,8 @@ class Manifest:
         }
         if self.sessions:
             data["sessions"] = [list(t) for t in self.sessions]
+        if self.polymorphic:
+            data["polymorphic"] = [list(t) for t in self.polymorphic]
         return json.dumps(data, indent=2, ensure_ascii=True) + "\n"
 
     def changed(self, digests: dict[Path, str | None]) -> list[tuple[Path, str]]:
@@ -224,6 +228,7 @@ def read(migrations_dir: Path, plan_id: str) -> Manifest | None:
                 sessions=[_pair(t, 2, path) for t in data.get("sessions", [])],
                 sequences_and_views=[_pair(t, 2, path) for t in data.get("sequences_and_views", [])],
                 checks=dict(checks),
+                polymorphic=[_pair(t, 2, path) for t in data.get("polymorphic", [])],
                 path=path,
             ),
         )

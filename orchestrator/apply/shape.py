@@ -18,10 +18,13 @@ def _digest(value) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def objects(snap: Snapshot, columns: dict[tuple[str, str], list[dict]]) -> dict[str, str]:
-    """Object name -> sha256 of its shape. Pure and deterministic; no oids, counts or values."""
+def objects(snap: Snapshot, columns: dict[tuple[str, str], list[dict]], generic=()) -> dict[str, str]:
+    """Object name -> sha256 of its shape. Pure and deterministic; no oids, counts or values.
+    ``generic``: the tables (catalog Table) of the generic relations the plan remaps, whose
+    columns it relies on too."""
     out: dict[str, dict | list] = {}
-    for key, table in snap.tables.items():
+    tables = {**{t.key: t for t in generic}, **snap.tables}
+    for key, table in tables.items():
         out[f"columns of {qualname(*key)}"] = {
             "relkind": table.relkind,
             "persistence": table.persistence,

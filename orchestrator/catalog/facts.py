@@ -119,6 +119,24 @@ class ReferenceColumn:
 
 
 @dataclass(frozen=True)
+class PolymorphicColumns:
+    """A type/id pair of a generic relation as the catalog found it (--polymorphic, or Django's
+    django_admin_log found beside django_content_type): its table (None: no such relation), the
+    types of its two columns (None: no such column), and per distinct type value (as text, None
+    for NULL) the rows whose id is not NULL. ``content_types``: Django's (id as text, app_label,
+    model) rows when the pair is the admin log's; ``detected``: found by keyshift, not named; ``relation``: whether the role may alter it."""
+
+    table: Table | None
+    type_type: str | None = None
+    id_type: str | None = None
+    type_counts: tuple[tuple[str | None, int], ...] = ()
+    content_types: tuple[tuple[str, str, str], ...] = ()
+    detected: bool = False
+    #: the table's owner and whether the role may alter it (ownership.sql); None: no table
+    relation: Relation | None = None
+
+
+@dataclass(frozen=True)
 class Request:
     """What one plan asks the catalog besides the snapshot: the mode and the names it would create."""
 
@@ -134,6 +152,10 @@ class Request:
     sequence_positions: tuple[tuple[str, str], ...] = ()
     #: --invalidate-sessions tables
     sessions: tuple[tuple[str, str], ...] = ()
+    #: --polymorphic pairs: (schema, table, type column, id column)
+    polymorphic: tuple[tuple[str, str, str, str], ...] = ()
+    #: whether Django's django_admin_log beside django_content_type in a target's schema is read
+    django_admin_log: bool = False
 
 
 @dataclass(frozen=True)
@@ -212,5 +234,7 @@ class Snapshot:
     rowtype_columns: list[dict] = field(default_factory=list)
     #: table_columns.sql rows of every touched table: the columns the drift fingerprint covers
     shape_columns: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
+    #: (schema, table, type column, id column) -> that generic relation's columns and type values
+    polymorphic: dict[tuple[str, str, str, str], PolymorphicColumns] = field(default_factory=dict)
     #: what the plan-time refusals are decided on (read only when a Request asks)
     facts: Facts = field(default_factory=Facts)

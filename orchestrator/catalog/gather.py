@@ -7,7 +7,9 @@ plan refuses that table by name. ``facts`` reads the rest once the snapshot is c
 
 from __future__ import annotations
 
-from orchestrator.catalog.facts import Facts, Relation, Request, SessionTable, Snapshot
+import dataclasses
+
+from orchestrator.catalog.facts import Facts, PolymorphicColumns, Relation, Request, SessionTable, Snapshot
 from orchestrator.catalog.read import Catalog
 
 
@@ -82,3 +84,41 @@ def _session(cat: Catalog, name: tuple[str, str]) -> SessionTable:
     if table is None or table.relkind not in ("r", "p"):
         return SessionTable(table)
     return SessionTable(table, tuple(cat.referencing_foreign_keys(table.relid)), cat.row_count(*name))
+
+
+#: Django's generic relation of the admin: (table, type column, id column), and its content types' table.
+DJANGO_ADMIN_LOG = ("django_admin_log", "content_type_id", "object_id")
+DJANGO_CONTENT_TYPE = "django_content_type"
+
+
+def polymorphic(cat: Catalog, snap: Snapshot, request: Request) -> dict:
+    """Every --polymorphic pair, and Django's admin log in a target's schema when asked: its
+    columns' types and the rows per type value (``PolymorphicColumns``)."""
+    out = {pair: _pair(cat, pair) for pair in request.polymorphic}
+    if not request.django_admin_log:
+        return out
+    for schema in sorted({t.table_schema for t, _k in snap.targets}):
+        pair = (schema, *DJANGO_ADMIN_LOG)
+        if pair in out or cat.table(schema, DJANGO_CONTENT_TYPE) is None:
+            continue
+        found = _pair(cat, pair)
+        if found.table is not None and found.type_type and found.id_type:
+            out[pair] = dataclasses.replace(found, detected=True)
+    return out
+
+
+def _pair(cat: Catalog, pair: tuple[str, str, str, str]) -> PolymorphicColumns:
+    table = cat.table(*pair[:2])
+    if table is None or table.relkind not in ("r", "p"):
+        return PolymorphicColumns(table)
+    type_type, id_type = cat.column_type(table.relid, pair[2]), cat.column_type(table.relid, pair[3])
+    if type_type is None or id_type is None:
+        return PolymorphicColumns(table, type_type, id_type)
+    relation = next(iter(cat.ownership([table.relid])), None)
+    if relation is not None and not relation.can_alter:  # its rows are not read: plan refuses it
+        return PolymorphicColumns(table, type_type, id_type, relation=relation)
+    counts = tuple(cat.type_counts(pair[:2], pair[2], pair[3]))
+    content_types = ()
+    if pair[1:] == DJANGO_ADMIN_LOG and cat.table(pair[0], DJANGO_CONTENT_TYPE) is not None:
+        content_types = tuple(cat.content_types(pair[0]))
+    return PolymorphicColumns(table, type_type, id_type, counts, content_types, relation=relation)

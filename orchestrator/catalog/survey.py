@@ -55,6 +55,10 @@ def snapshot(
     _add_lookalikes_and_carried(snap, cat, targets)
     if request is not None:
         snap.facts = gather.facts(cat, snap, request, found)
+        snap.polymorphic = gather.polymorphic(cat, snap, request)
+        for found in snap.polymorphic.values():  # locked by the plan that remaps them: drift covers them
+            if found.table is not None and found.table.key not in snap.shape_columns:
+                snap.shape_columns[found.table.key] = cat.column_rows(found.table.relid)
     return snap
 
 

@@ -13,7 +13,7 @@ import math
 import re
 from pathlib import Path
 
-from orchestrator.errors import UsageError
+from orchestrator.errors import Refused, UsageError
 from orchestrator.names import parse_qualified
 
 #: Milliseconds per unit of a PostgreSQL time setting (lock_timeout, statement_timeout).
@@ -106,3 +106,37 @@ def check_arguments(args) -> None:
     tables = getattr(args, "table", None)
     for table in [tables] if isinstance(tables, str) else tables or []:
         parse_qualified(table)
+    for text in getattr(args, "polymorphic", None) or []:
+        parse_polymorphic(text)
+    for text in getattr(args, "polymorphic_type", None) or []:
+        parse_polymorphic_type(text)
+
+
+def parse_polymorphic(text: str) -> tuple[str, str, str, str]:
+    """``SCHEMA.TABLE.TYPE_COL,ID_COL`` -> (schema, table, type column, id column)."""
+    head, sep, id_column = text.rpartition(",")
+    id_column = id_column.strip()
+    if not sep or not id_column:
+        raise Refused(
+            f"--polymorphic {text!r}",
+            "is not of the form SCHEMA.TABLE.TYPE_COLUMN,ID_COLUMN",
+            "e.g. --polymorphic public.comments.commentable_type,commentable_id",
+        )
+    schema, table, type_column = parse_qualified(head, "--polymorphic", parts=3)
+    if id_column.startswith('"') and id_column.endswith('"') and len(id_column) > 1:
+        id_column = id_column[1:-1].replace('""', '"')
+    if id_column == type_column:
+        raise Refused(f"--polymorphic {text!r}", "names one column as both type and id", "name two columns")
+    return (schema, table, type_column, id_column)
+
+
+def parse_polymorphic_type(text: str) -> tuple[str, str, str]:
+    """``VALUE=SCHEMA.TABLE`` -> (value, schema, table): that type value names that table."""
+    value, sep, table = text.rpartition("=")
+    if not sep or not value:
+        raise Refused(
+            f"--polymorphic-type {text!r}",
+            "is not of the form VALUE=SCHEMA.TABLE",
+            "e.g. --polymorphic-type Post=public.posts",
+        )
+    return (value, *parse_qualified(table, "--polymorphic-type"))

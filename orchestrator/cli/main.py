@@ -119,6 +119,29 @@ def _add_key_options(sp, defaults: dict) -> None:
     )
 
 
+def _add_polymorphic_options(sp) -> None:
+    """--polymorphic and the options that say how its type values name tables (plan/polymorphic.py)."""
+    sp.add_argument(
+        "--polymorphic",
+        action="append",
+        default=[],
+        metavar="SCHEMA.TABLE.TYPE_COL,ID_COL",
+        help="a generic relation: rows whose type names a converted table get that table's new ids (repeatable)",
+    )
+    sp.add_argument(
+        "--polymorphic-type",
+        action="append",
+        default=[],
+        metavar="VALUE=SCHEMA.TABLE",
+        help="the type value VALUE names that table (repeatable; default: Rails' Post -> posts)",
+    )
+    sp.add_argument(
+        "--no-polymorphic-default",
+        action="store_true",
+        help="leave Django's django_admin_log as it is unless a --polymorphic names it",
+    )
+
+
 def _add_plan_options(sp, defaults: dict, no_rehearse: bool = True) -> None:
     sp.add_argument("--table", action="append", required=True, help="SCHEMA.TABLE to convert (repeatable)")
     sp.add_argument("--mode", default=defaults.get("mode", "replace"), choices=planoptions.MODES)
@@ -147,6 +170,7 @@ def _add_plan_options(sp, defaults: dict, no_rehearse: bool = True) -> None:
         metavar="SCHEMA.TABLE.COL=SCHEMA.TARGET",
         help="an integer column without an FK that holds ids of a --table target: converted with it (repeatable)",
     )
+    _add_polymorphic_options(sp)
     sp.add_argument(
         "--external-column",
         default=defaults.get("external_column"),

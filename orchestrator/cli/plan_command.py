@@ -13,12 +13,13 @@ from orchestrator import catalog
 from orchestrator.apply import applied, source
 from orchestrator.apply import manifest as manifestmod
 from orchestrator.apply import shape as shapemod
+from orchestrator.cli.arguments import parse_polymorphic, parse_polymorphic_type
 from orchestrator.cli.plan_rehearsal import print_blockers, rehearsal_step, set_aside
 from orchestrator.cli.settings import ini_key_settings, key_options, parse_reference
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import EXIT_OK, KeyshiftError, Refused
 from orchestrator.names import parse_qualified, qualname, visible
-from orchestrator.plan import external, ownership, planner, safety, window
+from orchestrator.plan import external, ownership, planner, polymorphic, safety, window
 from orchestrator.plan import model as planmodel
 from orchestrator.plan import options as planoptions
 from orchestrator.plan.functions import FunctionsBlocked
@@ -74,6 +75,8 @@ def cmd_plan(args, step=rehearsal_step, into: Path | None = None) -> int:
             migration_table=ownership.MIGRATION_TABLE,
             mode=args.mode,
             keyshift=keyshift,
+            polymorphic=options.polymorphic,
+            django_admin_log=options.polymorphic_default and args.mode != "external",
             **external.wanted_names(options, targets),
         )
         snap = catalog.snapshot(cat, targets, references, request)
@@ -85,10 +88,9 @@ def cmd_plan(args, step=rehearsal_step, into: Path | None = None) -> int:
         except FunctionsBlocked as exc:
             print_blockers(exc.blockers)
             raise
-        given = getattr(args, "throughput", None)
-        rate = window.given(given) if given else window.measured(*catalog.measure_throughput(conn))
-        lock_window = window.estimate(the_plan, cat.table_sizes(planmodel.lock_order(the_plan)), rate)
-    shape = shapemod.objects(snap, snap.shape_columns)
+        lock_window = _lock_window(args, conn, cat, the_plan)
+    generic = [snap.polymorphic[(*p.table, p.type_column, p.id_column)].table for p in the_plan.polymorphic]
+    shape = shapemod.objects(snap, snap.shape_columns, generic)
     rehearsal = step(args, dsn, the_plan, carried_failures, held) if rehearsing else None
     written = _write_plan(migrations_dir, the_plan, [t.key for t, _k in targets], references, shape, rehearsal)
     if args.mode == "external":
@@ -96,9 +98,21 @@ def cmd_plan(args, step=rehearsal_step, into: Path | None = None) -> int:
     else:
         _print_plan(the_plan, written[:-1], dsn, lock_window)
         _print_sessions(the_plan)
+    _print_done(written[-1], rehearsing)
+    return EXIT_OK
+
+
+def _lock_window(args, conn, cat, the_plan: Plan):
+    """The lock window plan prints: the locked tables' sizes at --throughput, or at the rate
+    measured on this server (catalog.measure_throughput)."""
+    given = getattr(args, "throughput", None)
+    rate = window.given(given) if given else window.measured(*catalog.measure_throughput(conn))
+    return window.estimate(the_plan, cat.table_sizes(planmodel.lock_order(the_plan)), rate)
+
+
+def _print_done(manifest: Path, rehearsing: bool) -> None:
     print(
-        f"wrote {written[-1]} (locks, catalog fingerprint and sha256 of every file: "
-        "migrate runs the files only as planned)"
+        f"wrote {manifest} (locks, catalog fingerprint and sha256 of every file: migrate runs the files only as planned)"
     )
     if rehearsing:
         print(
@@ -106,7 +120,6 @@ def cmd_plan(args, step=rehearsal_step, into: Path | None = None) -> int:
         )
     else:
         print("rehearsal skipped (--no-rehearse): migrate may still fail on an object that cannot follow the new type")
-    return EXIT_OK
 
 
 def _options(args) -> tuple[list, list, planoptions.Options]:
@@ -123,6 +136,9 @@ def _options(args) -> tuple[list, list, planoptions.Options]:
         restarts=tuple(parse_restart(r) for r in args.restart_sequence),
         sessions=tuple(parse_qualified(s, "--invalidate-sessions") for s in args.invalidate_sessions),
         references=tuple(references),
+        polymorphic=tuple(parse_polymorphic(p) for p in getattr(args, "polymorphic", None) or []),
+        polymorphic_types=tuple(parse_polymorphic_type(p) for p in getattr(args, "polymorphic_type", None) or []),
+        polymorphic_default=not getattr(args, "no_polymorphic_default", False),
     )
     planoptions.validate_options(options)
     if getattr(args, "rehearse_dsn", None) is not None:
@@ -196,6 +212,7 @@ def _write_plan(
         sessions=[s.key for s in the_plan.sessions],
         sequences_and_views=planmodel.sequences_and_views(the_plan),
         checks={name.rpartition("/")[2]: manifestmod.sha256(data) for name, data in checks},
+        polymorphic=[p.table for p in the_plan.polymorphic],
     )
     manifest = (manifestmod.file_name(plan_id), the_manifest.to_json().encode())
     return _write(
@@ -210,6 +227,8 @@ _REPLACE_ONLY = (
     ("slug_column", "--slug-column"),
     ("slug_length", "--slug-length"),
     ("reference", "--reference"),
+    ("polymorphic", "--polymorphic"),
+    ("polymorphic_type", "--polymorphic-type"),
 )
 
 
@@ -342,6 +361,8 @@ def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str, lock_window: w
             f"declared reference {qualname(*c[:2])}.{c[2]} -> {qualname(*t)} (no FK; "
             f"{p.row_counts.get(c[:2], 0)} rows, every value checked against the target)"
         )
+    for line in polymorphic.lines(p.polymorphic):
+        print(line)
     print(*window.lines(lock_window), sep="\n")
     for w in p.warnings:
         print(f"WARN {visible(w)}")

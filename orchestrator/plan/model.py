@@ -74,6 +74,8 @@ class Plan:
     external_columns: list = field(default_factory=list)
     restarts: list = field(default_factory=list)
     sessions: list = field(default_factory=list)
+    #: plan/polymorphic.py's Polymorphic: generic relations whose ids follow the targets
+    polymorphic: list = field(default_factory=list)
 
     def target_of(self, root: tuple[str, str]) -> Target:
         return next(t for t in self.targets if t.table.key == root)
@@ -84,13 +86,14 @@ class Plan:
 
 def lock_order(plan: Plan) -> list[tuple[str, str]]:
     """Every table the plan locks, in the one order it locks them: parents before children
-    (replace mode: every touched table; external mode: the targets, then the session tables).
+    (replace mode: every touched table, then the tables of generic relations it remaps; external
+    mode: the targets, then the session tables).
     The LOCK TABLE statement, the migrate and rollback lock-up-front, and the manifest all read
     this list, never the text of a LOCK TABLE statement."""
     if plan.options.mode == "external":
         keys = [t.table.key for t in plan.targets] + [s.key for s in plan.sessions]
     else:
-        keys = [t.key for t in plan.tables]
+        keys = [t.key for t in plan.tables] + [p.table for p in plan.polymorphic]
     return list(dict.fromkeys(keys))
 
 

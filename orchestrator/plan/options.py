@@ -41,6 +41,12 @@ class Options:
     #: (schema, table, column): a new unique Base62 slug column on that target
     slug_columns: tuple[tuple[str, str, str], ...] = ()
     slug_length: int = SLUG_DEFAULT
+    #: --polymorphic: (schema, table, type column, id column) of each generic relation to remap
+    polymorphic: tuple[tuple[str, str, str, str], ...] = ()
+    #: --polymorphic-type: (type value, schema, table): that value of a type column names that table
+    polymorphic_types: tuple[tuple[str, str, str], ...] = ()
+    #: False with --no-polymorphic-default: Django's admin log is not remapped unless named
+    polymorphic_default: bool = True
     #: what the server offered at plan time (catalog.server_facts)
     native_uuidv7: bool = False
     server_version_num: int = 0
@@ -97,6 +103,18 @@ def validate_options(options: Options) -> None:
         if (schema, table) in seen:
             raise Refused(f"--restart-sequence {qualname(schema, table)}", "is given twice", "name each table once")
         seen.add((schema, table))
+    if options.mode == "external" and (options.polymorphic or options.polymorphic_types):
+        raise Refused(
+            "--polymorphic",
+            "is for --mode replace only: in external mode the integer keys stay",
+            "leave --polymorphic and --polymorphic-type out with --mode external",
+        )
+    if len({(s, t, i) for s, t, _type, i in options.polymorphic}) != len(options.polymorphic):
+        raise Refused(
+            "--polymorphic", "names one id column twice: its ids would be remapped twice", "name each id column once"
+        )
+    if len({v for v, _s, _t in options.polymorphic_types}) != len(options.polymorphic_types):
+        raise Refused("--polymorphic-type", "maps one type value twice", "map each value to one table")
     if len(set(options.sessions)) != len(options.sessions):
         raise Refused("--invalidate-sessions", "names a table twice", "name each session table once")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from orchestrator.catalog import INTEGER_TYPES, ForeignKey, Snapshot, Table
 from orchestrator.errors import Refused
 from orchestrator.names import qualname
-from orchestrator.plan import external, functions, references, safety
+from orchestrator.plan import external, functions, polymorphic, references, safety
 from orchestrator.plan.key_options import resolve_key_options
 from orchestrator.plan.model import Column, Plan, Target, map_table_name
 from orchestrator.plan.options import (
@@ -167,7 +167,9 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
     }
     order = _parents_first(list(snap.tables.values()), snap.fks, target_keys)
     columns = _columns(snap, targets, order, defaults)
-    warnings = _warnings(snap, targets) + functions.warnings(snap)
+    generic = polymorphic.resolve(snap, options, targets)
+    remapped = {(*p.table, p.id_column) for p in generic}
+    warnings = _warnings(snap, targets, remapped) + functions.warnings(snap)
     return Plan(
         plan_id=plan_id,
         options=options,
@@ -181,6 +183,7 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
         views=list(snap.views),
         carried=list(snap.carried),
         references=dict(snap.references),
+        polymorphic=generic,
     )
 
 
@@ -282,8 +285,9 @@ def _columns(snap: Snapshot, targets: list[Target], order: list[Table], defaults
     return columns
 
 
-def _warnings(snap: Snapshot, targets: list[Target]) -> list[str]:
-    """What the catalog cannot prove: look-alike columns, functions, ids in text, guessable keys."""
+def _warnings(snap: Snapshot, targets: list[Target], remapped: set) -> list[str]:
+    """What the catalog cannot prove: look-alike columns, functions, ids in text (but the id
+    columns of the generic relations the plan remaps), guessable keys."""
     warnings = [
         f"{qualname(r['table_schema'], r['table_name'])}.{r['column_name']} ({r['data_type']}) is named like a "
         f"key of a converted table but no foreign key covers it: if it holds ids of a converted table it will "
@@ -300,6 +304,7 @@ def _warnings(snap: Snapshot, targets: list[Target]) -> list[str]:
         f"converted table inside text or JSON ({r['reason']}): no constraint says so, so it keeps the old "
         f"integers; rewrite them yourself from the mapping table"
         for r in snap.id_text_columns
+        if (r["table_schema"], r["table_name"], r["column_name"]) not in remapped
     ]
     warnings += [
         f"{t.table.display}: {t.uuid_version} keys of existing rows without --timestamp-column carry their old "

@@ -76,7 +76,7 @@ def fingerprint_of_copy(copy: str, folder: Path, plan_id: str) -> None:
     may store the same grants in another order, which is no drift of the target."""
     recorded = manifestmod.read(folder, plan_id)
     with dsnmod.connect(copy) as conn:
-        now = drift.live_objects(conn, recorded.targets, recorded.references)
+        now = drift.live_objects(conn, recorded.targets, recorded.references, recorded.polymorphic)
     ours = dataclasses.replace(
         recorded, objects=now, fingerprint=shape.fingerprint(recorded.targets, now, recorded.references)
     )

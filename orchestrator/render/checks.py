@@ -22,6 +22,7 @@ from orchestrator.plan.model import Plan
 from orchestrator.render import checks_lasting as lasting
 from orchestrator.render.check_file import CheckFile, gate, header, subject, union
 from orchestrator.render.common import I, map_ident, table_ident, tables_with_columns
+from orchestrator.render.polymorphic_checks import polymorphic_checks
 
 #: The folder of a plan's checks, next to its migrations: ``<plan_id>.checks``.
 SUFFIX = ".checks"
@@ -37,6 +38,7 @@ def plan_checks(plan: Plan) -> list[CheckFile]:
     if plan.options.mode != "external":
         files += [_every_row_has_a_mapping_row(plan), _every_mapping_row_names_a_row(plan)]
         files += [f for f in (lasting.no_orphan_references(plan), lasting.slugs_are_base62(plan)) if f]
+        files += polymorphic_checks(plan)
     return sorted(files, key=lambda f: f.name)
 
 

@@ -6,7 +6,7 @@ from psycopg import sql
 
 from orchestrator.names import Statement, qualname, quote_part
 from orchestrator.plan.model import Plan, Target, short_name
-from orchestrator.render import rollback_ids
+from orchestrator.render import polymorphic, rollback_ids
 from orchestrator.render.common import (
     I,
     L,
@@ -89,6 +89,7 @@ def convert_migration(plan: Plan) -> Migration:
     apply += [stmt("DROP FUNCTION {}(bigint)", new_id_fn(t)) for t in looked_up]
 
     rollback = _old_ids_for_new_rows(plan)
+    rollback += polymorphic.rollback(plan, _old_id_fn)
     rollback += [_restore_table(plan, table) for table in reversed(tables_with_columns(plan))]
     for t in plan.targets:
         rollback += _restore_key_default(t)

@@ -6,7 +6,7 @@ from psycopg import sql
 
 from orchestrator.names import Statement, qualname
 from orchestrator.plan.model import Plan
-from orchestrator.render import external, kept_mapping
+from orchestrator.render import external, kept_mapping, polymorphic
 from orchestrator.render.common import (
     I,
     L,
@@ -52,7 +52,9 @@ def map_keys_migration(plan: Plan) -> Migration:
     apply += external.session_statements(plan)
     apply += [max_id_statement(t) for t in plan.targets if t.time_ordered]
     apply += _record_targets(plan) + _record_dependents(plan) + _save_sequences(plan)
-    apply += _mapping_tables(plan) + _fingerprints(plan)
+    # generic relations follow the mapping before the fingerprints: a table that also holds an FK
+    # column is then fingerprinted with its generic ids remapped, as the checks will read it
+    apply += _mapping_tables(plan) + polymorphic.apply(plan) + _fingerprints(plan)
     return Migration(
         f"{plan.plan_id}_01_map_keys", "map old integer keys to new uuid keys", _header(plan), apply, _rollback(plan)
     )
@@ -341,6 +343,7 @@ def _header(plan: Plan) -> tuple[str, ...]:
         "  checks prove, inside this transaction, that no row and no reference changed. Rollback keeps",
         "  the mapping (rows written since migrate included); keyshift drop-map removes it.",
         *external.session_header(plan),
+        *polymorphic.header(plan),
         f"Proven by: checks/mapping_is_enforced_one_to_one.sql, {plan.plan_id}.checks/every_row_has_a_mapping_row.sql,",
         f"  {plan.plan_id}.checks/rows_unchanged_through_mapping.sql",
         *plan_facts(plan),
