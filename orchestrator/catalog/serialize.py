@@ -39,6 +39,7 @@ CLASSES = {
         facts.KeyshiftSchema,
         facts.SessionTable,
         facts.ReferenceColumn,
+        facts.ValueCount,
     )
 }
 
