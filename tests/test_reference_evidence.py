@@ -130,4 +130,6 @@ def test_a_big_table_is_sampled_and_an_unreadable_one_is_named(conn):
     assert counts[1].skipped.startswith("values not measured: permission denied"), counts
     sampled = measure.value_counts(conn, rows, [(("public", "person"), "person_id")])
     assert sampled[0].sample_percent == 1.0 and not sampled[0].skipped
-    assert sampled[1] == measure.ValueCount(("public", "comments", "commentable_id"), found=((("public", "person"), 0),))
+    assert sampled[1] == measure.ValueCount(
+        ("public", "comments", "commentable_id"), found=((("public", "person"), 0),)
+    )

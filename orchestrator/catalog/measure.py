@@ -5,11 +5,14 @@ One read-only query per candidate column, bounded: at most ``ROW_LIMIT`` non-nul
 read, and a table the planner estimates above ``ROW_LIMIT`` rows is sampled with TABLESAMPLE
 SYSTEM down to about that many. Each query runs in a savepoint that is rolled back, under a
 short lock_timeout and statement_timeout: a column whose table is locked, too slow or not
-readable by the role is left unmeasured with the reason, and nothing waits behind plan. At most
-``COLUMN_LIMIT`` columns are measured in one plan.
+readable by the role is left unmeasured with the reason, nothing waits behind plan, and the
+rollback of each savepoint lets go of the table's ACCESS SHARE lock at once. At most
+``COLUMN_LIMIT`` columns, and at most ``BUDGET_SECONDS`` of measuring, in one plan.
 """
 
 from __future__ import annotations
+
+import time
 
 import psycopg
 from psycopg import sql
@@ -23,6 +26,8 @@ COLUMN_LIMIT = 300
 #: how long one measurement may wait for its table's lock, and run
 LOCK_TIMEOUT = "200ms"
 STATEMENT_TIMEOUT = "5s"
+#: once measuring has taken this long, the remaining columns are judged by name only
+BUDGET_SECONDS = 30.0
 
 
 def value_counts(
@@ -33,6 +38,7 @@ def value_counts(
     counts: list[ValueCount] = []
     if not targets:
         return counts
+    deadline = time.monotonic() + BUDGET_SECONDS
     with conn.transaction(force_rollback=True):
         conn.execute(
             "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
@@ -43,6 +49,11 @@ def value_counts(
             if len(counts) >= COLUMN_LIMIT:
                 counts.append(
                     ValueCount(column, skipped=f"values not measured: more than {COLUMN_LIMIT} columns to measure")
+                )
+                continue
+            if time.monotonic() > deadline:
+                counts.append(
+                    ValueCount(column, skipped=f"values not measured: {BUDGET_SECONDS:g} s of measuring spent")
                 )
                 continue
             counts.append(_measure(conn, column, row["est_rows"], targets))
