@@ -4,9 +4,17 @@ database sessions named too."""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 from conftest import keyshift
 
+from orchestrator import catalog
 from orchestrator.catalog import measure
+from orchestrator.plan import planner
+from orchestrator.plan.options import Options
+
+SNAPSHOTS = Path(__file__).resolve().parent / "fixtures" / "snapshots"
 
 SCHEMA = """
 CREATE TABLE person (person_id serial PRIMARY KEY, name text);
@@ -133,3 +141,28 @@ def test_a_big_table_is_sampled_and_an_unreadable_one_is_named(conn):
     assert sampled[1] == measure.ValueCount(
         ("public", "comments", "commentable_id"), found=((("public", "person"), 0),)
     )
+
+
+def test_the_evidence_says_how_the_values_were_read():
+    """On the stored seed000 snapshot (no database): a sampled column, a column not measured,
+    and the session warning left out once --invalidate-sessions names the table."""
+    snap = catalog.snapshot_from_json((SNAPSHOTS / "seed000_custom_user.json").read_text())
+    column = ("public", "django_session", "user_id")
+    sampled = measure.ValueCount(column, 9841, 1203, ((("public", "custom_user"), 9841),), 1.2)
+    options = Options(tables=(("public", "custom_user"),))
+    warns = planner.make_plan(dataclasses.replace(snap, value_counts=[sampled]), options, "0001").warnings
+    assert any(
+        "100% of 9,841 sampled non-null values (TABLESAMPLE SYSTEM 1.2%) are ids of public.custom_user" in w
+        for w in warns
+    ), warns
+    assert any(w.startswith("public.django_session holds Django's database sessions") for w in warns), warns
+    skipped = measure.ValueCount(column, skipped="values not measured: canceling statement due to lock timeout")
+    options = dataclasses.replace(options, sessions=(("public", "django_session"),))
+    warns = planner.build(dataclasses.replace(snap, value_counts=[skipped]), options, "0001").warnings
+    assert any(
+        "named like a reference to public.custom_user (values not measured: canceling statement due to lock "
+        "timeout). Migrate leaves it with the old integers unless you add "
+        "--reference public.django_session.user_id=public.custom_user" in w
+        for w in warns
+    ), warns
+    assert not any("holds Django's database sessions" in w for w in warns), warns
