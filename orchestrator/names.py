@@ -39,6 +39,14 @@ def _escape_char(ch: str) -> str:
     return ch
 
 
+def visible(text: str) -> str:
+    """``text`` for a terminal: the invisible and line-breaking characters of :func:`comment`
+    (zero-width joiners, bidirectional overrides, controls, separators) as ``\\uXXXX`` escapes,
+    so a name can neither hide a character nor reorder or break the line it is shown in.
+    Everything else, the backslash included, is kept as it is."""
+    return "".join(_escape_char(ch) if ch != "\\" else ch for ch in str(text))
+
+
 def comment(text: str) -> str:
     """``text`` made safe for one ``--`` comment line (without the ``--``).
 

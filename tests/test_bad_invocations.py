@@ -450,3 +450,15 @@ def test_a_server_below_the_supported_version_is_refused(conn):
     with pytest.raises(MigrationFailed, match="below the oldest keyshift supports"):
         preflight.server_ready(conn, "migrate", minimum=version + 10000)
     assert version >= preflight.MIN_SERVER_VERSION
+
+
+def test_invisible_characters_in_a_name_are_shown_as_escapes(dsn, conn):
+    """A zero-width space or a right-to-left override in a name can neither hide in nor reorder
+    the error line a DBA reads: each is shown as its \\uXXXX escape."""
+    name = "a\u200bb\u202ec"
+    conn.execute(sql.SQL("CREATE TABLE {} (id serial PRIMARY KEY)").format(sql.Identifier("public", name)))
+    result = keyshift(dsn, "plan", "--table", 'public."a\u200bb\u202ed"')
+    assert result.returncode != 0
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert '"a\\u200bb\\u202ed"' in result.stderr, result.stderr
+    assert "\u200b" not in result.stderr and "\u202e" not in result.stderr

@@ -164,6 +164,12 @@ def _under_traffic(dsn: str, conn, command: str, mdir) -> tuple[Traffic, str]:
     return traffic, out
 
 
+def _key_type(conn) -> str:
+    return conn.execute(
+        "SELECT data_type FROM information_schema.columns WHERE table_name = 'parent' AND column_name = 'id'"
+    ).fetchone()[0]
+
+
 def _window(out: str) -> float:
     m = re.search(r"lock window: \d+ tables, sequences and views locked.* for ([0-9.]+) s", out)
     assert m, out
@@ -177,22 +183,12 @@ def test_traffic_during_migrate_and_rollback_is_never_aborted_and_never_lost(dsn
     assert plan.returncode == 0, plan.stdout + plan.stderr
 
     traffic, out = _under_traffic(dsn, conn, "migrate", mdir)
-    assert (
-        conn.execute(
-            "SELECT data_type FROM information_schema.columns WHERE table_name = 'parent' AND column_name = 'id'"
-        ).fetchone()[0]
-        == "uuid"
-    )
+    assert _key_type(conn) == "uuid"
     # No statement waited longer than keyshift's queueing (lock_timeout) plus the window it printed.
     assert traffic.slowest < LOCK_TIMEOUT + _window(out) + 1.0, (traffic.slowest, out)
 
     traffic, out = _under_traffic(dsn, conn, "rollback", mdir)
-    assert (
-        conn.execute(
-            "SELECT data_type FROM information_schema.columns WHERE table_name = 'parent' AND column_name = 'id'"
-        ).fetchone()[0]
-        == "integer"
-    )
+    assert _key_type(conn) == "integer"
     assert traffic.slowest < LOCK_TIMEOUT + _window(out) + 1.0, (traffic.slowest, out)
     # The next INSERT after rollback works through the restored sequence.
     conn.execute("INSERT INTO parent (name) VALUES ('after rollback')")
@@ -209,18 +205,8 @@ def test_an_open_nextval_transaction_is_waited_for_before_any_rewrite(dsn, conn,
     assert plan.returncode == 0, plan.stdout + plan.stderr
     holder = psycopg.connect(dsn, application_name="app")
     holder.execute("SELECT nextval('parent_id_seq')")
-    proc = start(
-        dsn,
-        "migrate",
-        "--migrations",
-        str(mdir),
-        "--lock-timeout",
-        "1s",
-        "--lock-retries",
-        "8",
-        "--lock-retry-delay",
-        "0.2",
-    )
+    options = ("--lock-timeout", "1s", "--lock-retries", "8", "--lock-retry-delay", "0.2")
+    proc = start(dsn, "migrate", "--migrations", str(mdir), *options)
     try:
         # Seen while it waits for the sequence: keyshift holds no lock on the plan's tables.
         pid = wait_for(

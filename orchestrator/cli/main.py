@@ -1,10 +1,11 @@
-"""The keyshift command (DESIGN.md §2): plan, migrate, check, rollback, status, django-migration, init, --version.
+"""The keyshift command (DESIGN.md §2): plan, migrate, check, rollback, status, rehearse,
+django-migration, init, --version.
 
 Exit codes: 0 done or nothing to do; 1 failed (nothing changed); 2 the command line is
 malformed or an argument value is invalid (found before any connection); 3 plan refused
-(nothing written) or nothing to check; 4 keyshift check found no usable check file. Every
-error is one line on stderr naming the object, the reason and the fix; ``--debug`` adds the
-Python traceback.
+(nothing written), rehearse found blockers, or nothing to check; 4 keyshift check found no
+usable check file. Every error is one line on stderr naming the object, the reason and the
+fix; ``--debug`` adds the Python traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import sys
 import traceback
 
+from orchestrator import names
 from orchestrator.apply.redis_step import ACTIONS, DEFAULT_BATCH
 from orchestrator.cli.arguments import DebugParser, check_arguments, non_negative, positive
 from orchestrator.cli.commands import (
@@ -27,6 +29,7 @@ from orchestrator.cli.commands import (
 from orchestrator.cli.django_command import add_django_command
 from orchestrator.cli.init_command import cmd_init
 from orchestrator.cli.plan_command import cmd_plan
+from orchestrator.cli.rehearse_command import add_rehearse_command
 from orchestrator.cli.settings import ini_defaults
 from orchestrator.errors import EXIT_FAILED, EXIT_NO_CHECKS, EXIT_OK, EXIT_REFUSED, KeyshiftError
 from orchestrator.plan import options as planoptions
@@ -116,14 +119,15 @@ def _add_key_options(sp, defaults: dict) -> None:
     )
 
 
-def _add_plan_options(sp, defaults: dict) -> None:
+def _add_plan_options(sp, defaults: dict, no_rehearse: bool = True) -> None:
     sp.add_argument("--table", action="append", required=True, help="SCHEMA.TABLE to convert (repeatable)")
     sp.add_argument("--mode", default=defaults.get("mode", "replace"), choices=planoptions.MODES)
-    sp.add_argument(
-        "--no-rehearse",
-        action="store_true",
-        help="write the plan without rehearsing it on a schema-only copy of the database",
-    )
+    if no_rehearse:
+        sp.add_argument(
+            "--no-rehearse",
+            action="store_true",
+            help="write the plan without rehearsing it on a schema-only copy of the database",
+        )
     sp.add_argument(
         "--rehearse-dsn",
         help="rehearse on this empty database (e.g. a staging server) instead of a throwaway "
@@ -244,6 +248,7 @@ def parser() -> argparse.ArgumentParser:
     add_rewrite_options(sp)
     sp.set_defaults(func=cmd_redis_rewrite)
 
+    add_rehearse_command(sub, _common, lambda sp: _add_plan_options(sp, defaults, no_rehearse=False))
     add_django_command(sub, _common)
 
     sp = sub.add_parser("init", help="write a commented yoyo.ini and an empty migrations/ for a project")
@@ -270,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
 def _fail(debug: bool, line: str, code: int) -> int:
     if debug:
         traceback.print_exc()
-    print(f"keyshift: {' '.join(line.split())}", file=sys.stderr)
+    print(f"keyshift: {names.visible(' '.join(line.split()))}", file=sys.stderr)
     return code
 
 

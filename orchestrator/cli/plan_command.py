@@ -17,7 +17,7 @@ from orchestrator.cli.plan_rehearsal import print_blockers, rehearsal_step, set_
 from orchestrator.cli.settings import ini_key_settings, key_options, parse_reference
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import EXIT_OK, KeyshiftError, Refused
-from orchestrator.names import parse_qualified, qualname
+from orchestrator.names import parse_qualified, qualname, visible
 from orchestrator.plan import external, ownership, planner, safety, window
 from orchestrator.plan import model as planmodel
 from orchestrator.plan import options as planoptions
@@ -48,9 +48,13 @@ def _next_plan_id(migrations_dir: Path) -> str:
     return f"{(max(ids) if ids else 0) + 1:04d}"
 
 
-def cmd_plan(args) -> int:
+def cmd_plan(args, step=rehearsal_step, into: Path | None = None) -> int:
+    """``step(args, dsn, plan, carried_failures, held)`` gives what runs on the staged files
+    (plan's rehearsal); ``into`` is where the files go instead of --migrations, which then only
+    numbers the plan."""
     dsn = dsnmod.resolve(args.dsn)
-    migrations_dir = Path(args.migrations)
+    numbered = Path(args.migrations)
+    migrations_dir = into or numbered
     names, references, options = _options(args)
     try:
         conn = dsnmod.connect(dsn, autocommit=True)
@@ -73,7 +77,7 @@ def cmd_plan(args) -> int:
             **external.wanted_names(options, targets),
         )
         snap = catalog.snapshot(cat, targets, references, request)
-        plan_id = _next_plan_id(migrations_dir) if migrations_dir.is_dir() else "0001"
+        plan_id = _next_plan_id(numbered) if numbered.is_dir() else "0001"
         rehearsing = not getattr(args, "no_rehearse", False)
         snap, carried_failures, held = set_aside(snap, rehearsing and args.mode != "external")
         try:
@@ -85,7 +89,7 @@ def cmd_plan(args) -> int:
         rate = window.given(given) if given else window.measured(*catalog.measure_throughput(conn))
         lock_window = window.estimate(the_plan, cat.table_sizes(planmodel.lock_order(the_plan)), rate)
     shape = shapemod.objects(snap, snap.shape_columns)
-    rehearsal = rehearsal_step(args, dsn, the_plan, carried_failures, held) if rehearsing else None
+    rehearsal = step(args, dsn, the_plan, carried_failures, held) if rehearsing else None
     written = _write_plan(migrations_dir, the_plan, [t.key for t, _k in targets], references, shape, rehearsal)
     if args.mode == "external":
         _print_external_plan(the_plan, written[:-1], dsnmod.describe(dsn), lock_window)
@@ -340,7 +344,7 @@ def _print_plan(p: planmodel.Plan, written: list[Path], dsn: str, lock_window: w
         )
     print(*window.lines(lock_window), sep="\n")
     for w in p.warnings:
-        print(f"WARN {w}")
+        print(f"WARN {visible(w)}")
     for path in written:
         if not path.name.endswith(".rollback.sql"):
             print(f"wrote {path} (+ .rollback.sql)")
@@ -361,7 +365,7 @@ def _print_external_plan(p: Plan, written, describe: str, lock_window: window.Wi
     _print_sessions(p)
     print(*window.lines(lock_window), sep="\n")
     for w in p.warnings:
-        print(f"WARN {w}")
+        print(f"WARN {visible(w)}")
     for path in written:
         if not path.name.endswith(".rollback.sql"):
             print(f"wrote {path} (+ .rollback.sql)")

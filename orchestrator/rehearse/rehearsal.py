@@ -67,11 +67,11 @@ def _round_trip(copy: str, staged: Path, plan_id: str) -> blockersmod.Blocker | 
     with tempfile.TemporaryDirectory(prefix="keyshift-rehearsal-") as tmp:
         folder = Path(tmp) / "migrations"
         shutil.copytree(staged, folder)
-        _fingerprint_of_copy(copy, folder, plan_id)
+        fingerprint_of_copy(copy, folder, plan_id)
         return _migrate_and_roll_back(copy, folder)
 
 
-def _fingerprint_of_copy(copy: str, folder: Path, plan_id: str) -> None:
+def fingerprint_of_copy(copy: str, folder: Path, plan_id: str) -> None:
     """The rehearsal's manifest records the copy's catalog shape, not the target's: a restore
     may store the same grants in another order, which is no drift of the target."""
     recorded = manifestmod.read(folder, plan_id)

@@ -2,10 +2,11 @@
 
 A referencing column whose DEFAULT is an id of its target converts to that row's new uuid
 (render/defaults.converted_default), which migrate reads from the mapping table and refuses
-when the row is gone. plan proved from the target that the row exists; the copy holds no rows,
-so the rehearsal puts in each row those defaults name: its key and nothing else (every other
-column NULL, its NOT NULL dropped on the copy, its triggers off while it goes in). The schema
-is compared from there, so the copy's own changes are no difference."""
+when the row is gone. plan proved from the target that the row exists; the copy holds no rows
+(or a sample of them), so the rehearsal puts in each row those defaults name that is not there:
+its key and nothing else (every other column NULL, its NOT NULL dropped on the copy, its
+triggers off while it goes in). The schema is compared from there, so the copy's own changes
+are no difference."""
 
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ def _plant_rows(conn: psycopg.Connection, table: tuple[str, str], key: str, ids:
     columns = [sql.Identifier(key)] + [sql.Identifier(name) for name, _ in others]
     for value in ids:
         conn.execute(
-            sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES (%s{})").format(
+            sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES (%s{}) ON CONFLICT DO NOTHING").format(
                 ident, sql.SQL(", ").join(columns), sql.SQL(", NULL" * len(others))
             ),
             (value,),
