@@ -7,6 +7,7 @@ survey     snapshot(): the part of the catalog one plan touches, read once; the 
 gather     the facts read with a snapshot: owners, privileges, publications, orphan rows, ...
 serialize  a snapshot as JSON and back (the planner's unit tests run on stored snapshots)
 throughput measure_throughput(): how fast the server rewrites a key, on a temporary table of its own
+measure    value_counts(): how many of a column's values are keys of each target, one bounded query each
 
 This face names the stage's interface; modules inside the stage import each other directly.
 """
@@ -24,6 +25,7 @@ from orchestrator.catalog.facts import (
     SequenceUser,
     SessionTable,
     Snapshot,
+    ValueCount,
 )
 from orchestrator.catalog.model import (
     INTEGER_TYPES,
@@ -64,6 +66,7 @@ __all__ = [
     "SessionTable",
     "Snapshot",
     "Table",
+    "ValueCount",
     "View",
     "measure_throughput",
     "policy_sql",

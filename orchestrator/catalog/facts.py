@@ -184,6 +184,23 @@ class Facts:
     sessions: dict[tuple[str, str], SessionTable] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ValueCount:
+    """An integer column's non-null values, read whole or sampled, and how many of them are keys
+    of each converted table (catalog/measure.py). ``skipped`` says why a column was not measured."""
+
+    column: tuple[str, str, str]
+    values: int = 0
+    distinct: int = 0
+    #: ((target schema, target table), how many of the values are its keys), one per target
+    found: tuple = ()
+    #: TABLESAMPLE SYSTEM's percent when the table was sampled; None when read from the start
+    sample_percent: float | None = None
+    #: the values read stopped at the bound (catalog/measure.ROW_LIMIT)
+    bounded: bool = False
+    skipped: str = ""
+
+
 @dataclass
 class Snapshot:
     """Everything the planner needs, read in one pass: pure data, no connection."""
@@ -197,7 +214,12 @@ class Snapshot:
     dependents: dict[tuple[str, str, str], list[Dependent]] = field(default_factory=dict)
     indexes: dict[tuple[str, str], list[Index]] = field(default_factory=dict)
     row_counts: dict[tuple[str, str], int] = field(default_factory=dict)
-    lookalikes: list[dict] = field(default_factory=list)
+    #: reference_candidates.sql rows: columns that may hold ids of a target with no FK saying so
+    reference_candidates: list[dict] = field(default_factory=list)
+    #: each integer candidate measured against the targets' keys (catalog/measure.py)
+    value_counts: list[ValueCount] = field(default_factory=list)
+    #: django_sessions.sql rows: Django's database session tables
+    django_sessions: list[tuple[str, str]] = field(default_factory=list)
     #: dependent views, in creation order (a view after every view it reads)
     views: list[View] = field(default_factory=list)
     #: constraints, indexes, triggers and policies carried across (column_carried.sql)

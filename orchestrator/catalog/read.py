@@ -83,8 +83,12 @@ class Catalog:
         """server_version_num and has_native_uuidv7 (PostgreSQL 18's uuidv7())."""
         return self._rows("server_facts", {})[0]
 
-    def key_lookalikes(self, names: list[str]) -> list[dict]:
-        return self._rows("key_lookalikes", {"names": names})
+    def reference_candidates(self) -> list[dict]:
+        """Columns that may hold a target's ids with no foreign key saying so (reference_candidates.sql)."""
+        return self._rows("reference_candidates", {})
+
+    def django_sessions(self) -> list[tuple[str, str]]:
+        return [(r["table_schema"], r["table_name"]) for r in self._rows("django_sessions", {})]
 
     def carried(self, relid: int, column: str) -> list[Carried]:
         return [_build(Carried, r) for r in self._rows("column_carried", {"relid": relid, "column": column})]

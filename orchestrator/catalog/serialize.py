@@ -40,6 +40,7 @@ CLASSES = {
         facts.SessionTable,
         facts.ReferenceColumn,
         facts.PolymorphicColumns,
+        facts.ValueCount,
     )
 }
 

@@ -11,6 +11,7 @@ from psycopg import sql
 from orchestrator.catalog import gather
 from orchestrator.catalog.facts import ReferenceColumn, Request, Snapshot
 from orchestrator.catalog.function_uses import function_uses
+from orchestrator.catalog.measure import value_counts
 from orchestrator.catalog.model import INTEGER_TYPES, Carried, ForeignKey, KeyColumn, Table, View
 from orchestrator.catalog.read import Catalog
 from orchestrator.names import qualname, quote_part
@@ -29,7 +30,9 @@ def snapshot(
     With a ``request`` (keyshift plan), the snapshot also holds the facts its refusals are
     decided on (``Snapshot.facts``, catalog/gather.py) and the columns of every touched table
     (``shape_columns``, for the drift fingerprint); in external mode only the targets' rows are
-    counted. When a table whose rows plan reads is not the role's to alter, reading stops
+    counted. In replace mode it also holds the columns that may hold a target's ids with no FK
+    saying so, their values measured (catalog/measure.py), and Django's session tables. When a
+    table whose rows plan reads is not the role's to alter, reading stops
     before the first row: plan refuses that table.
     """
     snap = Snapshot(targets=list(targets))
@@ -53,6 +56,8 @@ def snapshot(
     counted = gather.locked_tables(snap, request.mode) if request is not None else list(snap.tables)
     snap.row_counts = {key: cat.row_count(*key) for key in counted}
     _add_lookalikes_and_carried(snap, cat, targets)
+    if request is not None and request.mode != "external":
+        _add_reference_candidates(snap, cat, targets)
     if request is not None:
         snap.facts = gather.facts(cat, snap, request, found)
         snap.polymorphic = gather.polymorphic(cat, snap, request)
@@ -156,14 +161,9 @@ def _add_dependents(snap: Snapshot, cat: Catalog) -> None:
 
 
 def _add_lookalikes_and_carried(snap: Snapshot, cat: Catalog, targets) -> None:
-    """Columns that look like keys without an FK, the objects carried across (probed in a
-    savepoint), functions over the targets' row types and text columns that may hold ids."""
+    """The objects carried across (probed in a savepoint), functions over the targets' row types
+    and text columns that may hold ids."""
     names = sorted({n for t, _k in targets for n in _lookalike_names(t.table_name)})
-    snap.lookalikes = [
-        r
-        for r in cat.key_lookalikes(names)
-        if (r["table_schema"], r["table_name"], r["column_name"]) not in snap.columns
-    ]
     carried: dict[int, Carried] = {}
     for schema, name, column in snap.columns:
         for obj in cat.carried(snap.tables[(schema, name)].relid, column):
@@ -188,6 +188,19 @@ def _add_lookalikes_and_carried(snap: Snapshot, cat: Catalog, targets) -> None:
     snap.function_uses = function_uses(bodies, converted)
     doc_names = sorted({n for t, _k in targets for n in _document_names(t.table_name)})
     snap.id_text_columns = cat.id_text_columns(doc_names)
+
+
+def _add_reference_candidates(snap: Snapshot, cat: Catalog, targets) -> None:
+    """Columns that may hold a target's ids with no FK saying so, each integer one measured
+    against the targets' keys (catalog/measure.py), and Django's session tables."""
+    snap.reference_candidates = [
+        r
+        for r in cat.reference_candidates()
+        if (r["table_schema"], r["table_name"], r["column_name"]) not in snap.columns
+    ]
+    measured = [r for r in snap.reference_candidates if r["is_integer"] and not r["has_fk"]]
+    snap.value_counts = value_counts(cat.conn, measured, [(t.key, k.column_name) for t, k in targets])
+    snap.django_sessions = cat.django_sessions()
 
 
 def _document_names(table_name: str) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from orchestrator.catalog import INTEGER_TYPES, ForeignKey, Snapshot, Table
 from orchestrator.errors import Refused
 from orchestrator.names import qualname
-from orchestrator.plan import external, functions, polymorphic, references, safety
+from orchestrator.plan import evidence, external, functions, polymorphic, references, safety
 from orchestrator.plan.key_options import resolve_key_options
 from orchestrator.plan.model import Column, Plan, Target, map_table_name
 from orchestrator.plan.options import (
@@ -169,7 +169,7 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
     columns = _columns(snap, targets, order, defaults)
     generic = polymorphic.resolve(snap, options, targets)
     remapped = {(*p.table, p.id_column) for p in generic}
-    warnings = _warnings(snap, targets, remapped) + functions.warnings(snap)
+    warnings = _warnings(snap, targets, options, remapped) + functions.warnings(snap)
     return Plan(
         plan_id=plan_id,
         options=options,
@@ -285,27 +285,18 @@ def _columns(snap: Snapshot, targets: list[Target], order: list[Table], defaults
     return columns
 
 
-def _warnings(snap: Snapshot, targets: list[Target], remapped: set) -> list[str]:
-    """What the catalog cannot prove: look-alike columns, functions, ids in text (but the id
+def _warnings(snap: Snapshot, targets: list[Target], options: Options, remapped: set) -> list[str]:
+    """What the catalog cannot prove: references without an FK, functions, ids in text (but the id
     columns of the generic relations the plan remaps), guessable keys."""
-    warnings = [
-        f"{qualname(r['table_schema'], r['table_name'])}.{r['column_name']} ({r['data_type']}) is named like a "
-        f"key of a converted table but no foreign key covers it: if it holds ids of a converted table it will "
-        f"keep the old integers; declare an FK, or update it yourself from the mapping table"
-        for r in snap.lookalikes
-    ]
+    warnings = evidence.reference_warnings(snap, targets, remapped) + evidence.polymorphic_warnings(
+        snap, targets, remapped
+    )
     warnings += [
         f"function {r['signature']} {r['reason']}: it may look up rows of a converted table by the old "
         f"integer key, or hand out its rows; review it for uuid keys"
         for r in snap.key_functions
     ]
-    warnings += [
-        f"{qualname(r['table_schema'], r['table_name'])}.{r['column_name']} ({r['data_type']}) may hold ids of a "
-        f"converted table inside text or JSON ({r['reason']}): no constraint says so, so it keeps the old "
-        f"integers; rewrite them yourself from the mapping table"
-        for r in snap.id_text_columns
-        if (r["table_schema"], r["table_name"], r["column_name"]) not in remapped
-    ]
+    warnings += evidence.id_text_warnings(snap, remapped) + evidence.session_warnings(snap, targets, options)
     warnings += [
         f"{t.table.display}: {t.uuid_version} keys of existing rows without --timestamp-column carry their old "
         f"ids' order and differences in the time field: whoever knows one row's old id can compute every "
