@@ -10,6 +10,7 @@ reach their users through the ORM, and new rows can be written.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -81,6 +82,22 @@ class User(AbstractUser):
     pass
 """
 
+URLS = """\
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [path("admin/", admin.site.urls)]
+"""
+
+ACCOUNTS_ADMIN = """\
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+
+from accounts.models import User
+
+admin.site.register(User, UserAdmin)
+"""
+
 SHOP_MODELS = """\
 from django.conf import settings
 from django.db import models
@@ -108,20 +125,37 @@ class OrderTest(TestCase):
 """
 
 SEED = """\
+import json
 from django.core.management import call_command
 call_command("makemigrations", "accounts", "shop", verbosity=0)
 call_command("migrate", verbosity=0)
+from django.contrib import admin
+from django.contrib.admin.models import LogEntry
+from django.test import Client, RequestFactory
+from django.test.utils import setup_test_environment
 from accounts.models import User
 from shop.models import Order
+setup_test_environment()
+boss = User.objects.create_superuser(username="boss", password="x")
 for i in range(3):
     u = User.objects.create_user(username=f"user{i}", password="x")
     for n in range(i + 1):
         Order.objects.create(user=u, total=100 * i + n)
-from django.contrib.sessions.backends.db import SessionStore
-session = SessionStore()
-session.update({"_auth_user_id": str(u.pk), "_auth_user_backend": "django.contrib.auth.backends.ModelBackend"})
-session.create()
-print("session", session.session_key)
+# what the admin's change view logs: a LogEntry per user (and an order) whose object_id is the key as text
+request = RequestFactory().get("/admin/")
+request.user = boss
+for obj in [*User.objects.order_by("pk"), Order.objects.first()]:
+    admin.site._registry[type(obj)].log_change(request, obj, "changed")
+client = Client()
+assert client.post("/admin/login/", {"username": "boss", "password": "x"}).status_code == 302
+assert client.post("/admin/auth/group/add/", {"name": "editors"}).status_code == 302  # logged by the admin
+assert client.get("/admin/").status_code == 200
+log = {
+    e.pk: [*e.content_type.natural_key(), e.object_id, getattr(o, "username", str(o)), e.user.username]
+    for e in LogEntry.objects.all()
+    for o in [e.get_edited_object()]
+}
+print("seed", json.dumps({"session": client.cookies["sessionid"].value, "log": log}))
 """
 
 AFTER = """\
@@ -134,7 +168,7 @@ assert "ALTER" not in out.getvalue().upper(), out.getvalue()
 from accounts.models import User
 from shop.models import Order
 users = {u.username: u for u in User.objects.all()}
-assert len(users) == 3 and all(isinstance(u.pk, uuid.UUID) for u in users.values()), users
+assert len(users) == 4 and all(isinstance(u.pk, uuid.UUID) for u in users.values()), users
 for i in range(3):
     totals = sorted(o.total for o in Order.objects.filter(user__username=f"user{i}"))
     assert totals == [100 * i + n for n in range(i + 1)], (i, totals)
@@ -145,9 +179,43 @@ order = Order.objects.create(user=new, total=7)
 assert Order.objects.get(pk=order.pk).user.username == "fresh"
 group = new.groups.create(name="buyers")
 assert list(group.user_set.all()) == [new]
-# a session from before migrate held the old integer id, which UUIDField rejects: it is gone
+# every admin log entry names the same object: a user's through the mapping, the others unchanged
+from django.contrib.admin.models import LogEntry
+from django.db import connection
+with connection.cursor() as cursor:
+    cursor.execute("SELECT old_id::text, new_id FROM keyshift.map_public__accounts_user")
+    mapping = dict(cursor.fetchall())
+entries = {str(e.pk): e for e in LogEntry.objects.select_related("content_type", "user")}
+assert sorted(entries) == sorted(BEFORE), (sorted(entries), sorted(BEFORE))
+kinds = set()
+for pk, (app, model, old_id, name, by) in BEFORE.items():
+    entry, kinds = entries[pk], kinds | {(app, model)}
+    assert entry.content_type.natural_key() == (app, model) and entry.user.username == by, pk
+    edited = entry.get_edited_object()
+    if (app, model) == ("accounts", "user"):
+        assert entry.object_id == str(mapping[old_id]) and edited.pk == mapping[old_id], (pk, old_id)
+        assert edited.username == name, (pk, edited.username, name)
+    else:
+        assert entry.object_id == old_id and str(edited) == name, (pk, entry.object_id, str(edited))
+assert kinds == {("accounts", "user"), ("shop", "order"), ("auth", "group")}, kinds
+assert sum(m == ("accounts", "user") for m in (tuple(v[:2]) for v in BEFORE.values())) == len(mapping) == 4
+# the admin, through the test client: log in, the index (its recent actions list the entries), a change page
+from django.test import Client
+from django.test.utils import setup_test_environment
+setup_test_environment()
+client = Client()
+assert client.post("/admin/login/", {"username": "boss", "password": "x"}).status_code == 302
+assert client.get("/admin/").status_code == 200
+assert client.get(f"/admin/accounts/user/{users['user1'].pk}/change/").status_code == 200
+# the session from before migrate held the old integer id, which UUIDField rejects: it is gone, and
+# its cookie makes an anonymous request that the admin sends to its login page
 from django.contrib.sessions.backends.db import SessionStore
 assert not SessionStore().exists(SESSION_KEY)
+stale = Client()
+stale.cookies["sessionid"] = SESSION_KEY
+response = stale.get("/admin/")
+assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), response
+assert not response.wsgi_request.user.is_authenticated
 print("orm ok")
 """
 
@@ -162,13 +230,15 @@ def _project(root: Path, dsn: str) -> Path:
     files = {
         "manage.py": MANAGE,
         "proj/__init__.py": "",
-        "proj/urls.py": "urlpatterns = []\n",
+        "proj/urls.py": URLS,
         "proj/settings.py": SETTINGS.format(database=_database(dsn)),
         "accounts/__init__.py": "",
         "accounts/models.py": ACCOUNTS_MODELS,
+        "accounts/admin.py": ACCOUNTS_ADMIN,
         "accounts/migrations/__init__.py": "",
         "shop/__init__.py": "",
         "shop/models.py": SHOP_MODELS,
+        "shop/admin.py": "from django.contrib import admin\n\nfrom shop.models import Order\n\nadmin.site.register(Order)\n",
         "shop/migrations/__init__.py": "",
         "shop/tests.py": SHOP_TESTS,
     }
@@ -204,8 +274,8 @@ def _django_migration(dsn: str, table: str, app: Path) -> subprocess.CompletedPr
 def test_django_project_follows_the_converted_user(dsn, tmp_path):
     started = time.monotonic()
     project = _project(tmp_path / "site", dsn)
-    seeded = _ok(_manage(project, "shell", "-c", SEED))  # makemigrations, migrate, users, orders, a login
-    session_key = seeded.split("session ")[1].split()[0]
+    seeded = _ok(_manage(project, "shell", "-c", SEED))  # migrations, users, orders, admin log, a login
+    seed = json.loads(seeded.split("seed ", 1)[1])
     accounts = project / "accounts"
 
     _refused(_django_migration(dsn, "public.accounts_user", accounts), "public.accounts_user", "not converted")
@@ -241,7 +311,8 @@ def test_django_project_follows_the_converted_user(dsn, tmp_path):
     _ok(_manage(project, "makemigrations", "--check", "--dry-run"))
     tested = _manage(project, "test", "shop")
     assert tested.returncode == 0 and "OK" in tested.stderr, tested.stdout + tested.stderr
-    assert "orm ok" in _ok(_manage(project, "shell", "-c", AFTER.replace("SESSION_KEY", repr(session_key))))
+    after = AFTER.replace("SESSION_KEY", repr(seed["session"])).replace("BEFORE", repr(seed["log"]))
+    assert "orm ok" in _ok(_manage(project, "shell", "-c", after))
     print(f"django-migration test: {time.monotonic() - started:.1f} s")
 
 
