@@ -24,7 +24,7 @@ from pathlib import Path
 
 import django  # noqa: F401 - a dev dependency: missing, this file fails rather than skips
 import pytest
-from conftest import convert, keyshift
+from conftest import keyshift
 
 from orchestrator.errors import Refused
 from orchestrator.report import django_app
@@ -285,12 +285,17 @@ def test_django_project_follows_the_converted_user(dsn, tmp_path):
     accounts = project / "accounts"
 
     _refused(_django_migration(dsn, "public.accounts_user", accounts), "public.accounts_user", "not converted")
-    convert(
-        dsn,
-        tmp_path / "keyshift-migrations",
-        "public.accounts_user",
-        extra=("--uuid", "v7", "--invalidate-sessions", "public.django_session"),
-    )
+    migrations = tmp_path / "keyshift-migrations"
+    sessions = ("--invalidate-sessions", "public.django_session")
+    planned = keyshift(dsn, "plan", "--table", "public.accounts_user", "--uuid", "v7", *sessions, migrations=migrations)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    said = planned.stdout + planned.stderr
+    assert "generic relation public.django_admin_log (content_type_id, object_id): object_id text" in said, said
+    assert "-> public.accounts_user (Django content type accounts.user; 4 rows)" in said, said
+    assert "invalidate sessions public.django_session: 1 rows emptied" in said, said
+    assert "holds Django's database sessions" not in said, said  # the warning --invalidate-sessions answers
+    migrated = keyshift(dsn, "migrate", migrations=migrations)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
 
     # the refusals, on the same project
     _refused(_django_migration(dsn, "public.shop_order", project / "shop"), "public.shop_order", "not converted")
