@@ -49,7 +49,7 @@ def carried_blocker(obj, error: str, columns: list[str]) -> Blocker:
     """A constraint, index, trigger or policy on a converted column that PostgreSQL refuses to
     create again on uuid: its definition and the converted columns it uses."""
     if obj.kind in ("check constraint", "trigger", "policy"):
-        fix = "this constraint compares the key with integer constants: rewrite or drop it, then plan again"
+        fix = "it compares the key with integer constants: rewrite or drop it, then plan again"
     else:
         fix = "rewrite it so that it does not treat the key as a number, then plan again"
     reason = f"{error}; it uses {', '.join(columns)}, which becomes uuid: {obj.shown_definition}"
@@ -57,27 +57,28 @@ def carried_blocker(obj, error: str, columns: list[str]) -> Blocker:
 
 
 def find(conn: psycopg.Connection, plan: Plan, migrations: list[Migration]) -> list[Blocker]:
-    """Run ``migrations`` on ``conn`` (autocommit, a schema copy), rolled back at the end. The
-    objects ALTER ... TYPE rebuilds are set aside first and created again after the last
-    statement, each under its own savepoint, so that every one PostgreSQL refuses is named."""
+    """Run ``migrations`` on ``conn`` (autocommit, a schema copy), rolled back at the end. When
+    PostgreSQL refuses a statement that re-creates no object (the conversion's ALTER TABLE), the
+    objects ALTER ... TYPE rebuilds are set aside and it runs again; after the last statement
+    each of them is created again under its own savepoint, so every one refused is named."""
     found: list[Blocker] = []
     views = {v.display: v for v in plan.views}
     converted = {(c.table_schema, c.table_name, c.column_name): c.root for c in plan.columns}
     with conn.transaction(force_rollback=True):
         candidates = {d: _integer_columns(conn, v, converted) for d, v in views.items()}
         roots = {d: _roots(conn, v, converted) for d, v in views.items()}
-        rebuilt = _set_aside(conn, plan)
+        aside: list | None = None
         failed: set[str] = set()
         for m in migrations:
             for st in m.apply:
                 if st.subject is None:
-                    try:
-                        conn.execute(st.text().encode())
-                    except psycopg.Error as exc:
-                        found.append(
-                            Blocker(f"migration {m.name}", _message(exc), "fix what PostgreSQL names, then plan again")
-                        )
-                        return found
+                    error = _try(conn, st)
+                    if error is not None and aside is None:
+                        aside = _set_aside(conn, plan)
+                        error = _try(conn, st) if aside else error
+                    if error is not None:
+                        fix = "fix what PostgreSQL names, then plan again"
+                        return [*found, Blocker(f"migration {m.name}", _message(error), fix)]
                     continue
                 if st.subject in failed:
                     continue
@@ -86,7 +87,7 @@ def find(conn: psycopg.Connection, plan: Plan, migrations: list[Migration]) -> l
                     continue
                 failed.add(st.subject)
                 found.append(_explain(conn, st, error, plan, candidates, roots))
-        found += _rebuild(conn, plan, rebuilt)
+        found += _rebuild(conn, plan, aside or [])
     return found
 
 
