@@ -348,13 +348,6 @@ def test_a_reference_a_foreign_key_converts_already_is_refused():
     )
 
 
-def test_a_table_the_probe_could_not_copy_is_refused():
-    snap = dataclasses.replace(load("seed003_chat"), scratch_failure=(("public", "core_room"), "permission denied"))
-    err = refusal("seed003_chat", snap)
-    assert err.obj == "table public.core_room"
-    assert err.reason.endswith("on uuid (permission denied)")
-
-
 # --- functions that use a converted key as an integer (Snapshot.function_uses) ----------------
 
 

@@ -250,9 +250,9 @@ def test_rls_policy_on_a_converted_column_is_refused_by_name(dsn, conn, tmp_path
         "ALTER TABLE user_profile ENABLE ROW LEVEL SECURITY;"
         "CREATE POLICY own_profile ON user_profile USING (user_id = current_setting('app.user')::int)"
     )
-    result = keyshift(dsn, "plan", "--table", "public.custom_user", migrations=tmp_path / "m")
+    result = keyshift(dsn, "plan", "--table", "public.custom_user", "--rehearse", migrations=tmp_path / "m")
     assert result.returncode == 3, result.stdout + result.stderr
-    assert "policy own_profile on public.user_profile" in result.stderr
+    assert "policy own_profile on public.user_profile" in result.stderr and "uuid = integer" in result.stderr
     assert "public.user_profile.user_id" in result.stderr
     assert not (tmp_path / "m").exists() or not list((tmp_path / "m").iterdir())
 

@@ -139,3 +139,55 @@ def test_a_role_that_may_not_create_databases_is_told_what_to_pass(conn, dsn, tm
     assert not (tmp_path / "m").exists()
     out = keyshift(owner, "plan", "--table", "public.t", "--no-rehearse", migrations=tmp_path / "m")
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+#: One object of each kind that cannot follow the key to uuid, each PostgreSQL's refusal.
+CARRIED = """
+CREATE TABLE member (id serial PRIMARY KEY, email text NOT NULL, seen int NOT NULL DEFAULT 0);
+ALTER TABLE member ADD CONSTRAINT member_positive CHECK (id > 0);
+CREATE INDEX member_recent ON member (email) WHERE id > 100;
+CREATE INDEX member_span ON member USING brin (id int4_minmax_multi_ops) WHERE email <> '';
+ALTER TABLE member ENABLE ROW LEVEL SECURITY;
+CREATE POLICY member_self ON member USING (id = current_setting('app.member')::int);
+CREATE FUNCTION member_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.seen := NEW.seen + 1; RETURN NEW; END $$;
+CREATE TRIGGER member_founder BEFORE UPDATE ON member FOR EACH ROW WHEN (OLD.id = 1) EXECUTE FUNCTION member_bump();
+INSERT INTO member (email) VALUES ('ada'), ('grace');
+"""
+
+
+def test_every_carried_object_the_key_breaks_is_named_in_one_run(conn, dsn, tmp_path):
+    """A CHECK, a partial index, an index whose operator class takes no uuid, a policy and a
+    trigger's WHEN clause, each comparing the key with an integer: one plan names all five, each
+    with PostgreSQL's reason, its definition and the fix; nothing is written."""
+    conn.execute(CARRIED)
+    before = without_restrict(pg_dump_schema(dsn))
+    migrations = tmp_path / "migrations"
+    out = keyshift(dsn, "plan", "--table", "public.member", "--rehearse", migrations=migrations)
+    assert out.returncode == 3, out.stdout + out.stderr
+    lines = out.stderr.splitlines()
+    assert "found 5 blocker(s), each named above" in lines[-1], out.stderr
+    by_object = {line.split(": ", 2)[1]: line for line in lines[:-1]}
+    assert set(by_object) == {
+        "check constraint member_positive on public.member",
+        "index member_recent on public.member",
+        "index member_span on public.member",
+        "policy member_self on public.member",
+        "trigger member_founder on public.member",
+    }, out.stderr
+    for line in by_object.values():
+        assert "it uses public.member.id, which becomes uuid" in line, line
+        assert line.endswith("then plan again"), line
+    check = by_object["check constraint member_positive on public.member"]
+    assert "uuid > integer" in check and "CHECK ((id > 0))" in check and "compares the key with integer" in check
+    recent = by_object["index member_recent on public.member"]
+    assert "uuid > integer" in recent and "WHERE (id > 100)" in recent and "not treat the key as a number" in recent
+    span = by_object["index member_span on public.member"]
+    assert 'operator class "int4_minmax_multi_ops" does not accept data type uuid' in span, span
+    policy = by_object["policy member_self on public.member"]
+    assert "uuid = integer" in policy and 'CREATE POLICY "member_self"' in policy, policy
+    trigger = by_object["trigger member_founder on public.member"]
+    assert "uuid = integer" in trigger and "WHEN ((old.id = 1))" in trigger, trigger
+    assert not migrations.exists() or not any(migrations.iterdir())
+    assert without_restrict(pg_dump_schema(dsn)) == before
+    assert _rehearsal_databases(conn) == []

@@ -76,11 +76,6 @@ BAD = {
         ["public.parent"],
         ("parent_audit", "rule"),
     ),
-    "CHECK constraint on the key": (
-        "CREATE TABLE positive (id int PRIMARY KEY CHECK (id > 0));",
-        ["public.positive"],
-        ("public.positive", "check constraint positive_id_check"),
-    ),
     "materialized view passed as a table": (
         "CREATE MATERIALIZED VIEW mv AS SELECT 1 AS id;",
         ["public.mv"],

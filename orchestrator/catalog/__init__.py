@@ -3,7 +3,7 @@
 model      one dataclass per object kind that sql/catalog/*.sql returns
 facts      Snapshot, and the Facts a plan's refusals are decided on (what a Request asks for)
 read       Catalog: runs those queries (search_path = pg_catalog) and builds the dataclasses
-survey     snapshot(): the part of the catalog one plan touches, read once; the plan-time probe
+survey     snapshot(): the part of the catalog one plan touches, read once
 gather     the facts read with a snapshot: owners, privileges, publications, orphan rows, ...
 serialize  a snapshot as JSON and back (the planner's unit tests run on stored snapshots)
 throughput measure_throughput(): how fast the server rewrites a key, on a temporary table of its own

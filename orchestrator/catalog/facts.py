@@ -224,14 +224,8 @@ class Snapshot:
     views: list[View] = field(default_factory=list)
     #: constraints, indexes, triggers and policies carried across (column_carried.sql)
     carried: list[Carried] = field(default_factory=list)
-    #: (carried object, PostgreSQL's error) for each one that does not accept uuid columns
-    carried_failures: list[tuple[Carried, str]] = field(default_factory=list)
-    #: (table, PostgreSQL's error) when the probe could not make a scratch copy of a table
-    scratch_failure: tuple | None = None
     #: carried object's oid -> the converted columns it uses, displayed (schema.table.column)
     carried_columns: dict[int, list[str]] = field(default_factory=dict)
-    #: partition -> the converted columns of its root, for the scratch copies of the probe
-    partition_columns: dict[tuple[str, str], set] = field(default_factory=dict)
     #: key_functions.sql rows: functions with integer key parameters or a target's row type
     key_functions: list[dict] = field(default_factory=list)
     #: what function bodies do with a converted key (function_bodies.sql, catalog/function_uses.py)

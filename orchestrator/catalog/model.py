@@ -201,28 +201,6 @@ class Carried:
             return self.definition
         return policy_sql(self, self.table_ident)
 
-    def retargeted(self, table_ident: str) -> str:
-        """The statement that creates this object on another table (the scratch copy)."""
-        if self.kind == "index":
-            return _replace_table(self.definition, " ON ", " USING ", self.table_ident, table_ident)
-        if self.kind == "trigger":
-            return _replace_table(self.definition, " ON ", " ", self.table_ident, table_ident)
-        if self.kind == "policy":
-            return policy_sql(self, table_ident)
-        return (
-            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}")
-            .format(sql.SQL(table_ident), sql.Identifier(self.name), sql.SQL(self.definition))
-            .as_string(None)
-        )
-
-
-def _replace_table(definition: str, before: str, after: str, old: str, new: str) -> str:
-    for only in ("", "ONLY "):
-        needle = f"{before}{only}{old}{after}"
-        if needle in definition:
-            return definition.replace(needle, f"{before}{only}{new}{after}", 1)
-    raise ValueError(f"cannot find table {old} in {definition!r}")
-
 
 _POLICY_CMDS = {"ALL": "ALL", "SELECT": "SELECT", "INSERT": "INSERT", "UPDATE": "UPDATE", "DELETE": "DELETE"}
 

@@ -1,12 +1,6 @@
-"""The snapshot: what a plan needs to know about its tables, read once, and the plan-time probe
-that recreates carried objects in a savepoint to see what PostgreSQL accepts."""
+"""The snapshot: what a plan needs to know about its tables, read once."""
 
 from __future__ import annotations
-
-import re
-
-import psycopg
-from psycopg import sql
 
 from orchestrator.catalog import gather
 from orchestrator.catalog.facts import ReferenceColumn, Request, Snapshot
@@ -161,18 +155,15 @@ def _add_dependents(snap: Snapshot, cat: Catalog) -> None:
 
 
 def _add_lookalikes_and_carried(snap: Snapshot, cat: Catalog, targets) -> None:
-    """The objects carried across (probed in a savepoint), functions over the targets' row types
-    and text columns that may hold ids."""
+    """The objects carried across, functions over the targets' row types and text columns that
+    may hold ids."""
     names = sorted({n for t, _k in targets for n in _lookalike_names(t.table_name)})
     carried: dict[int, Carried] = {}
     for schema, name, column in snap.columns:
         for obj in cat.carried(snap.tables[(schema, name)].relid, column):
             carried.setdefault(obj.oid, obj)
             snap.carried_columns.setdefault(obj.oid, []).append(f"{qualname(schema, name)}.{quote_part(column)}")
-            if obj.on_partition:
-                snap.partition_columns.setdefault(obj.table, set()).add(column)
     snap.carried = sorted(carried.values(), key=lambda o: (o.table_schema, o.table_name, o.kind, o.name))
-    snap.carried_failures = probe_carried(cat.conn, snap)
     rowtypes = [
         r[0]
         for r in (
@@ -209,54 +200,6 @@ def _document_names(table_name: str) -> list[str]:
     out = set(_lookalike_names(table_name))
     out |= {f"{n}s" for n in out} | {table_name, last, f"{table_name}s", f"{last}s"}
     return sorted(out)
-
-
-def probe_carried(conn: psycopg.Connection, snap: Snapshot) -> list[tuple[Carried, str]]:
-    """Try every carried object against uuid columns, on empty scratch copies, and roll back.
-
-    For each table that owns a carried object: ``CREATE TEMP TABLE copy (LIKE table)`` (no rows,
-    no constraints), its converted columns altered to uuid, then each object created on the copy
-    from its own definition, each in a savepoint. An object that PostgreSQL refuses there (CHECK
-    (id > 0), WHERE id > 100, a policy comparing the key with an integer, an opclass without uuid
-    support) would fail the real migration the same way, so plan refuses it first. A table that
-    cannot be copied ends the probe and is recorded in ``snap.scratch_failure`` (plan refuses it).
-    Nothing persists: the whole probe is one transaction that is rolled back.
-    """
-    failures: list[tuple[Carried, str]] = []
-    if not snap.carried:
-        return failures
-    with conn.transaction(force_rollback=True):
-        # One empty copy per table that holds a converted column or a carried object.
-        copies: dict[tuple[str, str], str] = {}
-        idents: dict[str, str] = {}  # the table as PostgreSQL prints it -> its copy
-        wanted = sorted({(s, t) for (s, t, _c) in snap.columns} | {o.table for o in snap.carried})
-        for table in wanted:
-            copy = sql.Identifier("pg_temp", f"keyshift_probe_{len(copies)}")
-            try:
-                with conn.transaction():
-                    conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(copy, sql.Identifier(*table)))
-            except psycopg.Error as exc:
-                snap.scratch_failure = (table, exc.diag.message_primary or str(exc))
-                return []
-            converted = {c for (s, t, c) in snap.columns if (s, t) == table} | snap.partition_columns.get(table, set())
-            for column in sorted(converted):
-                conn.execute(
-                    sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE uuid USING NULL").format(copy, sql.Identifier(column))
-                )
-            copies[table] = copy.as_string(conn)
-            idents[conn.execute("SELECT format('%%I.%%I', %s::text, %s::text)", table).fetchone()[0]] = copies[table]
-        for obj in snap.carried:
-            text = obj.retargeted(copies[obj.table])
-            # A subquery on another converted table must see that table's uuid columns too.
-            for ident, copy in idents.items():
-                text = re.sub(rf'(?<![\w$."]){re.escape(ident)}(?![\w$"])', lambda _m, c=copy: c, text)
-            try:
-                with conn.transaction():
-                    conn.execute(text.encode())
-            except psycopg.Error as exc:
-                message = exc.diag.message_primary or str(exc).splitlines()[0]
-                failures.append((obj, message))
-    return failures
 
 
 def _lookalike_names(table_name: str) -> list[str]:

@@ -50,7 +50,7 @@ def _next_plan_id(migrations_dir: Path) -> str:
 
 
 def cmd_plan(args, step=rehearsal_step, into: Path | None = None) -> int:
-    """``step(args, dsn, plan, carried_failures, held)`` gives what runs on the staged files
+    """``step(args, dsn, plan, held)`` gives what runs on the staged files
     (plan's rehearsal); ``into`` is where the files go instead of --migrations, which then only
     numbers the plan."""
     dsn = dsnmod.resolve(args.dsn)
@@ -82,7 +82,7 @@ def cmd_plan(args, step=rehearsal_step, into: Path | None = None) -> int:
         snap = catalog.snapshot(cat, targets, references, request)
         plan_id = _next_plan_id(numbered) if numbered.is_dir() else "0001"
         rehearsing = not getattr(args, "no_rehearse", False)
-        snap, carried_failures, held = set_aside(snap, rehearsing and args.mode != "external")
+        snap, held = set_aside(snap, rehearsing and args.mode != "external")
         try:
             the_plan = planner.make_plan(snap, options, plan_id)  # decides on the snapshot alone
         except FunctionsBlocked as exc:
@@ -91,7 +91,7 @@ def cmd_plan(args, step=rehearsal_step, into: Path | None = None) -> int:
         lock_window = _lock_window(args, conn, cat, the_plan)
     generic = [snap.polymorphic[(*p.table, p.type_column, p.id_column)].table for p in the_plan.polymorphic]
     shape = shapemod.objects(snap, snap.shape_columns, generic)
-    rehearsal = step(args, dsn, the_plan, carried_failures, held) if rehearsing else None
+    rehearsal = step(args, dsn, the_plan, held) if rehearsing else None
     written = _write_plan(migrations_dir, the_plan, [t.key for t, _k in targets], references, shape, rehearsal)
     if args.mode == "external":
         _print_external_plan(the_plan, written[:-1], dsnmod.describe(dsn), lock_window)

@@ -14,18 +14,12 @@ from orchestrator.render.common import Migration
 
 
 def set_aside(snap, rehearsing: bool) -> tuple:
-    """Rehearsed, the carried objects plan's probe finds failing and the functions that use a key
-    as an integer are named with every other blocker: the plan is made without them, and the
-    rehearsal reports them."""
+    """Rehearsed, the functions that use a key as an integer are named with every other blocker:
+    the plan is made without them (``held``), and the rehearsal reports them."""
     if not rehearsing:
-        return snap, [], []
+        return snap, []
     held = functions.blockers(snap)
-    snap = dataclasses.replace(snap, function_uses=[u for u in snap.function_uses if not u.strong])
-    if not snap.carried_failures:
-        return snap, [], held
-    failing = [(obj, error, snap.carried_columns.get(obj.oid, [])) for obj, error in snap.carried_failures]
-    kept = [o for o in snap.carried if o not in [f[0] for f in failing]]
-    return dataclasses.replace(snap, carried=kept, carried_failures=[]), failing, held
+    return dataclasses.replace(snap, function_uses=[u for u in snap.function_uses if not u.strong]), held
 
 
 def print_blockers(found: list) -> None:
@@ -33,16 +27,14 @@ def print_blockers(found: list) -> None:
         print(f"keyshift: {' '.join(blocker.line().split())}", file=sys.stderr)
 
 
-def rehearsal_step(args, dsn: str, the_plan: Plan, carried_failures: list, held: list):
+def rehearsal_step(args, dsn: str, the_plan: Plan, held: list):
     """What runs on the staged files before they move into --migrations: the rehearsal, whose
     blockers (``held``: the plan's own, named first) are printed one line each before its
     summary line."""
 
     def run(staged: Path, migrations: list[Migration]) -> None:
         try:
-            rehearse(
-                dsn, staged, the_plan, migrations, carried_failures, getattr(args, "rehearse_dsn", None), known=held
-            )
+            rehearse(dsn, staged, the_plan, migrations, getattr(args, "rehearse_dsn", None), known=held)
         except Blocked as exc:
             print_blockers(exc.blockers)
             raise

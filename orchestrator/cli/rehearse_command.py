@@ -70,11 +70,11 @@ def cmd_rehearse(args) -> int:
     if args.throughput is None:
         args.throughput = NOMINAL_THROUGHPUT
 
-    def step(args, dsn, the_plan, carried_failures, held):
+    def step(args, dsn, the_plan, held):
         def run(staged: Path, migrations) -> None:
             out.record("plan", started, "ok", f"{len(migrations)} migrations: {_summary(the_plan)}")
             source = stages.Copy(dsn, args.rehearse_dsn, args.sample_rows)
-            stages.run(source, staged, the_plan, migrations, carried_failures, held, out)
+            stages.run(source, staged, the_plan, migrations, held, out)
 
         return run
 

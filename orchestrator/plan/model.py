@@ -69,6 +69,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     views: list = field(default_factory=list)  # catalog.View, in creation order
     carried: list = field(default_factory=list)  # catalog.Carried: constraints, indexes, triggers, policies
+    #: carried object's oid -> the converted columns it uses, displayed (schema.table.column)
+    carried_columns: dict = field(default_factory=dict)
     references: dict = field(default_factory=dict)  # --reference column -> target, no FK behind it
     # Filled by orchestrator.plan.external.validate: external.ExternalColumn, Restart, Session.
     external_columns: list = field(default_factory=list)

@@ -107,15 +107,12 @@ def _validate_key(shown: str, table: Table, converted_plan: str | None) -> str |
 
 def make_plan(snap: Snapshot, options: Options, plan_id: str) -> Plan:
     """The plan for ``snap`` (read with a catalog.Request) and ``options``, or Refused: the
-    --reference columns, the tables the role cannot alter, the probe, the safety refusals, then
-    the conversion's, then external mode's and v6's."""
+    --reference columns, the tables the role cannot alter, the safety refusals, then the
+    conversion's, then external mode's and v6's."""
     mode_snap = external.targets_only(snap) if options.mode == "external" else snap
     references.refuse_references(snap)
     safety.not_owned(mode_snap)
-    if options.mode != "external":
-        references.refuse_scratch_failure(snap)
     safety.refuse_unsafe(mode_snap, options.mode)
-    references.refuse_scratch_failure(snap)
     the_plan = build(mode_snap, options, plan_id)
     external.validate(the_plan, external.facts_of(snap, options))
     # uuid versions are known only now, per table (--uuid, --uuid-for, yoyo.ini)
@@ -182,6 +179,7 @@ def build(snap: Snapshot, options: Options, plan_id: str) -> Plan:
         warnings=warnings,
         views=list(snap.views),
         carried=list(snap.carried),
+        carried_columns=dict(snap.carried_columns),
         references=dict(snap.references),
         polymorphic=generic,
     )
@@ -222,8 +220,7 @@ def _refuse_columns(snap: Snapshot) -> None:
 
 
 def _refuse_blockers(snap: Snapshot, targets: list[Target], target_keys: set) -> None:
-    """Stored row types, --reference columns that cannot convert, and carried objects PostgreSQL
-    rejects on uuid."""
+    """Stored row types and --reference columns that cannot convert."""
     for row in snap.rowtype_columns:
         kind = "attribute of type" if row["relkind"] == "c" else "column"
         raise Refused(
@@ -249,14 +246,6 @@ def _refuse_blockers(snap: Snapshot, targets: list[Target], target_keys: set) ->
                 f"fix or delete those rows (or set them NULL), e.g. SELECT * FROM {qualname(*col[:2])} WHERE "
                 f"{col[2]} NOT IN (SELECT {key} FROM {qualname(*target)}), then plan again",
             )
-    for obj, error in snap.carried_failures:
-        raise Refused(
-            obj.display,
-            f"uses {', '.join(snap.carried_columns.get(obj.oid, []))}, which becomes uuid, and PostgreSQL rejects "
-            f"its definition on uuid ({error}): {obj.shown_definition}",
-            "rewrite it so that it does not treat the key as a number (e.g. drop it before the plan and "
-            "create a uuid version after migrate), then plan again",
-        )
 
 
 def _columns(snap: Snapshot, targets: list[Target], order: list[Table], defaults: dict) -> list[Column]:

@@ -1,6 +1,6 @@
 """Refusals of what the snapshot could not read as the user asked: --reference columns that are no
-integer column of a table, or that a foreign key converts already; a table the plan-time probe
-could not copy. Pure: decided on the snapshot (catalog/survey.py records what it found)."""
+integer column of a table, or that a foreign key converts already. Pure: decided on the snapshot
+(catalog/survey.py records what it found)."""
 
 from __future__ import annotations
 
@@ -40,16 +40,3 @@ def refuse_references(snap: Snapshot) -> None:
             f"foreign key {fk_name} converts it already",
             "leave it out of --reference",
         )
-
-
-def refuse_scratch_failure(snap: Snapshot) -> None:
-    """The probe tries carried objects on empty copies of the tables; a table it could not copy."""
-    if snap.scratch_failure is None:
-        return
-    table, message = snap.scratch_failure
-    raise Refused(
-        f"table {qualname(*table)}",
-        "plan could not make an empty scratch copy of it to try its constraints, indexes, triggers "
-        f"and policies on uuid ({message})",
-        "plan as a role that may create temporary tables (GRANT TEMP ON DATABASE ...) and read it",
-    )

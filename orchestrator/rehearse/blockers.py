@@ -1,6 +1,7 @@
 """Every blocker at once: the plan's statements run one by one on the schema copy, in one
 transaction that is rolled back, each statement that re-creates a dependent object under its
-own savepoint; what PostgreSQL refuses is recorded with its reason and the fix."""
+own savepoint, and each object ALTER ... TYPE rebuilds created again under its own savepoint
+after the conversion; what PostgreSQL refuses is recorded with its reason and the fix."""
 
 from __future__ import annotations
 
@@ -45,38 +46,39 @@ class Blocker:
 
 
 def carried_blocker(obj, error: str, columns: list[str]) -> Blocker:
-    """An object ALTER ... TYPE would rebuild, or a trigger or policy, that plan's probe found
-    PostgreSQL refuses on empty scratch copies with uuid columns."""
+    """A constraint, index, trigger or policy on a converted column that PostgreSQL refuses to
+    create again on uuid: its definition and the converted columns it uses."""
     if obj.kind in ("check constraint", "trigger", "policy"):
-        fix = "this constraint compares the key with integer constants: rewrite or drop it, then plan again"
+        fix = "it compares the key with integer constants: rewrite or drop it, then plan again"
     else:
         fix = "rewrite it so that it does not treat the key as a number, then plan again"
     reason = f"{error}; it uses {', '.join(columns)}, which becomes uuid: {obj.shown_definition}"
     return Blocker(obj.display, reason, fix)
 
 
-def find(conn: psycopg.Connection, plan: Plan, migrations: list[Migration], dropped: list) -> list[Blocker]:
-    """Run ``migrations`` on ``conn`` (autocommit, a schema copy), rolled back at the end; the
-    objects ``dropped`` (already named blockers) are dropped first so the rest can be tried."""
+def find(conn: psycopg.Connection, plan: Plan, migrations: list[Migration]) -> list[Blocker]:
+    """Run ``migrations`` on ``conn`` (autocommit, a schema copy), rolled back at the end. When
+    PostgreSQL refuses a statement that re-creates no object (the conversion's ALTER TABLE), the
+    objects ALTER ... TYPE rebuilds are set aside and it runs again; after the last statement
+    each of them is created again under its own savepoint, so every one refused is named."""
     found: list[Blocker] = []
     views = {v.display: v for v in plan.views}
     converted = {(c.table_schema, c.table_name, c.column_name): c.root for c in plan.columns}
     with conn.transaction(force_rollback=True):
         candidates = {d: _integer_columns(conn, v, converted) for d, v in views.items()}
         roots = {d: _roots(conn, v, converted) for d, v in views.items()}
-        for obj in dropped:
-            conn.execute(_drop_carried(obj))
+        aside: list | None = None
         failed: set[str] = set()
         for m in migrations:
             for st in m.apply:
                 if st.subject is None:
-                    try:
-                        conn.execute(st.text().encode())
-                    except psycopg.Error as exc:
-                        found.append(
-                            Blocker(f"migration {m.name}", _message(exc), "fix what PostgreSQL names, then plan again")
-                        )
-                        return found
+                    error = _try(conn, st)
+                    if error is not None and aside is None:
+                        aside = _set_aside(conn, plan)
+                        error = _try(conn, st) if aside else error
+                    if error is not None:
+                        fix = "fix what PostgreSQL names, then plan again"
+                        return [*found, Blocker(f"migration {m.name}", _message(error), fix)]
                     continue
                 if st.subject in failed:
                     continue
@@ -84,7 +86,37 @@ def find(conn: psycopg.Connection, plan: Plan, migrations: list[Migration], drop
                 if error is None:
                     continue
                 failed.add(st.subject)
-                found.append(_explain(conn, st, error, views.get(st.subject), candidates, roots))
+                found.append(_explain(conn, st, error, plan, candidates, roots))
+        found += _rebuild(conn, plan, aside or [])
+    return found
+
+
+def _set_aside(conn: psycopg.Connection, plan: Plan) -> list:
+    """Drop, on the copy, each object ALTER ... TYPE would rebuild (CHECK and exclusion
+    constraints, indexes with an expression or a predicate): the conversion then runs without
+    them. A partition's copy of its parent's object goes with the parent's (PostgreSQL refuses
+    to drop it alone) and comes back with it. The objects dropped, parents' first."""
+    dropped = []
+    for obj in sorted((o for o in plan.carried if o.carry == "alter"), key=lambda o: o.on_partition):
+        try:
+            with conn.transaction():
+                conn.execute(_drop_carried(obj))
+        except psycopg.Error:
+            continue
+        dropped.append(obj)
+    return dropped
+
+
+def _rebuild(conn: psycopg.Connection, plan: Plan, dropped: list) -> list[Blocker]:
+    """Each object ``_set_aside`` dropped, created again on the converted copy from its own
+    definition, as ALTER ... TYPE would; a blocker for each one PostgreSQL refuses."""
+    found = []
+    for obj in dropped:
+        try:
+            with conn.transaction():
+                conn.execute(_create_rebuilt(obj))
+        except psycopg.Error as exc:
+            found.append(carried_blocker(obj, _message(exc), plan.carried_columns.get(obj.oid, [])))
     return found
 
 
@@ -101,9 +133,13 @@ def _message(exc: psycopg.Error) -> str:
     return exc.diag.message_primary or str(exc).splitlines()[0]
 
 
-def _explain(conn, st: Statement, exc: psycopg.Error, view, candidates: dict, roots: dict) -> Blocker:
+def _explain(conn, st: Statement, exc: psycopg.Error, plan: Plan, candidates: dict, roots: dict) -> Blocker:
     reason = _message(exc)
+    view = next((v for v in plan.views if v.display == st.subject), None)
     if view is None:
+        obj = next((o for o in plan.carried if o.display == st.subject), None)
+        if obj is not None:
+            return carried_blocker(obj, reason, plan.carried_columns.get(obj.oid, []))
         fix = "this constraint compares the key with integer constants: rewrite or drop it, then plan again"
         return Blocker(st.subject, reason, fix)
     if isinstance(exc, pgerrors.UndefinedFunction):
@@ -140,6 +176,16 @@ def _fixes(conn, st: Statement, column: tuple[str, str, str]) -> bool:
     except psycopg.Error:
         return False
     return True
+
+
+def _create_rebuilt(obj) -> sql.Composed:
+    """An index's own CREATE INDEX (pg_get_indexdef), or a constraint added back with its own
+    definition (pg_get_constraintdef): the statements ALTER ... TYPE runs to rebuild them."""
+    if obj.kind == "index":
+        return sql.Composed([sql.SQL(obj.definition)])
+    return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+        sql.Identifier(*obj.table), sql.Identifier(obj.name), sql.SQL(obj.definition)
+    )
 
 
 def _drop_carried(obj) -> sql.Composed:

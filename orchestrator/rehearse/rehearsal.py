@@ -37,15 +37,13 @@ def rehearse(
     staged: Path,
     plan: Plan,
     migrations: list[Migration],
-    carried_failures: list,
     rehearse_dsn: str | None = None,
     known: list | None = None,
 ) -> None:
     """Migrate ``staged`` (the plan's files, not yet in --migrations) on a copy, with the checks,
-    roll it back, and compare the schema with the start; raises Blocked naming every blocker.
-    ``carried_failures`` ((object, PostgreSQL's message, the converted columns it uses) from
-    plan's probe) are blockers too, and so are ``known`` (the plan's own, each with ``line()``)."""
-    known = [*(known or []), *(blockersmod.carried_blocker(*failure) for failure in carried_failures)]
+    roll it back, and compare the schema with the start; raises Blocked naming every blocker,
+    ``known`` (the plan's own, each with ``line()``) first."""
+    known = list(known or [])
     failure = None
     with schema_copy(dsn, plan.plan_id, rehearse_dsn) as copy:
         refused = standins.plant(copy, plan)
@@ -56,7 +54,7 @@ def rehearse(
             if failure is None:
                 return
         with dsnmod.connect(copy, autocommit=True) as conn:
-            found = known + blockersmod.find(conn, plan, migrations, [failure[0] for failure in carried_failures])
+            found = known + blockersmod.find(conn, plan, migrations)
     if not found and failure is not None:
         found = [failure]
     raise Blocked(plan.plan_id, found)

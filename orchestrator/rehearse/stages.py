@@ -85,11 +85,10 @@ class Copy:
     sample_rows: int = 0
 
 
-def run(source: Copy, staged: Path, plan: Plan, migrations: list[Migration], failures: list, held: list, out) -> None:
+def run(source: Copy, staged: Path, plan: Plan, migrations: list[Migration], held: list, out) -> None:
     """Every stage after plan, on a throwaway copy of ``source.dsn``, recorded in ``out``; raises
-    Blocked naming every blocker: ``held`` (the plan's own, each with ``line()``) and ``failures``
-    ((object, PostgreSQL's message, the converted columns it uses) from plan's probe) first."""
-    known = [*held, *(blockersmod.carried_blocker(*failure) for failure in failures)]
+    Blocked naming every blocker, ``held`` (the plan's own, each with ``line()``) first."""
+    known = list(held)
     started = time.monotonic()
     with schema_copy(source.dsn, plan.plan_id, source.rehearse_dsn) as copy:
         where = "--rehearse-dsn" if source.rehearse_dsn else "a throwaway database"
@@ -109,7 +108,7 @@ def run(source: Copy, staged: Path, plan: Plan, migrations: list[Migration], fai
                 if _round_trip(copy, folder, out):
                     return
         with dsnmod.connect(copy, autocommit=True) as conn:
-            found = blockersmod.find(conn, plan, migrations, [failure[0] for failure in failures])
+            found = blockersmod.find(conn, plan, migrations)
     if known or found:
         raise Blocked(plan.plan_id, [*known, *found])
 

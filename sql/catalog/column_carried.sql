@@ -4,7 +4,7 @@
 --              ALTER COLUMN ... TYPE rebuilds them itself from their stored definition;
 --   'recreate' triggers and RLS policies (ALTER refuses them): dropped before the type
 --              change and created again after it, enabled state and comment included.
--- Every one is first tried against uuid on an empty scratch copy (catalog.probe_carried).
+-- plan's rehearsal names each one PostgreSQL refuses on uuid (rehearse/blockers.py).
 -- Parameters: %(relid)s (table oid), %(column)s (column name).
 WITH col AS (
     -- The column, and the same column of every partition when the table is partitioned: an
