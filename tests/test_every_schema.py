@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 import test_design_s3 as s3
+import test_hostile_names as hostile
 import test_lock_traffic
 import test_plan_functions
 import test_polymorphic as poly
@@ -57,6 +58,12 @@ def seed(case: str, *extra: str, scale: int = 20) -> Callable[[psycopg.Connectio
     return build
 
 
+def plain_names(conn: psycopg.Connection) -> None:
+    """test_hostile_names' schema with its control's plain names (and the victim it grants on)."""
+    hostile._victim(conn, [])
+    hostile._build(conn, hostile._names("plain"))
+
+
 def decorated(case: str) -> Case:
     """A seed fixture with test_real_schemas' view, matview, trigger, grants and comments on its first table."""
     tables = real.CASES[case]
@@ -77,6 +84,7 @@ CASES: dict[str, Case] = {
         tuple(f'"Sales Dept"."{t}"' for t in ("user", "order", real.LONG, real.LONG[:-1] + "Z")),
         True,
     ),
+    "every_name_kind": Case(plain_names, ("s_plain.t_plain",), True),
     "fk_actions": Case(sql_text(s3.FK_ZOO_SQL, s3.FK_ZOO_LATE_SQL), ("public.users",), True),
     "indexes": Case(sql_text(s3.INDEXES_SQL), ("public.users",), True),
     "trigram_index": Case(sql_text(s3.TRIGRAM_SQL), ("public.users",), True),
@@ -135,7 +143,7 @@ def assert_refused(result) -> None:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_a_plan_that_exits_0_migrates_checks_and_rolls_back_to_the_start(dsn, conn, tmp_path, name):
+def test_plan_exits_0_only_where_migrate_check_and_rollback_succeed(dsn, conn, tmp_path, name):
     case = CASES[name]
     case.build(conn)
     before = state(conn, dsn)
