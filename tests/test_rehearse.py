@@ -24,6 +24,13 @@ INSERT INTO robot DEFAULT VALUES;
 
 REFERENCE = "--reference=public.shop.manager_person_id=public.person"
 
+#: A view joining a key with an integer column no foreign key declares.
+UNDECLARED_SQL = """
+CREATE TABLE a (id serial PRIMARY KEY);
+CREATE TABLE b (a_id integer);
+CREATE VIEW joined AS SELECT a.id FROM a JOIN b ON b.a_id = a.id;
+"""
+
 
 def _rehearsal_databases(conn: psycopg.Connection) -> list[str]:
     rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'keyshift_rehearsal_%'").fetchall()
@@ -78,8 +85,7 @@ def test_no_rehearse_says_it_skipped(conn, dsn, tmp_path):
 
 def test_throwaway_database_dropped_after_a_failure(conn, dsn, tmp_path):
     """A rehearsal that fails midway (migrate refused on the copy) drops its database all the same."""
-    conn.execute("CREATE TABLE a (id serial PRIMARY KEY); CREATE TABLE b (a_id integer)")
-    conn.execute("CREATE VIEW joined AS SELECT a.id FROM a JOIN b ON b.a_id = a.id")
+    conn.execute(UNDECLARED_SQL)
     out = keyshift(dsn, "plan", "--table", "public.a", "--rehearse", migrations=tmp_path / "m")
     assert out.returncode == 3, out.stdout + out.stderr
     assert "--reference public.b.a_id=public.a" in out.stderr
