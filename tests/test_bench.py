@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 
 import psycopg
+import pytest
 
 from orchestrator.report import report
 from orchestrator.tools import bench
 from orchestrator.verify import checks
 
 
+@pytest.mark.slow
 def test_bench_runs_and_writes_json(dsn, tmp_path):
     out = tmp_path / "bench.json"
     assert bench.main(["--dsn", dsn, "--scale", "2000", "--repeat", "1", "--v7", "--json", str(out)]) == 0

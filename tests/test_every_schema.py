@@ -142,7 +142,12 @@ def assert_refused(result) -> None:
         assert counted and int(counted.group(1)) == len(lines) - 1, result.stderr
 
 
-@pytest.mark.parametrize("name", list(CASES))
+#: The seed fixtures' cases take three times as long as the others and repeat test_real_schemas'
+#: round trips: they run in make test-slow.
+SLOW = {"seed000", "seed002_shop", "seed003_chat", "seed004_video"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in CASES])
 def test_plan_exits_0_only_where_migrate_check_and_rollback_succeed(dsn, conn, tmp_path, name):
     case = CASES[name]
     case.build(conn)

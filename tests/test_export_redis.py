@@ -207,6 +207,7 @@ def _peak_rss_kib(dsn: str, *args: str) -> tuple[int, int]:
         return usage.ru_maxrss, out.tell()
 
 
+@pytest.mark.slow
 def test_export_map_memory_is_constant(dsn, conn, tmp_path):
     """200k pairs cost no more memory than 10: the rows stream from COPY to the file."""
     rows = 200_000

@@ -249,6 +249,7 @@ def test_fixture_loads(conn, name):
         assert conn.execute(check).fetchone()[0] is True, check
 
 
+@pytest.mark.slow
 def test_seed000_demo_scale(conn):
     seconds = load(conn, "seed000", DEMO_SCALE)
     print(f"seed000: data at scale {DEMO_SCALE} loaded in {seconds:.2f}s")
