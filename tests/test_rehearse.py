@@ -17,6 +17,15 @@ ALTER TABLE person ADD CONSTRAINT not_the_first CHECK (person_id <> 0);
 CREATE FUNCTION keep_founders() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
 CREATE TRIGGER founders BEFORE DELETE ON person
     FOR EACH ROW WHEN (OLD.person_id IN (1, 2)) EXECUTE FUNCTION keep_founders();
+CREATE FUNCTION guard_founders() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.person_id IN (1, 2) THEN RAISE EXCEPTION 'founders stay'; END IF;
+    RETURN OLD;
+END $$;
+CREATE TRIGGER guard BEFORE UPDATE ON person FOR EACH ROW EXECUTE FUNCTION guard_founders();
+CREATE FUNCTION person_name(p integer) RETURNS text LANGUAGE sql AS $$
+    SELECT name FROM person WHERE person_id = p
+$$;
 INSERT INTO person (name) VALUES ('ada'), ('grace'), ('edsger');
 INSERT INTO shop (manager_person_id, name) VALUES (3, 'north');
 INSERT INTO robot DEFAULT VALUES;
@@ -44,13 +53,15 @@ def test_every_blocker_named_in_one_run(conn, dsn, tmp_path):
     out = keyshift(dsn, "plan", "--table", "public.person", "--rehearse", migrations=migrations)
     assert out.returncode == 3, out.stdout + out.stderr
     lines = out.stderr.splitlines()
-    assert "found 4 blocker(s), each named above" in lines[-1], out.stderr
+    assert "found 6 blocker(s)" in lines[-1], out.stderr
     by_object = {line.split(": ", 2)[1]: line for line in lines[:-1]}
     assert set(by_object) == {
         "view public.shop_managers",
         "view public.every_id",
         "check constraint not_the_first on public.person",
         "trigger founders on public.person",
+        "function public.guard_founders()",
+        "function public.person_name(integer)",
     }, out.stderr
     assert "plan with --reference public.shop.manager_person_id=public.person" in by_object["view public.shop_managers"]
     assert "operator does not exist: integer = uuid" in by_object["view public.shop_managers"]
@@ -66,6 +77,7 @@ def test_every_blocker_named_in_one_run(conn, dsn, tmp_path):
     conn.execute("DROP VIEW every_id")
     conn.execute("ALTER TABLE person DROP CONSTRAINT not_the_first")
     conn.execute("DROP TRIGGER founders ON person")
+    conn.execute("DROP TRIGGER guard ON person; DROP FUNCTION guard_founders(); DROP FUNCTION person_name(integer)")
     out = keyshift(dsn, "plan", "--table", "public.person", REFERENCE, "--rehearse", migrations=migrations)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "rehearsed on a schema-only copy" in out.stdout
