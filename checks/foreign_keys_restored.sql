@@ -10,7 +10,10 @@
 -- The plan recorded each definition with search_path = pg_catalog, so the referenced table
 -- is always schema-qualified there; pg_get_constraintdef leaves it unqualified when it is
 -- visible on the current search_path. The current text is therefore compared with the
--- referenced table written schema-qualified, exactly as recorded.
+-- referenced table written schema-qualified, exactly as recorded. That text is the
+-- constraint's structure and no more: a foreign key's definition names only its columns (by
+-- name, on this very table), the referenced table (qualified as above), the referenced
+-- columns and keywords; no function, operator or operator class a search path could qualify.
 --
 -- One strengthening is accepted: a foreign key recorded NOT VALID that has since been
 -- validated (ALTER TABLE ... VALIDATE CONSTRAINT) matches its definition without NOT VALID.

@@ -120,7 +120,7 @@ def test_every_property_holds_after_migrate_and_comes_back_after_rollback(dsn, c
         assert not diff, "\n".join(f"{k}: {v}" for k, v in sorted(diff.items()))
         assert conn.execute("SELECT name, pet FROM pet_owner ORDER BY 1, 2").fetchall() == rows0
         # every check passes, under the migration's search path and under one without public
-        for env in ({},):
+        for env in ({}, {"PGOPTIONS": "-c search_path=pg_catalog"}):
             checked = run_keyshift("check", "--dsn", dsn, env=env)
             assert checked.returncode == 0, (env, checked.stdout + checked.stderr)
         rolled = keyshift(dsn, "rollback", migrations=mig)

@@ -44,6 +44,7 @@ REGISTRY_TABLES = (
     "invalidated_session",
     "converted_slug",
     "plan_check",
+    "converted_table_property",
 )
 
 
@@ -101,6 +102,8 @@ FUNCTIONS = (
     Function("statement_setting", ("text",)),
     Function("table_fingerprint", ("name", "name", "boolean")),
     Function("rollback_ids", ("name", "name", "bigint")),
+    Function("index_definition", ("oid",)),
+    Function("view_definition", ("oid",)),
 )
 
 FUNCTION_NAMES = tuple(dict.fromkeys(f.name for f in FUNCTIONS))

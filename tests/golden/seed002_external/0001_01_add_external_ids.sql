@@ -280,6 +280,35 @@ ADD COLUMN IF NOT EXISTS cycle boolean;
 ALTER TABLE keyshift.converted_view
 ADD COLUMN IF NOT EXISTS clustered_index name;
 
+-- Definitions deparsed under one fixed search path (keyshift.index_definition, view_definition:
+-- sql/functions/catalog_text.sql), which indexes_restored.sql and views_restored.sql compare
+-- whatever the session's path is; an index's tablespace and comment, which its definition lacks.
+-- A row recorded without them (fixed_definition NULL) is compared by `definition` as it was.
+ALTER TABLE keyshift.converted_index
+ADD COLUMN IF NOT EXISTS fixed_definition text,
+ADD COLUMN IF NOT EXISTS tablespace name,
+ADD COLUMN IF NOT EXISTS comment text;
+
+ALTER TABLE keyshift.converted_view
+ADD COLUMN IF NOT EXISTS fixed_definition text;
+
+CREATE TABLE IF NOT EXISTS keyshift.converted_table_property (
+    plan_id text NOT NULL,
+    table_schema name NOT NULL,
+    table_name name NOT NULL,
+    replica_identity "char" NOT NULL,
+    identity_index name,
+    clustered_index name,
+    options text[],
+    tablespace name,
+    column_settings jsonb NOT NULL,
+    PRIMARY KEY (table_schema, table_name, plan_id)
+);
+
+COMMENT ON TABLE keyshift.converted_table_property IS
+'Every table with a converted column, as the plan found it: replica identity (and its index), the index it is '
+'CLUSTERed ON, storage parameters, tablespace, and each converted column''s statistics target, storage and comment.';
+
 -- keyshift.table_fingerprint(p_schema name, p_table name, p_through_map boolean,
 --                            OUT row_count bigint, OUT fingerprint numeric)
 --
