@@ -1,18 +1,21 @@
 -- table_properties_restored.sql
 --
--- Claim: every table that has a converted column keeps what the plan recorded of it in
+-- Claim: every table that has a converted column, and every materialized view the conversion
+-- dropped and created again, keeps what the plan recorded of it in
 -- keyshift.converted_table_property when the conversion began: the same replica identity
 -- (DEFAULT, NOTHING, FULL, or USING INDEX of the index of the same name), the same index it
 -- is CLUSTERed ON (or none), the same storage parameters (reloptions: fillfactor,
--- autovacuum_*), the same tablespace, and each converted column the same statistics
--- target, storage and comment.
+-- autovacuum_*), the same tablespace, and each recorded column (a table's converted
+-- columns, every column of a materialized view) the same statistics target, storage and
+-- comment.
 --
 -- Why: the conversion rewrites the key and every column that references it, and with them
 -- the indexes that contain them (the primary key's included). A table that comes back with
 -- another replica identity stops replicating UPDATEs and DELETEs to a logical subscriber
 -- (or floods it with whole rows); one that lost its CLUSTER ON, fillfactor or autovacuum
 -- settings, or a column's statistics target, is maintained and planned differently from
--- what its owner chose, without any error.
+-- what its owner chose, without any error. A materialized view is created anew, so none of
+-- these would come back unless the conversion set each one again.
 --
 -- One row: one recorded table (or one of its converted columns) whose property differs;
 -- `property` names it, `recorded` and `current` show both values.

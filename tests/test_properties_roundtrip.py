@@ -12,8 +12,10 @@ import os
 from pathlib import Path
 
 import psycopg
-from conftest import keyshift, pg_dump_schema, run_keyshift, without_restrict
+from conftest import ROOT, keyshift, pg_dump_schema, run_keyshift, without_restrict
 from psycopg import sql
+
+CHECKS = ROOT / "checks"
 
 SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
@@ -87,6 +89,19 @@ ORDER BY 1
 """
 
 
+#: One property of a converted table or a rebuilt materialized view taken away, each.
+BREAKS = (
+    "ALTER TABLE person REPLICA IDENTITY DEFAULT",
+    "ALTER TABLE pet REPLICA IDENTITY USING INDEX pet_pkey",
+    "ALTER TABLE pet SET WITHOUT CLUSTER",
+    "ALTER TABLE person RESET (fillfactor)",
+    "ALTER TABLE person ALTER COLUMN id SET STATISTICS -1",
+    "COMMENT ON COLUMN pet.owner_id IS NULL",
+    "ALTER MATERIALIZED VIEW pet_count ALTER COLUMN pets SET STATISTICS 1",
+    "ALTER MATERIALIZED VIEW pet_count SET TABLESPACE pg_default",
+)
+
+
 def properties(conn: psycopg.Connection) -> dict[str, str]:
     return {k: v for k, v in conn.execute(PROPERTIES).fetchall() if "yoyo" not in k}
 
@@ -123,6 +138,12 @@ def test_every_property_holds_after_migrate_and_comes_back_after_rollback(dsn, c
         for env in ({}, {"PGOPTIONS": "-c search_path=pg_catalog"}):
             checked = run_keyshift("check", "--dsn", dsn, env=env)
             assert checked.returncode == 0, (env, checked.stdout + checked.stderr)
+        # and the claim that proves them reports each one taken away
+        for breaking in BREAKS:
+            with conn.transaction(force_rollback=True):
+                conn.execute(breaking)
+                rows = conn.execute((CHECKS / "table_properties_restored.sql").read_text()).fetchall()
+            assert rows, breaking
         rolled = keyshift(dsn, "rollback", migrations=mig)
         assert rolled.returncode == 0, rolled.stdout + rolled.stderr
         diff = changed(props0, properties(conn))

@@ -186,12 +186,12 @@ def _record_index(pid: sql.Composable, table: tuple[str, str], index: str, const
     its tablespace and its comment."""
     return stmt(
         "INSERT INTO keyshift.converted_index\n"
-        "(plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,\n"
-        "comment)\n"
+        "(\n    plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,\n"
+        "    comment\n)\n"
         "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    {} AS index_name,\n"
         "    {} AS constraint_name,\n    pg_get_indexdef(c.oid) AS definition,\n"
         "    keyshift.index_definition(c.oid) AS fixed_definition,\n"
-        "    (SELECT s.spcname FROM pg_tablespace AS s WHERE s.oid = c.reltablespace) AS tablespace,\n"
+        "    (\n        SELECT s.spcname FROM pg_tablespace AS s\n        WHERE s.oid = c.reltablespace\n    ) AS tablespace,\n"
         "    obj_description(c.oid, 'pg_class') AS comment\n"
         "FROM (SELECT to_regclass({}) AS oid) AS r\nLEFT JOIN pg_class AS c ON r.oid = c.oid",
         pid,
@@ -207,8 +207,8 @@ def _record_view(pid: sql.Composable, v) -> Statement:
     """The registry row of one view the conversion drops and rebuilds, read from the catalog as it is."""
     return stmt(
         "INSERT INTO keyshift.converted_view\n"
-        "(plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition, clustered_index,\n"
-        "fixed_definition)\n"
+        "(\n    plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition, clustered_index,\n"
+        "    fixed_definition\n)\n"
         "SELECT\n    {} AS plan_id,\n    n.nspname AS view_schema,\n    c.relname AS view_name,\n"
         "    c.relkind,\n    pg_get_userbyid(c.relowner) AS owner,\n    c.relacl::text AS acl,\n"
         "    array(\n        SELECT a.attname\n        FROM pg_attribute AS a\n"

@@ -1264,8 +1264,10 @@ id_fkey', 'f', 'FOREIGN KEY ("parent
 id") REFERENCES public."t""; DROP TABLE victim; --"(id)');
 
 INSERT INTO keyshift.converted_index
-(plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
-comment)
+(
+    plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
+    comment
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
@@ -1274,14 +1276,19 @@ SELECT
     't"; DROP TABLE victim; --_pkey' AS constraint_name,
     pg_get_indexdef(c.oid) AS definition,
     keyshift.index_definition(c.oid) AS fixed_definition,
-    (SELECT s.spcname FROM pg_tablespace AS s WHERE s.oid = c.reltablespace) AS tablespace,
+    (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
     obj_description(c.oid, 'pg_class') AS comment
 FROM (SELECT to_regclass('"public"."t""; DROP TABLE victim; --_pkey"') AS oid) AS r
 LEFT JOIN pg_class AS c ON r.oid = c.oid;
 
 INSERT INTO keyshift.converted_table_property
-(plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
-column_settings)
+(
+    plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
+    column_settings
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
@@ -1300,8 +1307,11 @@ SELECT
         WHERE i.indrelid = c.oid AND i.indisclustered
     ) AS clustered_index,
     c.reloptions AS options,
-    (SELECT s.spcname FROM pg_tablespace AS s WHERE s.oid = c.reltablespace) AS tablespace,
     (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
+    coalesce((
         SELECT
             jsonb_agg(
                 jsonb_build_object(
@@ -1312,14 +1322,18 @@ SELECT
                 ) ORDER BY a.attnum
             )
         FROM pg_attribute AS a
-        WHERE a.attrelid = c.oid AND a.attname = ANY('{id}'::name[])
-    ) AS column_settings
+        WHERE
+            a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            AND ('{id}'::name[] IS NULL OR a.attname = any('{id}'::name[]))
+    ), '[]') AS column_settings
 FROM pg_class AS c
 WHERE c.oid = to_regclass('"public"."t""; DROP TABLE victim; --"');
 
 INSERT INTO keyshift.converted_table_property
-(plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
-column_settings)
+(
+    plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
+    column_settings
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
@@ -1338,8 +1352,11 @@ SELECT
         WHERE i.indrelid = c.oid AND i.indisclustered
     ) AS clustered_index,
     c.reloptions AS options,
-    (SELECT s.spcname FROM pg_tablespace AS s WHERE s.oid = c.reltablespace) AS tablespace,
     (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
+    coalesce((
         SELECT
             jsonb_agg(
                 jsonb_build_object(
@@ -1350,9 +1367,12 @@ SELECT
                 ) ORDER BY a.attnum
             )
         FROM pg_attribute AS a
-        WHERE a.attrelid = c.oid AND a.attname = ANY('{"parent
-id"}'::name[])
-    ) AS column_settings
+        WHERE
+            a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            AND ('{"parent
+id"}'::name[] IS NULL OR a.attname = any('{"parent
+id"}'::name[]))
+    ), '[]') AS column_settings
 FROM pg_class AS c
 WHERE c.oid = to_regclass('"public"."child"');
 

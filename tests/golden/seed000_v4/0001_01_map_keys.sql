@@ -1283,8 +1283,10 @@ INSERT INTO keyshift.converted_constraint
 VALUES ('0001', 'public', 'verification_token', 'verification_token_user_id_dfb9f3f2_fk_custom_user_id', 'f', 'FOREIGN KEY (user_id) REFERENCES public.custom_user(id) DEFERRABLE INITIALLY DEFERRED');
 
 INSERT INTO keyshift.converted_index
-(plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
-comment)
+(
+    plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
+    comment
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
@@ -1293,14 +1295,19 @@ SELECT
     'custom_user_pkey' AS constraint_name,
     pg_get_indexdef(c.oid) AS definition,
     keyshift.index_definition(c.oid) AS fixed_definition,
-    (SELECT s.spcname FROM pg_tablespace AS s WHERE s.oid = c.reltablespace) AS tablespace,
+    (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
     obj_description(c.oid, 'pg_class') AS comment
 FROM (SELECT to_regclass('"public"."custom_user_pkey"') AS oid) AS r
 LEFT JOIN pg_class AS c ON r.oid = c.oid;
 
 INSERT INTO keyshift.converted_index
-(plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
-comment)
+(
+    plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
+    comment
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
@@ -1309,14 +1316,19 @@ SELECT
     '' AS constraint_name,
     pg_get_indexdef(c.oid) AS definition,
     keyshift.index_definition(c.oid) AS fixed_definition,
-    (SELECT s.spcname FROM pg_tablespace AS s WHERE s.oid = c.reltablespace) AS tablespace,
+    (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
     obj_description(c.oid, 'pg_class') AS comment
 FROM (SELECT to_regclass('"public"."social_account_user_id_5e6e9a7d"') AS oid) AS r
 LEFT JOIN pg_class AS c ON r.oid = c.oid;
 
 INSERT INTO keyshift.converted_index
-(plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
-comment)
+(
+    plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
+    comment
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
@@ -1325,14 +1337,19 @@ SELECT
     'user_profile_user_id_key' AS constraint_name,
     pg_get_indexdef(c.oid) AS definition,
     keyshift.index_definition(c.oid) AS fixed_definition,
-    (SELECT s.spcname FROM pg_tablespace AS s WHERE s.oid = c.reltablespace) AS tablespace,
+    (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
     obj_description(c.oid, 'pg_class') AS comment
 FROM (SELECT to_regclass('"public"."user_profile_user_id_key"') AS oid) AS r
 LEFT JOIN pg_class AS c ON r.oid = c.oid;
 
 INSERT INTO keyshift.converted_index
-(plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
-comment)
+(
+    plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
+    comment
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
@@ -1341,14 +1358,19 @@ SELECT
     '' AS constraint_name,
     pg_get_indexdef(c.oid) AS definition,
     keyshift.index_definition(c.oid) AS fixed_definition,
-    (SELECT s.spcname FROM pg_tablespace AS s WHERE s.oid = c.reltablespace) AS tablespace,
+    (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
     obj_description(c.oid, 'pg_class') AS comment
 FROM (SELECT to_regclass('"public"."verification_token_user_id_dfb9f3f2"') AS oid) AS r
 LEFT JOIN pg_class AS c ON r.oid = c.oid;
 
 INSERT INTO keyshift.converted_table_property
-(plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
-column_settings)
+(
+    plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
+    column_settings
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
@@ -1367,8 +1389,11 @@ SELECT
         WHERE i.indrelid = c.oid AND i.indisclustered
     ) AS clustered_index,
     c.reloptions AS options,
-    (SELECT s.spcname FROM pg_tablespace AS s WHERE s.oid = c.reltablespace) AS tablespace,
     (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
+    coalesce((
         SELECT
             jsonb_agg(
                 jsonb_build_object(
@@ -1379,14 +1404,18 @@ SELECT
                 ) ORDER BY a.attnum
             )
         FROM pg_attribute AS a
-        WHERE a.attrelid = c.oid AND a.attname = ANY('{id}'::name[])
-    ) AS column_settings
+        WHERE
+            a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            AND ('{id}'::name[] IS NULL OR a.attname = any('{id}'::name[]))
+    ), '[]') AS column_settings
 FROM pg_class AS c
 WHERE c.oid = to_regclass('"public"."custom_user"');
 
 INSERT INTO keyshift.converted_table_property
-(plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
-column_settings)
+(
+    plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
+    column_settings
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
@@ -1405,8 +1434,11 @@ SELECT
         WHERE i.indrelid = c.oid AND i.indisclustered
     ) AS clustered_index,
     c.reloptions AS options,
-    (SELECT s.spcname FROM pg_tablespace AS s WHERE s.oid = c.reltablespace) AS tablespace,
     (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
+    coalesce((
         SELECT
             jsonb_agg(
                 jsonb_build_object(
@@ -1417,14 +1449,18 @@ SELECT
                 ) ORDER BY a.attnum
             )
         FROM pg_attribute AS a
-        WHERE a.attrelid = c.oid AND a.attname = ANY('{user_id}'::name[])
-    ) AS column_settings
+        WHERE
+            a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            AND ('{user_id}'::name[] IS NULL OR a.attname = any('{user_id}'::name[]))
+    ), '[]') AS column_settings
 FROM pg_class AS c
 WHERE c.oid = to_regclass('"public"."social_account"');
 
 INSERT INTO keyshift.converted_table_property
-(plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
-column_settings)
+(
+    plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
+    column_settings
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
@@ -1443,8 +1479,11 @@ SELECT
         WHERE i.indrelid = c.oid AND i.indisclustered
     ) AS clustered_index,
     c.reloptions AS options,
-    (SELECT s.spcname FROM pg_tablespace AS s WHERE s.oid = c.reltablespace) AS tablespace,
     (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
+    coalesce((
         SELECT
             jsonb_agg(
                 jsonb_build_object(
@@ -1455,14 +1494,18 @@ SELECT
                 ) ORDER BY a.attnum
             )
         FROM pg_attribute AS a
-        WHERE a.attrelid = c.oid AND a.attname = ANY('{user_id}'::name[])
-    ) AS column_settings
+        WHERE
+            a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            AND ('{user_id}'::name[] IS NULL OR a.attname = any('{user_id}'::name[]))
+    ), '[]') AS column_settings
 FROM pg_class AS c
 WHERE c.oid = to_regclass('"public"."user_profile"');
 
 INSERT INTO keyshift.converted_table_property
-(plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
-column_settings)
+(
+    plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
+    column_settings
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
@@ -1481,8 +1524,11 @@ SELECT
         WHERE i.indrelid = c.oid AND i.indisclustered
     ) AS clustered_index,
     c.reloptions AS options,
-    (SELECT s.spcname FROM pg_tablespace AS s WHERE s.oid = c.reltablespace) AS tablespace,
     (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
+    coalesce((
         SELECT
             jsonb_agg(
                 jsonb_build_object(
@@ -1493,8 +1539,10 @@ SELECT
                 ) ORDER BY a.attnum
             )
         FROM pg_attribute AS a
-        WHERE a.attrelid = c.oid AND a.attname = ANY('{user_id}'::name[])
-    ) AS column_settings
+        WHERE
+            a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            AND ('{user_id}'::name[] IS NULL OR a.attname = any('{user_id}'::name[]))
+    ), '[]') AS column_settings
 FROM pg_class AS c
 WHERE c.oid = to_regclass('"public"."verification_token"');
 

@@ -1332,8 +1332,10 @@ INSERT INTO keyshift.converted_constraint
 VALUES ('0001', 'public', 'item', 'item_category_id_fkey', 'f', 'FOREIGN KEY (category_id) REFERENCES public.category(id) ON DELETE CASCADE');
 
 INSERT INTO keyshift.converted_index
-(plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
-comment)
+(
+    plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
+    comment
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
@@ -1342,14 +1344,19 @@ SELECT
     'category_pkey' AS constraint_name,
     pg_get_indexdef(c.oid) AS definition,
     keyshift.index_definition(c.oid) AS fixed_definition,
-    (SELECT s.spcname FROM pg_tablespace AS s WHERE s.oid = c.reltablespace) AS tablespace,
+    (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
     obj_description(c.oid, 'pg_class') AS comment
 FROM (SELECT to_regclass('"public"."category_pkey"') AS oid) AS r
 LEFT JOIN pg_class AS c ON r.oid = c.oid;
 
 INSERT INTO keyshift.converted_index
-(plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
-comment)
+(
+    plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
+    comment
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
@@ -1358,14 +1365,19 @@ SELECT
     '' AS constraint_name,
     pg_get_indexdef(c.oid) AS definition,
     keyshift.index_definition(c.oid) AS fixed_definition,
-    (SELECT s.spcname FROM pg_tablespace AS s WHERE s.oid = c.reltablespace) AS tablespace,
+    (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
     obj_description(c.oid, 'pg_class') AS comment
 FROM (SELECT to_regclass('"public"."item_category_id"') AS oid) AS r
 LEFT JOIN pg_class AS c ON r.oid = c.oid;
 
 INSERT INTO keyshift.converted_index
-(plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
-comment)
+(
+    plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
+    comment
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
@@ -1374,14 +1386,19 @@ SELECT
     'item_pkey' AS constraint_name,
     pg_get_indexdef(c.oid) AS definition,
     keyshift.index_definition(c.oid) AS fixed_definition,
-    (SELECT s.spcname FROM pg_tablespace AS s WHERE s.oid = c.reltablespace) AS tablespace,
+    (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
     obj_description(c.oid, 'pg_class') AS comment
 FROM (SELECT to_regclass('"public"."item_pkey"') AS oid) AS r
 LEFT JOIN pg_class AS c ON r.oid = c.oid;
 
 INSERT INTO keyshift.converted_view
-(plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition, clustered_index,
-fixed_definition)
+(
+    plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition, clustered_index,
+    fixed_definition
+)
 SELECT
     '0001' AS plan_id,
     n.nspname AS view_schema,
@@ -1408,8 +1425,10 @@ INNER JOIN pg_namespace AS n ON c.relnamespace = n.oid
 WHERE c.oid = to_regclass('"public"."category_tree"');
 
 INSERT INTO keyshift.converted_view
-(plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition, clustered_index,
-fixed_definition)
+(
+    plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition, clustered_index,
+    fixed_definition
+)
 SELECT
     '0001' AS plan_id,
     n.nspname AS view_schema,
@@ -1436,8 +1455,10 @@ INNER JOIN pg_namespace AS n ON c.relnamespace = n.oid
 WHERE c.oid = to_regclass('"public"."item_title"');
 
 INSERT INTO keyshift.converted_table_property
-(plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
-column_settings)
+(
+    plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
+    column_settings
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
@@ -1456,8 +1477,11 @@ SELECT
         WHERE i.indrelid = c.oid AND i.indisclustered
     ) AS clustered_index,
     c.reloptions AS options,
-    (SELECT s.spcname FROM pg_tablespace AS s WHERE s.oid = c.reltablespace) AS tablespace,
     (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
+    coalesce((
         SELECT
             jsonb_agg(
                 jsonb_build_object(
@@ -1468,14 +1492,18 @@ SELECT
                 ) ORDER BY a.attnum
             )
         FROM pg_attribute AS a
-        WHERE a.attrelid = c.oid AND a.attname = ANY('{id,parent_id}'::name[])
-    ) AS column_settings
+        WHERE
+            a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            AND ('{id,parent_id}'::name[] IS NULL OR a.attname = any('{id,parent_id}'::name[]))
+    ), '[]') AS column_settings
 FROM pg_class AS c
 WHERE c.oid = to_regclass('"public"."category"');
 
 INSERT INTO keyshift.converted_table_property
-(plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
-column_settings)
+(
+    plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
+    column_settings
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
@@ -1494,8 +1522,11 @@ SELECT
         WHERE i.indrelid = c.oid AND i.indisclustered
     ) AS clustered_index,
     c.reloptions AS options,
-    (SELECT s.spcname FROM pg_tablespace AS s WHERE s.oid = c.reltablespace) AS tablespace,
     (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
+    coalesce((
         SELECT
             jsonb_agg(
                 jsonb_build_object(
@@ -1506,8 +1537,10 @@ SELECT
                 ) ORDER BY a.attnum
             )
         FROM pg_attribute AS a
-        WHERE a.attrelid = c.oid AND a.attname = ANY('{category_id,id}'::name[])
-    ) AS column_settings
+        WHERE
+            a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            AND ('{category_id,id}'::name[] IS NULL OR a.attname = any('{category_id,id}'::name[]))
+    ), '[]') AS column_settings
 FROM pg_class AS c
 WHERE c.oid = to_regclass('"public"."item"');
 
