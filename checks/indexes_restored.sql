@@ -4,7 +4,7 @@
 -- recorded it in keyshift.converted_index, exists now on the same table under the same name
 -- with the same definition, in the same tablespace, with the same comment, and when it
 -- backed a PRIMARY KEY, UNIQUE or EXCLUDE constraint, that constraint exists now on the same
--- table, under the same name, backed by this very index.
+-- table, under the same name, with the same comment, backed by this very index.
 --
 -- The definition compared is keyshift.index_definition (sql/functions/catalog_text.sql):
 -- pg_get_indexdef deparsed under search_path = pg_catalog alone, whatever this session's path
@@ -42,6 +42,7 @@ WITH recorded AS (
         rec.fixed_definition IS NOT NULL AS fixed,
         rec.tablespace AS index_tablespace,
         rec.comment AS index_comment,
+        rec.constraint_comment,
         to_regclass(format('%I.%I', rec.table_schema, rec.table_name)) AS relid
     FROM keyshift.converted_index AS rec
     ORDER BY rec.table_schema ASC, rec.table_name ASC, rec.index_name ASC, length(rec.plan_id) DESC, rec.plan_id DESC
@@ -60,7 +61,8 @@ current_state AS (
             WHERE ic.reltablespace = ts.oid
         ) AS current_tablespace,
         obj_description(ic.oid, 'pg_class') AS current_comment,
-        con.conname AS current_constraint
+        con.conname AS current_constraint,
+        obj_description(con.oid, 'pg_constraint') AS current_constraint_comment
     FROM recorded AS r
     LEFT JOIN pg_namespace AS n ON r.table_schema = n.nspname
     LEFT JOIN pg_class AS ic ON n.oid = ic.relnamespace AND r.index_name = ic.relname
@@ -87,7 +89,8 @@ SELECT
             s.constraint_name <> '' AND s.current_constraint IS NULL
             THEN 'constraint backed by this index missing'
         WHEN (s.current_tablespace IS DISTINCT FROM s.index_tablespace) THEN 'tablespace differs'
-        ELSE 'comment differs'
+        WHEN (s.current_comment IS DISTINCT FROM s.index_comment) THEN 'comment differs'
+        ELSE 'constraint comment differs'
     END AS problem,
     s.definition AS recorded_definition,
     s.current_definition
@@ -98,4 +101,5 @@ WHERE
     OR (s.constraint_name <> '' AND s.current_constraint IS NULL)
     OR (s.fixed AND s.current_tablespace IS DISTINCT FROM s.index_tablespace)
     OR (s.fixed AND s.current_comment IS DISTINCT FROM s.index_comment)
+    OR (s.fixed AND s.constraint_name <> '' AND s.current_constraint_comment IS DISTINCT FROM s.constraint_comment)
 ORDER BY s.table_schema, s.table_name, s.index_name;

@@ -89,16 +89,22 @@ ORDER BY 1
 """
 
 
-#: One property of a converted table or a rebuilt materialized view taken away, each.
+#: One property of a converted table, its indexes and constraints or a rebuilt materialized view
+#: taken away, each, and the check that must then report it.
 BREAKS = (
-    "ALTER TABLE person REPLICA IDENTITY DEFAULT",
-    "ALTER TABLE pet REPLICA IDENTITY USING INDEX pet_pkey",
-    "ALTER TABLE pet SET WITHOUT CLUSTER",
-    "ALTER TABLE person RESET (fillfactor)",
-    "ALTER TABLE person ALTER COLUMN id SET STATISTICS -1",
-    "COMMENT ON COLUMN pet.owner_id IS NULL",
-    "ALTER MATERIALIZED VIEW pet_count ALTER COLUMN pets SET STATISTICS 1",
-    "ALTER MATERIALIZED VIEW pet_count SET TABLESPACE pg_default",
+    ("table_properties_restored.sql", "ALTER TABLE person REPLICA IDENTITY DEFAULT"),
+    ("table_properties_restored.sql", "ALTER TABLE pet REPLICA IDENTITY USING INDEX pet_pkey"),
+    ("table_properties_restored.sql", "ALTER TABLE pet SET WITHOUT CLUSTER"),
+    ("table_properties_restored.sql", "ALTER TABLE person RESET (fillfactor)"),
+    ("table_properties_restored.sql", "ALTER TABLE person ALTER COLUMN id SET STATISTICS -1"),
+    ("table_properties_restored.sql", "COMMENT ON COLUMN pet.owner_id IS NULL"),
+    ("table_properties_restored.sql", "ALTER MATERIALIZED VIEW pet_count ALTER COLUMN pets SET STATISTICS 1"),
+    ("table_properties_restored.sql", "ALTER MATERIALIZED VIEW pet_count SET TABLESPACE pg_default"),
+    ("indexes_restored.sql", "ALTER INDEX person_id_name SET TABLESPACE pg_default"),
+    ("indexes_restored.sql", "ALTER INDEX pet_owner_name SET (fillfactor = 91)"),
+    ("indexes_restored.sql", "COMMENT ON INDEX person_id_name IS NULL"),
+    ("indexes_restored.sql", "COMMENT ON CONSTRAINT person_pkey ON person IS 'another'"),
+    ("foreign_keys_restored.sql", "COMMENT ON CONSTRAINT pet_owner_fk ON pet IS NULL"),
 )
 
 
@@ -126,7 +132,7 @@ def test_every_property_holds_after_migrate_and_comes_back_after_rollback(dsn, c
         rows0 = conn.execute("SELECT name, pet FROM pet_owner ORDER BY 1, 2").fetchall()
         assert rows0
         mig = tmp_path / "m"
-        planned = keyshift(dsn, "plan", "--table", "public.person", migrations=mig)
+        planned = keyshift(dsn, "plan", "--table", "public.person", "--rehearse", migrations=mig)
         assert planned.returncode == 0, planned.stdout + planned.stderr
         migrated = keyshift(dsn, "migrate", migrations=mig)
         assert migrated.returncode == 0, migrated.stdout + migrated.stderr
@@ -138,11 +144,12 @@ def test_every_property_holds_after_migrate_and_comes_back_after_rollback(dsn, c
         for env in ({}, {"PGOPTIONS": "-c search_path=pg_catalog"}):
             checked = run_keyshift("check", "--dsn", dsn, env=env)
             assert checked.returncode == 0, (env, checked.stdout + checked.stderr)
-        # and the claim that proves them reports each one taken away
-        for breaking in BREAKS:
+        # and the claims that prove them report each one taken away
+        for check, breaking in BREAKS:
             with conn.transaction(force_rollback=True):
+                assert conn.execute((CHECKS / check).read_text()).fetchall() == [], check
                 conn.execute(breaking)
-                rows = conn.execute((CHECKS / "table_properties_restored.sql").read_text()).fetchall()
+                rows = conn.execute((CHECKS / check).read_text()).fetchall()
             assert rows, breaking
         rolled = keyshift(dsn, "rollback", migrations=mig)
         assert rolled.returncode == 0, rolled.stdout + rolled.stderr

@@ -160,13 +160,15 @@ def _record_dependents(plan: Plan) -> list[Statement]:
         apply.append(
             stmt(
                 "INSERT INTO keyshift.converted_constraint\n"
-                "(plan_id, table_schema, table_name, constraint_name, constraint_type, definition)\n"
-                "VALUES ({}, {}, {}, {}, 'f', {})",
+                "(\n    plan_id, table_schema, table_name, constraint_name, constraint_type, definition, comment,\n"
+                "    comment_recorded\n)\n"
+                "VALUES ({}, {}, {}, {}, 'f', {}, {}, TRUE)",
                 pid,
                 L(fk.child_schema),
                 L(fk.child_table),
                 L(fk.name),
                 L(fk.definition),
+                L(fk.comment),
             )
         )
     for table, indexes in plan.indexes.items():
@@ -183,16 +185,18 @@ def _record_index(pid: sql.Composable, table: tuple[str, str], index: str, const
     """The registry row of one index on a converted column, read by the migration: its definition
     deparsed under the session's search path (``definition``) and under pg_catalog alone
     (``fixed_definition``, keyshift.index_definition: what checks/indexes_restored.sql compares),
-    its tablespace and its comment."""
+    its tablespace, its comment and the comment of the constraint it backs."""
     return stmt(
         "INSERT INTO keyshift.converted_index\n"
         "(\n    plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,\n"
-        "    comment\n)\n"
+        "    comment, constraint_comment\n)\n"
         "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    {} AS index_name,\n"
         "    {} AS constraint_name,\n    pg_get_indexdef(c.oid) AS definition,\n"
         "    keyshift.index_definition(c.oid) AS fixed_definition,\n"
         "    (\n        SELECT s.spcname FROM pg_tablespace AS s\n        WHERE s.oid = c.reltablespace\n    ) AS tablespace,\n"
-        "    obj_description(c.oid, 'pg_class') AS comment\n"
+        "    obj_description(c.oid, 'pg_class') AS comment,\n"
+        "    (\n        SELECT obj_description(con.oid, 'pg_constraint')\n        FROM pg_constraint AS con\n"
+        "        WHERE con.conindid = c.oid AND con.contype IN ('p', 'u', 'x')\n    ) AS constraint_comment\n"
         "FROM (SELECT to_regclass({}) AS oid) AS r\nLEFT JOIN pg_class AS c ON r.oid = c.oid",
         pid,
         L(table[0]),

@@ -304,12 +304,20 @@ ADD COLUMN IF NOT EXISTS clustered_index name;
 
 -- Definitions deparsed under one fixed search path (keyshift.index_definition, view_definition:
 -- sql/functions/catalog_text.sql), which indexes_restored.sql and views_restored.sql compare
--- whatever the session's path is; an index's tablespace and comment, which its definition lacks.
--- A row recorded without them (fixed_definition NULL) is compared by `definition` as it was.
+-- whatever the session's path is; an index's tablespace and comment, which its definition lacks,
+-- and the comment of the constraint it backs. A row recorded without them (fixed_definition NULL)
+-- is compared by `definition` as it was.
 ALTER TABLE keyshift.converted_index
 ADD COLUMN IF NOT EXISTS fixed_definition text,
 ADD COLUMN IF NOT EXISTS tablespace name,
-ADD COLUMN IF NOT EXISTS comment text;
+ADD COLUMN IF NOT EXISTS comment text,
+ADD COLUMN IF NOT EXISTS constraint_comment text;
+
+-- A foreign key's comment (NULL: none); comment_recorded is false on a row written before
+-- keyshift recorded comments, whose comment foreign_keys_restored.sql then leaves alone.
+ALTER TABLE keyshift.converted_constraint
+ADD COLUMN IF NOT EXISTS comment text,
+ADD COLUMN IF NOT EXISTS comment_recorded boolean NOT NULL DEFAULT FALSE;
 
 ALTER TABLE keyshift.converted_view
 ADD COLUMN IF NOT EXISTS fixed_definition text;
@@ -1258,15 +1266,18 @@ VALUES ('0001', 'public', 'child', 'parent
 id', 'integer', 'map_public__t"; DROP TABLE victim; --', FALSE);
 
 INSERT INTO keyshift.converted_constraint
-(plan_id, table_schema, table_name, constraint_name, constraint_type, definition)
+(
+    plan_id, table_schema, table_name, constraint_name, constraint_type, definition, comment,
+    comment_recorded
+)
 VALUES ('0001', 'public', 'child', 'child_parent
 id_fkey', 'f', 'FOREIGN KEY ("parent
-id") REFERENCES public."t""; DROP TABLE victim; --"(id)');
+id") REFERENCES public."t""; DROP TABLE victim; --"(id)', NULL, TRUE);
 
 INSERT INTO keyshift.converted_index
 (
     plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
-    comment
+    comment, constraint_comment
 )
 SELECT
     '0001' AS plan_id,
@@ -1280,7 +1291,12 @@ SELECT
         SELECT s.spcname FROM pg_tablespace AS s
         WHERE s.oid = c.reltablespace
     ) AS tablespace,
-    obj_description(c.oid, 'pg_class') AS comment
+    obj_description(c.oid, 'pg_class') AS comment,
+    (
+        SELECT obj_description(con.oid, 'pg_constraint')
+        FROM pg_constraint AS con
+        WHERE con.conindid = c.oid AND con.contype IN ('p', 'u', 'x')
+    ) AS constraint_comment
 FROM (SELECT to_regclass('"public"."t""; DROP TABLE victim; --_pkey"') AS oid) AS r
 LEFT JOIN pg_class AS c ON r.oid = c.oid;
 

@@ -310,12 +310,20 @@ ADD COLUMN IF NOT EXISTS clustered_index name;
 
 -- Definitions deparsed under one fixed search path (keyshift.index_definition, view_definition:
 -- sql/functions/catalog_text.sql), which indexes_restored.sql and views_restored.sql compare
--- whatever the session's path is; an index's tablespace and comment, which its definition lacks.
--- A row recorded without them (fixed_definition NULL) is compared by `definition` as it was.
+-- whatever the session's path is; an index's tablespace and comment, which its definition lacks,
+-- and the comment of the constraint it backs. A row recorded without them (fixed_definition NULL)
+-- is compared by `definition` as it was.
 ALTER TABLE keyshift.converted_index
 ADD COLUMN IF NOT EXISTS fixed_definition text,
 ADD COLUMN IF NOT EXISTS tablespace name,
-ADD COLUMN IF NOT EXISTS comment text;
+ADD COLUMN IF NOT EXISTS comment text,
+ADD COLUMN IF NOT EXISTS constraint_comment text;
+
+-- A foreign key's comment (NULL: none); comment_recorded is false on a row written before
+-- keyshift recorded comments, whose comment foreign_keys_restored.sql then leaves alone.
+ALTER TABLE keyshift.converted_constraint
+ADD COLUMN IF NOT EXISTS comment text,
+ADD COLUMN IF NOT EXISTS comment_recorded boolean NOT NULL DEFAULT FALSE;
 
 ALTER TABLE keyshift.converted_view
 ADD COLUMN IF NOT EXISTS fixed_definition text;
@@ -1271,21 +1279,30 @@ INSERT INTO keyshift.converted_column
 VALUES ('0001', 'public', 'verification_token', 'user_id', 'integer', 'map_public__custom_user', FALSE);
 
 INSERT INTO keyshift.converted_constraint
-(plan_id, table_schema, table_name, constraint_name, constraint_type, definition)
-VALUES ('0001', 'public', 'social_account', 'social_account_user_id_5e6e9a7d_fk_custom_user_id', 'f', 'FOREIGN KEY (user_id) REFERENCES public.custom_user(id) DEFERRABLE INITIALLY DEFERRED');
+(
+    plan_id, table_schema, table_name, constraint_name, constraint_type, definition, comment,
+    comment_recorded
+)
+VALUES ('0001', 'public', 'social_account', 'social_account_user_id_5e6e9a7d_fk_custom_user_id', 'f', 'FOREIGN KEY (user_id) REFERENCES public.custom_user(id) DEFERRABLE INITIALLY DEFERRED', NULL, TRUE);
 
 INSERT INTO keyshift.converted_constraint
-(plan_id, table_schema, table_name, constraint_name, constraint_type, definition)
-VALUES ('0001', 'public', 'user_profile', 'user_profile_user_id_8fdce8e2_fk_custom_user_id', 'f', 'FOREIGN KEY (user_id) REFERENCES public.custom_user(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED');
+(
+    plan_id, table_schema, table_name, constraint_name, constraint_type, definition, comment,
+    comment_recorded
+)
+VALUES ('0001', 'public', 'user_profile', 'user_profile_user_id_8fdce8e2_fk_custom_user_id', 'f', 'FOREIGN KEY (user_id) REFERENCES public.custom_user(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED', NULL, TRUE);
 
 INSERT INTO keyshift.converted_constraint
-(plan_id, table_schema, table_name, constraint_name, constraint_type, definition)
-VALUES ('0001', 'public', 'verification_token', 'verification_token_user_id_dfb9f3f2_fk_custom_user_id', 'f', 'FOREIGN KEY (user_id) REFERENCES public.custom_user(id) DEFERRABLE INITIALLY DEFERRED');
+(
+    plan_id, table_schema, table_name, constraint_name, constraint_type, definition, comment,
+    comment_recorded
+)
+VALUES ('0001', 'public', 'verification_token', 'verification_token_user_id_dfb9f3f2_fk_custom_user_id', 'f', 'FOREIGN KEY (user_id) REFERENCES public.custom_user(id) DEFERRABLE INITIALLY DEFERRED', NULL, TRUE);
 
 INSERT INTO keyshift.converted_index
 (
     plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
-    comment
+    comment, constraint_comment
 )
 SELECT
     '0001' AS plan_id,
@@ -1299,14 +1316,19 @@ SELECT
         SELECT s.spcname FROM pg_tablespace AS s
         WHERE s.oid = c.reltablespace
     ) AS tablespace,
-    obj_description(c.oid, 'pg_class') AS comment
+    obj_description(c.oid, 'pg_class') AS comment,
+    (
+        SELECT obj_description(con.oid, 'pg_constraint')
+        FROM pg_constraint AS con
+        WHERE con.conindid = c.oid AND con.contype IN ('p', 'u', 'x')
+    ) AS constraint_comment
 FROM (SELECT to_regclass('"public"."custom_user_pkey"') AS oid) AS r
 LEFT JOIN pg_class AS c ON r.oid = c.oid;
 
 INSERT INTO keyshift.converted_index
 (
     plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
-    comment
+    comment, constraint_comment
 )
 SELECT
     '0001' AS plan_id,
@@ -1320,14 +1342,19 @@ SELECT
         SELECT s.spcname FROM pg_tablespace AS s
         WHERE s.oid = c.reltablespace
     ) AS tablespace,
-    obj_description(c.oid, 'pg_class') AS comment
+    obj_description(c.oid, 'pg_class') AS comment,
+    (
+        SELECT obj_description(con.oid, 'pg_constraint')
+        FROM pg_constraint AS con
+        WHERE con.conindid = c.oid AND con.contype IN ('p', 'u', 'x')
+    ) AS constraint_comment
 FROM (SELECT to_regclass('"public"."social_account_user_id_5e6e9a7d"') AS oid) AS r
 LEFT JOIN pg_class AS c ON r.oid = c.oid;
 
 INSERT INTO keyshift.converted_index
 (
     plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
-    comment
+    comment, constraint_comment
 )
 SELECT
     '0001' AS plan_id,
@@ -1341,14 +1368,19 @@ SELECT
         SELECT s.spcname FROM pg_tablespace AS s
         WHERE s.oid = c.reltablespace
     ) AS tablespace,
-    obj_description(c.oid, 'pg_class') AS comment
+    obj_description(c.oid, 'pg_class') AS comment,
+    (
+        SELECT obj_description(con.oid, 'pg_constraint')
+        FROM pg_constraint AS con
+        WHERE con.conindid = c.oid AND con.contype IN ('p', 'u', 'x')
+    ) AS constraint_comment
 FROM (SELECT to_regclass('"public"."user_profile_user_id_key"') AS oid) AS r
 LEFT JOIN pg_class AS c ON r.oid = c.oid;
 
 INSERT INTO keyshift.converted_index
 (
     plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
-    comment
+    comment, constraint_comment
 )
 SELECT
     '0001' AS plan_id,
@@ -1362,7 +1394,12 @@ SELECT
         SELECT s.spcname FROM pg_tablespace AS s
         WHERE s.oid = c.reltablespace
     ) AS tablespace,
-    obj_description(c.oid, 'pg_class') AS comment
+    obj_description(c.oid, 'pg_class') AS comment,
+    (
+        SELECT obj_description(con.oid, 'pg_constraint')
+        FROM pg_constraint AS con
+        WHERE con.conindid = c.oid AND con.contype IN ('p', 'u', 'x')
+    ) AS constraint_comment
 FROM (SELECT to_regclass('"public"."verification_token_user_id_dfb9f3f2"') AS oid) AS r
 LEFT JOIN pg_class AS c ON r.oid = c.oid;
 

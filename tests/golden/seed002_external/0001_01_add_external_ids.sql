@@ -282,12 +282,20 @@ ADD COLUMN IF NOT EXISTS clustered_index name;
 
 -- Definitions deparsed under one fixed search path (keyshift.index_definition, view_definition:
 -- sql/functions/catalog_text.sql), which indexes_restored.sql and views_restored.sql compare
--- whatever the session's path is; an index's tablespace and comment, which its definition lacks.
--- A row recorded without them (fixed_definition NULL) is compared by `definition` as it was.
+-- whatever the session's path is; an index's tablespace and comment, which its definition lacks,
+-- and the comment of the constraint it backs. A row recorded without them (fixed_definition NULL)
+-- is compared by `definition` as it was.
 ALTER TABLE keyshift.converted_index
 ADD COLUMN IF NOT EXISTS fixed_definition text,
 ADD COLUMN IF NOT EXISTS tablespace name,
-ADD COLUMN IF NOT EXISTS comment text;
+ADD COLUMN IF NOT EXISTS comment text,
+ADD COLUMN IF NOT EXISTS constraint_comment text;
+
+-- A foreign key's comment (NULL: none); comment_recorded is false on a row written before
+-- keyshift recorded comments, whose comment foreign_keys_restored.sql then leaves alone.
+ALTER TABLE keyshift.converted_constraint
+ADD COLUMN IF NOT EXISTS comment text,
+ADD COLUMN IF NOT EXISTS comment_recorded boolean NOT NULL DEFAULT FALSE;
 
 ALTER TABLE keyshift.converted_view
 ADD COLUMN IF NOT EXISTS fixed_definition text;

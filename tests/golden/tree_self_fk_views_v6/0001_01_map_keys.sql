@@ -311,12 +311,20 @@ ADD COLUMN IF NOT EXISTS clustered_index name;
 
 -- Definitions deparsed under one fixed search path (keyshift.index_definition, view_definition:
 -- sql/functions/catalog_text.sql), which indexes_restored.sql and views_restored.sql compare
--- whatever the session's path is; an index's tablespace and comment, which its definition lacks.
--- A row recorded without them (fixed_definition NULL) is compared by `definition` as it was.
+-- whatever the session's path is; an index's tablespace and comment, which its definition lacks,
+-- and the comment of the constraint it backs. A row recorded without them (fixed_definition NULL)
+-- is compared by `definition` as it was.
 ALTER TABLE keyshift.converted_index
 ADD COLUMN IF NOT EXISTS fixed_definition text,
 ADD COLUMN IF NOT EXISTS tablespace name,
-ADD COLUMN IF NOT EXISTS comment text;
+ADD COLUMN IF NOT EXISTS comment text,
+ADD COLUMN IF NOT EXISTS constraint_comment text;
+
+-- A foreign key's comment (NULL: none); comment_recorded is false on a row written before
+-- keyshift recorded comments, whose comment foreign_keys_restored.sql then leaves alone.
+ALTER TABLE keyshift.converted_constraint
+ADD COLUMN IF NOT EXISTS comment text,
+ADD COLUMN IF NOT EXISTS comment_recorded boolean NOT NULL DEFAULT FALSE;
 
 ALTER TABLE keyshift.converted_view
 ADD COLUMN IF NOT EXISTS fixed_definition text;
@@ -1324,17 +1332,23 @@ INSERT INTO keyshift.converted_column
 VALUES ('0001', 'public', 'item', 'id', 'integer', 'map_public__item', TRUE);
 
 INSERT INTO keyshift.converted_constraint
-(plan_id, table_schema, table_name, constraint_name, constraint_type, definition)
-VALUES ('0001', 'public', 'category', 'category_parent_id_fkey', 'f', 'FOREIGN KEY (parent_id) REFERENCES public.category(id)');
+(
+    plan_id, table_schema, table_name, constraint_name, constraint_type, definition, comment,
+    comment_recorded
+)
+VALUES ('0001', 'public', 'category', 'category_parent_id_fkey', 'f', 'FOREIGN KEY (parent_id) REFERENCES public.category(id)', NULL, TRUE);
 
 INSERT INTO keyshift.converted_constraint
-(plan_id, table_schema, table_name, constraint_name, constraint_type, definition)
-VALUES ('0001', 'public', 'item', 'item_category_id_fkey', 'f', 'FOREIGN KEY (category_id) REFERENCES public.category(id) ON DELETE CASCADE');
+(
+    plan_id, table_schema, table_name, constraint_name, constraint_type, definition, comment,
+    comment_recorded
+)
+VALUES ('0001', 'public', 'item', 'item_category_id_fkey', 'f', 'FOREIGN KEY (category_id) REFERENCES public.category(id) ON DELETE CASCADE', NULL, TRUE);
 
 INSERT INTO keyshift.converted_index
 (
     plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
-    comment
+    comment, constraint_comment
 )
 SELECT
     '0001' AS plan_id,
@@ -1348,14 +1362,19 @@ SELECT
         SELECT s.spcname FROM pg_tablespace AS s
         WHERE s.oid = c.reltablespace
     ) AS tablespace,
-    obj_description(c.oid, 'pg_class') AS comment
+    obj_description(c.oid, 'pg_class') AS comment,
+    (
+        SELECT obj_description(con.oid, 'pg_constraint')
+        FROM pg_constraint AS con
+        WHERE con.conindid = c.oid AND con.contype IN ('p', 'u', 'x')
+    ) AS constraint_comment
 FROM (SELECT to_regclass('"public"."category_pkey"') AS oid) AS r
 LEFT JOIN pg_class AS c ON r.oid = c.oid;
 
 INSERT INTO keyshift.converted_index
 (
     plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
-    comment
+    comment, constraint_comment
 )
 SELECT
     '0001' AS plan_id,
@@ -1369,14 +1388,19 @@ SELECT
         SELECT s.spcname FROM pg_tablespace AS s
         WHERE s.oid = c.reltablespace
     ) AS tablespace,
-    obj_description(c.oid, 'pg_class') AS comment
+    obj_description(c.oid, 'pg_class') AS comment,
+    (
+        SELECT obj_description(con.oid, 'pg_constraint')
+        FROM pg_constraint AS con
+        WHERE con.conindid = c.oid AND con.contype IN ('p', 'u', 'x')
+    ) AS constraint_comment
 FROM (SELECT to_regclass('"public"."item_category_id"') AS oid) AS r
 LEFT JOIN pg_class AS c ON r.oid = c.oid;
 
 INSERT INTO keyshift.converted_index
 (
     plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
-    comment
+    comment, constraint_comment
 )
 SELECT
     '0001' AS plan_id,
@@ -1390,7 +1414,12 @@ SELECT
         SELECT s.spcname FROM pg_tablespace AS s
         WHERE s.oid = c.reltablespace
     ) AS tablespace,
-    obj_description(c.oid, 'pg_class') AS comment
+    obj_description(c.oid, 'pg_class') AS comment,
+    (
+        SELECT obj_description(con.oid, 'pg_constraint')
+        FROM pg_constraint AS con
+        WHERE con.conindid = c.oid AND con.contype IN ('p', 'u', 'x')
+    ) AS constraint_comment
 FROM (SELECT to_regclass('"public"."item_pkey"') AS oid) AS r
 LEFT JOIN pg_class AS c ON r.oid = c.oid;
 
