@@ -80,7 +80,7 @@ test-pg-uuid: setup  ## the uuid generator tests on each version in PG_UUID (def
 	@set -e; for v in $(PG_UUID); do \
 	  bindir="$$($(PY) -m orchestrator.connect.pgbinaries $$v)"; \
 	  echo "== uuid generators on PostgreSQL $$v ($$bindir)"; \
-	  KEYSHIFT_PG_BINDIR="$$bindir" $(VENV)/bin/pytest -q -x $(UUID_TESTS); \
+	  KEYSHIFT_PG_BINDIR="$$bindir" $(VENV)/bin/pytest -q -x -n auto $(UUID_TESTS); \
 	done
 
 test-matrix: test test-slow test-pg test-pg-uuid  ## test, test-slow, then test-pg, then test-pg-uuid

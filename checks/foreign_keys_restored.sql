@@ -10,7 +10,13 @@
 -- The plan recorded each definition with search_path = pg_catalog, so the referenced table
 -- is always schema-qualified there; pg_get_constraintdef leaves it unqualified when it is
 -- visible on the current search_path. The current text is therefore compared with the
--- referenced table written schema-qualified, exactly as recorded.
+-- referenced table written schema-qualified, exactly as recorded. That text is the
+-- constraint's structure and no more: a foreign key's definition names only its columns (by
+-- name, on this very table), the referenced table (qualified as above), the referenced
+-- columns and keywords; no function, operator or operator class a search path could qualify.
+--
+-- Its comment is the same too (COMMENT ON CONSTRAINT: dropping the key drops it, step 04 sets it
+-- again), for a row that recorded it (comment_recorded).
 --
 -- One strengthening is accepted: a foreign key recorded NOT VALID that has since been
 -- validated (ALTER TABLE ... VALIDATE CONSTRAINT) matches its definition without NOT VALID.
@@ -34,6 +40,8 @@ WITH recorded AS (
         rec.table_name,
         rec.constraint_name,
         rec.definition,
+        rec.comment AS recorded_comment,
+        rec.comment_recorded,
         to_regclass(format('%I.%I', rec.table_schema, rec.table_name)) AS relid
     FROM keyshift.converted_constraint AS rec
     ORDER BY rec.table_schema ASC, rec.table_name ASC, rec.constraint_name ASC, length(rec.plan_id) DESC, rec.plan_id DESC
@@ -44,6 +52,7 @@ current_fk AS (
         con.conrelid,
         con.conname,
         con.convalidated,
+        obj_description(con.oid, 'pg_constraint') AS current_comment,
         replace(
             pg_get_constraintdef(con.oid),
             format('REFERENCES %s(', con.confrelid::regclass),
@@ -63,6 +72,9 @@ SELECT
     CASE
         WHEN r.relid IS NULL THEN 'table no longer exists'
         WHEN c.conname IS NULL THEN 'foreign key missing'
+        WHEN
+            c.definition = r.definition OR (c.convalidated AND c.definition || ' NOT VALID' = r.definition)
+            THEN 'comment differs'
         ELSE 'definition differs'
     END AS problem,
     r.definition AS recorded_definition,
@@ -75,4 +87,5 @@ WHERE
         c.definition = r.definition
         OR (c.convalidated AND c.definition || ' NOT VALID' = r.definition)
     )
+    OR (r.comment_recorded AND c.current_comment IS DISTINCT FROM r.recorded_comment)
 ORDER BY r.table_schema, r.table_name, r.constraint_name;

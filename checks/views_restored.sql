@@ -4,7 +4,7 @@
 -- conversion began, as recorded in keyshift.converted_view, exists now under the same
 -- name, of the same kind, with the same owner, the same ACL (grants; a default ACL counts as
 -- what it grants), the same columns in
--- the same order and the same definition (pg_get_viewdef), and a materialized view holds
+-- the same order and the same definition (the query tree, see below), and a materialized view holds
 -- data (it was refilled, not left unpopulated) and is CLUSTERed ON the same index, if any.
 --
 -- Why: a key cannot change type while a view reads it, so the conversion drops these
@@ -12,9 +12,14 @@
 -- granted differently breaks the application or its permissions after the cutover, and an
 -- unpopulated materialized view fails every query until someone refreshes it.
 --
--- Note: pg_get_viewdef qualifies names by the current search_path; the definition was
--- recorded by the server inside `keyshift migrate`, so run this check with the same
--- search_path as the migration (the database default) when you run it by hand.
+-- The definition compared is keyshift.view_definition (sql/functions/catalog_text.sql):
+-- pg_get_viewdef deparsed under search_path = pg_catalog alone, whatever this session's path
+-- is. pg_get_viewdef qualifies every relation, function and operator not visible on the
+-- current path (`OPERATOR(public.%)`), so the same view prints differently under two paths;
+-- under one fixed path it prints the query tree PostgreSQL stores, which is what the view
+-- does: the text it was created from (BETWEEN, IN lists, unqualified names) never enters.
+-- Column types are not in it; the columns are compared by name and position. A row recorded
+-- by an earlier keyshift, without fixed_definition, is compared by its session-path text.
 --
 -- One row: one recorded view that is missing or different; `problem` says what differs.
 --
@@ -34,7 +39,8 @@ WITH recorded AS (
         -- default grant the same: compare what each grants, never NULL against text.
         coalesce(rec.acl, acldefault('r', to_regrole(quote_ident(rec.owner)))::text) AS acl,
         rec.column_names,
-        rec.definition,
+        coalesce(rec.fixed_definition, rec.definition) AS definition,
+        rec.fixed_definition IS NOT NULL AS fixed,
         rec.clustered_index,
         to_regclass(format('%I.%I', rec.view_schema, rec.view_name)) AS relid
     FROM keyshift.converted_view AS rec
@@ -54,7 +60,10 @@ current_state AS (
             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
             ORDER BY a.attnum
         ) AS current_columns,
-        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END AS current_definition,
+        CASE
+            WHEN r.fixed THEN keyshift.view_definition(c.oid)
+            WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid)
+        END AS current_definition,
         (
             SELECT ic.relname
             FROM pg_index AS i

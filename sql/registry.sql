@@ -201,3 +201,40 @@ CREATE TABLE IF NOT EXISTS keyshift.rolled_back_mapping (
 COMMENT ON TABLE keyshift.rolled_back_mapping IS
 'The mapping table each rollback kept: map_table (schema keyshift) holds old_id -> new_id of every row, '
 'rows written since migrate with the ids rollback gave them. keyshift drop-map removes it and its row here.';
+
+-- Definitions deparsed under one fixed search path (keyshift.index_definition, view_definition:
+-- sql/functions/catalog_text.sql), which indexes_restored.sql and views_restored.sql compare
+-- whatever the session's path is; an index's tablespace and comment, which its definition lacks,
+-- and the comment of the constraint it backs. A row recorded without them (fixed_definition NULL)
+-- is compared by `definition` as it was.
+ALTER TABLE keyshift.converted_index
+ADD COLUMN IF NOT EXISTS fixed_definition text,
+ADD COLUMN IF NOT EXISTS tablespace name,
+ADD COLUMN IF NOT EXISTS comment text,
+ADD COLUMN IF NOT EXISTS constraint_comment text;
+
+-- A foreign key's comment (NULL: none); comment_recorded is false on a row written before
+-- keyshift recorded comments, whose comment foreign_keys_restored.sql then leaves alone.
+ALTER TABLE keyshift.converted_constraint
+ADD COLUMN IF NOT EXISTS comment text,
+ADD COLUMN IF NOT EXISTS comment_recorded boolean NOT NULL DEFAULT FALSE;
+
+ALTER TABLE keyshift.converted_view
+ADD COLUMN IF NOT EXISTS fixed_definition text;
+
+CREATE TABLE IF NOT EXISTS keyshift.converted_table_property (
+    plan_id text NOT NULL,
+    table_schema name NOT NULL,
+    table_name name NOT NULL,
+    replica_identity "char" NOT NULL,
+    identity_index name,
+    clustered_index name,
+    options text[],
+    tablespace name,
+    column_settings jsonb NOT NULL,
+    PRIMARY KEY (table_schema, table_name, plan_id)
+);
+
+COMMENT ON TABLE keyshift.converted_table_property IS
+'Every table with a converted column, as the plan found it: replica identity (and its index), the index it is '
+'CLUSTERed ON, storage parameters, tablespace, and each converted column''s statistics target, storage and comment.';

@@ -374,6 +374,8 @@ SAMPLE_CALLS = {
     "statement_setting": ("SELECT keyshift.statement_setting('application_name')",),
     "table_fingerprint": ("SELECT * FROM keyshift.table_fingerprint('public', 'slugs', FALSE)",),
     "rollback_ids": ("SELECT count(*) FROM keyshift.rollback_ids('public', 'slugs', 0)",),
+    "index_definition": ("SELECT keyshift.index_definition('pg_catalog.pg_class_oid_index'::regclass)",),
+    "view_definition": ("SELECT keyshift.view_definition('pg_catalog.pg_roles'::regclass)",),
 }
 
 

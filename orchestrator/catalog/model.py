@@ -145,6 +145,12 @@ class View:
     #: {"name", "comment"} of the view's indexes and triggers that have a comment
     index_comments: tuple = ()
     trigger_comments: tuple = ()
+    #: the tablespace of a materialized view (None: the database's default)
+    tablespace: str | None = None
+    #: {"column", "statistics" (target or None), "storage" (letter or None: the type's)} when either is set
+    column_settings: tuple = ()
+    #: {"name", "tablespace" (None: the default), "statistics" ([[attnum, target], ...] or None)}
+    index_settings: tuple = ()
 
     @property
     def key(self) -> tuple[str, str]:

@@ -47,6 +47,7 @@ REGISTRY_TABLES = (
     "converted_slug",
     "plan_check",
     "rolled_back_mapping",
+    "converted_table_property",
 )
 
 
@@ -104,6 +105,8 @@ FUNCTIONS = (
     Function("statement_setting", ("text",)),
     Function("table_fingerprint", ("name", "name", "boolean")),
     Function("rollback_ids", ("name", "name", "bigint")),
+    Function("index_definition", ("oid",)),
+    Function("view_definition", ("oid",)),
 )
 
 FUNCTION_NAMES = tuple(dict.fromkeys(f.name for f in FUNCTIONS))

@@ -215,5 +215,8 @@ def _header(plan: Plan) -> tuple[str, ...]:
         "Why: the same keyed function of the old id gives a key and all its references the same",
         "  uuid, so no join and no UPDATE is needed, and row triggers never fire. Columns referencing",
         "  a table keyed by a timestamp column cannot see that timestamp: they read the mapping.",
-        f"Proven by: {plan.plan_id}.checks/rows_unchanged_through_mapping.sql, checks/no_integer_key_left.sql",
+        "  The rewrite rebuilds the indexes on these columns, the primary key's included, under their names,",
+        "  in their tablespaces, with their comments, CLUSTER ON and replica identity.",
+        f"Proven by: {plan.plan_id}.checks/rows_unchanged_through_mapping.sql, checks/no_integer_key_left.sql,",
+        "  checks/indexes_restored.sql, checks/table_properties_restored.sql",
     )

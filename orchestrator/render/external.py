@@ -154,6 +154,7 @@ def render(plan: Plan) -> list:
         shipped_file("schema.sql"),
         shipped_file("registry.sql"),
         shipped_file("functions/table_fingerprint.sql"),
+        shipped_file("functions/catalog_text.sql"),
         lock_statement(plan),
         *rechecks,
         *session_statements(plan),

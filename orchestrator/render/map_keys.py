@@ -22,6 +22,7 @@ from orchestrator.render.common import (
 )
 from orchestrator.render.facts import plan_facts
 from orchestrator.render.keys import key_default_value_sql, key_version_line, max_id_statement, new_key_expr
+from orchestrator.render.properties import record_table_properties
 from orchestrator.render.slugs import slug_constraint_name
 
 #: For this transaction only (SET LOCAL): the index rebuilds of the rewrites sort in memory
@@ -51,7 +52,7 @@ def map_keys_migration(plan: Plan) -> Migration:
     # --invalidate-sessions: emptied before anything is fingerprinted, so the checks agree.
     apply += external.session_statements(plan)
     apply += [max_id_statement(t) for t in plan.targets if t.time_ordered]
-    apply += _record_targets(plan) + _record_dependents(plan) + _save_sequences(plan)
+    apply += _record_targets(plan) + _record_dependents(plan) + record_table_properties(plan) + _save_sequences(plan)
     # generic relations follow the mapping before the fingerprints: a table that also holds an FK
     # column is then fingerprinted with its generic ids remapped, as the checks will read it
     apply += _mapping_tables(plan) + polymorphic.apply(plan) + _fingerprints(plan)
@@ -87,6 +88,7 @@ def _setup(plan: Plan) -> list[Statement]:
         shipped_file("functions/base62.sql"),
         shipped_file("functions/table_fingerprint.sql"),
         shipped_file("functions/rollback_ids.sql"),
+        shipped_file("functions/catalog_text.sql"),
         lock_statement(plan),
         stmt(
             "DO {}",
@@ -160,13 +162,15 @@ def _record_dependents(plan: Plan) -> list[Statement]:
         apply.append(
             stmt(
                 "INSERT INTO keyshift.converted_constraint\n"
-                "(plan_id, table_schema, table_name, constraint_name, constraint_type, definition)\n"
-                "VALUES ({}, {}, {}, {}, 'f', {})",
+                "(\n    plan_id, table_schema, table_name, constraint_name, constraint_type, definition, comment,\n"
+                "    comment_recorded\n)\n"
+                "VALUES ({}, {}, {}, {}, 'f', {}, {}, TRUE)",
                 pid,
                 L(fk.child_schema),
                 L(fk.child_table),
                 L(fk.name),
                 L(fk.definition),
+                L(fk.comment),
             )
         )
     for table, indexes in plan.indexes.items():
@@ -180,14 +184,22 @@ def _record_dependents(plan: Plan) -> list[Statement]:
 
 
 def _record_index(pid: sql.Composable, table: tuple[str, str], index: str, constraint: str) -> Statement:
-    """The registry row of one index on a converted column. Its definition is deparsed here, by
-    the migration, under the session's search path, as checks/indexes_restored.sql deparses it
-    again: an operator class or function from an extension reads the same both times."""
+    """The registry row of one index on a converted column, read by the migration: its definition
+    deparsed under the session's search path (``definition``) and under pg_catalog alone
+    (``fixed_definition``, keyshift.index_definition: what checks/indexes_restored.sql compares),
+    its tablespace, its comment and the comment of the constraint it backs."""
     return stmt(
         "INSERT INTO keyshift.converted_index\n"
-        "(plan_id, table_schema, table_name, index_name, constraint_name, definition)\n"
+        "(\n    plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,\n"
+        "    comment, constraint_comment\n)\n"
         "SELECT\n    {} AS plan_id,\n    {} AS table_schema,\n    {} AS table_name,\n    {} AS index_name,\n"
-        "    {} AS constraint_name,\n    pg_get_indexdef(to_regclass({})) AS definition",
+        "    {} AS constraint_name,\n    pg_get_indexdef(c.oid) AS definition,\n"
+        "    keyshift.index_definition(c.oid) AS fixed_definition,\n"
+        "    (\n        SELECT s.spcname FROM pg_tablespace AS s\n        WHERE s.oid = c.reltablespace\n    ) AS tablespace,\n"
+        "    obj_description(c.oid, 'pg_class') AS comment,\n"
+        "    (\n        SELECT obj_description(con.oid, 'pg_constraint')\n        FROM pg_constraint AS con\n"
+        "        WHERE con.conindid = c.oid AND con.contype IN ('p', 'u', 'x')\n    ) AS constraint_comment\n"
+        "FROM (SELECT to_regclass({}) AS oid) AS r\nLEFT JOIN pg_class AS c ON r.oid = c.oid",
         pid,
         L(table[0]),
         L(table[1]),
@@ -201,7 +213,8 @@ def _record_view(pid: sql.Composable, v) -> Statement:
     """The registry row of one view the conversion drops and rebuilds, read from the catalog as it is."""
     return stmt(
         "INSERT INTO keyshift.converted_view\n"
-        "(plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition, clustered_index)\n"
+        "(\n    plan_id, view_schema, view_name, relkind, owner, acl, column_names, definition, clustered_index,\n"
+        "    fixed_definition\n)\n"
         "SELECT\n    {} AS plan_id,\n    n.nspname AS view_schema,\n    c.relname AS view_name,\n"
         "    c.relkind,\n    pg_get_userbyid(c.relowner) AS owner,\n    c.relacl::text AS acl,\n"
         "    array(\n        SELECT a.attname\n        FROM pg_attribute AS a\n"
@@ -209,7 +222,8 @@ def _record_view(pid: sql.Composable, v) -> Statement:
         "        ORDER BY a.attnum\n    ) AS column_names,\n    pg_get_viewdef(c.oid) AS definition,\n"
         "    (\n        SELECT ic.relname\n        FROM pg_index AS i\n"
         "        INNER JOIN pg_class AS ic ON i.indexrelid = ic.oid\n"
-        "        WHERE i.indrelid = c.oid AND i.indisclustered\n    ) AS clustered_index\n"
+        "        WHERE i.indrelid = c.oid AND i.indisclustered\n    ) AS clustered_index,\n"
+        "    keyshift.view_definition(c.oid) AS fixed_definition\n"
         "FROM pg_class AS c\nINNER JOIN pg_namespace AS n ON c.relnamespace = n.oid\n"
         "WHERE c.oid = to_regclass({})",
         pid,
@@ -314,6 +328,7 @@ def _rollback(plan: Plan) -> list[Statement]:
         pid,
         (
             "plan_check",
+            "converted_table_property",
             "converted_view",
             "converted_slug",
             "fingerprint",

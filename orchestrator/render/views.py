@@ -30,14 +30,16 @@ def _create_view(view) -> list[Statement]:
     tab = table_ident(*view.key)
     kind = _view_kind(view)
     options = sql.SQL(" WITH ({})").format(sql.SQL(", ".join(view.options))) if view.options else sql.SQL("")
+    space = sql.SQL(" TABLESPACE {}").format(I(view.tablespace)) if view.tablespace else sql.SQL("")
     body = view.definition.rstrip().rstrip(";")
     out: list[Statement] = [
         Unlinted(
             compose(
-                "CREATE {} {}{} AS\n{}{}",
+                "CREATE {} {}{}{} AS\n{}{}",
                 kind,
                 tab,
                 options,
+                space,
                 sql.SQL(body),
                 sql.SQL("\nWITH DATA" if view.is_materialized else ""),
             ),
@@ -68,12 +70,50 @@ def _create_view(view) -> list[Statement]:
         )
     for definition in (*view.indexes, *view.triggers):
         out.append(Unlinted(sql.SQL(definition.rstrip(";"))))
+    out += _kept_settings(view)
     if view.clustered_index is not None:
         out.append(stmt("ALTER MATERIALIZED VIEW {} CLUSTER ON {}", tab, I(view.clustered_index)))
     for c in view.index_comments:
         out.append(stmt("COMMENT ON INDEX {} IS {}", I(view.view_schema, c["name"]), L(c["comment"])))
     for c in view.trigger_comments:
         out.append(stmt("COMMENT ON TRIGGER {} ON {} IS {}", I(c["name"]), tab, L(c["comment"])))
+    return out
+
+
+_STORAGE = {"p": "PLAIN", "e": "EXTERNAL", "m": "MAIN", "x": "EXTENDED"}
+
+
+def _kept_settings(view) -> list[Statement]:
+    """What a materialized view's columns and indexes keep beside their definitions: each
+    column's statistics target and storage, each index's tablespace and the statistics targets
+    of its expression columns (pg_get_indexdef prints neither)."""
+    tab, out = table_ident(*view.key), []
+    for c in view.column_settings:
+        if c["statistics"] is not None:
+            out.append(
+                stmt(
+                    "ALTER MATERIALIZED VIEW {} ALTER COLUMN {} SET STATISTICS {}",
+                    tab,
+                    I(c["column"]),
+                    L(int(c["statistics"])),
+                )
+            )
+        if c["storage"] is not None:
+            storage = sql.SQL(_STORAGE[c["storage"]])
+            out.append(stmt("ALTER MATERIALIZED VIEW {} ALTER COLUMN {} SET STORAGE {}", tab, I(c["column"]), storage))
+    for ix in view.index_settings:
+        index = I(view.view_schema, ix["name"])
+        if ix["tablespace"] is not None:
+            out.append(stmt("ALTER INDEX {} SET TABLESPACE {}", index, I(ix["tablespace"])))
+        for attnum, target in ix["statistics"] or ():
+            out.append(
+                stmt(
+                    "ALTER INDEX {} ALTER COLUMN {} SET STATISTICS {}",
+                    index,
+                    L(int(attnum)),
+                    L(int(target)),
+                )
+            )
     return out
 
 

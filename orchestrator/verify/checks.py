@@ -145,7 +145,8 @@ def session_schemas(conn: psycopg.Connection) -> list[str]:
 
 def check_search_path(conn: psycopg.Connection, schemas: list[str]) -> str:
     """The search path every check runs with: the catalog first, then ``schemas`` (the
-    session's own, so pg_get_viewdef qualifies names as it did when a view was recorded),
+    session's own, so a view or index definition a registry row holds only as session-path text
+    deparses as it did when recorded; rows with a fixed-path definition do not depend on it),
     and the session's temporary schema LAST (listed explicitly, else PostgreSQL searches it
     first), so an unqualified pg_constraint is always the catalog's."""
     parts = [sql.Identifier("pg_catalog"), *(sql.Identifier(s) for s in schemas), sql.Identifier("pg_temp")]

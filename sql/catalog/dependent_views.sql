@@ -1,6 +1,8 @@
 -- dependent_views.sql: every view and materialized view that uses one column, directly or
 -- through other views, with all that is needed to drop it and create it again unchanged:
--- definition, options, owner, grants, comments, column comments, indexes and triggers (and their comments).
+-- definition, options, owner, grants, comments, column comments, indexes and triggers (and their comments),
+-- and what a materialized view keeps beside them: its tablespace, each column's statistics target and
+-- storage when set, each index's tablespace and the statistics targets of its expression columns.
 -- grants lists the ACL entries in their stored order, the owner's included, so that a
 -- REVOKE ALL from the owner followed by these GRANTs rebuilds the same relacl.
 -- depth is the longest chain of views from the column: create in ascending depth, drop in
@@ -52,6 +54,59 @@ SELECT
     views.depth,
     pg_get_viewdef(v.oid) AS definition,
     coalesce(v.reloptions, '{}') AS options,
+    (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = v.reltablespace
+    ) AS tablespace,
+    coalesce(
+        (
+            SELECT
+                jsonb_agg(
+                    jsonb_build_object(
+                        'column', a.attname,
+                        'statistics', nullif(a.attstattarget, -1),
+                        'storage', CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END
+                    ) ORDER BY a.attnum
+                )
+            FROM pg_attribute AS a
+            INNER JOIN pg_type AS t ON a.atttypid = t.oid
+            WHERE
+                a.attrelid = v.oid AND a.attnum > 0 AND NOT a.attisdropped
+                AND (nullif(a.attstattarget, -1) IS NOT NULL OR a.attstorage <> t.typstorage)
+        ),
+        '[]'
+    ) AS column_settings,
+    coalesce(
+        (
+            SELECT
+                jsonb_agg(
+                    jsonb_build_object(
+                        'name', ic.relname,
+                        'tablespace', (
+                            SELECT s.spcname FROM pg_tablespace AS s
+                            WHERE s.oid = ic.reltablespace
+                        ),
+                        'statistics', (
+                            SELECT jsonb_agg(jsonb_build_array(a.attnum, a.attstattarget) ORDER BY a.attnum)
+                            FROM pg_attribute AS a
+                            WHERE a.attrelid = ic.oid AND nullif(a.attstattarget, -1) IS NOT NULL
+                        )
+                    ) ORDER BY ic.relname
+                )
+            FROM pg_index AS i
+            INNER JOIN pg_class AS ic ON i.indexrelid = ic.oid
+            WHERE
+                i.indrelid = v.oid
+                AND (
+                    ic.reltablespace <> 0
+                    OR EXISTS (
+                        SELECT 1 FROM pg_attribute AS a
+                        WHERE a.attrelid = ic.oid AND nullif(a.attstattarget, -1) IS NOT NULL
+                    )
+                )
+        ),
+        '[]'
+    ) AS index_settings,
     pg_get_userbyid(v.relowner) AS owner,
     coalesce(
         (

@@ -324,6 +324,43 @@ COMMENT ON TABLE keyshift.rolled_back_mapping IS
 'The mapping table each rollback kept: map_table (schema keyshift) holds old_id -> new_id of every row, '
 'rows written since migrate with the ids rollback gave them. keyshift drop-map removes it and its row here.';
 
+-- Definitions deparsed under one fixed search path (keyshift.index_definition, view_definition:
+-- sql/functions/catalog_text.sql), which indexes_restored.sql and views_restored.sql compare
+-- whatever the session's path is; an index's tablespace and comment, which its definition lacks,
+-- and the comment of the constraint it backs. A row recorded without them (fixed_definition NULL)
+-- is compared by `definition` as it was.
+ALTER TABLE keyshift.converted_index
+ADD COLUMN IF NOT EXISTS fixed_definition text,
+ADD COLUMN IF NOT EXISTS tablespace name,
+ADD COLUMN IF NOT EXISTS comment text,
+ADD COLUMN IF NOT EXISTS constraint_comment text;
+
+-- A foreign key's comment (NULL: none); comment_recorded is false on a row written before
+-- keyshift recorded comments, whose comment foreign_keys_restored.sql then leaves alone.
+ALTER TABLE keyshift.converted_constraint
+ADD COLUMN IF NOT EXISTS comment text,
+ADD COLUMN IF NOT EXISTS comment_recorded boolean NOT NULL DEFAULT FALSE;
+
+ALTER TABLE keyshift.converted_view
+ADD COLUMN IF NOT EXISTS fixed_definition text;
+
+CREATE TABLE IF NOT EXISTS keyshift.converted_table_property (
+    plan_id text NOT NULL,
+    table_schema name NOT NULL,
+    table_name name NOT NULL,
+    replica_identity "char" NOT NULL,
+    identity_index name,
+    clustered_index name,
+    options text[],
+    tablespace name,
+    column_settings jsonb NOT NULL,
+    PRIMARY KEY (table_schema, table_name, plan_id)
+);
+
+COMMENT ON TABLE keyshift.converted_table_property IS
+'Every table with a converted column, as the plan found it: replica identity (and its index), the index it is '
+'CLUSTERed ON, storage parameters, tablespace, and each converted column''s statistics target, storage and comment.';
+
 -- keyshift.statement_setting(setting_name text) RETURNS text
 --
 -- Purpose: current_setting(setting_name), read ONCE per statement instead of once per row,
@@ -1177,6 +1214,55 @@ BEGIN
 END
 $fn$;
 
+-- keyshift.index_definition(index_oid oid) RETURNS text
+-- keyshift.view_definition(view_oid oid) RETURNS text
+--
+-- Purpose: pg_get_indexdef and pg_get_viewdef deparsed under ONE fixed search path,
+-- pg_catalog alone, whatever the caller's is. PostgreSQL qualifies in its deparse every
+-- relation, function, operator and operator class that is not visible on the current path
+-- (`public.gin_trgm_ops`, `OPERATOR(public.%)`), so the same index or view prints differently
+-- under two paths. Step 01 records the definition of every index and view the conversion
+-- rebuilds through these functions, and checks/indexes_restored.sql and
+-- checks/views_restored.sql compare the current one through them: a correct conversion reads
+-- the same under any session search path, with psql's or keyshift's.
+--
+-- What the text holds (and so what the comparison covers): for an index its name, the
+-- schema-qualified table, the access method, UNIQUE and NULLS NOT DISTINCT, each key column
+-- (by name, or its expression), its operator class when it is not the default for the
+-- column's type (schema-qualified, so one opclass only), its collation when not the
+-- column's, ASC/DESC and NULLS FIRST/LAST (indoption), the INCLUDE columns, the storage
+-- parameters (WITH, reloptions) and the predicate. Column types never appear, so an index
+-- on an integer key and the same index on its uuid print the same. Not in the text: the
+-- tablespace (compared beside it), CLUSTER ON and replica identity
+-- (checks/table_properties_restored.sql). For a view, the query as PostgreSQL stores it.
+--
+-- NULL for an oid that is not an index (resp. a view or materialized view).
+-- STABLE, STRICT; not inlined (SET search_path), which is the point.
+
+CREATE OR REPLACE FUNCTION keyshift.index_definition(index_oid oid)
+RETURNS text
+LANGUAGE sql
+STABLE
+STRICT
+SET search_path = pg_catalog
+AS $$
+    SELECT pg_catalog.pg_get_indexdef(i.indexrelid)
+    FROM pg_catalog.pg_index AS i
+    WHERE i.indexrelid = index_oid
+$$;
+
+CREATE OR REPLACE FUNCTION keyshift.view_definition(view_oid oid)
+RETURNS text
+LANGUAGE sql
+STABLE
+STRICT
+SET search_path = pg_catalog
+AS $$
+    SELECT pg_catalog.pg_get_viewdef(c.oid)
+    FROM pg_catalog.pg_class AS c
+    WHERE c.oid = view_oid AND c.relkind IN ('v', 'm')
+$$;
+
 -- Parents before children, so no application transaction can deadlock us halfway.
 LOCK TABLE "public"."custom_user", "public"."social_account", "public"."user_profile", "public"."verification_token" IN ACCESS EXCLUSIVE MODE;
 
@@ -1209,56 +1295,309 @@ INSERT INTO keyshift.converted_column
 VALUES ('0001', 'public', 'verification_token', 'user_id', 'integer', 'map_public__custom_user', FALSE);
 
 INSERT INTO keyshift.converted_constraint
-(plan_id, table_schema, table_name, constraint_name, constraint_type, definition)
-VALUES ('0001', 'public', 'social_account', 'social_account_user_id_5e6e9a7d_fk_custom_user_id', 'f', 'FOREIGN KEY (user_id) REFERENCES public.custom_user(id) DEFERRABLE INITIALLY DEFERRED');
+(
+    plan_id, table_schema, table_name, constraint_name, constraint_type, definition, comment,
+    comment_recorded
+)
+VALUES ('0001', 'public', 'social_account', 'social_account_user_id_5e6e9a7d_fk_custom_user_id', 'f', 'FOREIGN KEY (user_id) REFERENCES public.custom_user(id) DEFERRABLE INITIALLY DEFERRED', NULL, TRUE);
 
 INSERT INTO keyshift.converted_constraint
-(plan_id, table_schema, table_name, constraint_name, constraint_type, definition)
-VALUES ('0001', 'public', 'user_profile', 'user_profile_user_id_8fdce8e2_fk_custom_user_id', 'f', 'FOREIGN KEY (user_id) REFERENCES public.custom_user(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED');
+(
+    plan_id, table_schema, table_name, constraint_name, constraint_type, definition, comment,
+    comment_recorded
+)
+VALUES ('0001', 'public', 'user_profile', 'user_profile_user_id_8fdce8e2_fk_custom_user_id', 'f', 'FOREIGN KEY (user_id) REFERENCES public.custom_user(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED', NULL, TRUE);
 
 INSERT INTO keyshift.converted_constraint
-(plan_id, table_schema, table_name, constraint_name, constraint_type, definition)
-VALUES ('0001', 'public', 'verification_token', 'verification_token_user_id_dfb9f3f2_fk_custom_user_id', 'f', 'FOREIGN KEY (user_id) REFERENCES public.custom_user(id) DEFERRABLE INITIALLY DEFERRED');
+(
+    plan_id, table_schema, table_name, constraint_name, constraint_type, definition, comment,
+    comment_recorded
+)
+VALUES ('0001', 'public', 'verification_token', 'verification_token_user_id_dfb9f3f2_fk_custom_user_id', 'f', 'FOREIGN KEY (user_id) REFERENCES public.custom_user(id) DEFERRABLE INITIALLY DEFERRED', NULL, TRUE);
 
 INSERT INTO keyshift.converted_index
-(plan_id, table_schema, table_name, index_name, constraint_name, definition)
+(
+    plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
+    comment, constraint_comment
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
     'custom_user' AS table_name,
     'custom_user_pkey' AS index_name,
     'custom_user_pkey' AS constraint_name,
-    pg_get_indexdef(to_regclass('"public"."custom_user_pkey"')) AS definition;
+    pg_get_indexdef(c.oid) AS definition,
+    keyshift.index_definition(c.oid) AS fixed_definition,
+    (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
+    obj_description(c.oid, 'pg_class') AS comment,
+    (
+        SELECT obj_description(con.oid, 'pg_constraint')
+        FROM pg_constraint AS con
+        WHERE con.conindid = c.oid AND con.contype IN ('p', 'u', 'x')
+    ) AS constraint_comment
+FROM (SELECT to_regclass('"public"."custom_user_pkey"') AS oid) AS r
+LEFT JOIN pg_class AS c ON r.oid = c.oid;
 
 INSERT INTO keyshift.converted_index
-(plan_id, table_schema, table_name, index_name, constraint_name, definition)
+(
+    plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
+    comment, constraint_comment
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
     'social_account' AS table_name,
     'social_account_user_id_5e6e9a7d' AS index_name,
     '' AS constraint_name,
-    pg_get_indexdef(to_regclass('"public"."social_account_user_id_5e6e9a7d"')) AS definition;
+    pg_get_indexdef(c.oid) AS definition,
+    keyshift.index_definition(c.oid) AS fixed_definition,
+    (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
+    obj_description(c.oid, 'pg_class') AS comment,
+    (
+        SELECT obj_description(con.oid, 'pg_constraint')
+        FROM pg_constraint AS con
+        WHERE con.conindid = c.oid AND con.contype IN ('p', 'u', 'x')
+    ) AS constraint_comment
+FROM (SELECT to_regclass('"public"."social_account_user_id_5e6e9a7d"') AS oid) AS r
+LEFT JOIN pg_class AS c ON r.oid = c.oid;
 
 INSERT INTO keyshift.converted_index
-(plan_id, table_schema, table_name, index_name, constraint_name, definition)
+(
+    plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
+    comment, constraint_comment
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
     'user_profile' AS table_name,
     'user_profile_user_id_key' AS index_name,
     'user_profile_user_id_key' AS constraint_name,
-    pg_get_indexdef(to_regclass('"public"."user_profile_user_id_key"')) AS definition;
+    pg_get_indexdef(c.oid) AS definition,
+    keyshift.index_definition(c.oid) AS fixed_definition,
+    (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
+    obj_description(c.oid, 'pg_class') AS comment,
+    (
+        SELECT obj_description(con.oid, 'pg_constraint')
+        FROM pg_constraint AS con
+        WHERE con.conindid = c.oid AND con.contype IN ('p', 'u', 'x')
+    ) AS constraint_comment
+FROM (SELECT to_regclass('"public"."user_profile_user_id_key"') AS oid) AS r
+LEFT JOIN pg_class AS c ON r.oid = c.oid;
 
 INSERT INTO keyshift.converted_index
-(plan_id, table_schema, table_name, index_name, constraint_name, definition)
+(
+    plan_id, table_schema, table_name, index_name, constraint_name, definition, fixed_definition, tablespace,
+    comment, constraint_comment
+)
 SELECT
     '0001' AS plan_id,
     'public' AS table_schema,
     'verification_token' AS table_name,
     'verification_token_user_id_dfb9f3f2' AS index_name,
     '' AS constraint_name,
-    pg_get_indexdef(to_regclass('"public"."verification_token_user_id_dfb9f3f2"')) AS definition;
+    pg_get_indexdef(c.oid) AS definition,
+    keyshift.index_definition(c.oid) AS fixed_definition,
+    (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
+    obj_description(c.oid, 'pg_class') AS comment,
+    (
+        SELECT obj_description(con.oid, 'pg_constraint')
+        FROM pg_constraint AS con
+        WHERE con.conindid = c.oid AND con.contype IN ('p', 'u', 'x')
+    ) AS constraint_comment
+FROM (SELECT to_regclass('"public"."verification_token_user_id_dfb9f3f2"') AS oid) AS r
+LEFT JOIN pg_class AS c ON r.oid = c.oid;
+
+INSERT INTO keyshift.converted_table_property
+(
+    plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
+    column_settings
+)
+SELECT
+    '0001' AS plan_id,
+    'public' AS table_schema,
+    'custom_user' AS table_name,
+    c.relreplident AS replica_identity,
+    (
+        SELECT ic.relname
+        FROM pg_index AS i
+        INNER JOIN pg_class AS ic ON i.indexrelid = ic.oid
+        WHERE i.indrelid = c.oid AND i.indisreplident
+    ) AS identity_index,
+    (
+        SELECT ic.relname
+        FROM pg_index AS i
+        INNER JOIN pg_class AS ic ON i.indexrelid = ic.oid
+        WHERE i.indrelid = c.oid AND i.indisclustered
+    ) AS clustered_index,
+    c.reloptions AS options,
+    (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
+    coalesce((
+        SELECT
+            jsonb_agg(
+                jsonb_build_object(
+                    'column_name', a.attname,
+                    'statistics', nullif(a.attstattarget, -1),
+                    'storage', a.attstorage,
+                    'comment', col_description(c.oid, a.attnum)
+                ) ORDER BY a.attnum
+            )
+        FROM pg_attribute AS a
+        WHERE
+            a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            AND ('{id}'::name[] IS NULL OR a.attname = any('{id}'::name[]))
+    ), '[]') AS column_settings
+FROM pg_class AS c
+WHERE c.oid = to_regclass('"public"."custom_user"');
+
+INSERT INTO keyshift.converted_table_property
+(
+    plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
+    column_settings
+)
+SELECT
+    '0001' AS plan_id,
+    'public' AS table_schema,
+    'social_account' AS table_name,
+    c.relreplident AS replica_identity,
+    (
+        SELECT ic.relname
+        FROM pg_index AS i
+        INNER JOIN pg_class AS ic ON i.indexrelid = ic.oid
+        WHERE i.indrelid = c.oid AND i.indisreplident
+    ) AS identity_index,
+    (
+        SELECT ic.relname
+        FROM pg_index AS i
+        INNER JOIN pg_class AS ic ON i.indexrelid = ic.oid
+        WHERE i.indrelid = c.oid AND i.indisclustered
+    ) AS clustered_index,
+    c.reloptions AS options,
+    (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
+    coalesce((
+        SELECT
+            jsonb_agg(
+                jsonb_build_object(
+                    'column_name', a.attname,
+                    'statistics', nullif(a.attstattarget, -1),
+                    'storage', a.attstorage,
+                    'comment', col_description(c.oid, a.attnum)
+                ) ORDER BY a.attnum
+            )
+        FROM pg_attribute AS a
+        WHERE
+            a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            AND ('{user_id}'::name[] IS NULL OR a.attname = any('{user_id}'::name[]))
+    ), '[]') AS column_settings
+FROM pg_class AS c
+WHERE c.oid = to_regclass('"public"."social_account"');
+
+INSERT INTO keyshift.converted_table_property
+(
+    plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
+    column_settings
+)
+SELECT
+    '0001' AS plan_id,
+    'public' AS table_schema,
+    'user_profile' AS table_name,
+    c.relreplident AS replica_identity,
+    (
+        SELECT ic.relname
+        FROM pg_index AS i
+        INNER JOIN pg_class AS ic ON i.indexrelid = ic.oid
+        WHERE i.indrelid = c.oid AND i.indisreplident
+    ) AS identity_index,
+    (
+        SELECT ic.relname
+        FROM pg_index AS i
+        INNER JOIN pg_class AS ic ON i.indexrelid = ic.oid
+        WHERE i.indrelid = c.oid AND i.indisclustered
+    ) AS clustered_index,
+    c.reloptions AS options,
+    (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
+    coalesce((
+        SELECT
+            jsonb_agg(
+                jsonb_build_object(
+                    'column_name', a.attname,
+                    'statistics', nullif(a.attstattarget, -1),
+                    'storage', a.attstorage,
+                    'comment', col_description(c.oid, a.attnum)
+                ) ORDER BY a.attnum
+            )
+        FROM pg_attribute AS a
+        WHERE
+            a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            AND ('{user_id}'::name[] IS NULL OR a.attname = any('{user_id}'::name[]))
+    ), '[]') AS column_settings
+FROM pg_class AS c
+WHERE c.oid = to_regclass('"public"."user_profile"');
+
+INSERT INTO keyshift.converted_table_property
+(
+    plan_id, table_schema, table_name, replica_identity, identity_index, clustered_index, options, tablespace,
+    column_settings
+)
+SELECT
+    '0001' AS plan_id,
+    'public' AS table_schema,
+    'verification_token' AS table_name,
+    c.relreplident AS replica_identity,
+    (
+        SELECT ic.relname
+        FROM pg_index AS i
+        INNER JOIN pg_class AS ic ON i.indexrelid = ic.oid
+        WHERE i.indrelid = c.oid AND i.indisreplident
+    ) AS identity_index,
+    (
+        SELECT ic.relname
+        FROM pg_index AS i
+        INNER JOIN pg_class AS ic ON i.indexrelid = ic.oid
+        WHERE i.indrelid = c.oid AND i.indisclustered
+    ) AS clustered_index,
+    c.reloptions AS options,
+    (
+        SELECT s.spcname FROM pg_tablespace AS s
+        WHERE s.oid = c.reltablespace
+    ) AS tablespace,
+    coalesce((
+        SELECT
+            jsonb_agg(
+                jsonb_build_object(
+                    'column_name', a.attname,
+                    'statistics', nullif(a.attstattarget, -1),
+                    'storage', a.attstorage,
+                    'comment', col_description(c.oid, a.attnum)
+                ) ORDER BY a.attnum
+            )
+        FROM pg_attribute AS a
+        WHERE
+            a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            AND ('{user_id}'::name[] IS NULL OR a.attname = any('{user_id}'::name[]))
+    ), '[]') AS column_settings
+FROM pg_class AS c
+WHERE c.oid = to_regclass('"public"."verification_token"');
 
 INSERT INTO keyshift.saved_sequence
 (plan_id, table_schema, table_name, column_name, sequence_schema, sequence_name, kind, last_value, is_called, increment_by, min_value, max_value, cycle)

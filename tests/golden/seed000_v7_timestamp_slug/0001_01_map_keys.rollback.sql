@@ -51,6 +51,9 @@ $$;
 DELETE FROM "keyshift"."plan_check"
 WHERE plan_id = '0001';
 
+DELETE FROM "keyshift"."converted_table_property"
+WHERE plan_id = '0001';
+
 DELETE FROM "keyshift"."converted_view"
 WHERE plan_id = '0001';
 
@@ -111,17 +114,20 @@ BEGIN
             (12, 'function keyshift.statement_setting(text)', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."statement_setting"(text)')::oid, 'DROP FUNCTION "keyshift"."statement_setting"(text)', ARRAY[]::text []),
             (13, 'function keyshift.table_fingerprint(name, name, boolean)', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."table_fingerprint"(name, name, boolean)')::oid, 'DROP FUNCTION "keyshift"."table_fingerprint"(name, name, boolean)', ARRAY[]::text []),
             (14, 'function keyshift.rollback_ids(name, name, bigint)', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."rollback_ids"(name, name, bigint)')::oid, 'DROP FUNCTION "keyshift"."rollback_ids"(name, name, bigint)', ARRAY[]::text []),
-            (15, 'table keyshift.converted_table', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_table"')::oid, 'DROP TABLE "keyshift"."converted_table"', ARRAY[]::text []),
-            (16, 'table keyshift.converted_column', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_column"')::oid, 'DROP TABLE "keyshift"."converted_column"', ARRAY[]::text []),
-            (17, 'table keyshift.converted_constraint', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_constraint"')::oid, 'DROP TABLE "keyshift"."converted_constraint"', ARRAY[]::text []),
-            (18, 'table keyshift.saved_sequence', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."saved_sequence"')::oid, 'DROP TABLE "keyshift"."saved_sequence"', ARRAY[]::text []),
-            (19, 'table keyshift.fingerprint', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."fingerprint"')::oid, 'DROP TABLE "keyshift"."fingerprint"', ARRAY[]::text []),
-            (20, 'table keyshift.converted_index', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_index"')::oid, 'DROP TABLE "keyshift"."converted_index"', ARRAY[]::text []),
-            (21, 'table keyshift.converted_view', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_view"')::oid, 'DROP TABLE "keyshift"."converted_view"', ARRAY[]::text []),
-            (22, 'table keyshift.invalidated_session', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."invalidated_session"')::oid, 'DROP TABLE "keyshift"."invalidated_session"', ARRAY[]::text []),
-            (23, 'table keyshift.converted_slug', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_slug"')::oid, 'DROP TABLE "keyshift"."converted_slug"', ARRAY[]::text []),
-            (24, 'table keyshift.plan_check', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."plan_check"')::oid, 'DROP TABLE "keyshift"."plan_check"', ARRAY[]::text []),
-            (25, 'table keyshift.rolled_back_mapping', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."rolled_back_mapping"')::oid, 'DROP TABLE "keyshift"."rolled_back_mapping"', ARRAY[]::text [])
+            (15, 'function keyshift.index_definition(oid)', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."index_definition"(oid)')::oid, 'DROP FUNCTION "keyshift"."index_definition"(oid)', ARRAY[]::text []),
+            (16, 'function keyshift.view_definition(oid)', 'pg_catalog.pg_proc'::pg_catalog.regclass, pg_catalog.to_regprocedure('"keyshift"."view_definition"(oid)')::oid, 'DROP FUNCTION "keyshift"."view_definition"(oid)', ARRAY[]::text []),
+            (17, 'table keyshift.converted_table', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_table"')::oid, 'DROP TABLE "keyshift"."converted_table"', ARRAY[]::text []),
+            (18, 'table keyshift.converted_column', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_column"')::oid, 'DROP TABLE "keyshift"."converted_column"', ARRAY[]::text []),
+            (19, 'table keyshift.converted_constraint', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_constraint"')::oid, 'DROP TABLE "keyshift"."converted_constraint"', ARRAY[]::text []),
+            (20, 'table keyshift.saved_sequence', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."saved_sequence"')::oid, 'DROP TABLE "keyshift"."saved_sequence"', ARRAY[]::text []),
+            (21, 'table keyshift.fingerprint', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."fingerprint"')::oid, 'DROP TABLE "keyshift"."fingerprint"', ARRAY[]::text []),
+            (22, 'table keyshift.converted_index', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_index"')::oid, 'DROP TABLE "keyshift"."converted_index"', ARRAY[]::text []),
+            (23, 'table keyshift.converted_view', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_view"')::oid, 'DROP TABLE "keyshift"."converted_view"', ARRAY[]::text []),
+            (24, 'table keyshift.invalidated_session', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."invalidated_session"')::oid, 'DROP TABLE "keyshift"."invalidated_session"', ARRAY[]::text []),
+            (25, 'table keyshift.converted_slug', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_slug"')::oid, 'DROP TABLE "keyshift"."converted_slug"', ARRAY[]::text []),
+            (26, 'table keyshift.plan_check', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."plan_check"')::oid, 'DROP TABLE "keyshift"."plan_check"', ARRAY[]::text []),
+            (27, 'table keyshift.rolled_back_mapping', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."rolled_back_mapping"')::oid, 'DROP TABLE "keyshift"."rolled_back_mapping"', ARRAY[]::text []),
+            (28, 'table keyshift.converted_table_property', 'pg_catalog.pg_class'::pg_catalog.regclass, pg_catalog.to_regclass('"keyshift"."converted_table_property"')::oid, 'DROP TABLE "keyshift"."converted_table_property"', ARRAY[]::text [])
         ) AS v (ord, label, classid, objid, drop_statement, callers)
         WHERE v.objid IS NOT NULL
         ORDER BY v.ord

@@ -10,7 +10,10 @@
 -- Why: the same keyed function of the old id gives a key and all its references the same
 --   uuid, so no join and no UPDATE is needed, and row triggers never fire. Columns referencing
 --   a table keyed by a timestamp column cannot see that timestamp: they read the mapping.
--- Proven by: 0001.checks/rows_unchanged_through_mapping.sql, checks/no_integer_key_left.sql
+--   The rewrite rebuilds the indexes on these columns, the primary key's included, under their names,
+--   in their tablespaces, with their comments, CLUSTER ON and replica identity.
+-- Proven by: 0001.checks/rows_unchanged_through_mapping.sql, checks/no_integer_key_left.sql,
+--   checks/indexes_restored.sql, checks/table_properties_restored.sql
 -- depends: 0001_02_detach_foreign_keys
 -- sqlfluff:rules:references.special_chars:quoted_identifiers_policy:none
 -- sqlfluff:layout:type:table_reference:spacing_after:any

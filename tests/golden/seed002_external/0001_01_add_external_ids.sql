@@ -294,6 +294,43 @@ COMMENT ON TABLE keyshift.rolled_back_mapping IS
 'The mapping table each rollback kept: map_table (schema keyshift) holds old_id -> new_id of every row, '
 'rows written since migrate with the ids rollback gave them. keyshift drop-map removes it and its row here.';
 
+-- Definitions deparsed under one fixed search path (keyshift.index_definition, view_definition:
+-- sql/functions/catalog_text.sql), which indexes_restored.sql and views_restored.sql compare
+-- whatever the session's path is; an index's tablespace and comment, which its definition lacks,
+-- and the comment of the constraint it backs. A row recorded without them (fixed_definition NULL)
+-- is compared by `definition` as it was.
+ALTER TABLE keyshift.converted_index
+ADD COLUMN IF NOT EXISTS fixed_definition text,
+ADD COLUMN IF NOT EXISTS tablespace name,
+ADD COLUMN IF NOT EXISTS comment text,
+ADD COLUMN IF NOT EXISTS constraint_comment text;
+
+-- A foreign key's comment (NULL: none); comment_recorded is false on a row written before
+-- keyshift recorded comments, whose comment foreign_keys_restored.sql then leaves alone.
+ALTER TABLE keyshift.converted_constraint
+ADD COLUMN IF NOT EXISTS comment text,
+ADD COLUMN IF NOT EXISTS comment_recorded boolean NOT NULL DEFAULT FALSE;
+
+ALTER TABLE keyshift.converted_view
+ADD COLUMN IF NOT EXISTS fixed_definition text;
+
+CREATE TABLE IF NOT EXISTS keyshift.converted_table_property (
+    plan_id text NOT NULL,
+    table_schema name NOT NULL,
+    table_name name NOT NULL,
+    replica_identity "char" NOT NULL,
+    identity_index name,
+    clustered_index name,
+    options text[],
+    tablespace name,
+    column_settings jsonb NOT NULL,
+    PRIMARY KEY (table_schema, table_name, plan_id)
+);
+
+COMMENT ON TABLE keyshift.converted_table_property IS
+'Every table with a converted column, as the plan found it: replica identity (and its index), the index it is '
+'CLUSTERed ON, storage parameters, tablespace, and each converted column''s statistics target, storage and comment.';
+
 -- keyshift.table_fingerprint(p_schema name, p_table name, p_through_map boolean,
 --                            OUT row_count bigint, OUT fingerprint numeric)
 --
@@ -414,6 +451,55 @@ $fn$;
 
 COMMENT ON FUNCTION keyshift.table_fingerprint(name, name, boolean) IS
 'Row count and order-independent hash of a table with converted columns read as their old integer ids.';
+
+-- keyshift.index_definition(index_oid oid) RETURNS text
+-- keyshift.view_definition(view_oid oid) RETURNS text
+--
+-- Purpose: pg_get_indexdef and pg_get_viewdef deparsed under ONE fixed search path,
+-- pg_catalog alone, whatever the caller's is. PostgreSQL qualifies in its deparse every
+-- relation, function, operator and operator class that is not visible on the current path
+-- (`public.gin_trgm_ops`, `OPERATOR(public.%)`), so the same index or view prints differently
+-- under two paths. Step 01 records the definition of every index and view the conversion
+-- rebuilds through these functions, and checks/indexes_restored.sql and
+-- checks/views_restored.sql compare the current one through them: a correct conversion reads
+-- the same under any session search path, with psql's or keyshift's.
+--
+-- What the text holds (and so what the comparison covers): for an index its name, the
+-- schema-qualified table, the access method, UNIQUE and NULLS NOT DISTINCT, each key column
+-- (by name, or its expression), its operator class when it is not the default for the
+-- column's type (schema-qualified, so one opclass only), its collation when not the
+-- column's, ASC/DESC and NULLS FIRST/LAST (indoption), the INCLUDE columns, the storage
+-- parameters (WITH, reloptions) and the predicate. Column types never appear, so an index
+-- on an integer key and the same index on its uuid print the same. Not in the text: the
+-- tablespace (compared beside it), CLUSTER ON and replica identity
+-- (checks/table_properties_restored.sql). For a view, the query as PostgreSQL stores it.
+--
+-- NULL for an oid that is not an index (resp. a view or materialized view).
+-- STABLE, STRICT; not inlined (SET search_path), which is the point.
+
+CREATE OR REPLACE FUNCTION keyshift.index_definition(index_oid oid)
+RETURNS text
+LANGUAGE sql
+STABLE
+STRICT
+SET search_path = pg_catalog
+AS $$
+    SELECT pg_catalog.pg_get_indexdef(i.indexrelid)
+    FROM pg_catalog.pg_index AS i
+    WHERE i.indexrelid = index_oid
+$$;
+
+CREATE OR REPLACE FUNCTION keyshift.view_definition(view_oid oid)
+RETURNS text
+LANGUAGE sql
+STABLE
+STRICT
+SET search_path = pg_catalog
+AS $$
+    SELECT pg_catalog.pg_get_viewdef(c.oid)
+    FROM pg_catalog.pg_class AS c
+    WHERE c.oid = view_oid AND c.relkind IN ('v', 'm')
+$$;
 
 -- Parents before children, so no application transaction can deadlock us halfway.
 LOCK TABLE "public"."users" IN ACCESS EXCLUSIVE MODE;
