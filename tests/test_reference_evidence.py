@@ -79,9 +79,8 @@ def test_references_are_found_by_name_and_by_data_with_their_evidence(dsn, conn,
     assert "named like a reference to public.person, but 40% of 60 non-null values are not ids of public.person" in w
     assert w.endswith("--reference public.shop.legacy_person_id=public.person")
     assert not any(c in w for w in warns for c in ("shop.rating", "shop.ticket", "shop.id ")), warns
-    w = one(warns, "public.comments.commentable_type")
-    assert "with public.comments.commentable_id (bigint) looks like a polymorphic reference" in w
-    assert w.endswith("unless you add --polymorphic public.comments.commentable_type,commentable_id")
+    # comments holds no row: no type value names a converted table, so the pair is not named
+    assert not any("public.comments" in w for w in warns), warns
     w = one(warns, "public.django_admin_log.content_type_id")
     assert "public.django_admin_log.object_id (text) looks like a polymorphic reference" in w
     assert not any(w.startswith("WARN public.comments.commentable_id") for w in warns), warns
@@ -114,6 +113,64 @@ def test_references_are_found_by_name_and_by_data_with_their_evidence(dsn, conn,
         assert not any(f"shop.{column} " in w for w in warns), warns
     assert not any(w.startswith("WARN public.django_session") for w in warns), warns
     assert "invalidate sessions public.django_session" in again.stdout
+
+
+PAIRS = """
+CREATE TABLE posts (id serial PRIMARY KEY);
+CREATE TABLE photos (id serial PRIMARY KEY);
+CREATE TABLE videos (id serial PRIMARY KEY);
+INSERT INTO posts SELECT FROM generate_series(1, 3);
+INSERT INTO photos SELECT FROM generate_series(1, 3);
+INSERT INTO videos SELECT FROM generate_series(1, 3);
+CREATE TABLE comments (id serial PRIMARY KEY, commentable_type text, commentable_id bigint);
+INSERT INTO comments (commentable_type, commentable_id) VALUES
+    ('Post', 1), ('Post', 2), ('Post', 3), ('Photo', 1), ('Photo', 2), ('Video', 1), ('Video', 2),
+    ('Post', NULL);
+CREATE TABLE taggings (id serial PRIMARY KEY, taggable_type varchar(40), taggable_id int);
+INSERT INTO taggings (taggable_type, taggable_id) VALUES ('Video', 1), ('Article', 7);
+"""
+
+
+def test_a_type_id_pair_is_named_with_the_type_values_that_name_converted_tables(dsn, conn, tmp_path):
+    """comments' values name converted tables (Rails' convention): warned with the rows of each
+    value; taggings' values name none (videos is not converted, Article no table): not warned."""
+    conn.execute(PAIRS)
+    tables = ("--table", "public.posts", "--table", "public.photos")
+    warns = warnings_of(keyshift(dsn, "plan", *tables, migrations=tmp_path / "m"))
+    w = one(warns, "public.comments (commentable_type, commentable_id)")
+    assert (
+        "looks like a polymorphic reference (a type column beside an id column, no foreign key): values "
+        "'Photo' (2 rows) and 'Post' (3 rows) name converted tables public.photos and public.posts; "
+        "'Video' (2 rows) names no converted table" in w
+    ), w
+    assert w.endswith("unless you add --polymorphic public.comments.commentable_type,commentable_id"), w
+    assert not any("taggings" in w for w in warns), warns
+    assert not any(w.startswith("WARN public.comments.commentable_id") for w in warns), warns
+
+    # --polymorphic-type resolves a value as --polymorphic does; a pair named by --polymorphic is not warned
+    mapped = keyshift(
+        dsn,
+        "plan",
+        *tables,
+        "--table",
+        "public.videos",
+        "--polymorphic-type",
+        "Article=public.posts",
+        migrations=tmp_path / "m2",
+    )
+    w = one(warnings_of(mapped), "public.taggings (taggable_type, taggable_id)")
+    assert "values 'Article' (1 row) and 'Video' (1 row) name converted tables public.posts and public.videos" in w
+    remapped = keyshift(
+        dsn,
+        "plan",
+        *tables,
+        "--table",
+        "public.videos",
+        "--polymorphic",
+        "public.comments.commentable_type,commentable_id",
+        migrations=tmp_path / "m3",
+    )
+    assert not any("public.comments" in w for w in warnings_of(remapped))
 
 
 def test_sessions_are_not_named_when_the_plan_converts_no_users_table(dsn, conn, tmp_path):
@@ -166,3 +223,41 @@ def test_the_evidence_says_how_the_values_were_read():
         for w in warns
     ), warns
     assert not any("holds Django's database sessions" in w for w in warns), warns
+
+
+def test_a_type_id_pair_is_judged_by_its_type_values():
+    """On the stored seed000 snapshot (no database): a pair whose value names a converted table
+    (through --polymorphic-type) is named with it, one whose values name none is not, and one
+    whose values were not read is named by its names with the reason."""
+    snap = catalog.snapshot_from_json((SNAPSHOTS / "seed000_custom_user.json").read_text())
+    rows = [
+        {
+            "table_schema": "public",
+            "table_name": "events",
+            "column_name": name,
+            "data_type": kind,
+            "is_integer": kind == "bigint",
+            "est_rows": 5,
+            "has_fk": False,
+        }
+        for name, kind in (("subject_type", "text"), ("subject_id", "bigint"))
+    ]
+    pair = ("public", "events", "subject_type", "subject_id")
+    options = Options(tables=(("public", "custom_user"),), polymorphic_types=(("Member", "public", "custom_user"),))
+
+    def warned(values: catalog.TypeValues) -> list[str]:
+        changed = dataclasses.replace(snap, reference_candidates=snap.reference_candidates + rows, type_values=[values])
+        return [w for w in planner.make_plan(changed, options, "0001").warnings if "public.events" in w]
+
+    found = warned(catalog.TypeValues(pair, (("Member", 4), ("Robot", 1))))
+    assert found == [
+        "public.events (subject_type, subject_id) looks like a polymorphic reference (a type column beside an "
+        "id column, no foreign key): value 'Member' (4 rows) names converted table public.custom_user; 'Robot' "
+        "(1 row) names no converted table (--polymorphic refuses such a value until --polymorphic-type "
+        "VALUE=SCHEMA.TABLE maps it or --table adds its table); those rows keep the old integer ids unless you "
+        "add --polymorphic public.events.subject_type,subject_id"
+    ], found
+    assert warned(catalog.TypeValues(pair, (("Robot", 1), (None, 2)))) == []
+    skipped = warned(catalog.TypeValues(pair, skipped="values not measured: canceling statement due to lock timeout"))
+    assert len(skipped) == 1 and "(values not measured: canceling statement due to lock timeout)" in skipped[0]
+    assert skipped[0].startswith("public.events.subject_type (text) with public.events.subject_id (bigint)")

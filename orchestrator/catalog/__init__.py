@@ -7,7 +7,8 @@ survey     snapshot(): the part of the catalog one plan touches, read once
 gather     the facts read with a snapshot: owners, privileges, publications, orphan rows, ...
 serialize  a snapshot as JSON and back (the planner's unit tests run on stored snapshots)
 throughput measure_throughput(): how fast the server rewrites a key, on a temporary table of its own
-measure    value_counts(): how many of a column's values are keys of each target, one bounded query each
+measure    value_counts(): how many of a column's values are keys of each target, one bounded query each;
+           type_values(): the type values of each type/id pair found by name
 
 This face names the stage's interface; modules inside the stage import each other directly.
 """
@@ -25,6 +26,7 @@ from orchestrator.catalog.facts import (
     SequenceUser,
     SessionTable,
     Snapshot,
+    TypeValues,
     ValueCount,
 )
 from orchestrator.catalog.model import (
@@ -66,6 +68,7 @@ __all__ = [
     "SessionTable",
     "Snapshot",
     "Table",
+    "TypeValues",
     "ValueCount",
     "View",
     "measure_throughput",

@@ -201,6 +201,19 @@ class ValueCount:
     skipped: str = ""
 
 
+@dataclass(frozen=True)
+class TypeValues:
+    """A type/id pair found by its names (``<x>_type`` beside ``<x>_id``, no --polymorphic) and
+    its type values (catalog/measure.py): per distinct value (as text, None for NULL) the rows
+    whose id is not NULL, the first ``measure.TYPE_LIMIT`` in value order; ``more``: it holds more
+    distinct values than those; ``skipped`` says why its values were not read."""
+
+    pair: tuple[str, str, str, str]
+    type_counts: tuple[tuple[str | None, int], ...] = ()
+    more: bool = False
+    skipped: str = ""
+
+
 @dataclass
 class Snapshot:
     """Everything the planner needs, read in one pass: pure data, no connection."""
@@ -218,6 +231,8 @@ class Snapshot:
     reference_candidates: list[dict] = field(default_factory=list)
     #: each integer candidate measured against the targets' keys (catalog/measure.py)
     value_counts: list[ValueCount] = field(default_factory=list)
+    #: each type/id pair found by name (no --polymorphic) with its type values (catalog/measure.py)
+    type_values: list[TypeValues] = field(default_factory=list)
     #: django_sessions.sql rows: Django's database session tables
     django_sessions: list[tuple[str, str]] = field(default_factory=list)
     #: dependent views, in creation order (a view after every view it reads)

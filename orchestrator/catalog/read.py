@@ -134,14 +134,17 @@ class Catalog:
     def id_text_columns(self, names: list[str]) -> list[dict]:
         return self._rows("id_text_columns", {"names": names})
 
-    def type_counts(self, table: tuple[str, str], type_column: str, id_column: str) -> list[tuple]:
+    def type_counts(
+        self, table: tuple[str, str], type_column: str, id_column: str, limit: int | None = None
+    ) -> list[tuple]:
         """(type value as text, rows) per distinct value of ``type_column`` among the rows whose
-        ``id_column`` is not NULL (None for a NULL type), in value order."""
+        ``id_column`` is not NULL (None for a NULL type), in value order; the first ``limit``
+        values only when given."""
         q = sql.SQL(
             "SELECT t.{}::text AS type_value, count(*) AS row_count FROM {} AS t"
-            " WHERE t.{} IS NOT NULL GROUP BY 1 ORDER BY 1 NULLS FIRST"
+            " WHERE t.{} IS NOT NULL GROUP BY 1 ORDER BY 1 NULLS FIRST LIMIT %s"
         ).format(sql.Identifier(type_column), sql.Identifier(*table), sql.Identifier(id_column))
-        return [tuple(r) for r in self.conn.execute(q).fetchall()]
+        return [tuple(r) for r in self.conn.execute(q, (limit,)).fetchall()]
 
     def content_types(self, schema: str) -> list[tuple]:
         """Django's content types in ``schema``: (id as text, app_label, model), in id order."""

@@ -41,6 +41,7 @@ CLASSES = {
         facts.ReferenceColumn,
         facts.PolymorphicColumns,
         facts.ValueCount,
+        facts.TypeValues,
     )
 }
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from orchestrator.catalog import gather
+from orchestrator.catalog import gather, measure
 from orchestrator.catalog.facts import ReferenceColumn, Request, Snapshot
 from orchestrator.catalog.function_uses import function_uses
-from orchestrator.catalog.measure import value_counts
 from orchestrator.catalog.model import INTEGER_TYPES, Carried, ForeignKey, KeyColumn, Table, View
 from orchestrator.catalog.read import Catalog
 from orchestrator.names import qualname, quote_part
@@ -51,7 +50,7 @@ def snapshot(
     snap.row_counts = {key: cat.row_count(*key) for key in counted}
     _add_lookalikes_and_carried(snap, cat, targets)
     if request is not None and request.mode != "external":
-        _add_reference_candidates(snap, cat, targets)
+        _add_reference_candidates(snap, cat, targets, request)
     if request is not None:
         snap.facts = gather.facts(cat, snap, request, found)
         snap.polymorphic = gather.polymorphic(cat, snap, request)
@@ -181,16 +180,24 @@ def _add_lookalikes_and_carried(snap: Snapshot, cat: Catalog, targets) -> None:
     snap.id_text_columns = cat.id_text_columns(doc_names)
 
 
-def _add_reference_candidates(snap: Snapshot, cat: Catalog, targets) -> None:
+def _add_reference_candidates(snap: Snapshot, cat: Catalog, targets, request: Request) -> None:
     """Columns that may hold a target's ids with no FK saying so, each integer one measured
-    against the targets' keys (catalog/measure.py), and Django's session tables."""
+    against the targets' keys, the type values of each Rails type/id pair no --polymorphic names
+    (catalog/measure.py), and Django's session tables."""
     snap.reference_candidates = [
         r
         for r in cat.reference_candidates()
         if (r["table_schema"], r["table_name"], r["column_name"]) not in snap.columns
     ]
     measured = [r for r in snap.reference_candidates if r["is_integer"] and not r["has_fk"]]
-    snap.value_counts = value_counts(cat.conn, measured, [(t.key, k.column_name) for t, k in targets])
+    until = measure.deadline()
+    snap.value_counts = measure.value_counts(cat.conn, measured, [(t.key, k.column_name) for t, k in targets], until)
+    pairs = [
+        (*table, kind, ident)
+        for table, (kind, ident) in measure.type_id_pairs(snap.reference_candidates)
+        if kind != measure.GENERIC_TYPE and (*table, kind, ident) not in request.polymorphic
+    ]
+    snap.type_values = measure.type_values(cat, pairs, until) if targets else []
     snap.django_sessions = cat.django_sessions()
 
 

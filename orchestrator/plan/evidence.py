@@ -6,14 +6,17 @@ leaves it with the old integers unless ``--reference`` declares it. Each candida
 ``manager_<singular>_id``, ``created_by`` for a users table, ...) and by its values
 (catalog/measure.py: how many of its non-null values are keys of each target); each warning
 says which evidence it rests on and gives the exact ``--reference`` to add. Type/id pairs
-(``subject_type`` + ``subject_id``, Django's ``content_type_id`` + ``object_id``), ids in text or
-JSON, and Django's database sessions are named too: keyshift does not remap them.
+(``subject_type`` + ``subject_id``, with the type values that name converted tables; Django's
+``content_type_id`` + ``object_id``), ids in text or JSON, and Django's database sessions are
+named too: keyshift does not remap them unless told.
 """
 
 from __future__ import annotations
 
-from orchestrator.catalog import Snapshot, ValueCount
+from orchestrator.catalog import Snapshot, TypeValues, ValueCount
+from orchestrator.catalog.measure import type_id_pairs
 from orchestrator.names import qualname, quote_part
+from orchestrator.plan import polymorphic
 from orchestrator.plan.model import Target
 from orchestrator.plan.options import Options
 
@@ -48,9 +51,6 @@ QUANTITY_WORDS = frozenset(
     "amount price cost total sum size year month day hour minute age number num seq weight height width "
     "length duration stock limit percent index idx".split()
 )
-#: Django's generic relation: the type column and the id columns beside it
-GENERIC_TYPE = "content_type_id"
-GENERIC_IDS = ("object_id", "object_pk")
 
 
 def singular(word: str) -> str:
@@ -177,31 +177,81 @@ def _named(column: str, targets: list[Target], count: ValueCount | None) -> Targ
 
 def polymorphic_pairs(snap: Snapshot) -> list[tuple[tuple[str, str], tuple[str, str]]]:
     """((schema, table), (type column, id column)) for each type/id pair of one table."""
-    columns: dict[tuple[str, str], list[str]] = {}
-    for r in snap.reference_candidates:
-        columns.setdefault((r["table_schema"], r["table_name"]), []).append(r["column_name"])
-    pairs = []
-    for table, names in columns.items():
-        for name in names:
-            if name == GENERIC_TYPE:
-                pairs += [(table, (name, i)) for i in GENERIC_IDS if i in names]
-            elif name.endswith("_type") and f"{name[: -len('_type')]}_id" in names:
-                pairs.append((table, (name, f"{name[: -len('_type')]}_id")))
-    return pairs
+    return type_id_pairs(snap.reference_candidates)
 
 
-def polymorphic_warnings(snap: Snapshot, targets: list[Target], remapped: set = frozenset()) -> list[str]:
-    """Type/id pairs that look like generic relations and that no --polymorphic names."""
+def polymorphic_warnings(
+    snap: Snapshot, targets: list[Target], options: Options, remapped: set = frozenset()
+) -> list[str]:
+    """Type/id pairs that look like generic relations and that no --polymorphic names.
+
+    A Rails pair (``<x>_type`` beside ``<x>_id``) whose type values were read (catalog/measure.py)
+    is named with that evidence, each value resolved as --polymorphic resolves it
+    (plan/polymorphic.py: --polymorphic-type, then Rails' convention), and only when at least one
+    value names a table this plan converts: a pair none of whose values does is no reference to
+    what this plan converts, and is not named. Django's ``content_type_id`` pairs, and pairs whose
+    values were not read, are named by their names alone."""
     types = {(r["table_schema"], r["table_name"], r["column_name"]): r["data_type"] for r in snap.reference_candidates}
+    read = {v.pair: v for v in snap.type_values if not v.skipped}
+    skipped = {v.pair: v.skipped for v in snap.type_values if v.skipped}
     shown = ", ".join(t.table.display for t in targets[:3]) + (", ..." if len(targets) > 3 else "")
-    return [
-        f"{qualname(*table)}.{quote_part(kind)} ({types[(*table, kind)]}) with {qualname(*table)}."
-        f"{quote_part(ident)} ({types[(*table, ident)]}) looks like a polymorphic reference (a type column beside "
-        f"an id column, no foreign key): rows whose type names a converted table ({shown}) keep the old "
-        f"integer ids unless you add --polymorphic {qualname(*table)}.{quote_part(kind)},{quote_part(ident)}"
-        for table, (kind, ident) in polymorphic_pairs(snap)
-        if (*table, ident) not in remapped
-    ]
+    warnings = []
+    for table, (kind, ident) in polymorphic_pairs(snap):
+        pair = (*table, kind, ident)
+        if (*table, ident) in remapped:
+            continue
+        add = f"--polymorphic {qualname(*table)}.{quote_part(kind)},{quote_part(ident)}"
+        if pair in read:
+            evidence = _type_evidence(read[pair], targets, options)
+            if evidence:
+                warnings.append(
+                    f"{qualname(*table)} ({quote_part(kind)}, {quote_part(ident)}) looks like a polymorphic "
+                    f"reference (a type column beside an id column, no foreign key): {evidence}; those rows keep "
+                    f"the old integer ids unless you add {add}"
+                )
+            continue
+        why = f" ({skipped[pair]})" if pair in skipped else ""
+        warnings.append(
+            f"{qualname(*table)}.{quote_part(kind)} ({types[(*table, kind)]}) with {qualname(*table)}."
+            f"{quote_part(ident)} ({types[(*table, ident)]}) looks like a polymorphic reference (a type column "
+            f"beside an id column, no foreign key){why}: rows whose type names a converted table ({shown}) keep "
+            f"the old integer ids unless you add {add}"
+        )
+    return warnings
+
+
+def _type_evidence(found: TypeValues, targets: list[Target], options: Options) -> str:
+    """Which of the pair's type values name converted tables and which do not ('' when none does)."""
+    named = polymorphic.named_tables(found.pair[0], found.type_counts, options, targets)
+    hits = [(v, n) for v, n, t in named if t is not None]
+    if not hits:
+        return ""
+    tables = list(dict.fromkeys(qualname(*t) for _v, _n, t in named if t is not None))
+    misses = [(v, n) for v, n, t in named if t is None]
+    text = (
+        f"{'value' if len(hits) == 1 else 'values'} {_listed(hits)} "
+        f"{'names converted table' if len(tables) == 1 else 'name converted tables'} {_and(tables)}"
+    )
+    if misses:
+        text += (
+            f"; {_listed(misses[:5], len(misses) - 5)} {'names' if len(misses) == 1 else 'name'} no converted "
+            "table (--polymorphic refuses such a value until --polymorphic-type VALUE=SCHEMA.TABLE maps it or "
+            "--table adds its table)"
+        )
+    if found.more:
+        text += f" (the first {len(found.type_counts)} distinct values read; it holds more)"
+    return text
+
+
+def _listed(values: list, more: int = 0) -> str:
+    items = [f"{'NULL' if v is None else repr(v)} ({n:,} {'row' if n == 1 else 'rows'})" for v, n in values]
+    if more > 0:
+        items.append(f"{more} more")
+    return _and(items)
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def id_text_warnings(snap: Snapshot, remapped: set = frozenset()) -> list[str]:

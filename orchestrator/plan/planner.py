@@ -278,7 +278,7 @@ def _warnings(snap: Snapshot, targets: list[Target], options: Options, remapped:
     """What the catalog cannot prove: references without an FK, functions, ids in text (but the id
     columns of the generic relations the plan remaps), guessable keys."""
     warnings = evidence.reference_warnings(snap, targets, remapped) + evidence.polymorphic_warnings(
-        snap, targets, remapped
+        snap, targets, options, remapped
     )
     warnings += [
         f"function {r['signature']} {r['reason']}: it may look up rows of a converted table by the old "

@@ -155,6 +155,19 @@ def _resolve_pair(shown: str, pair: tuple, found: PolymorphicColumns, options: O
     return Polymorphic(*pair, found.id_type, to_uuid, tuple(remaps), tuple(untouched), found.detected)
 
 
+def named_tables(schema: str, type_counts, options: Options, targets: list[Target]) -> list[tuple]:
+    """(type value, rows, the converted table it names or None) per (value, rows) of a pair in
+    ``schema`` with no content types, resolved as ``resolve`` does: --polymorphic-type, then
+    Rails' convention."""
+    by_table = {t.table.key: t for t in targets}
+    given = {value: (s, t) for value, s, t in options.polymorphic_types}
+    out = []
+    for value, rows in type_counts:
+        table = None if value is None else _table_of(value, schema, given, {}, by_table)[0]
+        out.append((value, rows, table if table in by_table else None))
+    return out
+
+
 def _table_of(value: str, schema: str, given: dict, ctypes: dict, by_table: dict):
     """The table a type value names and how that was decided; (None, '') when nothing says."""
     if value in given:
