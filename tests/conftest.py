@@ -279,6 +279,24 @@ def pg_dump_schema(dsn: str, *extra: str) -> str:
     ).stdout
 
 
+def pg_dump_data(dsn: str) -> list[str]:
+    """Schema and data of every schema (keyshift's registry and mappings included, sequence
+    values too), yoyo's bookkeeping left out, pg_dump's restrict lines dropped."""
+    out = subprocess.run(
+        [
+            str(embedded.bindir() / "pg_dump"),
+            "--exclude-table=public._yoyo*",
+            "--exclude-table=public.yoyo_lock",
+            "-d",
+            dsn,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return without_restrict(out)
+
+
 def without_restrict(dump: str) -> list[str]:
     """pg_dump 15.18+ brackets its output with \\restrict/\\unrestrict and a random token."""
     return [line for line in dump.splitlines() if not line.startswith(("\\restrict", "\\unrestrict"))]

@@ -14,11 +14,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import keyshift, without_restrict
+from conftest import keyshift
+from conftest import pg_dump_data as dump
 
 from orchestrator import catalog
 from orchestrator.catalog.facts import PolymorphicColumns, Relation, Snapshot
-from orchestrator.connect import embedded
 from orchestrator.errors import Refused
 from orchestrator.plan import model, planner, polymorphic
 from orchestrator.plan.options import Options
@@ -44,23 +44,6 @@ VIDEOS = (
 )
 POLY = ("--polymorphic", "public.comments.commentable_type,commentable_id")
 TABLES = ("--table", "public.posts", "--table", "public.photos")
-
-
-def dump(dsn: str) -> list[str]:
-    """Schema and data of every schema, yoyo's bookkeeping left out."""
-    out = subprocess.run(
-        [
-            str(embedded.bindir() / "pg_dump"),
-            "--exclude-table=public._yoyo*",
-            "--exclude-table=public.yoyo_lock",
-            "-d",
-            dsn,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return without_restrict(out)
 
 
 def ok(result: subprocess.CompletedProcess) -> str:

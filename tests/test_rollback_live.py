@@ -12,10 +12,9 @@ import subprocess
 import time
 
 import psycopg
-from conftest import keyshift, without_restrict
+from conftest import keyshift
+from conftest import pg_dump_data as dump
 from psycopg import sql
-
-from orchestrator.connect import embedded
 
 #: One plan over every kind of key sequence (and none), each parent with children in ``kids``.
 PARENTS = """
@@ -184,23 +183,6 @@ def test_rows_written_since_migrate_get_fresh_ids_and_the_next_insert_works(dsn,
             assert got == next_id, t
     # the table that shares the kept sequence goes on after every id it and rollback gave out
     assert conn.execute("INSERT INTO other DEFAULT VALUES RETURNING n").fetchone() == (20,)
-
-
-def dump(dsn: str) -> list[str]:
-    """Schema and data of every schema (keyshift's registry and mapping included), sequence values too."""
-    out = subprocess.run(
-        [
-            str(embedded.bindir() / "pg_dump"),
-            "--exclude-table=public._yoyo*",
-            "--exclude-table=public.yoyo_lock",
-            "-d",
-            dsn,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return without_restrict(out)
 
 
 TINY = """
