@@ -188,6 +188,7 @@ CASES = [
     ("lock-timeout-negative", ["migrate", "--dsn", "{dsn}", "--lock-timeout=-1s"], "duration"),
     ("lock-timeout-nan", ["rollback", "--dsn", "{dsn}", "--lock-timeout", "nan"], "duration"),
     ("lock-timeout-huge", ["rollback", "--dsn", "{dsn}", "--lock-timeout", "100d"], "--lock-timeout"),
+    ("lock-timeout-sub-ms", ["migrate", "--dsn", "{dsn}", "--lock-timeout", "500us"], "shorter than a millisecond"),
     ("statement-timeout-unit", ["migrate", "--dsn", "{dsn}", "--statement-timeout", "5 parsecs"], "duration"),
     ("statement-timeout-nan", ["rollback", "--dsn", "{dsn}", "--statement-timeout", "NaN"], "duration"),
     (

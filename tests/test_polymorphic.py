@@ -78,6 +78,23 @@ def test_rails_bigint_ids_become_uuid_pass_every_check_and_roll_back_exactly(dsn
     assert dump(dsn) == before
 
 
+def test_an_integer_id_whose_row_is_gone_is_refused_at_plan_not_at_migrate(dsn, conn, tmp_path):
+    """Migrate would fail on a generic integer id that names no row (a comment on a deleted post):
+    plan counts them on the target and refuses in one line, writing nothing."""
+    conn.execute(RAILS.format(id_type="bigint"))
+    conn.execute("INSERT INTO comments (commentable_type, commentable_id, body) VALUES ('Post', 999, 'orphan')")
+    migrations = tmp_path / "m"
+    refused = keyshift(dsn, "plan", *TABLES, *POLY, migrations=migrations)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert "1 row(s) of type 'Post' name no row of public.posts (e.g. commentable_id = 999)" in refused.stderr
+    assert "delete those rows, or set their id to NULL" in refused.stderr
+    assert not migrations.exists() or not any(migrations.iterdir())
+    conn.execute("DELETE FROM comments WHERE body = 'orphan'")
+    ok(keyshift(dsn, "plan", *TABLES, *POLY, migrations=migrations))
+    ok(keyshift(dsn, "migrate", migrations=migrations))
+
+
 def test_rails_text_ids_get_the_uuid_text_unconverted_type_left_alone_rows_since_rolled_back(dsn, conn, tmp_path):
     conn.execute(RAILS.format(id_type="text") + VIDEOS)
     before = dump(dsn)

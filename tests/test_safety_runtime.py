@@ -393,6 +393,22 @@ def test_an_application_locking_child_then_parent_is_never_a_deadlock_victim(dsn
     assert user_key_type(conn) == "uuid"
 
 
+def test_a_dba_cancelling_the_lock_wait_stops_keyshift_without_a_retry(dsn, conn, tmp_path):
+    """pg_cancel_backend on keyshift's session while it queues for its locks is the DBA saying
+    stop: one line, exit 1, nothing changed, and no retry that queues again."""
+    mdir = planned(dsn, conn, tmp_path, scale=20)
+    with psycopg.connect(dsn) as app:
+        app.execute("SELECT * FROM custom_user WHERE id = 1 FOR UPDATE")
+        proc = start(dsn, "migrate", "--migrations", str(mdir), "--lock-timeout", "30s", "--lock-retries", "3")
+        pid = wait_for(lambda: waiting_backend(conn, "%LOCK TABLE%"), what="keyshift to queue for its locks")
+        conn.execute("SELECT pg_cancel_backend(%s)", (pid,))
+        out, err = proc.communicate(timeout=60)
+        app.rollback()
+    assert proc.returncode == 1, out + err
+    assert "was cancelled (pg_cancel_backend)" in err and "retry" not in err, err
+    assert user_key_type(conn) == "integer"
+
+
 def test_lock_retries_give_up_with_exit_1_and_nothing_changed(dsn, conn, tmp_path):
     mdir = planned(dsn, conn, tmp_path, scale=50)
     before = full_dump(dsn)

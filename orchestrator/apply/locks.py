@@ -133,7 +133,15 @@ def take_every_lock(conn, where: str, objects: list[tuple[str, str]], dsn: str, 
             first = exc.index
             if deadline is not None and time.monotonic() >= deadline:
                 raise lock_not_granted(where, None, dsn, [order[first]], lock_timeout) from None
-        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
+        except psycopg.errors.QueryCanceled as exc:
+            if "user request" in (exc.diag.message_primary or ""):
+                raise MigrationFailed(
+                    where,
+                    "was cancelled (pg_cancel_backend) while it waited for its locks",
+                    "nothing was committed; run it again when it should run",
+                ) from None
+            raise lock_not_granted(where, exc, dsn, [order[first]], lock_timeout) from None
+        except psycopg.errors.LockNotAvailable as exc:
             raise lock_not_granted(where, exc, dsn, [order[first]], lock_timeout) from None
         except psycopg.errors.DeadlockDetected as exc:
             raise deadlocked(where, exc) from None
@@ -173,11 +181,29 @@ def _lock(conn, obj: tuple[str, str], ms: int) -> None:
     kind, owner, xmin = row
     conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{ms}ms",))
     if kind in _TABLE_KINDS:
-        conn.execute(lock_statement([obj]))
+        statement = lock_statement([obj])
     elif kind in _OWNER_KINDS:
-        conn.execute(
-            psycopg.sql.SQL(_OWNER_KINDS[kind]).format(psycopg.sql.Identifier(*obj), psycopg.sql.Identifier(owner))
+        statement = psycopg.sql.SQL(_OWNER_KINDS[kind]).format(
+            psycopg.sql.Identifier(*obj), psycopg.sql.Identifier(owner)
         )
+    else:
+        raise MigrationFailed(
+            qualname(*obj),
+            f"is no table, sequence or view (relkind {kind!r}) though the plan locks it",
+            "the object was replaced since plan: plan again; nothing was committed",
+        )
+    try:
+        with conn.transaction():  # a savepoint of its own: an object dropped meanwhile is skipped
+            conn.execute(statement)
+    except psycopg.errors.UndefinedTable:
+        return  # gone since it was read: the drift check names it
+    except (psycopg.errors.InsufficientPrivilege, psycopg.errors.WrongObjectType) as exc:
+        raise MigrationFailed(
+            qualname(*obj),
+            f"could not be locked ({exc.diag.message_primary})",
+            "run keyshift as the owner of every object the plan touches, or as a superuser; nothing was committed",
+        ) from None
+    if kind in _OWNER_KINDS:
         now = conn.execute(
             "SELECT c.xmin::text FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n"
             " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",

@@ -22,6 +22,8 @@ from orchestrator.catalog.facts import (
     SequenceUser,
 )
 from orchestrator.catalog.model import Carried, Converted, Dependent, ForeignKey, Index, KeyColumn, Table, View
+from orchestrator.errors import Refused
+from orchestrator.names import qualname
 from orchestrator.resources import sql_text
 
 
@@ -145,6 +147,41 @@ class Catalog:
             " WHERE t.{} IS NOT NULL GROUP BY 1 ORDER BY 1 NULLS FIRST LIMIT %s"
         ).format(sql.Identifier(type_column), sql.Identifier(*table), sql.Identifier(id_column))
         return [tuple(r) for r in self.conn.execute(q, (limit,)).fetchall()]
+
+    def dangling_ids(self, questions: list[tuple]) -> list[tuple]:
+        """(question, rows, a sample id) per question of plan/polymorphic.dangling_questions: rows
+        of the relation with that type value whose id names no row of the target. Read-only, row
+        security off (a policy's code never runs as keyshift's role: such a table is an error),
+        bounded by a lock and a statement timeout; an error is one line naming the relation."""
+        out = []
+        for q in questions:
+            (table, type_col, id_col, value, target, key) = q
+            stmt = sql.SQL(
+                "SELECT count(*), min(t.{i}) FROM {t} AS t WHERE t.{c}::text = %s AND t.{i} IS NOT NULL"
+                " AND NOT EXISTS (SELECT FROM {x} AS x WHERE x.{k} = t.{i})"
+            ).format(
+                i=sql.Identifier(id_col),
+                t=sql.Identifier(*table),
+                c=sql.Identifier(type_col),
+                x=sql.Identifier(*target),
+                k=sql.Identifier(key),
+            )
+            try:
+                with self.conn.transaction(force_rollback=True):
+                    self.conn.execute(
+                        "SELECT set_config('transaction_read_only', 'on', true), set_config('row_security', 'off', true),"
+                        " set_config('lock_timeout', '2s', true), set_config('statement_timeout', '60s', true)"
+                    )
+                    rows, sample = self.conn.execute(stmt, (value,)).fetchone()
+            except psycopg.Error as exc:
+                raise Refused(
+                    f"{qualname(*table)} ({type_col}, {id_col})",
+                    f"could not count its ids of type {value!r} that name no row of {qualname(*target)} "
+                    f"({(exc.diag.message_primary or str(exc)).strip()})",
+                    "plan again when the table can be read, or give the role access to it",
+                ) from None
+            out.append((q, rows, sample))
+        return out
 
     def content_types(self, schema: str) -> list[tuple]:
         """Django's content types in ``schema``: (id as text, app_label, model), in id order."""

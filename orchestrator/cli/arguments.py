@@ -79,6 +79,12 @@ def check_duration(option: str, text: str) -> None:
         raise UsageError(
             f"{option} {text!r}", "is longer than PostgreSQL allows (about 24 days)", "give a shorter duration"
         )
+    if 0 < value < 1:
+        raise UsageError(
+            f"{option} {text!r}",
+            "is shorter than a millisecond, which PostgreSQL rounds to 0: no limit at all",
+            "give at least 1ms, or 0 to turn it off",
+        )
 
 
 def check_directory(option: str, text: str, must_exist: bool) -> None:

@@ -14,7 +14,7 @@ from orchestrator.apply import applied, source
 from orchestrator.apply import manifest as manifestmod
 from orchestrator.apply import shape as shapemod
 from orchestrator.cli.arguments import parse_polymorphic, parse_polymorphic_type
-from orchestrator.cli.plan_rehearsal import print_blockers, rehearsal_step, set_aside
+from orchestrator.cli.plan_rehearsal import print_blockers, print_done, rehearsal_step, set_aside
 from orchestrator.cli.settings import ini_key_settings, key_options, parse_reference
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import EXIT_OK, KeyshiftError, Refused
@@ -88,6 +88,7 @@ def cmd_plan(args, step=rehearsal_step, into: Path | None = None) -> int:
         except FunctionsBlocked as exc:
             print_blockers(exc.blockers)
             raise
+        polymorphic.refuse_dangling(cat.dangling_ids(polymorphic.dangling_questions(the_plan)))
         lock_window = _lock_window(args, conn, cat, the_plan)
     generic = [snap.polymorphic[(*p.table, p.type_column, p.id_column)].table for p in the_plan.polymorphic]
     shape = shapemod.objects(snap, snap.shape_columns, generic)
@@ -98,7 +99,7 @@ def cmd_plan(args, step=rehearsal_step, into: Path | None = None) -> int:
     else:
         _print_plan(the_plan, written[:-1], dsn, lock_window)
         _print_sessions(the_plan)
-    _print_done(written[-1], rehearsing)
+    print_done(written[-1], rehearsing)
     return EXIT_OK
 
 
@@ -108,18 +109,6 @@ def _lock_window(args, conn, cat, the_plan: Plan):
     given = getattr(args, "throughput", None)
     rate = window.given(given) if given else window.measured(*catalog.measure_throughput(conn))
     return window.estimate(the_plan, cat.table_sizes(planmodel.lock_order(the_plan)), rate)
-
-
-def _print_done(manifest: Path, rehearsing: bool) -> None:
-    print(
-        f"wrote {manifest} (locks, catalog fingerprint and sha256 of every file: migrate runs the files only as planned)"
-    )
-    if rehearsing:
-        print(
-            "rehearsed on a schema-only copy: migrate, its checks and rollback passed; the schema came back unchanged"
-        )
-    else:
-        print("rehearsal skipped (--no-rehearse): migrate may still fail on an object that cannot follow the new type")
 
 
 def _options(args) -> tuple[list, list, planoptions.Options]:

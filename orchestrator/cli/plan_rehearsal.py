@@ -40,3 +40,15 @@ def rehearsal_step(args, dsn: str, the_plan: Plan, held: list):
             raise
 
     return run
+
+
+def print_done(manifest: Path, rehearsing: bool) -> None:
+    print(
+        f"wrote {manifest} (locks, catalog fingerprint and sha256 of every file: migrate runs the files only as planned)"
+    )
+    if rehearsing:
+        print(
+            "rehearsed on a schema-only copy: migrate, its checks and rollback passed; the schema came back unchanged"
+        )
+    else:
+        print("rehearsal skipped (--no-rehearse): migrate may still fail on an object that cannot follow the new type")

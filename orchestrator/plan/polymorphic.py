@@ -155,6 +155,38 @@ def _resolve_pair(shown: str, pair: tuple, found: PolymorphicColumns, options: O
     return Polymorphic(*pair, found.id_type, to_uuid, tuple(remaps), tuple(untouched), found.detected)
 
 
+def dangling_questions(plan) -> list[tuple]:
+    """What plan must ask the target before it passes a generic relation whose integer ids become
+    uuid: per type value that follows a converted table, (relation, type column, id column,
+    value, target table, target key column). Migrate turns each such id into its row's new uuid
+    and fails on an id whose row is gone, so plan counts those first (catalog.dangling_ids)."""
+    out = []
+    for p in plan.polymorphic:
+        if not p.to_uuid:
+            continue  # a text id without a row is left as it is
+        for r in p.remaps:
+            key = plan.target_of(r.target).key.column_name
+            out.append((p.table, p.type_column, p.id_column, r.value, r.target, key))
+    return out
+
+
+def refuse_dangling(answers: list[tuple]) -> None:
+    """Refuse, in one line, the generic ids whose row is gone: (question, rows, sample id) each."""
+    found = [(q, n, sample) for q, n, sample in answers if n]
+    if not found:
+        return
+    listed = "; ".join(
+        f"{n} row(s) of type {q[3]!r} name no row of {qualname(*q[4])} (e.g. {q[2]} = {sample})"
+        for q, n, sample in found
+    )
+    q = found[0][0]
+    raise Refused(
+        f"{qualname(*q[0])} ({q[1]}, {q[2]})",
+        f"{listed}: migrate would fail on them, its id column becoming uuid",
+        "delete those rows, or set their id to NULL, then plan again",
+    )
+
+
 def named_tables(schema: str, type_counts, options: Options, targets: list[Target]) -> list[tuple]:
     """(type value, rows, the converted table it names or None) per (value, rows) of a pair in
     ``schema`` with no content types, resolved as ``resolve`` does: --polymorphic-type, then
