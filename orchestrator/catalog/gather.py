@@ -11,6 +11,7 @@ import dataclasses
 
 from orchestrator.catalog.facts import Facts, PolymorphicColumns, Relation, Request, SessionTable, Snapshot
 from orchestrator.catalog.read import Catalog
+from orchestrator.names import qualname
 
 
 def relations(cat: Catalog, snap: Snapshot) -> tuple[Relation, ...]:
@@ -117,8 +118,10 @@ def _pair(cat: Catalog, pair: tuple[str, str, str, str]) -> PolymorphicColumns:
     relation = next(iter(cat.ownership([table.relid])), None)
     if relation is not None and not relation.can_alter:  # its rows are not read: plan refuses it
         return PolymorphicColumns(table, type_type, id_type, relation=relation)
-    counts = tuple(cat.type_counts(pair[:2], pair[2], pair[3]))
+    with cat.reading_rows(f"{qualname(*pair[:2])} ({pair[2]}, {pair[3]})", "count its rows per type value"):
+        counts = tuple(cat.type_counts(pair[:2], pair[2], pair[3]))
     content_types = ()
     if pair[1:] == DJANGO_ADMIN_LOG and cat.table(pair[0], DJANGO_CONTENT_TYPE) is not None:
-        content_types = tuple(cat.content_types(pair[0]))
+        with cat.reading_rows(qualname(pair[0], DJANGO_CONTENT_TYPE), "read Django's content types"):
+            content_types = tuple(cat.content_types(pair[0]))
     return PolymorphicColumns(table, type_type, id_type, counts, content_types, relation=relation)

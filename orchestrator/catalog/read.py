@@ -6,6 +6,8 @@ Queries run with ``search_path = pg_catalog`` so that every definition PostgreSQ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import fields
 from functools import cache
 
@@ -148,11 +150,29 @@ class Catalog:
         ).format(sql.Identifier(type_column), sql.Identifier(*table), sql.Identifier(id_column))
         return [tuple(r) for r in self.conn.execute(q, (limit,)).fetchall()]
 
+    @contextmanager
+    def reading_rows(self, obj: str, what: str) -> Iterator[None]:
+        """Read a user table's rows for plan: in a read-only transaction rolled back at the end,
+        row security off (a policy's code never runs as keyshift's role: such a table is an
+        error), a lock and a statement timeout. An error is one line naming ``obj``: plan cannot
+        decide without those rows."""
+        try:
+            with self.conn.transaction(force_rollback=True):
+                self.conn.execute(
+                    "SELECT set_config('transaction_read_only', 'on', true), set_config('row_security', 'off', true),"
+                    " set_config('lock_timeout', '2s', true), set_config('statement_timeout', '60s', true)"
+                )
+                yield
+        except psycopg.Error as exc:
+            raise Refused(
+                obj,
+                f"could not {what} ({(exc.diag.message_primary or str(exc)).strip()})",
+                "plan again when the table can be read (not locked, no row security for this role)",
+            ) from None
+
     def dangling_ids(self, questions: list[tuple]) -> list[tuple]:
         """(question, rows, a sample id) per question of plan/polymorphic.dangling_questions: rows
-        of the relation with that type value whose id names no row of the target. Read-only, row
-        security off (a policy's code never runs as keyshift's role: such a table is an error),
-        bounded by a lock and a statement timeout; an error is one line naming the relation."""
+        of the relation with that type value whose id names no row of the target."""
         out = []
         for q in questions:
             (table, type_col, id_col, value, target, key) = q
@@ -166,20 +186,9 @@ class Catalog:
                 x=sql.Identifier(*target),
                 k=sql.Identifier(key),
             )
-            try:
-                with self.conn.transaction(force_rollback=True):
-                    self.conn.execute(
-                        "SELECT set_config('transaction_read_only', 'on', true), set_config('row_security', 'off', true),"
-                        " set_config('lock_timeout', '2s', true), set_config('statement_timeout', '60s', true)"
-                    )
-                    rows, sample = self.conn.execute(stmt, (value,)).fetchone()
-            except psycopg.Error as exc:
-                raise Refused(
-                    f"{qualname(*table)} ({type_col}, {id_col})",
-                    f"could not count its ids of type {value!r} that name no row of {qualname(*target)} "
-                    f"({(exc.diag.message_primary or str(exc)).strip()})",
-                    "plan again when the table can be read, or give the role access to it",
-                ) from None
+            obj = f"{qualname(*table)} ({type_col}, {id_col})"
+            with self.reading_rows(obj, f"count its ids of type {value!r} that name no row of {qualname(*target)}"):
+                rows, sample = self.conn.execute(stmt, (value,)).fetchone()
             out.append((q, rows, sample))
         return out
 
