@@ -58,6 +58,12 @@ def _copy_rows(source: str, copy: str, tables: list[Table], per_table: int) -> i
         src.isolation_level = IsolationLevel.REPEATABLE_READ
         src.read_only = True
         with src.transaction():
+            # Never queue behind a lock on the target (every later query would queue behind this
+            # read), never run a row security policy's code as keyshift's role, never read long.
+            src.execute(
+                "SELECT set_config('lock_timeout', '2s', true), set_config('statement_timeout', '120s', true),"
+                " set_config('row_security', 'off', true)"
+            )
             fks = [((r[0], r[1]), r[4], (r[2], r[3]), r[5]) for r in src.execute(_FOREIGN_KEYS).fetchall()]
             chosen = _choose(src, tables, fks, per_table)
             with dsnmod.connect(copy) as dst:
