@@ -101,8 +101,9 @@ class _Run:
 
     def lock(self, conn, where: str, objects: list[tuple[str, str]]) -> None:
         """Every lock of the run, up front (apply/locks.take_every_lock); the lock window starts."""
-        self.outcome.lock_rounds = take_every_lock(conn, where, objects, self.dsn, self.lock_timeout)
-        self.outcome.locked_objects = len(objects)
+        self.outcome.lock_rounds, self.outcome.locked_objects = take_every_lock(
+            conn, where, objects, self.dsn, self.lock_timeout
+        )
         self._locked_at = time.monotonic()
 
     def done(self, started: float) -> Outcome:

@@ -93,6 +93,12 @@ _OWNER_KINDS = {
     "m": "ALTER MATERIALIZED VIEW {} OWNER TO {}",
 }
 _TABLE_KINDS = ("r", "p")
+#: (kind, owner, xmin of its pg_class row) of a relation by its exact schema and name
+_RELATION = (
+    "SELECT c.relkind::text, pg_catalog.pg_get_userbyid(c.relowner)::text, c.xmin::text"
+    " FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = %s AND c.relname = %s"
+)
 
 
 class _Release(Exception):
@@ -102,9 +108,10 @@ class _Release(Exception):
         self.index = index
 
 
-def take_every_lock(conn, where: str, objects: list[tuple[str, str]], dsn: str, lock_timeout: str) -> int:
+def take_every_lock(conn, where: str, objects: list[tuple[str, str]], dsn: str, lock_timeout: str) -> tuple[int, int]:
     """ACCESS EXCLUSIVE on every one of ``objects`` (the plans' tables, parents first, then
-    their key sequences and views), before anything is changed; returns how many rounds it took.
+    their key sequences and views), before anything is changed; returns (how many rounds it
+    took, how many objects it locked).
 
     keyshift never waits for a lock while it holds one an application may want next, so it is
     never part of a deadlock: it waits (at most what is left of lock_timeout) for the first lock
@@ -121,13 +128,15 @@ def take_every_lock(conn, where: str, objects: list[tuple[str, str]], dsn: str, 
         rounds += 1
         try:
             with conn.transaction():  # a savepoint: leaving it by an error releases every lock taken in it
-                _lock(conn, order[first], _left(deadline))
+                locked = _lock(conn, order[first], _left(deadline))
                 rest = time.monotonic() + burst / 1000
                 for i, obj in enumerate(order):
-                    if i != first and not _try_lock(
-                        conn, obj, _left(rest if deadline is None else min(rest, deadline))
-                    ):
-                        raise _Release(i)
+                    if i == first:
+                        continue
+                    try:
+                        locked += _lock(conn, obj, _left(rest if deadline is None else min(rest, deadline)))
+                    except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
+                        raise _Release(i) from None
             break
         except _Release as exc:
             first = exc.index
@@ -146,7 +155,7 @@ def take_every_lock(conn, where: str, objects: list[tuple[str, str]], dsn: str, 
         except psycopg.errors.DeadlockDetected as exc:
             raise deadlocked(where, exc) from None
     conn.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
-    return rounds
+    return rounds, locked if order else 0
 
 
 def _setting_ms(conn, name: str) -> int:
@@ -160,24 +169,12 @@ def _left(deadline: float | None) -> int:
     return max(1, int((deadline - time.monotonic()) * 1000))
 
 
-def _try_lock(conn, obj: tuple[str, str], ms: int) -> bool:
-    try:
-        _lock(conn, obj, ms)
-    except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
-        return False
-    return True
-
-
-def _lock(conn, obj: tuple[str, str], ms: int) -> None:
-    """ACCESS EXCLUSIVE on one table, sequence, view or materialized view, waiting at most ``ms``."""
-    row = conn.execute(
-        "SELECT c.relkind::text, pg_catalog.pg_get_userbyid(c.relowner)::text, c.xmin::text"
-        " FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = %s AND c.relname = %s",
-        obj,
-    ).fetchone()
+def _lock(conn, obj: tuple[str, str], ms: int) -> int:
+    """ACCESS EXCLUSIVE on one table, sequence, view or materialized view, waiting at most ``ms``:
+    1, or 0 when it is gone (the drift check names it)."""
+    row = conn.execute(_RELATION, obj).fetchone()
     if row is None:
-        return
+        return 0
     kind, owner, xmin = row
     conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{ms}ms",))
     if kind in _TABLE_KINDS:
@@ -196,7 +193,7 @@ def _lock(conn, obj: tuple[str, str], ms: int) -> None:
         with conn.transaction():  # a savepoint of its own: an object dropped meanwhile is skipped
             conn.execute(statement)
     except psycopg.errors.UndefinedTable:
-        return  # gone since it was read: the drift check names it
+        return 0  # gone since it was read: the drift check names it
     except (psycopg.errors.InsufficientPrivilege, psycopg.errors.WrongObjectType) as exc:
         raise MigrationFailed(
             qualname(*obj),
@@ -204,17 +201,14 @@ def _lock(conn, obj: tuple[str, str], ms: int) -> None:
             "run keyshift as the owner of every object the plan touches, or as a superuser; nothing was committed",
         ) from None
     if kind in _OWNER_KINDS:
-        now = conn.execute(
-            "SELECT c.xmin::text FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n"
-            " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
-            obj,
-        ).fetchone()
-        if now is None or now[0] != xmin:
+        now = conn.execute(_RELATION, obj).fetchone()
+        if now is None or now[2] != xmin:
             raise LockNotGranted(
                 qualname(*obj),
                 "changed owner (or was replaced) while keyshift locked it",
                 "nothing was committed; keyshift retries with its owner as it is now",
             )
+    return 1
 
 
 def lock_statement(tables: list[tuple[str, str]]) -> psycopg.sql.Composed:
