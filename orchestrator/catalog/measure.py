@@ -19,14 +19,12 @@ timeouts, column limit and budget.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
 
 from orchestrator.catalog.facts import TypeValues, ValueCount
-from orchestrator.catalog.read import Catalog
+from orchestrator.catalog.read import Catalog, read_only
 
 #: the most non-null values read from one column; bigger tables are sampled down to about this many
 ROW_LIMIT = 100_000
@@ -47,20 +45,6 @@ GENERIC_IDS = ("object_id", "object_pk")
 def deadline() -> float:
     """When measuring must stop: ``BUDGET_SECONDS`` from now (time.monotonic)."""
     return time.monotonic() + BUDGET_SECONDS
-
-
-@contextmanager
-def _bounded(conn: psycopg.Connection) -> Iterator[None]:
-    """A read-only transaction rolled back at the end, with the short lock_timeout and
-    statement_timeout, and row security off: a table whose policy would apply is an error
-    (its column is named as not measured), so no policy's code ever runs as keyshift's role."""
-    with conn.transaction(force_rollback=True):
-        conn.execute(
-            "SELECT set_config('transaction_read_only', 'on', true), set_config('row_security', 'off', true),"
-            " set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
-            (LOCK_TIMEOUT, STATEMENT_TIMEOUT),
-        )
-        yield
 
 
 def _over(done: int, until: float) -> str:
@@ -85,7 +69,7 @@ def value_counts(
     if not targets:
         return counts
     until = deadline() if until is None else until
-    with _bounded(conn):
+    with read_only(conn, LOCK_TIMEOUT, STATEMENT_TIMEOUT):
         for row in candidates:
             column = (row["table_schema"], row["table_name"], row["column_name"])
             over = _over(len(counts), until)
@@ -115,7 +99,7 @@ def type_values(cat: Catalog, pairs: list[tuple[str, str, str, str]], until: flo
     """The distinct type values of each pair ((schema, table, type column, id column)) with their
     rows (Catalog.type_counts), at most ``TYPE_LIMIT`` each, in the pairs' order."""
     found: list[TypeValues] = []
-    with _bounded(cat.conn):
+    with read_only(cat.conn, LOCK_TIMEOUT, STATEMENT_TIMEOUT):
         for pair in pairs:
             over = _over(len(found), until)
             if over:

@@ -43,6 +43,20 @@ def _build(cls, row: dict):
     return cls(**values)
 
 
+@contextmanager
+def read_only(conn: psycopg.Connection, lock_timeout: str, statement_timeout: str) -> Iterator[None]:
+    """How plan reads a user table's rows: a read-only transaction (a savepoint inside one)
+    rolled back at the end, with these timeouts, and row security off: a table whose policy
+    would apply is an error, so no policy's code ever runs as keyshift's role."""
+    with conn.transaction(force_rollback=True):
+        conn.execute(
+            "SELECT set_config('transaction_read_only', 'on', true), set_config('row_security', 'off', true),"
+            " set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
+            (lock_timeout, statement_timeout),
+        )
+        yield
+
+
 class Catalog:
     """Reads the live catalog. Every method is one query file, or one composed count."""
 
@@ -152,16 +166,10 @@ class Catalog:
 
     @contextmanager
     def reading_rows(self, obj: str, what: str) -> Iterator[None]:
-        """Read a user table's rows for plan: in a read-only transaction rolled back at the end,
-        row security off (a policy's code never runs as keyshift's role: such a table is an
-        error), a lock and a statement timeout. An error is one line naming ``obj``: plan cannot
-        decide without those rows."""
+        """Read a user table's rows plan decides on (``read_only``, 2 s lock and 60 s statement
+        timeout). An error is one line naming ``obj``: plan cannot decide without those rows."""
         try:
-            with self.conn.transaction(force_rollback=True):
-                self.conn.execute(
-                    "SELECT set_config('transaction_read_only', 'on', true), set_config('row_security', 'off', true),"
-                    " set_config('lock_timeout', '2s', true), set_config('statement_timeout', '60s', true)"
-                )
+            with read_only(self.conn, "2s", "60s"):
                 yield
         except psycopg.Error as exc:
             raise Refused(
