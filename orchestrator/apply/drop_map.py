@@ -75,7 +75,7 @@ def drop_maps(dsn: str, names: list[tuple[str, str]], notice=None) -> list[Dropp
                 )
             if registered[0]:
                 conn.execute("ALTER TABLE keyshift.converted_table ADD COLUMN IF NOT EXISTS map_dropped_at timestamptz")
-            dropped = [_drop_one(conn, schema, table, registered[0]) for schema, table in names]
+            dropped = [_drop_one(conn, schema, table, *registered) for schema, table in names]
             if any(d.rolled_back_at is not None for d in dropped):
                 conn.execute(ownership.forget_all().body)
     for line in kept:
@@ -83,7 +83,8 @@ def drop_maps(dsn: str, names: list[tuple[str, str]], notice=None) -> list[Dropp
     return dropped
 
 
-def _drop_one(conn: psycopg.Connection, schema: str, table: str, converted: bool) -> Dropped:
+def _drop_one(conn: psycopg.Connection, schema: str, table: str, converted: bool, kept: bool) -> Dropped:
+    """``converted``, ``kept``: whether keyshift.converted_table and keyshift.rolled_back_mapping exist."""
     shown = qualname(schema, table)
     row = None
     if converted:
@@ -93,11 +94,11 @@ def _drop_one(conn: psycopg.Connection, schema: str, table: str, converted: bool
             (schema, table),
         ).fetchone()
     if row is None:
-        return _drop_kept(conn, schema, table)
+        return _drop_kept(conn, schema, table, kept)
     plan_id, map_table, dropped_at, mode, key_column, external_column = row
     if mode == "external" or map_table is None:
         if mappings.kept_of(conn, schema, table) is not None:  # an earlier plan's, kept by its rollback
-            return _drop_kept(conn, schema, table)
+            return _drop_kept(conn, schema, table, kept)
         raise mappings.no_mapping(shown, plan_id, key_column, external_column, "drop")
     if dropped_at is not None:
         raise Refused(
@@ -111,11 +112,11 @@ def _drop_one(conn: psycopg.Connection, schema: str, table: str, converted: bool
     return Dropped(shown, map_table, plan_id)
 
 
-def _drop_kept(conn: psycopg.Connection, schema: str, table: str) -> Dropped:
+def _drop_kept(conn: psycopg.Connection, schema: str, table: str, kept: bool) -> Dropped:
     """The mapping a rollback kept for ``table``, dropped with its registry row."""
     shown = qualname(schema, table)
     row = None
-    if conn.execute("SELECT to_regclass('keyshift.rolled_back_mapping') IS NOT NULL").fetchone()[0]:
+    if kept:
         row = conn.execute(
             "DELETE FROM keyshift.rolled_back_mapping WHERE table_schema = %s AND table_name = %s"
             " RETURNING plan_id, map_table, rolled_back_at",
