@@ -260,41 +260,21 @@ def yoyo_was_here(dsn: str) -> None:
     backend.connection.close()
 
 
+def _pg_dump(dsn: str, *options: str) -> str:
+    """pg_dump of ``dsn`` with ``options``, yoyo's bookkeeping tables left out."""
+    argv = [str(embedded.bindir() / "pg_dump"), "--exclude-table=public._yoyo*", "--exclude-table=public.yoyo_lock"]
+    return subprocess.run([*argv, *options, "-d", dsn], capture_output=True, text=True, check=True).stdout
+
+
 def pg_dump_schema(dsn: str, *extra: str) -> str:
     """pg_dump --schema-only of the user's objects: keyshift's registry and yoyo's tables left out."""
-    return subprocess.run(
-        [
-            str(embedded.bindir() / "pg_dump"),
-            "--schema-only",
-            "--exclude-schema=keyshift",
-            "--exclude-table=public._yoyo*",
-            "--exclude-table=public.yoyo_lock",
-            *extra,
-            "-d",
-            dsn,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    return _pg_dump(dsn, "--schema-only", "--exclude-schema=keyshift", *extra)
 
 
 def pg_dump_data(dsn: str) -> list[str]:
     """Schema and data of every schema (keyshift's registry and mappings included, sequence
     values too), yoyo's bookkeeping left out, pg_dump's restrict lines dropped."""
-    out = subprocess.run(
-        [
-            str(embedded.bindir() / "pg_dump"),
-            "--exclude-table=public._yoyo*",
-            "--exclude-table=public.yoyo_lock",
-            "-d",
-            dsn,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return without_restrict(out)
+    return without_restrict(_pg_dump(dsn))
 
 
 def without_restrict(dump: str) -> list[str]:
