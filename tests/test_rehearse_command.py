@@ -3,6 +3,8 @@ a one-page report and the exit code; the target and the project's migrations/ un
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 from conftest import keyshift, load_fixture, load_seed000, pg_dump_schema, without_restrict
 from psycopg import sql
@@ -101,7 +103,7 @@ def test_multi_schema_with_a_sample_of_rows(conn, dsn, tmp_path):
     stages = _stage_lines(out.stdout)
     assert list(stages) == ["plan", "copy", "sample", "migrate", "check", "rollback", "compare"], out.stdout
     assert "dependent objects" in stages["plan"]
-    assert "rows copied" in stages["sample"]
+    assert re.search(r"\b[1-9]\d* rows copied", stages["sample"]), stages["sample"]
     assert "rehearsal passed (exit 0)" in out.stdout
     assert _state(conn, dsn) == before
     assert _rehearsal_databases(conn) == []
