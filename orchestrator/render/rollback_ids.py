@@ -41,8 +41,10 @@ def given_setting(t: Target) -> str:
     return f"keyshift.ids_given_{digest}"
 
 
-#: How many ids the rollback gave out for the table (0 when none, or not noted).
-_GIVEN = "coalesce(nullif(current_setting({given}, TRUE), ''), '0')::bigint"
+#: How many ids the rollback gave out for the table (old_ids_for_new_rows notes it, 0 included):
+#: read without missing_ok, so a rollback in which that step did not run fails here instead of
+#: taking "no id given out" for granted.
+_GIVEN = "current_setting({given})::bigint"
 
 
 def _names(t: Target) -> dict:

@@ -86,7 +86,7 @@ DECLARE
     r record;
 BEGIN
     SELECT * INTO STRICT r FROM keyshift.rollback_ids('public', 't"; DROP TABLE victim; --', 0);
-    IF coalesce(nullif(current_setting('keyshift.ids_given_f44441f02dd0df38', TRUE), ''), '0')::bigint = 0 OR r.first_id = r.sequence_next THEN
+    IF current_setting('keyshift.ids_given_f44441f02dd0df38')::bigint = 0 OR r.first_id = r.sequence_next THEN
         PERFORM setval('"public"."t""; DROP TABLE victim; --_id_seq"', r.start_value, r.start_called);
     ELSIF r.step > 0 THEN
         PERFORM setval('"public"."t""; DROP TABLE victim; --_id_seq"', least(r.first_id - r.step, r.highest)::bigint, TRUE);
@@ -106,7 +106,7 @@ DECLARE
     extreme numeric;
 BEGIN
     SELECT * INTO STRICT r FROM keyshift.rollback_ids('public', 't"; DROP TABLE victim; --', 0);
-    IF coalesce(nullif(current_setting('keyshift.ids_given_f44441f02dd0df38', TRUE), ''), '0')::bigint = 0 THEN
+    IF current_setting('keyshift.ids_given_f44441f02dd0df38')::bigint = 0 THEN
         IF (SELECT (q.last_value, q.is_called) FROM "public"."t""; DROP TABLE victim; --_id_seq" AS q) IS DISTINCT FROM (r.start_value, r.start_called) THEN
             RAISE EXCEPTION USING
             MESSAGE = format(

@@ -90,7 +90,7 @@ DECLARE
     r record;
 BEGIN
     SELECT * INTO STRICT r FROM keyshift.rollback_ids('public', 'custom_user', 0);
-    IF coalesce(nullif(current_setting('keyshift.ids_given_e3e21bb533e2ca64', TRUE), ''), '0')::bigint = 0 OR r.first_id = r.sequence_next THEN
+    IF current_setting('keyshift.ids_given_e3e21bb533e2ca64')::bigint = 0 OR r.first_id = r.sequence_next THEN
         PERFORM setval('"public"."custom_user_id_seq"', r.start_value, r.start_called);
     ELSIF r.step > 0 THEN
         PERFORM setval('"public"."custom_user_id_seq"', least(r.first_id - r.step, r.highest)::bigint, TRUE);
@@ -110,7 +110,7 @@ DECLARE
     extreme numeric;
 BEGIN
     SELECT * INTO STRICT r FROM keyshift.rollback_ids('public', 'custom_user', 0);
-    IF coalesce(nullif(current_setting('keyshift.ids_given_e3e21bb533e2ca64', TRUE), ''), '0')::bigint = 0 THEN
+    IF current_setting('keyshift.ids_given_e3e21bb533e2ca64')::bigint = 0 THEN
         IF (SELECT (q.last_value, q.is_called) FROM "public"."custom_user_id_seq" AS q) IS DISTINCT FROM (r.start_value, r.start_called) THEN
             RAISE EXCEPTION USING
             MESSAGE = format(

@@ -135,7 +135,7 @@ DECLARE
     r record;
 BEGIN
     SELECT * INTO STRICT r FROM keyshift.rollback_ids('public', 'category', 0);
-    IF coalesce(nullif(current_setting('keyshift.ids_given_5c2ca5980fc8ab0a', TRUE), ''), '0')::bigint = 0 OR r.first_id = r.sequence_next THEN
+    IF current_setting('keyshift.ids_given_5c2ca5980fc8ab0a')::bigint = 0 OR r.first_id = r.sequence_next THEN
         PERFORM setval('"public"."category_id_seq"', r.start_value, r.start_called);
     ELSIF r.step > 0 THEN
         PERFORM setval('"public"."category_id_seq"', least(r.first_id - r.step, r.highest)::bigint, TRUE);
@@ -155,7 +155,7 @@ DECLARE
     extreme numeric;
 BEGIN
     SELECT * INTO STRICT r FROM keyshift.rollback_ids('public', 'category', 0);
-    IF coalesce(nullif(current_setting('keyshift.ids_given_5c2ca5980fc8ab0a', TRUE), ''), '0')::bigint = 0 THEN
+    IF current_setting('keyshift.ids_given_5c2ca5980fc8ab0a')::bigint = 0 THEN
         IF (SELECT (q.last_value, q.is_called) FROM "public"."category_id_seq" AS q) IS DISTINCT FROM (r.start_value, r.start_called) THEN
             RAISE EXCEPTION USING
             MESSAGE = format(
@@ -199,7 +199,7 @@ DECLARE
     r record;
 BEGIN
     SELECT * INTO STRICT r FROM keyshift.rollback_ids('public', 'item', 0);
-    IF coalesce(nullif(current_setting('keyshift.ids_given_563b1851339bc556', TRUE), ''), '0')::bigint = 0 OR r.first_id = r.sequence_next THEN
+    IF current_setting('keyshift.ids_given_563b1851339bc556')::bigint = 0 OR r.first_id = r.sequence_next THEN
         PERFORM setval('"public"."item_id_seq"', r.start_value, r.start_called);
     ELSIF r.step > 0 THEN
         PERFORM setval('"public"."item_id_seq"', least(r.first_id - r.step, r.highest)::bigint, TRUE);
@@ -219,7 +219,7 @@ DECLARE
     extreme numeric;
 BEGIN
     SELECT * INTO STRICT r FROM keyshift.rollback_ids('public', 'item', 0);
-    IF coalesce(nullif(current_setting('keyshift.ids_given_563b1851339bc556', TRUE), ''), '0')::bigint = 0 THEN
+    IF current_setting('keyshift.ids_given_563b1851339bc556')::bigint = 0 THEN
         IF (SELECT (q.last_value, q.is_called) FROM "public"."item_id_seq" AS q) IS DISTINCT FROM (r.start_value, r.start_called) THEN
             RAISE EXCEPTION USING
             MESSAGE = format(
