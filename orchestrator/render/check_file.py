@@ -66,3 +66,35 @@ def header(
         f"skip-reason: {skip_reason}",
         *LINT_DIRECTIVES,
     )
+
+
+def gated_header(
+    name: str,
+    plan_id: str,
+    claim: tuple[str, ...],
+    row: tuple[str, ...],
+    registry: str,
+    replay: bool = True,
+    extra_scope: tuple[str, ...] = (),
+) -> tuple[str, ...]:
+    """The header of a claim that speaks only while keyshift migrate applies ``plan_id``
+    (every branch gated on keyshift.checking_plans), applying to its rows in keyshift.``registry``;
+    ``replay`` adds how to replay it by hand right after the conversion."""
+    scope = (
+        f"Scope: only while keyshift migrate applies plan {plan_id} (the setting keyshift.checking_plans",
+        "names it); every branch is gated on it, so elsewhere the file returns no rows."
+        + (" To replay it" if replay else ""),
+    )
+    if replay:
+        scope += (
+            f"by hand right after the conversion: SELECT set_config('keyshift.checking_plans', '{plan_id}', TRUE);",
+        )
+    return header(
+        name,
+        plan_id,
+        claim,
+        scope + extra_scope,
+        row,
+        f"keyshift.{registry} where plan_id = {plan_id} and plan_id in setting keyshift.checking_plans",
+        f"plan {plan_id} is not being applied; keyshift migrate checks this claim before COMMIT",
+    )

@@ -20,7 +20,7 @@ from psycopg import sql
 from orchestrator.names import Literal, qualname
 from orchestrator.plan.model import Plan
 from orchestrator.render import checks_lasting as lasting
-from orchestrator.render.check_file import CheckFile, gate, header, subject, union
+from orchestrator.render.check_file import CheckFile, gate, gated_header, subject, union
 from orchestrator.render.common import I, map_ident, table_ident, tables_with_columns
 from orchestrator.render.polymorphic_checks import polymorphic_checks
 
@@ -50,21 +50,7 @@ def _fingerprinted(plan: Plan) -> list[tuple[str, str]]:
 
 
 def _header(plan: Plan, name: str, claim: tuple[str, ...], row: tuple[str, ...], registry: str) -> tuple[str, ...]:
-    pid = plan.plan_id
-    scope = (
-        f"Scope: only while keyshift migrate applies plan {pid} (the setting keyshift.checking_plans",
-        "names it); every branch is gated on it, so elsewhere the file returns no rows. To replay it",
-        f"by hand right after the conversion: SELECT set_config('keyshift.checking_plans', '{pid}', TRUE);",
-    )
-    return header(
-        name,
-        pid,
-        claim,
-        scope,
-        row,
-        f"keyshift.{registry} where plan_id = {pid} and plan_id in setting keyshift.checking_plans",
-        f"plan {pid} is not being applied; keyshift migrate checks this claim before COMMIT",
-    )
+    return gated_header(name, plan.plan_id, claim, row, registry)
 
 
 def _recorded_for(plan: Plan, table: tuple[str, str]) -> sql.Composable:

@@ -13,7 +13,7 @@ from psycopg import sql
 from orchestrator.names import Literal, qualname
 from orchestrator.plan.model import Plan
 from orchestrator.plan.polymorphic import Polymorphic, Remap
-from orchestrator.render.check_file import CheckFile, gate, header, subject, union
+from orchestrator.render.check_file import CheckFile, gate, gated_header, subject, union
 from orchestrator.render.common import I, table_ident
 from orchestrator.render.polymorphic import BEFORE, UUID_TEXT
 
@@ -29,21 +29,9 @@ def polymorphic_checks(plan: Plan) -> list[CheckFile]:
 
 
 def _header(plan: Plan, name: str, claim: tuple[str, ...], row: str, inside_migrate: bool) -> tuple[str, ...]:
-    pid = plan.plan_id
-    scope = (
-        f"Scope: only while keyshift migrate applies plan {pid} (the setting keyshift.checking_plans",
-        "names it); every branch is gated on it, so elsewhere the file returns no rows.",
-    )
-    if inside_migrate:
-        scope += (f"It reads {BEFORE.as_string(None)}, which exists only in migrate's own transaction.",)
-    return header(
-        name,
-        pid,
-        claim,
-        scope,
-        (row,),
-        f"keyshift.fingerprint where plan_id = {pid} and plan_id in setting keyshift.checking_plans",
-        f"plan {pid} is not being applied; keyshift migrate checks this claim before COMMIT",
+    extra = (f"It reads {BEFORE.as_string(None)}, which exists only in migrate's own transaction.",)
+    return gated_header(
+        name, plan.plan_id, claim, (row,), "fingerprint", replay=False, extra_scope=extra if inside_migrate else ()
     )
 
 
