@@ -69,6 +69,13 @@ def check_pg_dump(conn: psycopg.Connection) -> None:
         )
 
 
+def is_superuser(conn: psycopg.Connection) -> bool:
+    """Whether the copy's role is a superuser: then rows go into the copy with
+    session_replication_role = replica (no trigger, no FK check fires), else triggers are handled by name."""
+    row = conn.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user").fetchone()
+    return bool(row and row[0])
+
+
 def _may_create_database(conn: psycopg.Connection) -> bool:
     row = conn.execute("SELECT rolcreatedb OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")
     return bool(row.fetchone()[0])

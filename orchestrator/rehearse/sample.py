@@ -14,6 +14,7 @@ from psycopg import IsolationLevel, sql
 from orchestrator.connect import dsn as dsnmod
 from orchestrator.errors import KeyshiftError
 from orchestrator.names import qualname
+from orchestrator.rehearse.copy import is_superuser
 
 #: Every foreign key: the child table, its columns, the parent table, its columns (in key order).
 _FOREIGN_KEYS = """
@@ -67,8 +68,7 @@ def _copy_rows(source: str, copy: str, tables: list[Table], per_table: int) -> i
             fks = [((r[0], r[1]), r[4], (r[2], r[3]), r[5]) for r in src.execute(_FOREIGN_KEYS).fetchall()]
             chosen = _choose(src, tables, fks, per_table)
             with dsnmod.connect(copy) as dst:
-                superuser = dst.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")
-                if superuser.fetchone()[0]:
+                if is_superuser(dst):
                     dst.execute("SET LOCAL session_replication_role = replica")
                 for table in _parents_first(chosen, fks):
                     _copy_table(src, dst, table, sorted(chosen[table]))

@@ -17,6 +17,7 @@ from psycopg import sql
 
 from orchestrator.names import qualname
 from orchestrator.plan.model import Plan
+from orchestrator.rehearse.copy import is_superuser
 
 #: The user triggers that fire on an insert (enabled, or enabled always), and how to enable them again.
 _FIRING_TRIGGERS = """
@@ -62,12 +63,12 @@ def plant(copy: str, plan: Plan) -> Refusal | None:
     if not wanted:
         return None
     with psycopg.connect(copy, autocommit=True) as conn:
-        superuser = conn.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user").fetchone()
+        superuser = is_superuser(conn)
         for table, ids in sorted(wanted.items()):
             key = plan.target_of(table).key.column_name
             try:
                 with conn.transaction():
-                    if superuser and superuser[0]:
+                    if superuser:
                         conn.execute("SET LOCAL session_replication_role = replica")
                         _plant_rows(conn, table, key, sorted(ids))
                     else:
